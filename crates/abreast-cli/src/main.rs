@@ -1,0 +1,2 @@
+//! The `abreast` command-line tool.
+fn main() {}
