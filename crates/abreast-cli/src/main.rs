@@ -1,2 +1,40 @@
-//! The `abreast` command-line tool.
-fn main() {}
+//! The `abreast` command-line tool: run the example job and measure the mechanisms.
+//!
+//! Each subcommand lives in its own module; `main` parses the arguments, runs one, and maps
+//! the outcome to the exit codes of the design: 0 all good, 1 some inputs failed, 2 usage or
+//! setup error, 130 interrupted.
+
+mod bench;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run many tasks side by side: fetch pages and extract their metadata with threads, coroutines
+/// or processes, and measure which mechanism wins for which work.
+#[derive(Debug, Parser)]
+#[command(name = "abreast", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure the mechanisms side by side.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("abreast: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -54,9 +54,19 @@ impl Counters {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Hands out `count` consecutive task sequence numbers and returns the first.
+    pub(crate) fn next_seqs(&self, count: u64) -> u64 {
+        self.next_seq.fetch_add(count, Ordering::Relaxed)
+    }
+
     /// Counts a task entering the queue.
     pub(crate) fn enqueued(&self) {
         self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `count` tasks entering the queue.
+    pub(crate) fn enqueued_many(&self, count: u64) {
+        self.queued.fetch_add(count, Ordering::Relaxed);
     }
 
     /// Counts a task leaving the queue to run.
@@ -75,6 +85,52 @@ impl Counters {
     pub(crate) fn withdrawn<T>(&self, outcome: &Result<T, TaskError>) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
         self.record_outcome(outcome);
+    }
+
+    /// Counts `count` tasks leaving the queue to run.
+    pub(crate) fn started_many(&self, count: u64) {
+        self.queued.fetch_sub(count, Ordering::Relaxed);
+        self.running.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Counts the end of `count` running tasks with these outcomes.
+    pub(crate) fn finished_many<'a, T: 'a>(
+        &self,
+        count: u64,
+        outcomes: impl Iterator<Item = &'a Result<T, TaskError>>,
+    ) {
+        self.running.fetch_sub(count, Ordering::Relaxed);
+        self.record_outcomes(outcomes);
+    }
+
+    /// Counts `count` queued tasks withdrawn with these outcomes.
+    pub(crate) fn withdrawn_many<'a, T: 'a>(
+        &self,
+        count: u64,
+        outcomes: impl Iterator<Item = &'a Result<T, TaskError>>,
+    ) {
+        self.queued.fetch_sub(count, Ordering::Relaxed);
+        self.record_outcomes(outcomes);
+    }
+
+    fn record_outcomes<'a, T: 'a>(&self, outcomes: impl Iterator<Item = &'a Result<T, TaskError>>) {
+        let (mut completed, mut failed, mut cancelled) = (0, 0, 0);
+        for outcome in outcomes {
+            match outcome {
+                Ok(_) => completed += 1,
+                Err(error) if error.is_cancelled() => cancelled += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        for (counter, amount) in [
+            (&self.completed, completed),
+            (&self.failed, failed),
+            (&self.cancelled, cancelled),
+        ] {
+            if amount > 0 {
+                counter.fetch_add(amount, Ordering::Relaxed);
+            }
+        }
     }
 
     fn record_outcome<T>(&self, outcome: &Result<T, TaskError>) {
