@@ -264,7 +264,8 @@ impl<T> Slot<T> {
 ///
 /// Returned by [`ThreadPool::submit`](crate::threads::ThreadPool::submit) and by the process
 /// pool's `submit`. Dropping a handle does not cancel its task; the result is then discarded.
-/// A handle is also a [`Future`]: `.await` it from async code instead of calling `join()`.
+/// A handle can be `.await`ed (it is [`IntoFuture`](std::future::IntoFuture)) from async code
+/// instead of calling `join()`, which would block the runtime.
 #[must_use = "a task's result or error is only seen through its handle"]
 pub struct TaskHandle<T> {
     slot: Arc<Slot<T>>,
@@ -366,7 +367,31 @@ impl<T> TaskHandle<T> {
     }
 }
 
-impl<T> Future for TaskHandle<T> {
+impl<T> std::future::IntoFuture for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = Joined<T>;
+
+    /// `.await` on a handle waits for the task without blocking the async runtime.
+    fn into_future(self) -> Joined<T> {
+        Joined { slot: self.slot }
+    }
+}
+
+/// The future of a [`TaskHandle`] being awaited: resolves to the task's value or error.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Joined<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> std::fmt::Debug for Joined<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joined")
+            .field("task", &self.slot.id)
+            .finish()
+    }
+}
+
+impl<T> Future for Joined<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

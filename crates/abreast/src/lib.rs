@@ -65,4 +65,4 @@ mod panic;
 pub mod threads;
 
 pub use error::{CodecStage, TaskError, TaskId, WorkerExit};
-pub use handle::{AsCompleted, PoolStats, TaskHandle, as_completed};
+pub use handle::{AsCompleted, Joined, PoolStats, TaskHandle, as_completed};

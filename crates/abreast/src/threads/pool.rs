@@ -271,9 +271,6 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let (job, handle) = self.prepare(task);
-        // Yielding the handle (itself a future) is the point: the caller may keep it to cancel
-        // or join later; `coroutines::run_blocking` awaits both steps for the common case.
-        #[allow(clippy::async_yields_async)]
         async move {
             if let Err(flume::SendError(job)) = self.sender().send_async(job).await {
                 job(Disposition::Cancel);

@@ -258,7 +258,7 @@ fn submit_waits_when_the_queue_is_full() {
 #[test]
 fn scoped_tasks_borrow_from_the_stack() {
     let pool = pool(2);
-    let pages = vec![String::from("<meta a>"), String::from("<meta b><meta c>")];
+    let pages = [String::from("<meta a>"), String::from("<meta b><meta c>")];
     let mut counts = vec![0; pages.len()];
     pool.scope(|scope| {
         let handles: Vec<_> = pages
