@@ -26,6 +26,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Bench(args) => bench::run(&args),
@@ -36,5 +37,15 @@ fn main() -> ExitCode {
             eprintln!("abreast: error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Lets a closed stdout pipe (`abreast … | head`) end the program quietly, as Unix tools do,
+/// instead of panicking on the failed write.
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `abreast` binary: one test binary, one module per subcommand, and
+//! helpers that run the binary and capture what it prints.
+
+mod bench;
+mod util;
