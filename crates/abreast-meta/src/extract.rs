@@ -11,15 +11,18 @@
 //! keep the first of duplicate attributes, decode character references, and
 //! find where the head ends.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
+use std::sync::LazyLock;
 
 use encoding_rs::{CoderResult, Encoding};
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{Element, TextChunk, TextType};
 use lol_html::{
-    AsciiCompatibleEncoding, HtmlRewriter, MemorySettings, Settings, doc_text, element, text,
+    AsciiCompatibleEncoding, ElementContentHandlers, HtmlRewriter, MemorySettings, Selector,
+    Settings, doc_text,
 };
 
 use crate::page::{End, MetaTag, PageMeta};
@@ -32,13 +35,50 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
 
-/// The elements we read, as lol_html selectors. Each is also registered
-/// under `template`, to skip the copies inside template contents.
-const META: &str = "meta";
-const TITLE: &str = "title";
-const HTML_LANG: &str = "html[lang]";
-const LINK: &str = "link[rel]";
-const JSON_LD: &str = r#"script[type*="ld+json" i]"#;
+/// The elements we read, as lol_html selectors: `<meta>`, `<title>`,
+/// `<html lang>`, `<link rel>` and JSON-LD scripts.
+const READ: [&str; 5] = [
+    "meta",
+    "title",
+    "html[lang]",
+    "link[rel]",
+    r#"script[type*="ld+json" i]"#,
+];
+
+/// The selectors, parsed once (parsing them costs more than a small page).
+static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| {
+    let parse = |selector: &str| {
+        selector
+            .parse::<Selector>()
+            .expect("the selectors are constants that lol_html parses")
+    };
+    Selectors {
+        read: READ.map(parse),
+        in_template: READ.map(|selector| parse(&format!("template {selector}"))),
+        any: parse("*"),
+        any_in_template: parse("template *"),
+        template: parse("template"),
+        foreign_title: parse("svg title, math title"),
+    }
+});
+
+/// See [`SELECTORS`].
+struct Selectors {
+    /// [`READ`].
+    read: [Selector; 5],
+    /// [`READ`] inside template contents, to skip them.
+    in_template: [Selector; 5],
+    /// Every element, for `head_only`.
+    any: Selector,
+    /// Every element inside template contents, for `head_only`.
+    any_in_template: Selector,
+    /// Template elements, whose text (theirs and their descendants'),
+    /// `head_only` skips.
+    template: Selector,
+    /// SVG and MathML titles: lol_html reports them in the HTML namespace
+    /// (they are integration points), so we tell them apart by ancestry.
+    foreign_title: Selector,
+}
 
 /// Start tags that the tree builder handles without leaving the head.
 const HEAD_ELEMENTS: [&str; 13] = [
@@ -147,52 +187,89 @@ impl Extractor {
             .with_encoding(tokenizer_encoding.unwrap_or_else(AsciiCompatibleEncoding::utf_8))
             .with_memory_settings(memory)
             .with_strict(false);
+        let selectors = &*SELECTORS;
         let in_template = |_: &mut Element<'_, '_>| {
             collector.borrow_mut().in_template = true;
             Ok(())
         };
         // Registered before the handlers they guard, so they run first.
-        for selector in [META, TITLE, HTML_LANG, LINK, JSON_LD] {
-            settings = settings.append_element_content_handler(element!(
-                format!("template {selector}"),
-                in_template
+        for selector in &selectors.in_template {
+            settings = settings.append_element_content_handler((
+                Cow::Borrowed(selector),
+                ElementContentHandlers::default().element(in_template),
             ));
         }
         if self.head_only {
             settings = settings
-                .append_element_content_handler(element!("template *", |_| {
-                    collector.borrow_mut().in_template_any = true;
-                    Ok(())
-                }))
-                .append_element_content_handler(element!("*", |element| {
-                    collector.borrow_mut().on_any_element(element)
-                }))
+                .append_element_content_handler((
+                    Cow::Borrowed(&selectors.any_in_template),
+                    ElementContentHandlers::default().element(|_: &mut Element<'_, '_>| {
+                        collector.borrow_mut().in_template_any = true;
+                        Ok(())
+                    }),
+                ))
+                .append_element_content_handler((
+                    Cow::Borrowed(&selectors.template),
+                    ElementContentHandlers::default().text(|_: &mut TextChunk<'_>| {
+                        collector.borrow_mut().in_template_text = true;
+                        Ok(())
+                    }),
+                ))
+                .append_element_content_handler((
+                    Cow::Borrowed(&selectors.any),
+                    ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
+                        collector.borrow_mut().on_any_element(element)
+                    }),
+                ))
                 .append_document_content_handler(doc_text!(|chunk| {
                     collector.borrow_mut().on_any_text(chunk)
                 }));
         }
+        let [meta, title, html_lang, link, json_ld] = &selectors.read;
         settings = settings
-            .append_element_content_handler(element!(META, |element| {
-                collector.borrow_mut().on_meta(element)
-            }))
-            .append_element_content_handler(element!(TITLE, |element| {
-                collector.borrow_mut().on_title(element)
-            }))
-            .append_element_content_handler(text!(TITLE, |chunk| {
-                collector.borrow_mut().on_title_text(chunk)
-            }))
-            .append_element_content_handler(element!(HTML_LANG, |element| {
-                collector.borrow_mut().on_html(element)
-            }))
-            .append_element_content_handler(element!(LINK, |element| {
-                collector.borrow_mut().on_link(element)
-            }))
-            .append_element_content_handler(element!(JSON_LD, |element| {
-                collector.borrow_mut().on_json_ld(element)
-            }))
-            .append_element_content_handler(text!(JSON_LD, |chunk| {
-                collector.borrow_mut().on_json_ld_text(chunk)
-            }));
+            .append_element_content_handler((
+                Cow::Borrowed(&selectors.foreign_title),
+                ElementContentHandlers::default().element(|_: &mut Element<'_, '_>| {
+                    collector.borrow_mut().foreign_title = true;
+                    Ok(())
+                }),
+            ))
+            .append_element_content_handler((
+                Cow::Borrowed(meta),
+                ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
+                    collector.borrow_mut().on_meta(element)
+                }),
+            ))
+            .append_element_content_handler((
+                Cow::Borrowed(title),
+                ElementContentHandlers::default()
+                    .element(|element: &mut Element<'_, '_>| {
+                        collector.borrow_mut().on_title(element)
+                    })
+                    .text(|chunk: &mut TextChunk<'_>| collector.borrow_mut().on_title_text(chunk)),
+            ))
+            .append_element_content_handler((
+                Cow::Borrowed(html_lang),
+                ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
+                    collector.borrow_mut().on_html(element)
+                }),
+            ))
+            .append_element_content_handler((
+                Cow::Borrowed(link),
+                ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
+                    collector.borrow_mut().on_link(element)
+                }),
+            ))
+            .append_element_content_handler((
+                Cow::Borrowed(json_ld),
+                ElementContentHandlers::default()
+                    .element(|element: &mut Element<'_, '_>| {
+                        collector.borrow_mut().on_json_ld(element)
+                    })
+                    .text(|chunk: &mut TextChunk<'_>| {
+                        collector.borrow_mut().on_json_ld_text(chunk)
+                    }),
+            ));
 
         let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
         let written = if tokenizer_encoding.is_some() {
@@ -271,8 +348,12 @@ struct Collector {
     budget: usize,
     /// Set by a `template …` handler for the element the next handler sees.
     in_template: bool,
-    /// The same, for the head-end check.
+    /// The same, for the head-end check of elements…
     in_template_any: bool,
+    /// …and of text (lol_html runs element text handlers before document ones).
+    in_template_text: bool,
+    /// Set by the `svg title, math title` handler for the title handler.
+    foreign_title: bool,
     title: TitleState,
     /// Whether text chunks now belong to the last `json_ld` entry.
     json_ld_open: bool,
@@ -354,7 +435,8 @@ impl Collector {
     fn on_title(&mut self, element: &Element<'_, '_>) -> HandlerResult {
         // Titles do not nest, so a title start means any open one has ended.
         self.close_title();
-        if self.counts(element) && matches!(self.title, TitleState::NotSeen) {
+        let foreign = std::mem::take(&mut self.foreign_title);
+        if self.counts(element) && !foreign && matches!(self.title, TitleState::NotSeen) {
             self.title = TitleState::Open(String::new());
         }
         Ok(())
@@ -465,7 +547,8 @@ impl Collector {
     /// `head_only`: stops at the first text outside an element of the head
     /// that is not ASCII whitespace.
     fn on_any_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        let is_content = chunk.text_type() == TextType::Data
+        let is_content = !std::mem::take(&mut self.in_template_text)
+            && chunk.text_type() == TextType::Data
             && !chunk
                 .as_str()
                 .bytes()
