@@ -180,7 +180,11 @@ impl Extractor {
         encoding: &'static Encoding,
         body: &[u8],
     ) -> End {
-        let memory = MemorySettings::new().with_max_allowed_memory_usage(self.memory_limit / 2);
+        let tokenizer_memory = self.memory_limit / 2;
+        // lol_html insists (in debug builds) that its first buffer fits the limit.
+        let memory = MemorySettings::new()
+            .with_max_allowed_memory_usage(tokenizer_memory)
+            .with_preallocated_parsing_buffer_size(tokenizer_memory.min(1024));
         // What lol_html cannot decode itself, we decode to UTF-8 for it.
         let tokenizer_encoding = AsciiCompatibleEncoding::new(encoding);
         let mut settings = Settings::new()
@@ -328,6 +332,20 @@ impl fmt::Display for Stop {
 
 impl Error for Stop {}
 
+/// What collecting costs besides the bytes of the strings, charged against
+/// the budget so that it bounds the heap, not just the text: a `MetaTag` in
+/// a `Vec` that may be mid-reallocation (old and doubled buffers both live)…
+const META_COST: usize = 3 * size_of::<MetaTag>();
+/// …one attribute's pair…
+const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
+/// …an OpenGraph or Twitter map entry with its share of a B-tree node…
+const MAP_ENTRY_COST: usize = 4 * size_of::<String>();
+/// …a JSON-LD entry in its `Vec`…
+const JSON_LD_COST: usize = 3 * size_of::<String>();
+/// …and text that grows by appending (title, JSON-LD), whose buffer may be
+/// up to twice its length, and which is copied once when it is finished.
+const TEXT_COST_FACTOR: usize = 3;
+
 type HandlerResult = Result<(), Box<dyn Error + Send + Sync>>;
 
 /// Where the first `<title>` stands.
@@ -387,6 +405,7 @@ impl Collector {
         if !self.counts(element) {
             return Ok(());
         }
+        self.spend(META_COST)?;
         let mut attrs: Vec<(String, String)> = Vec::with_capacity(element.attributes().len());
         for attribute in element.attributes() {
             let name = normalize_input(attribute.name());
@@ -394,7 +413,7 @@ impl Collector {
                 continue;
             }
             let value = attribute_value(attribute.value());
-            self.spend(name.len() + value.len())?;
+            self.spend(ATTRIBUTE_COST + name.capacity() + value.capacity())?;
             attrs.push((name, value));
         }
         let meta = MetaTag { attrs };
@@ -412,7 +431,7 @@ impl Collector {
                 if map.contains_key(&key) {
                     continue;
                 }
-                self.spend(key.len() + content.len())?;
+                self.spend(MAP_ENTRY_COST + key.len() + content.len())?;
                 let map = if key.starts_with("og:") {
                     &mut self.page.og
                 } else {
@@ -445,7 +464,7 @@ impl Collector {
     fn on_title_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
         if let TitleState::Open(text) = &mut self.title {
             let piece = chunk.as_str();
-            if let Some(left) = self.budget.checked_sub(piece.len()) {
+            if let Some(left) = self.budget.checked_sub(TEXT_COST_FACTOR * piece.len()) {
                 text.push_str(piece);
                 self.budget = left;
             } else {
@@ -508,6 +527,7 @@ impl Collector {
                 .eq_ignore_ascii_case("application/ld+json")
         });
         if self.counts(element) && is_json_ld {
+            self.spend(JSON_LD_COST)?;
             self.page.json_ld.push(String::new());
             self.json_ld_open = true;
         }
@@ -519,7 +539,7 @@ impl Collector {
             return Ok(());
         }
         let piece = chunk.as_str();
-        self.spend(piece.len())?;
+        self.spend(TEXT_COST_FACTOR * piece.len())?;
         if let Some(text) = self.page.json_ld.last_mut() {
             text.push_str(piece);
             if chunk.last_in_text_node() {

@@ -58,3 +58,13 @@ fn a_huge_title_or_json_ld_hits_the_memory_limit() {
         assert_eq!(page.end, End::MemoryLimit, "{open}");
     }
 }
+
+#[test]
+fn tiny_memory_limits_are_honoured_without_panicking() {
+    for limit in [0, 1, 16] {
+        let page = Extractor::new()
+            .memory_limit(limit)
+            .extract(b"<title>A title</title><meta name=a content=b>", None);
+        assert_eq!(page.end, End::MemoryLimit, "limit {limit}");
+    }
+}
