@@ -1,0 +1,71 @@
+//! Spec-correct HTML metadata extraction, at the speed of a regex.
+//!
+//! The explainer of Python concurrency pulls meta tags out of pages with the
+//! regex `<meta .*?>` and admits that is not the right way. This crate reads
+//! them the way a browser does: it chooses the encoding in the HTML
+//! Standard's order, tokenizes with a streaming, spec-following tokenizer
+//! ([lol_html]), and collects from the elements a browser would build.
+//!
+//! # A tour
+//!
+//! [`extract`] takes the body bytes and, if known, the Content-Type header,
+//! and gives a [`PageMeta`]:
+//!
+//! ```
+//! use abreast_meta::{extract, EncodingSource};
+//!
+//! let html = br#"<!doctype html><html lang=en><head>
+//!   <META NAME=description CONTENT='Fish &amp; chips'>
+//!   <meta property="og:title" content="Chips">
+//!   <title>  The
+//!     shop </title>
+//!   <link rel="Canonical Alternate" href="https://example.com/">
+//!   <script>document.write("<meta name=fake>")</script>
+//! </head><body><!-- <meta name=commented> --></body></html>"#;
+//!
+//! let page = extract(html, Some("text/html; charset=utf-8"));
+//! assert_eq!(page.encoding, "UTF-8");
+//! assert_eq!(page.encoding_source, EncodingSource::ContentType);
+//! assert_eq!(page.title.as_deref(), Some("The shop"));
+//! assert_eq!(page.lang.as_deref(), Some("en"));
+//! assert_eq!(page.canonical.as_deref(), Some("https://example.com/"));
+//! assert_eq!(page.description.as_deref(), Some("Fish & chips"));
+//! assert_eq!(page.og["og:title"], "Chips");
+//! assert_eq!(page.metas.len(), 2); // not the one in the script, nor the comment
+//! assert_eq!(page.metas[0].get("name"), Some("description"));
+//! ```
+//!
+//! An [`Extractor`] carries options: [`Extractor::head_only`] stops where the
+//! head ends, [`Extractor::max_bytes`] bounds the input read and
+//! [`Extractor::memory_limit`] the memory used, whatever the input.
+//! [`sniff_encoding`] only chooses the encoding, cheaply.
+//!
+//! # The rules
+//!
+//! * Encoding: byte order mark, then the Content-Type charset, then the
+//!   prescan of the first 1024 bytes for `<meta charset>` or
+//!   `<meta http-equiv=content-type>`, then a statistical guess (chardetng),
+//!   then windows-1252; labels as the Encoding Standard maps them. The
+//!   reported source says which rule decided ([`EncodingSource`]).
+//! * No metadata from inside `<script>`, `<style>`, `<textarea>`, `<title>`,
+//!   `<noscript>` (read as a browser with scripting on reads it), comments,
+//!   CDATA, or `<template>` contents; only HTML-namespace elements (a `<meta>`
+//!   inside `<svg>` breaks out of it and counts, as in a browser).
+//! * Tags in any case, attributes in any order and quoting, `>` inside quoted
+//!   values, `/>`; attribute names lowercased; of duplicate attributes the
+//!   first wins; character references decoded by the attribute rules.
+//! * Malformed, truncated or binary input never panics; it gives whatever can
+//!   be read, and [`PageMeta::end`] says whether and why reading stopped early.
+//!
+//! [lol_html]: https://docs.rs/lol_html
+#![deny(missing_docs)]
+
+mod extract;
+mod page;
+mod sniff;
+mod text;
+
+pub use encoding_rs;
+pub use extract::{Extractor, extract};
+pub use page::{EncodingSource, End, MetaTag, PageMeta};
+pub use sniff::sniff_encoding;

@@ -1,0 +1,189 @@
+//! The encoding order, step by step: BOM, Content-Type charset, the `<meta>`
+//! prescan, the statistical guess, windows-1252. Each input is made with
+//! encoding_rs encoders here, so the bytes are exactly those of the encoding.
+
+use abreast_meta::encoding_rs::{
+    EUC_JP, Encoding, GB18030, SHIFT_JIS, UTF_8, WINDOWS_1251, WINDOWS_1252,
+};
+use abreast_meta::{EncodingSource, extract, sniff_encoding};
+
+/// `html` encoded in `encoding` (which must be able to encode it all).
+fn encoded(html: &str, encoding: &'static Encoding) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding.encode(html);
+    assert!(!unmappable, "{} cannot encode {html}", encoding.name());
+    bytes.into_owned()
+}
+
+/// Extracts and checks the encoding, its source, and that the title and a
+/// meta came through the decoding intact.
+fn assert_decoded(
+    body: &[u8],
+    content_type: Option<&str>,
+    encoding: &'static Encoding,
+    source: EncodingSource,
+    title: &str,
+) {
+    let page = extract(body, content_type);
+    assert_eq!(
+        (page.encoding.as_str(), page.encoding_source),
+        (encoding.name(), source)
+    );
+    assert_eq!(page.title.as_deref(), Some(title));
+    assert_eq!(sniff_encoding(body, content_type), (encoding, source));
+}
+
+const JAPANESE: &str = "日本語のページ、東京の天気";
+const CHINESE: &str = "中文网页：北京天气预报";
+const RUSSIAN: &str = "Прогноз погоды в Москве на неделю";
+
+#[test]
+fn a_byte_order_mark_wins_over_everything() {
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend_from_slice("<meta charset=koi8-r><title>café</title>".as_bytes());
+    assert_decoded(
+        &body,
+        Some("text/html; charset=windows-1251"),
+        UTF_8,
+        EncodingSource::Bom,
+        "café",
+    );
+}
+
+#[test]
+fn utf16_with_a_byte_order_mark_in_both_byte_orders() {
+    let html = format!("<meta charset=utf-8><title>{JAPANESE}</title><meta name=a content=é>");
+    for (bom, big_endian, encoding) in [
+        ([0xFF, 0xFE], false, abreast_meta::encoding_rs::UTF_16LE),
+        ([0xFE, 0xFF], true, abreast_meta::encoding_rs::UTF_16BE),
+    ] {
+        let mut body = bom.to_vec();
+        for unit in html.encode_utf16() {
+            let bytes = if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            };
+            body.extend_from_slice(&bytes);
+        }
+        assert_decoded(&body, None, encoding, EncodingSource::Bom, JAPANESE);
+        let page = extract(&body, None);
+        assert_eq!(page.metas[1].get("content"), Some("é"));
+    }
+}
+
+#[test]
+fn the_content_type_charset_comes_next() {
+    let html = format!("<meta charset=utf-8><title>{JAPANESE}</title>");
+    assert_decoded(
+        &encoded(&html, SHIFT_JIS),
+        Some("text/html; charset=\"Shift_JIS\""),
+        SHIFT_JIS,
+        EncodingSource::ContentType,
+        JAPANESE,
+    );
+    // iso-8859-1 is windows-1252, so 0x80 is the euro sign.
+    assert_decoded(
+        b"<title>\x80 5</title>",
+        Some("text/html; charset=ISO-8859-1"),
+        WINDOWS_1252,
+        EncodingSource::ContentType,
+        "€ 5",
+    );
+    // A label that is not an encoding is skipped: the prescan decides.
+    let html = format!("<meta charset=euc-jp><title>{JAPANESE}</title>");
+    assert_decoded(
+        &encoded(&html, EUC_JP),
+        Some("text/html; charset=no-such-thing"),
+        EUC_JP,
+        EncodingSource::MetaPrescan,
+        JAPANESE,
+    );
+}
+
+#[test]
+fn the_meta_prescan_finds_charset_and_http_equiv() {
+    let html = format!("<!doctype html><META CHARSET='EUC-JP'><title>{JAPANESE}</title>");
+    assert_decoded(
+        &encoded(&html, EUC_JP),
+        Some("text/html"),
+        EUC_JP,
+        EncodingSource::MetaPrescan,
+        JAPANESE,
+    );
+    let html = format!(
+        r#"<meta http-equiv="Content-Type" content="text/html; charset=gb18030"><title>{CHINESE}</title>"#
+    );
+    assert_decoded(
+        &encoded(&html, GB18030),
+        None,
+        GB18030,
+        EncodingSource::MetaPrescan,
+        CHINESE,
+    );
+    let html = format!("<meta charset=windows-1251><title>{RUSSIAN}</title>");
+    assert_decoded(
+        &encoded(&html, WINDOWS_1251),
+        None,
+        WINDOWS_1251,
+        EncodingSource::MetaPrescan,
+        RUSSIAN,
+    );
+    // `utf-16` in a meta means UTF-8 (the bytes are ASCII-compatible).
+    let html = format!("<meta charset=utf-16><title>{RUSSIAN}</title>");
+    assert_decoded(
+        html.as_bytes(),
+        None,
+        UTF_8,
+        EncodingSource::MetaPrescan,
+        RUSSIAN,
+    );
+}
+
+#[test]
+fn the_prescan_looks_at_the_first_1024_bytes_only() {
+    let padding = format!("<!-- {} -->", "x".repeat(1100));
+    let html = format!("{padding}<meta charset=windows-1251><title>{RUSSIAN} {RUSSIAN}</title>");
+    let page = extract(&encoded(&html, WINDOWS_1251), None);
+    // Not the prescan; the statistical guess reads Russian all the same.
+    assert_eq!(page.encoding_source, EncodingSource::Statistical);
+    assert_eq!(page.encoding, "windows-1251");
+}
+
+#[test]
+fn without_declarations_the_bytes_are_guessed() {
+    let cases = [
+        (SHIFT_JIS, JAPANESE),
+        (EUC_JP, JAPANESE),
+        (GB18030, CHINESE),
+        (WINDOWS_1251, RUSSIAN),
+        (UTF_8, RUSSIAN),
+    ];
+    for (encoding, text) in cases {
+        let html = format!("<title>{text}</title><p>{text}. {text}</p>");
+        let page = extract(&encoded(&html, encoding), None);
+        let guessed = page.encoding.as_str();
+        // chardetng calls GB18030 text GBK, its subset; both decode it alike.
+        let expected = if encoding == GB18030 {
+            "GBK"
+        } else {
+            encoding.name()
+        };
+        assert_eq!(guessed, expected, "text: {text}");
+        assert_eq!(page.encoding_source, EncodingSource::Statistical);
+        assert_eq!(page.title.as_deref(), Some(text));
+    }
+}
+
+#[test]
+fn pure_ascii_falls_back_to_windows_1252() {
+    assert_decoded(
+        b"<title>plain</title>",
+        None,
+        WINDOWS_1252,
+        EncodingSource::Default,
+        "plain",
+    );
+    let page = extract(b"", None);
+    assert_eq!(page.encoding, "windows-1252");
+    assert_eq!(page.encoding_source, EncodingSource::Default);
+}

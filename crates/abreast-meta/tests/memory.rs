@@ -1,0 +1,80 @@
+//! Memory stays under the configured cap whatever the input size: a counting
+//! allocator measures the peak heap growth while extracting from large,
+//! adversarial bodies. Its own test binary, so no other test allocates
+//! while it measures.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use abreast_meta::{End, Extractor};
+
+/// The system allocator, counting the bytes live now and the peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call forwards to `System` with the same arguments; the
+// counters only observe.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded as is; the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(pointer, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Peak heap growth, in bytes, while `extractor` reads `body`.
+fn peak_growth(extractor: &Extractor, body: &[u8], content_type: Option<&str>) -> (usize, End) {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let page = extractor.extract(body, content_type);
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    (peak, page.end)
+}
+
+#[test]
+fn memory_stays_under_the_cap_whatever_the_input() {
+    const CAP: usize = 1 << 20;
+    /// The fixed part: the 64 KiB decode buffer, lol_html's own structures.
+    const FIXED: usize = 256 << 10;
+    let size = 32 << 20;
+    let mut huge_attribute = b"<meta name=a content=\"".to_vec();
+    huge_attribute.resize(size, b'x');
+    let many_metas = "<meta property=og:x content=y>"
+        .repeat(size / 30)
+        .into_bytes();
+    let huge_title = format!("<title>{}", "word ".repeat(size / 5)).into_bytes();
+    let unclosed_tags = "<a b=c ".repeat(size / 7).into_bytes();
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            "<meta name=a content=\""
+                .repeat(size / 44)
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    let extractor = Extractor::new().max_bytes(usize::MAX).memory_limit(CAP);
+    for (name, body) in [
+        ("huge attribute", &huge_attribute),
+        ("many metas", &many_metas),
+        ("huge title", &huge_title),
+        ("unclosed tags", &unclosed_tags),
+        ("utf-16", &utf16),
+    ] {
+        let (peak, end) = peak_growth(&extractor, body, None);
+        println!("{name}: peak {peak} bytes, end {end:?}");
+        assert!(peak <= CAP + FIXED, "{name}: peak {peak} bytes");
+    }
+}

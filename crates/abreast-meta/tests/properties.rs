@@ -1,0 +1,115 @@
+//! Property tests: any bytes, with any Content-Type, never panic, give the
+//! same output twice, survive a JSON round trip, and `head_only` sees a
+//! prefix of what the full read sees.
+
+use abreast_meta::{Extractor, PageMeta, extract};
+use proptest::prelude::*;
+
+/// Pieces of markup that reach the tokenizer's corners when shuffled.
+const PIECES: &[&str] = &[
+    "<meta",
+    "<META ",
+    " name=",
+    " content=",
+    "charset=",
+    "utf-16",
+    "shift_jis",
+    " http-equiv=content-type",
+    "\"",
+    "'",
+    "=",
+    ">",
+    "/>",
+    "/",
+    " ",
+    "\n",
+    "<!--",
+    "-->",
+    "<!",
+    "<![CDATA[",
+    "]]>",
+    "<?",
+    "<script>",
+    "</script>",
+    "<script type=application/ld+json>",
+    "<style>",
+    "</style>",
+    "<title>",
+    "</title>",
+    "<textarea>",
+    "</textarea>",
+    "<template>",
+    "</template>",
+    "<noscript>",
+    "</noscript>",
+    "<svg>",
+    "</svg>",
+    "<math>",
+    "<plaintext>",
+    "<html lang=x>",
+    "<link rel=canonical href=",
+    "<head>",
+    "</head>",
+    "<body>",
+    "<p>",
+    "</div>",
+    "og:x",
+    "&amp;",
+    "&",
+    "&#",
+    "&#x",
+    "&#0;",
+    "&copy",
+    "é",
+    "\u{0}",
+    "\u{FEFF}",
+    "\r",
+    "\u{FFFD}",
+];
+
+fn markup() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => prop::sample::select(PIECES).prop_map(|piece| piece.as_bytes().to_vec()),
+            1 => prop::collection::vec(any::<u8>(), 0..4),
+        ],
+        0..80,
+    )
+    .prop_map(|pieces| pieces.concat())
+}
+
+fn content_type() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(prop_oneof![
+        Just("text/html; charset=utf-8".to_owned()),
+        Just("text/html; charset=utf-16".to_owned()),
+        Just("text/html; charset=\"iso-2022-jp\"".to_owned()),
+        Just("text/html; charset=replacement".to_owned()),
+        Just("text/html; charset=gb18030".to_owned()),
+        ".{0,30}",
+    ])
+}
+
+fn check(body: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
+    let page = extract(body, content_type);
+    prop_assert_eq!(&page, &extract(body, content_type));
+    let json = serde_json::to_string(&page).expect("serializes");
+    let back: PageMeta = serde_json::from_str(&json).expect("deserializes");
+    prop_assert_eq!(&back, &page);
+    let head = Extractor::new().head_only(true).extract(body, content_type);
+    prop_assert!(page.metas.starts_with(&head.metas));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..2048), content_type in content_type()) {
+        check(&body, content_type.as_deref())?;
+    }
+
+    #[test]
+    fn shuffled_markup(body in markup(), content_type in content_type()) {
+        check(&body, content_type.as_deref())?;
+    }
+}
