@@ -1,0 +1,186 @@
+//! The async HTTP stack (reqwest on hyper, rustls): thousands of requests in flight on one
+//! runtime. It serves the `async` mode (the explainer's second program) and the `hybrid` mode.
+
+use std::time::Instant;
+
+use crate::body::{ACCEPT_ENCODING, BodySink, Encoding, Flow};
+use crate::http::{Attempt, Fetched, HttpSettings, status_message};
+use crate::record::ErrorKind;
+use crate::retry::is_retryable_status;
+
+/// An async client for one run's settings. Clone it freely: clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct AsyncClient {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+/// The client could not be built (for example the TLS set-up failed).
+#[derive(Debug, thiserror::Error)]
+#[error("could not set up the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+impl AsyncClient {
+    /// A client with keep-alive and HTTP/2 where offered, the run's time limits, at most
+    /// `max_redirects` redirects and only to http or https.
+    pub fn new(settings: HttpSettings) -> Result<AsyncClient, ClientError> {
+        crate::install_crypto_provider();
+        let max_redirects = settings.max_redirects as usize;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if !matches!(attempt.url().scheme(), "http" | "https") {
+                let scheme = attempt.url().scheme().to_owned();
+                attempt.error(format!("refused a redirect to a {scheme}: URL"))
+            } else if attempt.previous().len() > max_redirects {
+                attempt.error(format!("too many redirects (more than {max_redirects})"))
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in settings.extra_headers() {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            reqwest::header::HeaderValue::from_static(ACCEPT_ENCODING),
+        );
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .redirect(redirects)
+            .user_agent(settings.user_agent())
+            .default_headers(headers)
+            .tls_danger_accept_invalid_certs(settings.insecure)
+            .build()?;
+        Ok(AsyncClient { client, settings })
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// Fetches `url` with retries; never panics, never returns without an outcome.
+    pub async fn fetch(&self, url: &str) -> Fetched {
+        let policy = self.settings.retry_policy();
+        let start = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = self.attempt(url, attempts).await;
+            match attempt.wait_before_retry(&policy, attempts) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
+            }
+        }
+    }
+
+    async fn attempt(&self, url: &str, attempt: u32) -> Attempt {
+        let mut response = match self.client.get(url).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let (kind, message) = classify(&error);
+                return Attempt::Failed(kind, message);
+            }
+        };
+        let final_url = response.url().to_string();
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type");
+        if is_retryable_status(status) {
+            return Attempt::Retryable {
+                final_url,
+                status,
+                content_type,
+                retry_after: header("retry-after"),
+            };
+        }
+        if !(200..300).contains(&status) {
+            return Attempt::Answered {
+                final_url,
+                status,
+                content_type,
+                body: Err((ErrorKind::Status, status_message(status, attempt))),
+            };
+        }
+        let encoding = header("content-encoding");
+        let body = match Encoding::from_header(encoding.as_deref()) {
+            Err(message) => Err((ErrorKind::Decode, message)),
+            Ok(encoding) => {
+                let mut sink =
+                    BodySink::new(encoding, self.settings.max_bytes, self.settings.head_only);
+                loop {
+                    match response.chunk().await {
+                        Ok(None) => break sink.finish(true).map_err(|m| (ErrorKind::Decode, m)),
+                        Ok(Some(chunk)) => match sink.push(&chunk) {
+                            Err(message) => break Err((ErrorKind::Decode, message)),
+                            Ok(Flow::More) => {}
+                            Ok(Flow::Enough) => {
+                                break sink.finish(false).map_err(|m| (ErrorKind::Decode, m));
+                            }
+                        },
+                        Err(error) => {
+                            let kind = if error.is_timeout() {
+                                ErrorKind::Timeout
+                            } else {
+                                ErrorKind::Body
+                            };
+                            break Err((kind, format!("the body broke off: {}", chain(&error))));
+                        }
+                    }
+                }
+            }
+        };
+        Attempt::Answered {
+            final_url,
+            status,
+            content_type,
+            body,
+        }
+    }
+}
+
+/// The error and its sources, joined: reqwest's own message is terse.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Maps a reqwest error to a record's error kind and message.
+fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
+    let message = chain(error);
+    let lower = message.to_ascii_lowercase();
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else if error.is_redirect() {
+        ErrorKind::Redirect
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        ErrorKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        ErrorKind::Tls
+    } else if error.is_connect() {
+        ErrorKind::Connect
+    } else if error.is_body() || error.is_decode() {
+        ErrorKind::Body
+    } else {
+        ErrorKind::Http
+    };
+    (kind, message)
+}

@@ -1,0 +1,355 @@
+//! Reading a response body within limits: decompression by Content-Encoding, a cap on the
+//! decoded size, and an early stop at the end of `<head>`.
+//!
+//! Both HTTP stacks (blocking and async) push the raw bytes they read into a [`BodySink`]. The
+//! sink decodes gzip, deflate, brotli and zstd as a stream into a buffer that refuses to grow
+//! past the cap, so a compression bomb stops after `max_bytes` of output, having cost only that.
+//! The same code serves every mode, so every mode keeps the same bytes of the same page.
+
+use std::io::{self, Write};
+
+/// A Content-Encoding the sink can decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// No encoding (`identity`, or no header).
+    Identity,
+    /// `gzip` / `x-gzip`.
+    Gzip,
+    /// `deflate` (zlib-wrapped, as HTTP specifies).
+    Deflate,
+    /// `br`.
+    Brotli,
+    /// `zstd`.
+    Zstd,
+}
+
+impl Encoding {
+    /// The encoding named by a Content-Encoding header value; an error names what is unknown.
+    /// A chain of encodings (`gzip, br`) is not supported: servers do not send one unasked.
+    pub fn from_header(value: Option<&str>) -> Result<Encoding, String> {
+        let Some(value) = value else {
+            return Ok(Encoding::Identity);
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => Ok(Encoding::Identity),
+            "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+            "deflate" => Ok(Encoding::Deflate),
+            "br" => Ok(Encoding::Brotli),
+            "zstd" => Ok(Encoding::Zstd),
+            other => Err(format!("unsupported Content-Encoding {other:?}")),
+        }
+    }
+}
+
+/// The Accept-Encoding header both HTTP stacks send.
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+
+/// A growable buffer that refuses bytes past its cap, remembering that it did.
+#[derive(Debug)]
+struct CappedBuffer {
+    bytes: Vec<u8>,
+    cap: usize,
+    full: bool,
+}
+
+impl Write for CappedBuffer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.cap - self.bytes.len();
+        if room == 0 && !data.is_empty() {
+            self.full = true;
+            return Err(io::Error::other("body cap reached"));
+        }
+        let taken = data.len().min(room);
+        self.bytes.extend_from_slice(&data[..taken]);
+        if taken < data.len() {
+            self.full = true;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The decoder chain in front of the buffer.
+enum Decoder {
+    Identity(CappedBuffer),
+    Gzip(Box<flate2::write::GzDecoder<CappedBuffer>>),
+    Deflate(Box<flate2::write::ZlibDecoder<CappedBuffer>>),
+    Brotli(Box<brotli::DecompressorWriter<CappedBuffer>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, CappedBuffer>>),
+}
+
+impl Decoder {
+    fn buffer(&self) -> &CappedBuffer {
+        match self {
+            Decoder::Identity(buffer) => buffer,
+            Decoder::Gzip(decoder) => decoder.get_ref(),
+            Decoder::Deflate(decoder) => decoder.get_ref(),
+            Decoder::Brotli(decoder) => decoder.get_ref(),
+            Decoder::Zstd(decoder) => decoder.get_ref(),
+        }
+    }
+
+    fn buffer_mut(&mut self) -> &mut CappedBuffer {
+        match self {
+            Decoder::Identity(buffer) => buffer,
+            Decoder::Gzip(decoder) => decoder.get_mut(),
+            Decoder::Deflate(decoder) => decoder.get_mut(),
+            Decoder::Brotli(decoder) => decoder.get_mut(),
+            Decoder::Zstd(decoder) => decoder.get_mut(),
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Decoder::Identity(buffer) => buffer.write_all(data),
+            Decoder::Gzip(decoder) => decoder.write_all(data),
+            Decoder::Deflate(decoder) => decoder.write_all(data),
+            Decoder::Brotli(decoder) => decoder.write_all(data),
+            Decoder::Zstd(decoder) => decoder.write_all(data),
+        }
+    }
+
+    fn finish(self) -> io::Result<CappedBuffer> {
+        match self {
+            Decoder::Identity(buffer) => Ok(buffer),
+            Decoder::Gzip(decoder) => decoder.finish(),
+            Decoder::Deflate(decoder) => decoder.finish(),
+            Decoder::Brotli(decoder) => decoder
+                .into_inner()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "truncated brotli stream")),
+            Decoder::Zstd(mut decoder) => {
+                decoder.flush()?;
+                Ok(decoder.into_inner())
+            }
+        }
+    }
+}
+
+/// Whether the caller should keep reading the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    More,
+    /// Stop: the cap is reached, or (with head-only) the head is complete.
+    Enough,
+}
+
+/// The decoded body and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Body {
+    /// The decoded bytes, at most the cap.
+    pub bytes: Vec<u8>,
+    /// True if reading stopped before the end: at the cap, or at the end of `<head>`.
+    pub truncated: bool,
+}
+
+/// Where a response's raw bytes go: see the [module docs](self).
+pub struct BodySink {
+    decoder: Decoder,
+    head_only: bool,
+    /// How far the search for the end of `<head>` has got.
+    head_scan: usize,
+    head_done: bool,
+}
+
+impl std::fmt::Debug for BodySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodySink")
+            .field("decoded", &self.decoder.buffer().bytes.len())
+            .field("cap", &self.decoder.buffer().cap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodySink {
+    /// A sink decoding `encoding`, keeping at most `max_bytes` decoded bytes; with `head_only`
+    /// it asks to stop once the document's `<head>` is complete.
+    pub fn new(encoding: Encoding, max_bytes: usize, head_only: bool) -> BodySink {
+        let buffer = CappedBuffer {
+            bytes: Vec::with_capacity(max_bytes.min(64 * 1024)),
+            cap: max_bytes,
+            full: false,
+        };
+        let decoder = match encoding {
+            Encoding::Identity => Decoder::Identity(buffer),
+            Encoding::Gzip => Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(buffer))),
+            Encoding::Deflate => {
+                Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(buffer)))
+            }
+            Encoding::Brotli => {
+                Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(buffer, 16 * 1024)))
+            }
+            Encoding::Zstd => match zstd::stream::write::Decoder::new(buffer) {
+                Ok(decoder) => Decoder::Zstd(Box::new(decoder)),
+                // Creating a zstd context only fails when memory is exhausted.
+                Err(_) => panic!("could not allocate a zstd decoder"),
+            },
+        };
+        BodySink {
+            decoder,
+            head_only,
+            head_scan: 0,
+            head_done: false,
+        }
+    }
+
+    /// Takes the next raw bytes of the body. An error means the encoding is corrupt.
+    pub fn push(&mut self, raw: &[u8]) -> Result<Flow, String> {
+        if let Err(error) = self.decoder.write_all(raw) {
+            if !self.decoder.buffer().full {
+                return Err(format!("could not decode the body: {error}"));
+            }
+        }
+        if self.decoder.buffer().full {
+            return Ok(Flow::Enough);
+        }
+        if self.head_only && self.head_complete() {
+            return Ok(Flow::Enough);
+        }
+        Ok(Flow::More)
+    }
+
+    /// True once the decoded bytes contain `</head` or `<body` (ASCII case-insensitive).
+    fn head_complete(&mut self) -> bool {
+        let bytes = &self.decoder.buffer().bytes;
+        // Re-scan a few bytes of the previous chunk so a marker split across chunks is found.
+        let from = self.head_scan.saturating_sub(6);
+        let found = bytes[from..].windows(6).any(|window| {
+            window.eq_ignore_ascii_case(b"</head") || window[..5].eq_ignore_ascii_case(b"<body")
+        });
+        self.head_scan = bytes.len();
+        self.head_done |= found;
+        found
+    }
+
+    /// Ends the body. `complete` says whether the transport delivered it all; a corrupt tail of
+    /// a complete body is an error, while a stopped one is simply truncated.
+    pub fn finish(mut self, complete: bool) -> Result<Body, String> {
+        let full = self.decoder.buffer().full;
+        if full || self.head_done || !complete {
+            // Stopped early: keep what was decoded; the decoder's end state does not matter.
+            let buffer = self.decoder.buffer_mut();
+            return Ok(Body {
+                bytes: std::mem::take(&mut buffer.bytes),
+                truncated: full || !complete,
+            });
+        }
+        let buffer = self
+            .decoder
+            .finish()
+            .map_err(|error| format!("could not decode the end of the body: {error}"))?;
+        Ok(Body {
+            truncated: buffer.full,
+            bytes: buffer.bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compress(encoding: Encoding, data: &[u8]) -> Vec<u8> {
+        match encoding {
+            Encoding::Identity => data.to_vec(),
+            Encoding::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            }
+            Encoding::Deflate => {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            }
+            Encoding::Brotli => {
+                let mut out = Vec::new();
+                {
+                    let mut e = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                    e.write_all(data).unwrap();
+                }
+                out
+            }
+            Encoding::Zstd => zstd::encode_all(data, 3).unwrap(),
+        }
+    }
+
+    const ALL: [Encoding; 5] = [
+        Encoding::Identity,
+        Encoding::Gzip,
+        Encoding::Deflate,
+        Encoding::Brotli,
+        Encoding::Zstd,
+    ];
+
+    fn feed(sink: &mut BodySink, raw: &[u8]) -> Flow {
+        for chunk in raw.chunks(1000) {
+            if sink.push(chunk).unwrap() == Flow::Enough {
+                return Flow::Enough;
+            }
+        }
+        Flow::More
+    }
+
+    #[test]
+    fn every_encoding_round_trips() {
+        let page: Vec<u8> = b"<html><head><title>t</title></head><body>"
+            .iter()
+            .chain(&[b'x'; 50_000])
+            .copied()
+            .collect();
+        for encoding in ALL {
+            let mut sink = BodySink::new(encoding, 1 << 20, false);
+            assert_eq!(feed(&mut sink, &compress(encoding, &page)), Flow::More);
+            let body = sink.finish(true).unwrap();
+            assert_eq!(body.bytes, page, "{encoding:?}");
+            assert!(!body.truncated);
+        }
+    }
+
+    #[test]
+    fn a_compression_bomb_stops_at_the_cap() {
+        let zeros = vec![0u8; 64 << 20];
+        for encoding in ALL {
+            let bomb = compress(encoding, &zeros);
+            let mut sink = BodySink::new(encoding, 100_000, false);
+            assert_eq!(feed(&mut sink, &bomb), Flow::Enough, "{encoding:?}");
+            let body = sink.finish(true).unwrap();
+            assert_eq!(body.bytes.len(), 100_000, "{encoding:?}");
+            assert!(body.truncated);
+        }
+    }
+
+    #[test]
+    fn head_only_stops_at_the_end_of_head_even_across_chunks() {
+        let page = b"<html><head><title>t</title></HE".to_vec();
+        let mut sink = BodySink::new(Encoding::Identity, 1 << 20, true);
+        assert_eq!(sink.push(&page).unwrap(), Flow::More);
+        assert_eq!(sink.push(b"AD><body>rest").unwrap(), Flow::Enough);
+        let body = sink.finish(false).unwrap();
+        assert!(body.truncated);
+    }
+
+    #[test]
+    fn corrupt_data_is_a_decode_error() {
+        let mut sink = BodySink::new(Encoding::Gzip, 1 << 20, false);
+        let outcome = sink
+            .push(b"this is not gzip at all, not even close")
+            .and_then(|_| sink.finish(true).map(|_| Flow::More));
+        assert!(outcome.unwrap_err().contains("decode"));
+    }
+
+    #[test]
+    fn unknown_encodings_are_named() {
+        assert_eq!(Encoding::from_header(Some(" GZIP ")), Ok(Encoding::Gzip));
+        assert!(
+            Encoding::from_header(Some("compress"))
+                .unwrap_err()
+                .contains("compress")
+        );
+    }
+}

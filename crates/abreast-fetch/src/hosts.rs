@@ -1,0 +1,185 @@
+//! Per-host limits: at most `per_host` requests to one host at once, and optionally at most
+//! `rate` request starts per second to it.
+//!
+//! One [`HostLimits`] serves every mode: async drivers await a permit, blocking drivers (threads,
+//! and the parent of the process pool) wait for one on their thread. Entries of idle hosts are
+//! dropped, so a list of a million distinct hosts does not keep a million entries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+struct HostEntry {
+    slots: Arc<Semaphore>,
+    /// The earliest time the next request to this host may start (rate limit).
+    next_start: Mutex<Instant>,
+}
+
+/// The per-host caps of one run. Cheap to share: clone the `Arc`.
+pub struct HostLimits {
+    per_host: usize,
+    interval: Option<Duration>,
+    hosts: Mutex<HashMap<String, Arc<HostEntry>>>,
+}
+
+impl std::fmt::Debug for HostLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostLimits")
+            .field("per_host", &self.per_host)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Held while a request to a host is in flight; dropping it frees the host's slot.
+pub struct HostPermit {
+    limits: Arc<HostLimits>,
+    host: String,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl std::fmt::Debug for HostPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostPermit")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl Drop for HostPermit {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.limits.forget_if_idle(&self.host);
+    }
+}
+
+impl HostLimits {
+    /// At most `per_host` requests at once per host (0 is taken as 1) and, with `rate`, at
+    /// most that many request starts per second per host.
+    pub fn new(per_host: usize, rate: Option<f64>) -> Arc<HostLimits> {
+        Arc::new(HostLimits {
+            per_host: per_host.max(1),
+            interval: rate
+                .filter(|rate| *rate > 0.0)
+                .map(|rate| Duration::from_secs_f64(1.0 / rate)),
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn entry(&self, host: &str) -> Arc<HostEntry> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(hosts.entry(host.to_owned()).or_insert_with(|| {
+            Arc::new(HostEntry {
+                slots: Arc::new(Semaphore::new(self.per_host)),
+                next_start: Mutex::new(Instant::now()),
+            })
+        }))
+    }
+
+    /// Drops the entry of `host` if nobody holds or awaits it and its rate slot has passed.
+    fn forget_if_idle(&self, host: &str) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = hosts.get(host) {
+            let idle = Arc::strong_count(entry) == 1
+                && entry.slots.available_permits() == self.per_host
+                && *entry.next_start.lock().unwrap_or_else(|p| p.into_inner()) <= Instant::now();
+            if idle {
+                hosts.remove(host);
+            }
+        }
+    }
+
+    /// How long to wait for this host's next rate slot, reserving it.
+    fn reserve_start(&self, entry: &HostEntry) -> Duration {
+        let Some(interval) = self.interval else {
+            return Duration::ZERO;
+        };
+        let mut next = entry.next_start.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let start = (*next).max(now);
+        *next = start + interval;
+        start - now
+    }
+
+    /// Waits (asynchronously) for a slot and a rate slot of `host`.
+    pub async fn acquire(self: &Arc<Self>, host: &str) -> HostPermit {
+        let entry = self.entry(host);
+        let permit = Arc::clone(&entry.slots)
+            .acquire_owned()
+            .await
+            .expect("host semaphores are never closed");
+        let wait = self.reserve_start(&entry);
+        drop(entry);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        HostPermit {
+            limits: Arc::clone(self),
+            host: host.to_owned(),
+            permit: Some(permit),
+        }
+    }
+
+    /// Waits (blocking this thread) for a slot and a rate slot of `host`.
+    pub fn acquire_blocking(self: &Arc<Self>, host: &str) -> HostPermit {
+        let entry = self.entry(host);
+        let permit = futures::executor::block_on(Arc::clone(&entry.slots).acquire_owned())
+            .expect("host semaphores are never closed");
+        let wait = self.reserve_start(&entry);
+        drop(entry);
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        HostPermit {
+            limits: Arc::clone(self),
+            host: host.to_owned(),
+            permit: Some(permit),
+        }
+    }
+
+    /// How many hosts have an entry now (for tests of the clean-up).
+    pub fn tracked_hosts(&self) -> usize {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn at_most_per_host_at_once_and_idle_hosts_forgotten() {
+        let limits = HostLimits::new(2, None);
+        let active = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                let (limits, active, most) = (&limits, &active, &most);
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        let _permit = limits.acquire_blocking("a.test");
+                        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_micros(200));
+                        active.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert_eq!(limits.tracked_hosts(), 0);
+    }
+
+    #[test]
+    fn rate_spaces_out_request_starts() {
+        let limits = HostLimits::new(8, Some(100.0));
+        let start = Instant::now();
+        let permits: Vec<_> = (0..5).map(|_| limits.acquire_blocking("r.test")).collect();
+        // Five starts at 100 per second: the fifth waits at least 40 ms after the first.
+        assert!(start.elapsed() >= Duration::from_millis(40));
+        drop(permits);
+    }
+}

@@ -1,0 +1,251 @@
+//! What both HTTP stacks share: the settings of a run, the outcome of one fetch, and turning
+//! that outcome into a [`Record`].
+//!
+//! The blocking stack ([`crate::blocking`], ureq) serves the `threads` and `processes` modes; the
+//! async stack ([`crate::asynchronous`], reqwest on hyper) serves `async` and `hybrid`. Both send
+//! the same headers, follow the same redirect rules, retry by the same [`RetryPolicy`], decode
+//! bodies through the same [`BodySink`](crate::body::BodySink), and end in the same
+//! [`finish_record`], so every mode writes the same records for the same input.
+
+use std::time::Duration;
+
+use abreast_meta::Extractor;
+use serde::{Deserialize, Serialize};
+
+use crate::body::Body;
+use crate::record::{ErrorKind, Record};
+use crate::retry::RetryPolicy;
+
+/// The User-Agent both stacks send unless `-H User-Agent:` overrides it.
+pub const USER_AGENT: &str = concat!(
+    "abreast/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://example.invalid/abreast)"
+);
+
+/// How every request of a run is made. Serializable: the process pool ships it to workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpSettings {
+    /// Time limit to establish a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Time limit of one attempt, from its start to the last body byte.
+    pub timeout: Duration,
+    /// Decoded body bytes kept at most; a longer body is cut and marked truncated.
+    pub max_bytes: usize,
+    /// Stop reading a page once its `<head>` is complete.
+    pub head_only: bool,
+    /// Accept invalid TLS certificates.
+    pub insecure: bool,
+    /// Extra request headers (`-H "Name: value"`); a `User-Agent` here replaces the default.
+    pub headers: Vec<(String, String)>,
+    /// Redirects followed at most (only to http or https).
+    pub max_redirects: u32,
+    /// Retries of connect errors, 429 and 5xx.
+    pub retries: u32,
+    /// Backoff before the first retry, in milliseconds; it doubles for each further one.
+    pub retry_base_ms: u64,
+    /// Longest wait between attempts, in milliseconds (a longer Retry-After is not honoured).
+    pub retry_max_wait_ms: u64,
+}
+
+impl Default for HttpSettings {
+    /// 10 s to connect, 30 s per attempt, 10 MiB per body, 10 redirects, 2 retries.
+    fn default() -> Self {
+        let retry = RetryPolicy::default();
+        HttpSettings {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_bytes: 10 * 1024 * 1024,
+            head_only: false,
+            insecure: false,
+            headers: Vec::new(),
+            max_redirects: 10,
+            retries: retry.retries,
+            retry_base_ms: retry.base.as_millis() as u64,
+            retry_max_wait_ms: retry.max_wait.as_millis() as u64,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The retry policy these settings describe.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retries,
+            base: Duration::from_millis(self.retry_base_ms),
+            max_wait: Duration::from_millis(self.retry_max_wait_ms),
+        }
+    }
+
+    /// The User-Agent to send: the one given with `-H`, else abreast's.
+    pub fn user_agent(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+            .map_or(USER_AGENT, |(_, value)| value.as_str())
+    }
+
+    /// The extra headers other than User-Agent.
+    pub fn extra_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("user-agent"))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
+    /// The extractor matching these settings.
+    pub fn extractor(&self) -> Extractor {
+        Extractor::new()
+            .head_only(self.head_only)
+            .max_bytes(self.max_bytes)
+    }
+}
+
+/// What one URL's fetch produced, before extraction. Serializable, so the hybrid mode can hand
+/// it to extraction workers and the process pool can send it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fetched {
+    /// The input line.
+    pub url: String,
+    /// The URL after redirects, if a response came.
+    pub final_url: Option<String>,
+    /// The final status, if a response came.
+    pub status: Option<u16>,
+    /// The Content-Type header.
+    pub content_type: Option<String>,
+    /// The body, for a 2xx answer; why there is none otherwise.
+    pub body: Result<Body, (ErrorKind, String)>,
+    /// Requests made.
+    pub attempts: u32,
+    /// Milliseconds from the first attempt's start to the end of the last.
+    pub elapsed_ms: u64,
+}
+
+/// One attempt's result, as the retry loop sees it.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// A complete answer, good or bad: stop here.
+    Answered {
+        final_url: String,
+        status: u16,
+        content_type: Option<String>,
+        body: Result<Body, (ErrorKind, String)>,
+    },
+    /// A 429 or 5xx answer: retry if the policy allows.
+    Retryable {
+        final_url: String,
+        status: u16,
+        content_type: Option<String>,
+        retry_after: Option<String>,
+    },
+    /// No answer: retry if the failure is transient.
+    Failed(ErrorKind, String),
+}
+
+impl Attempt {
+    /// How long to wait before retry number `retry`, or `None` to stop with this attempt.
+    pub(crate) fn wait_before_retry(&self, policy: &RetryPolicy, retry: u32) -> Option<Duration> {
+        match self {
+            Attempt::Answered { .. } => None,
+            Attempt::Retryable { retry_after, .. } => {
+                policy.wait_before(retry, retry_after.as_deref())
+            }
+            Attempt::Failed(kind, _) if kind.is_transient() => policy.wait_before(retry, None),
+            Attempt::Failed(..) => None,
+        }
+    }
+
+    /// The final attempt as the fetch's outcome.
+    pub(crate) fn into_fetched(self, url: String, attempts: u32, elapsed: Duration) -> Fetched {
+        let (final_url, status, content_type, body) = match self {
+            Attempt::Answered {
+                final_url,
+                status,
+                content_type,
+                body,
+            } => (Some(final_url), Some(status), content_type, body),
+            Attempt::Retryable {
+                final_url,
+                status,
+                content_type,
+                ..
+            } => (
+                Some(final_url),
+                Some(status),
+                content_type,
+                Err((ErrorKind::Status, status_message(status, attempts))),
+            ),
+            Attempt::Failed(kind, message) => (None, None, None, Err((kind, message))),
+        };
+        Fetched {
+            url,
+            final_url,
+            status,
+            content_type,
+            body,
+            attempts,
+            elapsed_ms: elapsed.as_millis() as u64,
+        }
+    }
+}
+
+/// The message of a record whose final status was not 2xx.
+pub(crate) fn status_message(status: u16, attempts: u32) -> String {
+    let reason = http_reason(status);
+    if attempts > 1 {
+        format!("HTTP {status} {reason} (after {attempts} attempts)")
+    } else {
+        format!("HTTP {status} {reason}")
+    }
+}
+
+fn http_reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+/// Extracts the page's metadata (for a 2xx body) and makes the record.
+pub fn finish_record(fetched: Fetched, extractor: &Extractor) -> Record {
+    let mut record = Record::failed(fetched.url, ErrorKind::Http, String::new());
+    record.error = None;
+    record.final_url = fetched.final_url;
+    record.status = fetched.status;
+    record.content_type = fetched.content_type;
+    record.attempts = fetched.attempts;
+    record.elapsed_ms = fetched.elapsed_ms;
+    match fetched.body {
+        Ok(body) => {
+            let page = extractor.extract(&body.bytes, record.content_type.as_deref());
+            record.ok = true;
+            record.bytes = body.bytes.len() as u64;
+            record.truncated = body.truncated || !page.end.is_complete();
+            record.set_page(page);
+        }
+        Err((kind, message)) => {
+            record.error = Some(crate::record::ErrorInfo { kind, message });
+        }
+    }
+    record
+}
+
+/// Classifies an I/O error met while connecting or reading.
+pub(crate) fn io_error_kind(error: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as Io;
+    match error.kind() {
+        Io::ConnectionRefused | Io::NotConnected | Io::AddrNotAvailable => ErrorKind::Connect,
+        Io::TimedOut | Io::WouldBlock => ErrorKind::Timeout,
+        _ => ErrorKind::Body,
+    }
+}

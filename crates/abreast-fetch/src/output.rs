@@ -1,0 +1,284 @@
+//! Writing records as JSON lines or CSV, and reading back what an earlier run wrote
+//! (`--resume`).
+//!
+//! Each record is formatted into one whole line before it is written, and the writer is
+//! flushed whenever no further record is waiting, so a crash or Ctrl-C leaves only whole lines
+//! behind. A resumed file whose last line was cut anyway is trimmed back to its last newline.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::record::Record;
+
+/// The output format (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// One JSON object per line (the default).
+    #[default]
+    Jsonl,
+    /// Comma-separated values with a header row; nested fields are JSON text.
+    Csv,
+}
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: [&str; 19] = [
+    "url",
+    "final_url",
+    "status",
+    "ok",
+    "error_kind",
+    "error_message",
+    "elapsed_ms",
+    "attempts",
+    "bytes",
+    "truncated",
+    "content_type",
+    "charset",
+    "title",
+    "lang",
+    "canonical",
+    "description",
+    "meta",
+    "og",
+    "twitter",
+];
+
+/// Writes records to a byte sink in one format.
+pub struct RecordWriter<W: Write> {
+    out: W,
+    format: Format,
+    line: Vec<u8>,
+}
+
+impl<W: Write> std::fmt::Debug for RecordWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordWriter")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> RecordWriter<W> {
+    /// A writer; with `header` (CSV only) the column names are written first.
+    pub fn new(mut out: W, format: Format, header: bool) -> io::Result<Self> {
+        if format == Format::Csv && header {
+            let mut line = Vec::new();
+            write_csv_row(&mut line, CSV_COLUMNS.iter().map(|c| c.to_string()))?;
+            out.write_all(&line)?;
+        }
+        Ok(RecordWriter {
+            out,
+            format,
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Writes one record as one whole line.
+    pub fn write(&mut self, record: &Record) -> io::Result<()> {
+        self.line.clear();
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.line, record)?;
+                self.line.push(b'\n');
+            }
+            Format::Csv => write_csv_row(&mut self.line, csv_fields(record))?,
+        }
+        self.out.write_all(&self.line)
+    }
+
+    /// Flushes what was written.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn csv_fields(record: &Record) -> impl Iterator<Item = String> {
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    [
+        record.url.clone(),
+        text(&record.final_url),
+        record.status.map(|s| s.to_string()).unwrap_or_default(),
+        record.ok.to_string(),
+        record
+            .error
+            .as_ref()
+            .map(|e| e.kind.as_str().to_owned())
+            .unwrap_or_default(),
+        record
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_default(),
+        record.elapsed_ms.to_string(),
+        record.attempts.to_string(),
+        record.bytes.to_string(),
+        record.truncated.to_string(),
+        text(&record.content_type),
+        text(&record.charset),
+        text(&record.title),
+        text(&record.lang),
+        text(&record.canonical),
+        text(&record.description),
+        json_text(&record.meta),
+        json_text(&record.og),
+        json_text(&record.twitter),
+    ]
+    .into_iter()
+}
+
+fn write_csv_row(out: &mut Vec<u8>, fields: impl Iterator<Item = String>) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(fields.collect::<Vec<_>>())?;
+    writer.flush()
+}
+
+/// How many times each URL already has a record in an earlier run's output.
+#[derive(Debug, Default)]
+pub struct Done {
+    counts: HashMap<String, u32>,
+}
+
+impl Done {
+    /// True (and counted off) if `url` has a record left to match: skip this input line.
+    pub fn take(&mut self, url: &str) -> bool {
+        match self.counts.get_mut(url) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// URL records read.
+    pub fn len(&self) -> usize {
+        self.counts.values().map(|&c| c as usize).sum()
+    }
+
+    /// True if nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Opens `path` for a resumed run: reads the URLs it already has records for, trims a cut last
+/// line, and returns the file positioned for appending. A missing file is created.
+pub fn open_for_resume(path: &Path, format: Format) -> io::Result<(File, Done, bool)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let mut done = Done::default();
+    let mut whole_length = 0u64;
+    let mut has_header = false;
+    {
+        let mut reader = BufReader::new(&mut file);
+        let mut line = Vec::new();
+        let mut first = true;
+        loop {
+            line.clear();
+            let read = reader.read_until(b'\n', &mut line)?;
+            if read == 0 || line.last() != Some(&b'\n') {
+                break; // the end, or a line cut by a crash: trimmed below
+            }
+            whole_length += read as u64;
+            let url = match format {
+                Format::Jsonl => serde_json::from_slice::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("url")?.as_str().map(str::to_owned)),
+                Format::Csv => {
+                    let mut reader = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .from_reader(line.as_slice());
+                    let url = reader
+                        .records()
+                        .next()
+                        .and_then(Result::ok)
+                        .and_then(|r| r.get(0).map(str::to_owned));
+                    if first && url.as_deref() == Some("url") {
+                        has_header = true;
+                        first = false;
+                        continue;
+                    }
+                    url
+                }
+            };
+            first = false;
+            if let Some(url) = url {
+                *done.counts.entry(url).or_default() += 1;
+            }
+        }
+    }
+    file.set_len(whole_length)?;
+    file.seek(SeekFrom::End(0))?;
+    Ok((file, done, has_header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ErrorKind;
+
+    fn record(url: &str) -> Record {
+        let mut record = Record::failed(url, ErrorKind::Connect, "refused, \"quoted\"");
+        record.title = Some("a, b".into());
+        record
+    }
+
+    #[test]
+    fn jsonl_and_csv_lines_round_trip() {
+        let mut out = Vec::new();
+        let mut writer = RecordWriter::new(&mut out, Format::Jsonl, true).unwrap();
+        writer.write(&record("http://a.test/")).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.ends_with('\n') && line.lines().count() == 1);
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, record("http://a.test/"));
+
+        let mut out = Vec::new();
+        let mut writer = RecordWriter::new(&mut out, Format::Csv, true).unwrap();
+        writer.write(&record("http://a.test/")).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(reader.headers().unwrap().len(), CSV_COLUMNS.len());
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[0], "http://a.test/");
+        assert_eq!(&row[4], "connect");
+        assert_eq!(&row[5], "refused, \"quoted\"");
+        assert_eq!(&row[12], "a, b");
+    }
+
+    #[test]
+    fn resume_counts_urls_and_trims_a_cut_line() {
+        let dir = std::env::temp_dir().join(format!("abreast-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.jsonl");
+        let mut text = String::new();
+        for url in ["http://a.test/", "http://b.test/", "http://a.test/"] {
+            text.push_str(&serde_json::to_string(&record(url)).unwrap());
+            text.push('\n');
+        }
+        let whole = text.len() as u64;
+        text.push_str("{\"url\":\"http://c.te");
+        std::fs::write(&path, &text).unwrap();
+        let (file, mut done, _) = open_for_resume(&path, Format::Jsonl).unwrap();
+        assert_eq!(
+            file.metadata().unwrap().len(),
+            whole,
+            "the cut line is trimmed"
+        );
+        assert_eq!(done.len(), 3);
+        assert!(done.take("http://a.test/") && done.take("http://a.test/"));
+        assert!(!done.take("http://a.test/"), "only as often as it was done");
+        assert!(!done.take("http://c.test/"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,156 @@
+//! [`Record`]: the one output line each input line yields, a page or an error.
+
+use std::collections::BTreeMap;
+
+use abreast_meta::{MetaTag, PageMeta};
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure a record reports. Serialized in snake_case (`"connect"`, `"status"`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The input line is not a URL.
+    InvalidUrl,
+    /// The URL's scheme is not http or https (file:, ftp:, data:, javascript: …).
+    UnsupportedScheme,
+    /// The host name could not be resolved.
+    Dns,
+    /// The connection was refused or could not be made.
+    Connect,
+    /// The TLS handshake failed (for example an invalid certificate; see `--insecure`).
+    Tls,
+    /// The connect or total time limit ran out.
+    Timeout,
+    /// Too many redirects, a redirect loop, or a redirect to a scheme other than http/https.
+    Redirect,
+    /// The server answered with a status other than 2xx.
+    Status,
+    /// The connection broke while reading the body (reset, wrong Content-Length, …).
+    Body,
+    /// The body's Content-Encoding could not be decoded.
+    Decode,
+    /// Any other HTTP-level failure.
+    Http,
+}
+
+impl ErrorKind {
+    /// The snake_case name used in JSON and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::UnsupportedScheme => "unsupported_scheme",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Status => "status",
+            ErrorKind::Body => "body",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Http => "http",
+        }
+    }
+
+    /// True for failures worth another attempt: connect errors and time-outs to connect.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::Connect | ErrorKind::Dns)
+    }
+}
+
+/// Why a record has no page: a kind to branch on and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// The outcome of one input line: a fetched page with its metadata, or an error.
+///
+/// Field names are the JSON keys; every record has every key (`null` where unknown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The input line, as read (trimmed).
+    pub url: String,
+    /// The URL after redirects.
+    pub final_url: Option<String>,
+    /// The final HTTP status.
+    pub status: Option<u16>,
+    /// True if a 2xx page was read (possibly truncated at `--max-bytes`).
+    pub ok: bool,
+    /// Why there is no page, when `ok` is false.
+    pub error: Option<ErrorInfo>,
+    /// Milliseconds from the first attempt's start to the end, retries and waits included.
+    pub elapsed_ms: u64,
+    /// How many requests were made (1 plus the retries).
+    pub attempts: u32,
+    /// Body bytes kept, after decompression.
+    pub bytes: u64,
+    /// True if the body was cut at `--max-bytes` (or at the end of `<head>` with `--head-only`).
+    pub truncated: bool,
+    /// The Content-Type header.
+    pub content_type: Option<String>,
+    /// The encoding the page was decoded with.
+    pub charset: Option<String>,
+    /// The `<title>` text, whitespace collapsed.
+    pub title: Option<String>,
+    /// `<html lang>`.
+    pub lang: Option<String>,
+    /// `<link rel=canonical href>`.
+    pub canonical: Option<String>,
+    /// `<meta name=description content>`.
+    pub description: Option<String>,
+    /// Every `<meta>` element in document order, as an object of its attributes.
+    pub meta: Vec<MetaTag>,
+    /// OpenGraph properties (`og:*`).
+    pub og: BTreeMap<String, String>,
+    /// Twitter card properties (`twitter:*`).
+    pub twitter: BTreeMap<String, String>,
+}
+
+impl Record {
+    /// A record for `url` that failed with `kind` before any page was read.
+    pub fn failed(url: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Record {
+            url: url.into(),
+            final_url: None,
+            status: None,
+            ok: false,
+            error: Some(ErrorInfo {
+                kind,
+                message: message.into(),
+            }),
+            elapsed_ms: 0,
+            attempts: 0,
+            bytes: 0,
+            truncated: false,
+            content_type: None,
+            charset: None,
+            title: None,
+            lang: None,
+            canonical: None,
+            description: None,
+            meta: Vec::new(),
+            og: BTreeMap::new(),
+            twitter: BTreeMap::new(),
+        }
+    }
+
+    /// Fills the page fields from what extraction found.
+    pub fn set_page(&mut self, page: PageMeta) {
+        self.charset = Some(page.encoding);
+        self.title = page.title;
+        self.lang = page.lang;
+        self.canonical = page.canonical;
+        self.description = page.description;
+        self.meta = page.metas;
+        self.og = page.og;
+        self.twitter = page.twitter;
+    }
+
+    /// The error kind, if the record failed.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        self.error.as_ref().map(|error| error.kind)
+    }
+}
