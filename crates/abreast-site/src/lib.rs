@@ -41,9 +41,9 @@
 //! | `/` | an index page linking to the first 100 pages |
 //! | `/health` | `200 ok`, the smallest response |
 //! | `/page/N` | the synthetic page `N`; 404 when `N >= pages` |
-//! | `/fault/trickle?bytes_per_sec=64&size=1K` | a small HTML page of `size` bytes (Content-Length set), sent at `bytes_per_sec` |
-//! | `/fault/reset?after=HALF` | headers with page 0's Content-Length, the first `after` bytes, then a TCP reset (RST) |
-//! | `/fault/stall?after=0` | headers with page 0's Content-Length, the first `after` bytes, then nothing until shutdown |
+//! | `/fault/trickle?bytes_per_sec=64&size=1K` | a small HTML page of `size` bytes (at most 16M; Content-Length set), sent at `bytes_per_sec` |
+//! | `/fault/reset?after=HALF` | headers with page 0's Content-Length, its first `after` bytes (default half; fewer than all), then a TCP reset (RST) |
+//! | `/fault/stall?after=0` | headers with page 0's Content-Length, its first `after` bytes (fewer than all), then nothing until shutdown |
 //! | `/fault/stall-headers` | reads the request, then sends nothing at all until shutdown |
 //! | `/fault/close` | reads the request, then closes the connection without a response |
 //! | `/fault/status/CODE?retry_after=V` | status `CODE` (200 to 599) with a short text body, and `Retry-After: V` when given |

@@ -28,6 +28,9 @@ const DEFAULT_BOMB_SIZE: u64 = 1 << 30;
 /// The largest decompressed size `/fault/bomb` makes (making it takes seconds per gigabyte).
 const MAX_BOMB_SIZE: u64 = 8 << 30;
 
+/// The largest body `/fault/trickle` sends (it is held in memory while it trickles).
+const MAX_TRICKLE_SIZE: u64 = 16 << 20;
+
 /// The default size of `/fault/huge`.
 const DEFAULT_HUGE_SIZE: u64 = 2 << 30;
 
@@ -135,7 +138,12 @@ async fn fault_response(
         RouteKind::Trickle => {
             let bytes_per_sec = query.number("bytes_per_sec", 64)?;
             let size = query.size("size", 1024)?;
-            let size = usize::try_from(size.min(1 << 20)).unwrap_or(1 << 20);
+            if size > MAX_TRICKLE_SIZE {
+                return Err(BadRequest(format!(
+                    "size={size} is over the trickle limit of {MAX_TRICKLE_SIZE} bytes; ask for less"
+                )));
+            }
+            let size = size as usize;
             html(SiteBody::trickle(
                 Bytes::from(padded_html("Trickle", size)),
                 bytes_per_sec,
@@ -144,8 +152,7 @@ async fn fault_response(
         }
         RouteKind::Reset => {
             let page = shared.page_bytes(0);
-            let after = query.size("after", (page.len() / 2) as u64)?;
-            let after = usize::try_from(after).unwrap_or(usize::MAX).min(page.len());
+            let after = partial_length(&query, (page.len() / 2) as u64, page.len())?;
             html(SiteBody::reset(
                 page.slice(..after),
                 page.len() as u64,
@@ -154,8 +161,7 @@ async fn fault_response(
         }
         RouteKind::Stall => {
             let page = shared.page_bytes(0);
-            let after = query.size("after", 0)?;
-            let after = usize::try_from(after).unwrap_or(usize::MAX).min(page.len());
+            let after = partial_length(&query, 0, page.len())?;
             html(SiteBody::stall(
                 page.slice(..after),
                 page.len() as u64,
@@ -379,6 +385,17 @@ impl Query<'_> {
             .parse()
             .map_err(BadRequest)
     }
+}
+
+/// The `after` parameter of the routes that break off mid-body: it must leave something unsent.
+fn partial_length(query: &Query<'_>, default: u64, full: usize) -> Result<usize, BadRequest> {
+    let after = query.size("after", default)?;
+    if after >= full as u64 {
+        return Err(BadRequest(format!(
+            "after={after} would send the whole {full}-byte page; ask for fewer bytes"
+        )));
+    }
+    Ok(after as usize)
 }
 
 fn redirect_status(query: &Query<'_>) -> Result<StatusCode, BadRequest> {

@@ -280,6 +280,8 @@ impl Site {
                         }
                     }
                 });
+                // A bomb still being compressed on the blocking pool must not hold up the drop.
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
             })
             .map_err(SiteError::Runtime)?;
         match started_rx.recv() {

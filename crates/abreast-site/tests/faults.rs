@@ -297,3 +297,17 @@ fn malformed_parameters_get_a_400_that_explains() {
     assert_eq!(reply.status, Some(400));
     assert!(reply.text().contains("invalid size"), "{}", reply.text());
 }
+
+#[test]
+fn partial_routes_refuse_to_send_the_whole_page() {
+    let (site, _) = site();
+    for path in [
+        "/fault/reset?after=8192",
+        "/fault/stall?after=9K",
+        "/fault/trickle?size=17M",
+    ] {
+        let reply = get(site.addr(), path);
+        assert_eq!(reply.status, Some(400), "{path}");
+        assert!(reply.text().contains("ask for"), "{}", reply.text());
+    }
+}
