@@ -31,7 +31,9 @@ pub const DEFAULT_PAGES: u64 = 1000;
 pub struct SiteConfig {
     /// How many pages exist: `/page/N` for `N >= pages` answers 404.
     pub pages: u64,
-    /// The exact size in bytes of every `/page/N` body (see [`MIN_PAGE_SIZE`](crate::MIN_PAGE_SIZE)).
+    /// The exact size in bytes of every `/page/N` body. It must hold a page's head (about 900
+    /// bytes; [`Site::start`](crate::Site::start) says how many if not); pages of at least
+    /// [`FULL_PAGE_SIZE`](crate::FULL_PAGE_SIZE) carry every feature.
     pub page_size: usize,
     /// How long the site waits before answering each request.
     pub latency: Latency,
