@@ -196,7 +196,7 @@ impl Counters {
 pub(crate) struct Shared {
     pub(crate) config: SiteConfig,
     pub(crate) pages: PageSet,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Counters,
     pub(crate) bombs: BombCache,
     /// Requests seen per `/fault/flaky/KEY`, bounded by [`routes::MAX_FLAKY_KEYS`].
     pub(crate) flaky: Mutex<HashMap<String, u64>>,
@@ -236,7 +236,7 @@ impl Site {
         let shared = Arc::new(Shared {
             config,
             pages,
-            counters: Arc::default(),
+            counters: Counters::default(),
             bombs: BombCache::default(),
             flaky: Mutex::default(),
             shutdown: shutdown.clone(),
@@ -269,7 +269,8 @@ impl Site {
                 runtime.block_on(async move {
                     match Site::start(config).await {
                         Ok(site) => {
-                            let handle = (site.addr, site.base_url.clone(), site.counters_arc());
+                            let handle =
+                                (site.addr, site.base_url.clone(), Arc::clone(&site.shared));
                             if started_tx.send(Ok(handle)).is_ok() {
                                 stop_signal.cancelled().await;
                             }
@@ -285,10 +286,10 @@ impl Site {
             })
             .map_err(SiteError::Runtime)?;
         match started_rx.recv() {
-            Ok(Ok((addr, base_url, counters))) => Ok(BackgroundSite {
+            Ok(Ok((addr, base_url, shared))) => Ok(BackgroundSite {
                 addr,
                 base_url,
-                counters,
+                shared,
                 stop,
                 thread: Some(thread),
             }),
@@ -334,10 +335,6 @@ impl RunningSite {
         &self.shared.counters
     }
 
-    fn counters_arc(&self) -> Arc<Counters> {
-        Arc::clone(&self.shared.counters)
-    }
-
     /// How many requests `/fault/flaky/KEY` has seen for this key.
     pub fn flaky_attempts(&self, key: &str) -> u64 {
         routes::flaky_attempts(&self.shared, key)
@@ -368,7 +365,7 @@ impl Drop for RunningSite {
 pub struct BackgroundSite {
     addr: SocketAddr,
     base_url: String,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     stop: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -386,7 +383,12 @@ impl BackgroundSite {
 
     /// The request and connection counters.
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        &self.shared.counters
+    }
+
+    /// How many requests `/fault/flaky/KEY` has seen for this key.
+    pub fn flaky_attempts(&self, key: &str) -> u64 {
+        routes::flaky_attempts(&self.shared, key)
     }
 }
 

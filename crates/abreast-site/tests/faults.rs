@@ -123,6 +123,10 @@ fn flaky_fails_the_first_requests_per_key_then_serves_page_zero() {
     assert_eq!(third.body, page_html(&config, site.base_url(), 0).unwrap());
     assert_eq!(connection.get("/fault/flaky/beta").status, Some(503));
     assert_eq!(site.counters().route(RouteKind::Flaky), 4);
+    assert_eq!(
+        (site.flaky_attempts("alpha"), site.flaky_attempts("beta")),
+        (3, 1)
+    );
 }
 
 #[test]

@@ -74,6 +74,26 @@ fn dropping_a_background_site_stops_it() {
 }
 
 #[tokio::test]
+async fn dropping_a_running_site_stops_accepting() {
+    let site = Site::start(SiteConfig::default()).await.unwrap();
+    let addr = site.addr();
+    drop(site);
+    // The accept loop notices on its next poll; give the runtime a moment to run it.
+    let mut rebound = std::net::TcpListener::bind(addr);
+    for _ in 0..100 {
+        if rebound.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rebound = std::net::TcpListener::bind(addr);
+    }
+    assert!(
+        rebound.is_ok(),
+        "the port is free after the drop: {rebound:?}"
+    );
+}
+
+#[tokio::test]
 async fn start_up_errors_say_what_to_do() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
