@@ -60,7 +60,7 @@ fn reset_sends_part_of_the_body_then_an_rst() {
 #[test]
 fn stall_sends_headers_then_nothing() {
     let (site, _) = site();
-    let mut connection = Connection::open(site.addr(), Duration::from_millis(300));
+    let mut connection = Connection::open(site.addr(), Duration::from_secs(1));
     let reply = connection.get("/fault/stall?after=100");
     assert_eq!(reply.status, Some(200));
     assert_eq!(reply.header("content-length"), Some("8192"));
@@ -71,7 +71,7 @@ fn stall_sends_headers_then_nothing() {
 #[test]
 fn stall_headers_sends_nothing_at_all() {
     let (site, _) = site();
-    let mut connection = Connection::open(site.addr(), Duration::from_millis(300));
+    let mut connection = Connection::open(site.addr(), Duration::from_secs(1));
     let reply = connection.get("/fault/stall-headers");
     assert_eq!((reply.status, reply.end), (None, End::TimedOut));
     assert_eq!(site.counters().route(RouteKind::StallHeaders), 1);
