@@ -1,0 +1,99 @@
+//! abreast-site is the local test web site behind `abreast serve`, the fetch tests and the bench:
+//! a fast HTTP/1.1 keep-alive server (hyper) of deterministic synthetic pages, plus fault routes
+//! that misbehave on purpose so that a fetcher's error handling can be tested without the internet.
+//!
+//! # Starting a site
+//!
+//! [`Site::start`] serves on the caller's tokio runtime and returns a [`RunningSite`];
+//! [`Site::start_in_background`] runs its own runtime on a thread, for synchronous code. Both
+//! listen on `127.0.0.1:0` by default and report the base URL they got.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use abreast_site::{RouteKind, Site, SiteConfig};
+//! let site = Site::start(SiteConfig::default().pages(10).page_size(4096)).await.unwrap();
+//! let url = format!("{}/page/3", site.base_url());
+//! // ... fetch `url` with the client under test ...
+//! # let _ = url;
+//! assert_eq!(site.counters().route(RouteKind::Page), 0);
+//! site.shutdown().await;
+//! # }
+//! ```
+//!
+//! # Pages
+//!
+//! `/page/N` (for `N` below [`SiteConfig::pages`]) is valid HTML5 of exactly
+//! [`SiteConfig::page_size`] bytes: a head with a charset, a title `Page N`, a description,
+//! keywords, OpenGraph (`og:title`, `og:description`, `og:type`, `og:url`, `og:image`) and
+//! Twitter tags, a canonical link to `{base_url}/page/N`; from [`FULL_PAGE_SIZE`] bytes up also
+//! author, robots, JSON-LD, a style block and two decoy `<meta name="decoy">` tags, one inside a
+//! script string and one inside an HTML comment, which a correct extractor skips. The body is
+//! paragraphs with links to other pages. [`page_html`] computes any page without a server.
+//!
+//! # Routes
+//!
+//! Every route waits the configured [`Latency`] first. Parameters are optional unless marked.
+//! Sizes accept units (`64K`, `2G`; see [`parse_size`]).
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `/` | an index page linking to the first 100 pages |
+//! | `/health` | `200 ok`, the smallest response |
+//! | `/page/N` | the synthetic page `N`; 404 when `N >= pages` |
+//! | `/fault/trickle?bytes_per_sec=64&size=1K` | a small HTML page of `size` bytes (at most 16M; Content-Length set), sent at `bytes_per_sec` |
+//! | `/fault/reset?after=HALF` | headers with page 0's Content-Length, its first `after` bytes (default half; fewer than all), then a TCP reset (RST) |
+//! | `/fault/stall?after=0` | headers with page 0's Content-Length, its first `after` bytes (fewer than all), then nothing until shutdown |
+//! | `/fault/stall-headers` | reads the request, then sends nothing at all until shutdown |
+//! | `/fault/close` | reads the request, then closes the connection without a response |
+//! | `/fault/status/CODE?retry_after=V` | status `CODE` (200 to 599) with a short text body, and `Retry-After: V` when given |
+//! | `/fault/flaky/KEY?fail=2&status=503&retry_after=V` | the first `fail` requests for `KEY` get `status`, later ones page 0 |
+//! | `/fault/redirect-loop` | `302` to itself, forever |
+//! | `/fault/redirect/N?to=0&status=302` | a chain of `N` redirects ending at `/page/{to}` (`N = 0` serves that page at once) |
+//! | `/fault/redirect-to?url=U&status=302` | one redirect to `U` (required), e.g. `ftp://example.invalid/` |
+//! | `/fault/bomb?encoding=gzip&size=1G` | a small body with `Content-Encoding` (`gzip`, `br`, `zstd`, `deflate`) that inflates to `size` zero bytes (at most 8G) |
+//! | `/fault/huge?size=2G&chunked=0` | a `size`-byte HTML body generated as it is sent (Content-Length, or chunked with `chunked=1`) |
+//! | `/fault/encoding/NAME?declare=header` | a page whose title and description are in encoding `NAME` (see [`LegacyEncoding`]), declared by `header`, `meta` or `none` |
+//! | `/fault/invalid-bytes` | a page declared UTF-8 that holds invalid UTF-8 (title decodes to [`INVALID_BYTES_TITLE`]) |
+//! | `/fault/wrong-length?missing=1000` | page 0 with a Content-Length `missing` bytes too large, then the connection closes |
+//! | `/fault/empty` | `200` with `Content-Length: 0` and no body |
+//! | `/fault/compressed?encoding=gzip&page=0` | page `page`, properly compressed with `encoding` |
+//!
+//! A malformed parameter gets a `400` whose body says what to send instead; another method than
+//! GET or HEAD gets a `405`. [`Counters`] count connections, requests and requests per
+//! [`RouteKind`]. Refusing a connection needs no route: see [`refused_url`].
+//!
+//! # Memory
+//!
+//! Every response is bounded: page bodies share one precomputed filler pool, `/fault/huge`
+//! repeats one 64 KiB chunk, bombs are cached (at most 8, compressed), `/fault/flaky` remembers
+//! at most a million keys.
+#![deny(missing_docs)]
+
+mod body;
+mod compress;
+mod config;
+mod error;
+mod legacy;
+mod page;
+mod routes;
+mod server;
+
+pub use compress::ContentEncoding;
+pub use config::{DEFAULT_PAGE_SIZE, DEFAULT_PAGES, Latency, SiteConfig, parse_size};
+pub use error::{LatencyParseError, SiteError, SizeParseError};
+pub use legacy::{
+    Declaration, EncodedPage, INVALID_BYTES_TITLE, LegacyEncoding, invalid_bytes_page, legacy_page,
+};
+pub use page::{FULL_PAGE_SIZE, page_html};
+pub use server::{BackgroundSite, Counters, RouteKind, RunningSite, Site};
+
+/// A URL on `127.0.0.1` where nothing listens, for testing a refused connection: it binds a
+/// free port and releases it at once. Another program could take the port in between, so a test
+/// should accept "refused" and treat anything else as a failed precondition, not a bug.
+pub fn refused_url() -> std::io::Result<String> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    let addr = listener.local_addr()?;
+    drop(listener);
+    Ok(format!("http://{addr}/"))
+}
