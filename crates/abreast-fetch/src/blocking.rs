@@ -128,9 +128,19 @@ fn read_body(
             Ok(0) => return sink.finish(true).map_err(|m| (ErrorKind::Decode, m)),
             Ok(read) => read,
             Err(error) => {
-                let kind = match io_error_kind(&error) {
-                    ErrorKind::Timeout => ErrorKind::Timeout,
-                    _ => ErrorKind::Body,
+                // ureq reports its own failures (a time-out) inside the I/O error.
+                let kind = match error
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<ureq::Error>())
+                {
+                    Some(inner) => match classify(inner).0 {
+                        ErrorKind::Timeout => ErrorKind::Timeout,
+                        _ => ErrorKind::Body,
+                    },
+                    None => match io_error_kind(&error) {
+                        ErrorKind::Timeout => ErrorKind::Timeout,
+                        _ => ErrorKind::Body,
+                    },
                 };
                 return Err((kind, format!("the body broke off: {error}")));
             }

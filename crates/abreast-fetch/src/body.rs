@@ -198,10 +198,10 @@ impl BodySink {
 
     /// Takes the next raw bytes of the body. An error means the encoding is corrupt.
     pub fn push(&mut self, raw: &[u8]) -> Result<Flow, String> {
-        if let Err(error) = self.decoder.write_all(raw) {
-            if !self.decoder.buffer().full {
-                return Err(format!("could not decode the body: {error}"));
-            }
+        if let Err(error) = self.decoder.write_all(raw)
+            && !self.decoder.buffer().full
+        {
+            return Err(format!("could not decode the body: {error}"));
         }
         if self.decoder.buffer().full {
             return Ok(Flow::Enough);

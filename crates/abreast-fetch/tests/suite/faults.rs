@@ -1,0 +1,304 @@
+//! Every fault of the test site, in every mode: each input line yields exactly one record with
+//! the expected outcome, no run hangs, and every mode writes the same records.
+
+use std::collections::BTreeMap;
+
+use abreast_fetch::{ErrorKind, Mode, Record};
+use abreast_site::{INVALID_BYTES_TITLE, LegacyEncoding, refused_url};
+
+use crate::support::{MODES, by_url, config, fetch_lines, site};
+
+/// What one URL must give.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// A page with this title (and, with `truncated`, cut short).
+    Page {
+        title: Option<String>,
+        truncated: bool,
+    },
+    /// An error of this kind.
+    Error(ErrorKind),
+}
+
+fn page(title: &str) -> Expect {
+    Expect::Page {
+        title: Some(title.to_owned()),
+        truncated: false,
+    }
+}
+
+/// The fault list, with what each line must give; `key` keeps flaky counters apart per run.
+fn cases(base: &str, key: &str, refused: &str) -> Vec<(String, Expect)> {
+    let mut cases = vec![
+        (format!("{base}/page/3"), page("Page 3")),
+        (
+            format!("{base}/page/99999"),
+            Expect::Error(ErrorKind::Status),
+        ),
+        (refused.to_owned(), Expect::Error(ErrorKind::Connect)),
+        (
+            format!("{base}/fault/reset"),
+            Expect::Error(ErrorKind::Body),
+        ),
+        (
+            format!("{base}/fault/stall"),
+            Expect::Error(ErrorKind::Timeout),
+        ),
+        (
+            format!("{base}/fault/stall-headers"),
+            Expect::Error(ErrorKind::Timeout),
+        ),
+        (
+            format!("{base}/fault/trickle?bytes_per_sec=64&size=1K"),
+            Expect::Error(ErrorKind::Timeout),
+        ),
+        (
+            format!("{base}/fault/trickle?bytes_per_sec=1000000&size=4K"),
+            Expect::Page {
+                title: None,
+                truncated: false,
+            },
+        ),
+        (
+            format!("{base}/fault/status/503?retry_after=0"),
+            Expect::Error(ErrorKind::Status),
+        ),
+        (
+            format!("{base}/fault/status/429"),
+            Expect::Error(ErrorKind::Status),
+        ),
+        (
+            format!("{base}/fault/flaky/{key}?fail=2&status=503"),
+            page("Page 0"),
+        ),
+        (
+            format!("{base}/fault/redirect-loop"),
+            Expect::Error(ErrorKind::Redirect),
+        ),
+        (format!("{base}/fault/redirect/3?to=5"), page("Page 5")),
+        (
+            format!("{base}/fault/redirect-to?url=ftp://example.invalid/"),
+            Expect::Error(ErrorKind::Redirect),
+        ),
+        (
+            format!("{base}/fault/invalid-bytes"),
+            page(INVALID_BYTES_TITLE),
+        ),
+        (
+            format!("{base}/fault/wrong-length"),
+            Expect::Error(ErrorKind::Body),
+        ),
+        (
+            format!("{base}/fault/empty"),
+            Expect::Page {
+                title: None,
+                truncated: false,
+            },
+        ),
+        (
+            format!("{base}/fault/huge?size=2G"),
+            Expect::Page {
+                title: None,
+                truncated: true,
+            },
+        ),
+        (
+            "not a url at all".to_owned(),
+            Expect::Error(ErrorKind::InvalidUrl),
+        ),
+        (
+            "ftp://example.invalid/x".to_owned(),
+            Expect::Error(ErrorKind::UnsupportedScheme),
+        ),
+        (
+            "file:///etc/passwd".to_owned(),
+            Expect::Error(ErrorKind::UnsupportedScheme),
+        ),
+    ];
+    for encoding in ["gzip", "br", "zstd", "deflate"] {
+        cases.push((
+            format!("{base}/fault/compressed?encoding={encoding}&page=7"),
+            page("Page 7"),
+        ));
+        cases.push((
+            format!("{base}/fault/bomb?encoding={encoding}&size=64M"),
+            Expect::Page {
+                title: None,
+                truncated: true,
+            },
+        ));
+    }
+    for encoding in LegacyEncoding::ALL {
+        for declare in ["header", "meta", "none"] {
+            cases.push((
+                format!(
+                    "{base}/fault/encoding/{}?declare={declare}",
+                    encoding.path_name()
+                ),
+                page(encoding.title()),
+            ));
+        }
+    }
+    cases
+}
+
+fn check(mode: Mode, url: &str, record: &Record, expect: &Expect) {
+    match expect {
+        Expect::Page { title, truncated } => {
+            assert!(
+                record.ok,
+                "{mode} {url}: expected a page, got {:?}",
+                record.error
+            );
+            if let Some(title) = title {
+                assert_eq!(
+                    record.title.as_deref(),
+                    Some(title.as_str()),
+                    "{mode} {url}"
+                );
+            }
+            assert_eq!(record.truncated, *truncated, "{mode} {url}: truncated");
+        }
+        Expect::Error(kind) => {
+            assert!(!record.ok, "{mode} {url}: expected {kind:?}, got a page");
+            assert_eq!(
+                record.error_kind(),
+                Some(*kind),
+                "{mode} {url}: {:?}",
+                record.error
+            );
+        }
+    }
+}
+
+#[test]
+fn every_fault_in_every_mode_gives_exactly_one_expected_record() {
+    let site = site();
+    let refused = refused_url().unwrap();
+    let mut per_mode: Vec<(Mode, BTreeMap<String, Record>)> = Vec::new();
+    for mode in MODES {
+        let cases = cases(site.base_url(), mode.name(), &refused);
+        let lines: Vec<String> = cases.iter().map(|(url, _)| url.clone()).collect();
+        let (records, summary) = fetch_lines(&config(mode), &lines);
+        assert_eq!(records.len(), lines.len(), "{mode}: one record per line");
+        assert_eq!(summary.records as usize, lines.len());
+        let records = by_url(records);
+        for (url, expect) in &cases {
+            let record = records
+                .get(url)
+                .unwrap_or_else(|| panic!("{mode}: no record for {url}"));
+            check(mode, url, record, expect);
+        }
+        // Retries happened where they should.
+        let flaky = records
+            .values()
+            .find(|r| r.url.contains("/fault/flaky/"))
+            .unwrap();
+        assert_eq!(flaky.attempts, 3, "{mode}: two failures, then the page");
+        assert_eq!(site.flaky_attempts(mode.name()), 3);
+        let unavailable = records
+            .values()
+            .find(|r| r.url.contains("status/503"))
+            .unwrap();
+        assert_eq!(unavailable.attempts, 3, "{mode}: 503 is retried twice");
+        let redirected = records
+            .values()
+            .find(|r| r.url.contains("redirect/3"))
+            .unwrap();
+        assert!(
+            redirected
+                .final_url
+                .as_deref()
+                .unwrap()
+                .ends_with("/page/5")
+        );
+        let bomb = records
+            .values()
+            .find(|r| r.url.contains("bomb?encoding=br"))
+            .unwrap();
+        assert_eq!(bomb.bytes, 1 << 20, "{mode}: the bomb stops at --max-bytes");
+        per_mode.push((
+            mode,
+            records.into_values().map(|r| (strip_keyed(\&r.url), r))
+                .collect(),
+        ));
+    }
+    // Every mode writes the same records, but for timings and the wording of messages.
+    let (first_mode, first) = &per_mode[0];
+    for (mode, records) in &per_mode[1..] {
+        for (url, record) in records {
+            let other = &first[url];
+            assert_eq!(
+                comparable(record),
+                comparable(other),
+                "{mode} vs {first_mode}: {url}"
+            );
+        }
+    }
+}
+
+/// The URL with the per-mode flaky key removed, to match records across modes.
+fn strip_keyed(url: &str) -> String {
+    match url.find("/fault/flaky/") {
+        Some(at) => url[..at].to_owned() + "/fault/flaky",
+        None => url.to_owned(),
+    }
+}
+
+/// A record without what legitimately differs between modes and runs.
+fn comparable(record: &Record) -> Record {
+    let mut record = record.clone();
+    record.url = strip_keyed(&record.url);
+    record.final_url = record.final_url.map(|u| strip_keyed(&u));
+    record.elapsed_ms = 0;
+    if let Some(error) = &mut record.error {
+        error.message.clear();
+    }
+    record
+}
+
+#[test]
+fn many_pages_with_head_only_and_ordered_output() {
+    let site = site();
+    let lines: Vec<String> = (0..300)
+        .map(|n| format!("{}/page/{}", site.base_url(), n % 100))
+        .collect();
+    for mode in MODES {
+        let mut config = config(mode);
+        config.ordered = true;
+        config.http.head_only = true;
+        let (records, summary) = fetch_lines(&config, &lines);
+        let urls: Vec<&str> = records.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls, lines, "{mode}: --ordered keeps input order");
+        assert_eq!(summary.ok, 300);
+        for (n, record) in records.iter().enumerate() {
+            assert_eq!(
+                record.title.as_deref(),
+                Some(format!("Page {}", n % 100).as_str())
+            );
+            assert!(
+                record.og.contains_key("og:title"),
+                "{mode}: {:?}",
+                record.og
+            );
+            assert!(record.truncated, "{mode}: head-only stops early");
+        }
+    }
+}
+
+#[test]
+fn connections_are_reused() {
+    for mode in MODES {
+        let site = site();
+        let lines: Vec<String> = (0..200)
+            .map(|n| format!("{}/page/{}", site.base_url(), n % 100))
+            .collect();
+        let (records, _) = fetch_lines(&config(mode), &lines);
+        assert!(records.iter().all(|r| r.ok));
+        let (connections, requests) = (site.counters().connections(), site.counters().requests());
+        assert!(
+            connections * 4 < requests,
+            "{mode}: {connections} connections for {requests} requests"
+        );
+    }
+}

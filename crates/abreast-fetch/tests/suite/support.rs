@@ -1,0 +1,79 @@
+//! Running the pipeline on a list of URLs and reading back its records.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::time::Duration;
+
+use abreast_fetch::output::Done;
+use abreast_fetch::{
+    FetchConfig, Format, HttpSettings, Mode, Record, RecordWriter, StopSignal, Summary, run,
+};
+use abreast_site::{BackgroundSite, Site, SiteConfig};
+
+/// The modes every fault test runs in.
+pub const MODES: [Mode; 3] = [Mode::Threads, Mode::Async, Mode::Hybrid];
+
+/// A site with small pages for fast tests.
+pub fn site() -> BackgroundSite {
+    Site::start_in_background(SiteConfig::default().pages(100).page_size(8 * 1024)).unwrap()
+}
+
+/// Settings that keep fault tests quick: short time limits, fast retries, a 1 MiB body cap.
+pub fn quick_settings() -> HttpSettings {
+    HttpSettings {
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_millis(1500),
+        max_bytes: 1 << 20,
+        retries: 2,
+        retry_base_ms: 10,
+        retry_max_wait_ms: 1500,
+        ..HttpSettings::default()
+    }
+}
+
+/// A configuration for `mode` with the quick settings.
+pub fn config(mode: Mode) -> FetchConfig {
+    FetchConfig {
+        mode,
+        concurrency: Some(16),
+        workers: Some(2),
+        http: quick_settings(),
+        ..FetchConfig::default()
+    }
+}
+
+/// Runs the pipeline over `lines` and returns the records (in output order) and the summary.
+pub fn fetch_lines(config: &FetchConfig, lines: &[String]) -> (Vec<Record>, Summary) {
+    fetch_text(config, &lines.join("\n"), Done::default())
+}
+
+/// Runs the pipeline over `input` with `done` already done.
+pub fn fetch_text(config: &FetchConfig, input: &str, done: Done) -> (Vec<Record>, Summary) {
+    let mut out = Vec::new();
+    let summary = {
+        let mut writer = RecordWriter::new(&mut out, Format::Jsonl, true).unwrap();
+        run(
+            config,
+            Cursor::new(input.to_owned()),
+            done,
+            &mut writer,
+            &StopSignal::new(),
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    let records = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one whole record"))
+        .collect();
+    (records, summary)
+}
+
+/// Records keyed by URL (the URLs of a test are distinct).
+pub fn by_url(records: Vec<Record>) -> BTreeMap<String, Record> {
+    let count = records.len();
+    let map: BTreeMap<String, Record> = records.into_iter().map(|r| (r.url.clone(), r)).collect();
+    assert_eq!(map.len(), count, "a URL got two records");
+    map
+}
