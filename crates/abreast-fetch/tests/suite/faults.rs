@@ -219,7 +219,9 @@ fn every_fault_in_every_mode_gives_exactly_one_expected_record() {
         assert_eq!(bomb.bytes, 1 << 20, "{mode}: the bomb stops at --max-bytes");
         per_mode.push((
             mode,
-            records.into_values().map(|r| (strip_keyed(\&r.url), r))
+            records
+                .into_values()
+                .map(|r| (strip_keyed(&r.url), r))
                 .collect(),
         ));
     }
