@@ -278,3 +278,13 @@ fn page_meta_round_trips_through_json() {
     let back: abreast_meta::PageMeta = serde_json::from_str(&json).expect("deserializes");
     assert_eq!(back, page);
 }
+
+#[test]
+fn results_and_extractors_cross_threads_and_processes() {
+    fn send_sync_serde<T: Send + Sync + serde::Serialize + serde::de::DeserializeOwned>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync_serde::<abreast_meta::PageMeta>();
+    send_sync_serde::<abreast_meta::EncodingSource>();
+    send_sync_serde::<abreast_meta::End>();
+    send_sync::<Extractor>();
+}
