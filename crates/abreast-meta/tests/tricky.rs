@@ -34,6 +34,26 @@ fn table() -> Vec<(&'static str, &'static str, Value)> {
             json!({"metas": [{"name": "real"}]}),
         ),
         (
+            "script data: an escaped `<script>` inside `<!--` keeps `</script>` from ending it",
+            "<script><!--<script></script><meta name=a></script><meta name=real>",
+            json!({"metas": [{"name": "real"}]}),
+        ),
+        (
+            "RCDATA and RAWTEXT end at their end tag, comments or not",
+            "<title><!--</title><meta name=a>--><style><!--</style><meta name=b>",
+            json!({"metas": [{"name": "a"}, {"name": "b"}], "title": "<!--"}),
+        ),
+        (
+            "no meta from inside xmp, iframe, noembed or noframes",
+            "<xmp><meta name=a></xmp><iframe><meta name=b></iframe><noembed><meta name=c></noembed><noframes><meta name=d></noframes>",
+            json!({"metas": []}),
+        ),
+        (
+            "an end tag `</meta>` is not a meta; `<?…>` is a bogus comment",
+            "</meta name=a><?xml version=\"1.0\"?><meta name=real>",
+            json!({"metas": [{"name": "real"}]}),
+        ),
+        (
             "`<!-->` is a whole (empty) comment",
             "<!--><meta name=real>",
             json!({"metas": [{"name": "real"}]}),
