@@ -1,11 +1,13 @@
 //! Measures extraction throughput in MB/s on a realistic synthetic 64 KiB
 //! page, in one run: `extract()` (whole page), the explainer's regex
-//! `<meta .*?>` (Rust `regex`), `head_only` extraction, and encoding sniffing
-//! alone. Run: `cargo bench -p abreast-meta --bench extract`.
+//! `<meta .*?>` (Rust `regex`), `head_only` extraction, encoding sniffing
+//! alone, and the page in an undeclared legacy encoding (the statistical
+//! guess's cost). Run: `cargo bench -p abreast-meta --bench extract`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use abreast_meta::encoding_rs::WINDOWS_1251;
 use abreast_meta::{Extractor, extract, sniff_encoding};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use regex::bytes::Regex;
@@ -77,6 +79,21 @@ fn realistic_page() -> Vec<u8> {
     bytes
 }
 
+/// The same page in windows-1251 with no declaration anywhere, so the
+/// encoding comes from the statistical guess (chardetng).
+fn undeclared_legacy_page() -> Vec<u8> {
+    let page = String::from_utf8(realistic_page()).expect("the page is ASCII");
+    let page = page.replace("<meta charset=\"utf-8\">\n", "").replace(
+        "Fetching a page is mostly waiting",
+        "Загрузка страницы — это в основном ожидание",
+    );
+    let (bytes, _, unmappable) = WINDOWS_1251.encode(&page);
+    assert!(!unmappable);
+    let mut bytes = bytes.into_owned();
+    bytes.truncate(PAGE_BYTES);
+    bytes
+}
+
 fn throughput(criterion: &mut Criterion) {
     let page = realistic_page();
     let meta_regex = Regex::new("<meta .*?>").expect("the explainer's regex compiles");
@@ -107,6 +124,13 @@ fn throughput(criterion: &mut Criterion) {
     });
     group.bench_function("sniff_encoding", |bench| {
         bench.iter(|| sniff_encoding(black_box(&page), black_box(None)))
+    });
+    let legacy = undeclared_legacy_page();
+    let legacy_page = extract(&legacy, None);
+    assert_eq!(legacy_page.encoding, "windows-1251");
+    assert_eq!(legacy_page.metas.len(), 16);
+    group.bench_function("extract_undeclared_windows_1251", |bench| {
+        bench.iter(|| extract(black_box(&legacy), black_box(None)))
     });
     group.finish();
 }

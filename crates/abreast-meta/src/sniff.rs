@@ -12,6 +12,9 @@ use crate::page::EncodingSource;
 /// How many bytes the `<meta>` prescan looks at, as the standard suggests.
 const PRESCAN_BYTES: usize = 1024;
 
+/// How many bytes, from the first non-ASCII one, the statistical guess reads.
+const GUESS_BYTES: usize = 4 * 1024;
+
 /// Chooses the encoding of `body` the way a browser does, without parsing
 /// the page: cheap enough to call on its own.
 ///
@@ -51,7 +54,8 @@ pub(crate) fn bom_length(body: &[u8]) -> usize {
 
 /// The statistical step. Valid UTF-8 that is not pure ASCII is what chardetng
 /// answers for it too, found much faster; pure ASCII gives no evidence at all,
-/// so the default applies; anything else goes to chardetng.
+/// so the default applies; anything else goes to chardetng, which reads
+/// [`GUESS_BYTES`] from the first non-ASCII byte.
 fn guess(body: &[u8]) -> (&'static Encoding, EncodingSource) {
     let non_ascii_at = Encoding::ascii_valid_up_to(body);
     if non_ascii_at == body.len() {
@@ -66,8 +70,11 @@ fn guess(body: &[u8]) -> (&'static Encoding, EncodingSource) {
     if utf8_valid {
         return (UTF_8, EncodingSource::Statistical);
     }
+    // chardetng reads non-ASCII text at about 20 MB/s: a sample of the text
+    // decides as well as the whole page, at a fraction of the cost.
+    let sample = &rest[..rest.len().min(GUESS_BYTES)];
     let mut detector = chardetng::EncodingDetector::new();
-    detector.feed(body, true);
+    detector.feed(sample, true);
     (detector.guess(None, true), EncodingSource::Statistical)
 }
 

@@ -34,6 +34,26 @@ fn table() -> Vec<(&'static str, &'static str, Value)> {
             json!({"metas": [{"name": "real"}]}),
         ),
         (
+            "script data: an escaped `<script>` inside `<!--` keeps `</script>` from ending it",
+            "<script><!--<script></script><meta name=a></script><meta name=real>",
+            json!({"metas": [{"name": "real"}]}),
+        ),
+        (
+            "RCDATA and RAWTEXT end at their end tag, comments or not",
+            "<title><!--</title><meta name=a>--><style><!--</style><meta name=b>",
+            json!({"metas": [{"name": "a"}, {"name": "b"}], "title": "<!--"}),
+        ),
+        (
+            "no meta from inside xmp, iframe, noembed or noframes",
+            "<xmp><meta name=a></xmp><iframe><meta name=b></iframe><noembed><meta name=c></noembed><noframes><meta name=d></noframes>",
+            json!({"metas": []}),
+        ),
+        (
+            "an end tag `</meta>` is not a meta; `<?…>` is a bogus comment",
+            "</meta name=a><?xml version=\"1.0\"?><meta name=real>",
+            json!({"metas": [{"name": "real"}]}),
+        ),
+        (
             "`<!-->` is a whole (empty) comment",
             "<!--><meta name=real>",
             json!({"metas": [{"name": "real"}]}),
@@ -277,4 +297,14 @@ fn page_meta_round_trips_through_json() {
     );
     let back: abreast_meta::PageMeta = serde_json::from_str(&json).expect("deserializes");
     assert_eq!(back, page);
+}
+
+#[test]
+fn results_and_extractors_cross_threads_and_processes() {
+    fn send_sync_serde<T: Send + Sync + serde::Serialize + serde::de::DeserializeOwned>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync_serde::<abreast_meta::PageMeta>();
+    send_sync_serde::<abreast_meta::EncodingSource>();
+    send_sync_serde::<abreast_meta::End>();
+    send_sync::<Extractor>();
 }
