@@ -5,6 +5,8 @@
 mod export;
 mod overhead;
 #[allow(dead_code)]
+mod python;
+#[allow(dead_code)]
 mod report;
 mod stats;
 
