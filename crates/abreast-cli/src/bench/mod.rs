@@ -2,6 +2,8 @@
 
 // The report, its exporters, the chart and the Python programs: wired in by the suites.
 #[allow(dead_code)]
+mod chart;
+#[allow(dead_code)]
 mod export;
 mod overhead;
 #[allow(dead_code)]
