@@ -37,15 +37,19 @@ pub enum Program {
     ProcessesFetch,
     /// `cpu_regex.py PAGES_DIR --mode loop|pool --workers N`: the regex over pages on disk.
     CpuRegex,
+    /// `cpu_squares.py --tasks N --size SIZE --mode loop|pool --workers N`: the explainer's
+    /// pure compute task, `sum(i * i for i in range(SIZE))`.
+    CpuSquares,
 }
 
 impl Program {
     /// Every program.
-    pub const ALL: [Program; 4] = [
+    pub const ALL: [Program; 5] = [
         Program::ThreadsFetch,
         Program::AsyncFetch,
         Program::ProcessesFetch,
         Program::CpuRegex,
+        Program::CpuSquares,
     ];
 
     /// The program's file name in `python/`.
@@ -55,6 +59,7 @@ impl Program {
             Program::AsyncFetch => "async_fetch.py",
             Program::ProcessesFetch => "processes_fetch.py",
             Program::CpuRegex => "cpu_regex.py",
+            Program::CpuSquares => "cpu_squares.py",
         }
     }
 
@@ -65,6 +70,7 @@ impl Program {
             Program::AsyncFetch => include_str!("../../../../python/async_fetch.py"),
             Program::ProcessesFetch => include_str!("../../../../python/processes_fetch.py"),
             Program::CpuRegex => include_str!("../../../../python/cpu_regex.py"),
+            Program::CpuSquares => include_str!("../../../../python/cpu_squares.py"),
         }
     }
 
@@ -73,7 +79,7 @@ impl Program {
         match self {
             Program::ThreadsFetch | Program::ProcessesFetch => &["requests"],
             Program::AsyncFetch => &["aiohttp"],
-            Program::CpuRegex => &[],
+            Program::CpuRegex | Program::CpuSquares => &[],
         }
     }
 }
@@ -93,16 +99,18 @@ impl std::fmt::Display for Skip {
 pub struct ProgramOutput {
     /// The program's name, such as `threads_fetch`.
     pub program: String,
-    /// `loop` or `pool`, for `cpu_regex` only.
+    /// `loop` or `pool`, for the cpu programs only.
     #[serde(default)]
     pub mode: Option<String>,
     /// Worker threads, processes, or concurrent connections.
     pub workers: usize,
-    /// Pages given.
-    pub pages: u64,
-    /// Pages fetched (or read) and searched.
+    /// Tasks given: pages (printed as `pages`), or numbers for `cpu_squares`.
+    #[serde(alias = "pages")]
+    pub tasks: u64,
+    /// Tasks done: pages fetched (or read) and searched, or sums computed.
     pub ok: u64,
-    /// `<meta>` tags found on all pages together.
+    /// `<meta>` tags found on all pages together (0 for `cpu_squares`).
+    #[serde(default)]
     pub metas: u64,
     /// Wall time of the work, as the program measured it.
     pub seconds: f64,
@@ -132,7 +140,7 @@ pub struct PythonCase {
     pub variant: Option<String>,
     /// The row's workers (as passed in `args`).
     pub workers: usize,
-    /// Pages the program is given: a run that handles fewer fails.
+    /// Tasks (pages or numbers) the program is given: a run that does fewer fails.
     pub tasks: u64,
 }
 
@@ -333,7 +341,7 @@ impl Python {
             } = self.run(case.program, &case.args, timeout)?;
             if output.ok != case.tasks {
                 bail!(
-                    "{} handled {} of {} pages",
+                    "{} did {} of {} tasks",
                     case.program.file_name(),
                     output.ok,
                     case.tasks
@@ -583,6 +591,40 @@ mod tests {
             assert_eq!(row.wall.map(|wall| wall.runs), Some(2), "{row:?}");
             assert_eq!(row.label(), format!("python {mechanism} regex"));
             assert!(row.peak_memory_bytes.is_some_and(|bytes| bytes > 0));
+        }
+    }
+
+    #[test]
+    fn cpu_squares_sums_in_a_loop_and_in_a_pool() {
+        let Some(python) = python() else { return };
+        for (mode, mechanism) in [
+            ("loop", Mechanism::Sequential),
+            ("pool", Mechanism::Processes),
+        ] {
+            let case = PythonCase {
+                program: Program::CpuSquares,
+                args: args([
+                    "--tasks",
+                    "4",
+                    "--size",
+                    "1000",
+                    "--mode",
+                    mode,
+                    "--workers",
+                    "2",
+                ]),
+                mechanism,
+                variant: Some("squares".to_owned()),
+                workers: if mode == "loop" { 1 } else { 2 },
+                tasks: 4,
+            };
+            let run = python
+                .run(case.program, &case.args, Duration::from_secs(60))
+                .unwrap();
+            assert_eq!((run.output.tasks, run.output.ok), (4, 4), "{run:?}");
+            let row = python.measure(&case, 1, 1, Duration::from_secs(60));
+            assert_eq!(row.note, None, "{row:?}");
+            assert_eq!(row.label(), format!("python {mechanism} squares"));
         }
     }
 
