@@ -663,6 +663,63 @@ mod tests {
     }
 
     #[test]
+    fn measured_rows_go_through_every_exporter() {
+        use crate::bench::report::{Report, SuiteReport};
+        use crate::bench::{chart, export};
+
+        let Some(python) = python() else { return };
+        let case = PythonCase {
+            program: Program::CpuSquares,
+            args: args(["--tasks", "2", "--size", "1000", "--mode", "loop"]),
+            mechanism: Mechanism::Sequential,
+            variant: Some("squares".to_owned()),
+            workers: 1,
+            tasks: 2,
+        };
+        let missing = PythonCase {
+            program: Program::CpuRegex,
+            variant: Some("regex".to_owned()),
+            ..case.clone()
+        };
+        let mut report = Report::new(1, 2);
+        report.suites.push(SuiteReport {
+            name: "cpu".to_owned(),
+            description: "a tiny run".to_owned(),
+            unit: "tasks".to_owned(),
+            rows: vec![
+                python.measure(&case, 1, 2, Duration::from_secs(60)),
+                missing.skipped_row(Skip("abreast_test is not installed".to_owned()).to_string()),
+            ],
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        export::export_json(&report, &path("r.json")).unwrap();
+        export::export_markdown(&report, &path("r.md")).unwrap();
+        export::export_csv(&report, &path("r.csv")).unwrap();
+        chart::export_svg(&report, &path("r.svg")).unwrap();
+        let json = std::fs::read_to_string(path("r.json")).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+        let markdown = std::fs::read_to_string(path("r.md")).unwrap();
+        assert!(
+            markdown.contains("| python sequential squares | 1 | 2 |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("skipped: abreast\\_test is not installed"),
+            "{markdown}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(path("r.csv"))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
+        let svg = std::fs::read_to_string(path("r.svg")).unwrap();
+        assert!(svg.contains("python sequential squares"), "{svg}");
+    }
+
+    #[test]
     fn a_program_past_its_timeout_is_killed_with_its_workers() {
         let Some(python) = python() else { return };
         if python.check(Program::ProcessesFetch).is_err() {
