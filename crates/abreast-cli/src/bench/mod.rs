@@ -1,6 +1,15 @@
 //! `abreast bench`: measures the mechanisms side by side and prints a table or JSON lines.
 
+// The report, its exporters, the chart and the Python programs: wired in by the suites.
+#[allow(dead_code)]
+mod chart;
+#[allow(dead_code)]
+mod export;
 mod overhead;
+#[allow(dead_code)]
+mod python;
+#[allow(dead_code)]
+mod report;
 mod stats;
 
 use std::process::ExitCode;

@@ -1,0 +1,59 @@
+"""Fetch pages with a process pool, as the explainer's multiprocessing version does.
+
+multiprocessing.Pool maps download_site over the URLs; the pool's initializer gives each worker
+process its own requests.Session. Every page's <meta> tags are found with the regex <meta .*?>.
+Prints one JSON line: program, workers, pages, ok, metas, seconds.
+
+Usage: processes_fetch.py URLS_FILE [--workers N]
+"""
+
+import argparse
+import json
+import multiprocessing
+import re
+import time
+
+import requests
+
+META = re.compile(rb"<meta .*?>")
+session = None
+
+
+def set_global_session():
+    global session
+    if not session:
+        session = requests.Session()
+
+
+def download_site(url):
+    """Returns the number of <meta> tags on the page, or None when the fetch failed."""
+    try:
+        with session.get(url, timeout=30) as response:
+            response.raise_for_status()
+            return len(META.findall(response.content))
+    except requests.RequestException:
+        return None
+
+
+def download_all_sites(sites, workers):
+    with multiprocessing.Pool(workers, initializer=set_global_session) as pool:
+        return pool.map(download_site, sites)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("urls_file")
+    parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
+    args = parser.parse_args()
+    with open(args.urls_file) as lines:
+        sites = [line.strip() for line in lines if line.strip()]
+    start = time.perf_counter()
+    counts = download_all_sites(sites, args.workers)
+    seconds = time.perf_counter() - start
+    ok = [count for count in counts if count is not None]
+    print(json.dumps({"program": "processes_fetch", "workers": args.workers, "pages": len(sites),
+                      "ok": len(ok), "metas": sum(ok), "seconds": seconds}))
+
+
+if __name__ == "__main__":
+    main()
