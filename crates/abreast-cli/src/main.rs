@@ -5,6 +5,9 @@
 //! setup error, 130 interrupted.
 
 mod bench;
+mod fetch;
+mod progress;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,6 +24,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fetch many pages at once and write the metadata of each as one record per line.
+    Fetch(fetch::FetchArgs),
+    /// Serve the local test site: synthetic pages and fault routes on 127.0.0.1.
+    Serve(serve::ServeArgs),
     /// Measure the mechanisms side by side.
     Bench(bench::BenchArgs),
 }
@@ -29,6 +36,8 @@ fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Fetch(args) => fetch::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match outcome {

@@ -14,7 +14,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -368,7 +368,8 @@ impl Python {
     }
 
     /// The folder the programs were written to.
-    pub fn scripts_dir(&self) -> &Path {
+    #[cfg(test)]
+    pub fn scripts_dir(&self) -> &std::path::Path {
         self.scripts.path()
     }
 }
@@ -518,7 +519,7 @@ mod tests {
         }
     }
 
-    fn urls_file(dir: &Path, base: &str, count: usize) -> OsString {
+    fn urls_file(dir: &std::path::Path, base: &str, count: usize) -> OsString {
         let path = dir.join("urls.txt");
         let lines: String = (0..count).map(|n| format!("{base}/page/{n}\n")).collect();
         std::fs::write(&path, lines).unwrap();

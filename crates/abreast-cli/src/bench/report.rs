@@ -374,12 +374,6 @@ impl Row {
         self
     }
 
-    /// Sets the note (builder style).
-    pub fn with_note(mut self, note: impl Into<String>) -> Row {
-        self.note = Some(note.into());
-        self
-    }
-
     /// The row's name in tables and charts: `async`, `python threads`, `threads map`.
     pub fn label(&self) -> String {
         let mut label = match self.implementation {

@@ -1,11 +1,14 @@
-//! `abreast --help`, `--version` and `abreast bench overhead`.
+//! `abreast --help`, `--version` and `abreast bench`: the overhead suite's JSON lines and a
+//! tiny end-to-end run of every suite with every exporter and the chart.
 
 use crate::util::{abreast, run_expecting};
 
 #[test]
 fn help_and_version() {
     let (help, _) = run_expecting(abreast().arg("--help"), 0);
-    assert!(help.contains("bench"), "{help}");
+    for command in ["fetch", "serve", "bench"] {
+        assert!(help.contains(command), "{help}");
+    }
     let (version, _) = run_expecting(abreast().arg("--version"), 0);
     assert_eq!(
         version.trim(),
@@ -18,34 +21,35 @@ fn usage_errors_exit_2() {
     let (_, stderr) = run_expecting(abreast().args(["bench", "overhead", "--tasks", "0"]), 2);
     assert!(stderr.contains("--tasks"), "{stderr}");
     run_expecting(abreast().arg("no-such-command"), 2);
+    run_expecting(abreast().args(["bench", "no-such-suite"]), 2);
+}
+
+fn overhead_args() -> [&'static str; 8] {
+    [
+        "bench",
+        "overhead",
+        "--tasks",
+        "2000",
+        "--runs",
+        "1",
+        "--waiting",
+        "2000",
+    ]
 }
 
 #[test]
 fn overhead_json_has_a_row_per_case() {
-    let (stdout, _) = run_expecting(
-        abreast().args([
-            "bench",
-            "overhead",
-            "--json",
-            "--tasks",
-            "2000",
-            "--runs",
-            "1",
-            "--waiting",
-            "2000",
-        ]),
-        0,
-    );
+    let (stdout, _) = run_expecting(abreast().args(overhead_args()).arg("--json"), 0);
     let rows: Vec<serde_json::Value> = stdout
         .lines()
         .map(|line| serde_json::from_str(line).expect("each line is a JSON object"))
         .collect();
-    let cases: Vec<(String, String)> = rows
+    let cases: Vec<(&str, &str)> = rows
         .iter()
         .map(|row| {
             (
-                row["mechanism"].as_str().unwrap().to_owned(),
-                row["op"].as_str().unwrap().to_owned(),
+                row["mechanism"].as_str().unwrap(),
+                row["op"].as_str().unwrap(),
             )
         })
         .collect();
@@ -54,17 +58,17 @@ fn overhead_json_has_a_row_per_case() {
         ("threads", "map"),
         ("async", "spawn+join"),
         ("async", "gather_bounded"),
-        ("async", "sleeping"),
+        ("async", "waiting (gathered)"),
+        ("async", "waiting (spawned)"),
     ] {
         assert!(
-            cases
-                .iter()
-                .any(|(m, o)| (m.as_str(), o.as_str()) == expected),
+            cases.contains(&expected),
             "missing {expected:?} in {cases:?}"
         );
     }
     for row in &rows {
-        if row["op"] == "sleeping" || row["op"] == "spawned+sleeping" {
+        assert_eq!(row["suite"], "overhead");
+        if row["op"].as_str().unwrap().starts_with("waiting") {
             assert!(row["bytes_per_task"].as_f64().unwrap() > 0.0, "{row}");
         } else {
             assert_eq!(row["tasks"], 2000);
@@ -75,20 +79,86 @@ fn overhead_json_has_a_row_per_case() {
 
 #[test]
 fn overhead_table_is_readable() {
+    let (stdout, _) = run_expecting(abreast().args(overhead_args()), 0);
+    assert!(stdout.contains("mechanism"), "{stdout}");
+    assert!(stdout.contains("bytes per waiting coroutine"), "{stdout}");
+    assert!(stdout.contains("faster than"), "{stdout}");
+}
+
+#[test]
+fn a_tiny_run_of_every_suite_exports_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
     let (stdout, _) = run_expecting(
-        abreast().args([
-            "bench",
-            "overhead",
-            "--tasks",
-            "500",
-            "--runs",
-            "1",
-            "--waiting",
-            "500",
-        ]),
+        abreast()
+            .args([
+                "bench",
+                "all",
+                "--warmup",
+                "0",
+                "--runs",
+                "1",
+                "--pages",
+                "20",
+                "--latency",
+                "5ms",
+                "--throughput-pages",
+                "20",
+                "--page-size",
+                "8K",
+                "--cpu-pages",
+                "10",
+                "--square-tasks",
+                "2",
+                "--square-size",
+                "1000",
+                "--tasks",
+                "500",
+                "--waiting",
+                "500",
+            ])
+            .arg("--export-json")
+            .arg(path("report.json"))
+            .arg("--export-markdown")
+            .arg(path("report.md"))
+            .arg("--export-csv")
+            .arg(path("report.csv"))
+            .arg("--chart")
+            .arg(path("report.svg")),
         0,
     );
-    let header = stdout.lines().next().unwrap();
-    assert!(header.starts_with("mechanism"), "{stdout}");
-    assert!(stdout.contains("µs"), "{stdout}");
+    let suites = [
+        "fetch",
+        "fetch-throughput",
+        "cpu",
+        "cpu-compute",
+        "overhead",
+    ];
+    for suite in suites {
+        assert!(
+            stdout.contains(&format!("{suite}:")),
+            "{suite} missing from\n{stdout}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> = report["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, suites);
+    for suite in report["suites"].as_array().unwrap() {
+        assert!(!suite["rows"].as_array().unwrap().is_empty(), "{suite}");
+    }
+    let markdown = std::fs::read_to_string(path("report.md")).unwrap();
+    assert!(markdown.contains("| mechanism"), "{markdown}");
+    let csv = std::fs::read_to_string(path("report.csv")).unwrap();
+    assert!(csv.lines().count() > 10, "{csv}");
+    let svg = std::fs::read_to_string(path("report.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
 }

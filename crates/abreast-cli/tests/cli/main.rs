@@ -2,4 +2,6 @@
 //! helpers that run the binary and capture what it prints.
 
 mod bench;
+mod fetch;
+mod serve;
 mod util;

@@ -1,0 +1,157 @@
+//! The `fetch` suite: the example job, I/O-bound. Every mode of `abreast fetch` (and, with
+//! `--with-python`, the explainer's three programs) fetches the same pages from the local test
+//! site in the same run: first `--pages` pages behind `--latency`, where waiting dominates, then
+//! `--throughput-pages` pages with no added latency, where transfer and extraction dominate.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use abreast_fetch::output::Done;
+use abreast_fetch::{FetchConfig, Format, HttpSettings, Mode, RecordWriter, StopSignal};
+use abreast_site::{Latency, Site, SiteConfig};
+use anyhow::Context as _;
+
+use super::python::{self, Program, PythonCase};
+use super::report::{Mechanism, Row, SuiteReport};
+use super::{Bench, Sizes};
+
+/// Requests in flight per mode in the bench: the defaults of `abreast fetch`, but 64 worker
+/// processes, so that the processes row is not starved of concurrency behind latency.
+fn concurrency(mode: Mode) -> usize {
+    match mode {
+        Mode::Processes => 64,
+        other => other.default_concurrency(),
+    }
+}
+
+fn mechanism(mode: Mode) -> Mechanism {
+    match mode {
+        Mode::Threads => Mechanism::Threads,
+        Mode::Async => Mechanism::Async,
+        Mode::Processes => Mechanism::Processes,
+        Mode::Hybrid => Mechanism::Hybrid,
+    }
+}
+
+/// Fetches every line of `urls` with `mode`; fails unless every page came back.
+fn fetch_all(mode: Mode, urls: &str, pages: u64, workers: usize) -> anyhow::Result<()> {
+    let config = FetchConfig {
+        mode,
+        concurrency: Some(concurrency(mode)),
+        workers: Some(workers),
+        per_host: concurrency(mode),
+        http: HttpSettings {
+            retries: 0,
+            ..HttpSettings::default()
+        },
+        ..FetchConfig::default()
+    };
+    let mut writer = RecordWriter::new(std::io::sink(), Format::Jsonl, false)?;
+    let summary = abreast_fetch::run(
+        &config,
+        Cursor::new(urls.to_owned()),
+        Done::default(),
+        &mut writer,
+        &StopSignal::new(),
+        &mut |_, _| {},
+    )?;
+    anyhow::ensure!(
+        summary.ok == pages,
+        "{mode}: only {} of {pages} pages came back ({summary})",
+        summary.ok
+    );
+    Ok(())
+}
+
+/// One part of the suite: every mode (and the Python programs) on one site.
+fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let site_latency = if latency.is_zero() {
+        Latency::None
+    } else {
+        Latency::Fixed(latency)
+    };
+    let site = Site::start_in_background(
+        SiteConfig::default()
+            .pages(pages)
+            .page_size(usize::try_from(sizes.page_size)?)
+            .latency(site_latency),
+    )
+    .context("could not start the local test site")?;
+    let urls: String = (0..pages)
+        .map(|n| format!("{}/page/{n}\n", site.base_url()))
+        .collect();
+    for mode in Mode::ALL.into_iter().filter(|m| *m != Mode::Processes) {
+        let label = format!("fetch {mode}");
+        rows.push(
+            bench.row(mechanism(mode), concurrency(mode), pages, &label, || {
+                fetch_all(mode, &urls, pages, sizes.cpu_workers())
+            })?,
+        );
+    }
+    if bench.python.is_some() {
+        let dir = tempfile::tempdir().context("could not make a temporary folder")?;
+        let list = dir.path().join("urls.txt");
+        std::fs::write(&list, &urls).context("could not write the URL list")?;
+        for (program, mechanism, workers) in [
+            (
+                Program::ThreadsFetch,
+                Mechanism::Threads,
+                concurrency(Mode::Threads),
+            ),
+            (
+                Program::AsyncFetch,
+                Mechanism::Async,
+                concurrency(Mode::Async),
+            ),
+            (
+                Program::ProcessesFetch,
+                Mechanism::Processes,
+                concurrency(Mode::Processes),
+            ),
+        ] {
+            let case = PythonCase {
+                program,
+                args: python::args([
+                    list.as_os_str().to_owned(),
+                    "--workers".into(),
+                    workers.to_string().into(),
+                ]),
+                mechanism,
+                variant: None,
+                workers,
+                tasks: pages,
+            };
+            rows.extend(bench.python_row(&case, Duration::from_secs(600)));
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs the suite: `fetch` (behind latency) and, unless `--throughput-pages 0`,
+/// `fetch-throughput` (no added latency).
+pub fn suites(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> {
+    let kib = sizes.page_size / 1024;
+    let mut suites = vec![SuiteReport {
+        name: "fetch".into(),
+        description: format!(
+            "{} pages of {kib} KiB behind {} of latency: I/O-bound",
+            sizes.pages,
+            humantime::format_duration(sizes.latency)
+        ),
+        unit: "pages".into(),
+        rows: part(bench, sizes, sizes.pages, sizes.latency)?,
+    }];
+    if sizes.throughput_pages > 0 {
+        suites.push(SuiteReport {
+            name: "fetch-throughput".into(),
+            description: format!(
+                "{} pages of {kib} KiB with no added latency: transfer and extraction",
+                sizes.throughput_pages
+            ),
+            unit: "pages".into(),
+            rows: part(bench, sizes, sizes.throughput_pages, Duration::ZERO)?,
+        });
+    }
+    Ok(suites)
+}

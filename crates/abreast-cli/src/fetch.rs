@@ -1,0 +1,217 @@
+//! `abreast fetch`: the example job. Reads URLs, fetches them at once with the chosen
+//! mechanism, writes one record per line (JSONL or CSV), and prints a summary on stderr.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use abreast_fetch::output::{Done, open_for_resume};
+use abreast_fetch::{FetchConfig, Format, HttpSettings, Mode, RecordWriter, Shard, StopSignal};
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+
+/// Arguments of `abreast fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// File of URLs, one per line (blank lines and `#` comments are skipped); `-` or nothing
+    /// reads standard input.
+    input: Option<PathBuf>,
+    /// Write records to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    format: FormatArg,
+    /// The mechanism: threads, async, processes, or hybrid (async I/O feeding extraction on
+    /// parallel workers).
+    #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+    mode: Mode,
+    /// Requests in flight at once [default: threads 64, async and hybrid 256, processes 4 per CPU].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    jobs: Option<u64>,
+    /// Requests in flight at once to one host.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    per_host: u64,
+    /// Request starts per second to one host (for example 2 or 0.5); unlimited by default.
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Extraction threads (hybrid mode); default one per CPU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    workers: Option<u64>,
+    /// Write records in input order instead of as they complete.
+    #[arg(long)]
+    ordered: bool,
+    /// Skip the URLs that already have a record in the output file and append the rest
+    /// (needs --output).
+    #[arg(long, requires = "output")]
+    resume: bool,
+    /// Only the URLs whose host hashes to shard K of N (0 <= K < N), so N machines can split
+    /// one list with no coordinator.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Time limit to connect (for example 10s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// Time limit of one attempt, from its start to the last body byte.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Retries of connect errors, 429 and 5xx, with exponential backoff and jitter.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+    /// Body bytes kept at most (after decompression); a longer body is cut and marked truncated.
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    max_bytes: u64,
+    /// Redirects followed at most (only to http and https).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_redirects: u32,
+    /// Stop reading each page once its <head> is complete.
+    #[arg(long)]
+    head_only: bool,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    insecure: bool,
+    /// Add a request header, for example -H "Accept-Language: fr" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+}
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+fn parse_mode(text: &str) -> Result<Mode, String> {
+    text.parse::<Mode>().map_err(|error| error.to_string())
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a positive number of requests per second"
+        )),
+    }
+}
+
+/// Parses durations such as `10s`, `500ms` or `1m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{text:?}: {error} (try 10s or 500ms)"))
+}
+
+/// Parses sizes such as `10MiB`, `64K` or `2G` (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    abreast_site::parse_size(text).map_err(|error| error.to_string())
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not a header; write it as \"Name: value\""))?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{name:?} is not a valid header name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+impl FetchArgs {
+    fn config(&self) -> FetchConfig {
+        FetchConfig {
+            mode: self.mode,
+            concurrency: self.jobs.map(|j| j as usize),
+            per_host: self.per_host as usize,
+            rate: self.rate,
+            workers: self.workers.map(|w| w as usize),
+            ordered: self.ordered,
+            shard: self.shard,
+            http: HttpSettings {
+                connect_timeout: self.connect_timeout,
+                timeout: self.timeout,
+                max_bytes: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
+                head_only: self.head_only,
+                insecure: self.insecure,
+                headers: self.headers.clone(),
+                max_redirects: self.max_redirects,
+                retries: self.retries,
+                ..HttpSettings::default()
+            },
+            ..FetchConfig::default()
+        }
+    }
+}
+
+/// Installs the Ctrl-C story: the first SIGINT raises `stop` (take no new URLs, finish or
+/// abandon those in flight, flush, summarize, exit 130); a second one exits at once with 130.
+pub fn stop_on_ctrl_c() -> anyhow::Result<StopSignal> {
+    let stop = StopSignal::new();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.flag())
+            .context("could not install the Ctrl-C handler")?;
+        signal_hook::flag::register(signal, stop.flag())
+            .context("could not install the Ctrl-C handler")?;
+    }
+    Ok(stop)
+}
+
+/// Runs `abreast fetch`.
+pub fn run(args: &FetchArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config();
+    let format = match args.format {
+        FormatArg::Jsonl => Format::Jsonl,
+        FormatArg::Csv => Format::Csv,
+    };
+    let input: Box<dyn BufRead + Send> = match &args.input {
+        None => Box::new(BufReader::new(std::io::stdin())),
+        Some(path) if path.as_os_str() == "-" => Box::new(BufReader::new(std::io::stdin())),
+        Some(path) => {
+            Box::new(BufReader::new(File::open(path).with_context(|| {
+                format!("could not open the input {}", path.display())
+            })?))
+        }
+    };
+    let (out, done, header): (Box<dyn Write>, Done, bool) = match &args.output {
+        None => (Box::new(std::io::stdout().lock()), Done::default(), true),
+        Some(path) if args.resume => {
+            let (file, done, _) = open_for_resume(path, format)
+                .with_context(|| format!("could not open {} to resume", path.display()))?;
+            // A CSV header goes only at the top of a file.
+            let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+            (Box::new(file), done, empty)
+        }
+        Some(path) => {
+            if args.resume {
+                bail!("--resume needs --output");
+            }
+            let file = File::create(path)
+                .with_context(|| format!("could not create the output {}", path.display()))?;
+            (Box::new(file), Done::default(), true)
+        }
+    };
+    let mut writer = RecordWriter::new(BufWriter::with_capacity(256 * 1024, out), format, header)
+        .context("could not write the output")?;
+    let stop = stop_on_ctrl_c()?;
+    let bar = crate::progress::bar(None, &format!("fetch ({})", config.mode));
+    let mut on_record = |_: &abreast_fetch::Record, summary: &abreast_fetch::Summary| {
+        bar.inc(1);
+        if summary.records.is_multiple_of(64) {
+            bar.set_message(format!("{} ok, {} failed", summary.ok, summary.failures()));
+        }
+    };
+    let summary = abreast_fetch::run(&config, input, done, &mut writer, &stop, &mut on_record);
+    bar.finish_and_clear();
+    let summary = summary?;
+    eprintln!("abreast fetch: {summary}");
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.failures() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

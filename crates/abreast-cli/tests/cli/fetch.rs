@@ -1,0 +1,242 @@
+//! `abreast fetch` end to end: formats, exit codes, resume, stdin, usage errors, Ctrl-C.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use abreast_site::{Site, SiteConfig};
+
+use crate::util::{abreast, run_expecting};
+
+fn site() -> abreast_site::BackgroundSite {
+    Site::start_in_background(SiteConfig::default().pages(50).page_size(4096)).unwrap()
+}
+
+fn write_urls(dir: &std::path::Path, lines: &[String]) -> std::path::PathBuf {
+    let path = dir.join("urls.txt");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+#[test]
+fn all_good_exits_0_and_writes_one_json_line_per_url() {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..30)
+        .map(|n| format!("{}/page/{n}", site.base_url()))
+        .collect();
+    let urls = write_urls(dir.path(), &lines);
+    for mode in ["threads", "async", "processes", "hybrid"] {
+        let (stdout, stderr) =
+            run_expecting(abreast().arg("fetch").arg(&urls).args(["--mode", mode]), 0);
+        let records: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 30, "{mode}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["ok"] == true && r["title"].is_string())
+        );
+        assert!(
+            stderr.contains("30 records") && stderr.contains("30 ok"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("p95"), "{stderr}");
+    }
+}
+
+#[test]
+fn some_failed_exits_1_and_csv_has_a_row_per_line() {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = vec![
+        format!("{}/page/1", site.base_url()),
+        format!("{}/page/99999", site.base_url()),
+        "# a comment".to_owned(),
+        String::new(),
+        "javascript:alert(1)".to_owned(),
+    ];
+    let urls = write_urls(dir.path(), &lines);
+    let out = dir.path().join("out.csv");
+    run_expecting(
+        abreast()
+            .arg("fetch")
+            .arg(&urls)
+            .args(["--format", "csv", "-o"])
+            .arg(&out),
+        1,
+    );
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    assert_eq!(&reader.headers().unwrap()[0], "url");
+    let kinds: Vec<String> = reader.records().map(|r| r.unwrap()[4].to_owned()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["", "status", "unsupported_scheme"]);
+}
+
+#[test]
+fn stdin_input_and_ordered_output() {
+    let site = site();
+    let lines: Vec<String> = (0..40)
+        .map(|n| format!("{}/page/{n}", site.base_url()))
+        .collect();
+    let mut child = abreast()
+        .args(["fetch", "-", "--ordered", "--head-only"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.join("\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let urls: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(urls, lines);
+}
+
+#[test]
+fn resume_appends_only_what_is_missing() {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..20)
+        .map(|n| format!("{}/page/{n}", site.base_url()))
+        .collect();
+    let first = write_urls(dir.path(), &lines[..8]);
+    let out = dir.path().join("out.jsonl");
+    run_expecting(abreast().arg("fetch").arg(&first).arg("-o").arg(&out), 0);
+    let all = write_urls(dir.path(), &lines);
+    let (_, stderr) = run_expecting(
+        abreast()
+            .arg("fetch")
+            .arg(&all)
+            .arg("-o")
+            .arg(&out)
+            .arg("--resume"),
+        0,
+    );
+    assert!(stderr.contains("8 already done"), "{stderr}");
+    let mut urls: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    urls.sort();
+    let mut expected = lines.clone();
+    expected.sort();
+    assert_eq!(urls, expected, "none twice, none missing");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "--resume"]), 2);
+    assert!(stderr.contains("--output"), "{stderr}");
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "--mode", "fibers"]), 2);
+    assert!(
+        stderr.contains("threads, async, processes or hybrid"),
+        "{stderr}"
+    );
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "--shard", "3/3"]), 2);
+    assert!(stderr.contains("0 <= K < N"), "{stderr}");
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "/no/such/file"]), 2);
+    assert!(stderr.contains("could not open the input"), "{stderr}");
+}
+
+/// Starts `abreast fetch` on URLs that stall, waits for its first record, sends SIGINT(s).
+fn interrupted(mode: &str, signals: usize) -> (Option<i32>, String, String, Duration) {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = (0..5)
+        .map(|n| format!("{}/page/{n}", site.base_url()))
+        .collect();
+    lines.extend((0..20).map(|_| format!("{}/fault/stall", site.base_url())));
+    let urls = write_urls(dir.path(), &lines);
+    let out = dir.path().join("out.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_abreast"))
+        .arg("fetch")
+        .arg(&urls)
+        .args([
+            "--mode",
+            mode,
+            "--ordered",
+            "--timeout",
+            "60s",
+            "-j",
+            "8",
+            "-o",
+        ])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (boundedly) until the five good pages are written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < 5 {
+        assert!(Instant::now() < deadline, "no records were written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    for _ in 0..signals {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stderr = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .for_each(|line| stderr.push_str(&(line.unwrap() + "\n")));
+    let status = child.wait().unwrap();
+    let output = std::fs::read_to_string(&out).unwrap();
+    (status.code(), stderr, output, start.elapsed())
+}
+
+#[test]
+fn first_ctrl_c_drains_flushes_summarizes_and_exits_130() {
+    for mode in ["threads", "async", "processes", "hybrid"] {
+        let (code, stderr, output, took) = interrupted(mode, 1);
+        assert_eq!(code, Some(130), "{mode}: {stderr}");
+        assert!(took < Duration::from_secs(20), "{mode}: took {took:?}");
+        assert!(
+            stderr.contains("interrupted") && stderr.contains("--resume"),
+            "{stderr}"
+        );
+        for line in output.lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("only whole lines");
+        }
+        assert_eq!(
+            output.lines().count(),
+            5,
+            "{mode}: the stalled URLs have no record"
+        );
+    }
+}
+
+#[test]
+fn second_ctrl_c_exits_at_once() {
+    let (code, _, output, took) = interrupted("async", 2);
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    for line in output.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("only whole lines");
+    }
+}
