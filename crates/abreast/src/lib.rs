@@ -62,7 +62,14 @@ pub mod coroutines;
 mod error;
 mod handle;
 mod panic;
+pub mod processes;
 pub mod threads;
 
 pub use error::{CodecStage, TaskError, TaskId, WorkerExit};
 pub use handle::{AsCompleted, PoolStats, TaskHandle, as_completed};
+
+/// Registers a function as a process-pool task: see [`processes`].
+pub use abreast_macros::task;
+
+#[doc(hidden)]
+pub use processes::__private;
