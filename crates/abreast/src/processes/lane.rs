@@ -125,6 +125,9 @@ struct LaneState {
     dead: bool,
     /// The lane thread waits on `changed`.
     waiting: bool,
+    /// A lane waiting for room wants waking only once `in_flight` is down to this, so it
+    /// refills several frames with one write.
+    low_water: usize,
     /// EXIT was sent to recycle the worker: its death is expected.
     recycling: bool,
     /// EXIT was sent because the pool is closing: the worker is not replaced.
@@ -133,18 +136,21 @@ struct LaneState {
     frame_nanos: u64,
 }
 
-/// Frames longer than this are not prefetched: a task waiting behind a long one in a worker's
-/// pipe could have run on another worker meanwhile.
-const PREFETCH_BELOW_NANOS: u64 = 1_000_000;
+/// How much work (by the worker's own measure) a lane keeps queued in its worker's pipe: enough
+/// that the worker never waits for the parent, little enough that no task waits long behind
+/// others in one worker while another worker is idle.
+const PIPELINE_NANOS: u64 = 2_000_000;
 
 impl LaneState {
-    /// How many frames may be in flight now: `prefetch` for short frames, else one.
+    /// How many frames may be in flight now: about [`PIPELINE_NANOS`] of work, at least one
+    /// (and only one until a frame was measured), at most `prefetch`.
     fn depth(&self, prefetch: usize) -> usize {
-        if self.frame_nanos == 0 || self.frame_nanos > PREFETCH_BELOW_NANOS {
-            1
-        } else {
-            prefetch
+        if self.frame_nanos == 0 {
+            return 1;
         }
+        usize::try_from(PIPELINE_NANOS / self.frame_nanos)
+            .unwrap_or(usize::MAX)
+            .clamp(1, prefetch)
     }
 }
 
@@ -179,6 +185,7 @@ impl Lane {
                 kill: None,
                 dead: true,
                 waiting: false,
+                low_water: 0,
                 recycling: false,
                 retiring: false,
                 frame_nanos: 0,
@@ -194,7 +201,14 @@ impl Lane {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes the lane thread wherever it waits.
+    /// Wakes the lane thread if it waits for room and enough frames were answered.
+    fn notify_progress(&self, state: &LaneState) {
+        if state.waiting && state.in_flight.len() <= state.low_water {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wakes the lane thread wherever it waits (its worker died).
     fn notify(&self, state: &LaneState) {
         if state.waiting {
             self.changed.notify_all();
@@ -500,7 +514,7 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
                 } else {
                     (state.frame_nanos * 3 + nanos.max(1)) / 4
                 };
-                lane.notify(&state);
+                lane.notify_progress(&state);
                 job
             };
             match job {
@@ -761,7 +775,8 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
             if state.dead {
                 return Fed::Died;
             }
-            let full = state.in_flight.len() >= state.depth(prefetch);
+            let depth = state.depth(prefetch);
+            let full = state.in_flight.len() >= depth;
             if !full && !state.recycling {
                 break;
             }
@@ -770,13 +785,14 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                 drop(state);
                 let _ = worker.writer.flush();
                 state = lane.lock();
-                if state.dead || state.in_flight.len() < state.depth(prefetch) {
-                    continue;
-                }
             }
-            state.waiting = true;
-            state = lane.changed.wait(state).unwrap_or_else(|p| p.into_inner());
-            state.waiting = false;
+            // Sleep until half the frames are answered (or the worker is gone), then refill.
+            state.low_water = depth / 2;
+            while !state.dead && (state.in_flight.len() > state.low_water || state.recycling) {
+                state.waiting = true;
+                state = lane.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+                state.waiting = false;
+            }
         }
         let resent = state.resend.pop_front();
         drop(state);

@@ -151,7 +151,7 @@ impl Default for ProcessPoolBuilder {
             task_timeout: None,
             memory_limit: None,
             retries: 0,
-            prefetch: 2,
+            prefetch: 32,
             queue_bound: None,
             startup_timeout: Duration::from_secs(30),
         }
@@ -227,11 +227,11 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How many frames (tasks, or chunks of a map) each worker may have in its pipe, counting
-    /// the one it runs, so it never waits for the parent between short tasks. Only while the
-    /// worker's frames take under 1 ms: for longer ones (and until the first one is measured)
-    /// a worker is given one frame at a time, so no task waits behind a long one while another
-    /// worker is idle. Default: 2. 0 is taken as 1.
+    /// At most how many frames (tasks, or chunks of a map) each worker may have in its pipe,
+    /// counting the one it runs, so it never waits for the parent between short tasks. The lane
+    /// keeps about 2 ms of work (as the worker measures it) in the pipe, within this bound: one
+    /// frame at a time for tasks of 2 ms or more (and until the first one is measured), so no
+    /// task waits behind a long one while another worker is idle. Default: 32. 0 is taken as 1.
     pub fn prefetch(mut self, frames: usize) -> Self {
         self.prefetch = frames.max(1);
         self
