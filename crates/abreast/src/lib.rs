@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `concurrent.futures.ThreadPoolExecutor` | [`threads::ThreadPool`] | tasks that wait, and (in Rust) CPU work too |
 //! | `asyncio.gather` over coroutines | [`coroutines`] (on tokio) | thousands of waits at once, cheaply |
+//! | `multiprocessing.Pool`, `ProcessPoolExecutor` | [`processes::ProcessPool`] | work that must be isolated: a crash, a leak or a hang kills only its worker |
 //!
 //! Every pool hands out the same [`TaskHandle`] and reports failures with the same
 //! [`TaskError`], which always names the task and what happened to it.
@@ -49,6 +50,40 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Processes
+//!
+//! Worker processes (this same executable, started again) run functions marked
+//! [`#[abreast::task]`](task) on serde-encoded arguments. A task that panics, aborts, segfaults,
+//! exits, is killed or runs past its timeout fails alone, with a [`TaskError`] that says so; its
+//! worker is replaced and the pool goes on. Programs call [`processes::init()`] first in `main`
+//! (the default `auto-init` feature does it before `main`, so tests need nothing).
+//!
+//! ```
+//! use abreast::processes::ProcessPool;
+//!
+//! #[abreast::task]
+//! fn checksum(page: String) -> u32 {
+//!     page.bytes().map(u32::from).sum()
+//! }
+//!
+//! #[abreast::task]
+//! fn crash(code: i32) -> u32 {
+//!     std::process::exit(code)
+//! }
+//!
+//! let pool = ProcessPool::builder().workers(2).build()?;
+//! assert_eq!(pool.submit(checksum, "abc".into()).join()?, 294);
+//!
+//! // A worker that dies fails only its own task; the pool replaces it and goes on.
+//! let lost = pool.submit(crash, 3).join().unwrap_err();
+//! assert!(lost.is_worker_lost());
+//!
+//! // map: lazy, ordered, chunked automatically.
+//! let sums: Vec<u32> = pool.map(checksum, ["a", "b"].map(String::from)).collect::<Result<_, _>>()?;
+//! assert_eq!(sums, [97, 98]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Choosing a mechanism
 //!
 //! - **Many waits** (network, timers), thousands at once: coroutines. A waiting coroutine costs
@@ -56,13 +91,25 @@
 //! - **Blocking calls** (a blocking HTTP client, file I/O, a C library) or **CPU work**: the
 //!   thread pool. Rust has no GIL, so CPU-bound work scales across threads.
 //! - Run CPU work from async code with [`coroutines::run_blocking`], never on the runtime itself.
+//! - **Work that must be isolated**: the process pool. Rust threads already run CPU work in
+//!   parallel, so processes are not for speed; they are for code that may crash, abort, leak or
+//!   hang (a C library, untrusted input to a parser, a memory-hungry step): such a fault kills
+//!   only a worker, which the pool replaces, and the task fails with a [`TaskError`] that says
+//!   why. The price is serializing arguments and results and a few microseconds per task.
 #![deny(missing_docs)]
 
 pub mod coroutines;
 mod error;
 mod handle;
 mod panic;
+pub mod processes;
 pub mod threads;
 
 pub use error::{CodecStage, TaskError, TaskId, WorkerExit};
 pub use handle::{AsCompleted, Joined, PoolStats, TaskHandle, as_completed};
+
+/// Registers a function as a process-pool task: see [`processes`].
+pub use abreast_macros::task;
+
+#[doc(hidden)]
+pub use processes::__private;

@@ -265,6 +265,7 @@ impl ThreadPool {
     /// assert_eq!(sum?, 5050);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[allow(clippy::async_yields_async)] // yielding the handle, to await later, is the point
     pub fn submit_async<F, T>(&self, task: F) -> impl Future<Output = TaskHandle<T>> + Send + '_
     where
         F: FnOnce() -> T + Send + 'static,

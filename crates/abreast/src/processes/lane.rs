@@ -1,0 +1,918 @@
+//! A lane: one worker slot of a pool, with the two threads that keep its worker process busy.
+//!
+//! The lane thread (long-lived, so the worker's `PR_SET_PDEATHSIG` stays armed) starts the worker,
+//! takes jobs from the pool's queue and writes them to the worker, keeping up to `prefetch` frames
+//! in flight so the worker never waits for the parent. A reader thread per worker process reads
+//! the results and completes the tasks; when the socket closes it reaps the process, decides whose
+//! fault the death was, fails that one task and hands the others back to be sent again. Reading
+//! and writing on separate threads is what lets a 100 MB argument and a 100 MB result cross at
+//! the same time without either side blocking the other.
+
+use std::collections::VecDeque;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::pool::PoolShared;
+use super::registry::{ItemOutcome, Registration, registry};
+use super::wire;
+use super::worker::{WORKER_ARG, WORKER_ENV};
+use crate::error::{CodecStage, TaskError, TaskId, WorkerExit};
+
+/// Where one task's outcome goes: a [`TaskHandle`](crate::TaskHandle)'s slot or a map's channel.
+pub(crate) trait ItemSink: Send {
+    /// The task leaves the queue for a worker. False if it was cancelled meanwhile: drop it.
+    fn start(&mut self, lane: &Arc<Lane>, id: TaskId) -> bool;
+    /// The task's outcome (its result still encoded). `started` says whether `start` said yes.
+    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool);
+}
+
+/// One task: its encoded argument and where its outcome goes.
+pub(crate) struct Item {
+    pub(crate) id: TaskId,
+    pub(crate) arg: Arc<Vec<u8>>,
+    pub(crate) sink: Box<dyn ItemSink>,
+    pub(crate) retries_left: u32,
+    pub(crate) started: bool,
+}
+
+/// Measures how long a map's items take in the worker, for automatic chunking.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkClock {
+    /// Smoothed nanoseconds per item; 0 until the first frame reports.
+    pub(crate) nanos_per_item: AtomicU64,
+}
+
+impl ChunkClock {
+    fn record(&self, nanos: u64, items: usize) {
+        let sample = (nanos / items.max(1) as u64).max(1);
+        let old = self.nanos_per_item.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 3 + sample) / 4
+        };
+        self.nanos_per_item.store(new, Ordering::Relaxed);
+    }
+}
+
+/// One frame: items of one task function, sent and answered together.
+pub(crate) struct Job {
+    pub(crate) task: u32,
+    pub(crate) registration: &'static Registration,
+    pub(crate) items: VecDeque<Item>,
+    /// Items in the frame when it was sent (for the chunk clock).
+    pub(crate) size: usize,
+    pub(crate) clock: Option<Arc<ChunkClock>>,
+}
+
+impl Job {
+    /// Splits a frame into one frame per item, so a fault can be pinned on one of them.
+    fn split(self) -> impl DoubleEndedIterator<Item = Job> {
+        let Job {
+            task,
+            registration,
+            items,
+            clock,
+            ..
+        } = self;
+        items.into_iter().map(move |item| Job {
+            task,
+            registration,
+            items: VecDeque::from([item]),
+            size: 1,
+            clock: clock.clone(),
+        })
+    }
+
+    /// Fails every item with `error(id)`.
+    pub(crate) fn fail_all(self, mut error: impl FnMut(TaskId) -> TaskError) {
+        for item in self.items {
+            let outcome = Err(error(item.id));
+            item.sink.deliver(outcome, item.started);
+        }
+    }
+}
+
+/// Why the pool killed a worker, so its death is blamed right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    /// Task `seq` ran past the timeout.
+    Timeout(u64),
+    /// Task `seq` was cancelled while it ran.
+    Cancel(u64),
+    /// The pool is stopping now.
+    Shutdown,
+}
+
+struct LaneState {
+    /// The worker's pid while it is alive and not reaped: only then may it be signalled.
+    pid: Option<u32>,
+    /// Frames written to the worker, oldest (the running one) first.
+    in_flight: VecDeque<Job>,
+    /// Frames to send again (their worker died before running them), before any new job.
+    resend: VecDeque<Job>,
+    /// When the front frame last made progress (started, or an item finished).
+    front_since: Instant,
+    kill: Option<Kill>,
+    /// The reader saw the current worker's socket close.
+    dead: bool,
+    /// The lane thread waits on `changed`.
+    waiting: bool,
+    /// A lane waiting for room wants waking only once `in_flight` is down to this, so it
+    /// refills several frames with one write.
+    low_water: usize,
+    /// EXIT was sent to recycle the worker: its death is expected.
+    recycling: bool,
+    /// EXIT was sent because the pool is closing: the worker is not replaced.
+    retiring: bool,
+    /// Smoothed time the worker spent per frame, in nanoseconds; 0 until one was answered.
+    frame_nanos: u64,
+}
+
+/// How much work (by the worker's own measure) a lane keeps queued in its worker's pipe: enough
+/// that the worker never waits for the parent, little enough that no task waits long behind
+/// others in one worker while another worker is idle.
+const PIPELINE_NANOS: u64 = 2_000_000;
+
+impl LaneState {
+    /// How many frames may be in flight now: about [`PIPELINE_NANOS`] of work, at least one
+    /// (and only one until a frame was measured), at most `prefetch`.
+    fn depth(&self, prefetch: usize) -> usize {
+        if self.frame_nanos == 0 {
+            return 1;
+        }
+        usize::try_from(PIPELINE_NANOS / self.frame_nanos)
+            .unwrap_or(usize::MAX)
+            .clamp(1, prefetch)
+    }
+}
+
+/// One worker slot of a pool.
+pub(crate) struct Lane {
+    index: usize,
+    state: Mutex<LaneState>,
+    changed: Condvar,
+    wake: flume::Sender<()>,
+    woken: flume::Receiver<()>,
+    pool: Arc<PoolShared>,
+}
+
+/// Why a worker could not be started.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    Spawn(io::Error),
+    Handshake(String),
+    Initializer(TaskError),
+}
+
+impl Lane {
+    pub(crate) fn new(index: usize, pool: Arc<PoolShared>) -> Arc<Lane> {
+        let (wake, woken) = flume::bounded(1);
+        Arc::new(Lane {
+            index,
+            state: Mutex::new(LaneState {
+                pid: None,
+                in_flight: VecDeque::new(),
+                resend: VecDeque::new(),
+                front_since: Instant::now(),
+                kill: None,
+                dead: true,
+                waiting: false,
+                low_water: 0,
+                recycling: false,
+                retiring: false,
+                frame_nanos: 0,
+            }),
+            changed: Condvar::new(),
+            wake,
+            woken,
+            pool,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the lane thread if it waits for room and enough frames were answered.
+    fn notify_progress(&self, state: &LaneState) {
+        if state.waiting && state.in_flight.len() <= state.low_water {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wakes the lane thread wherever it waits (its worker died).
+    fn notify(&self, state: &LaneState) {
+        if state.waiting {
+            self.changed.notify_all();
+        }
+        let _ = self.wake.try_send(());
+    }
+
+    /// Wakes the lane thread to look at the pool again (it is closing).
+    pub(crate) fn wake_up(&self) {
+        let state = self.lock();
+        self.changed.notify_all();
+        drop(state);
+        let _ = self.wake.try_send(());
+    }
+
+    /// The pid of the live worker, if any.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.lock().pid
+    }
+
+    /// Kills the worker if task `seq` is the one it is running (a cancelled running task).
+    pub(crate) fn cancel_running(&self, seq: u64) {
+        let mut state = self.lock();
+        let running = state
+            .in_flight
+            .front()
+            .and_then(|job| job.items.front())
+            .is_some_and(|item| item.id.seq == seq);
+        if running {
+            kill_locked(&mut state, Kill::Cancel(seq));
+        }
+    }
+
+    /// Kills the worker, whatever it runs (shutdown_now, second Ctrl-C).
+    pub(crate) fn kill_worker(&self) {
+        kill_locked(&mut self.lock(), Kill::Shutdown);
+    }
+
+    /// Kills the worker if its running task is past the deadline.
+    pub(crate) fn check_timeout(&self, timeout: Duration, now: Instant) {
+        let mut state = self.lock();
+        let Some(front) = state.in_flight.front() else {
+            return;
+        };
+        let Some(item) = front.items.front() else {
+            return;
+        };
+        let seq = item.id.seq;
+        let allowed = timeout.saturating_mul(u32::try_from(front.items.len()).unwrap_or(u32::MAX));
+        if now.saturating_duration_since(state.front_since) > allowed {
+            kill_locked(&mut state, Kill::Timeout(seq));
+        }
+    }
+}
+
+/// Sends SIGKILL to the lane's worker, once, recording why.
+fn kill_locked(state: &mut LaneState, kill: Kill) {
+    if state.kill.is_some() {
+        return;
+    }
+    if let Some(pid) = state.pid {
+        state.kill = Some(kill);
+        // SAFETY: `pid` is our child and not yet reaped (the reader clears `pid` before waiting),
+        // so it cannot name another process.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+/// The worker process of a lane, as the lane thread holds it.
+struct Worker {
+    writer: BufWriter<UnixStream>,
+    reader: JoinHandle<()>,
+    /// Items sent to this process, for recycling.
+    sent: u64,
+}
+
+/// The executable a worker runs: this very file, even if it was replaced on disk since.
+fn worker_executable() -> io::Result<std::path::PathBuf> {
+    if cfg!(target_os = "linux") {
+        Ok("/proc/self/exe".into())
+    } else {
+        std::env::current_exe()
+    }
+}
+
+/// Starts one worker process and completes the handshake (build check, initializer).
+fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
+    let config = &lane.pool.config;
+    let (parent_end, child_end) = UnixStream::pair().map_err(StartError::Spawn)?;
+    let child_fd = child_end.as_raw_fd();
+    let parent_pid = std::process::id();
+    let mut command = Command::new(worker_executable().map_err(StartError::Spawn)?);
+    command
+        .arg(WORKER_ARG)
+        .env(
+            WORKER_ENV,
+            format!(
+                "{child_fd}:{}:{parent_pid}",
+                config.memory_limit.unwrap_or(0)
+            ),
+        )
+        .stdin(Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
+    // calls (fcntl, prctl, getppid, signal) on values copied in.
+    unsafe {
+        command.pre_exec(move || {
+            // Let the child keep its end of the socket across exec (it was made CLOEXEC so that
+            // no other child inherits it).
+            if libc::fcntl(child_fd, libc::F_SETFD, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            #[cfg(target_os = "linux")]
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() as u32 != parent_pid {
+                return Err(io::Error::other("the pool exited while starting a worker"));
+            }
+            // Ctrl-C goes to the whole foreground process group; only the parent decides.
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(StartError::Spawn)?;
+    drop(child_end);
+    let pid = child.id();
+    match handshake(&parent_end, config) {
+        Ok(()) => {}
+        Err(error) => {
+            let _ = child.kill();
+            let status = child.wait();
+            return Err(match error {
+                HandshakeError::Io(message) => StartError::Handshake(match status {
+                    Ok(status) => format!(
+                        "{message}; the worker (pid {pid}) {}. If this executable does not run \
+                         abreast::processes::init() first (the default `auto-init` feature does it \
+                         before main), add that call",
+                        describe(exit_of(status))
+                    ),
+                    Err(_) => message,
+                }),
+                HandshakeError::Initializer(error) => StartError::Initializer(error),
+            });
+        }
+    }
+    let input = parent_end.try_clone().map_err(StartError::Spawn)?;
+    {
+        let mut state = lane.lock();
+        state.pid = Some(pid);
+        state.dead = false;
+        state.kill = None;
+        state.recycling = false;
+        state.front_since = Instant::now();
+    }
+    let reader_lane = Arc::clone(lane);
+    let reader = std::thread::Builder::new()
+        .name(format!("abreast-proc-read-{}", lane.index))
+        .spawn(move || read_results(&reader_lane, input, child))
+        .map_err(StartError::Spawn)?;
+    Ok(Worker {
+        writer: BufWriter::with_capacity(64 * 1024, parent_end),
+        reader,
+        sent: 0,
+    })
+}
+
+fn describe(exit: WorkerExit) -> String {
+    exit.to_string()
+}
+
+enum HandshakeError {
+    Io(String),
+    Initializer(TaskError),
+}
+
+/// Reads HELLO (checking the build), sends INIT, reads its outcome.
+fn handshake(stream: &UnixStream, config: &super::pool::Config) -> Result<(), HandshakeError> {
+    let io = |what: &str, error: io::Error| {
+        HandshakeError::Io(format!("worker handshake failed while {what}: {error}"))
+    };
+    stream
+        .set_read_timeout(Some(config.startup_timeout))
+        .map_err(|e| io("setting a timeout", e))?;
+    let mut reader = stream;
+    let magic = wire::read_u64(&mut reader).map_err(|e| io("waiting for HELLO", e))?;
+    let hash = wire::read_u64(&mut reader).map_err(|e| io("waiting for HELLO", e))?;
+    if magic != wire::MAGIC {
+        return Err(HandshakeError::Io(
+            "the worker did not speak the abreast protocol".into(),
+        ));
+    }
+    if hash != registry().build_hash {
+        return Err(HandshakeError::Io(
+            "the worker is a different build of this program (its task registry differs); \
+             rebuild and restart"
+                .into(),
+        ));
+    }
+    let mut writer = BufWriter::new(stream);
+    let (task, arg): (u32, &[u8]) = match &config.initializer {
+        Some(init) => (init.task, &init.arg),
+        None => (wire::NO_TASK, &[]),
+    };
+    let sent = writer
+        .write_all(&[wire::INIT])
+        .and_then(|()| writer.write_all(&task.to_le_bytes()))
+        .and_then(|()| wire::write_bytes(&mut writer, arg))
+        .and_then(|()| writer.flush());
+    sent.map_err(|e| io("sending INIT", e))?;
+    drop(writer);
+    let outcome = wire::read_outcome(&mut reader).map_err(|e| io("running the initializer", e))?;
+    stream
+        .set_read_timeout(None)
+        .map_err(|e| io("clearing the timeout", e))?;
+    match (outcome, &config.initializer) {
+        (ItemOutcome::Value(_), _) => Ok(()),
+        (failure, Some(init)) => Err(HandshakeError::Initializer(task_error(
+            failure,
+            TaskId::named(0, init.registration.name),
+            init.registration,
+        ))),
+        (_, None) => Err(HandshakeError::Io(
+            "the worker reported a failure with no initializer".into(),
+        )),
+    }
+}
+
+/// A worker's report for one item as the task's outcome.
+fn task_error(outcome: ItemOutcome, id: TaskId, registration: &Registration) -> TaskError {
+    match into_result(outcome, id, registration) {
+        Ok(_) => unreachable!("only failures are converted"),
+        Err(error) => error,
+    }
+}
+
+fn into_result(
+    outcome: ItemOutcome,
+    task: TaskId,
+    registration: &Registration,
+) -> Result<Vec<u8>, TaskError> {
+    match outcome {
+        ItemOutcome::Value(bytes) => Ok(bytes),
+        ItemOutcome::Panicked { message, location } => Err(TaskError::Panicked {
+            task,
+            message,
+            location,
+        }),
+        ItemOutcome::ArgumentCodec(message) => Err(TaskError::Codec {
+            task,
+            stage: CodecStage::Argument,
+            type_name: (registration.arg_type)(),
+            message,
+        }),
+        ItemOutcome::ResultCodec(message) => Err(TaskError::Codec {
+            task,
+            stage: CodecStage::Result,
+            type_name: (registration.output_type)(),
+            message,
+        }),
+    }
+}
+
+fn exit_of(status: ExitStatus) -> WorkerExit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => WorkerExit::Code(code),
+        (None, Some(signal)) => WorkerExit::Signal(signal),
+        _ => WorkerExit::Unknown,
+    }
+}
+
+/// The reader thread: completes tasks as results arrive; on the socket's end, handles the death.
+fn read_results(lane: &Arc<Lane>, input: UnixStream, mut child: Child) {
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let ended = read_until_closed(lane, &mut reader);
+    let pid = child.id();
+    lane.lock().pid = None; // from here on nobody may signal the pid: it is about to be reaped
+    if ended.is_err() {
+        // A protocol error: the worker is alive but cannot be trusted. (On a clean close this
+        // is a no-op on an exiting process.)
+        let _ = child.kill();
+    }
+    let exit = reap(&mut child);
+    drop(reader);
+    handle_death(lane, pid, exit);
+}
+
+/// Reads ITEM and END records until the socket closes (Ok) or the stream is garbled (Err).
+fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<(), ()> {
+    loop {
+        let Ok(tag) = wire::read_u8(reader) else {
+            return Ok(());
+        };
+        if tag == wire::END {
+            let Ok(nanos) = wire::read_u64(reader) else {
+                return Ok(());
+            };
+            let job = {
+                let mut state = lane.lock();
+                let job = state.in_flight.pop_front();
+                state.front_since = Instant::now();
+                state.frame_nanos = if state.frame_nanos == 0 {
+                    nanos.max(1)
+                } else {
+                    (state.frame_nanos * 3 + nanos.max(1)) / 4
+                };
+                lane.notify_progress(&state);
+                job
+            };
+            match job {
+                Some(job) if job.items.is_empty() => {
+                    if let Some(clock) = &job.clock {
+                        clock.record(nanos, job.size);
+                    }
+                }
+                _ => return Err(()),
+            }
+            continue;
+        }
+        let Ok(outcome) = wire::read_outcome_after_tag(reader, tag) else {
+            return Err(());
+        };
+        let (item, registration) = {
+            let mut state = lane.lock();
+            state.front_since = Instant::now();
+            let Some(front) = state.in_flight.front_mut() else {
+                return Err(());
+            };
+            let Some(item) = front.items.pop_front() else {
+                return Err(());
+            };
+            (item, front.registration)
+        };
+        let result = into_result(outcome, item.id, registration);
+        item.sink.deliver(result, item.started);
+    }
+}
+
+/// Waits for the child to end; if it closed its socket without exiting, kills it after a while.
+fn reap(child: &mut Child) -> WorkerExit {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return exit_of(status),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                return child.wait().map_or(WorkerExit::Unknown, exit_of);
+            }
+            Err(_) => return WorkerExit::Unknown,
+        }
+    }
+}
+
+/// Blames the death on the right task, fails it, and queues the rest to be sent again.
+fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
+    let pool = &lane.pool;
+    let stopping_now = pool.stopping_now();
+    let mut failures: Vec<(Job, TaskError)> = Vec::new();
+    {
+        let mut state = lane.lock();
+        state.dead = true;
+        let kill = state.kill.take();
+        let recycling = std::mem::take(&mut state.recycling);
+        let retiring = std::mem::take(&mut state.retiring);
+        if !stopping_now && !retiring && kill != Some(Kill::Shutdown) {
+            // Counted now, before any task hears of the death; the lane thread starts the new one.
+            pool.counters
+                .workers_replaced
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let mut in_flight = std::mem::take(&mut state.in_flight);
+        let culprit = in_flight.pop_front().filter(|job| !job.items.is_empty());
+        // Frames behind the culprit never started: send them again, in order, first.
+        while let Some(job) = in_flight.pop_back() {
+            if !job.items.is_empty() {
+                state.resend.push_front(job);
+            }
+        }
+        if let Some(job) = culprit {
+            let seq = job.items.front().map(|item| item.id.seq);
+            match kill {
+                _ if stopping_now => {
+                    let error = TaskError::Cancelled {
+                        task: job.items[0].id,
+                    };
+                    failures.push((job, error));
+                }
+                Some(Kill::Shutdown) => {
+                    let error = TaskError::Cancelled {
+                        task: job.items[0].id,
+                    };
+                    failures.push((job, error));
+                }
+                Some(Kill::Timeout(target)) if Some(target) == seq => {
+                    if job.items.len() == 1 {
+                        let after = pool.config.task_timeout.unwrap_or_default();
+                        let error = TaskError::TimedOut {
+                            task: job.items[0].id,
+                            after,
+                        };
+                        failures.push((job, error));
+                    } else {
+                        // Which item of the chunk was slow is unknown: run each on its own.
+                        for single in job.split().rev() {
+                            state.resend.push_front(single);
+                        }
+                    }
+                }
+                Some(Kill::Cancel(target)) if Some(target) == seq => {
+                    let mut rest = job;
+                    let item = rest.items.pop_front().expect("checked non-empty");
+                    let error = TaskError::Cancelled { task: item.id };
+                    let single = Job {
+                        task: rest.task,
+                        registration: rest.registration,
+                        items: VecDeque::from([item]),
+                        size: 1,
+                        clock: None,
+                    };
+                    if !rest.items.is_empty() {
+                        state.resend.push_front(rest);
+                    }
+                    failures.push((single, error));
+                }
+                // Killed for another task (that finished meanwhile), or a recycled worker that
+                // still had work: nobody's fault, run it again.
+                Some(_) => state.resend.push_front(job),
+                None if recycling => state.resend.push_front(job),
+                None if job.items.len() > 1 => {
+                    // A crash inside a chunk: run each item alone to find the one at fault.
+                    for single in job.split().rev() {
+                        state.resend.push_front(single);
+                    }
+                }
+                None => {
+                    let mut job = job;
+                    let item = job.items.front_mut().expect("checked non-empty");
+                    if item.retries_left > 0 {
+                        item.retries_left -= 1;
+                        state.resend.push_front(job);
+                    } else {
+                        let error = TaskError::WorkerLost {
+                            task: item.id,
+                            pid,
+                            exit,
+                        };
+                        failures.push((job, error));
+                    }
+                }
+            }
+        }
+        lane.notify(&state);
+    }
+    for (job, error) in failures {
+        let mut error = Some(error);
+        job.fail_all(|_| error.take().expect("one item per failed frame"));
+    }
+}
+
+/// What ended a lane's feeding of one worker.
+enum Fed {
+    /// The worker died (or was recycled): start another.
+    Died,
+    /// The queue is closed and every task is done: the worker was told to exit.
+    Finished,
+}
+
+/// The lane thread: start a worker, feed it, replace it when it dies, until the pool closes.
+pub(crate) fn run_lane(lane: &Arc<Lane>, started: flume::Sender<Result<(), StartError>>) {
+    let mut worker = match start_worker(lane) {
+        Ok(worker) => {
+            let _ = started.send(Ok(()));
+            worker
+        }
+        Err(error) => {
+            let _ = started.send(Err(error));
+            return;
+        }
+    };
+    drop(started);
+    loop {
+        let fed = feed(lane, &mut worker);
+        let _ = worker.writer.flush();
+        drop(worker.writer);
+        let _ = worker.reader.join();
+        if matches!(fed, Fed::Finished) {
+            return;
+        }
+        if lane.pool.stopping_now() {
+            cancel_everything(lane);
+            return;
+        }
+        match restart(lane) {
+            Some(next) => worker = next,
+            None => return,
+        }
+    }
+}
+
+/// Starts a replacement worker, retrying with a growing pause. While it keeps failing, one task
+/// per attempt is failed with the reason, so nothing waits forever on a pool that cannot work.
+/// None when the pool is closed or stopping meanwhile.
+fn restart(lane: &Arc<Lane>) -> Option<Worker> {
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match start_worker(lane) {
+            Ok(worker) => return Some(worker),
+            Err(error) => {
+                let message = match error {
+                    StartError::Spawn(error) => format!("could not start a worker: {error}"),
+                    StartError::Handshake(message) => message,
+                    StartError::Initializer(error) => {
+                        format!("the worker initializer failed: {error}")
+                    }
+                };
+                let job = {
+                    let mut state = lane.lock();
+                    state.resend.pop_front()
+                }
+                .or_else(|| lane.pool.jobs.try_recv().ok());
+                if let Some(job) = job {
+                    job.fail_all(|task| TaskError::Io {
+                        task,
+                        source: io::Error::other(message.clone()),
+                    });
+                } else if lane.pool.jobs.is_disconnected() {
+                    return None;
+                }
+                if lane.pool.stopping_now() {
+                    cancel_everything(lane);
+                    return None;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// After `shutdown_now`: cancels what this lane holds and every job still queued.
+fn cancel_everything(lane: &Lane) {
+    let jobs: Vec<Job> = lane.lock().resend.drain(..).collect();
+    for job in jobs {
+        job.fail_all(|task| TaskError::Cancelled { task });
+    }
+    // Keep cancelling until the pool closes its queue, so a late submit never waits forever.
+    while let Ok(job) = lane.pool.jobs.recv() {
+        job.fail_all(|task| TaskError::Cancelled { task });
+    }
+}
+
+/// Sends jobs to `worker` until it dies or the pool's queue is closed and drained.
+fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
+    let pool = &lane.pool;
+    let prefetch = pool.config.prefetch;
+    loop {
+        let mut state = lane.lock();
+        // Room for one more frame, and a worker to send it to.
+        loop {
+            if state.dead {
+                return Fed::Died;
+            }
+            let depth = state.depth(prefetch);
+            let full = state.in_flight.len() >= depth;
+            if !full && !state.recycling {
+                break;
+            }
+            if full {
+                // Whatever waits in the buffer must reach the worker before we sleep.
+                drop(state);
+                let _ = worker.writer.flush();
+                state = lane.lock();
+            }
+            // Sleep until half the frames are answered (or the worker is gone), then refill.
+            state.low_water = depth / 2;
+            while !state.dead && (state.in_flight.len() > state.low_water || state.recycling) {
+                state.waiting = true;
+                state = lane.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+                state.waiting = false;
+            }
+        }
+        let resent = state.resend.pop_front();
+        drop(state);
+        let mut job = match resent {
+            Some(job) => job,
+            None => {
+                match next_job(lane, worker) {
+                    Next::Job(job) => job,
+                    Next::Recheck => continue,
+                    Next::Closed => {
+                        // Nothing more will come: once every frame is answered, let it go.
+                        let mut state = lane.lock();
+                        if state.in_flight.is_empty() && state.resend.is_empty() && !state.dead {
+                            state.retiring = true;
+                            drop(state);
+                            let _ = worker.writer.write_all(&[wire::EXIT]);
+                            let _ = worker.writer.flush();
+                            return Fed::Finished;
+                        }
+                        if state.dead {
+                            return Fed::Died;
+                        }
+                        state.waiting = true;
+                        let state = lane
+                            .changed
+                            .wait_timeout(state, Duration::from_millis(50))
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                        drop(state);
+                        continue;
+                    }
+                }
+            }
+        };
+        if pool.stopping_now() {
+            job.fail_all(|task| TaskError::Cancelled { task });
+            continue;
+        }
+        // Tasks cancelled while queued are dropped here (their handles already say so).
+        let mut kept = VecDeque::with_capacity(job.items.len());
+        for mut item in job.items.drain(..) {
+            if item.started || item.sink.start(lane, item.id) {
+                item.started = true;
+                kept.push_back(item);
+            }
+        }
+        job.items = kept;
+        if job.items.is_empty() {
+            continue;
+        }
+        let args: Vec<Arc<Vec<u8>>> = job.items.iter().map(|item| Arc::clone(&item.arg)).collect();
+        let task = job.task;
+        {
+            let mut state = lane.lock();
+            if state.dead {
+                state.resend.push_front(job);
+                return Fed::Died;
+            }
+            if state.in_flight.is_empty() {
+                state.front_since = Instant::now();
+            }
+            state.in_flight.push_back(job);
+        }
+        worker.sent += args.len() as u64;
+        // A failed write means the worker died; the reader notices and reports it.
+        let _ = write_run(&mut worker.writer, task, &args);
+        if pool
+            .config
+            .max_tasks_per_worker
+            .is_some_and(|max| worker.sent >= max)
+        {
+            let _ = worker.writer.write_all(&[wire::EXIT]);
+            let _ = worker.writer.flush();
+            lane.lock().recycling = true;
+        }
+    }
+}
+
+enum Next {
+    Job(Job),
+    /// Woken without a job (the worker died, or a result arrived): look at the state again.
+    Recheck,
+    /// The pool's queue is closed and empty.
+    Closed,
+}
+
+/// Takes the next job, flushing what was written before waiting for one.
+fn next_job(lane: &Lane, worker: &mut Worker) -> Next {
+    let jobs = &lane.pool.jobs;
+    match jobs.try_recv() {
+        Ok(job) => return Next::Job(job),
+        Err(flume::TryRecvError::Disconnected) => return Next::Closed,
+        Err(flume::TryRecvError::Empty) => {}
+    }
+    let _ = worker.writer.flush();
+    // Forget stale wake-ups, then look again: whatever happens after this wakes the select.
+    let _ = lane.woken.try_recv();
+    match jobs.try_recv() {
+        Ok(job) => return Next::Job(job),
+        Err(flume::TryRecvError::Disconnected) => return Next::Closed,
+        Err(flume::TryRecvError::Empty) => {}
+    }
+    if lane.lock().dead {
+        return Next::Recheck;
+    }
+    flume::Selector::new()
+        .recv(jobs, |job| match job {
+            Ok(job) => Next::Job(job),
+            Err(flume::RecvError::Disconnected) => Next::Closed,
+        })
+        .recv(&lane.woken, |_| Next::Recheck)
+        .wait()
+}
+
+fn write_run(writer: &mut impl Write, task: u32, args: &[Arc<Vec<u8>>]) -> io::Result<()> {
+    writer.write_all(&[wire::RUN])?;
+    writer.write_all(&task.to_le_bytes())?;
+    writer.write_all(&(args.len() as u32).to_le_bytes())?;
+    for arg in args {
+        wire::write_bytes(writer, arg)?;
+    }
+    Ok(())
+}

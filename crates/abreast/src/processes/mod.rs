@@ -1,0 +1,108 @@
+//! A pool of worker processes: Python's `multiprocessing.Pool` and `ProcessPoolExecutor`, and a
+//! worker crash never breaks it.
+//!
+//! A worker is this same executable started again (a fresh `exec` of `/proc/self/exe`, never a
+//! bare `fork` of a threaded parent). It runs functions registered with
+//! [`#[abreast::task]`](crate::task) on postcard-encoded arguments and sends the results back
+//! over a Unix socket of its own, so task code may print to stdout and stderr freely.
+//!
+//! ```
+//! use abreast::processes::ProcessPool;
+//!
+//! #[abreast::task]
+//! fn word_count(text: String) -> usize {
+//!     text.split_whitespace().count()
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In a real program, call abreast::processes::init() first in main (the default
+//! // `auto-init` feature does it before main; test binaries need nothing).
+//! let pool = ProcessPool::builder().workers(2).build()?;
+//! assert_eq!(pool.submit(word_count, "side by side".into()).join()?, 3);
+//! assert_eq!(word_count("still a plain function".into()), 4);
+//! let counts: Vec<usize> = pool
+//!     .map(word_count, ["a b", "c", ""].map(String::from))
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(counts, [2, 1, 0]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # From Python
+//!
+//! | Python | abreast |
+//! |---|---|
+//! | `if __name__ == "__main__":` guard | [`init()`] first in `main` (automatic with `auto-init`) |
+//! | a picklable top-level function | a function marked `#[abreast::task]`, with serde types |
+//! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`ProcessPool::builder`]: [`workers`](ProcessPoolBuilder::workers), [`initializer`](ProcessPoolBuilder::initializer), [`max_tasks_per_worker`](ProcessPoolBuilder::max_tasks_per_worker) |
+//! | `executor.submit(f, x)` → `Future` | [`ProcessPool::submit`] → [`TaskHandle`](crate::TaskHandle) (`join`, `join_timeout`, `cancel`, `.await`) |
+//! | `pool.imap(f, xs, chunksize)` | [`ProcessPool::map`] (lazy, ordered, bounded window, [`chunksize`](Map::chunksize) or automatic) |
+//! | `pool.imap_unordered(f, xs)` | [`ProcessPool::map_unordered`] |
+//! | `concurrent.futures.as_completed(fs)` | [`crate::as_completed`] |
+//! | `loop.run_in_executor(executor, f, x)` | [`ProcessPool::submit_async`], then `.await` the handle |
+//! | `pool.close(); pool.join()` / `pool.terminate()` | [`ProcessPool::shutdown`] / [`ProcessPool::shutdown_now`]; `Drop` shuts down |
+//! | `KeyboardInterrupt` in every worker | workers ignore SIGINT; [`CtrlC`]: first press drains, second kills and exits 130 |
+//!
+//! # Failure semantics
+//!
+//! Each fault fails only the task that caused it, with a [`TaskError`](crate::TaskError) that says
+//! what happened; the worker is replaced (counted in
+//! [`PoolStats::workers_replaced`](crate::PoolStats::workers_replaced)) and every other task
+//! completes. Nothing hangs.
+//!
+//! | the task… | its error | the worker |
+//! |---|---|---|
+//! | panics | `Panicked { message, location }` | keeps running |
+//! | aborts, segfaults, calls `process::exit`, is SIGKILLed or OOM-killed | `WorkerLost { pid, exit: Code(n) or Signal(n) }` | replaced |
+//! | allocates past [`memory_limit`](ProcessPoolBuilder::memory_limit) | `WorkerLost { exit: Signal(6) }` (the allocation aborts) | replaced |
+//! | runs past [`task_timeout`](ProcessPoolBuilder::task_timeout) | `TimedOut { after }` | killed, replaced |
+//! | is cancelled while it runs | `Cancelled` | killed, replaced |
+//! | has an argument or result serde cannot (de)serialize | `Codec { stage, type_name }` | keeps running |
+//!
+//! For contrast, `multiprocessing.Pool` waits forever for a task whose worker was killed, and
+//! `ProcessPoolExecutor` declares the whole pool broken. Tasks whose worker died can be run again
+//! on a new worker with [`retries`](ProcessPoolBuilder::retries) (default 0). A crash inside a
+//! chunk of a `map` runs that chunk's items again one by one, so the fault is pinned on its own
+//! item; the other items of the chunk may thus run twice.
+//!
+//! # Lifetimes of processes
+//!
+//! No orphan and no zombie, ever: every worker that ends is reaped by the pool; `shutdown`,
+//! `shutdown_now` and `Drop` end and reap all of them; if the parent dies, its workers get
+//! SIGKILL (`PR_SET_PDEATHSIG`) and also exit when their socket closes.
+//!
+//! # Limits
+//!
+//! - Linux (`/proc/self/exe`, `PR_SET_PDEATHSIG`); other Unixes build but are untested.
+//! - Tasks are registered at link time (`linkme`): a task defined in a library crate is only
+//!   found if the linker keeps that crate's object (use anything else from it).
+//! - A task takes its arguments by value and returns one value; generic and `async` functions
+//!   cannot be tasks.
+//! - The task's name is a unit struct, so a `let` or `for` binding of the same name in its
+//!   scope is read as a pattern matching that struct (a compile error, never a silent bug):
+//!   name such bindings differently.
+//! - Arguments and results go through postcard: types must be serde types (no
+//!   `#[serde(skip_serializing_if)]`-style self-describing tricks, which postcard rejects).
+//! - Running task code in a separate process costs a few microseconds per task; chunk tiny tasks
+//!   (the default `map` does).
+
+mod interrupt;
+mod lane;
+mod map;
+mod pool;
+mod registry;
+mod wire;
+mod worker;
+
+pub use interrupt::{CtrlC, CtrlCError};
+pub use map::{Map, MapUnordered};
+pub use pool::{BuildError, ProcessPool, ProcessPoolBuilder};
+pub use registry::Task;
+pub use worker::init;
+
+/// Used by the `#[abreast::task]` expansion; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::registry::{Registration, TASKS};
+    pub use linkme;
+}

@@ -1,0 +1,170 @@
+//! The worker side: how the same executable, started again by a pool, becomes a worker.
+//!
+//! A pool starts `/proc/self/exe --abreast-worker` with [`WORKER_ENV`] naming the inherited socket.
+//! [`init`] (run automatically before `main` with the default `auto-init` feature) sees the
+//! variable, serves tasks on the socket until it closes, and exits; in any other process it
+//! returns at once. The worker ignores SIGINT (the parent decides what Ctrl-C means), dies with
+//! its parent (`PR_SET_PDEATHSIG`), and never touches stdin, stdout or stderr itself, so task
+//! code may print freely.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use super::registry::{ItemOutcome, registry};
+use super::wire;
+use crate::panic;
+
+/// The environment variable that makes a process a worker: `FD:MEMORY_LIMIT:PARENT_PID`.
+pub(crate) const WORKER_ENV: &str = "ABREAST_WORKER";
+/// The argument a worker is started with: harmless to `main`, and visible in `ps`.
+pub(crate) const WORKER_ARG: &str = "--abreast-worker";
+
+/// Turns this process into a process-pool worker if a pool started it; otherwise returns at once.
+///
+/// With the default `auto-init` feature this runs by itself before `main` (test binaries
+/// included), so calling it is only needed without that feature; calling it anyway is harmless.
+/// Call it first thing in `main`, before any other thread starts:
+///
+/// ```no_run
+/// // The first line of `main`:
+/// abreast::processes::init();
+/// // … then the program proper, which may build a ProcessPool.
+/// ```
+pub fn init() {
+    let Some(config) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    let config = config.to_string_lossy().into_owned();
+    // SAFETY: a worker runs this before `main` (or first in `main`), while it has one thread, so
+    // nothing reads the environment concurrently. The variable must not leak into processes the
+    // task starts, or they would take themselves for workers.
+    unsafe { std::env::remove_var(WORKER_ENV) };
+    let code = match serve(&config) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("abreast worker {}: {message}", std::process::id());
+            70 // EX_SOFTWARE
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+#[cfg(feature = "auto-init")]
+#[ctor::ctor]
+unsafe fn auto_init() {
+    init();
+}
+
+/// Parses `FD:MEMORY_LIMIT:PARENT_PID`.
+fn parse_config(config: &str) -> Option<(RawFd, u64, u32)> {
+    let mut parts = config.split(':');
+    let fd = parts.next()?.parse().ok()?;
+    let memory_limit = parts.next()?.parse().ok()?;
+    let parent = parts.next()?.parse().ok()?;
+    Some((fd, memory_limit, parent))
+}
+
+/// Sets up the process, then answers the pool's records until the socket closes or EXIT.
+fn serve(config: &str) -> Result<(), String> {
+    let (fd, memory_limit, parent) =
+        parse_config(config).ok_or_else(|| format!("malformed {WORKER_ENV}={config:?}"))?;
+    // SAFETY: plain libc calls with valid constants; no Rust state is involved.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } as u32 != parent {
+        return Err("the pool that started this worker is gone".into());
+    }
+    if memory_limit > 0 {
+        let limit = libc::rlimit {
+            rlim_cur: memory_limit as libc::rlim_t,
+            rlim_max: memory_limit as libc::rlim_t,
+        };
+        // SAFETY: `limit` is a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
+            return Err(format!(
+                "could not set the memory limit: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    panic::install_hook();
+    // SAFETY: the pool passed this descriptor, open and not CLOEXEC, for this process alone.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    let input = stream
+        .try_clone()
+        .map_err(|error| format!("could not use the pool's socket: {error}"))?;
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
+    let io = |error: std::io::Error| format!("lost the pool's socket: {error}");
+
+    let registry = registry();
+    writer.write_all(&wire::MAGIC.to_le_bytes()).map_err(io)?;
+    writer
+        .write_all(&registry.build_hash.to_le_bytes())
+        .map_err(io)?;
+    writer.flush().map_err(io)?;
+
+    // INIT: the initializer, if any, then one outcome.
+    let Ok(tag) = wire::read_u8(&mut reader) else {
+        return Ok(()); // the pool went away during the handshake
+    };
+    if tag != wire::INIT {
+        return Err(format!("expected INIT, got record {tag}"));
+    }
+    let task = wire::read_u32(&mut reader).map_err(io)?;
+    let arg = wire::read_bytes(&mut reader).map_err(io)?;
+    let outcome = if task == wire::NO_TASK {
+        ItemOutcome::Value(Vec::new())
+    } else {
+        let entry = registry
+            .entries
+            .get(task as usize)
+            .ok_or_else(|| format!("unknown initializer task {task}"))?;
+        (entry.run)(&arg)
+    };
+    wire::write_outcome(&mut writer, &outcome).map_err(io)?;
+    writer.flush().map_err(io)?;
+
+    loop {
+        let tag = match wire::read_u8(&mut reader) {
+            Ok(tag) => tag,
+            // The pool closed the socket (shut down, or died): nothing more to do.
+            Err(_) => return Ok(()),
+        };
+        match tag {
+            wire::RUN => run_frame(&mut reader, &mut writer).map_err(io)?,
+            wire::EXIT => return Ok(()),
+            other => return Err(format!("unknown record {other} from the pool")),
+        }
+    }
+}
+
+/// Runs one RUN record's items in order, writing each outcome, then END; flushes once.
+fn run_frame(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result<()> {
+    let task = wire::read_u32(reader)?;
+    let count = wire::read_u32(reader)?;
+    let entry = registry().entries.get(task as usize).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unknown task {task}"),
+        )
+    })?;
+    let started = Instant::now();
+    for _ in 0..count {
+        let arg = wire::read_bytes(reader)?;
+        let outcome = (entry.run)(&arg);
+        drop(arg);
+        wire::write_outcome(writer, &outcome)?;
+    }
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    writer.write_all(&[wire::END])?;
+    writer.write_all(&nanos.to_le_bytes())?;
+    writer.flush()
+}

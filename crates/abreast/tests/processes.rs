@@ -1,0 +1,594 @@
+//! The process pool, end to end: this test binary is its own worker (the `auto-init` feature
+//! turns it into one before the harness starts), and every fault a worker can suffer has a test
+//! that checks the task's error and that the pool goes on.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use abreast::processes::{BuildError, ProcessPool};
+use abreast::{TaskError, WorkerExit};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[abreast::task]
+fn square(n: u64) -> u64 {
+    n * n
+}
+
+/// Two arguments travel as a tuple.
+#[abreast::task]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+#[abreast::task]
+fn worker_pid() -> u32 {
+    std::process::id()
+}
+
+#[abreast::task]
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[abreast::task]
+fn chatty(n: u32) -> u32 {
+    for line in 0..3 {
+        println!("stdout line {line} of task {n}: task code may print freely");
+        eprintln!("stderr line {line} of task {n}");
+    }
+    n
+}
+
+#[abreast::task]
+fn string_len_and_echo(text: String) -> String {
+    text.to_ascii_uppercase()
+}
+
+/// Every way a task can go wrong, chosen by `kind`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+enum Fault {
+    None,
+    Panic,
+    Abort,
+    Segfault,
+    Exit(i32),
+    SigKill,
+}
+
+#[abreast::task]
+fn faulty(fault: Fault, n: u64) -> u64 {
+    match fault {
+        Fault::None => n,
+        Fault::Panic => panic!("task {n} panicked on purpose"),
+        Fault::Abort => std::process::abort(),
+        Fault::Segfault => {
+            // SAFETY: deliberately not: this address is never mapped, the point is the SIGSEGV.
+            unsafe { std::ptr::write_volatile(std::ptr::dangling_mut::<u64>(), n) };
+            n
+        }
+        Fault::Exit(code) => std::process::exit(code),
+        Fault::SigKill => {
+            // SAFETY: plain libc calls on this process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            std::thread::sleep(Duration::from_secs(10));
+            n
+        }
+    }
+}
+
+#[abreast::task]
+fn allocate_mib(mib: usize) -> usize {
+    let block = vec![1u8; mib << 20];
+    block.iter().step_by(4096).map(|&b| b as usize).sum()
+}
+
+/// Serializes only when asked to.
+#[derive(Debug, Deserialize)]
+struct Stubborn(bool);
+
+impl Serialize for Stubborn {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 {
+            serializer.serialize_bool(true)
+        } else {
+            Err(serde::ser::Error::custom(
+                "Stubborn(false) refuses to be serialized",
+            ))
+        }
+    }
+}
+
+/// Deserializes anything but 13.
+#[derive(Debug, Serialize)]
+struct Picky(u32);
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(deserializer)?;
+        if value == 13 {
+            return Err(serde::de::Error::custom("13 is unlucky"));
+        }
+        Ok(Picky(value))
+    }
+}
+
+#[abreast::task]
+fn stubborn_result(ok: bool) -> Stubborn {
+    Stubborn(ok)
+}
+
+#[abreast::task]
+fn stubborn_arg(value: Stubborn) -> bool {
+    value.0
+}
+
+#[abreast::task]
+fn picky_arg(value: Picky) -> u32 {
+    value.0
+}
+
+#[abreast::task]
+fn picky_result(value: u32) -> Picky {
+    Picky(value)
+}
+
+static MARK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[abreast::task]
+fn set_mark(value: u64) {
+    MARK.store(value, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[abreast::task]
+fn read_mark() -> u64 {
+    MARK.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[abreast::task]
+fn refuse_to_start(_value: u64) {
+    panic!("initializer refuses");
+}
+
+fn pool(workers: usize) -> ProcessPool {
+    ProcessPool::builder()
+        .workers(workers)
+        .build()
+        .expect("pool starts")
+}
+
+/// True if `pid` is still a child of this process (alive or zombie).
+fn is_my_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let after_name = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
+    let ppid: u32 = after_name
+        .split(' ')
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("stat has ppid");
+    ppid == std::process::id()
+}
+
+fn assert_gone(pids: &[u32]) {
+    for &pid in pids {
+        assert!(!is_my_child(pid), "worker {pid} outlived its pool");
+    }
+}
+
+#[test]
+fn submit_map_and_direct_calls() {
+    let pool = pool(2);
+    assert_eq!(pool.submit(square, 12).join().unwrap(), 144);
+    assert_eq!(pool.submit(add, (2, 3)).join().unwrap(), 5);
+    // The task is still a plain function.
+    assert_eq!(square(7), 49);
+    assert_eq!(add(1, 1), 2);
+    let squares: Vec<u64> = pool.map(square, 0..1000).collect::<Result<_, _>>().unwrap();
+    assert_eq!(squares, (0..1000).map(|n| n * n).collect::<Vec<_>>());
+    let chunked: Vec<u64> = pool
+        .map(square, 0..1000)
+        .chunksize(64)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(chunked, squares);
+    let mut unordered: Vec<(usize, u64)> = pool
+        .map_unordered(square, 0..500)
+        .chunksize(1)
+        .indexed()
+        .map(|(index, value)| (index, value.unwrap()))
+        .collect();
+    unordered.sort_unstable();
+    assert_eq!(unordered.len(), 500);
+    assert!(unordered.iter().all(|&(i, v)| v == (i as u64) * (i as u64)));
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 2 + 1000 + 1000 + 500);
+    assert_eq!((stats.failed, stats.queued, stats.running), (0, 0, 0));
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 2);
+    drop(pool);
+    assert_gone(&pids);
+}
+
+#[test]
+fn as_completed_and_async() {
+    let pool = pool(2);
+    let handles: Vec<_> = [300, 10, 100].map(|ms| pool.submit(sleep_ms, ms)).into();
+    let order: Vec<usize> = abreast::as_completed(handles)
+        .map(|(index, outcome)| {
+            outcome.unwrap();
+            index
+        })
+        .collect();
+    assert_eq!(order.len(), 3);
+    assert_eq!(order[2], 0, "the 300 ms task finishes last: {order:?}");
+    let sum = abreast::coroutines::run(async {
+        let a = pool.submit_async(square, 3).await;
+        let b = pool.submit_async(add, (4, 5)).await;
+        a.await.unwrap() + b.await.unwrap()
+    })
+    .unwrap();
+    assert_eq!(sum, 18);
+}
+
+#[test]
+fn a_panic_fails_only_its_task() {
+    let pool = pool(2);
+    let pids = pool.worker_pids();
+    let error = pool.submit(faulty, (Fault::Panic, 7)).join().unwrap_err();
+    assert_eq!(error.panic_message(), Some("task 7 panicked on purpose"));
+    match &error {
+        TaskError::Panicked { task, location, .. } => {
+            assert_eq!(task.name, Some("processes::faulty"));
+            assert!(location.as_deref().unwrap().contains("tests/processes.rs"));
+        }
+        other => panic!("expected a panic, got {other}"),
+    }
+    assert_eq!(pool.submit(square, 4).join().unwrap(), 16);
+    // A panic does not cost the worker.
+    assert_eq!(pool.stats().workers_replaced, 0);
+    let mut now = pool.worker_pids();
+    now.sort_unstable();
+    let mut before = pids;
+    before.sort_unstable();
+    assert_eq!(now, before);
+}
+
+fn assert_lost(pool: &ProcessPool, fault: Fault, expected: WorkerExit) {
+    let replaced = pool.stats().workers_replaced;
+    let handle = pool.submit(faulty, (fault, 1));
+    let task = handle.id();
+    match handle.join() {
+        Err(TaskError::WorkerLost {
+            task: lost,
+            exit,
+            pid,
+        }) => {
+            assert_eq!(lost, task);
+            assert_eq!(exit, expected, "{fault:?}");
+            assert!(pid > 0);
+        }
+        other => panic!("{fault:?}: expected WorkerLost, got {other:?}"),
+    }
+    // The pool goes on, with a new worker.
+    assert_eq!(pool.submit(faulty, (Fault::None, 5)).join().unwrap(), 5);
+    assert!(pool.stats().workers_replaced > replaced);
+}
+
+#[test]
+fn every_kind_of_worker_death_fails_only_its_task() {
+    let pool = pool(2);
+    assert_lost(&pool, Fault::Abort, WorkerExit::Signal(libc::SIGABRT));
+    assert_lost(&pool, Fault::Segfault, WorkerExit::Signal(libc::SIGSEGV));
+    assert_lost(&pool, Fault::Exit(3), WorkerExit::Code(3));
+    assert_lost(&pool, Fault::Exit(0), WorkerExit::Code(0));
+    assert_lost(&pool, Fault::SigKill, WorkerExit::Signal(libc::SIGKILL));
+    // Other tasks in flight at the time of a crash all complete.
+    let handles: Vec<_> = (0..40)
+        .map(|n| {
+            let fault = if n == 20 { Fault::Abort } else { Fault::None };
+            pool.submit(faulty, (fault, n))
+        })
+        .collect();
+    for (n, handle) in handles.into_iter().enumerate() {
+        let outcome = handle.join();
+        if n == 20 {
+            assert!(outcome.unwrap_err().is_worker_lost());
+        } else {
+            assert_eq!(outcome.unwrap(), n as u64);
+        }
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.failed, 6);
+    assert_eq!(stats.completed, 5 + 39);
+}
+
+#[test]
+fn a_worker_killed_from_outside_fails_its_task() {
+    let pool = pool(1);
+    let handle = pool.submit(sleep_ms, 10_000);
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = pool.worker_pids()[0];
+    // SAFETY: plain libc call; `pid` is our worker.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    match handle.join() {
+        Err(TaskError::WorkerLost {
+            pid: lost, exit, ..
+        }) => {
+            assert_eq!(lost, pid);
+            assert_eq!(exit, WorkerExit::Signal(libc::SIGKILL));
+        }
+        other => panic!("expected WorkerLost, got {other:?}"),
+    }
+    assert_eq!(pool.submit(square, 3).join().unwrap(), 9);
+    assert_gone(&[pid]);
+}
+
+#[test]
+fn retries_run_a_task_again_on_a_new_worker() {
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .retries(2)
+        .build()
+        .unwrap();
+    let error = pool.submit(faulty, (Fault::Exit(9), 1)).join().unwrap_err();
+    assert!(error.is_worker_lost());
+    // Three runs: the first and two retries, each on a new worker.
+    assert_eq!(pool.stats().workers_replaced, 3);
+    assert_eq!(pool.submit(square, 2).join().unwrap(), 4);
+}
+
+#[test]
+fn a_task_past_its_timeout_is_killed() {
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .task_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let slow = pool.submit(sleep_ms, 20_000);
+    let quick: Vec<_> = (0..20).map(|n| pool.submit(sleep_ms, n)).collect();
+    let started = Instant::now();
+    match slow.join() {
+        Err(TaskError::TimedOut { after, task }) => {
+            assert_eq!(after, Duration::from_millis(300));
+            assert_eq!(task.name, Some("processes::sleep_ms"));
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    for (n, handle) in quick.into_iter().enumerate() {
+        assert_eq!(handle.join().unwrap(), n as u64);
+    }
+    assert!(pool.stats().workers_replaced >= 1);
+    // A chunk with one slow item: only that item times out.
+    let outcomes: Vec<_> = pool.map(sleep_ms, [1, 2, 20_000, 3]).chunksize(4).collect();
+    assert_eq!(outcomes[0].as_ref().unwrap(), &1);
+    assert!(outcomes[2].as_ref().unwrap_err().is_timeout());
+    assert_eq!(outcomes[3].as_ref().unwrap(), &3);
+}
+
+#[test]
+fn cancel_and_join_timeout_kill_a_running_task() {
+    let pool = pool(1);
+    let running = pool.submit(sleep_ms, 20_000);
+    let queued = pool.submit(sleep_ms, 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = pool.worker_pids()[0];
+    assert!(running.cancel());
+    assert!(running.join().unwrap_err().is_cancelled());
+    assert_eq!(queued.join().unwrap(), 1);
+    assert_gone(&[pid]);
+    let slow = pool.submit(sleep_ms, 20_000);
+    assert!(
+        slow.join_timeout(Duration::from_millis(200))
+            .unwrap_err()
+            .is_timeout()
+    );
+    assert_eq!(pool.submit(square, 5).join().unwrap(), 25);
+    // A task cancelled while queued never runs.
+    let blocker = pool.submit(sleep_ms, 300);
+    let never = pool.submit(faulty, (Fault::Abort, 0));
+    assert!(never.cancel());
+    assert!(never.join().unwrap_err().is_cancelled());
+    assert_eq!(blocker.join().unwrap(), 300);
+    assert_eq!(pool.stats().cancelled, 3);
+}
+
+#[test]
+fn codec_errors_name_the_type_and_stage() {
+    let pool = pool(1);
+    let cases = [
+        (
+            pool.submit(stubborn_arg, Stubborn(false))
+                .join()
+                .unwrap_err(),
+            abreast::CodecStage::Argument,
+            "Stubborn",
+        ),
+        (
+            pool.submit(picky_arg, Picky(13)).join().unwrap_err(),
+            abreast::CodecStage::Argument,
+            "Picky",
+        ),
+        (
+            pool.submit(stubborn_result, false)
+                .join()
+                .map(|_| ())
+                .unwrap_err(),
+            abreast::CodecStage::Result,
+            "Stubborn",
+        ),
+        (
+            pool.submit(picky_result, 13)
+                .join()
+                .map(|_| ())
+                .unwrap_err(),
+            abreast::CodecStage::Result,
+            "Picky",
+        ),
+    ];
+    for (error, expected_stage, expected_type) in cases {
+        match error {
+            TaskError::Codec {
+                stage, type_name, ..
+            } => {
+                assert_eq!(stage, expected_stage);
+                assert!(type_name.ends_with(expected_type), "{type_name}");
+            }
+            other => panic!("expected a codec error, got {other}"),
+        }
+    }
+    assert!(pool.submit(stubborn_arg, Stubborn(true)).join().unwrap());
+    assert_eq!(pool.submit(picky_result, 12).join().unwrap().0, 12);
+    assert_eq!(pool.stats().workers_replaced, 0);
+}
+
+#[test]
+fn a_memory_limit_fails_the_task_that_passes_it() {
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .memory_limit(512 << 20)
+        .build()
+        .unwrap();
+    match pool.submit(allocate_mib, 2048).join() {
+        Err(TaskError::WorkerLost { exit, .. }) => {
+            assert_eq!(exit, WorkerExit::Signal(libc::SIGABRT));
+        }
+        other => panic!("expected WorkerLost, got {other:?}"),
+    }
+    assert_eq!(pool.submit(allocate_mib, 16).join().unwrap(), 16 * 256);
+}
+
+#[test]
+fn task_output_on_stdout_does_not_disturb_the_channel() {
+    let pool = pool(2);
+    let values: Vec<u32> = pool.map(chatty, 0..4).collect::<Result<_, _>>().unwrap();
+    assert_eq!(values, [0, 1, 2, 3]);
+}
+
+#[test]
+fn hundred_megabyte_argument_and_result() {
+    let pool = pool(2);
+    let big = "x".repeat(100 << 20);
+    let handles: Vec<_> = (0..2)
+        .map(|_| pool.submit(string_len_and_echo, big.clone()))
+        .collect();
+    for handle in handles {
+        let back = handle.join().unwrap();
+        assert_eq!(back.len(), 100 << 20);
+        assert!(back.bytes().all(|b| b == b'X'));
+    }
+}
+
+#[test]
+fn initializer_runs_once_per_worker() {
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .initializer(set_mark, 41)
+        .max_tasks_per_worker(3)
+        .build()
+        .unwrap();
+    let marks: Vec<u64> = pool
+        .map(read_mark, (0..20).map(|_| ()))
+        .chunksize(1)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(marks.iter().all(|&mark| mark == 41), "{marks:?}");
+    // Recycling: each worker runs at most 3 tasks, then is replaced (with its initializer run).
+    let pids: HashSet<u32> = pool
+        .map(worker_pid, (0..12).map(|_| ()))
+        .chunksize(1)
+        .map(Result::unwrap)
+        .collect();
+    assert!(pids.len() >= 4, "{pids:?}");
+    assert!(pool.stats().workers_replaced >= 8);
+    let error = ProcessPool::builder()
+        .workers(1)
+        .initializer(refuse_to_start, 0)
+        .build()
+        .unwrap_err();
+    match error {
+        BuildError::Initializer { error, .. } => {
+            assert_eq!(error.panic_message(), Some("initializer refuses"));
+        }
+        other => panic!("expected an initializer error, got {other}"),
+    }
+}
+
+#[test]
+fn shutdown_now_cancels_queued_and_running_tasks() {
+    let pool = pool(1);
+    let pids = pool.worker_pids();
+    let running = pool.submit(sleep_ms, 20_000);
+    let queued: Vec<_> = (0..5).map(|_| pool.submit(sleep_ms, 20_000)).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    pool.shutdown_now();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(running.join().unwrap_err().is_cancelled());
+    for handle in queued {
+        assert!(handle.join().unwrap_err().is_cancelled());
+    }
+    assert_gone(&pids);
+}
+
+#[test]
+fn drain_stops_taking_work() {
+    let pool = pool(1);
+    let before = pool.submit(square, 3);
+    pool.drain();
+    assert!(pool.is_draining());
+    assert!(pool.submit(square, 4).join().unwrap_err().is_cancelled());
+    assert_eq!(before.join().unwrap(), 9);
+    assert_eq!(pool.map(square, 0..10).count(), 0);
+}
+
+/// 100,000 tasks, one in 500 failing in one of five ways: none lost, each failure reported.
+#[test]
+fn stress_random_crashes_lose_nothing() {
+    const TASKS: u64 = 100_000;
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .prefetch(8)
+        .build()
+        .unwrap();
+    let fault_of = |n: u64| {
+        // A fixed pseudo-random choice, so the test is the same every run.
+        let hash = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        if !hash.is_multiple_of(500) {
+            return Fault::None;
+        }
+        match (hash / 500) % 5 {
+            0 => Fault::Panic,
+            1 => Fault::Abort,
+            2 => Fault::Segfault,
+            3 => Fault::Exit(4),
+            _ => Fault::SigKill,
+        }
+    };
+    let mut seen = 0;
+    let mut crashes = 0;
+    for (n, outcome) in pool
+        .map(faulty, (0..TASKS).map(|n| (fault_of(n), n)))
+        .chunksize(1)
+        .enumerate()
+    {
+        let n = n as u64;
+        match (fault_of(n), outcome) {
+            (Fault::None, Ok(value)) => assert_eq!(value, n),
+            (Fault::Panic, Err(error)) => assert!(error.is_panic(), "{error}"),
+            (_, Err(TaskError::WorkerLost { .. })) => crashes += 1,
+            (fault, outcome) => panic!("task {n} ({fault:?}) gave {outcome:?}"),
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, TASKS);
+    let stats = pool.stats();
+    let faults = (0..TASKS).filter(|&n| fault_of(n) != Fault::None).count() as u64;
+    assert!(faults > 100, "{faults}");
+    assert_eq!(stats.failed, faults);
+    assert_eq!(stats.completed, TASKS - faults);
+    assert_eq!(stats.workers_replaced, crashes);
+    assert_eq!((stats.queued, stats.running), (0, 0));
+}
