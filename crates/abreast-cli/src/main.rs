@@ -33,6 +33,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A worker of a process pool is this binary started again: it must become one before
+    // anything else runs (the `auto-init` feature already did; this call is then a no-op).
+    abreast::processes::init();
     restore_default_sigpipe();
     let cli = Cli::parse();
     let outcome = match cli.command {

@@ -37,7 +37,7 @@ pub mod http;
 pub mod input;
 pub mod output;
 mod pipeline;
-mod processes;
+pub mod processes;
 pub mod record;
 pub mod retry;
 pub mod shard;

@@ -81,7 +81,7 @@ fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::
     let urls: String = (0..pages)
         .map(|n| format!("{}/page/{n}\n", site.base_url()))
         .collect();
-    for mode in Mode::ALL.into_iter().filter(|m| *m != Mode::Processes) {
+    for mode in Mode::ALL {
         let label = format!("fetch {mode}");
         rows.push(
             bench.row(mechanism(mode), concurrency(mode), pages, &label, || {

@@ -11,7 +11,7 @@ use abreast_fetch::{
 use abreast_site::{BackgroundSite, Site, SiteConfig};
 
 /// The modes every fault test runs in.
-pub const MODES: [Mode; 3] = [Mode::Threads, Mode::Async, Mode::Hybrid];
+pub const MODES: [Mode; 4] = [Mode::Threads, Mode::Async, Mode::Hybrid, Mode::Processes];
 
 /// A site with small pages for fast tests.
 pub fn site() -> BackgroundSite {
