@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use abreast::coroutines;
+use abreast::processes::ProcessPool;
 use abreast::threads::ThreadPool;
 use abreast_site::SiteConfig;
 use anyhow::Context as _;
@@ -41,13 +42,22 @@ pub fn suites(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> 
         .num_threads(workers)
         .build()
         .context("could not start the thread pool")?;
+    let processes = ProcessPool::builder()
+        .workers(workers)
+        .build()
+        .context("could not start the process pool")?;
     Ok(vec![
-        extraction(bench, sizes, &pool)?,
-        compute(bench, sizes, &pool)?,
+        extraction(bench, sizes, &pool, &processes)?,
+        compute(bench, sizes, &pool, &processes)?,
     ])
 }
 
-fn extraction(bench: &Bench, sizes: &Sizes, pool: &ThreadPool) -> anyhow::Result<SuiteReport> {
+fn extraction(
+    bench: &Bench,
+    sizes: &Sizes,
+    pool: &ThreadPool,
+    processes: &ProcessPool,
+) -> anyhow::Result<SuiteReport> {
     let count = sizes.cpu_pages;
     let config = SiteConfig::default()
         .pages(count)
@@ -81,6 +91,19 @@ fn extraction(bench: &Bench, sizes: &Sizes, pool: &ThreadPool) -> anyhow::Result
                 .sum::<Result<usize, _>>()?;
             check(found)
         })?,
+        bench.row(
+            Mechanism::Processes,
+            workers,
+            count,
+            "cpu processes",
+            || {
+                // Each page travels to a worker and its count comes back, as with Pool.map.
+                let found = processes
+                    .map(super::tasks::count_metas_task, pages.iter().cloned())
+                    .sum::<Result<usize, _>>()?;
+                check(found)
+            },
+        )?,
         bench.row(Mechanism::Async, 1, count, "cpu async", || {
             let counts = coroutines::run(coroutines::gather_bounded(
                 256,
@@ -127,7 +150,12 @@ fn extraction(bench: &Bench, sizes: &Sizes, pool: &ThreadPool) -> anyhow::Result
     })
 }
 
-fn compute(bench: &Bench, sizes: &Sizes, pool: &ThreadPool) -> anyhow::Result<SuiteReport> {
+fn compute(
+    bench: &Bench,
+    sizes: &Sizes,
+    pool: &ThreadPool,
+    processes: &ProcessPool,
+) -> anyhow::Result<SuiteReport> {
     let tasks = sizes.square_tasks;
     let numbers: Vec<u64> = (0..tasks).map(|x| sizes.square_size + x).collect();
     let expected = numbers
@@ -163,6 +191,22 @@ fn compute(bench: &Bench, sizes: &Sizes, pool: &ThreadPool) -> anyhow::Result<Su
             || {
                 let mut total = 0u64;
                 for sum in pool.map(sum_of_squares, numbers.clone()).chunksize(1) {
+                    total = total.wrapping_add(sum?);
+                }
+                check(total)
+            },
+        )?,
+        bench.row(
+            Mechanism::Processes,
+            workers,
+            tasks,
+            "squares processes",
+            || {
+                let mut total = 0u64;
+                let sums = processes
+                    .map(super::tasks::sum_of_squares_task, numbers.clone())
+                    .chunksize(1);
+                for sum in sums {
                     total = total.wrapping_add(sum?);
                 }
                 check(total)

@@ -16,6 +16,7 @@ mod overhead;
 mod python;
 mod report;
 mod stats;
+mod tasks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -263,7 +264,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let measured = match suite {
             SuiteName::Fetch => fetch::suites(&bench, &args.sizes)?,
             SuiteName::Cpu => cpu::suites(&bench, &args.sizes)?,
-            SuiteName::Overhead => vec![overhead::suite(&bench, &args.sizes)?],
+            SuiteName::Overhead => {
+                // Startup first: a fork from a process whose heap the memory case grew is slower.
+                let startup = overhead::startup(&bench)?;
+                vec![overhead::suite(&bench, &args.sizes)?, startup]
+            }
             SuiteName::All => unreachable!("expanded above"),
         };
         report.suites.extend(measured);

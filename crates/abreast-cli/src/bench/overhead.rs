@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use abreast::coroutines;
+use abreast::processes::ProcessPool;
 use abreast::threads::ThreadPool;
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -108,6 +109,7 @@ pub fn suite(bench: &Bench, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
             })?
             .with_variant("gather_bounded"),
     );
+    rows.extend(process_rows(bench, sizes)?);
     Ok(SuiteReport {
         name: "overhead".into(),
         description: format!(
@@ -115,6 +117,98 @@ pub fn suite(bench: &Bench, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
             sizes.waiting
         ),
         unit: "tasks".into(),
+        rows,
+    })
+}
+
+/// The process pool's rows: submit+join and map with chunking off, map with automatic chunks,
+/// and the time from creating a pool of two workers to its first result.
+fn process_rows(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
+    let tasks = sizes.tasks;
+    let workers = sizes.cpu_workers();
+    let pool = ProcessPool::builder()
+        .workers(workers)
+        .build()
+        .context("could not start the process pool")?;
+    let echo = super::tasks::echo;
+    let rows = vec![
+        bench
+            .row(
+                Mechanism::Processes,
+                workers,
+                tasks,
+                "processes submit+join",
+                || {
+                    let handles: Vec<_> = (0..tasks).map(|n| pool.submit(echo, n)).collect();
+                    for handle in handles {
+                        handle.join()?;
+                    }
+                    Ok(())
+                },
+            )?
+            .with_variant("submit+join"),
+        bench
+            .row(
+                Mechanism::Processes,
+                workers,
+                tasks,
+                "processes map",
+                || {
+                    for outcome in pool.map(echo, 0..tasks).chunksize(1) {
+                        outcome?;
+                    }
+                    Ok(())
+                },
+            )?
+            .with_variant("map chunksize=1"),
+        bench
+            .row(
+                Mechanism::Processes,
+                workers,
+                tasks,
+                "processes map chunked",
+                || {
+                    for outcome in pool.map(echo, 0..tasks) {
+                        outcome?;
+                    }
+                    Ok(())
+                },
+            )?
+            .with_variant("map (auto chunks)"),
+    ];
+    Ok(rows)
+}
+
+/// The `startup` suite: from creating each mechanism's executor to its first result (a thread
+/// pool, a tokio runtime, a process pool of two workers).
+pub fn startup(bench: &Bench) -> anyhow::Result<SuiteReport> {
+    let workers = 2;
+    let rows = vec![
+        bench.row(Mechanism::Threads, workers, 1, "threads start", || {
+            let pool = ThreadPool::builder().num_threads(workers).build()?;
+            pool.submit(|| std::hint::black_box(1)).join()?;
+            // Not timed: shutting down is not part of the way to a first result.
+            std::thread::spawn(move || drop(pool));
+            Ok(())
+        })?,
+        bench.row(Mechanism::Async, 1, 1, "async start", || {
+            coroutines::run(async { tokio::spawn(async { std::hint::black_box(1) }).await })??;
+            Ok(())
+        })?,
+        bench.row(Mechanism::Processes, workers, 1, "processes start", || {
+            let pool = ProcessPool::builder()
+                .workers(workers)
+                .build()
+                .context("could not start the process pool")?;
+            pool.submit(super::tasks::echo, 1).join()?;
+            std::thread::spawn(move || drop(pool));
+            Ok(())
+        })?,
+    ];
+    Ok(SuiteReport {
+        name: "startup".into(),
+        description: "from creating a pool (or runtime) of two workers to its first result".into(),
+        unit: "starts".into(),
         rows,
     })
 }

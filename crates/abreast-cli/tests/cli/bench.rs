@@ -46,6 +46,7 @@ fn overhead_json_has_a_row_per_case() {
         .collect();
     let cases: Vec<(&str, &str)> = rows
         .iter()
+        .filter(|row| row["suite"] == "overhead")
         .map(|row| {
             (
                 row["mechanism"].as_str().unwrap(),
@@ -66,8 +67,18 @@ fn overhead_json_has_a_row_per_case() {
             "missing {expected:?} in {cases:?}"
         );
     }
-    for row in &rows {
-        assert_eq!(row["suite"], "overhead");
+    assert!(cases.contains(&("processes", "submit+join")), "{cases:?}");
+    assert!(
+        cases.contains(&("processes", "map (auto chunks)")),
+        "{cases:?}"
+    );
+    let startup: Vec<&str> = rows
+        .iter()
+        .filter(|row| row["suite"] == "startup")
+        .map(|row| row["mechanism"].as_str().unwrap())
+        .collect();
+    assert_eq!(startup, ["threads", "async", "processes"]);
+    for row in rows.iter().filter(|row| row["suite"] == "overhead") {
         if row["op"].as_str().unwrap().starts_with("waiting") {
             assert!(row["bytes_per_task"].as_f64().unwrap() > 0.0, "{row}");
         } else {
@@ -133,6 +144,7 @@ fn a_tiny_run_of_every_suite_exports_everywhere() {
         "cpu",
         "cpu-compute",
         "overhead",
+        "startup",
     ];
     for suite in suites {
         assert!(
