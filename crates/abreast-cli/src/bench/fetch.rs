@@ -93,21 +93,15 @@ fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::
         let dir = tempfile::tempdir().context("could not make a temporary folder")?;
         let list = dir.path().join("urls.txt");
         std::fs::write(&list, &urls).context("could not write the URL list")?;
+        // The explainer's programs as it wrote them: 5 threads, aiohttp's default limit of
+        // 100 connections, and a Pool of one process per CPU.
         for (program, mechanism, workers) in [
-            (
-                Program::ThreadsFetch,
-                Mechanism::Threads,
-                concurrency(Mode::Threads),
-            ),
-            (
-                Program::AsyncFetch,
-                Mechanism::Async,
-                concurrency(Mode::Async),
-            ),
+            (Program::ThreadsFetch, Mechanism::Threads, 5),
+            (Program::AsyncFetch, Mechanism::Async, 100),
             (
                 Program::ProcessesFetch,
                 Mechanism::Processes,
-                concurrency(Mode::Processes),
+                sizes.cpu_workers(),
             ),
         ] {
             let case = PythonCase {

@@ -156,7 +156,8 @@ impl Bench {
         Ok(seconds)
     }
 
-    /// A timed row: the case's wall times and this process's peak memory while it ran.
+    /// A timed row: the case's wall times and the peak memory of this process and its worker
+    /// processes while it ran.
     pub fn row(
         &self,
         mechanism: report::Mechanism,
@@ -175,7 +176,7 @@ impl Bench {
             &seconds,
         )
         .expect("runs >= 1")
-        .with_peak_memory(peak.peak_bytes()))
+        .with_peak_memory(peak.finish()))
     }
 
     /// Measures a Python case, or gives its skipped row; `None` without `--with-python`.
@@ -185,7 +186,8 @@ impl Bench {
             .set_message(format!("python {}", case.mechanism.name()));
         let row = match python {
             Err(skip) => case.skipped_row(skip.to_string()),
-            Ok(python) => python.measure(case, self.warmup, self.runs, timeout),
+            // No warm-up for Python: its slowest programs take many seconds a run.
+            Ok(python) => python.measure(case, 0, self.runs, timeout),
         };
         self.progress.inc(1);
         Some(row)

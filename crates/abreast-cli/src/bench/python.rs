@@ -8,9 +8,8 @@
 //! and turns them into a report [`Row`], or into a skipped row with the reason when Python or a
 //! module is missing, or a failed row when the program failed.
 //!
-//! Peak memory comes from `wait4`'s resource usage of the Python process: on Linux that is the
-//! largest resident set of the process and of the worker processes it waited for, so for the
-//! multiprocessing programs it is the largest single process, not the sum.
+//! Peak memory is sampled by [`TreeSampler`](super::memory::TreeSampler): the largest sum of the
+//! resident sets of the Python process and its worker processes.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
@@ -274,14 +273,17 @@ impl Python {
         let stdout = read_in_background(child.stdout.take());
         let stderr = read_in_background(child.stderr.take());
         let pid = libc::pid_t::try_from(child.id()).context("process id out of range")?;
-        let exit = wait_with_timeout(pid, timeout)?;
+        let sampler = super::memory::TreeSampler::start(child.id());
+        let exit = wait_with_timeout(pid, timeout);
+        let peak_memory_bytes = sampler.finish().unwrap_or(0);
+        let exit = exit?;
         let process_wall = start.elapsed();
         let (stdout, stderr) = (stdout.join(), stderr.join());
         let (stdout, stderr) = (
             stdout.unwrap_or_default(),
             String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned(),
         );
-        let Some((status, peak_memory_bytes)) = exit else {
+        let Some(status) = exit else {
             bail!(
                 "{} did not finish within {timeout:?} and was killed{}",
                 program.file_name(),
@@ -387,13 +389,12 @@ fn read_in_background(
     })
 }
 
-/// Waits for the child `pid` with `wait4`, returning its wait status and peak resident set in
-/// bytes, or `None` after killing its process group when `timeout` passed first.
+/// Waits for the child `pid`, returning its wait status, or `None` after killing its process
+/// group when `timeout` passed first.
 ///
-/// The child is reaped here, not through `std::process::Child`, because only `wait4` reports
-/// the resource usage of that one child. Polling (every 1 to 20 ms) keeps the timeout free of
-/// races: the process group is killed only while the child is known not to have been reaped.
-fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Option<(i32, u64)>> {
+/// Polling (every 1 to 20 ms) keeps the timeout free of races: the process group is killed
+/// only while the child is known not to have been reaped.
+fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Option<i32>> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     loop {
@@ -406,15 +407,13 @@ fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Opti
             libc::WNOHANG
         };
         let mut status = 0;
-        // SAFETY: rusage is plain old data, so all-zero bytes are a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: status and usage are valid, writable, and live through the call.
-        let reaped = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        // SAFETY: status is valid and writable through the call.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, flags) };
         if reaped == pid {
             if flags == 0 {
                 return Ok(None);
             }
-            return Ok(Some((status, max_rss_bytes(&usage))));
+            return Ok(Some(status));
         }
         if reaped == -1 {
             let error = std::io::Error::last_os_error();
@@ -424,16 +423,6 @@ fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Opti
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
-
-/// `ru_maxrss` in bytes: Linux reports kibibytes, macOS bytes.
-fn max_rss_bytes(usage: &libc::rusage) -> u64 {
-    let value = u64::try_from(usage.ru_maxrss).unwrap_or(0);
-    if cfg!(target_os = "macos") {
-        value
-    } else {
-        value * 1024
     }
 }
 
