@@ -1,0 +1,43 @@
+//! The explainer's asyncio program, written with abreast: one async client (one connection
+//! pool), and `gather_bounded` over every URL on one thread, at most 256 at once.
+//!
+//! Run it against the local test site (started here, with 50 ms of latency, when no base URL is
+//! given): `cargo run --release -p abreast-fetch --example async_fetch [BASE_URL]`.
+
+use std::time::{Duration, Instant};
+
+use abreast::coroutines::{gather_bounded, run};
+use abreast_fetch::HttpSettings;
+use abreast_fetch::asynchronous::AsyncClient;
+use abreast_site::{Latency, Site, SiteConfig};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (_site, base) = match std::env::args().nth(1) {
+        Some(base) => (None, base),
+        None => {
+            let config = SiteConfig::default().latency(Latency::Fixed(Duration::from_millis(50)));
+            let site = Site::start_in_background(config)?;
+            let base = site.base_url().to_owned();
+            (Some(site), base)
+        }
+    };
+    let sites: Vec<String> = (0..1000).map(|n| format!("{base}/page/{n}")).collect();
+
+    let start = Instant::now();
+    let downloaded = run(async {
+        let client = AsyncClient::new(HttpSettings::default())?;
+        let download_site = |url: &String| {
+            let client = &client;
+            let url = url.clone();
+            async move { client.fetch(&url).await.body.is_ok() }
+        };
+        let results = gather_bounded(256, sites.iter().map(download_site)).await;
+        Ok::<_, Box<dyn std::error::Error>>(results.into_iter().filter(|ok| *ok).count())
+    })??;
+    println!(
+        "Downloaded {downloaded} of {} sites in {:.2} seconds",
+        sites.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
