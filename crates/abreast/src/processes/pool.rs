@@ -43,6 +43,12 @@ pub enum BuildError {
         /// How it failed.
         error: TaskError,
     },
+    /// This process was started as a worker of another pool but did not run
+    /// [`init`](super::init), so it ran `main` instead of serving tasks.
+    #[error(
+        "this process was started as a process-pool worker but did not call abreast::processes::init() first in main (or enable the default `auto-init` feature); it must not start pools of its own"
+    )]
+    WorkerWithoutInit,
     /// A task given to the builder is not in this executable's registry.
     #[error(
         "task `{name}` is not registered in this executable; mark it #[abreast::task] and make sure its crate is linked"
@@ -253,6 +259,9 @@ impl ProcessPoolBuilder {
     /// Starts the workers and waits until each has answered (checked its build and run the
     /// initializer).
     pub fn build(self) -> Result<ProcessPool, BuildError> {
+        if super::worker::started_as_worker_without_init() {
+            return Err(BuildError::WorkerWithoutInit);
+        }
         panic::install_hook();
         let workers = self
             .workers
