@@ -150,6 +150,12 @@ fn refuse_to_start(_value: u64) {
     panic!("initializer refuses");
 }
 
+/// An `Err` of a fallible task is the task's `TaskError::Failed`.
+#[abreast::task(fallible)]
+fn parse_number(text: String) -> Result<u64, std::num::ParseIntError> {
+    text.trim().parse()
+}
+
 fn pool(workers: usize) -> ProcessPool {
     ProcessPool::builder()
         .workers(workers)
@@ -591,4 +597,28 @@ fn stress_random_crashes_lose_nothing() {
     assert_eq!(stats.completed, TASKS - faults);
     assert_eq!(stats.workers_replaced, crashes);
     assert_eq!((stats.queued, stats.running), (0, 0));
+}
+
+#[test]
+fn a_fallible_task_error_is_failed() {
+    let pool = pool(1);
+    assert_eq!(pool.submit(parse_number, " 42 ".into()).join().unwrap(), 42);
+    match pool.submit(parse_number, "forty-two".into()).join() {
+        Err(TaskError::Failed { task, source }) => {
+            assert_eq!(task.name, Some("processes::parse_number"));
+            let remote = source
+                .downcast_ref::<abreast::processes::RemoteError>()
+                .expect("a RemoteError");
+            assert!(remote.type_name().ends_with("ParseIntError"));
+            assert_eq!(remote.message(), "invalid digit found in string");
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    // Called directly, it is the plain function.
+    assert!(parse_number("x".into()).is_err());
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.completed, stats.failed, stats.workers_replaced),
+        (1, 1, 0)
+    );
 }

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::pool::PoolShared;
-use super::registry::{ItemOutcome, Registration, registry};
+use super::registry::{ItemOutcome, Registration, RemoteError, registry};
 use super::wire;
 use super::worker::{WORKER_ARG, WORKER_ENV};
 use crate::error::{CodecStage, TaskError, TaskId, WorkerExit};
@@ -468,6 +468,10 @@ fn into_result(
             type_name: (registration.output_type)(),
             message,
         }),
+        ItemOutcome::Failed { type_name, message } => Err(TaskError::Failed {
+            task,
+            source: Box::new(RemoteError::new(type_name, message)),
+        }),
     }
 }
 
@@ -570,7 +574,9 @@ fn reap(child: &mut Child) -> WorkerExit {
 fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
     let pool = &lane.pool;
     let stopping_now = pool.stopping_now();
+    // Frames of one item each, with the error that item failed with.
     let mut failures: Vec<(Job, TaskError)> = Vec::new();
+    let mut cancelled: Vec<Job> = Vec::new();
     {
         let mut state = lane.lock();
         state.dead = true;
@@ -594,18 +600,8 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
         if let Some(job) = culprit {
             let seq = job.items.front().map(|item| item.id.seq);
             match kill {
-                _ if stopping_now => {
-                    let error = TaskError::Cancelled {
-                        task: job.items[0].id,
-                    };
-                    failures.push((job, error));
-                }
-                Some(Kill::Shutdown) => {
-                    let error = TaskError::Cancelled {
-                        task: job.items[0].id,
-                    };
-                    failures.push((job, error));
-                }
+                _ if stopping_now => cancelled.push(job),
+                Some(Kill::Shutdown) => cancelled.push(job),
                 Some(Kill::Timeout(target)) if Some(target) == seq => {
                     if job.items.len() == 1 {
                         let after = pool.config.task_timeout.unwrap_or_default();
@@ -668,7 +664,12 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
     }
     for (job, error) in failures {
         let mut error = Some(error);
-        job.fail_all(|_| error.take().expect("one item per failed frame"));
+        job.fail_all(|task| {
+            error.take().unwrap_or(TaskError::Cancelled { task }) // never: these frames hold one item
+        });
+    }
+    for job in cancelled {
+        job.fail_all(|task| TaskError::Cancelled { task });
     }
 }
 
@@ -816,12 +817,13 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                             return Fed::Died;
                         }
                         state.waiting = true;
-                        let state = lane
+                        state.low_water = 0;
+                        let mut state = lane
                             .changed
                             .wait_timeout(state, Duration::from_millis(50))
                             .unwrap_or_else(|p| p.into_inner())
                             .0;
-                        drop(state);
+                        state.waiting = false;
                         continue;
                     }
                 }

@@ -39,6 +39,7 @@
 //! | `pool.imap(f, xs, chunksize)` | [`ProcessPool::map`] (lazy, ordered, bounded window, [`chunksize`](Map::chunksize) or automatic) |
 //! | `pool.imap_unordered(f, xs)` | [`ProcessPool::map_unordered`] |
 //! | `concurrent.futures.as_completed(fs)` | [`crate::as_completed`] |
+//! | an exception raised in the worker, re-raised by `.result()` | `#[abreast::task(fallible)]`: an `Err` becomes [`TaskError::Failed`](crate::TaskError::Failed) |
 //! | `loop.run_in_executor(executor, f, x)` | [`ProcessPool::submit_async`], then `.await` the handle |
 //! | `pool.close(); pool.join()` / `pool.terminate()` | [`ProcessPool::shutdown`] / [`ProcessPool::shutdown_now`]; `Drop` shuts down |
 //! | `KeyboardInterrupt` in every worker | workers ignore SIGINT; [`CtrlC`]: first press drains, second kills and exits 130 |
@@ -58,6 +59,7 @@
 //! | runs past [`task_timeout`](ProcessPoolBuilder::task_timeout) | `TimedOut { after }` | killed, replaced |
 //! | is cancelled while it runs | `Cancelled` | killed, replaced |
 //! | has an argument or result serde cannot (de)serialize | `Codec { stage, type_name }` | keeps running |
+//! | returns `Err(e)` (a `#[abreast::task(fallible)]` function) | `Failed { source }`, a [`RemoteError`] with `e`'s type and message | keeps running |
 //!
 //! For contrast, `multiprocessing.Pool` waits forever for a task whose worker was killed, and
 //! `ProcessPoolExecutor` declares the whole pool broken. Tasks whose worker died can be run again
@@ -97,12 +99,12 @@ mod worker;
 pub use interrupt::{CtrlC, CtrlCError};
 pub use map::{Map, MapUnordered};
 pub use pool::{BuildError, ProcessPool, ProcessPoolBuilder};
-pub use registry::Task;
+pub use registry::{RemoteError, Task};
 pub use worker::init;
 
 /// Used by the `#[abreast::task]` expansion; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::registry::{Registration, TASKS};
+    pub use super::registry::{Fallible, Registration, TASKS};
     pub use linkme;
 }

@@ -13,6 +13,7 @@
 //!                    END   u8=255, u64 nanoseconds the RUN took            (after its items)
 //! outcome            u8=0 u64 len, bytes | u8=1 str message, u8 has_location, [str location]
 //!                    | u8=2 str message (argument codec) | u8=3 str message (result codec)
+//!                    | u8=4 str type name, str message (a fallible task's error)
 //! str                u32 len, UTF-8 bytes
 //! ```
 //! The reply to INIT is one outcome (an empty value when the initializer ran, or there is none).
@@ -35,6 +36,7 @@ const VALUE: u8 = 0;
 const PANICKED: u8 = 1;
 const ARGUMENT_CODEC: u8 = 2;
 const RESULT_CODEC: u8 = 3;
+const FAILED: u8 = 4;
 
 /// Refuses lengths this process cannot hold, instead of trying to allocate them.
 fn length(raw: u64) -> io::Result<usize> {
@@ -120,6 +122,11 @@ pub(crate) fn write_outcome(writer: &mut impl Write, outcome: &ItemOutcome) -> i
             writer.write_all(&[RESULT_CODEC])?;
             write_str(writer, message)
         }
+        ItemOutcome::Failed { type_name, message } => {
+            writer.write_all(&[FAILED])?;
+            write_str(writer, type_name)?;
+            write_str(writer, message)
+        }
     }
 }
 
@@ -137,6 +144,10 @@ pub(crate) fn read_outcome_after_tag(reader: &mut impl Read, tag: u8) -> io::Res
         }
         ARGUMENT_CODEC => ItemOutcome::ArgumentCodec(read_str(reader)?),
         RESULT_CODEC => ItemOutcome::ResultCodec(read_str(reader)?),
+        FAILED => ItemOutcome::Failed {
+            type_name: read_str(reader)?,
+            message: read_str(reader)?,
+        },
         other => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -170,6 +181,10 @@ mod tests {
             },
             ItemOutcome::ArgumentCodec("bad arg".into()),
             ItemOutcome::ResultCodec("bad result".into()),
+            ItemOutcome::Failed {
+                type_name: "std::io::Error".into(),
+                message: "no such page".into(),
+            },
         ];
         let mut buffer = Vec::new();
         for outcome in &outcomes {
