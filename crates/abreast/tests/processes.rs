@@ -622,3 +622,20 @@ fn a_fallible_task_error_is_failed() {
         (1, 1, 0)
     );
 }
+
+#[test]
+fn a_task_cancelled_in_a_worker_pipe_never_runs() {
+    let pool = pool(1);
+    // Short tasks first, so the worker is given several frames at once.
+    assert_eq!(pool.map(square, 0..200).chunksize(1).count(), 200);
+    let running = pool.submit(sleep_ms, 300);
+    let piped = pool.submit(sleep_ms, 20_000);
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    assert!(piped.cancel());
+    assert!(piped.join().unwrap_err().is_cancelled());
+    assert_eq!(running.join().unwrap(), 300);
+    // The worker would reach the cancelled task next: it is stopped instead of running it.
+    assert_eq!(pool.submit(square, 6).join().unwrap(), 36);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -29,14 +29,22 @@ use crate::error::{CodecStage, TaskError, TaskId, WorkerExit};
 pub(crate) trait ItemSink: Send {
     /// The task leaves the queue for a worker. False if it was cancelled meanwhile: drop it.
     fn start(&mut self, lane: &Arc<Lane>, id: TaskId) -> bool;
+    /// True if the task already has its outcome (it was cancelled while in a worker's pipe):
+    /// running it would be wasted.
+    fn is_settled(&self) -> bool {
+        false
+    }
     /// The task's outcome (its result still encoded). `started` says whether `start` said yes.
-    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool);
+    fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool);
 }
 
 /// One task: its encoded argument and where its outcome goes.
 pub(crate) struct Item {
     pub(crate) id: TaskId,
-    pub(crate) arg: Arc<Vec<u8>>,
+    /// The encoded arguments of the frame the item was made in (shared by its items)…
+    pub(crate) args: Arc<Vec<u8>>,
+    /// …and where this item's argument lies in them.
+    pub(crate) range: std::ops::Range<usize>,
     pub(crate) sink: Box<dyn ItemSink>,
     pub(crate) retries_left: u32,
     pub(crate) started: bool,
@@ -97,6 +105,11 @@ impl Job {
             let outcome = Err(error(item.id));
             item.sink.deliver(outcome, item.started);
         }
+    }
+
+    /// How long the front frame may run: the timeout for each of its items.
+    fn allowed(&self, timeout: Duration) -> Duration {
+        timeout.saturating_mul(u32::try_from(self.size.max(1)).unwrap_or(u32::MAX))
     }
 }
 
@@ -257,7 +270,7 @@ impl Lane {
             return;
         };
         let seq = item.id.seq;
-        let allowed = timeout.saturating_mul(u32::try_from(front.items.len()).unwrap_or(u32::MAX));
+        let allowed = front.allowed(timeout);
         if now.saturating_duration_since(state.front_since) > allowed {
             kill_locked(&mut state, Kill::Timeout(seq));
         }
@@ -436,42 +449,34 @@ fn handshake(stream: &UnixStream, config: &super::pool::Config) -> Result<(), Ha
     }
 }
 
-/// A worker's report for one item as the task's outcome.
-fn task_error(outcome: ItemOutcome, id: TaskId, registration: &Registration) -> TaskError {
-    match into_result(outcome, id, registration) {
-        Ok(_) => unreachable!("only failures are converted"),
-        Err(error) => error,
-    }
-}
-
-fn into_result(
-    outcome: ItemOutcome,
-    task: TaskId,
-    registration: &Registration,
-) -> Result<Vec<u8>, TaskError> {
+/// A worker's report of a failed item as the task's error.
+fn task_error(outcome: ItemOutcome, task: TaskId, registration: &Registration) -> TaskError {
     match outcome {
-        ItemOutcome::Value(bytes) => Ok(bytes),
-        ItemOutcome::Panicked { message, location } => Err(TaskError::Panicked {
+        ItemOutcome::Value(_) => TaskError::Io {
+            task,
+            source: io::Error::other("a worker reported success where a failure was expected"),
+        },
+        ItemOutcome::Panicked { message, location } => TaskError::Panicked {
             task,
             message,
             location,
-        }),
-        ItemOutcome::ArgumentCodec(message) => Err(TaskError::Codec {
+        },
+        ItemOutcome::ArgumentCodec(message) => TaskError::Codec {
             task,
             stage: CodecStage::Argument,
             type_name: (registration.arg_type)(),
             message,
-        }),
-        ItemOutcome::ResultCodec(message) => Err(TaskError::Codec {
+        },
+        ItemOutcome::ResultCodec(message) => TaskError::Codec {
             task,
             stage: CodecStage::Result,
             type_name: (registration.output_type)(),
             message,
-        }),
-        ItemOutcome::Failed { type_name, message } => Err(TaskError::Failed {
+        },
+        ItemOutcome::Failed { type_name, message } => TaskError::Failed {
             task,
             source: Box::new(RemoteError::new(type_name, message)),
-        }),
+        },
     }
 }
 
@@ -501,6 +506,8 @@ fn read_results(lane: &Arc<Lane>, input: UnixStream, mut child: Child) {
 
 /// Reads ITEM and END records until the socket closes (Ok) or the stream is garbled (Err).
 fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<(), ()> {
+    // Results are read into one reused buffer and decoded from it.
+    let mut value = Vec::new();
     loop {
         let Ok(tag) = wire::read_u8(reader) else {
             return Ok(());
@@ -518,6 +525,14 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
                 } else {
                     (state.frame_nanos * 3 + nanos.max(1)) / 4
                 };
+                // A task cancelled while it waited in the pipe is next: do not let it run.
+                let skip = state.in_flight.front().and_then(|next| {
+                    let settled = next.items.iter().all(|item| item.sink.is_settled());
+                    settled.then(|| next.items.front().map(|item| item.id.seq))?
+                });
+                if let Some(seq) = skip {
+                    kill_locked(&mut state, Kill::Cancel(seq));
+                }
                 lane.notify_progress(&state);
                 job
             };
@@ -531,12 +546,19 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
             }
             continue;
         }
-        let Ok(outcome) = wire::read_outcome_after_tag(reader, tag) else {
-            return Err(());
+        let outcome = if tag == wire::VALUE {
+            if wire::read_bytes_into(reader, &mut value).is_err() {
+                return Err(());
+            }
+            None
+        } else {
+            match wire::read_outcome_after_tag(reader, tag) {
+                Ok(outcome) => Some(outcome),
+                Err(_) => return Err(()),
+            }
         };
         let (item, registration) = {
             let mut state = lane.lock();
-            state.front_since = Instant::now();
             let Some(front) = state.in_flight.front_mut() else {
                 return Err(());
             };
@@ -545,7 +567,10 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
             };
             (item, front.registration)
         };
-        let result = into_result(outcome, item.id, registration);
+        let result = match outcome {
+            None => Ok(value.as_slice()),
+            Some(outcome) => Err(task_error(outcome, item.id, registration)),
+        };
         item.sink.deliver(result, item.started);
     }
 }
@@ -845,7 +870,11 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
         if job.items.is_empty() {
             continue;
         }
-        let args: Vec<Arc<Vec<u8>>> = job.items.iter().map(|item| Arc::clone(&item.arg)).collect();
+        let args: Vec<(Arc<Vec<u8>>, std::ops::Range<usize>)> = job
+            .items
+            .iter()
+            .map(|item| (Arc::clone(&item.args), item.range.clone()))
+            .collect();
         let task = job.task;
         {
             let mut state = lane.lock();
@@ -909,12 +938,16 @@ fn next_job(lane: &Lane, worker: &mut Worker) -> Next {
         .wait()
 }
 
-fn write_run(writer: &mut impl Write, task: u32, args: &[Arc<Vec<u8>>]) -> io::Result<()> {
+fn write_run(
+    writer: &mut impl Write,
+    task: u32,
+    args: &[(Arc<Vec<u8>>, std::ops::Range<usize>)],
+) -> io::Result<()> {
     writer.write_all(&[wire::RUN])?;
     writer.write_all(&task.to_le_bytes())?;
     writer.write_all(&(args.len() as u32).to_le_bytes())?;
-    for arg in args {
-        wire::write_bytes(writer, arg)?;
+    for (bytes, range) in args {
+        wire::write_bytes(writer, &bytes[range.clone()])?;
     }
     Ok(())
 }

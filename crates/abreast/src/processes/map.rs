@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::lane::{ChunkClock, Item, ItemSink, Job, Lane};
-use super::pool::{ProcessPool, decode, encode, lookup};
+use super::pool::{ProcessPool, decode, encode_into, lookup};
 use super::registry::{Registration, Task};
 use crate::error::{TaskError, TaskId};
 use crate::handle::Counters;
@@ -43,11 +43,8 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> ItemSink for MapSink<R> {
         true
     }
 
-    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool) {
-        let outcome = match outcome {
-            Ok(bytes) => decode::<R>(&bytes, self.id),
-            Err(error) => Err(error),
-        };
+    fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool) {
+        let outcome = outcome.and_then(|bytes| decode::<R>(bytes, self.id));
         if started {
             self.shared.counters.finished(&outcome);
         } else {
@@ -64,8 +61,10 @@ struct Window<'pool, T: Task, I: Iterator> {
     items: Fuse<I>,
     shared: Arc<MapShared<T::Output>>,
     receiver: flume::Receiver<Outcome<T::Output>>,
-    /// Frames in flight at most.
-    window: usize,
+    /// Frames in flight at most, if the caller chose; else see [`Window::limit`].
+    window: Option<usize>,
+    workers: usize,
+    prefetch: usize,
     /// `None`: automatic.
     chunksize: Option<usize>,
     clock: Arc<ChunkClock>,
@@ -90,7 +89,9 @@ where
                 counters: Arc::clone(&pool.shared.counters),
             }),
             receiver,
-            window: (2 * config.workers * config.prefetch).max(2),
+            window: None,
+            workers: config.workers,
+            prefetch: config.prefetch,
             chunksize: None,
             clock: Arc::new(ChunkClock::default()),
             task: lookup::<T>(TaskId::named(0, T::NAME)),
@@ -111,6 +112,16 @@ where
         }
     }
 
+    /// How many items may be outstanding with frames of `chunk` items: the chosen window of
+    /// frames, or by default enough to fill every worker's pipeline with single items, and four
+    /// chunks per worker.
+    fn limit(&self, chunk: usize) -> usize {
+        match self.window {
+            Some(frames) => frames.saturating_mul(chunk),
+            None => (2 * self.workers * self.prefetch).max(4 * self.workers * chunk),
+        }
+    }
+
     /// Sends frames until `outstanding` items (pulled, not yet yielded) fill the window.
     /// Returns how many items were pulled.
     fn fill(&mut self, outstanding: usize) -> usize {
@@ -121,11 +132,13 @@ where
                 break;
             }
             let chunk = self.chunk();
-            if outstanding >= self.window.saturating_mul(chunk) {
+            if outstanding >= self.limit(chunk) {
                 break;
             }
             let before_chunk = self.submitted;
-            let mut items = VecDeque::with_capacity(chunk);
+            // Every argument of the frame is encoded into one buffer.
+            let mut encoded = Vec::new();
+            let mut pending = Vec::with_capacity(chunk);
             let counters = &self.pool.shared.counters;
             for arg in self.items.by_ref().take(chunk) {
                 let index = self.submitted;
@@ -138,21 +151,29 @@ where
                     id,
                     shared: Arc::clone(&self.shared),
                 });
-                let encoded = match &self.task {
-                    Ok(_) => encode(&arg, id),
+                let start = encoded.len();
+                let result = match &self.task {
+                    Ok(_) => encode_into(&arg, id, &mut encoded),
                     Err(error) => Err(renamed(error, id)),
                 };
-                match encoded {
-                    Ok(bytes) => items.push_back(Item {
-                        id,
-                        arg: Arc::new(bytes),
-                        sink,
-                        retries_left: self.pool.shared.config.retries,
-                        started: false,
-                    }),
+                match result {
+                    Ok(()) => pending.push((id, start..encoded.len(), sink)),
                     Err(error) => ItemSink::deliver(sink, Err(error), false),
                 }
             }
+            let encoded = Arc::new(encoded);
+            let retries = self.pool.shared.config.retries;
+            let items: VecDeque<Item> = pending
+                .into_iter()
+                .map(|(id, range, sink)| Item {
+                    id,
+                    args: Arc::clone(&encoded),
+                    range,
+                    sink: sink as Box<dyn ItemSink>,
+                    retries_left: retries,
+                    started: false,
+                })
+                .collect();
             let pulled = self.submitted - before_chunk;
             if let (Ok((task, registration)), false) = (&self.task, items.is_empty()) {
                 let size = items.len();
@@ -211,10 +232,11 @@ where
     I: Iterator<Item = T::Arg>,
 {
     /// At most `window` frames (single items, or chunks) are pulled from the input ahead of the
-    /// consumer. Default: twice the pool's workers × prefetch. Set it before the first `next()`;
-    /// 0 is taken as 1.
+    /// consumer. Default: as many items as fill every worker's pipeline (2 × workers × prefetch),
+    /// or four chunks per worker, whichever is more. Set it before the first `next()`; 0 is
+    /// taken as 1.
     pub fn window(mut self, window: usize) -> Self {
-        self.engine.window = window.max(1);
+        self.engine.window = Some(window.max(1));
         self
     }
 
@@ -272,7 +294,7 @@ where
 {
     /// As [`Map::window`].
     pub fn window(mut self, window: usize) -> Self {
-        self.engine.window = window.max(1);
+        self.engine.window = Some(window.max(1));
         self
     }
 

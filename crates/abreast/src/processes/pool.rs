@@ -401,9 +401,13 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> ItemSink for SlotSink<R> {
         true
     }
 
-    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool) {
+    fn is_settled(&self) -> bool {
+        self.slot.is_done()
+    }
+
+    fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool) {
         let id = self.slot.id();
-        let outcome = outcome.and_then(|bytes| decode::<R>(&bytes, id));
+        let outcome = outcome.and_then(|bytes| decode::<R>(bytes, id));
         if started {
             self.slot.finish(outcome);
         } else if let Err(error) = outcome {
@@ -427,12 +431,29 @@ pub(crate) fn decode<R: serde::de::DeserializeOwned>(
 
 /// Encodes a task's argument.
 pub(crate) fn encode<A: serde::Serialize>(arg: &A, task: TaskId) -> Result<Vec<u8>, TaskError> {
-    postcard::to_allocvec(arg).map_err(|error| TaskError::Codec {
-        task,
-        stage: CodecStage::Argument,
-        type_name: std::any::type_name::<A>(),
-        message: error.to_string(),
-    })
+    let mut bytes = Vec::new();
+    encode_into(arg, task, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Appends a task's encoded argument to `buffer`; on failure leaves `buffer` as it was.
+pub(crate) fn encode_into<A: serde::Serialize>(
+    arg: &A,
+    task: TaskId,
+    buffer: &mut Vec<u8>,
+) -> Result<(), TaskError> {
+    let start = buffer.len();
+    postcard::to_io(arg, &mut *buffer)
+        .map(drop)
+        .map_err(|error| {
+            buffer.truncate(start);
+            TaskError::Codec {
+                task,
+                stage: CodecStage::Argument,
+                type_name: std::any::type_name::<A>(),
+                message: error.to_string(),
+            }
+        })
 }
 
 /// The wire id and registration of task `T`, or the error that says it is missing.
@@ -512,7 +533,8 @@ impl ProcessPool {
             Ok((task, registration, bytes)) => {
                 let item = Item {
                     id,
-                    arg: Arc::new(bytes),
+                    range: 0..bytes.len(),
+                    args: Arc::new(bytes),
                     sink: Box::new(SlotSink { slot }),
                     retries_left: self.shared.config.retries,
                     started: false,

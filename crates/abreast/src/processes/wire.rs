@@ -32,7 +32,7 @@ pub(crate) const RUN: u8 = 2;
 pub(crate) const EXIT: u8 = 3;
 pub(crate) const END: u8 = 255;
 
-const VALUE: u8 = 0;
+pub(crate) const VALUE: u8 = 0;
 const PANICKED: u8 = 1;
 const ARGUMENT_CODEC: u8 = 2;
 const RESULT_CODEC: u8 = 3;
@@ -76,6 +76,18 @@ pub(crate) fn read_bytes(reader: &mut impl Read) -> io::Result<Vec<u8>> {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(bytes)
+}
+
+/// Reads a u64 length and that many bytes into `buffer` (replacing what it held).
+pub(crate) fn read_bytes_into(reader: &mut impl Read, buffer: &mut Vec<u8>) -> io::Result<()> {
+    let len = length(read_u64(reader)?)?;
+    buffer.clear();
+    buffer.try_reserve(len).map_err(io::Error::other)?;
+    reader.take(len as u64).read_to_end(buffer)?;
+    if buffer.len() != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 fn read_str(reader: &mut impl Read) -> io::Result<String> {
