@@ -639,3 +639,25 @@ fn a_task_cancelled_in_a_worker_pipe_never_runs() {
     assert_eq!(pool.submit(square, 6).join().unwrap(), 36);
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A crash in a worker that was already told to retire (recycling) is still the task's fault:
+/// it fails once, and is not run again and again.
+#[test]
+fn a_crash_while_recycling_fails_the_task_once() {
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .max_tasks_per_worker(3)
+        .build()
+        .unwrap();
+    assert_eq!(pool.map(square, 0..3).chunksize(1).count(), 3);
+    let handles: Vec<_> = [Fault::None, Fault::Exit(2), Fault::None]
+        .into_iter()
+        .map(|fault| pool.submit(faulty, (fault, 1)))
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(abreast::TaskHandle::join).collect();
+    assert_eq!(outcomes[0].as_ref().unwrap(), &1);
+    assert!(outcomes[1].as_ref().unwrap_err().is_worker_lost());
+    assert_eq!(outcomes[2].as_ref().unwrap(), &1);
+    // One for the recycling after the first three tasks, one for the crash: no second run.
+    assert_eq!(pool.stats().workers_replaced, 2, "{:?}", pool.stats());
+}

@@ -606,7 +606,7 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
         let mut state = lane.lock();
         state.dead = true;
         let kill = state.kill.take();
-        let recycling = std::mem::take(&mut state.recycling);
+        state.recycling = false;
         let retiring = std::mem::take(&mut state.retiring);
         if !stopping_now && !retiring && kill != Some(Kill::Shutdown) {
             // Counted now, before any task hears of the death; the lane thread starts the new one.
@@ -658,10 +658,10 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
                     }
                     failures.push((single, error));
                 }
-                // Killed for another task (that finished meanwhile), or a recycled worker that
-                // still had work: nobody's fault, run it again.
+                // Killed for another task (that finished meanwhile): not its fault, run it again.
+                // (A recycled worker reads EXIT only after answering every frame, so a death
+                // with a frame unanswered is that frame's fault, recycling or not.)
                 Some(_) => state.resend.push_front(job),
-                None if recycling => state.resend.push_front(job),
                 None if job.items.len() > 1 => {
                     // A crash inside a chunk: run each item alone to find the one at fault.
                     for single in job.split().rev() {
