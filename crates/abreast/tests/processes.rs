@@ -220,7 +220,7 @@ fn submit_map_and_direct_calls() {
 #[test]
 fn as_completed_and_async() {
     let pool = pool(2);
-    let handles: Vec<_> = [300, 10, 100].map(|ms| pool.submit(sleep_ms, ms)).into();
+    let handles: Vec<_> = [1500, 10, 50].map(|ms| pool.submit(sleep_ms, ms)).into();
     let order: Vec<usize> = abreast::as_completed(handles)
         .map(|(index, outcome)| {
             outcome.unwrap();
@@ -228,7 +228,7 @@ fn as_completed_and_async() {
         })
         .collect();
     assert_eq!(order.len(), 3);
-    assert_eq!(order[2], 0, "the 300 ms task finishes last: {order:?}");
+    assert_eq!(order[2], 0, "the 1.5 s task finishes last: {order:?}");
     let sum = abreast::coroutines::run(async {
         let a = pool.submit_async(square, 3).await;
         let b = pool.submit_async(add, (4, 5)).await;
