@@ -338,7 +338,9 @@ fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() as u32 != parent_pid {
-                return Err(io::Error::other("the pool exited while starting a worker"));
+                // The pool exited while starting this worker. (No allocation here: after a
+                // fork in a threaded process only async-signal-safe calls are allowed.)
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             // Ctrl-C goes to the whole foreground process group; only the parent decides.
             libc::signal(libc::SIGINT, libc::SIG_IGN);

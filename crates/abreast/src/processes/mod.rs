@@ -61,11 +61,25 @@
 //! | has an argument or result serde cannot (de)serialize | `Codec { stage, type_name }` | keeps running |
 //! | returns `Err(e)` (a `#[abreast::task(fallible)]` function) | `Failed { source }`, a [`RemoteError`] with `e`'s type and message | keeps running |
 //!
+//! A timeout counts from when the worker starts the task; a chunk of `n` items may take `n`
+//! timeouts, and if it runs past that its items run again one by one, so only the slow one
+//! times out. A task cancelled after it was sent to a worker but before it started is never
+//! run: the worker is stopped when it reaches it.
+//!
 //! For contrast, `multiprocessing.Pool` waits forever for a task whose worker was killed, and
 //! `ProcessPoolExecutor` declares the whole pool broken. Tasks whose worker died can be run again
 //! on a new worker with [`retries`](ProcessPoolBuilder::retries) (default 0). A crash inside a
 //! chunk of a `map` runs that chunk's items again one by one, so the fault is pinned on its own
 //! item; the other items of the chunk may thus run twice.
+//!
+//! # Throughput
+//!
+//! Each worker is kept a few frames ahead (up to [`prefetch`](ProcessPoolBuilder::prefetch), about
+//! 2 ms of work) so it never waits for the parent between short tasks, and [`ProcessPool::map`]
+//! chunks short tasks by itself: on a 2-core machine a trivial task costs about 2.5 µs one by one
+//! and about 0.2 µs chunked (`cargo run --release -p abreast --example process_overhead`). For
+//! CPU-bound work the pool scales with cores like the thread pool does
+//! (`--example process_scaling`).
 //!
 //! # Lifetimes of processes
 //!
