@@ -68,21 +68,24 @@ pub(crate) fn read_u64(reader: &mut impl Read) -> io::Result<u64> {
 
 /// Reads a u64 length and that many bytes.
 pub(crate) fn read_bytes(reader: &mut impl Read) -> io::Result<Vec<u8>> {
-    let len = length(read_u64(reader)?)?;
     let mut bytes = Vec::new();
-    bytes.try_reserve_exact(len).map_err(io::Error::other)?;
-    reader.take(len as u64).read_to_end(&mut bytes)?;
-    if bytes.len() != len {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
+    read_bytes_into(reader, &mut bytes)?;
     Ok(bytes)
 }
+
+/// Values up to this size are read with one `read_exact` into a zeroed buffer; larger ones
+/// without zeroing first (growing as they arrive, never beyond the announced length).
+const SMALL_VALUE: usize = 64 * 1024;
 
 /// Reads a u64 length and that many bytes into `buffer` (replacing what it held).
 pub(crate) fn read_bytes_into(reader: &mut impl Read, buffer: &mut Vec<u8>) -> io::Result<()> {
     let len = length(read_u64(reader)?)?;
     buffer.clear();
-    buffer.try_reserve(len).map_err(io::Error::other)?;
+    if len <= SMALL_VALUE {
+        buffer.resize(len, 0);
+        return reader.read_exact(buffer);
+    }
+    buffer.try_reserve_exact(len).map_err(io::Error::other)?;
     reader.take(len as u64).read_to_end(buffer)?;
     if buffer.len() != len {
         return Err(io::ErrorKind::UnexpectedEof.into());

@@ -166,10 +166,10 @@ fn run_frame(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result
         )
     })?;
     let started = Instant::now();
+    let mut arg = Vec::new();
     for _ in 0..count {
-        let arg = wire::read_bytes(reader)?;
+        wire::read_bytes_into(reader, &mut arg)?;
         let outcome = (entry.run)(&arg);
-        drop(arg);
         wire::write_outcome(writer, &outcome)?;
     }
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
