@@ -156,6 +156,13 @@ fn parse_number(text: String) -> Result<u64, std::num::ParseIntError> {
     text.trim().parse()
 }
 
+#[abreast::task]
+fn refuse_if_marked(marker: String) {
+    if std::path::Path::new(&marker).exists() {
+        panic!("marker present: refusing to start");
+    }
+}
+
 fn pool(workers: usize) -> ProcessPool {
     ProcessPool::builder()
         .workers(workers)
@@ -660,4 +667,40 @@ fn a_crash_while_recycling_fails_the_task_once() {
     assert_eq!(outcomes[2].as_ref().unwrap(), &1);
     // One for the recycling after the first three tasks, one for the crash: no second run.
     assert_eq!(pool.stats().workers_replaced, 2, "{:?}", pool.stats());
+}
+
+/// When a replacement worker cannot start, tasks fail with the reason instead of waiting, and
+/// the pool starts working again once a worker can start.
+#[test]
+fn a_replacement_that_cannot_start_fails_tasks_instead_of_hanging() {
+    let marker = std::env::temp_dir().join(format!("abreast-marker-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .initializer(refuse_if_marked, marker.to_string_lossy().into_owned())
+        .build()
+        .unwrap();
+    std::fs::write(&marker, b"").unwrap();
+    let crashed = pool.submit(faulty, (Fault::Exit(1), 0)).join();
+    assert!(crashed.unwrap_err().is_worker_lost());
+    match pool.submit(square, 2).join() {
+        Err(TaskError::Io { source, .. }) => {
+            assert!(source.to_string().contains("marker present"), "{source}");
+        }
+        other => panic!("expected an Io error, got {other:?}"),
+    }
+    std::fs::remove_file(&marker).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match pool.submit(square, 3).join() {
+            Ok(value) => {
+                assert_eq!(value, 9);
+                break;
+            }
+            Err(error) => {
+                assert!(matches!(error, TaskError::Io { .. }), "{error}");
+                assert!(Instant::now() < deadline, "no worker started again");
+            }
+        }
+    }
 }

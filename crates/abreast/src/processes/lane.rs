@@ -761,12 +761,25 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                     state.resend.pop_front()
                 }
                 .or_else(|| lane.pool.jobs.try_recv().ok());
-                if let Some(job) = job {
+                let fail = |job: Job| {
                     job.fail_all(|task| TaskError::Io {
                         task,
                         source: io::Error::other(message.clone()),
                     });
+                };
+                if let Some(job) = job {
+                    fail(job);
                 } else if lane.pool.jobs.is_disconnected() {
+                    return None;
+                }
+                if lane.pool.jobs.is_disconnected() {
+                    // The pool is closing and this lane cannot get a worker: fail what is left
+                    // rather than leave it waiting.
+                    let left: Vec<Job> = lane.lock().resend.drain(..).collect();
+                    left.into_iter().for_each(fail);
+                    while let Ok(job) = lane.pool.jobs.try_recv() {
+                        fail(job);
+                    }
                     return None;
                 }
                 if lane.pool.stopping_now() {
