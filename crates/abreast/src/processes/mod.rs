@@ -28,6 +28,21 @@
 //! # }
 //! ```
 //!
+//! # Tasks and workers
+//!
+//! `#[abreast::task]` on `fn name(a: A, b: B) -> R` keeps the function and makes `name` also a
+//! unit struct that implements [`Task`] (argument `(A, B)`, a single argument as itself, none as
+//! `()`; output `R`) and dereferences to the function, so `name(a, b)` still calls it directly
+//! and `pool.submit(name, (a, b))` type-checks. The task is registered under
+//! `module::path::name` in a link-time table; parent and worker look it up there by name.
+//!
+//! A worker is started as `/proc/self/exe --abreast-worker` with its socket named in the
+//! environment. [`init()`] recognises that and serves tasks; with the default `auto-init`
+//! feature it runs before `main` (through a constructor), so binaries and test harnesses need
+//! nothing. At start the worker sends a hash of its task table (names and types), which the pool
+//! compares with its own: a worker of another build is refused with a clear error (exec'ing
+//! `/proc/self/exe` already makes it the same file, even if the program was rebuilt meanwhile).
+//!
 //! # From Python
 //!
 //! | Python | abreast |
@@ -89,7 +104,8 @@
 //!
 //! # Limits
 //!
-//! - Linux (`/proc/self/exe`, `PR_SET_PDEATHSIG`); other Unixes build but are untested.
+//! - Unix only, made and tested for Linux (`/proc/self/exe`, `PR_SET_PDEATHSIG`); elsewhere
+//!   workers start from `current_exe()` and are not killed with a parent that dies abruptly.
 //! - Tasks are registered at link time (`linkme`): a task defined in a library crate is only
 //!   found if the linker keeps that crate's object (use anything else from it).
 //! - A task takes its arguments by value and returns one value; generic and `async` functions
