@@ -204,7 +204,7 @@ impl ProcessPoolBuilder {
 
     /// Replaces a worker after it has run this many tasks (Python's `maxtasksperchild`), to
     /// bound leaks. Default: never. A chunk is not split for it, so a worker may run up to a
-    /// chunk more.
+    /// chunk more. 0 is taken as 1.
     pub fn max_tasks_per_worker(mut self, tasks: u64) -> Self {
         self.max_tasks_per_worker = Some(tasks.max(1));
         self
@@ -219,9 +219,10 @@ impl ProcessPoolBuilder {
     }
 
     /// Limits each worker's address space to `bytes` (`RLIMIT_AS`). A task that allocates past
-    /// it aborts its worker, and fails with [`TaskError::WorkerLost`]. Default: no limit.
+    /// it aborts its worker, and fails with [`TaskError::WorkerLost`]. Default: no limit; 0
+    /// means no limit. Leave room for the executable and its libraries (tens of MiB).
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(bytes);
+        self.memory_limit = (bytes > 0).then_some(bytes);
         self
     }
 
