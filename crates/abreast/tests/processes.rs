@@ -157,6 +157,11 @@ fn parse_number(text: String) -> Result<u64, std::num::ParseIntError> {
 }
 
 #[abreast::task]
+fn string_len(text: String) -> usize {
+    text.len()
+}
+
+#[abreast::task]
 fn refuse_if_marked(marker: String) {
     if std::path::Path::new(&marker).exists() {
         panic!("marker present: refusing to start");
@@ -703,4 +708,22 @@ fn a_replacement_that_cannot_start_fails_tasks_instead_of_hanging() {
             }
         }
     }
+}
+
+/// A map over large values pulls only about 64 MiB of them ahead, whatever its window.
+#[test]
+fn map_bounds_the_bytes_in_flight() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = pool(2);
+    let pulled = AtomicUsize::new(0);
+    let items = (0..24).map(|_| {
+        pulled.fetch_add(1, Ordering::SeqCst);
+        "x".repeat(8 << 20)
+    });
+    let mut lengths = pool.map(string_len, items).chunksize(1);
+    assert_eq!(lengths.next().unwrap().unwrap(), 8 << 20);
+    let ahead = pulled.load(Ordering::SeqCst);
+    assert!(ahead <= 12, "pulled {ahead} items of 8 MiB ahead");
+    assert_eq!(lengths.count(), 23);
+    assert_eq!(pulled.load(Ordering::SeqCst), 24);
 }

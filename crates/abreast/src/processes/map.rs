@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::iter::Fuse;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::lane::{ChunkClock, Item, ItemSink, Job, Lane};
 use super::pool::{ProcessPool, decode, encode_into, lookup};
@@ -24,16 +24,24 @@ const MAX_AUTO_CHUNK: usize = 1024;
 
 type Outcome<R> = (usize, Result<R, TaskError>);
 
-/// What every item of one map shares: the way back and the pool's counters.
+/// Encoded arguments a map keeps in flight at most (beyond its first frame), so a map over
+/// large values stays within memory even when its window of items is wide.
+const MAX_ARG_BYTES: usize = 64 << 20;
+
+/// What every item of one map shares: the way back, the pool's counters, and the size of the
+/// encoded arguments not yet answered.
 struct MapShared<R> {
     results: flume::Sender<Outcome<R>>,
     counters: Arc<Counters>,
+    arg_bytes: AtomicUsize,
 }
 
 /// Delivers one map item's outcome to the map's channel.
 struct MapSink<R> {
     index: usize,
     id: TaskId,
+    /// The size of its encoded argument, counted in `arg_bytes` until delivery.
+    bytes: usize,
     shared: Arc<MapShared<R>>,
 }
 
@@ -44,6 +52,9 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> ItemSink for MapSink<R> {
     }
 
     fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool) {
+        self.shared
+            .arg_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
         let outcome = outcome.and_then(|bytes| decode::<R>(bytes, self.id));
         if started {
             self.shared.counters.finished(&outcome);
@@ -87,6 +98,7 @@ where
             shared: Arc::new(MapShared {
                 results,
                 counters: Arc::clone(&pool.shared.counters),
+                arg_bytes: AtomicUsize::new(0),
             }),
             receiver,
             window: None,
@@ -132,7 +144,9 @@ where
                 break;
             }
             let chunk = self.chunk();
-            if outstanding >= self.limit(chunk) {
+            if outstanding >= self.limit(chunk)
+                || outstanding > 0 && self.shared.arg_bytes.load(Ordering::Relaxed) >= MAX_ARG_BYTES
+            {
                 break;
             }
             let before_chunk = self.submitted;
@@ -146,16 +160,19 @@ where
                 outstanding += 1;
                 let id = TaskId::named(counters.next_seq(), T::NAME);
                 counters.enqueued();
-                let sink = Box::new(MapSink {
-                    index,
-                    id,
-                    shared: Arc::clone(&self.shared),
-                });
                 let start = encoded.len();
                 let result = match &self.task {
                     Ok(_) => encode_into(&arg, id, &mut encoded),
                     Err(error) => Err(renamed(error, id)),
                 };
+                let bytes = encoded.len() - start;
+                self.shared.arg_bytes.fetch_add(bytes, Ordering::Relaxed);
+                let sink = Box::new(MapSink {
+                    index,
+                    id,
+                    bytes,
+                    shared: Arc::clone(&self.shared),
+                });
                 match result {
                     Ok(()) => pending.push((id, start..encoded.len(), sink)),
                     Err(error) => ItemSink::deliver(sink, Err(error), false),
@@ -233,7 +250,8 @@ where
 {
     /// At most `window` frames (single items, or chunks) are pulled from the input ahead of the
     /// consumer. Default: as many items as fill every worker's pipeline (2 × workers × prefetch),
-    /// or four chunks per worker, whichever is more. Set it before the first `next()`; 0 is
+    /// or four chunks per worker, whichever is more. Whatever the window, no more is pulled
+    /// while 64 MiB of encoded arguments are in flight. Set it before the first `next()`; 0 is
     /// taken as 1.
     pub fn window(mut self, window: usize) -> Self {
         self.engine.window = Some(window.max(1));
