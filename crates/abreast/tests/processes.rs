@@ -156,8 +156,12 @@ fn parse_number(text: String) -> Result<u64, std::num::ParseIntError> {
     text.trim().parse()
 }
 
+/// Waits until the file `gate` exists, then returns the length of `text`.
 #[abreast::task]
-fn string_len(text: String) -> usize {
+fn gated_len(gate: String, text: String) -> usize {
+    while !std::path::Path::new(&gate).exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     text.len()
 }
 
@@ -715,15 +719,23 @@ fn a_replacement_that_cannot_start_fails_tasks_instead_of_hanging() {
 fn map_bounds_the_bytes_in_flight() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let pool = pool(2);
+    let marker = std::env::temp_dir().join(format!("abreast-gate-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let gate = marker.to_string_lossy().into_owned();
     let pulled = AtomicUsize::new(0);
     let items = (0..24).map(|_| {
         pulled.fetch_add(1, Ordering::SeqCst);
-        "x".repeat(8 << 20)
+        (gate.clone(), "x".repeat(8 << 20))
     });
-    let mut lengths = pool.map(string_len, items).chunksize(1);
-    assert_eq!(lengths.next().unwrap().unwrap(), 8 << 20);
-    let ahead = pulled.load(Ordering::SeqCst);
-    assert!(ahead <= 12, "pulled {ahead} items of 8 MiB ahead");
-    assert_eq!(lengths.count(), 23);
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(|| pool.map(gated_len, items).chunksize(1).count());
+        // No task can finish before the gate opens: what is pulled now is all the map dared.
+        std::thread::sleep(Duration::from_millis(500));
+        let ahead = pulled.load(Ordering::SeqCst);
+        assert!(ahead <= 9, "pulled {ahead} items of 8 MiB ahead");
+        std::fs::write(&marker, b"").unwrap();
+        assert_eq!(consumer.join().unwrap(), 24);
+    });
+    std::fs::remove_file(&marker).unwrap();
     assert_eq!(pulled.load(Ordering::SeqCst), 24);
 }
