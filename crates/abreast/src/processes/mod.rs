@@ -117,6 +117,9 @@
 //!   `#[serde(skip_serializing_if)]`-style self-describing tricks, which postcard rejects).
 //! - Running task code in a separate process costs a few microseconds per task; chunk tiny tasks
 //!   (the default `map` does).
+//! - Built with `panic = "abort"`, a panicking task aborts its worker: it fails with
+//!   `WorkerLost { exit: Signal(6) }` instead of `Panicked`.
+//! - The macro's expansion names the crate `::abreast`: depend on it under that name.
 
 mod interrupt;
 mod lane;
