@@ -739,3 +739,30 @@ fn map_bounds_the_bytes_in_flight() {
     std::fs::remove_file(&marker).unwrap();
     assert_eq!(pulled.load(Ordering::SeqCst), 24);
 }
+
+/// A worker that dies inside a chunk: the chunk's items run again one by one, so only the item
+/// at fault fails, with the right error; a panic inside a chunk fails only its item at once.
+#[test]
+fn a_crash_inside_a_chunk_fails_only_its_item() {
+    let pool = pool(2);
+    let fault_of = |n: u64| match n % 1000 {
+        500 => Fault::Abort,
+        700 => Fault::Panic,
+        _ => Fault::None,
+    };
+    let outcomes: Vec<_> = pool
+        .map(faulty, (0..5000).map(|n| (fault_of(n), n)))
+        .chunksize(100)
+        .collect();
+    assert_eq!(outcomes.len(), 5000);
+    for (n, outcome) in outcomes.iter().enumerate() {
+        let n = n as u64;
+        match fault_of(n) {
+            Fault::None => assert_eq!(outcome.as_ref().unwrap(), &n),
+            Fault::Abort => assert!(outcome.as_ref().unwrap_err().is_worker_lost()),
+            _ => assert!(outcome.as_ref().unwrap_err().is_panic()),
+        }
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.failed), (4990, 10));
+}
