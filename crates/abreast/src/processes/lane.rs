@@ -361,7 +361,7 @@ fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
                         "{message}; the worker (pid {pid}) {}. If this executable does not run \
                          abreast::processes::init() first (the default `auto-init` feature does it \
                          before main), add that call",
-                        describe(exit_of(status))
+                        exit_of(status)
                     ),
                     Err(_) => message,
                 }),
@@ -390,10 +390,7 @@ fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
     })
 }
 
-fn describe(exit: WorkerExit) -> String {
-    exit.to_string()
-}
-
+/// Why a handshake failed: the worker misbehaved, or its initializer failed.
 enum HandshakeError {
     Io(String),
     Initializer(TaskError),
@@ -402,7 +399,17 @@ enum HandshakeError {
 /// Reads HELLO (checking the build), sends INIT, reads its outcome.
 fn handshake(stream: &UnixStream, config: &super::pool::Config) -> Result<(), HandshakeError> {
     let io = |what: &str, error: io::Error| {
-        HandshakeError::Io(format!("worker handshake failed while {what}: {error}"))
+        HandshakeError::Io(match error.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                format!("worker handshake failed while {what}: the worker ended before answering")
+            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                "worker handshake failed while {what}: no answer within the startup timeout \
+                 ({:?}); raise ProcessPoolBuilder::startup_timeout if the initializer is slow",
+                config.startup_timeout
+            ),
+            _ => format!("worker handshake failed while {what}: {error}"),
+        })
     };
     stream
         .set_read_timeout(Some(config.startup_timeout))
