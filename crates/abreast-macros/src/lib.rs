@@ -16,22 +16,40 @@ use syn::{FnArg, ItemFn, Pat, ReturnType, Type, parse_macro_input};
 /// `name(x)` still calls it directly, and that implements `abreast::processes::Task`, so
 /// `pool.submit(name, x)` and `pool.map(name, xs)` type-check. Arguments and the result must be
 /// serde types; several arguments travel as one tuple. Generic and `async` functions are refused.
+///
+/// `#[abreast::task(fallible)]` on a function returning `Result<T, E>` (with `E: Display`)
+/// makes `T` the task's value and an `Err` the task's `TaskError::Failed`, carrying the error's
+/// type name and message.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = proc_macro2::TokenStream::from(attr);
-        return syn::Error::new(attr.span(), "#[abreast::task] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let fallible = match parse_options(attr.into()) {
+        Ok(fallible) => fallible,
+        Err(error) => return error.to_compile_error().into(),
+    };
     let function = parse_macro_input!(item as ItemFn);
-    match expand(function) {
+    match expand(function, fallible) {
         Ok(tokens) => tokens.into(),
         Err(error) => error.to_compile_error().into(),
     }
 }
 
-fn expand(function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+/// The attribute's options: nothing, or `fallible`.
+fn parse_options(attr: proc_macro2::TokenStream) -> syn::Result<bool> {
+    if attr.is_empty() {
+        return Ok(false);
+    }
+    let option: syn::Ident = syn::parse2(attr)?;
+    if option == "fallible" {
+        Ok(true)
+    } else {
+        Err(syn::Error::new(
+            option.span(),
+            "unknown option: #[abreast::task] takes nothing, or `fallible` for a function returning Result<T, E>",
+        ))
+    }
+}
+
+fn expand(function: ItemFn, fallible: bool) -> syn::Result<proc_macro2::TokenStream> {
     let signature = &function.sig;
     if !signature.generics.params.is_empty() || signature.generics.where_clause.is_some() {
         return Err(syn::Error::new(
@@ -96,6 +114,15 @@ fn expand(function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             }),
         )
     };
+    // A fallible task's `Err` becomes the task's `TaskError::Failed`; its `Ok` is the value.
+    let (task_output, call) = if fallible {
+        (
+            quote!(<#output as ::abreast::__private::Fallible>::Ok),
+            quote!(::abreast::__private::Fallible::into_task_result(#call)),
+        )
+    } else {
+        (quote!(#output), quote!(::core::result::Result::Ok(#call)))
+    };
     let name_text = name.to_string();
     Ok(quote! {
         #(#docs)*
@@ -112,9 +139,11 @@ fn expand(function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
 
             impl ::abreast::processes::Task for #name {
                 type Arg = #arg_type;
-                type Output = #output;
+                type Output = #task_output;
                 const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_text);
-                fn call(arg: Self::Arg) -> Self::Output {
+                fn call(
+                    arg: Self::Arg,
+                ) -> ::core::result::Result<Self::Output, ::abreast::processes::RemoteError> {
                     #call
                 }
             }

@@ -255,7 +255,8 @@ impl<T> Slot<T> {
         }
     }
 
-    fn is_done(&self) -> bool {
+    /// True once the task has an outcome (finished, failed or cancelled).
+    pub(crate) fn is_done(&self) -> bool {
         self.phase.load(Ordering::Acquire) == DONE
     }
 }

@@ -150,6 +150,28 @@ fn refuse_to_start(_value: u64) {
     panic!("initializer refuses");
 }
 
+/// An `Err` of a fallible task is the task's `TaskError::Failed`.
+#[abreast::task(fallible)]
+fn parse_number(text: String) -> Result<u64, std::num::ParseIntError> {
+    text.trim().parse()
+}
+
+/// Waits until the file `gate` exists, then returns the length of `text`.
+#[abreast::task]
+fn gated_len(gate: String, text: String) -> usize {
+    while !std::path::Path::new(&gate).exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    text.len()
+}
+
+#[abreast::task]
+fn refuse_if_marked(marker: String) {
+    if std::path::Path::new(&marker).exists() {
+        panic!("marker present: refusing to start");
+    }
+}
+
 fn pool(workers: usize) -> ProcessPool {
     ProcessPool::builder()
         .workers(workers)
@@ -214,7 +236,7 @@ fn submit_map_and_direct_calls() {
 #[test]
 fn as_completed_and_async() {
     let pool = pool(2);
-    let handles: Vec<_> = [300, 10, 100].map(|ms| pool.submit(sleep_ms, ms)).into();
+    let handles: Vec<_> = [1500, 10, 50].map(|ms| pool.submit(sleep_ms, ms)).into();
     let order: Vec<usize> = abreast::as_completed(handles)
         .map(|(index, outcome)| {
             outcome.unwrap();
@@ -222,7 +244,7 @@ fn as_completed_and_async() {
         })
         .collect();
     assert_eq!(order.len(), 3);
-    assert_eq!(order[2], 0, "the 300 ms task finishes last: {order:?}");
+    assert_eq!(order[2], 0, "the 1.5 s task finishes last: {order:?}");
     let sum = abreast::coroutines::run(async {
         let a = pool.submit_async(square, 3).await;
         let b = pool.submit_async(add, (4, 5)).await;
@@ -591,4 +613,156 @@ fn stress_random_crashes_lose_nothing() {
     assert_eq!(stats.completed, TASKS - faults);
     assert_eq!(stats.workers_replaced, crashes);
     assert_eq!((stats.queued, stats.running), (0, 0));
+}
+
+#[test]
+fn a_fallible_task_error_is_failed() {
+    let pool = pool(1);
+    assert_eq!(pool.submit(parse_number, " 42 ".into()).join().unwrap(), 42);
+    match pool.submit(parse_number, "forty-two".into()).join() {
+        Err(TaskError::Failed { task, source }) => {
+            assert_eq!(task.name, Some("processes::parse_number"));
+            let remote = source
+                .downcast_ref::<abreast::processes::RemoteError>()
+                .expect("a RemoteError");
+            assert!(remote.type_name().ends_with("ParseIntError"));
+            assert_eq!(remote.message(), "invalid digit found in string");
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    // Called directly, it is the plain function.
+    assert!(parse_number("x".into()).is_err());
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.completed, stats.failed, stats.workers_replaced),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn a_task_cancelled_in_a_worker_pipe_never_runs() {
+    let pool = pool(1);
+    // Short tasks first, so the worker is given several frames at once.
+    assert_eq!(pool.map(square, 0..200).chunksize(1).count(), 200);
+    let running = pool.submit(sleep_ms, 300);
+    let piped = pool.submit(sleep_ms, 20_000);
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    assert!(piped.cancel());
+    assert!(piped.join().unwrap_err().is_cancelled());
+    assert_eq!(running.join().unwrap(), 300);
+    // The worker would reach the cancelled task next: it is stopped instead of running it.
+    assert_eq!(pool.submit(square, 6).join().unwrap(), 36);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A crash in a worker that was already told to retire (recycling) is still the task's fault:
+/// it fails once, and is not run again and again.
+#[test]
+fn a_crash_while_recycling_fails_the_task_once() {
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .max_tasks_per_worker(3)
+        .build()
+        .unwrap();
+    assert_eq!(pool.map(square, 0..3).chunksize(1).count(), 3);
+    let handles: Vec<_> = [Fault::None, Fault::Exit(2), Fault::None]
+        .into_iter()
+        .map(|fault| pool.submit(faulty, (fault, 1)))
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(abreast::TaskHandle::join).collect();
+    assert_eq!(outcomes[0].as_ref().unwrap(), &1);
+    assert!(outcomes[1].as_ref().unwrap_err().is_worker_lost());
+    assert_eq!(outcomes[2].as_ref().unwrap(), &1);
+    // One for the recycling after the first three tasks, one for the crash: no second run.
+    assert_eq!(pool.stats().workers_replaced, 2, "{:?}", pool.stats());
+}
+
+/// When a replacement worker cannot start, tasks fail with the reason instead of waiting, and
+/// the pool starts working again once a worker can start.
+#[test]
+fn a_replacement_that_cannot_start_fails_tasks_instead_of_hanging() {
+    let marker = std::env::temp_dir().join(format!("abreast-marker-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .initializer(refuse_if_marked, marker.to_string_lossy().into_owned())
+        .build()
+        .unwrap();
+    std::fs::write(&marker, b"").unwrap();
+    let crashed = pool.submit(faulty, (Fault::Exit(1), 0)).join();
+    assert!(crashed.unwrap_err().is_worker_lost());
+    match pool.submit(square, 2).join() {
+        Err(TaskError::Io { source, .. }) => {
+            assert!(source.to_string().contains("marker present"), "{source}");
+        }
+        other => panic!("expected an Io error, got {other:?}"),
+    }
+    std::fs::remove_file(&marker).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match pool.submit(square, 3).join() {
+            Ok(value) => {
+                assert_eq!(value, 9);
+                break;
+            }
+            Err(error) => {
+                assert!(matches!(error, TaskError::Io { .. }), "{error}");
+                assert!(Instant::now() < deadline, "no worker started again");
+            }
+        }
+    }
+}
+
+/// A map over large values pulls only about 64 MiB of them ahead, whatever its window.
+#[test]
+fn map_bounds_the_bytes_in_flight() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = pool(2);
+    let marker = std::env::temp_dir().join(format!("abreast-gate-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let gate = marker.to_string_lossy().into_owned();
+    let pulled = AtomicUsize::new(0);
+    let items = (0..24).map(|_| {
+        pulled.fetch_add(1, Ordering::SeqCst);
+        (gate.clone(), "x".repeat(8 << 20))
+    });
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(|| pool.map(gated_len, items).chunksize(1).count());
+        // No task can finish before the gate opens: what is pulled now is all the map dared.
+        std::thread::sleep(Duration::from_millis(500));
+        let ahead = pulled.load(Ordering::SeqCst);
+        std::fs::write(&marker, b"").unwrap();
+        assert_eq!(consumer.join().unwrap(), 24);
+        assert!(ahead <= 9, "pulled {ahead} items of 8 MiB ahead");
+    });
+    std::fs::remove_file(&marker).unwrap();
+    assert_eq!(pulled.load(Ordering::SeqCst), 24);
+}
+
+/// A worker that dies inside a chunk: the chunk's items run again one by one, so only the item
+/// at fault fails, with the right error; a panic inside a chunk fails only its item at once.
+#[test]
+fn a_crash_inside_a_chunk_fails_only_its_item() {
+    let pool = pool(2);
+    let fault_of = |n: u64| match n % 1000 {
+        500 => Fault::Abort,
+        700 => Fault::Panic,
+        _ => Fault::None,
+    };
+    let outcomes: Vec<_> = pool
+        .map(faulty, (0..5000).map(|n| (fault_of(n), n)))
+        .chunksize(100)
+        .collect();
+    assert_eq!(outcomes.len(), 5000);
+    for (n, outcome) in outcomes.iter().enumerate() {
+        let n = n as u64;
+        match fault_of(n) {
+            Fault::None => assert_eq!(outcome.as_ref().unwrap(), &n),
+            Fault::Abort => assert!(outcome.as_ref().unwrap_err().is_worker_lost()),
+            _ => assert!(outcome.as_ref().unwrap_err().is_panic()),
+        }
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.failed), (4990, 10));
 }

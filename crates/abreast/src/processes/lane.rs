@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::pool::PoolShared;
-use super::registry::{ItemOutcome, Registration, registry};
+use super::registry::{ItemOutcome, Registration, RemoteError, registry};
 use super::wire;
 use super::worker::{WORKER_ARG, WORKER_ENV};
 use crate::error::{CodecStage, TaskError, TaskId, WorkerExit};
@@ -29,14 +29,22 @@ use crate::error::{CodecStage, TaskError, TaskId, WorkerExit};
 pub(crate) trait ItemSink: Send {
     /// The task leaves the queue for a worker. False if it was cancelled meanwhile: drop it.
     fn start(&mut self, lane: &Arc<Lane>, id: TaskId) -> bool;
+    /// True if the task already has its outcome (it was cancelled while in a worker's pipe):
+    /// running it would be wasted.
+    fn is_settled(&self) -> bool {
+        false
+    }
     /// The task's outcome (its result still encoded). `started` says whether `start` said yes.
-    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool);
+    fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool);
 }
 
 /// One task: its encoded argument and where its outcome goes.
 pub(crate) struct Item {
     pub(crate) id: TaskId,
-    pub(crate) arg: Arc<Vec<u8>>,
+    /// The encoded arguments of the frame the item was made in (shared by its items)…
+    pub(crate) args: Arc<Vec<u8>>,
+    /// …and where this item's argument lies in them.
+    pub(crate) range: std::ops::Range<usize>,
     pub(crate) sink: Box<dyn ItemSink>,
     pub(crate) retries_left: u32,
     pub(crate) started: bool,
@@ -97,6 +105,11 @@ impl Job {
             let outcome = Err(error(item.id));
             item.sink.deliver(outcome, item.started);
         }
+    }
+
+    /// How long the front frame may run: the timeout for each of its items.
+    fn allowed(&self, timeout: Duration) -> Duration {
+        timeout.saturating_mul(u32::try_from(self.size.max(1)).unwrap_or(u32::MAX))
     }
 }
 
@@ -257,7 +270,7 @@ impl Lane {
             return;
         };
         let seq = item.id.seq;
-        let allowed = timeout.saturating_mul(u32::try_from(front.items.len()).unwrap_or(u32::MAX));
+        let allowed = front.allowed(timeout);
         if now.saturating_duration_since(state.front_since) > allowed {
             kill_locked(&mut state, Kill::Timeout(seq));
         }
@@ -325,7 +338,9 @@ fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() as u32 != parent_pid {
-                return Err(io::Error::other("the pool exited while starting a worker"));
+                // The pool exited while starting this worker. (No allocation here: after a
+                // fork in a threaded process only async-signal-safe calls are allowed.)
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             // Ctrl-C goes to the whole foreground process group; only the parent decides.
             libc::signal(libc::SIGINT, libc::SIG_IGN);
@@ -346,7 +361,7 @@ fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
                         "{message}; the worker (pid {pid}) {}. If this executable does not run \
                          abreast::processes::init() first (the default `auto-init` feature does it \
                          before main), add that call",
-                        describe(exit_of(status))
+                        exit_of(status)
                     ),
                     Err(_) => message,
                 }),
@@ -375,10 +390,7 @@ fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
     })
 }
 
-fn describe(exit: WorkerExit) -> String {
-    exit.to_string()
-}
-
+/// Why a handshake failed: the worker misbehaved, or its initializer failed.
 enum HandshakeError {
     Io(String),
     Initializer(TaskError),
@@ -387,7 +399,17 @@ enum HandshakeError {
 /// Reads HELLO (checking the build), sends INIT, reads its outcome.
 fn handshake(stream: &UnixStream, config: &super::pool::Config) -> Result<(), HandshakeError> {
     let io = |what: &str, error: io::Error| {
-        HandshakeError::Io(format!("worker handshake failed while {what}: {error}"))
+        HandshakeError::Io(match error.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                format!("worker handshake failed while {what}: the worker ended before answering")
+            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                "worker handshake failed while {what}: no answer within the startup timeout \
+                 ({:?}); raise ProcessPoolBuilder::startup_timeout if the initializer is slow",
+                config.startup_timeout
+            ),
+            _ => format!("worker handshake failed while {what}: {error}"),
+        })
     };
     stream
         .set_read_timeout(Some(config.startup_timeout))
@@ -436,38 +458,34 @@ fn handshake(stream: &UnixStream, config: &super::pool::Config) -> Result<(), Ha
     }
 }
 
-/// A worker's report for one item as the task's outcome.
-fn task_error(outcome: ItemOutcome, id: TaskId, registration: &Registration) -> TaskError {
-    match into_result(outcome, id, registration) {
-        Ok(_) => unreachable!("only failures are converted"),
-        Err(error) => error,
-    }
-}
-
-fn into_result(
-    outcome: ItemOutcome,
-    task: TaskId,
-    registration: &Registration,
-) -> Result<Vec<u8>, TaskError> {
+/// A worker's report of a failed item as the task's error.
+fn task_error(outcome: ItemOutcome, task: TaskId, registration: &Registration) -> TaskError {
     match outcome {
-        ItemOutcome::Value(bytes) => Ok(bytes),
-        ItemOutcome::Panicked { message, location } => Err(TaskError::Panicked {
+        ItemOutcome::Value(_) => TaskError::Io {
+            task,
+            source: io::Error::other("a worker reported success where a failure was expected"),
+        },
+        ItemOutcome::Panicked { message, location } => TaskError::Panicked {
             task,
             message,
             location,
-        }),
-        ItemOutcome::ArgumentCodec(message) => Err(TaskError::Codec {
+        },
+        ItemOutcome::ArgumentCodec(message) => TaskError::Codec {
             task,
             stage: CodecStage::Argument,
             type_name: (registration.arg_type)(),
             message,
-        }),
-        ItemOutcome::ResultCodec(message) => Err(TaskError::Codec {
+        },
+        ItemOutcome::ResultCodec(message) => TaskError::Codec {
             task,
             stage: CodecStage::Result,
             type_name: (registration.output_type)(),
             message,
-        }),
+        },
+        ItemOutcome::Failed { type_name, message } => TaskError::Failed {
+            task,
+            source: Box::new(RemoteError::new(type_name, message)),
+        },
     }
 }
 
@@ -497,6 +515,8 @@ fn read_results(lane: &Arc<Lane>, input: UnixStream, mut child: Child) {
 
 /// Reads ITEM and END records until the socket closes (Ok) or the stream is garbled (Err).
 fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<(), ()> {
+    // Results are read into one reused buffer and decoded from it.
+    let mut value = Vec::new();
     loop {
         let Ok(tag) = wire::read_u8(reader) else {
             return Ok(());
@@ -514,6 +534,14 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
                 } else {
                     (state.frame_nanos * 3 + nanos.max(1)) / 4
                 };
+                // A task cancelled while it waited in the pipe is next: do not let it run.
+                let skip = state.in_flight.front().and_then(|next| {
+                    let settled = next.items.iter().all(|item| item.sink.is_settled());
+                    settled.then(|| next.items.front().map(|item| item.id.seq))?
+                });
+                if let Some(seq) = skip {
+                    kill_locked(&mut state, Kill::Cancel(seq));
+                }
                 lane.notify_progress(&state);
                 job
             };
@@ -527,12 +555,19 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
             }
             continue;
         }
-        let Ok(outcome) = wire::read_outcome_after_tag(reader, tag) else {
-            return Err(());
+        let outcome = if tag == wire::VALUE {
+            if wire::read_bytes_into(reader, &mut value).is_err() {
+                return Err(());
+            }
+            None
+        } else {
+            match wire::read_outcome_after_tag(reader, tag) {
+                Ok(outcome) => Some(outcome),
+                Err(_) => return Err(()),
+            }
         };
         let (item, registration) = {
             let mut state = lane.lock();
-            state.front_since = Instant::now();
             let Some(front) = state.in_flight.front_mut() else {
                 return Err(());
             };
@@ -541,7 +576,10 @@ fn read_until_closed(lane: &Lane, reader: &mut BufReader<UnixStream>) -> Result<
             };
             (item, front.registration)
         };
-        let result = into_result(outcome, item.id, registration);
+        let result = match outcome {
+            None => Ok(value.as_slice()),
+            Some(outcome) => Err(task_error(outcome, item.id, registration)),
+        };
         item.sink.deliver(result, item.started);
     }
 }
@@ -570,12 +608,14 @@ fn reap(child: &mut Child) -> WorkerExit {
 fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
     let pool = &lane.pool;
     let stopping_now = pool.stopping_now();
+    // Frames of one item each, with the error that item failed with.
     let mut failures: Vec<(Job, TaskError)> = Vec::new();
+    let mut cancelled: Vec<Job> = Vec::new();
     {
         let mut state = lane.lock();
         state.dead = true;
         let kill = state.kill.take();
-        let recycling = std::mem::take(&mut state.recycling);
+        state.recycling = false;
         let retiring = std::mem::take(&mut state.retiring);
         if !stopping_now && !retiring && kill != Some(Kill::Shutdown) {
             // Counted now, before any task hears of the death; the lane thread starts the new one.
@@ -594,18 +634,8 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
         if let Some(job) = culprit {
             let seq = job.items.front().map(|item| item.id.seq);
             match kill {
-                _ if stopping_now => {
-                    let error = TaskError::Cancelled {
-                        task: job.items[0].id,
-                    };
-                    failures.push((job, error));
-                }
-                Some(Kill::Shutdown) => {
-                    let error = TaskError::Cancelled {
-                        task: job.items[0].id,
-                    };
-                    failures.push((job, error));
-                }
+                _ if stopping_now => cancelled.push(job),
+                Some(Kill::Shutdown) => cancelled.push(job),
                 Some(Kill::Timeout(target)) if Some(target) == seq => {
                     if job.items.len() == 1 {
                         let after = pool.config.task_timeout.unwrap_or_default();
@@ -637,10 +667,10 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
                     }
                     failures.push((single, error));
                 }
-                // Killed for another task (that finished meanwhile), or a recycled worker that
-                // still had work: nobody's fault, run it again.
+                // Killed for another task (that finished meanwhile): not its fault, run it again.
+                // (A recycled worker reads EXIT only after answering every frame, so a death
+                // with a frame unanswered is that frame's fault, recycling or not.)
                 Some(_) => state.resend.push_front(job),
-                None if recycling => state.resend.push_front(job),
                 None if job.items.len() > 1 => {
                     // A crash inside a chunk: run each item alone to find the one at fault.
                     for single in job.split().rev() {
@@ -668,7 +698,12 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
     }
     for (job, error) in failures {
         let mut error = Some(error);
-        job.fail_all(|_| error.take().expect("one item per failed frame"));
+        job.fail_all(|task| {
+            error.take().unwrap_or(TaskError::Cancelled { task }) // never: these frames hold one item
+        });
+    }
+    for job in cancelled {
+        job.fail_all(|task| TaskError::Cancelled { task });
     }
 }
 
@@ -733,12 +768,25 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                     state.resend.pop_front()
                 }
                 .or_else(|| lane.pool.jobs.try_recv().ok());
-                if let Some(job) = job {
+                let fail = |job: Job| {
                     job.fail_all(|task| TaskError::Io {
                         task,
                         source: io::Error::other(message.clone()),
                     });
+                };
+                if let Some(job) = job {
+                    fail(job);
                 } else if lane.pool.jobs.is_disconnected() {
+                    return None;
+                }
+                if lane.pool.jobs.is_disconnected() {
+                    // The pool is closing and this lane cannot get a worker: fail what is left
+                    // rather than leave it waiting.
+                    let left: Vec<Job> = lane.lock().resend.drain(..).collect();
+                    left.into_iter().for_each(fail);
+                    while let Ok(job) = lane.pool.jobs.try_recv() {
+                        fail(job);
+                    }
                     return None;
                 }
                 if lane.pool.stopping_now() {
@@ -816,12 +864,13 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                             return Fed::Died;
                         }
                         state.waiting = true;
-                        let state = lane
+                        state.low_water = 0;
+                        let mut state = lane
                             .changed
                             .wait_timeout(state, Duration::from_millis(50))
                             .unwrap_or_else(|p| p.into_inner())
                             .0;
-                        drop(state);
+                        state.waiting = false;
                         continue;
                     }
                 }
@@ -843,7 +892,11 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
         if job.items.is_empty() {
             continue;
         }
-        let args: Vec<Arc<Vec<u8>>> = job.items.iter().map(|item| Arc::clone(&item.arg)).collect();
+        let args: Vec<(Arc<Vec<u8>>, std::ops::Range<usize>)> = job
+            .items
+            .iter()
+            .map(|item| (Arc::clone(&item.args), item.range.clone()))
+            .collect();
         let task = job.task;
         {
             let mut state = lane.lock();
@@ -907,12 +960,16 @@ fn next_job(lane: &Lane, worker: &mut Worker) -> Next {
         .wait()
 }
 
-fn write_run(writer: &mut impl Write, task: u32, args: &[Arc<Vec<u8>>]) -> io::Result<()> {
+fn write_run(
+    writer: &mut impl Write,
+    task: u32,
+    args: &[(Arc<Vec<u8>>, std::ops::Range<usize>)],
+) -> io::Result<()> {
     writer.write_all(&[wire::RUN])?;
     writer.write_all(&task.to_le_bytes())?;
     writer.write_all(&(args.len() as u32).to_le_bytes())?;
-    for arg in args {
-        wire::write_bytes(writer, arg)?;
+    for (bytes, range) in args {
+        wire::write_bytes(writer, &bytes[range.clone()])?;
     }
     Ok(())
 }

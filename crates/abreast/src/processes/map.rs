@@ -9,10 +9,10 @@
 use std::collections::VecDeque;
 use std::iter::Fuse;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::lane::{ChunkClock, Item, ItemSink, Job, Lane};
-use super::pool::{ProcessPool, decode, encode, lookup};
+use super::pool::{ProcessPool, decode, encode_into, lookup};
 use super::registry::{Registration, Task};
 use crate::error::{TaskError, TaskId};
 use crate::handle::Counters;
@@ -24,16 +24,24 @@ const MAX_AUTO_CHUNK: usize = 1024;
 
 type Outcome<R> = (usize, Result<R, TaskError>);
 
-/// What every item of one map shares: the way back and the pool's counters.
+/// Encoded arguments a map keeps in flight at most (beyond its first frame), so a map over
+/// large values stays within memory even when its window of items is wide.
+const MAX_ARG_BYTES: usize = 64 << 20;
+
+/// What every item of one map shares: the way back, the pool's counters, and the size of the
+/// encoded arguments not yet answered.
 struct MapShared<R> {
     results: flume::Sender<Outcome<R>>,
     counters: Arc<Counters>,
+    arg_bytes: AtomicUsize,
 }
 
 /// Delivers one map item's outcome to the map's channel.
 struct MapSink<R> {
     index: usize,
     id: TaskId,
+    /// The size of its encoded argument, counted in `arg_bytes` until delivery.
+    bytes: usize,
     shared: Arc<MapShared<R>>,
 }
 
@@ -43,11 +51,11 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> ItemSink for MapSink<R> {
         true
     }
 
-    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool) {
-        let outcome = match outcome {
-            Ok(bytes) => decode::<R>(&bytes, self.id),
-            Err(error) => Err(error),
-        };
+    fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool) {
+        self.shared
+            .arg_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+        let outcome = outcome.and_then(|bytes| decode::<R>(bytes, self.id));
         if started {
             self.shared.counters.finished(&outcome);
         } else {
@@ -64,8 +72,10 @@ struct Window<'pool, T: Task, I: Iterator> {
     items: Fuse<I>,
     shared: Arc<MapShared<T::Output>>,
     receiver: flume::Receiver<Outcome<T::Output>>,
-    /// Frames in flight at most.
-    window: usize,
+    /// Frames in flight at most, if the caller chose; else see [`Window::limit`].
+    window: Option<usize>,
+    workers: usize,
+    prefetch: usize,
     /// `None`: automatic.
     chunksize: Option<usize>,
     clock: Arc<ChunkClock>,
@@ -88,9 +98,12 @@ where
             shared: Arc::new(MapShared {
                 results,
                 counters: Arc::clone(&pool.shared.counters),
+                arg_bytes: AtomicUsize::new(0),
             }),
             receiver,
-            window: (2 * config.workers * config.prefetch).max(2),
+            window: None,
+            workers: config.workers,
+            prefetch: config.prefetch,
             chunksize: None,
             clock: Arc::new(ChunkClock::default()),
             task: lookup::<T>(TaskId::named(0, T::NAME)),
@@ -111,6 +124,16 @@ where
         }
     }
 
+    /// How many items may be outstanding with frames of `chunk` items: the chosen window of
+    /// frames, or by default enough to fill every worker's pipeline with single items, and four
+    /// chunks per worker.
+    fn limit(&self, chunk: usize) -> usize {
+        match self.window {
+            Some(frames) => frames.saturating_mul(chunk),
+            None => (2 * self.workers * self.prefetch).max(4 * self.workers * chunk),
+        }
+    }
+
     /// Sends frames until `outstanding` items (pulled, not yet yielded) fill the window.
     /// Returns how many items were pulled.
     fn fill(&mut self, outstanding: usize) -> usize {
@@ -121,11 +144,15 @@ where
                 break;
             }
             let chunk = self.chunk();
-            if outstanding >= self.window.saturating_mul(chunk) {
+            if outstanding >= self.limit(chunk)
+                || outstanding > 0 && self.shared.arg_bytes.load(Ordering::Relaxed) >= MAX_ARG_BYTES
+            {
                 break;
             }
             let before_chunk = self.submitted;
-            let mut items = VecDeque::with_capacity(chunk);
+            // Every argument of the frame is encoded into one buffer.
+            let mut encoded = Vec::new();
+            let mut pending = Vec::with_capacity(chunk);
             let counters = &self.pool.shared.counters;
             for arg in self.items.by_ref().take(chunk) {
                 let index = self.submitted;
@@ -133,26 +160,37 @@ where
                 outstanding += 1;
                 let id = TaskId::named(counters.next_seq(), T::NAME);
                 counters.enqueued();
+                let start = encoded.len();
+                let result = match &self.task {
+                    Ok(_) => encode_into(&arg, id, &mut encoded),
+                    Err(error) => Err(renamed(error, id)),
+                };
+                let bytes = encoded.len() - start;
+                self.shared.arg_bytes.fetch_add(bytes, Ordering::Relaxed);
                 let sink = Box::new(MapSink {
                     index,
                     id,
+                    bytes,
                     shared: Arc::clone(&self.shared),
                 });
-                let encoded = match &self.task {
-                    Ok(_) => encode(&arg, id),
-                    Err(error) => Err(renamed(error, id)),
-                };
-                match encoded {
-                    Ok(bytes) => items.push_back(Item {
-                        id,
-                        arg: Arc::new(bytes),
-                        sink,
-                        retries_left: self.pool.shared.config.retries,
-                        started: false,
-                    }),
+                match result {
+                    Ok(()) => pending.push((id, start..encoded.len(), sink)),
                     Err(error) => ItemSink::deliver(sink, Err(error), false),
                 }
             }
+            let encoded = Arc::new(encoded);
+            let retries = self.pool.shared.config.retries;
+            let items: VecDeque<Item> = pending
+                .into_iter()
+                .map(|(id, range, sink)| Item {
+                    id,
+                    args: Arc::clone(&encoded),
+                    range,
+                    sink: sink as Box<dyn ItemSink>,
+                    retries_left: retries,
+                    started: false,
+                })
+                .collect();
             let pulled = self.submitted - before_chunk;
             if let (Ok((task, registration)), false) = (&self.task, items.is_empty()) {
                 let size = items.len();
@@ -211,10 +249,12 @@ where
     I: Iterator<Item = T::Arg>,
 {
     /// At most `window` frames (single items, or chunks) are pulled from the input ahead of the
-    /// consumer. Default: twice the pool's workers × prefetch. Set it before the first `next()`;
-    /// 0 is taken as 1.
+    /// consumer. Default: as many items as fill every worker's pipeline (2 × workers × prefetch),
+    /// or four chunks per worker, whichever is more. Whatever the window, no more is pulled
+    /// while 64 MiB of encoded arguments are in flight. Set it before the first `next()`; 0 is
+    /// taken as 1.
     pub fn window(mut self, window: usize) -> Self {
-        self.engine.window = window.max(1);
+        self.engine.window = Some(window.max(1));
         self
     }
 
@@ -272,7 +312,7 @@ where
 {
     /// As [`Map::window`].
     pub fn window(mut self, window: usize) -> Self {
-        self.engine.window = window.max(1);
+        self.engine.window = Some(window.max(1));
         self
     }
 

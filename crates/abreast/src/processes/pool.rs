@@ -43,6 +43,12 @@ pub enum BuildError {
         /// How it failed.
         error: TaskError,
     },
+    /// This process was started as a worker of another pool but did not run
+    /// [`init`](super::init), so it ran `main` instead of serving tasks.
+    #[error(
+        "this process was started as a process-pool worker but did not call abreast::processes::init() first in main (or enable the default `auto-init` feature); it must not start pools of its own"
+    )]
+    WorkerWithoutInit,
     /// A task given to the builder is not in this executable's registry.
     #[error(
         "task `{name}` is not registered in this executable; mark it #[abreast::task] and make sure its crate is linked"
@@ -198,7 +204,7 @@ impl ProcessPoolBuilder {
 
     /// Replaces a worker after it has run this many tasks (Python's `maxtasksperchild`), to
     /// bound leaks. Default: never. A chunk is not split for it, so a worker may run up to a
-    /// chunk more.
+    /// chunk more. 0 is taken as 1.
     pub fn max_tasks_per_worker(mut self, tasks: u64) -> Self {
         self.max_tasks_per_worker = Some(tasks.max(1));
         self
@@ -213,9 +219,10 @@ impl ProcessPoolBuilder {
     }
 
     /// Limits each worker's address space to `bytes` (`RLIMIT_AS`). A task that allocates past
-    /// it aborts its worker, and fails with [`TaskError::WorkerLost`]. Default: no limit.
+    /// it aborts its worker, and fails with [`TaskError::WorkerLost`]. Default: no limit; 0
+    /// means no limit. Leave room for the executable and its libraries (tens of MiB).
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(bytes);
+        self.memory_limit = (bytes > 0).then_some(bytes);
         self
     }
 
@@ -253,6 +260,9 @@ impl ProcessPoolBuilder {
     /// Starts the workers and waits until each has answered (checked its build and run the
     /// initializer).
     pub fn build(self) -> Result<ProcessPool, BuildError> {
+        if super::worker::started_as_worker_without_init() {
+            return Err(BuildError::WorkerWithoutInit);
+        }
         panic::install_hook();
         let workers = self
             .workers
@@ -392,9 +402,13 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> ItemSink for SlotSink<R> {
         true
     }
 
-    fn deliver(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>, started: bool) {
+    fn is_settled(&self) -> bool {
+        self.slot.is_done()
+    }
+
+    fn deliver(self: Box<Self>, outcome: Result<&[u8], TaskError>, started: bool) {
         let id = self.slot.id();
-        let outcome = outcome.and_then(|bytes| decode::<R>(&bytes, id));
+        let outcome = outcome.and_then(|bytes| decode::<R>(bytes, id));
         if started {
             self.slot.finish(outcome);
         } else if let Err(error) = outcome {
@@ -418,12 +432,29 @@ pub(crate) fn decode<R: serde::de::DeserializeOwned>(
 
 /// Encodes a task's argument.
 pub(crate) fn encode<A: serde::Serialize>(arg: &A, task: TaskId) -> Result<Vec<u8>, TaskError> {
-    postcard::to_allocvec(arg).map_err(|error| TaskError::Codec {
-        task,
-        stage: CodecStage::Argument,
-        type_name: std::any::type_name::<A>(),
-        message: error.to_string(),
-    })
+    let mut bytes = Vec::new();
+    encode_into(arg, task, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Appends a task's encoded argument to `buffer`; on failure leaves `buffer` as it was.
+pub(crate) fn encode_into<A: serde::Serialize>(
+    arg: &A,
+    task: TaskId,
+    buffer: &mut Vec<u8>,
+) -> Result<(), TaskError> {
+    let start = buffer.len();
+    postcard::to_io(arg, &mut *buffer)
+        .map(drop)
+        .map_err(|error| {
+            buffer.truncate(start);
+            TaskError::Codec {
+                task,
+                stage: CodecStage::Argument,
+                type_name: std::any::type_name::<A>(),
+                message: error.to_string(),
+            }
+        })
 }
 
 /// The wire id and registration of task `T`, or the error that says it is missing.
@@ -503,7 +534,8 @@ impl ProcessPool {
             Ok((task, registration, bytes)) => {
                 let item = Item {
                     id,
-                    arg: Arc::new(bytes),
+                    range: 0..bytes.len(),
+                    args: Arc::new(bytes),
                     sink: Box::new(SlotSink { slot }),
                     retries_left: self.shared.config.retries,
                     started: false,

@@ -21,6 +21,18 @@ use crate::panic;
 ///
 /// The attribute turns the function's name into a unit struct implementing this trait (and
 /// dereferencing to the function, so it stays directly callable).
+///
+/// Arguments are checked at compile time:
+///
+/// ```compile_fail
+/// #[abreast::task]
+/// fn square(n: u64) -> u64 {
+///     n * n
+/// }
+///
+/// let pool = abreast::processes::ProcessPool::new().unwrap();
+/// let handle = pool.submit(square, "not a number"); // error: expected `u64`, found `&str`
+/// ```
 pub trait Task: Copy + Send + Sync + 'static {
     /// The argument: the function's parameter, a tuple of its parameters, or `()`.
     type Arg: Serialize + DeserializeOwned + Send + 'static;
@@ -28,8 +40,59 @@ pub trait Task: Copy + Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// The registered name: `module::path::function`.
     const NAME: &'static str;
-    /// Calls the function.
-    fn call(arg: Self::Arg) -> Self::Output;
+    /// Calls the function. `Err` only for a `#[abreast::task(fallible)]` function that returned
+    /// an error.
+    fn call(arg: Self::Arg) -> Result<Self::Output, RemoteError>;
+}
+
+/// The error a `#[abreast::task(fallible)]` function returned in its worker, as the parent sees
+/// it in [`TaskError::Failed`](crate::TaskError::Failed): the error's type and its message (with
+/// its chain of causes, where its `{:#}` format shows them, as `anyhow`'s does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    type_name: String,
+    message: String,
+}
+
+impl RemoteError {
+    /// The Rust type of the error the task returned.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// The return type of a `#[abreast::task(fallible)]` function: a `Result` whose error is sent
+/// back as a [`RemoteError`].
+#[doc(hidden)]
+pub trait Fallible {
+    /// The value on success.
+    type Ok;
+    /// Splits the result for the wire.
+    fn into_task_result(self) -> Result<Self::Ok, RemoteError>;
+}
+
+impl<T, E: std::fmt::Display> Fallible for Result<T, E> {
+    type Ok = T;
+
+    fn into_task_result(self) -> Result<T, RemoteError> {
+        self.map_err(|error| RemoteError {
+            type_name: std::any::type_name::<E>().to_owned(),
+            message: format!("{error:#}"),
+        })
+    }
 }
 
 /// What a worker reports for one item of a frame.
@@ -46,6 +109,15 @@ pub(crate) enum ItemOutcome {
     ArgumentCodec(String),
     /// The result could not be encoded in the worker.
     ResultCodec(String),
+    /// A fallible task returned an error.
+    Failed { type_name: String, message: String },
+}
+
+impl RemoteError {
+    /// A remote error read back from the wire.
+    pub(crate) fn new(type_name: String, message: String) -> Self {
+        RemoteError { type_name, message }
+    }
 }
 
 /// One entry of [`TASKS`]: a task's name, its erased entry point and its types.
@@ -77,10 +149,11 @@ fn run_erased<T: Task>(arg: &[u8]) -> ItemOutcome {
         Err(error) => return ItemOutcome::ArgumentCodec(error.to_string()),
     };
     match panic::catch(|| T::call(arg)) {
-        Ok(value) => match postcard::to_allocvec(&value) {
+        Ok(Ok(value)) => match postcard::to_allocvec(&value) {
             Ok(bytes) => ItemOutcome::Value(bytes),
             Err(error) => ItemOutcome::ResultCodec(error.to_string()),
         },
+        Ok(Err(RemoteError { type_name, message })) => ItemOutcome::Failed { type_name, message },
         Err(report) => ItemOutcome::Panicked {
             message: report.message,
             location: report.location,

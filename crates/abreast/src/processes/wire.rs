@@ -13,6 +13,7 @@
 //!                    END   u8=255, u64 nanoseconds the RUN took            (after its items)
 //! outcome            u8=0 u64 len, bytes | u8=1 str message, u8 has_location, [str location]
 //!                    | u8=2 str message (argument codec) | u8=3 str message (result codec)
+//!                    | u8=4 str type name, str message (a fallible task's error)
 //! str                u32 len, UTF-8 bytes
 //! ```
 //! The reply to INIT is one outcome (an empty value when the initializer ran, or there is none).
@@ -31,10 +32,11 @@ pub(crate) const RUN: u8 = 2;
 pub(crate) const EXIT: u8 = 3;
 pub(crate) const END: u8 = 255;
 
-const VALUE: u8 = 0;
+pub(crate) const VALUE: u8 = 0;
 const PANICKED: u8 = 1;
 const ARGUMENT_CODEC: u8 = 2;
 const RESULT_CODEC: u8 = 3;
+const FAILED: u8 = 4;
 
 /// Refuses lengths this process cannot hold, instead of trying to allocate them.
 fn length(raw: u64) -> io::Result<usize> {
@@ -66,14 +68,29 @@ pub(crate) fn read_u64(reader: &mut impl Read) -> io::Result<u64> {
 
 /// Reads a u64 length and that many bytes.
 pub(crate) fn read_bytes(reader: &mut impl Read) -> io::Result<Vec<u8>> {
-    let len = length(read_u64(reader)?)?;
     let mut bytes = Vec::new();
-    bytes.try_reserve_exact(len).map_err(io::Error::other)?;
-    reader.take(len as u64).read_to_end(&mut bytes)?;
-    if bytes.len() != len {
+    read_bytes_into(reader, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Values up to this size are read with one `read_exact` into a zeroed buffer; larger ones
+/// without zeroing first (growing as they arrive, never beyond the announced length).
+const SMALL_VALUE: usize = 64 * 1024;
+
+/// Reads a u64 length and that many bytes into `buffer` (replacing what it held).
+pub(crate) fn read_bytes_into(reader: &mut impl Read, buffer: &mut Vec<u8>) -> io::Result<()> {
+    let len = length(read_u64(reader)?)?;
+    buffer.clear();
+    if len <= SMALL_VALUE {
+        buffer.resize(len, 0);
+        return reader.read_exact(buffer);
+    }
+    buffer.try_reserve_exact(len).map_err(io::Error::other)?;
+    reader.take(len as u64).read_to_end(buffer)?;
+    if buffer.len() != len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn read_str(reader: &mut impl Read) -> io::Result<String> {
@@ -120,6 +137,11 @@ pub(crate) fn write_outcome(writer: &mut impl Write, outcome: &ItemOutcome) -> i
             writer.write_all(&[RESULT_CODEC])?;
             write_str(writer, message)
         }
+        ItemOutcome::Failed { type_name, message } => {
+            writer.write_all(&[FAILED])?;
+            write_str(writer, type_name)?;
+            write_str(writer, message)
+        }
     }
 }
 
@@ -137,6 +159,10 @@ pub(crate) fn read_outcome_after_tag(reader: &mut impl Read, tag: u8) -> io::Res
         }
         ARGUMENT_CODEC => ItemOutcome::ArgumentCodec(read_str(reader)?),
         RESULT_CODEC => ItemOutcome::ResultCodec(read_str(reader)?),
+        FAILED => ItemOutcome::Failed {
+            type_name: read_str(reader)?,
+            message: read_str(reader)?,
+        },
         other => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -170,6 +196,10 @@ mod tests {
             },
             ItemOutcome::ArgumentCodec("bad arg".into()),
             ItemOutcome::ResultCodec("bad result".into()),
+            ItemOutcome::Failed {
+                type_name: "std::io::Error".into(),
+                message: "no such page".into(),
+            },
         ];
         let mut buffer = Vec::new();
         for outcome in &outcomes {

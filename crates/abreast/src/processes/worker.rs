@@ -58,6 +58,12 @@ unsafe fn auto_init() {
     init();
 }
 
+/// True in a process that a pool started as a worker but that did not run [`init`]: it must
+/// not start pools of its own (each of its workers would do the same, without end).
+pub(crate) fn started_as_worker_without_init() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
 /// Parses `FD:MEMORY_LIMIT:PARENT_PID`.
 fn parse_config(config: &str) -> Option<(RawFd, u64, u32)> {
     let mut parts = config.split(':');
@@ -74,6 +80,9 @@ fn serve(config: &str) -> Result<(), String> {
     // SAFETY: plain libc calls with valid constants; no Rust state is involved.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
+        // What Rust's runtime does before `main` (which a worker never reaches): a write to a
+        // closed pipe is an error, not a silent death.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         #[cfg(target_os = "linux")]
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
@@ -157,10 +166,10 @@ fn run_frame(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result
         )
     })?;
     let started = Instant::now();
+    let mut arg = Vec::new();
     for _ in 0..count {
-        let arg = wire::read_bytes(reader)?;
+        wire::read_bytes_into(reader, &mut arg)?;
         let outcome = (entry.run)(&arg);
-        drop(arg);
         wire::write_outcome(writer, &outcome)?;
     }
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
