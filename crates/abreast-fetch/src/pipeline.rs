@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use abreast::threads::ThreadPool;
 use abreast_meta::Extractor;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::asynchronous::AsyncClient;
 use crate::blocking::BlockingClient;
@@ -146,6 +146,11 @@ impl FetchConfig {
     /// CPU workers for this run (extraction threads in hybrid mode).
     pub fn workers(&self) -> usize {
         self.workers.unwrap_or_else(abreast_cpus).max(1)
+    }
+
+    /// Threads of the hybrid mode's I/O runtime: one per four CPUs, at least one.
+    pub fn io_threads(&self) -> usize {
+        (abreast_cpus() / 4).max(1)
     }
 }
 
@@ -382,7 +387,7 @@ fn drive(
                 .thread_name(|i| format!("abreast-extract-{i}"))
                 .build()
                 .map_err(|error| setup(error.to_string()))?;
-            drive_async(config, jobs, sender, limits, extractor, Some(&pool)).map_err(setup)
+            drive_async(config, jobs, sender, limits, extractor, Some(Arc::new(pool))).map_err(setup)
         }
         Mode::Processes => crate::processes::drive(config, jobs, sender, limits).map_err(setup),
     }
@@ -449,22 +454,32 @@ fn drive_threads(
     Ok(())
 }
 
-/// `async` (and `hybrid` with an extraction pool): `-j` coroutines on one thread.
+/// `async`: `-j` coroutines on one thread that fetch and extract. `hybrid` (with an extraction
+/// pool): each fetch is a task on a multi-thread runtime of `io_threads`, and extraction runs on
+/// the pool, so the network and the CPU never wait for each other.
 fn drive_async(
     config: &FetchConfig,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
     extractor: Extractor,
-    extraction_pool: Option<&ThreadPool>,
+    extraction_pool: Option<Arc<ThreadPool>>,
 ) -> Result<(), String> {
-    let client = AsyncClient::new(config.http.clone()).map_err(|error| error.to_string())?;
+    let client =
+        Arc::new(AsyncClient::new(config.http.clone()).map_err(|error| error.to_string())?);
     let extractor = Arc::new(extractor);
-    let fetch_one = |(sequence, target): Job| {
-        let (client, limits, extractor) = (&client, &limits, Arc::clone(&extractor));
-        async move {
+    let hybrid = extraction_pool.is_some();
+    let fetch_one = move |(sequence, target): Job| {
+        let (client, limits, extractor, pool) = (
+            Arc::clone(&client),
+            Arc::clone(&limits),
+            Arc::clone(&extractor),
+            extraction_pool.clone(),
+        );
+        let line = target.line.clone();
+        let work = async move {
             if let Some(record) = refused(&target) {
-                return (sequence, record);
+                return record;
             }
             let url = target.url.as_ref().expect("refused() handled errors");
             let fetched = {
@@ -472,30 +487,66 @@ fn drive_async(
                 client.fetch(url.as_str()).await
             };
             let line = target.line;
-            let record = match extraction_pool {
+            let mut record = match pool {
                 None => finish_record(fetched, &extractor),
-                Some(pool) => abreast::coroutines::run_blocking(pool, move || {
+                Some(pool) => abreast::coroutines::run_blocking(&pool, move || {
                     finish_record(fetched, &extractor)
                 })
                 .await
                 .unwrap_or_else(|error| internal_failure(line.clone(), &error)),
             };
-            let mut record = record;
             record.url = line;
+            record
+        };
+        // A panic in this code fails its own URL, never the run.
+        async move {
+            let record = std::panic::AssertUnwindSafe(work)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| {
+                    let message = abreast_panic_message(payload.as_ref());
+                    Record::failed(line, ErrorKind::Http, format!("internal error: {message}"))
+                });
             (sequence, record)
         }
     };
-    abreast::coroutines::run(async {
-        let mut records = std::pin::pin!(
-            futures::stream::iter(jobs)
-                .map(fetch_one)
-                .buffer_unordered(config.concurrency())
-        );
-        while let Some(pair) = records.next().await {
-            if sender.send_async(pair).await.is_err() {
-                break;
+    let concurrency = config.concurrency();
+    let forward = async move {
+        let jobs = futures::stream::iter(jobs);
+        if hybrid {
+            let mut records = std::pin::pin!(
+                jobs.map(|job| tokio::spawn(fetch_one(job)))
+                    .buffer_unordered(concurrency)
+            );
+            while let Some(joined) = records.next().await {
+                // The task catches its own panics, so joining fails only on abort, never here.
+                let Ok(pair) = joined else { continue };
+                if sender.send_async(pair).await.is_err() {
+                    break;
+                }
+            }
+        } else {
+            let mut records = std::pin::pin!(jobs.map(fetch_one).buffer_unordered(concurrency));
+            while let Some(pair) = records.next().await {
+                if sender.send_async(pair).await.is_err() {
+                    break;
+                }
             }
         }
-    })
-    .map_err(|error| format!("could not start the async runtime: {error}"))
+    };
+    let outcome = if hybrid {
+        abreast::coroutines::run_multi_thread(config.io_threads(), forward)
+    } else {
+        abreast::coroutines::run(forward)
+    };
+    outcome.map_err(|error| format!("could not start the async runtime: {error}"))
+}
+
+/// The text of a panic payload.
+fn abreast_panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }

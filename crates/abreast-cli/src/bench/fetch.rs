@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use abreast_fetch::output::Done;
 use abreast_fetch::{FetchConfig, Format, HttpSettings, Mode, RecordWriter, StopSignal};
-use abreast_site::{Latency, Site, SiteConfig};
+use abreast_site::{Latency, RunningSite, Site, SiteConfig};
 use anyhow::Context as _;
 
 use super::python::{self, Program, PythonCase};
@@ -63,6 +63,44 @@ fn fetch_all(mode: Mode, urls: &str, pages: u64, workers: usize) -> anyhow::Resu
     Ok(())
 }
 
+/// The test site on a runtime of its own with one thread per two CPUs, so that on a large
+/// machine the server is never what limits the fetchers.
+struct BenchSite {
+    runtime: tokio::runtime::Runtime,
+    site: Option<RunningSite>,
+}
+
+impl BenchSite {
+    fn start(config: SiteConfig) -> anyhow::Result<BenchSite> {
+        let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2).max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("abreast-bench-site")
+            .enable_all()
+            .build()
+            .context("could not start the test site's runtime")?;
+        let site = runtime
+            .block_on(Site::start(config))
+            .context("could not start the local test site")?;
+        Ok(BenchSite {
+            runtime,
+            site: Some(site),
+        })
+    }
+
+    fn base_url(&self) -> &str {
+        self.site.as_ref().map_or("", RunningSite::base_url)
+    }
+}
+
+impl Drop for BenchSite {
+    fn drop(&mut self) {
+        if let Some(site) = self.site.take() {
+            self.runtime.block_on(site.shutdown());
+        }
+    }
+}
+
 /// One part of the suite: every mode (and the Python programs) on one site.
 fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -71,13 +109,12 @@ fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::
     } else {
         Latency::Fixed(latency)
     };
-    let site = Site::start_in_background(
+    let site = BenchSite::start(
         SiteConfig::default()
             .pages(pages)
             .page_size(usize::try_from(sizes.page_size)?)
             .latency(site_latency),
-    )
-    .context("could not start the local test site")?;
+    )?;
     let urls: String = (0..pages)
         .map(|n| format!("{}/page/{n}\n", site.base_url()))
         .collect();
