@@ -40,6 +40,9 @@ pub struct FetchArgs {
     /// Extraction threads (hybrid mode); default one per CPU.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
     workers: Option<u64>,
+    /// Threads doing network I/O in hybrid mode; default one per four CPUs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    io_threads: Option<u64>,
     /// Write records in input order instead of as they complete.
     #[arg(long)]
     ordered: bool,
@@ -128,6 +131,7 @@ impl FetchArgs {
             per_host: self.per_host as usize,
             rate: self.rate,
             workers: self.workers.map(|w| w as usize),
+            io_threads: self.io_threads.map(|n| n as usize),
             ordered: self.ordered,
             shard: self.shard,
             http: HttpSettings {

@@ -109,6 +109,8 @@ pub struct FetchConfig {
     pub rate: Option<f64>,
     /// Extraction threads (hybrid) or worker processes' CPU share; `None`: one per CPU.
     pub workers: Option<usize>,
+    /// Threads of the hybrid mode's I/O runtime; `None`: one per four CPUs.
+    pub io_threads: Option<usize>,
     /// Write records in input order (`--ordered`) instead of as they complete.
     pub ordered: bool,
     /// Only this shard of the input (`--shard K/N`).
@@ -127,6 +129,7 @@ impl Default for FetchConfig {
             per_host: 8,
             rate: None,
             workers: None,
+            io_threads: None,
             ordered: false,
             shard: None,
             http: HttpSettings::default(),
@@ -148,9 +151,9 @@ impl FetchConfig {
         self.workers.unwrap_or_else(abreast_cpus).max(1)
     }
 
-    /// Threads of the hybrid mode's I/O runtime: one per four CPUs, at least one.
+    /// Threads of the hybrid mode's I/O runtime: as given, else one per four CPUs (at least one).
     pub fn io_threads(&self) -> usize {
-        (abreast_cpus() / 4).max(1)
+        self.io_threads.unwrap_or(abreast_cpus() / 4).max(1)
     }
 }
 
@@ -387,7 +390,15 @@ fn drive(
                 .thread_name(|i| format!("abreast-extract-{i}"))
                 .build()
                 .map_err(|error| setup(error.to_string()))?;
-            drive_async(config, jobs, sender, limits, extractor, Some(Arc::new(pool))).map_err(setup)
+            drive_async(
+                config,
+                jobs,
+                sender,
+                limits,
+                extractor,
+                Some(Arc::new(pool)),
+            )
+            .map_err(setup)
         }
         Mode::Processes => crate::processes::drive(config, jobs, sender, limits).map_err(setup),
     }

@@ -15,12 +15,13 @@ use super::python::{self, Program, PythonCase};
 use super::report::{Mechanism, Row, SuiteReport};
 use super::{Bench, Sizes};
 
-/// Requests in flight per mode in the bench: the defaults of `abreast fetch`, but 64 worker
-/// processes, so that the processes row is not starved of concurrency behind latency.
+/// Requests in flight per mode in the bench: 64 threads and 64 worker processes (each costs a
+/// stack or a process), and a thousand coroutines (each costs a few hundred bytes): every
+/// mechanism at the concurrency its costs allow.
 fn concurrency(mode: Mode) -> usize {
     match mode {
-        Mode::Processes => 64,
-        other => other.default_concurrency(),
+        Mode::Threads | Mode::Processes => 64,
+        Mode::Async | Mode::Hybrid => 1000,
     }
 }
 
