@@ -215,7 +215,6 @@ impl<T> Slot<T> {
     }
 
     /// Registers how to stop this task while it runs (called by the process pool on dispatch).
-    #[allow(dead_code)] // the process pool is its caller
     pub(crate) fn set_abort(&self, abort: AbortRunning) {
         self.lock().abort = Some(abort);
     }

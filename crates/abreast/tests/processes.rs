@@ -146,6 +146,11 @@ fn read_mark() -> u64 {
 }
 
 #[abreast::task]
+fn pause(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+#[abreast::task]
 fn refuse_to_start(_value: u64) {
     panic!("initializer refuses");
 }
@@ -765,4 +770,22 @@ fn a_crash_inside_a_chunk_fails_only_its_item() {
     }
     let stats = pool.stats();
     assert_eq!((stats.completed, stats.failed), (4990, 10));
+}
+
+#[test]
+fn a_worker_that_does_not_start_in_time_fails_the_build() {
+    let started = Instant::now();
+    let error = ProcessPool::builder()
+        .workers(1)
+        .initializer(pause, 30_000)
+        .startup_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    match error {
+        BuildError::Handshake { reason, .. } => {
+            assert!(reason.contains("startup timeout"), "{reason}");
+        }
+        other => panic!("expected a handshake error, got {other}"),
+    }
 }

@@ -501,6 +501,8 @@ impl ProcessPool {
     }
 
     /// The pool's counters now: queued, running, completed, failed, cancelled, workers replaced.
+    /// `running` counts the tasks sent to workers, including those waiting in a worker's pipe
+    /// behind the one it runs (see [`prefetch`](ProcessPoolBuilder::prefetch)).
     pub fn stats(&self) -> PoolStats {
         self.shared.counters.snapshot()
     }

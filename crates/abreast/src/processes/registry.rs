@@ -1,6 +1,6 @@
 //! The link-time table of task functions, and the typed handle a pool accepts.
 //!
-//! `#[abreast::task]` adds one [`Registration`] per function to [`TASKS`] (a `linkme`
+//! `#[abreast::task]` adds one `Registration` per function to `TASKS` (a `linkme`
 //! distributed slice: the linker gathers the entries, so nothing runs before `main` to fill it and
 //! a worker can look a task up the moment it starts). Parent and worker refer to a task by its
 //! index in the table sorted by name, and prove they are the same build by comparing a hash of
