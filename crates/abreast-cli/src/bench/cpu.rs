@@ -99,7 +99,10 @@ fn extraction(
             || {
                 // Each page travels to a worker and its count comes back, as with Pool.map.
                 let found = processes
-                    .map(super::tasks::count_metas_task, pages.iter().cloned())
+                    .map(
+                        super::tasks::count_metas_task,
+                        pages.iter().cloned().map(serde_bytes::ByteBuf::from),
+                    )
                     .sum::<Result<usize, _>>()?;
                 check(found)
             },

@@ -8,9 +8,10 @@ pub fn echo(number: u64) -> u64 {
     std::hint::black_box(number)
 }
 
-/// The metadata extraction of the cpu suite, on a page sent to the worker.
+/// The metadata extraction of the cpu suite, on a page sent to the worker (as bytes, not as a
+/// sequence of numbers: serde_bytes lets the codec copy it whole).
 #[abreast::task]
-pub fn count_metas_task(page: Vec<u8>) -> usize {
+pub fn count_metas_task(page: serde_bytes::ByteBuf) -> usize {
     super::cpu::count_metas(&page)
 }
 
