@@ -4,24 +4,17 @@
 //! Run it against the local test site (started here, with 50 ms of latency, when no base URL is
 //! given): `cargo run --release -p abreast-fetch --example async_fetch [BASE_URL]`.
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Instant;
 
 use abreast::coroutines::{gather_bounded, run};
 use abreast_fetch::HttpSettings;
 use abreast_fetch::asynchronous::AsyncClient;
-use abreast_site::{Latency, Site, SiteConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_site, base) = match std::env::args().nth(1) {
-        Some(base) => (None, base),
-        None => {
-            let config = SiteConfig::default().latency(Latency::Fixed(Duration::from_millis(50)));
-            let site = Site::start_in_background(config)?;
-            let base = site.base_url().to_owned();
-            (Some(site), base)
-        }
-    };
-    let sites: Vec<String> = (0..1000).map(|n| format!("{base}/page/{n}")).collect();
+    let (_site, base) = support::site_or_argument()?;
+    let sites = support::sites(&base);
 
     let start = Instant::now();
     let downloaded = run(async {

@@ -5,13 +5,14 @@
 //! Run it against the local test site (started here, with 50 ms of latency, when no base URL is
 //! given): `cargo run --release -p abreast-fetch --example processes_fetch [BASE_URL]`.
 
+mod support;
+
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use abreast::processes::ProcessPool;
 use abreast_fetch::HttpSettings;
 use abreast_fetch::blocking::BlockingClient;
-use abreast_site::{Latency, Site, SiteConfig};
 
 /// This worker process's client, made on its first task.
 static CLIENT: OnceLock<BlockingClient> = OnceLock::new();
@@ -26,16 +27,8 @@ fn download_site(url: String) -> Option<usize> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Worker processes are this program started again: they stop here and serve tasks.
     abreast::processes::init();
-    let (_site, base) = match std::env::args().nth(1) {
-        Some(base) => (None, base),
-        None => {
-            let config = SiteConfig::default().latency(Latency::Fixed(Duration::from_millis(50)));
-            let site = Site::start_in_background(config)?;
-            let base = site.base_url().to_owned();
-            (Some(site), base)
-        }
-    };
-    let sites: Vec<String> = (0..1000).map(|n| format!("{base}/page/{n}")).collect();
+    let (_site, base) = support::site_or_argument()?;
+    let sites = support::sites(&base);
 
     let start = Instant::now();
     let pool = ProcessPool::builder().workers(32).build()?;

@@ -4,26 +4,18 @@
 //! Run it against the local test site (started here, with 50 ms of latency, when no base URL is
 //! given): `cargo run --release -p abreast-fetch --example threads_fetch [BASE_URL]`.
 
+mod support;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use abreast::threads::ThreadPool;
 use abreast_fetch::HttpSettings;
 use abreast_fetch::blocking::BlockingClient;
-use abreast_site::{Latency, Site, SiteConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The site stays up as long as `_site` lives.
-    let (_site, base) = match std::env::args().nth(1) {
-        Some(base) => (None, base),
-        None => {
-            let config = SiteConfig::default().latency(Latency::Fixed(Duration::from_millis(50)));
-            let site = Site::start_in_background(config)?;
-            let base = site.base_url().to_owned();
-            (Some(site), base)
-        }
-    };
-    let sites: Vec<String> = (0..1000).map(|n| format!("{base}/page/{n}")).collect();
+    let (_site, base) = support::site_or_argument()?;
+    let sites = support::sites(&base);
 
     let start = Instant::now();
     let client = Arc::new(BlockingClient::new(HttpSettings::default()));

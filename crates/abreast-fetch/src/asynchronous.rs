@@ -3,10 +3,9 @@
 
 use std::time::Instant;
 
-use crate::body::{ACCEPT_ENCODING, BodySink, Encoding, Flow};
-use crate::http::{Attempt, Fetched, HttpSettings, status_message};
+use crate::body::{ACCEPT_ENCODING, BodySink, Flow};
+use crate::http::{Attempt, Fetched, Head, HttpSettings};
 use crate::record::ErrorKind;
-use crate::retry::is_retryable_status;
 
 /// An async client for one run's settings. Clone it freely: clones share the connection pool.
 #[derive(Debug, Clone)]
@@ -88,34 +87,22 @@ impl AsyncClient {
                 return Attempt::Failed(kind, message);
             }
         };
-        let final_url = response.url().to_string();
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
+        let head = Head::judge(
+            response.url().to_string(),
+            response.status().as_u16(),
+            response.headers(),
+            attempt,
+        );
+        let (final_url, status, content_type, encoding) = match head {
+            Head::Done(attempt) => return attempt,
+            Head::ReadBody {
+                final_url,
+                status,
+                content_type,
+                encoding,
+            } => (final_url, status, content_type, encoding),
         };
-        let content_type = header("content-type");
-        if is_retryable_status(status) {
-            return Attempt::Retryable {
-                final_url,
-                status,
-                content_type,
-                retry_after: header("retry-after"),
-            };
-        }
-        if !(200..300).contains(&status) {
-            return Attempt::Answered {
-                final_url,
-                status,
-                content_type,
-                body: Err((ErrorKind::Status, status_message(status, attempt))),
-            };
-        }
-        let encoding = header("content-encoding");
-        let body = match Encoding::from_header(encoding.as_deref()) {
+        let body = match encoding {
             Err(message) => Err((ErrorKind::Decode, message)),
             Ok(encoding) => {
                 let mut sink =

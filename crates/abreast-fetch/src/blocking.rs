@@ -7,9 +7,8 @@ use std::time::Instant;
 use ureq::ResponseExt;
 
 use crate::body::{ACCEPT_ENCODING, BodySink, Encoding, Flow};
-use crate::http::{Attempt, Fetched, HttpSettings, io_error_kind, status_message};
+use crate::http::{Attempt, Fetched, Head, HttpSettings, io_error_kind};
 use crate::record::ErrorKind;
-use crate::retry::is_retryable_status;
 
 /// A blocking client for one run's settings. Share it between threads: it pools connections.
 #[derive(Debug, Clone)]
@@ -72,39 +71,24 @@ impl BlockingClient {
                 return Attempt::Failed(kind, message);
             }
         };
-        let final_url = response.get_uri().to_string();
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
+        let head = Head::judge(
+            response.get_uri().to_string(),
+            response.status().as_u16(),
+            response.headers(),
+            attempt,
+        );
+        let (final_url, status, content_type, encoding) = match head {
+            Head::Done(attempt) => return attempt,
+            Head::ReadBody {
+                final_url,
+                status,
+                content_type,
+                encoding,
+            } => (final_url, status, content_type, encoding),
         };
-        let content_type = header("content-type");
-        if is_retryable_status(status) {
-            return Attempt::Retryable {
-                final_url,
-                status,
-                content_type,
-                retry_after: header("retry-after"),
-            };
-        }
-        if !(200..300).contains(&status) {
-            return Attempt::Answered {
-                final_url,
-                status,
-                content_type,
-                body: Err((ErrorKind::Status, status_message(status, attempt))),
-            };
-        }
-        let encoding = header("content-encoding");
-        let body = match Encoding::from_header(encoding.as_deref()) {
+        let body = match encoding {
             Err(message) => Err((ErrorKind::Decode, message)),
-            Ok(encoding) => {
-                let reader = response.into_body().into_reader();
-                read_body(reader, encoding, &self.settings)
-            }
+            Ok(encoding) => read_body(response.into_body().into_reader(), encoding, &self.settings),
         };
         Attempt::Answered {
             final_url,

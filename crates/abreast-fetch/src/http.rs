@@ -189,6 +189,60 @@ impl Attempt {
     }
 }
 
+/// What the head of a response decides.
+#[derive(Debug)]
+pub(crate) enum Head {
+    /// No body to read: the attempt ends here (a status to retry, or not 2xx).
+    Done(Attempt),
+    /// A 2xx answer: read its body, decoding it with this Content-Encoding.
+    ReadBody {
+        final_url: String,
+        status: u16,
+        content_type: Option<String>,
+        encoding: Result<crate::body::Encoding, String>,
+    },
+}
+
+impl Head {
+    /// Judges a response's status and headers, the same way for both HTTP stacks.
+    pub(crate) fn judge(
+        final_url: String,
+        status: u16,
+        headers: &::http::HeaderMap,
+        attempt: u32,
+    ) -> Head {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type");
+        if crate::retry::is_retryable_status(status) {
+            return Head::Done(Attempt::Retryable {
+                final_url,
+                status,
+                content_type,
+                retry_after: header("retry-after"),
+            });
+        }
+        if !(200..300).contains(&status) {
+            return Head::Done(Attempt::Answered {
+                final_url,
+                status,
+                content_type,
+                body: Err((ErrorKind::Status, status_message(status, attempt))),
+            });
+        }
+        Head::ReadBody {
+            final_url,
+            status,
+            content_type,
+            encoding: crate::body::Encoding::from_header(header("content-encoding").as_deref()),
+        }
+    }
+}
+
 /// The message of a record whose final status was not 2xx.
 pub(crate) fn status_message(status: u16, attempts: u32) -> String {
     let reason = http_reason(status);
