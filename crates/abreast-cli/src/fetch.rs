@@ -69,7 +69,7 @@ pub struct FetchArgs {
     /// Redirects followed at most (only to http and https).
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_redirects: u32,
-    /// Stop reading each page once its <head> is complete.
+    /// Stop reading each page once its `<head>` is complete.
     #[arg(long)]
     head_only: bool,
     /// Accept invalid TLS certificates.

@@ -217,7 +217,8 @@ struct Intake {
 /// A numbered target, ready for a driver.
 type Job = (u64, Target);
 
-/// One run of the fetch pipeline: see the [module docs](self). `on_record` sees each record
+/// One run of the fetch pipeline: input to driver to ordered writer, every taken URL getting
+/// exactly one record or being counted as abandoned after a stop. `on_record` sees each record
 /// after it is written (progress bars hook in here).
 pub fn run<R, W>(
     config: &FetchConfig,
@@ -416,7 +417,7 @@ fn drive_threads(
     let pool = ThreadPool::builder()
         .num_threads(concurrency)
         .thread_name(|i| format!("abreast-fetch-{i}"))
-        .stack_size(256 * 1024)
+        .stack_size(1024 * 1024)
         .build()
         .map_err(|error| error.to_string())?;
     let client = BlockingClient::new(config.http.clone());

@@ -96,6 +96,12 @@
 //!   hang (a C library, untrusted input to a parser, a memory-hungry step): such a fault kills
 //!   only a worker, which the pool replaces, and the task fails with a [`TaskError`] that says
 //!   why. The price is serializing arguments and results and a few microseconds per task.
+//!
+//! # Features
+//!
+//! - `auto-init` (default): worker processes of a [`processes::ProcessPool`] take over before
+//!   `main` runs, so binaries and test harnesses need no [`processes::init`] call. Without it,
+//!   call `abreast::processes::init()` first thing in `main`.
 #![deny(missing_docs)]
 
 pub mod coroutines;
