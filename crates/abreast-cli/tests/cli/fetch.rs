@@ -12,6 +12,20 @@ fn site() -> abreast_site::BackgroundSite {
     Site::start_in_background(SiteConfig::default().pages(50).page_size(4096)).unwrap()
 }
 
+/// The `url` of each JSON line of `output`.
+fn urls_of(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+            record["url"]
+                .as_str()
+                .expect("every record has a url")
+                .to_owned()
+        })
+        .collect()
+}
+
 fn write_urls(dir: &std::path::Path, lines: &[String]) -> std::path::PathBuf {
     let path = dir.join("urls.txt");
     std::fs::write(&path, lines.join("\n")).unwrap();
@@ -97,16 +111,7 @@ fn stdin_input_and_ordered_output() {
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let urls: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["url"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let urls = urls_of(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(urls, lines);
 }
 
@@ -131,16 +136,7 @@ fn resume_appends_only_what_is_missing() {
         0,
     );
     assert!(stderr.contains("8 already done"), "{stderr}");
-    let mut urls: Vec<String> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["url"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut urls = urls_of(&std::fs::read_to_string(&out).unwrap());
     urls.sort();
     let mut expected = lines.clone();
     expected.sort();
