@@ -284,7 +284,7 @@ fn scoped_tasks_borrow_from_the_stack() {
 #[test]
 fn as_completed_yields_in_finish_order() {
     let pool = pool(3);
-    let handles: Vec<_> = [60u64, 1, 30]
+    let handles: Vec<_> = [300u64, 1, 150]
         .into_iter()
         .map(|ms| {
             pool.submit(move || {
@@ -296,7 +296,7 @@ fn as_completed_yields_in_finish_order() {
     let order: Vec<(usize, u64)> = as_completed(handles)
         .map(|(index, outcome)| (index, outcome.unwrap()))
         .collect();
-    assert_eq!(order, [(1, 1), (2, 30), (0, 60)]);
+    assert_eq!(order, [(1, 1), (2, 150), (0, 300)]);
 }
 
 #[test]
