@@ -244,7 +244,7 @@ fn run_blocking_does_not_block_the_runtime() {
 }
 
 #[test]
-fn multi_thread_runtime_runs_a_group_in_parallel() {
+fn a_group_runs_on_a_multi_thread_runtime() {
     let sum = coroutines::run_multi_thread(2, async {
         let mut group = TaskGroup::new();
         for n in 0..100u64 {
