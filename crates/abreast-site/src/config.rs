@@ -31,7 +31,7 @@ pub const DEFAULT_PAGES: u64 = 1000;
 pub struct SiteConfig {
     /// How many pages exist: `/page/N` for `N >= pages` answers 404.
     pub pages: u64,
-    /// The exact size in bytes of every `/page/N` body. It must hold a page's head (about 900
+    /// The exact size in bytes of every `/page/N` body. It must hold a page's head (about 850
     /// bytes; [`Site::start`](crate::Site::start) says how many if not); pages of at least
     /// [`FULL_PAGE_SIZE`](crate::FULL_PAGE_SIZE) carry every feature.
     pub page_size: usize,
