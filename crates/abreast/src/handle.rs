@@ -134,12 +134,7 @@ impl Counters {
     }
 
     fn record_outcome<T>(&self, outcome: &Result<T, TaskError>) {
-        let counter = match outcome {
-            Ok(_) => &self.completed,
-            Err(error) if error.is_cancelled() => &self.cancelled,
-            Err(_) => &self.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.record_outcomes(std::iter::once(outcome));
     }
 
     /// A consistent-enough snapshot (each counter is read once, relaxed).
