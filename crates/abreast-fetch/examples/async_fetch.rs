@@ -27,10 +27,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let results = gather_bounded(256, sites.iter().map(download_site)).await;
         Ok::<_, Box<dyn std::error::Error>>(results.into_iter().filter(|ok| *ok).count())
     })??;
-    println!(
-        "Downloaded {downloaded} of {} sites in {:.2} seconds",
-        sites.len(),
-        start.elapsed().as_secs_f64()
-    );
+    support::report(downloaded, sites.len(), start);
     Ok(())
 }

@@ -38,10 +38,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             downloaded += 1;
         }
     }
-    println!(
-        "Downloaded {downloaded} of {} sites in {:.2} seconds",
-        sites.len(),
-        start.elapsed().as_secs_f64()
-    );
+    support::report(downloaded, sites.len(), start);
     Ok(())
 }

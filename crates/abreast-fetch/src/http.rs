@@ -272,8 +272,7 @@ fn http_reason(status: u16) -> &'static str {
 
 /// Extracts the page's metadata (for a 2xx body) and makes the record.
 pub fn finish_record(fetched: Fetched, extractor: &Extractor) -> Record {
-    let mut record = Record::failed(fetched.url, ErrorKind::Http, String::new());
-    record.error = None;
+    let mut record = Record::empty(fetched.url);
     record.final_url = fetched.final_url;
     record.status = fetched.status;
     record.content_type = fetched.content_type;

@@ -525,24 +525,18 @@ fn drive_async(
     let concurrency = config.concurrency();
     let forward = async move {
         let jobs = futures::stream::iter(jobs);
-        if hybrid {
-            let mut records = std::pin::pin!(
-                jobs.map(|job| tokio::spawn(fetch_one(job)))
-                    .buffer_unordered(concurrency)
-            );
-            while let Some(joined) = records.next().await {
+        let mut records = if hybrid {
+            jobs.map(|job| tokio::spawn(fetch_one(job)))
+                .buffer_unordered(concurrency)
                 // The task catches its own panics, so joining fails only on abort, never here.
-                let Ok(pair) = joined else { continue };
-                if sender.send_async(pair).await.is_err() {
-                    break;
-                }
-            }
+                .filter_map(|joined| std::future::ready(joined.ok()))
+                .boxed()
         } else {
-            let mut records = std::pin::pin!(jobs.map(fetch_one).buffer_unordered(concurrency));
-            while let Some(pair) = records.next().await {
-                if sender.send_async(pair).await.is_err() {
-                    break;
-                }
+            jobs.map(fetch_one).buffer_unordered(concurrency).boxed()
+        };
+        while let Some(pair) = records.next().await {
+            if sender.send_async(pair).await.is_err() {
+                break;
             }
         }
     };

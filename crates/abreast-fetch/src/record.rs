@@ -113,14 +113,22 @@ impl Record {
     /// A record for `url` that failed with `kind` before any page was read.
     pub fn failed(url: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> Self {
         Record {
-            url: url.into(),
-            final_url: None,
-            status: None,
-            ok: false,
             error: Some(ErrorInfo {
                 kind,
                 message: message.into(),
             }),
+            ..Record::empty(url)
+        }
+    }
+
+    /// A record for `url` with nothing known yet: no page, no error.
+    pub fn empty(url: impl Into<String>) -> Self {
+        Record {
+            url: url.into(),
+            final_url: None,
+            status: None,
+            ok: false,
+            error: None,
             elapsed_ms: 0,
             attempts: 0,
             bytes: 0,

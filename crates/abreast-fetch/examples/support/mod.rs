@@ -1,6 +1,6 @@
 //! What the three example programs share: the site they fetch from and its page URLs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abreast_site::{BackgroundSite, Latency, Site, SiteConfig};
 
@@ -19,4 +19,12 @@ pub fn site_or_argument() -> Result<(Option<BackgroundSite>, String), Box<dyn st
 /// The URLs of the first thousand pages under `base`, as the explainer's programs fetch.
 pub fn sites(base: &str) -> Vec<String> {
     (0..1000).map(|n| format!("{base}/page/{n}")).collect()
+}
+
+/// Prints the explainer's closing line.
+pub fn report(downloaded: usize, total: usize, start: Instant) {
+    println!(
+        "Downloaded {downloaded} of {total} sites in {:.2} seconds",
+        start.elapsed().as_secs_f64()
+    );
 }
