@@ -1,90 +1,21 @@
-//! The extractor: sniffs the encoding, feeds the body to lol_html's streaming
-//! tokenizer in bounded chunks, and collects what the page says about itself
-//! from the elements a browser would build.
-//!
-//! lol_html lexes in full only the tags our selectors name and follows the
-//! tokenizer state changes of the tree builder (`<script>`, `<style>`,
-//! `<title>`, `<textarea>`, `<noscript>` as a browser with scripting on,
-//! comments, CDATA, foreign content), so markup inside those is never mistaken
-//! for a tag. What it does not do, this module does: skip `<template>`
-//! contents (not part of the document), take only HTML-namespace elements,
-//! keep the first of duplicate attributes, decode character references, and
-//! find where the head ends.
+//! The extractor: sniffs the encoding, runs the tokenizer over the body,
+//! and collects what the page says about itself from the elements a browser
+//! would build: `<meta>`, the first `<title>`, `<html lang>`,
+//! `<link rel=canonical>` and JSON-LD scripts, in the HTML namespace and
+//! outside template contents. Values are decoded from the page's encoding,
+//! character references resolved, and every collected byte is charged
+//! against the memory budget before it is allocated.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::error::Error;
-use std::fmt;
-use std::sync::LazyLock;
+use std::collections::HashSet;
+use std::ops::ControlFlow;
 
-use encoding_rs::{CoderResult, Encoding};
-use lol_html::errors::RewritingError;
-use lol_html::html_content::{Element, TextChunk, TextType};
-use lol_html::{
-    AsciiCompatibleEncoding, ElementContentHandlers, HtmlRewriter, MemorySettings, Selector,
-    Settings, doc_text,
-};
+use encoding_rs::{CoderResult, Encoding, UTF_8};
 
 use crate::page::{End, MetaTag, PageMeta};
 use crate::sniff::{bom_length, sniff_encoding};
 use crate::text::{attribute_value, normalize_input, title_text};
-
-/// Bytes handed to the tokenizer at a time (and the size of the buffer that
-/// decodes UTF-16 and other encodings lol_html cannot read directly).
-const CHUNK_BYTES: usize = 64 * 1024;
-
-const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
-
-/// The elements we read, as lol_html selectors: `<meta>`, `<title>`,
-/// `<html lang>`, `<link rel>` and JSON-LD scripts.
-const READ: [&str; 5] = [
-    "meta",
-    "title",
-    "html[lang]",
-    "link[rel]",
-    r#"script[type*="ld+json" i]"#,
-];
-
-/// The selectors, parsed once (parsing them costs more than a small page).
-static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| {
-    let parse = |selector: &str| {
-        selector
-            .parse::<Selector>()
-            .expect("the selectors are constants that lol_html parses")
-    };
-    Selectors {
-        read: READ.map(parse),
-        in_template: READ.map(|selector| parse(&format!("template {selector}"))),
-        any: parse("*"),
-        any_in_template: parse("template *"),
-        template: parse("template"),
-        foreign_title: parse("svg title, math title"),
-    }
-});
-
-/// See [`SELECTORS`].
-struct Selectors {
-    /// [`READ`].
-    read: [Selector; 5],
-    /// [`READ`] inside template contents, to skip them.
-    in_template: [Selector; 5],
-    /// Every element, for `head_only`.
-    any: Selector,
-    /// Every element inside template contents, for `head_only`.
-    any_in_template: Selector,
-    /// Template elements, whose text (theirs and their descendants'),
-    /// `head_only` skips.
-    template: Selector,
-    /// SVG and MathML titles: lol_html reports them in the HTML namespace
-    /// (they are integration points), so we tell them apart by ancestry.
-    foreign_title: Selector,
-}
-
-/// Start tags that the tree builder handles without leaving the head.
-const HEAD_ELEMENTS: [&str; 13] = [
-    "html", "head", "base", "basefont", "bgsound", "link", "meta", "title", "noscript", "noframes",
-    "style", "script", "template",
-];
+use crate::tokenizer::{Kind, Reply, Sink, StartTag, tokenize};
 
 /// Reads metadata out of HTML pages; holds the options, reusable, cheap to
 /// clone, and shareable across threads.
@@ -137,9 +68,10 @@ impl Extractor {
     }
 
     /// Cap on the memory extraction uses besides the body itself: half for
-    /// the tokenizer's buffers, half for the collected strings, plus a fixed
-    /// 64 KiB decode buffer. Reaching it keeps what was read and gives
-    /// [`End::MemoryLimit`].
+    /// the tokenizer (its stacks and one tag's attribute list, and the body
+    /// decoded to UTF-8 when its encoding is not ASCII-compatible, as UTF-16
+    /// is), half for the collected strings. Reaching it keeps what was read
+    /// and gives [`End::MemoryLimit`].
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = bytes;
         self
@@ -153,18 +85,36 @@ impl Extractor {
             _ => (body, false),
         };
         let (encoding, encoding_source) = sniff_encoding(body, content_type);
-        let collector = RefCell::new(Collector {
+        let content = &body[bom_length(body)..];
+        let tokenizer_budget = self.memory_limit / 2;
+        let mut collector = Collector {
             page: PageMeta {
                 encoding: encoding.name().to_owned(),
                 encoding_source,
                 ..PageMeta::default()
             },
+            encoding,
             budget: self.memory_limit / 2,
-            ..Collector::default()
-        });
-        let end = self.tokenize(&collector, encoding, &body[bom_length(body)..]);
-        let mut collector = collector.into_inner();
-        collector.close_title();
+            head_only: self.head_only,
+            pending: Pending::Nothing,
+        };
+        let end = if encoding.is_ascii_compatible() {
+            tokenize(content, tokenizer_budget, &mut collector)
+        } else {
+            // UTF-16 and the like: decoded first, as far as the budget holds.
+            let (decoded, complete) = decode_bounded(encoding, content, tokenizer_budget);
+            collector.encoding = UTF_8;
+            let end = tokenize(
+                &decoded,
+                tokenizer_budget - decoded.capacity(),
+                &mut collector,
+            );
+            if end == End::Complete && !complete {
+                End::MemoryLimit
+            } else {
+                end
+            }
+        };
         let mut page = collector.page;
         page.end = match end {
             End::Complete if cut => End::ByteLimit,
@@ -172,142 +122,19 @@ impl Extractor {
         };
         page
     }
-
-    /// Runs the tokenizer over `body` (BOM removed) with our handlers.
-    fn tokenize(
-        &self,
-        collector: &RefCell<Collector>,
-        encoding: &'static Encoding,
-        body: &[u8],
-    ) -> End {
-        let tokenizer_memory = self.memory_limit / 2;
-        // lol_html insists (in debug builds) that its first buffer fits the limit.
-        let memory = MemorySettings::new()
-            .with_max_allowed_memory_usage(tokenizer_memory)
-            .with_preallocated_parsing_buffer_size(tokenizer_memory.min(1024));
-        // What lol_html cannot decode itself, we decode to UTF-8 for it.
-        let tokenizer_encoding = AsciiCompatibleEncoding::new(encoding);
-        let mut settings = Settings::new()
-            .with_encoding(tokenizer_encoding.unwrap_or_else(AsciiCompatibleEncoding::utf_8))
-            .with_memory_settings(memory)
-            .with_strict(false);
-        let selectors = &*SELECTORS;
-        let in_template = |_: &mut Element<'_, '_>| {
-            collector.borrow_mut().in_template = true;
-            Ok(())
-        };
-        // Registered before the handlers they guard, so they run first.
-        for selector in &selectors.in_template {
-            settings = settings.append_element_content_handler((
-                Cow::Borrowed(selector),
-                ElementContentHandlers::default().element(in_template),
-            ));
-        }
-        if self.head_only {
-            settings = settings
-                .append_element_content_handler((
-                    Cow::Borrowed(&selectors.any_in_template),
-                    ElementContentHandlers::default().element(|_: &mut Element<'_, '_>| {
-                        collector.borrow_mut().in_template_any = true;
-                        Ok(())
-                    }),
-                ))
-                .append_element_content_handler((
-                    Cow::Borrowed(&selectors.template),
-                    ElementContentHandlers::default().text(|_: &mut TextChunk<'_>| {
-                        collector.borrow_mut().in_template_text = true;
-                        Ok(())
-                    }),
-                ))
-                .append_element_content_handler((
-                    Cow::Borrowed(&selectors.any),
-                    ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
-                        collector.borrow_mut().on_any_element(element)
-                    }),
-                ))
-                .append_document_content_handler(doc_text!(|chunk| {
-                    collector.borrow_mut().on_any_text(chunk)
-                }));
-        }
-        let [meta, title, html_lang, link, json_ld] = &selectors.read;
-        settings = settings
-            .append_element_content_handler((
-                Cow::Borrowed(&selectors.foreign_title),
-                ElementContentHandlers::default().element(|_: &mut Element<'_, '_>| {
-                    collector.borrow_mut().foreign_title = true;
-                    Ok(())
-                }),
-            ))
-            .append_element_content_handler((
-                Cow::Borrowed(meta),
-                ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
-                    collector.borrow_mut().on_meta(element)
-                }),
-            ))
-            .append_element_content_handler((
-                Cow::Borrowed(title),
-                ElementContentHandlers::default()
-                    .element(|element: &mut Element<'_, '_>| {
-                        collector.borrow_mut().on_title(element)
-                    })
-                    .text(|chunk: &mut TextChunk<'_>| collector.borrow_mut().on_title_text(chunk)),
-            ))
-            .append_element_content_handler((
-                Cow::Borrowed(html_lang),
-                ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
-                    collector.borrow_mut().on_html(element)
-                }),
-            ))
-            .append_element_content_handler((
-                Cow::Borrowed(link),
-                ElementContentHandlers::default().element(|element: &mut Element<'_, '_>| {
-                    collector.borrow_mut().on_link(element)
-                }),
-            ))
-            .append_element_content_handler((
-                Cow::Borrowed(json_ld),
-                ElementContentHandlers::default()
-                    .element(|element: &mut Element<'_, '_>| {
-                        collector.borrow_mut().on_json_ld(element)
-                    })
-                    .text(|chunk: &mut TextChunk<'_>| {
-                        collector.borrow_mut().on_json_ld_text(chunk)
-                    }),
-            ));
-
-        let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-        let written = if tokenizer_encoding.is_some() {
-            body.chunks(CHUNK_BYTES)
-                .try_for_each(|chunk| rewriter.write(chunk))
-        } else {
-            write_decoded(&mut rewriter, encoding, body)
-        };
-        let result = written.and_then(|()| rewriter.end());
-        match result {
-            Ok(()) => End::Complete,
-            Err(RewritingError::MemoryLimitExceeded(_)) => End::MemoryLimit,
-            Err(RewritingError::ContentHandlerError(_)) => collector.borrow().stopped_by,
-            Err(_) => End::TokenizerError,
-        }
-    }
 }
 
-/// Decodes `body` from `encoding` to UTF-8 a chunk at a time and writes it.
-fn write_decoded<O: lol_html::OutputSink>(
-    rewriter: &mut HtmlRewriter<'_, O>,
-    encoding: &'static Encoding,
-    mut body: &[u8],
-) -> Result<(), RewritingError> {
+/// `body` decoded to UTF-8, at most `limit` bytes of it, and whether that
+/// is all of it.
+fn decode_bounded(encoding: &'static Encoding, body: &[u8], limit: usize) -> (Vec<u8>, bool) {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    let mut buffer = vec![0; CHUNK_BYTES];
-    loop {
-        let (result, read, written, _) = decoder.decode_to_utf8(body, &mut buffer, true);
-        body = &body[read..];
-        rewriter.write(&buffer[..written])?;
-        if result == CoderResult::InputEmpty {
-            return Ok(());
-        }
-    }
+    let needed = decoder
+        .max_utf8_buffer_length(body.len())
+        .unwrap_or(usize::MAX);
+    let mut decoded = vec![0; needed.min(limit)];
+    let (result, _, written, _) = decoder.decode_to_utf8(body, &mut decoded, true);
+    decoded.truncate(written);
+    (decoded, result == CoderResult::InputEmpty)
 }
 
 /// Extracts the metadata of one page with the default [`Extractor`]: the
@@ -319,19 +146,6 @@ pub fn extract(body: &[u8], content_type: Option<&str>) -> PageMeta {
     Extractor::new().extract(body, content_type)
 }
 
-/// The error a handler returns to stop the tokenizer; why is in
-/// [`Collector::stopped_by`].
-#[derive(Debug)]
-struct Stop;
-
-impl fmt::Display for Stop {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("extraction stopped early")
-    }
-}
-
-impl Error for Stop {}
-
 /// What collecting costs besides the bytes of the strings, charged against
 /// the budget so that it bounds the heap, not just the text: a `MetaTag` in
 /// a `Vec` that may be mid-reallocation (old and doubled buffers both live)…
@@ -342,84 +156,221 @@ const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
 const MAP_ENTRY_COST: usize = 4 * size_of::<String>();
 /// …a JSON-LD entry in its `Vec`…
 const JSON_LD_COST: usize = 3 * size_of::<String>();
-/// …and text that grows by appending (title, JSON-LD), whose buffer may be
-/// up to twice its length, and which is copied once when it is finished.
-const TEXT_COST_FACTOR: usize = 3;
+/// …and a name in the set that finds duplicate attributes, with its share
+/// of the table.
+const SET_ENTRY_COST: usize = 2 * size_of::<String>();
 
-type HandlerResult = Result<(), Box<dyn Error + Send + Sync>>;
+/// Attribute lists longer than this find duplicates with a hash set rather
+/// than by looking back, so a tag with many attributes costs linear time.
+const LINEAR_DEDUP_LIMIT: usize = 16;
 
-/// Where the first `<title>` stands.
-#[derive(Debug, Default)]
-enum TitleState {
-    #[default]
-    NotSeen,
-    /// Inside it: its raw text so far.
-    Open(String),
-    Done,
+/// Which element's text the tokenizer is about to hand over.
+#[derive(Debug)]
+enum Pending {
+    Nothing,
+    Title,
+    JsonLd,
 }
 
-/// The state the handlers share while one page is tokenized.
-#[derive(Debug, Default)]
+/// The state of one extraction: what was found, and what may still be
+/// allocated.
+#[derive(Debug)]
 struct Collector {
     page: PageMeta,
+    /// What attribute values and text are decoded from.
+    encoding: &'static Encoding,
     /// Bytes of strings that may still be collected.
     budget: usize,
-    /// Set by a `template …` handler for the element the next handler sees.
-    in_template: bool,
-    /// The same, for the head-end check of elements…
-    in_template_any: bool,
-    /// …and of text (lol_html runs element text handlers before document ones).
-    in_template_text: bool,
-    /// Set by the `svg title, math title` handler for the title handler.
-    foreign_title: bool,
-    title: TitleState,
-    /// Whether text chunks now belong to the last `json_ld` entry.
-    json_ld_open: bool,
-    stopped_by: End,
+    head_only: bool,
+    pending: Pending,
+}
+
+impl Sink for Collector {
+    fn wants_everything(&self) -> bool {
+        self.head_only
+    }
+
+    fn start_tag(&mut self, tag: &StartTag<'_>) -> Reply {
+        if tag.in_template {
+            return Reply::Continue;
+        }
+        if self.head_only && !(tag.html && tag.kind.stays_in_head()) {
+            return Reply::Stop(End::HeadEnd);
+        }
+        if !tag.html {
+            return Reply::Continue;
+        }
+        let read = match tag.kind {
+            Kind::Meta => self.on_meta(tag),
+            Kind::Title if self.page.title.is_none() => {
+                self.pending = Pending::Title;
+                return Reply::TakeText;
+            }
+            Kind::Script => self.on_script(tag),
+            Kind::Html => self.on_html(tag),
+            Kind::Link => self.on_link(tag),
+            _ => ControlFlow::Continue(()),
+        };
+        match read {
+            ControlFlow::Continue(()) if !matches!(self.pending, Pending::Nothing) => {
+                Reply::TakeText
+            }
+            ControlFlow::Continue(()) => Reply::Continue,
+            ControlFlow::Break(why) => Reply::Stop(why),
+        }
+    }
+
+    fn text(&mut self, text: &[u8]) -> ControlFlow<End> {
+        match std::mem::replace(&mut self.pending, Pending::Nothing) {
+            Pending::Nothing => ControlFlow::Continue(()),
+            Pending::Title => {
+                // Decoding may triple the bytes (and the title's collapsing
+                // copies them once): what the budget cannot hold is cut.
+                let affordable = self.budget / 3;
+                let (text, cut) = match text.get(..affordable) {
+                    Some(prefix) if prefix.len() < text.len() => (prefix, true),
+                    _ => (text, false),
+                };
+                let title = title_text(self.decode(text).into_owned());
+                self.budget -= title.len().min(self.budget);
+                self.page.title = Some(title);
+                if cut {
+                    ControlFlow::Break(End::MemoryLimit)
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            Pending::JsonLd => {
+                let decoded = self.decoded(text)?;
+                let charged = decoded.capacity();
+                let text = normalize_input(decoded);
+                self.recharge(charged, text.capacity())?;
+                if let Some(last) = self.page.json_ld.last_mut() {
+                    *last = text;
+                }
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// `head_only`: the first text outside an element of the head that is
+    /// not ASCII whitespace ends the head.
+    fn data(&mut self, text: &[u8], in_template: bool) -> ControlFlow<End> {
+        if !in_template && !text.iter().all(u8::is_ascii_whitespace) {
+            return ControlFlow::Break(End::HeadEnd);
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 impl Collector {
     /// Spends `bytes` of the budget, or stops extraction when it is spent.
-    fn spend(&mut self, bytes: usize) -> HandlerResult {
+    fn spend(&mut self, bytes: usize) -> ControlFlow<End> {
         match self.budget.checked_sub(bytes) {
             Some(left) => {
                 self.budget = left;
-                Ok(())
+                ControlFlow::Continue(())
             }
-            None => self.stop(End::MemoryLimit),
+            None => ControlFlow::Break(End::MemoryLimit),
         }
     }
 
-    fn stop(&mut self, why: End) -> HandlerResult {
-        self.stopped_by = why;
-        Err(Box::new(Stop))
+    fn decode<'a>(&self, raw: &'a [u8]) -> Cow<'a, str> {
+        self.encoding.decode_without_bom_handling(raw).0
     }
 
-    /// Whether the element is one we read: in the document (not in template
-    /// contents) and in the HTML namespace.
-    fn counts(&mut self, element: &Element<'_, '_>) -> bool {
-        !std::mem::take(&mut self.in_template) && element.namespace_uri() == HTML_NAMESPACE
-    }
-
-    fn on_meta(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        if !self.counts(element) {
-            return Ok(());
+    /// `raw` decoded, paid for: the most it could take is checked against
+    /// the budget before decoding, and what it took is charged.
+    fn decoded(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
+        let bound = if self.encoding == UTF_8 && std::str::from_utf8(raw).is_ok() {
+            raw.len()
+        } else {
+            self.encoding
+                .new_decoder_without_bom_handling()
+                .max_utf8_buffer_length(raw.len())
+                .unwrap_or(usize::MAX)
+        };
+        if bound > self.budget {
+            return ControlFlow::Break(End::MemoryLimit);
         }
+        let decoded = self.decode(raw).into_owned();
+        self.spend(decoded.capacity())?;
+        ControlFlow::Continue(decoded)
+    }
+
+    /// Adjusts the budget when a string charged `charged` bytes was
+    /// replaced by one of `kept` bytes.
+    fn recharge(&mut self, charged: usize, kept: usize) -> ControlFlow<End> {
+        match kept.checked_sub(charged) {
+            Some(more) => self.spend(more),
+            None => {
+                self.budget += charged - kept;
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// An attribute value as the DOM holds it, paid for.
+    fn value(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
+        let decoded = self.decoded(raw)?;
+        let charged = decoded.capacity();
+        let value = attribute_value(decoded);
+        self.recharge(charged, value.capacity())?;
+        ControlFlow::Continue(value)
+    }
+
+    /// Gives back what a string no longer held was charged.
+    fn release(&mut self, string: String) {
+        self.budget += string.capacity();
+    }
+
+    /// An attribute name as the DOM holds it (lowercased), paid for.
+    fn name(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
+        let mut decoded = self.decoded(raw)?;
+        let charged = decoded.capacity();
+        decoded.make_ascii_lowercase();
+        let name = normalize_input(decoded);
+        self.recharge(charged, name.capacity())?;
+        ControlFlow::Continue(name)
+    }
+
+    fn on_meta(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
         self.spend(META_COST)?;
-        let mut attrs: Vec<(String, String)> = Vec::with_capacity(element.attributes().len());
-        for attribute in element.attributes() {
-            let name = normalize_input(attribute.name());
-            if attrs.iter().any(|(seen, _)| *seen == name) {
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        // Past a few attributes, the names seen so far, to find duplicates
+        // in constant time (each charged: a second copy and its header).
+        let mut seen: HashSet<String> = HashSet::new();
+        for attribute in tag.attributes {
+            let name = self.name(&tag.input[attribute.name.clone()])?;
+            if attrs.len() == LINEAR_DEDUP_LIMIT && seen.is_empty() {
+                for (name, _) in &attrs {
+                    self.spend(SET_ENTRY_COST + name.len())?;
+                    seen.insert(name.clone());
+                }
+            }
+            let duplicate = if seen.is_empty() {
+                attrs.iter().any(|(seen, _)| *seen == name)
+            } else {
+                seen.contains(&name)
+            };
+            if duplicate {
+                self.release(name);
                 continue;
             }
-            let value = attribute_value(attribute.value());
-            self.spend(ATTRIBUTE_COST + name.capacity() + value.capacity())?;
+            if !seen.is_empty() {
+                self.spend(SET_ENTRY_COST + name.len())?;
+                seen.insert(name.clone());
+            }
+            let value = self.value(&tag.input[attribute.value.clone()])?;
+            self.spend(ATTRIBUTE_COST)?;
             attrs.push((name, value));
         }
         let meta = MetaTag { attrs };
         if let Some(content) = meta.get("content") {
-            let keys = [meta.get("property"), meta.get("name")];
-            for key in keys.into_iter().flatten() {
+            for key in [meta.get("property"), meta.get("name")]
+                .into_iter()
+                .flatten()
+            {
                 let key = key.to_ascii_lowercase();
                 let map = if key.starts_with("og:") {
                     &self.page.og
@@ -448,135 +399,56 @@ impl Collector {
             }
         }
         self.page.metas.push(meta);
-        Ok(())
+        ControlFlow::Continue(())
     }
 
-    fn on_title(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        // Titles do not nest, so a title start means any open one has ended.
-        self.close_title();
-        let foreign = std::mem::take(&mut self.foreign_title);
-        if self.counts(element) && !foreign && matches!(self.title, TitleState::NotSeen) {
-            self.title = TitleState::Open(String::new());
-        }
-        Ok(())
-    }
-
-    fn on_title_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        if let TitleState::Open(text) = &mut self.title {
-            let piece = chunk.as_str();
-            if let Some(left) = self.budget.checked_sub(TEXT_COST_FACTOR * piece.len()) {
-                text.push_str(piece);
-                self.budget = left;
-            } else {
-                self.close_title();
-                return self.stop(End::MemoryLimit);
-            }
-            if chunk.last_in_text_node() {
-                self.close_title();
-            }
-        }
-        Ok(())
-    }
-
-    /// Finishes the first title, if it is open.
-    fn close_title(&mut self) {
-        if let TitleState::Open(raw) = &mut self.title {
-            let raw = std::mem::take(raw);
-            self.title = TitleState::Done;
-            self.page.title = Some(title_text(raw));
-        }
-    }
-
-    fn on_html(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        // Later `<html>` tags only add attributes the root lacks: first wins.
-        if self.counts(element)
-            && self.page.lang.is_none()
-            && let Some(lang) = element.get_attribute("lang")
-        {
-            let lang = attribute_value(lang);
-            self.spend(lang.len())?;
-            self.page.lang = Some(lang);
-        }
-        Ok(())
-    }
-
-    fn on_link(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        if !self.counts(element) || self.page.canonical.is_some() {
-            return Ok(());
-        }
-        let Some(rel) = element.get_attribute("rel") else {
-            return Ok(());
+    fn on_script(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
+        let Some(kind) = tag.attribute("type") else {
+            return ControlFlow::Continue(());
         };
-        let is_canonical = attribute_value(rel)
-            .split(|char: char| char.is_ascii_whitespace())
-            .any(|token| token.eq_ignore_ascii_case("canonical"));
-        if let Some(href) = element.get_attribute("href").filter(|_| is_canonical) {
-            let href = attribute_value(href);
-            let href = href.trim_matches(|char: char| char.is_ascii_whitespace());
-            self.spend(href.len())?;
-            self.page.canonical = Some(href.to_owned());
-        }
-        Ok(())
-    }
-
-    fn on_json_ld(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        self.json_ld_open = false;
-        let is_json_ld = element.get_attribute("type").is_some_and(|kind| {
-            attribute_value(kind)
-                .trim_matches(|char: char| char.is_ascii_whitespace())
-                .eq_ignore_ascii_case("application/ld+json")
-        });
-        if self.counts(element) && is_json_ld {
+        let kind = self.value(kind)?;
+        let is_json_ld = kind
+            .trim_matches(|char: char| char.is_ascii_whitespace())
+            .eq_ignore_ascii_case("application/ld+json");
+        self.release(kind);
+        if is_json_ld {
             self.spend(JSON_LD_COST)?;
             self.page.json_ld.push(String::new());
-            self.json_ld_open = true;
+            self.pending = Pending::JsonLd;
         }
-        Ok(())
+        ControlFlow::Continue(())
     }
 
-    fn on_json_ld_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        if !self.json_ld_open {
-            return Ok(());
+    fn on_html(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
+        // Later `<html>` tags only add attributes the root lacks: first wins.
+        if self.page.lang.is_none()
+            && let Some(lang) = tag.attribute("lang")
+        {
+            self.page.lang = Some(self.value(lang)?);
         }
-        let piece = chunk.as_str();
-        self.spend(TEXT_COST_FACTOR * piece.len())?;
-        if let Some(text) = self.page.json_ld.last_mut() {
-            text.push_str(piece);
-            if chunk.last_in_text_node() {
-                self.json_ld_open = false;
-                *text = normalize_input(std::mem::take(text));
-            }
-        }
-        Ok(())
+        ControlFlow::Continue(())
     }
 
-    /// `head_only`: stops at the first start tag the head cannot hold.
-    fn on_any_element(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        if std::mem::take(&mut self.in_template_any) {
-            return Ok(());
+    fn on_link(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
+        if self.page.canonical.is_some() {
+            return ControlFlow::Continue(());
         }
-        let in_head = element.namespace_uri() == HTML_NAMESPACE
-            && HEAD_ELEMENTS.contains(&element.tag_name().as_str());
-        if in_head {
-            Ok(())
-        } else {
-            self.stop(End::HeadEnd)
+        let Some(rel) = tag.attribute("rel") else {
+            return ControlFlow::Continue(());
+        };
+        let rel = self.value(rel)?;
+        let is_canonical = rel
+            .split(|char: char| char.is_ascii_whitespace())
+            .any(|token| token.eq_ignore_ascii_case("canonical"));
+        self.release(rel);
+        if let Some(href) = tag.attribute("href").filter(|_| is_canonical) {
+            let href = self.value(href)?;
+            let trimmed = href
+                .trim_matches(|char: char| char.is_ascii_whitespace())
+                .to_owned();
+            self.recharge(href.capacity(), trimmed.capacity())?;
+            self.page.canonical = Some(trimmed);
         }
-    }
-
-    /// `head_only`: stops at the first text outside an element of the head
-    /// that is not ASCII whitespace.
-    fn on_any_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        let is_content = !std::mem::take(&mut self.in_template_text)
-            && chunk.text_type() == TextType::Data
-            && !chunk
-                .as_str()
-                .bytes()
-                .all(|byte| byte.is_ascii_whitespace());
-        if is_content {
-            self.stop(End::HeadEnd)
-        } else {
-            Ok(())
-        }
+        ControlFlow::Continue(())
     }
 }

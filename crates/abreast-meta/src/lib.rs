@@ -71,10 +71,16 @@
 //! [lol_html]: https://docs.rs/lol_html
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod differential;
 mod extract;
 mod page;
+#[cfg(test)]
+mod reference;
 mod sniff;
+mod specials;
 mod text;
+mod tokenizer;
 
 pub use encoding_rs;
 pub use extract::{Extractor, extract};

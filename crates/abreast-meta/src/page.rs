@@ -69,9 +69,6 @@ pub enum End {
     ByteLimit,
     /// The memory cap was reached; what was read before it is kept.
     MemoryLimit,
-    /// The tokenizer reported an error it has no other name for; what was
-    /// read before it is kept.
-    TokenizerError,
 }
 
 impl End {

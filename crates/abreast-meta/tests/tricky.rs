@@ -144,6 +144,36 @@ fn table() -> Vec<(&'static str, &'static str, Value)> {
             json!({"title": "Real"}),
         ),
         (
+            "a title inside foreignObject is HTML, so it is the document's",
+            "<svg><foreignObject><title>Real</title></foreignObject></svg><title>second</title>",
+            json!({"title": "Real"}),
+        ),
+        (
+            "`<svg/>` is closed at once: what follows is HTML again",
+            "<svg/><style><meta name=a></style><title>T</title>",
+            json!({"metas": [], "title": "T"}),
+        ),
+        (
+            "only `</template>` ends a template: an end tag of its parent does not",
+            "<div><template></div><meta name=a></template><meta name=b>",
+            json!({"metas": [{"name": "b"}]}),
+        ),
+        (
+            "a `<template>` inside SVG is an SVG element, with no template contents",
+            "<svg><template><meta name=a></template></svg>",
+            json!({"metas": [{"name": "a"}]}),
+        ),
+        (
+            "`</template>` closes the SVG left open inside the template",
+            "<template><svg></template><style><meta name=a></style>",
+            json!({"metas": []}),
+        ),
+        (
+            "U+FEFF at the start of a value is text, not a byte order mark",
+            "<meta name=a content=\"\u{FEFF}x\">",
+            json!({"metas": [{"name": "a", "content": "\u{FEFF}x"}]}),
+        ),
+        (
             "title: references decoded, whitespace collapsed, the first one wins",
             "<title>\n  Fish &amp;\tchips  &lt;3 </title><title>second</title>",
             json!({"title": "Fish & chips <3"}),
