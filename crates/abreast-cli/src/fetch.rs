@@ -37,10 +37,10 @@ pub struct FetchArgs {
     /// Request starts per second to one host (for example 2 or 0.5); unlimited by default.
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     rate: Option<f64>,
-    /// Extraction threads (hybrid mode); default one per CPU.
+    /// Extraction threads (hybrid mode); default one per two CPUs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
     workers: Option<u64>,
-    /// Threads doing network I/O in hybrid mode; default one per four CPUs.
+    /// Threads doing network I/O in hybrid mode; default one per two CPUs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     io_threads: Option<u64>,
     /// Write records in input order instead of as they complete.

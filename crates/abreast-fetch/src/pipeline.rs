@@ -107,9 +107,10 @@ pub struct FetchConfig {
     pub per_host: usize,
     /// Request starts per second to one host (`--rate`), unlimited if `None`.
     pub rate: Option<f64>,
-    /// Extraction threads (hybrid) or worker processes' CPU share; `None`: one per CPU.
+    /// Extraction threads (hybrid) or worker processes' CPU share; `None`: one per two CPUs
+    /// (hybrid), one per CPU (processes).
     pub workers: Option<usize>,
-    /// Threads of the hybrid mode's I/O runtime; `None`: one per four CPUs.
+    /// Threads of the hybrid mode's I/O runtime; `None`: one per two CPUs.
     pub io_threads: Option<usize>,
     /// Write records in input order (`--ordered`) instead of as they complete.
     pub ordered: bool,
@@ -146,14 +147,20 @@ impl FetchConfig {
             .max(1)
     }
 
-    /// CPU workers for this run (extraction threads in hybrid mode).
+    /// CPU workers for this run: as given, else in hybrid mode one extraction thread per two
+    /// CPUs (the other half does the I/O; extracting a page costs about as much CPU as fetching
+    /// it), in processes mode one worker per CPU.
     pub fn workers(&self) -> usize {
-        self.workers.unwrap_or_else(abreast_cpus).max(1)
+        let default = match self.mode {
+            Mode::Hybrid => abreast_cpus() / 2,
+            _ => abreast_cpus(),
+        };
+        self.workers.unwrap_or(default).max(1)
     }
 
-    /// Threads of the hybrid mode's I/O runtime: as given, else one per four CPUs (at least one).
+    /// Threads of the hybrid mode's I/O runtime: as given, else one per two CPUs (at least one).
     pub fn io_threads(&self) -> usize {
-        self.io_threads.unwrap_or(abreast_cpus() / 4).max(1)
+        self.io_threads.unwrap_or(abreast_cpus() / 2).max(1)
     }
 }
 

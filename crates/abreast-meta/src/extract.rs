@@ -282,18 +282,24 @@ impl Collector {
     /// `raw` decoded, paid for: the most it could take is checked against
     /// the budget before decoding, and what it took is charged.
     fn decoded(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
-        let bound = if self.encoding == UTF_8 && std::str::from_utf8(raw).is_ok() {
-            raw.len()
-        } else {
-            self.encoding
+        // Valid UTF-8 (nearly every value of nearly every page) is copied
+        // as it is, validated once.
+        let valid = (self.encoding == UTF_8).then(|| std::str::from_utf8(raw).ok());
+        let bound = match valid {
+            Some(Some(text)) => text.len(),
+            _ => self
+                .encoding
                 .new_decoder_without_bom_handling()
                 .max_utf8_buffer_length(raw.len())
-                .unwrap_or(usize::MAX)
+                .unwrap_or(usize::MAX),
         };
         if bound > self.budget {
             return ControlFlow::Break(End::MemoryLimit);
         }
-        let decoded = self.decode(raw).into_owned();
+        let decoded = match valid {
+            Some(Some(text)) => text.to_owned(),
+            _ => self.decode(raw).into_owned(),
+        };
         self.spend(decoded.capacity())?;
         ControlFlow::Continue(decoded)
     }

@@ -43,7 +43,7 @@ pub(crate) fn title_text(raw: String) -> String {
 /// The standard's input stream preprocessing, as far as it shows in text:
 /// CR LF and lone CR become LF, and NUL becomes U+FFFD.
 pub(crate) fn normalize_input(raw: String) -> String {
-    if !raw.bytes().any(|byte| byte == b'\r' || byte == b'\0') {
+    if memchr::memchr2(b'\r', b'\0', raw.as_bytes()).is_none() {
         return raw;
     }
     raw.replace("\r\n", "\n")

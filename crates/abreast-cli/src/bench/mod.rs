@@ -99,6 +99,11 @@ pub struct Sizes {
 }
 
 impl Sizes {
+    /// The worker count `--threads` gave, if it gave one (each mechanism's default otherwise).
+    pub fn threads_given(&self) -> Option<usize> {
+        (self.threads > 0).then_some(self.threads)
+    }
+
     /// Workers for CPU-bound rows.
     pub fn cpu_workers(&self) -> usize {
         if self.threads > 0 {
