@@ -1,7 +1,9 @@
 //! A byte-level HTML tokenizer made for finding metadata fast: it follows
 //! the HTML Standard's tokenizer states wherever they decide where a tag
 //! starts and ends, and the tree builder's feedback wherever it changes how
-//! the following bytes are read, and skips everything else with `memchr`.
+//! the following bytes are read, and jumps over everything else: from one
+//! `<`, `>` or quote to the next through the index of `specials.rs`, and
+//! with `memchr` inside comments and raw text.
 //!
 //! What it follows:
 //!
@@ -28,7 +30,8 @@
 //! three places where lol_html departs from the browser and this follows
 //! the browser: template contents as above, `<svg/>` and `<math/>` (which do
 //! not enter foreign content), and which titles are the document's (those
-//! created in the HTML namespace).
+//! created in the HTML namespace). (A fourth difference is the extractor's:
+//! a U+FEFF at the start of an attribute value is kept as text.)
 //!
 //! Memory: the tokenizer allocates nothing per byte; its stacks (namespaces,
 //! templates) and the attributes of one tag are bounded by a budget, and
