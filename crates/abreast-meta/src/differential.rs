@@ -122,10 +122,16 @@ fn has_foreign_content(soup: &[u8]) -> bool {
 ///    decodes names and values with `Encoding::decode`, which takes it for
 ///    a byte order mark, drops it, and may switch to UTF-16.
 ///
+/// And one quirk of the oracle itself: an empty JSON-LD script inside an
+/// SVG or MathML `<script type=application/ld+json>` (whose element matches
+/// the oracle's selector too, and stays open) leaves its entry open, and the
+/// outer element's later text is appended to it.
+///
 /// The test is coarse so that it is obviously safe: it is false when the
 /// soup contains `template` in any case (1), or contains `<svg` or `<math`
 /// in any case together with `/>` (2) or `title` in any case (3), or a
-/// byte order mark's bytes anywhere but at its start (4). Soups with `<svg`
+/// byte order mark's bytes anywhere but at its start (4), or foreign content
+/// with `ld+json` twice (the quirk). Soups with `<svg`
 /// or `<math` but neither `/>` nor `title` are still compared.
 /// Callers apply it to the bytes and to the text decoded as the engines
 /// decode it (see [`decoded`]), since lol_html reads one or the other.
@@ -137,8 +143,13 @@ fn lol_html_agrees_with_the_browser(soup: &[u8]) -> bool {
             soup.get(1..)
                 .is_some_and(|rest| contains_ignoring_case(rest, bom))
         });
+    let json_ld_twice = soup
+        .windows(b"ld+json".len())
+        .filter(|window| window.eq_ignore_ascii_case(b"ld+json"))
+        .nth(1)
+        .is_some();
     !(contains(b"template")
-        || has_foreign_content(soup) && (contains(b"/>") || contains(b"title"))
+        || has_foreign_content(soup) && (contains(b"/>") || contains(b"title") || json_ld_twice)
         || inner_bom)
 }
 

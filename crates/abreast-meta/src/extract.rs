@@ -14,7 +14,9 @@ use encoding_rs::{CoderResult, Encoding, UTF_8};
 
 use crate::page::{End, MetaTag, PageMeta};
 use crate::sniff::{bom_length, sniff_encoding};
-use crate::text::{attribute_value, normalize_input, title_text};
+use crate::text::{
+    collapse_whitespace, normalize_into, normalized_length, unescape, unescaped_bound,
+};
 use crate::tokenizer::{Kind, Reply, Sink, StartTag, tokenize};
 
 /// Reads metadata out of HTML pages; holds the options, reusable, cheap to
@@ -150,7 +152,7 @@ pub fn extract(body: &[u8], content_type: Option<&str>) -> PageMeta {
 /// the budget so that it bounds the heap, not just the text: a `MetaTag` in
 /// a `Vec` that may be mid-reallocation (old and doubled buffers both live)…
 const META_COST: usize = 3 * size_of::<MetaTag>();
-/// …one attribute's pair…
+/// …one attribute's pair (the list of a `<meta>` is made to its length)…
 const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
 /// …an OpenGraph or Twitter map entry with its share of a B-tree node…
 const MAP_ENTRY_COST: usize = 4 * size_of::<String>();
@@ -224,15 +226,21 @@ impl Sink for Collector {
         match std::mem::replace(&mut self.pending, Pending::Nothing) {
             Pending::Nothing => ControlFlow::Continue(()),
             Pending::Title => {
-                // Decoding may triple the bytes (and the title's collapsing
-                // copies them once): what the budget cannot hold is cut.
-                let affordable = self.budget / 3;
+                // Each step may hold its input and its output at once, and
+                // decoding may triple the bytes: a title the budget cannot
+                // hold is cut to what it can.
+                let affordable = self.budget / 8;
                 let (text, cut) = match text.get(..affordable) {
                     Some(prefix) if prefix.len() < text.len() => (prefix, true),
                     _ => (text, false),
                 };
-                let title = title_text(self.decode(text).into_owned());
-                self.budget -= title.len().min(self.budget);
+                let raw = self.decoded(text)?;
+                let raw = self.normalized(raw)?;
+                let unescaped = self.unescaped(raw, false)?;
+                self.spend(unescaped.len())?;
+                let title = collapse_whitespace(&unescaped);
+                self.recharge(unescaped.len(), title.capacity())?;
+                self.release(unescaped);
                 self.page.title = Some(title);
                 if cut {
                     ControlFlow::Break(End::MemoryLimit)
@@ -241,10 +249,14 @@ impl Sink for Collector {
                 }
             }
             Pending::JsonLd => {
-                let decoded = self.decoded(text)?;
-                let charged = decoded.capacity();
-                let text = normalize_input(decoded);
-                self.recharge(charged, text.capacity())?;
+                let text = match self.json_ld_text(text) {
+                    ControlFlow::Continue(text) => text,
+                    ControlFlow::Break(why) => {
+                        // No half entry: the placeholder goes.
+                        self.page.json_ld.pop();
+                        return ControlFlow::Break(why);
+                    }
+                };
                 if let Some(last) = self.page.json_ld.last_mut() {
                     *last = text;
                 }
@@ -316,13 +328,45 @@ impl Collector {
         }
     }
 
+    /// `text` after the input stream's preprocessing, paid for: the new
+    /// string is charged before it is made, the old one then given back.
+    fn normalized(&mut self, text: String) -> ControlFlow<End, String> {
+        let Some(length) = normalized_length(&text) else {
+            return ControlFlow::Continue(text);
+        };
+        self.spend(length)?;
+        let normalized = normalize_into(&text, length);
+        self.release(text);
+        self.recharge(length, normalized.capacity())?;
+        ControlFlow::Continue(normalized)
+    }
+
+    /// `text` with its character references decoded (by the attribute rule
+    /// or the text rule), paid for like [`Collector::normalized`].
+    fn unescaped(&mut self, text: String, attribute: bool) -> ControlFlow<End, String> {
+        if !text.contains('&') {
+            return ControlFlow::Continue(text);
+        }
+        let bound = unescaped_bound(&text);
+        self.spend(bound)?;
+        let unescaped = unescape(&text, attribute).into_owned();
+        self.release(text);
+        self.recharge(bound, unescaped.capacity())?;
+        ControlFlow::Continue(unescaped)
+    }
+
+    /// The text of a JSON-LD script as the DOM holds it (no references in
+    /// script text), paid for.
+    fn json_ld_text(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
+        let decoded = self.decoded(raw)?;
+        self.normalized(decoded)
+    }
+
     /// An attribute value as the DOM holds it, paid for.
     fn value(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
         let decoded = self.decoded(raw)?;
-        let charged = decoded.capacity();
-        let value = attribute_value(decoded);
-        self.recharge(charged, value.capacity())?;
-        ControlFlow::Continue(value)
+        let normalized = self.normalized(decoded)?;
+        self.unescaped(normalized, true)
     }
 
     /// Gives back what a string no longer held was charged.
@@ -333,24 +377,26 @@ impl Collector {
     /// An attribute name as the DOM holds it (lowercased), paid for.
     fn name(&mut self, raw: &[u8]) -> ControlFlow<End, String> {
         let mut decoded = self.decoded(raw)?;
-        let charged = decoded.capacity();
         decoded.make_ascii_lowercase();
-        let name = normalize_input(decoded);
-        self.recharge(charged, name.capacity())?;
-        ControlFlow::Continue(name)
+        self.normalized(decoded)
     }
 
-    fn on_meta(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
-        self.spend(META_COST)?;
-        let mut attrs: Vec<(String, String)> = Vec::new();
-        // Past a few attributes, the names seen so far, to find duplicates
-        // in constant time (each charged: a second copy and its header).
-        let mut seen: HashSet<String> = HashSet::new();
+    /// Reads the attributes of a `<meta>` into `attrs`: names lowercased,
+    /// the first of duplicates kept (found through `seen` past a few), each
+    /// paid for (the list itself the caller made and paid for).
+    fn meta_attributes(
+        &mut self,
+        tag: &StartTag<'_>,
+        attrs: &mut Vec<(String, String)>,
+        seen: &mut HashSet<String>,
+        seen_cost: &mut usize,
+    ) -> ControlFlow<End> {
         for attribute in tag.attributes {
             let name = self.name(&tag.input[attribute.name.clone()])?;
             if attrs.len() == LINEAR_DEDUP_LIMIT && seen.is_empty() {
-                for (name, _) in &attrs {
+                for (name, _) in attrs.iter() {
                     self.spend(SET_ENTRY_COST + name.len())?;
+                    *seen_cost += SET_ENTRY_COST + name.len();
                     seen.insert(name.clone());
                 }
             }
@@ -365,12 +411,28 @@ impl Collector {
             }
             if !seen.is_empty() {
                 self.spend(SET_ENTRY_COST + name.len())?;
+                *seen_cost += SET_ENTRY_COST + name.len();
                 seen.insert(name.clone());
             }
             let value = self.value(&tag.input[attribute.value.clone()])?;
-            self.spend(ATTRIBUTE_COST)?;
             attrs.push((name, value));
         }
+        ControlFlow::Continue(())
+    }
+
+    fn on_meta(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
+        // The list is made as long as the tag's attributes, charged at once.
+        self.spend(META_COST + ATTRIBUTE_COST * tag.attributes.len())?;
+        let mut attrs: Vec<(String, String)> = Vec::with_capacity(tag.attributes.len());
+        // Past a few attributes, the names seen so far, to find duplicates
+        // in constant time (each charged: a second copy and its header).
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen_cost = 0;
+        let read = self.meta_attributes(tag, &mut attrs, &mut seen, &mut seen_cost);
+        // The set is dropped here: what it was charged comes back.
+        drop(seen);
+        self.budget += seen_cost;
+        read?;
         let meta = MetaTag { attrs };
         if let Some(content) = meta.get("content") {
             for key in [meta.get("property"), meta.get("name")]

@@ -341,6 +341,7 @@ pub(crate) fn tokenize(input: &[u8], budget: usize, sink: &mut impl Sink) -> End
         specials: Specials::new(input),
         namespaces: vec![Namespace::Html],
         templates: Vec::new(),
+        foreign_templates: 0,
         attributes: Vec::new(),
         max_depth: budget / (4 * size_of::<usize>()),
         max_attributes: budget / (4 * size_of::<Attribute>()),
@@ -361,6 +362,10 @@ struct Tokenizer<'a> {
     /// One entry per open `<template>`: the namespace stack's length when it
     /// opened, which nothing inside it may pop below.
     templates: Vec<usize>,
+    /// `<template>` elements open in foreign content (SVG or MathML ones,
+    /// with no template contents), which a `</template>` there closes
+    /// before any HTML template; reset when HTML content resumes.
+    foreign_templates: usize,
     /// The attributes of the current start tag (reused).
     attributes: Vec<Attribute>,
     /// Bounds on the stacks and the attribute list, from the budget.
@@ -694,7 +699,21 @@ impl Tokenizer<'_> {
                 return ControlFlow::Continue((true, mode));
             }
         }
-        // Foreign content.
+        self.foreign_start_tag(kind, self_closing, current)
+    }
+
+    /// [`Tokenizer::start_tag_feedback`] in foreign content (SVG or MathML),
+    /// kept out of line: most pages have none.
+    #[inline(never)]
+    fn foreign_start_tag(
+        &mut self,
+        kind: Kind,
+        self_closing: bool,
+        current: Namespace,
+    ) -> ControlFlow<End, (bool, Option<TextMode>)> {
+        if kind == Kind::Template && !self_closing {
+            self.foreign_templates += 1;
+        }
         let breaks_out = kind.breaks_out()
             || kind == Kind::Font
                 && ["color", "face", "size"]
@@ -723,10 +742,14 @@ impl Tokenizer<'_> {
     }
 
     /// The tree builder's feedback on an end tag.
+    #[inline(never)]
     fn end_tag_feedback(&mut self, kind: Kind) {
         if kind == Kind::Template {
-            if let Some(depth) = self.templates.pop() {
+            if self.current() != Namespace::Html && self.foreign_templates > 0 {
+                self.foreign_templates -= 1;
+            } else if let Some(depth) = self.templates.pop() {
                 self.namespaces.truncate(depth);
+                self.foreign_templates = 0;
             }
             return;
         }
@@ -771,6 +794,9 @@ impl Tokenizer<'_> {
         let floor = self.templates.last().copied().unwrap_or(1).max(1);
         if self.namespaces.len() > floor {
             self.namespaces.pop();
+        }
+        if self.current() == Namespace::Html {
+            self.foreign_templates = 0;
         }
     }
 

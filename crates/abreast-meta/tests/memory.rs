@@ -66,6 +66,24 @@ fn memory_stays_under_the_cap_whatever_the_input() {
                 .flat_map(u16::to_le_bytes),
         )
         .collect();
+    // NUL becomes the 3-byte U+FFFD: text that grows when normalized.
+    let nuls = |open: &str, close: &str, count: usize| {
+        let mut body = open.as_bytes().to_vec();
+        body.resize(body.len() + count, 0);
+        body.extend_from_slice(close.as_bytes());
+        body
+    };
+    let nul_json_ld = nuls("<script type=application/ld+json>", "</script>", CAP / 2);
+    let nul_name = nuls("<meta ", ">", CAP / 2);
+    let nul_value = nuls("<meta name=a content=\"", "\">", CAP / 4);
+    let nul_title = nuls("<title>", "</title>", CAP / 8);
+    let many_attributes = format!(
+        "<meta {}>",
+        (0..100_000)
+            .map(|n| format!("a{n}=&amp;{n} "))
+            .collect::<String>()
+    )
+    .into_bytes();
     let extractor = Extractor::new().max_bytes(usize::MAX).memory_limit(CAP);
     for (name, body) in [
         ("huge attribute", &huge_attribute),
@@ -73,6 +91,11 @@ fn memory_stays_under_the_cap_whatever_the_input() {
         ("huge title", &huge_title),
         ("unclosed tags", &unclosed_tags),
         ("utf-16", &utf16),
+        ("NUL JSON-LD", &nul_json_ld),
+        ("NUL attribute name", &nul_name),
+        ("NUL attribute value", &nul_value),
+        ("NUL title", &nul_title),
+        ("many attributes", &many_attributes),
     ] {
         let (peak, end) = peak_growth(&extractor, body, None);
         println!("{name}: peak {peak} bytes, end {end:?}");

@@ -164,6 +164,11 @@ fn table() -> Vec<(&'static str, &'static str, Value)> {
             json!({"metas": [{"name": "a"}]}),
         ),
         (
+            "inside SVG, `</template>` closes the SVG template, not the HTML one",
+            "<template><svg><template></template><meta name=a></template><meta name=b>",
+            json!({"metas": [{"name": "b"}]}),
+        ),
+        (
             "`</template>` closes the SVG left open inside the template",
             "<template><svg></template><style><meta name=a></style>",
             json!({"metas": []}),
