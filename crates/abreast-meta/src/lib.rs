@@ -63,11 +63,11 @@
 //! # Speed
 //!
 //! `cargo bench -p abreast-meta --bench extract` compares, in one run, on a
-//! realistic 64 KiB page with 2,062 tags: [`extract`] about 2.5 GB/s per core
+//! realistic 64 KiB page with 2,062 tags: [`extract`] about 2.3 GB/s per core
 //! (the target is 300 MB/s; the lol_html extractor it replaced ran at 440),
-//! `head_only` 5.6× faster than that, as fast as the explainer's regex
-//! `<meta .*?>` compiled by Rust (13.8 GB/s), which is a literal search that
-//! gets most tricky cases wrong. Python's `re` runs that regex at 3 GB/s on
+//! `head_only` 5.8× faster than that, as fast as the explainer's regex
+//! `<meta .*?>` compiled by Rust (12.4 GB/s), which is a literal search that
+//! gets most tricky cases wrong. Python's `re` runs that regex at 2.95 GB/s on
 //! this page; on the test site's pages, in one run of `abreast bench cpu`,
 //! [`extract`] is 1.8× faster than it. A page in a legacy encoding with no
 //! declaration extracts at about 570 MB/s, the statistical guess costing more
