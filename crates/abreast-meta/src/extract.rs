@@ -151,13 +151,13 @@ pub fn extract(body: &[u8], content_type: Option<&str>) -> PageMeta {
 /// What collecting costs besides the bytes of the strings, charged against
 /// the budget so that it bounds the heap, not just the text: a `MetaTag` in
 /// a `Vec` that may be mid-reallocation (old and doubled buffers both live)…
-const META_COST: usize = 3 * size_of::<MetaTag>();
+pub(crate) const META_COST: usize = 3 * size_of::<MetaTag>();
 /// …one attribute's pair (the list of a `<meta>` is made to its length)…
-const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
+pub(crate) const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
 /// …an OpenGraph or Twitter map entry with its share of a B-tree node…
 const MAP_ENTRY_COST: usize = 4 * size_of::<String>();
 /// …a JSON-LD entry in its `Vec`…
-const JSON_LD_COST: usize = 3 * size_of::<String>();
+pub(crate) const JSON_LD_COST: usize = 3 * size_of::<String>();
 /// …and a name in the set that finds duplicate attributes, with its share
 /// of the table.
 const SET_ENTRY_COST: usize = 2 * size_of::<String>();
@@ -172,6 +172,57 @@ enum Pending {
     Nothing,
     Title,
     JsonLd,
+}
+
+/// Takes `bytes` from `budget`, or ends extraction when it holds fewer.
+fn take(budget: &mut usize, bytes: usize) -> ControlFlow<End> {
+    match budget.checked_sub(bytes) {
+        Some(left) => {
+            *budget = left;
+            ControlFlow::Continue(())
+        }
+        None => ControlFlow::Break(End::MemoryLimit),
+    }
+}
+
+/// Files a `<meta>` in `page`: its `content` under its OpenGraph or Twitter
+/// key (lowercased; the first of each key wins) and as the description
+/// (the first wins), each copy paid from `budget`; then the meta itself.
+/// Shared with the lol_html oracle, so that both engines file alike.
+pub(crate) fn file_meta(
+    page: &mut PageMeta,
+    budget: &mut usize,
+    meta: MetaTag,
+) -> ControlFlow<End> {
+    if let Some(content) = meta.get("content") {
+        for key in [meta.get("property"), meta.get("name")]
+            .into_iter()
+            .flatten()
+        {
+            let key = key.to_ascii_lowercase();
+            let map = if key.starts_with("og:") {
+                &mut page.og
+            } else if key.starts_with("twitter:") {
+                &mut page.twitter
+            } else {
+                continue;
+            };
+            if map.contains_key(&key) {
+                continue;
+            }
+            take(budget, MAP_ENTRY_COST + key.len() + content.len())?;
+            map.insert(key, content.to_owned());
+        }
+        let is_description = meta
+            .get("name")
+            .is_some_and(|name| name.eq_ignore_ascii_case("description"));
+        if is_description && page.description.is_none() {
+            take(budget, content.len())?;
+            page.description = Some(content.to_owned());
+        }
+    }
+    page.metas.push(meta);
+    ControlFlow::Continue(())
 }
 
 /// The state of one extraction: what was found, and what may still be
@@ -278,13 +329,7 @@ impl Sink for Collector {
 impl Collector {
     /// Spends `bytes` of the budget, or stops extraction when it is spent.
     fn spend(&mut self, bytes: usize) -> ControlFlow<End> {
-        match self.budget.checked_sub(bytes) {
-            Some(left) => {
-                self.budget = left;
-                ControlFlow::Continue(())
-            }
-            None => ControlFlow::Break(End::MemoryLimit),
-        }
+        take(&mut self.budget, bytes)
     }
 
     fn decode<'a>(&self, raw: &'a [u8]) -> Cow<'a, str> {
@@ -433,41 +478,7 @@ impl Collector {
         drop(seen);
         self.budget += seen_cost;
         read?;
-        let meta = MetaTag { attrs };
-        if let Some(content) = meta.get("content") {
-            for key in [meta.get("property"), meta.get("name")]
-                .into_iter()
-                .flatten()
-            {
-                let key = key.to_ascii_lowercase();
-                let map = if key.starts_with("og:") {
-                    &self.page.og
-                } else if key.starts_with("twitter:") {
-                    &self.page.twitter
-                } else {
-                    continue;
-                };
-                if map.contains_key(&key) {
-                    continue;
-                }
-                self.spend(MAP_ENTRY_COST + key.len() + content.len())?;
-                let map = if key.starts_with("og:") {
-                    &mut self.page.og
-                } else {
-                    &mut self.page.twitter
-                };
-                map.insert(key, content.to_owned());
-            }
-            let is_description = meta
-                .get("name")
-                .is_some_and(|name| name.eq_ignore_ascii_case("description"));
-            if is_description && self.page.description.is_none() {
-                self.spend(content.len())?;
-                self.page.description = Some(content.to_owned());
-            }
-        }
-        self.page.metas.push(meta);
-        ControlFlow::Continue(())
+        file_meta(&mut self.page, &mut self.budget, MetaTag { attrs })
     }
 
     fn on_script(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {

@@ -32,6 +32,7 @@ use lol_html::{
     Settings, doc_text,
 };
 
+use crate::extract::{ATTRIBUTE_COST, JSON_LD_COST, META_COST, file_meta};
 use crate::page::{End, MetaTag, PageMeta};
 use crate::sniff::{bom_length, sniff_encoding};
 use crate::text::{attribute_value, normalize_input, title_text};
@@ -290,18 +291,10 @@ impl fmt::Display for Stop {
 
 impl Error for Stop {}
 
-/// What collecting costs besides the bytes of the strings, charged against
-/// the budget so that it bounds the heap, not just the text: a `MetaTag` in
-/// a `Vec` that may be mid-reallocation (old and doubled buffers both live)…
-const META_COST: usize = 3 * size_of::<MetaTag>();
-/// …one attribute's pair…
-const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
-/// …an OpenGraph or Twitter map entry with its share of a B-tree node…
-const MAP_ENTRY_COST: usize = 4 * size_of::<String>();
-/// …a JSON-LD entry in its `Vec`…
-const JSON_LD_COST: usize = 3 * size_of::<String>();
-/// …and text that grows by appending (title, JSON-LD), whose buffer may be
-/// up to twice its length, and which is copied once when it is finished.
+/// What collecting costs besides the bytes of the strings: the extractor's
+/// costs (`META_COST` and the rest), and text that grows by appending
+/// (title, JSON-LD), whose buffer may be up to twice its length, and which
+/// is copied once when it is finished.
 const TEXT_COST_FACTOR: usize = 3;
 
 /// What a content handler returns: an error stops lol_html.
@@ -382,38 +375,9 @@ impl Collector {
             self.spend(ATTRIBUTE_COST + name.capacity() + value.capacity())?;
             attrs.push((name, value));
         }
-        let meta = MetaTag { attrs };
-        if let Some(content) = meta.get("content") {
-            let keys = [meta.get("property"), meta.get("name")];
-            for key in keys.into_iter().flatten() {
-                let key = key.to_ascii_lowercase();
-                let map = if key.starts_with("og:") {
-                    &self.page.og
-                } else if key.starts_with("twitter:") {
-                    &self.page.twitter
-                } else {
-                    continue;
-                };
-                if map.contains_key(&key) {
-                    continue;
-                }
-                self.spend(MAP_ENTRY_COST + key.len() + content.len())?;
-                let map = if key.starts_with("og:") {
-                    &mut self.page.og
-                } else {
-                    &mut self.page.twitter
-                };
-                map.insert(key, content.to_owned());
-            }
-            let is_description = meta
-                .get("name")
-                .is_some_and(|name| name.eq_ignore_ascii_case("description"));
-            if is_description && self.page.description.is_none() {
-                self.spend(content.len())?;
-                self.page.description = Some(content.to_owned());
-            }
+        if file_meta(&mut self.page, &mut self.budget, MetaTag { attrs }).is_break() {
+            return self.stop(End::MemoryLimit);
         }
-        self.page.metas.push(meta);
         Ok(())
     }
 
