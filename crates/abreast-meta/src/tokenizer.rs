@@ -294,13 +294,17 @@ pub(crate) struct StartTag<'a> {
 impl StartTag<'_> {
     /// The raw value of the first attribute named `name` (lowercase).
     pub(crate) fn attribute(&self, name: &str) -> Option<&[u8]> {
-        self.attributes
-            .iter()
-            .find(|attribute| {
-                self.input[attribute.name.clone()].eq_ignore_ascii_case(name.as_bytes())
-            })
-            .map(|attribute| &self.input[attribute.value.clone()])
+        first_attribute(self.input, self.attributes, name)
     }
+}
+
+/// The raw value of the first of `attributes` (ranges of `input`) named
+/// `name` (lowercase), if any.
+fn first_attribute<'a>(input: &'a [u8], attributes: &[Attribute], name: &str) -> Option<&'a [u8]> {
+    attributes
+        .iter()
+        .find(|attribute| input[attribute.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+        .map(|attribute| &input[attribute.value.clone()])
 }
 
 /// What the sink wants after a start tag.
@@ -718,7 +722,7 @@ impl Tokenizer<'_> {
             || kind == Kind::Font
                 && ["color", "face", "size"]
                     .iter()
-                    .any(|name| self.has_attribute(name));
+                    .any(|name| self.attribute_value(name).is_some());
         if breaks_out {
             self.leave();
             return ControlFlow::Continue((self.current() == Namespace::Html, None));
@@ -800,17 +804,8 @@ impl Tokenizer<'_> {
         }
     }
 
-    fn has_attribute(&self, name: &str) -> bool {
-        self.attribute_value(name).is_some()
-    }
-
     fn attribute_value(&self, name: &str) -> Option<&[u8]> {
-        self.attributes
-            .iter()
-            .find(|attribute| {
-                self.input[attribute.name.clone()].eq_ignore_ascii_case(name.as_bytes())
-            })
-            .map(|attribute| &self.input[attribute.value.clone()])
+        first_attribute(self.input, &self.attributes, name)
     }
 
     /// The end of RCDATA or RAWTEXT text starting at `from`, for the
