@@ -285,6 +285,7 @@ pub fn finish_record(fetched: Fetched, extractor: &Extractor) -> Record {
             record.bytes = body.bytes.len() as u64;
             record.truncated = body.truncated || !page.end.is_complete();
             record.set_page(page);
+            crate::body::recycle(body.bytes);
         }
         Err((kind, message)) => {
             record.error = Some(crate::record::ErrorInfo { kind, message });

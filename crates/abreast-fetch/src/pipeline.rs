@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use abreast::threads::ThreadPool;
 use abreast_meta::Extractor;
 use futures::{FutureExt, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::asynchronous::AsyncClient;
 use crate::blocking::BlockingClient;
@@ -391,22 +392,14 @@ fn drive(
     let extractor = config.http.extractor();
     match config.mode {
         Mode::Threads => drive_threads(config, jobs, sender, limits, extractor).map_err(setup),
-        Mode::Async => drive_async(config, jobs, sender, limits, extractor, None).map_err(setup),
+        Mode::Async => drive_async(config, jobs, sender, limits, extractor).map_err(setup),
         Mode::Hybrid => {
             let pool = ThreadPool::builder()
                 .num_threads(config.workers())
                 .thread_name(|i| format!("abreast-extract-{i}"))
                 .build()
                 .map_err(|error| setup(error.to_string()))?;
-            drive_async(
-                config,
-                jobs,
-                sender,
-                limits,
-                extractor,
-                Some(Arc::new(pool)),
-            )
-            .map_err(setup)
+            drive_hybrid(config, jobs, sender, limits, extractor, pool).map_err(setup)
         }
         Mode::Processes => crate::processes::drive(config, jobs, sender, limits).map_err(setup),
     }
@@ -473,30 +466,19 @@ fn drive_threads(
     Ok(())
 }
 
-/// `async`: `-j` coroutines on one thread that fetch and extract. `hybrid` (with an extraction
-/// pool): each fetch is a task on a multi-thread runtime of `io_threads`, and extraction runs on
-/// the pool, so the network and the CPU never wait for each other.
+/// `async`: `-j` coroutines on one thread that fetch and extract: the explainer's second
+/// program.
 fn drive_async(
     config: &FetchConfig,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
     extractor: Extractor,
-    extraction_pool: Option<Arc<ThreadPool>>,
 ) -> Result<(), String> {
-    let client =
-        Arc::new(AsyncClient::new(config.http.clone()).map_err(|error| error.to_string())?);
-    let extractor = Arc::new(extractor);
-    let hybrid = extraction_pool.is_some();
-    let fetch_one = move |(sequence, target): Job| {
-        let (client, limits, extractor, pool) = (
-            Arc::clone(&client),
-            Arc::clone(&limits),
-            Arc::clone(&extractor),
-            extraction_pool.clone(),
-        );
+    let client = AsyncClient::new(config.http.clone()).map_err(|error| error.to_string())?;
+    let fetch_one = |(sequence, target): Job| {
         let line = target.line.clone();
-        let work = async move {
+        let work = async {
             if let Some(record) = refused(&target) {
                 return record;
             }
@@ -505,16 +487,8 @@ fn drive_async(
                 let _permit = limits.acquire(target.host().unwrap_or_default()).await;
                 client.fetch(url.as_str()).await
             };
-            let line = target.line;
-            let mut record = match pool {
-                None => finish_record(fetched, &extractor),
-                Some(pool) => abreast::coroutines::run_blocking(&pool, move || {
-                    finish_record(fetched, &extractor)
-                })
-                .await
-                .unwrap_or_else(|error| internal_failure(line.clone(), &error)),
-            };
-            record.url = line;
+            let mut record = finish_record(fetched, &extractor);
+            record.url = target.line;
             record
         };
         // A panic in this code fails its own URL, never the run.
@@ -522,37 +496,168 @@ fn drive_async(
             let record = std::panic::AssertUnwindSafe(work)
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|payload| {
-                    let message = abreast_panic_message(payload.as_ref());
-                    Record::failed(line, ErrorKind::Http, format!("internal error: {message}"))
-                });
+                .unwrap_or_else(|payload| internal_panic(line, payload.as_ref()));
             (sequence, record)
         }
     };
-    let concurrency = config.concurrency();
-    let forward = async move {
-        let jobs = futures::stream::iter(jobs);
-        let mut records = if hybrid {
-            jobs.map(|job| tokio::spawn(fetch_one(job)))
-                .buffer_unordered(concurrency)
-                // The task catches its own panics, so joining fails only on abort, never here.
-                .filter_map(|joined| std::future::ready(joined.ok()))
-                .boxed()
-        } else {
-            jobs.map(fetch_one).buffer_unordered(concurrency).boxed()
-        };
+    let forward = async {
+        let mut records = futures::stream::iter(jobs)
+            .map(fetch_one)
+            .buffer_unordered(config.concurrency());
         while let Some(pair) = records.next().await {
             if sender.send_async(pair).await.is_err() {
                 break;
             }
         }
     };
-    let outcome = if hybrid {
-        abreast::coroutines::run_multi_thread(config.io_threads(), forward)
-    } else {
-        abreast::coroutines::run(forward)
+    abreast::coroutines::run(forward)
+        .map_err(|error| format!("could not start the async runtime: {error}"))
+}
+
+/// `hybrid`: each fetch is a task on a multi-thread runtime of `io_threads`; its page is then
+/// extracted on `pool`, which sends the record to the writer itself, so the network and the CPU
+/// never wait for each other and a page crosses threads only twice (I/O to extraction to
+/// writer).
+///
+/// At most `-j` URLs are in flight, from the start of their fetch to the sending of their
+/// record: each holds a slot of a semaphore. This thread, which reads the input, takes free slots
+/// a batch at a time, so it wakes once per batch of finished pages rather than once per page.
+fn drive_hybrid(
+    config: &FetchConfig,
+    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    sender: &flume::Sender<(u64, Record)>,
+    limits: Arc<HostLimits>,
+    extractor: Extractor,
+    pool: ThreadPool,
+) -> Result<(), String> {
+    let client =
+        Arc::new(AsyncClient::new(config.http.clone()).map_err(|error| error.to_string())?);
+    let (extractor, pool) = (Arc::new(extractor), Arc::new(pool));
+    let concurrency = config.concurrency();
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let batch = u32::try_from((concurrency / 8).clamp(1, 32)).unwrap_or(1);
+    let mut jobs = jobs;
+    let forward = async {
+        'feed: while let Ok(mut free) = Arc::clone(&slots).acquire_many_owned(batch).await {
+            while let Some(slot) = free.split(1) {
+                let Some((sequence, target)) = jobs.next() else {
+                    break 'feed;
+                };
+                let delivery = Delivery {
+                    sequence,
+                    line: target.line.clone(),
+                    sender: sender.clone(),
+                    sent: false,
+                    _slot: slot,
+                };
+                tokio::spawn(fetch_then_extract(
+                    target,
+                    delivery,
+                    Arc::clone(&client),
+                    Arc::clone(&limits),
+                    Arc::clone(&extractor),
+                    Arc::clone(&pool),
+                ));
+            }
+        }
+        // Every slot back means every URL taken has sent its record.
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        let _ = slots.acquire_many(all).await;
     };
-    outcome.map_err(|error| format!("could not start the async runtime: {error}"))
+    abreast::coroutines::run_multi_thread(config.io_threads(), forward)
+        .map_err(|error| format!("could not start the async runtime: {error}"))
+}
+
+/// One hybrid task: fetch `target` on the runtime, then extract it on `pool`, which sends the
+/// record.
+async fn fetch_then_extract(
+    target: Target,
+    delivery: Delivery,
+    client: Arc<AsyncClient>,
+    limits: Arc<HostLimits>,
+    extractor: Arc<Extractor>,
+    pool: Arc<ThreadPool>,
+) {
+    if let Some(record) = refused(&target) {
+        return delivery.send_async(record).await;
+    }
+    let url = target.url.as_ref().expect("refused() handled errors");
+    let fetch = async {
+        let _permit = limits.acquire(target.host().unwrap_or_default()).await;
+        client.fetch(url.as_str()).await
+    };
+    // A panic in this code fails its own URL, never the run.
+    let fetched = match std::panic::AssertUnwindSafe(fetch).catch_unwind().await {
+        Ok(fetched) => fetched,
+        Err(payload) => {
+            let record = internal_panic(target.line, payload.as_ref());
+            return delivery.send_async(record).await;
+        }
+    };
+    let line = target.line;
+    // The handle is not awaited: the task sends its own record.
+    let _handle = pool
+        .submit_async(move || {
+            let extracted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                finish_record(fetched, &extractor)
+            }));
+            let record = match extracted {
+                Ok(mut record) => {
+                    record.url = line;
+                    record
+                }
+                Err(payload) => internal_panic(line, payload.as_ref()),
+            };
+            delivery.send(record);
+        })
+        .await;
+}
+
+/// A hybrid URL's duty to yield one record. Whoever holds it sends the record, which frees the
+/// URL's slot; if it is dropped unsent (a panic, a cancelled task), it sends a failure record
+/// instead, so a URL taken is never lost.
+struct Delivery {
+    sequence: u64,
+    line: String,
+    sender: flume::Sender<(u64, Record)>,
+    /// Set once the record is sent: dropping then sends nothing more.
+    sent: bool,
+    /// Freed after the record is sent (fields drop after `Drop::drop`).
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Delivery {
+    /// Sends `record`, waiting for room in the writer's queue (a blocking thread's way).
+    fn send(mut self, record: Record) {
+        self.sent = true;
+        // An error means the writer has stopped (interrupted): the URL is then abandoned.
+        let _ = self.sender.send((self.sequence, record));
+    }
+
+    /// Sends `record`, waiting for room in the writer's queue without blocking the runtime.
+    async fn send_async(mut self, record: Record) {
+        self.sent = true;
+        let _ = self.sender.send_async((self.sequence, record)).await;
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if !self.sent {
+            let record = Record::failed(
+                std::mem::take(&mut self.line),
+                ErrorKind::Http,
+                "internal error: the task ended without a record",
+            );
+            let _ = self.sender.send((self.sequence, record));
+        }
+    }
+}
+
+/// The record of a URL whose task panicked.
+fn internal_panic(line: String, payload: &(dyn std::any::Any + Send)) -> Record {
+    let message = abreast_panic_message(payload);
+    Record::failed(line, ErrorKind::Http, format!("internal error: {message}"))
 }
 
 /// The text of a panic payload.
@@ -562,4 +667,48 @@ fn abreast_panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|text| (*text).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(sender: &flume::Sender<(u64, Record)>, slots: &Arc<Semaphore>) -> Delivery {
+        Delivery {
+            sequence: 7,
+            line: "http://127.0.0.1/x".into(),
+            sender: sender.clone(),
+            sent: false,
+            _slot: Arc::clone(slots).try_acquire_owned().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_delivery_sends_its_record_once_then_frees_its_slot() {
+        let (sender, receiver) = flume::unbounded();
+        let slots = Arc::new(Semaphore::new(1));
+        delivery(&sender, &slots).send(Record::empty("http://127.0.0.1/x"));
+        assert_eq!(slots.available_permits(), 1);
+        let (sequence, record) = receiver.try_recv().unwrap();
+        assert_eq!((sequence, record.error), (7, None));
+        assert!(receiver.try_recv().is_err(), "a second record was sent");
+    }
+
+    #[test]
+    fn a_delivery_dropped_unsent_sends_a_failure_record() {
+        let (sender, receiver) = flume::unbounded();
+        let slots = Arc::new(Semaphore::new(1));
+        drop(delivery(&sender, &slots));
+        assert_eq!(slots.available_permits(), 1);
+        let (sequence, record) = receiver.try_recv().unwrap();
+        assert_eq!(sequence, 7);
+        assert_eq!(record.url, "http://127.0.0.1/x");
+        let error = record.error.expect("a failure record");
+        assert_eq!(error.kind, ErrorKind::Http);
+        assert!(
+            error.message.contains("without a record"),
+            "{}",
+            error.message
+        );
+    }
 }
