@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 
 /// Bytes of spare body buffers kept for reuse, at most.
-pub const SPARE_BYTES: usize = 8 * 1024 * 1024;
+pub const SPARE_BYTES: usize = 2 * 1024 * 1024;
 
 /// The largest buffer kept for reuse; a larger one is freed.
 pub const SPARE_LARGEST: usize = 1024 * 1024;

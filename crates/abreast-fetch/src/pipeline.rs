@@ -1,13 +1,14 @@
 //! The run: input -> shard filter -> resume skip -> a mechanism's driver -> ordered writer.
 //!
-//! The driver runs on its own thread and sends `(sequence, Record)` pairs over a bounded
-//! channel; the calling thread writes them (in completion order, or in input order with
+//! The driver runs on its own thread; whichever thread finishes a URL (a pool thread, a
+//! coroutine) sends its `(sequence, Record)` pair over a bounded channel, and the calling thread
+//! writes them (in completion order, or in input order with
 //! `ordered`), counts them, and watches the stop signal. On the first stop it lets the driver
 //! take no new URL and waits up to the grace period for those in flight; what is still in
 //! flight then is abandoned (no record, so `--resume` fetches it again). Every URL taken
 //! either gets exactly one record or is counted as abandoned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::str::FromStr;
@@ -279,19 +280,16 @@ where
                 Some((sequence - 1, target))
             })
     };
-    let jobs = {
-        let intake = Arc::clone(&intake);
-        jobs.inspect(move |_| {
-            intake.taken.fetch_add(1, Ordering::SeqCst);
-        })
-    };
     let capacity = 2 * config.concurrency();
     let (sender, receiver) = flume::bounded::<(u64, Record)>(capacity);
     let driver = {
         let driver_config = config.clone();
         std::thread::Builder::new()
             .name("abreast-fetch-driver".into())
-            .spawn(move || drive(&driver_config, Box::new(jobs), &sender))
+            .spawn({
+                let intake = Arc::clone(&intake);
+                move || drive(&driver_config, Box::new(jobs), &intake, &sender)
+            })
             .map_err(|error| FetchError::Setup {
                 mode: config.mode,
                 message: format!("could not start the driver thread: {error}"),
@@ -373,15 +371,18 @@ fn refused(target: &Target) -> Option<Record> {
         .map(|(kind, message)| Record::failed(target.line.clone(), *kind, message.clone()))
 }
 
-/// The record for a task that failed inside the mechanism itself (a panic in abreast's code).
-fn internal_failure(line: String, error: &abreast::TaskError) -> Record {
-    Record::failed(line, ErrorKind::Http, format!("internal error: {error}"))
-}
-
-/// Runs `jobs` through the configured mechanism, sending each record as it completes.
+/// Runs `jobs` through the configured mechanism, sending each record as it completes. Each
+/// driver takes its jobs through `intake`, which counts them and stops at a stop.
+///
+/// No driver holds a finished record back while it waits for the next input line, so a slow
+/// producer on stdin (`crawler | abreast fetch -`) still gets each record as it completes. The
+/// drivers that read the input on their own thread hand records on from other threads (threads,
+/// hybrid); the ones whose runtime must not block (async, processes) read it on a thread of its
+/// own.
 fn drive(
     config: &FetchConfig,
     jobs: Box<dyn Iterator<Item = Job> + Send>,
+    intake: &Arc<Intake>,
     sender: &flume::Sender<(u64, Record)>,
 ) -> Result<(), FetchError> {
     let setup = |message: String| FetchError::Setup {
@@ -391,24 +392,73 @@ fn drive(
     let limits = HostLimits::new(config.per_host, config.rate);
     let extractor = config.http.extractor();
     match config.mode {
-        Mode::Threads => drive_threads(config, jobs, sender, limits, extractor).map_err(setup),
-        Mode::Async => drive_async(config, jobs, sender, limits, extractor).map_err(setup),
+        Mode::Threads => {
+            let jobs = jobs.map_while(|job| intake.take(job));
+            drive_threads(config, jobs, sender, limits, extractor).map_err(setup)
+        }
+        Mode::Async => {
+            let jobs = job_stream(jobs, intake, config.concurrency()).map_err(setup)?;
+            drive_async(config, jobs, sender, limits, extractor).map_err(setup)
+        }
         Mode::Hybrid => {
             let pool = ThreadPool::builder()
                 .num_threads(config.workers())
                 .thread_name(|i| format!("abreast-extract-{i}"))
                 .build()
                 .map_err(|error| setup(error.to_string()))?;
+            let jobs = jobs.map_while(|job| intake.take(job));
             drive_hybrid(config, jobs, sender, limits, extractor, pool).map_err(setup)
         }
-        Mode::Processes => crate::processes::drive(config, jobs, sender, limits).map_err(setup),
+        Mode::Processes => {
+            let jobs = job_stream(jobs, intake, config.concurrency()).map_err(setup)?;
+            crate::processes::drive(config, jobs, sender, limits).map_err(setup)
+        }
     }
 }
 
+impl Intake {
+    /// Counts `job` as taken, unless the intake is closed: then it is not taken.
+    fn take(&self, job: Job) -> Option<Job> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        Some(job)
+    }
+}
+
+/// The jobs as a stream for a driver on a single-thread runtime: a thread of its own reads up to
+/// `ahead` of them in advance, so waiting for input never stalls the fetches in flight. Jobs are
+/// counted as taken when the stream yields them, and none is yielded once the intake is closed.
+fn job_stream(
+    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    intake: &Arc<Intake>,
+    ahead: usize,
+) -> Result<impl futures::Stream<Item = Job> + Send + 'static, String> {
+    let (sender, receiver) = flume::bounded(ahead);
+    std::thread::Builder::new()
+        .name("abreast-fetch-input".into())
+        .spawn(move || {
+            for job in jobs {
+                if sender.send(job).is_err() {
+                    break; // the driver is done
+                }
+            }
+        })
+        .map_err(|error| format!("could not start the input thread: {error}"))?;
+    let intake = Arc::clone(intake);
+    Ok(receiver
+        .into_stream()
+        .map(move |job| intake.take(job))
+        .take_while(|job| std::future::ready(job.is_some()))
+        .filter_map(std::future::ready))
+}
+
 /// `threads`: a pool of `-j` threads, each fetching with the blocking client and extracting.
+/// This thread reads the input and submits one task per URL; each task sends its own record.
 fn drive_threads(
     config: &FetchConfig,
-    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    jobs: impl Iterator<Item = Job>,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
     extractor: Extractor,
@@ -416,53 +466,36 @@ fn drive_threads(
     let concurrency = config.concurrency();
     let pool = ThreadPool::builder()
         .num_threads(concurrency)
+        .queue_bound(concurrency)
         .thread_name(|i| format!("abreast-fetch-{i}"))
         .stack_size(1024 * 1024)
         .build()
         .map_err(|error| error.to_string())?;
-    let client = BlockingClient::new(config.http.clone());
-    // Lines in flight, so a task that fails inside the pool still yields its record.
-    let in_flight: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
-    let jobs = jobs.inspect({
-        let in_flight = Arc::clone(&in_flight);
-        move |(sequence, target)| {
-            in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(*sequence, target.line.clone());
-        }
-    });
-    let work = move |(sequence, target): Job| {
-        let record = refused(&target).unwrap_or_else(|| {
-            let _permit = limits.acquire_blocking(target.host().unwrap_or_default());
-            let url = target.url.as_ref().expect("refused() handled errors");
-            let mut record = finish_record(client.fetch(url.as_str()), &extractor);
-            record.url = target.line;
-            record
+    let client = Arc::new(BlockingClient::new(config.http.clone()));
+    let extractor = Arc::new(extractor);
+    for (sequence, target) in jobs {
+        let delivery = Delivery::new(sequence, sender, None);
+        let (client, limits, extractor) = (
+            Arc::clone(&client),
+            Arc::clone(&limits),
+            Arc::clone(&extractor),
+        );
+        // The handle is not kept: the task sends its own record.
+        let _handle = pool.submit(move || {
+            let line = target.line.clone();
+            let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                refused(&target).unwrap_or_else(|| {
+                    let _permit = limits.acquire_blocking(target.host().unwrap_or_default());
+                    let url = target.url.as_ref().expect("refused() handled errors");
+                    let mut record = finish_record(client.fetch(url.as_str()), &extractor);
+                    record.url = target.line;
+                    record
+                })
+            }));
+            delivery.send(fetched.unwrap_or_else(|payload| internal_panic(line, payload.as_ref())));
         });
-        (sequence, record)
-    };
-    for (index, outcome) in pool
-        .map_unordered(work, jobs)
-        .window(concurrency)
-        .chunksize(1)
-        .indexed()
-    {
-        // Jobs enter the map in sequence order, so a job's map index is its sequence number.
-        let sequence = index as u64;
-        let line = in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&sequence)
-            .unwrap_or_default();
-        let record = match outcome {
-            Ok((_, record)) => record,
-            Err(error) => internal_failure(line, &error),
-        };
-        if sender.send((sequence, record)).is_err() {
-            break; // the writer stopped (interrupted): take nothing more
-        }
     }
+    pool.shutdown();
     Ok(())
 }
 
@@ -470,7 +503,7 @@ fn drive_threads(
 /// program.
 fn drive_async(
     config: &FetchConfig,
-    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    jobs: impl futures::Stream<Item = Job>,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
     extractor: Extractor,
@@ -501,9 +534,8 @@ fn drive_async(
         }
     };
     let forward = async {
-        let mut records = futures::stream::iter(jobs)
-            .map(fetch_one)
-            .buffer_unordered(config.concurrency());
+        let mut records =
+            std::pin::pin!(jobs.map(fetch_one).buffer_unordered(config.concurrency()));
         while let Some(pair) = records.next().await {
             if sender.send_async(pair).await.is_err() {
                 break;
@@ -524,7 +556,7 @@ fn drive_async(
 /// a batch at a time, so it wakes once per batch of finished pages rather than once per page.
 fn drive_hybrid(
     config: &FetchConfig,
-    jobs: Box<dyn Iterator<Item = Job> + Send>,
+    mut jobs: impl Iterator<Item = Job>,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
     extractor: Extractor,
@@ -536,23 +568,15 @@ fn drive_hybrid(
     let concurrency = config.concurrency();
     let slots = Arc::new(Semaphore::new(concurrency));
     let batch = u32::try_from((concurrency / 8).clamp(1, 32)).unwrap_or(1);
-    let mut jobs = jobs;
     let forward = async {
         'feed: while let Ok(mut free) = Arc::clone(&slots).acquire_many_owned(batch).await {
             while let Some(slot) = free.split(1) {
                 let Some((sequence, target)) = jobs.next() else {
                     break 'feed;
                 };
-                let delivery = Delivery {
-                    sequence,
-                    line: target.line.clone(),
-                    sender: sender.clone(),
-                    sent: false,
-                    _slot: slot,
-                };
                 tokio::spawn(fetch_then_extract(
                     target,
-                    delivery,
+                    Delivery::new(sequence, sender, Some(slot)),
                     Arc::clone(&client),
                     Arc::clone(&limits),
                     Arc::clone(&extractor),
@@ -613,44 +637,37 @@ async fn fetch_then_extract(
         .await;
 }
 
-/// A hybrid URL's duty to yield one record. Whoever holds it sends the record, which frees the
-/// URL's slot; if it is dropped unsent (a panic, a cancelled task), it sends a failure record
-/// instead, so a URL taken is never lost.
+/// Where a URL's one record goes, sent by whichever thread finishes the URL, and the URL's
+/// slot in the hybrid mode, freed once the record is sent. A delivery dropped unsent (its task
+/// was cancelled at shutdown) sends nothing: the URL then counts as abandoned.
 struct Delivery {
     sequence: u64,
-    line: String,
     sender: flume::Sender<(u64, Record)>,
-    /// Set once the record is sent: dropping then sends nothing more.
-    sent: bool,
-    /// Freed after the record is sent (fields drop after `Drop::drop`).
-    _slot: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Delivery {
-    /// Sends `record`, waiting for room in the writer's queue (a blocking thread's way).
-    fn send(mut self, record: Record) {
-        self.sent = true;
-        // An error means the writer has stopped (interrupted): the URL is then abandoned.
+    fn new(
+        sequence: u64,
+        sender: &flume::Sender<(u64, Record)>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Delivery {
+        Delivery {
+            sequence,
+            sender: sender.clone(),
+            _slot: slot,
+        }
+    }
+
+    /// Sends `record`, waiting for room in the writer's queue (a blocking thread's way). An
+    /// error means the writer has stopped (interrupted): the URL is then abandoned.
+    fn send(self, record: Record) {
         let _ = self.sender.send((self.sequence, record));
     }
 
     /// Sends `record`, waiting for room in the writer's queue without blocking the runtime.
-    async fn send_async(mut self, record: Record) {
-        self.sent = true;
+    async fn send_async(self, record: Record) {
         let _ = self.sender.send_async((self.sequence, record)).await;
-    }
-}
-
-impl Drop for Delivery {
-    fn drop(&mut self) {
-        if !self.sent {
-            let record = Record::failed(
-                std::mem::take(&mut self.line),
-                ErrorKind::Http,
-                "internal error: the task ended without a record",
-            );
-            let _ = self.sender.send((self.sequence, record));
-        }
     }
 }
 
@@ -673,42 +690,25 @@ fn abreast_panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 mod tests {
     use super::*;
 
-    fn delivery(sender: &flume::Sender<(u64, Record)>, slots: &Arc<Semaphore>) -> Delivery {
-        Delivery {
-            sequence: 7,
-            line: "http://127.0.0.1/x".into(),
-            sender: sender.clone(),
-            sent: false,
-            _slot: Arc::clone(slots).try_acquire_owned().unwrap(),
-        }
-    }
-
     #[test]
-    fn a_delivery_sends_its_record_once_then_frees_its_slot() {
+    fn a_delivery_sends_its_record_then_frees_its_slot() {
         let (sender, receiver) = flume::unbounded();
         let slots = Arc::new(Semaphore::new(1));
-        delivery(&sender, &slots).send(Record::empty("http://127.0.0.1/x"));
+        let slot = Arc::clone(&slots).try_acquire_owned().unwrap();
+        Delivery::new(7, &sender, Some(slot)).send(Record::empty("http://127.0.0.1/x"));
         assert_eq!(slots.available_permits(), 1);
         let (sequence, record) = receiver.try_recv().unwrap();
-        assert_eq!((sequence, record.error), (7, None));
-        assert!(receiver.try_recv().is_err(), "a second record was sent");
-    }
-
-    #[test]
-    fn a_delivery_dropped_unsent_sends_a_failure_record() {
-        let (sender, receiver) = flume::unbounded();
-        let slots = Arc::new(Semaphore::new(1));
-        drop(delivery(&sender, &slots));
-        assert_eq!(slots.available_permits(), 1);
-        let (sequence, record) = receiver.try_recv().unwrap();
-        assert_eq!(sequence, 7);
-        assert_eq!(record.url, "http://127.0.0.1/x");
-        let error = record.error.expect("a failure record");
-        assert_eq!(error.kind, ErrorKind::Http);
+        assert_eq!((sequence, record.url.as_str()), (7, "http://127.0.0.1/x"));
+        let slot = Arc::clone(&slots).try_acquire_owned().unwrap();
+        drop(Delivery::new(8, &sender, Some(slot)));
+        assert_eq!(
+            slots.available_permits(),
+            1,
+            "a dropped delivery keeps its slot"
+        );
         assert!(
-            error.message.contains("without a record"),
-            "{}",
-            error.message
+            receiver.try_recv().is_err(),
+            "a dropped delivery sent a record"
         );
     }
 }

@@ -57,7 +57,7 @@ pub fn fetch_page(job: PageJob) -> Record {
 /// Runs the jobs through a process pool of `-j` workers.
 pub(crate) fn drive(
     config: &FetchConfig,
-    jobs: Box<dyn Iterator<Item = (u64, Target)> + Send>,
+    jobs: impl futures::Stream<Item = (u64, Target)>,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
 ) -> Result<(), String> {
@@ -103,11 +103,7 @@ pub(crate) fn drive(
         }
     };
     abreast::coroutines::run(async {
-        let mut records = std::pin::pin!(
-            futures::stream::iter(jobs)
-                .map(fetch_one)
-                .buffer_unordered(concurrency)
-        );
+        let mut records = std::pin::pin!(jobs.map(fetch_one).buffer_unordered(concurrency));
         while let Some(pair) = records.next().await {
             if sender.send_async(pair).await.is_err() {
                 break;

@@ -236,3 +236,127 @@ fn second_ctrl_c_exits_at_once() {
         serde_json::from_str::<serde_json::Value>(line).expect("only whole lines");
     }
 }
+
+/// Runs `abreast fetch -` on `count` URLs made by `url`, written to its stdin as it reads
+/// them, and returns its peak resident memory in bytes: the kernel's high-water mark
+/// (`VmHWM`), read once every record is out but before the input ends, so the process is
+/// still alive and its peak is behind it. (`wait4`'s `ru_maxrss` would not do: on Linux it
+/// starts from the size of the process that spawned the child.)
+#[cfg(target_os = "linux")]
+fn peak_memory_of_fetch(count: usize, url: impl Fn(usize) -> String + Send + 'static) -> u64 {
+    let mut child = abreast()
+        .args(["fetch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut input = std::io::BufWriter::new(stdin);
+        for n in 0..count {
+            writeln!(input, "{}", url(n)).unwrap();
+        }
+        input.flush().unwrap();
+        input // kept open until the peak is read
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut records = 0;
+    while records < count {
+        let chunk = stdout.fill_buf().unwrap();
+        assert!(
+            !chunk.is_empty(),
+            "abreast fetch ended after {records} records"
+        );
+        records += chunk.iter().filter(|&&byte| byte == b'\n').count();
+        let length = chunk.len();
+        stdout.consume(length);
+    }
+    let input = feeder.join().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let kilobytes: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("/proc/PID/status has VmHWM");
+    drop(input);
+    child.wait().unwrap();
+    kilobytes * 1024
+}
+
+fn refused_line(_: &str, n: usize) -> String {
+    format!("ftp://example.invalid/file-{n}")
+}
+
+/// One of the test site's 50 pages, the URL made unique by a query.
+fn site_page(base: &str, n: usize) -> String {
+    format!("{base}/page/{}?n={n}", n % 50)
+}
+
+/// Makes the URL of input line `n`, given the test site's base URL.
+type UrlMaker = fn(&str, usize) -> String;
+
+#[test]
+#[cfg(target_os = "linux")]
+fn memory_stays_flat_when_the_input_grows_tenfold() {
+    let site = site();
+    // Refused lines measure the input and the records alone: keeping 12 bytes per line would
+    // exceed the allowance. Fetched pages measure the whole fetch, whose peak varies by a few
+    // MB with timing: keeping 250 bytes per page would exceed the allowance.
+    let cases: [(&str, usize, UrlMaker, u64); 2] = [
+        ("refused lines", 40_000, refused_line, 4),
+        ("fetched pages", 4_000, site_page, 8),
+    ];
+    for (what, lines, url, allowance_mib) in cases {
+        let [small, large] = [lines, 10 * lines].map(|count| {
+            let base = site.base_url().to_owned();
+            peak_memory_of_fetch(count, move |n| url(&base, n))
+        });
+        assert!(
+            large <= small + allowance_mib * 1024 * 1024,
+            "{what}: peak memory grew from {small} bytes for {lines} to {large} for {}",
+            10 * lines
+        );
+        eprintln!(
+            "{what}: peak memory {small} bytes for {lines}, {large} for {}",
+            10 * lines
+        );
+    }
+}
+
+#[test]
+fn each_record_comes_out_while_the_input_is_still_open() {
+    let site = site();
+    for mode in ["threads", "async", "processes", "hybrid"] {
+        let mut child = abreast()
+            .args(["fetch", "-", "--mode", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}/page/1", site.base_url()).unwrap();
+        stdin.flush().unwrap();
+        // Read the first record on a thread, so a driver that waits for more input before
+        // writing it fails the test instead of hanging it.
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let first = receiver.recv_timeout(Duration::from_secs(30));
+        drop(stdin);
+        let status = child.wait().unwrap();
+        let first = first.unwrap_or_else(|_| {
+            panic!("{mode}: no record within 30 s while the input stayed open")
+        });
+        assert!(
+            first.contains("/page/1") && first.contains("\"ok\":true"),
+            "{mode}: {first}"
+        );
+        assert_eq!(status.code(), Some(0), "{mode}");
+    }
+}
