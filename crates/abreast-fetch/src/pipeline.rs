@@ -394,7 +394,7 @@ fn drive(
     match config.mode {
         Mode::Threads => {
             let jobs = jobs.map_while(|job| intake.take(job));
-            drive_threads(config, jobs, sender, limits, extractor).map_err(setup)
+            drive_threads(config, jobs, &intake.closed, sender, limits, extractor).map_err(setup)
         }
         Mode::Async => {
             let jobs = job_stream(jobs, intake, config.concurrency()).map_err(setup)?;
@@ -456,9 +456,11 @@ fn job_stream(
 
 /// `threads`: a pool of `-j` threads, each fetching with the blocking client and extracting.
 /// This thread reads the input and submits one task per URL; each task sends its own record.
+/// After a stop (`closed`), the tasks still queued are cancelled: they count as abandoned.
 fn drive_threads(
     config: &FetchConfig,
     jobs: impl Iterator<Item = Job>,
+    closed: &AtomicBool,
     sender: &flume::Sender<(u64, Record)>,
     limits: Arc<HostLimits>,
     extractor: Extractor,
@@ -495,7 +497,11 @@ fn drive_threads(
             delivery.send(fetched.unwrap_or_else(|payload| internal_panic(line, payload.as_ref())));
         });
     }
-    pool.shutdown();
+    if closed.load(Ordering::SeqCst) {
+        pool.shutdown_now();
+    } else {
+        pool.shutdown();
+    }
     Ok(())
 }
 
