@@ -9,8 +9,9 @@
 //! Body buffers are recycled: [`recycle`] takes back a buffer whose page has been extracted,
 //! and the next sink starts from it. Without this, every page of a run allocates a fresh
 //! buffer of its size that the allocator hands back to the kernel when it is freed, so each
-//! 64 KiB page paid sixteen page faults (7% of the hybrid mode's CPU on the test site). The
-//! spares are bounded: at most [`SPARE_BYTES`] in all, none over [`SPARE_LARGEST`].
+//! 64 KiB page paid sixteen page faults (7% of the hybrid mode's CPU samples on the test site). The
+//! spares are bounded (at most [`SPARE_BYTES`] in all, none over [`SPARE_LARGEST`]) and freed
+//! when a run ends.
 
 use std::io::{self, Write};
 use std::sync::Mutex;
@@ -61,6 +62,17 @@ static SPARES: Mutex<Spares> = Mutex::new(Spares {
 /// Hands back a body's buffer once its page has been extracted, so a later body reuses it.
 pub fn recycle(buffer: Vec<u8>) {
     SPARES.lock().unwrap_or_else(|p| p.into_inner()).put(buffer);
+}
+
+/// Frees the spare buffers. A run calls this when it ends: kept between runs, a few spares
+/// would pin the allocator's heaps at the size of the run's busiest moment.
+pub fn free_spares() {
+    let buffers = {
+        let mut spares = SPARES.lock().unwrap_or_else(|p| p.into_inner());
+        spares.bytes = 0;
+        std::mem::take(&mut spares.buffers)
+    };
+    drop(buffers); // freed outside the lock
 }
 
 /// An empty buffer for a body capped at `max_bytes`: a spare if there is one, else a new one.

@@ -362,6 +362,7 @@ where
             return Err(FetchError::Input(error));
         }
     }
+    crate::body::free_spares();
     summary.interrupted = interrupted;
     summary.abandoned = intake.taken.load(Ordering::SeqCst) - summary.records;
     summary.resumed = resumed.load(Ordering::Relaxed);
