@@ -64,9 +64,20 @@ pub fn recycle(buffer: Vec<u8>) {
     SPARES.lock().unwrap_or_else(|p| p.into_inner()).put(buffer);
 }
 
-/// Frees the spare buffers. A run calls this when it ends: kept between runs, a few spares
-/// would pin the allocator's heaps at the size of the run's busiest moment.
-pub fn free_spares() {
+/// Frees the spare buffers when dropped. A run holds one from its start, so the spares go on
+/// every way out of it: kept between runs, a few spares would pin the allocator's heaps at the
+/// size of the run's busiest moment.
+#[derive(Debug)]
+pub(crate) struct SparesFreedAtEnd;
+
+impl Drop for SparesFreedAtEnd {
+    fn drop(&mut self) {
+        free_spares();
+    }
+}
+
+/// Frees the spare buffers.
+fn free_spares() {
     let buffers = {
         let mut spares = SPARES.lock().unwrap_or_else(|p| p.into_inner());
         spares.bytes = 0;

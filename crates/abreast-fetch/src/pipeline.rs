@@ -246,6 +246,7 @@ where
     W: Write,
 {
     let started = Instant::now();
+    let _spares = crate::body::SparesFreedAtEnd;
     let intake = Arc::new(Intake::default());
     let mut summary = Summary::default();
     let (resumed, other_shards) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -362,7 +363,6 @@ where
             return Err(FetchError::Input(error));
         }
     }
-    crate::body::free_spares();
     summary.interrupted = interrupted;
     summary.abandoned = intake.taken.load(Ordering::SeqCst) - summary.records;
     summary.resumed = resumed.load(Ordering::Relaxed);
