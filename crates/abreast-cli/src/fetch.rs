@@ -75,6 +75,10 @@ pub struct FetchArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     insecure: bool,
+    /// After the first Ctrl-C (or SIGTERM), how long to wait for the URLs in flight before
+    /// abandoning them (they get no record, so --resume fetches them again).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    grace: Duration,
     /// Add a request header, for example -H "Accept-Language: fr" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
@@ -145,7 +149,7 @@ impl FetchArgs {
                 retries: self.retries,
                 ..HttpSettings::default()
             },
-            ..FetchConfig::default()
+            grace: self.grace,
         }
     }
 }

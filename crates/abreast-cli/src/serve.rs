@@ -44,6 +44,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let site = Site::start(config)
             .await
             .with_context(|| format!("could not start the test site on {}", args.addr))?;
+        // Listen for Ctrl-C before the URL is printed: whoever reads the URL may stop us at once.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("could not install the Ctrl-C handler")?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "{}", site.base_url())?;
         stdout.flush()?;
@@ -54,9 +58,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             site.base_url(),
             args.latency
         );
-        tokio::signal::ctrl_c()
-            .await
-            .context("could not wait for Ctrl-C")?;
+        interrupt.recv().await;
         let requests = site.counters().requests();
         site.shutdown().await;
         eprintln!("abreast serve: stopped after {requests} requests");

@@ -121,7 +121,8 @@ impl Connection {
                 .headers
                 .push((name.to_ascii_lowercase(), value.trim().to_owned()));
         }
-        if method == "HEAD" {
+        // A HEAD, a 204 and a 304 have no body (RFC 9112, section 6.3).
+        if method == "HEAD" || matches!(reply.status, Some(204 | 304)) {
             return reply;
         }
         let result = if reply.header("transfer-encoding") == Some("chunked") {
@@ -137,9 +138,9 @@ impl Connection {
     }
 }
 
-/// Opens a connection, sends one GET, reads the reply (5 s read timeout).
+/// Opens a connection, sends one GET, reads the reply (a read timeout only a hang reaches).
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
-    Connection::open(addr, Duration::from_secs(5)).get(path)
+    Connection::open(addr, Duration::from_secs(60)).get(path)
 }
 
 fn read_line(reader: &mut BufReader<TcpStream>, line: &mut String) -> io::Result<usize> {

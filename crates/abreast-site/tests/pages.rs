@@ -55,7 +55,7 @@ fn health_index_and_methods() {
     let index = get(site.addr(), "/");
     assert!(index.text().contains(r#"<a href="/page/2">"#));
     assert!(!index.text().contains(r#"<a href="/page/3">"#));
-    let mut connection = Connection::open(site.addr(), Duration::from_secs(5));
+    let mut connection = Connection::open(site.addr(), Duration::from_secs(60));
     let post = connection.request("POST", "/page/0");
     assert_eq!(post.status, Some(405));
     let head = connection.request("HEAD", "/page/0");
@@ -67,7 +67,7 @@ fn health_index_and_methods() {
 #[test]
 fn one_connection_serves_many_requests() {
     let site = Site::start_in_background(SiteConfig::default().page_size(2048)).unwrap();
-    let mut connection = Connection::open(site.addr(), Duration::from_secs(5));
+    let mut connection = Connection::open(site.addr(), Duration::from_secs(60));
     for n in 0..10 {
         let reply = connection.get(&format!("/page/{n}"));
         assert_eq!((reply.status, reply.end), (Some(200), End::Complete));
@@ -83,7 +83,7 @@ fn fixed_latency_delays_every_response() {
     let wait = Duration::from_millis(60);
     let site =
         Site::start_in_background(SiteConfig::default().latency(Latency::Fixed(wait))).unwrap();
-    let mut connection = Connection::open(site.addr(), Duration::from_secs(5));
+    let mut connection = Connection::open(site.addr(), Duration::from_secs(60));
     for path in ["/health", "/page/1", "/fault/empty"] {
         let started = Instant::now();
         let reply = connection.get(path);
