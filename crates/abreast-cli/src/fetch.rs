@@ -86,11 +86,20 @@ pub struct FetchArgs {
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum FormatArg {
+pub enum FormatArg {
     /// One JSON object per line.
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
 }
 
 fn parse_mode(text: &str) -> Result<Mode, String> {
@@ -170,10 +179,7 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<StopSignal> {
 /// Runs `abreast fetch`.
 pub fn run(args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let config = args.config();
-    let format = match args.format {
-        FormatArg::Jsonl => Format::Jsonl,
-        FormatArg::Csv => Format::Csv,
-    };
+    let format = Format::from(args.format);
     let input: Box<dyn BufRead + Send> = match &args.input {
         None => Box::new(BufReader::new(std::io::stdin())),
         Some(path) if path.as_os_str() == "-" => Box::new(BufReader::new(std::io::stdin())),

@@ -5,6 +5,7 @@
 //! setup error, 130 interrupted.
 
 mod bench;
+mod extract;
 mod fetch;
 mod progress;
 mod serve;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Fetch many pages at once and write the metadata of each as one record per line.
     Fetch(fetch::FetchArgs),
+    /// Extract the records of pages already on disk, without fetching them.
+    Extract(extract::ExtractArgs),
     /// Serve the local test site: synthetic pages and fault routes on 127.0.0.1.
     Serve(serve::ServeArgs),
     /// Measure the mechanisms side by side.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Fetch(args) => fetch::run(&args),
+        Command::Extract(args) => extract::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Bench(args) => bench::run(&args),
     };

@@ -63,7 +63,7 @@ pub mod summary;
 
 pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
 pub use drive::processes;
-pub use http::{Fetched, HttpSettings, finish_record};
+pub use http::{Fetched, HttpSettings, extract_record, finish_record};
 pub use input::IntoUrlLine;
 pub use output::{Done, Format, RecordWriter};
 pub use record::{ErrorInfo, ErrorKind, Record};

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     Decode,
     /// Any other HTTP-level failure.
     Http,
+    /// A page on disk could not be read (`abreast extract`).
+    Read,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -54,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Body => "body",
             ErrorKind::Decode => "decode",
             ErrorKind::Http => "http",
+            ErrorKind::Read => "read",
         }
     }
 

@@ -306,6 +306,30 @@ pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> R
     record
 }
 
+/// The record of a page already in hand (a file on disk, a body fetched by other means): the
+/// same record a fetch of it would give, made by the same [`finish_record`]. `line` names the
+/// page in the record's `url` field; `url`, where known, is the address its relative URLs
+/// resolve against (the record's `final_url`); `body.truncated` says the page was cut before it
+/// was handed over.
+pub fn extract_record(
+    line: String,
+    body: Body,
+    content_type: Option<String>,
+    url: Option<String>,
+    extractor: &Extractor,
+) -> Record {
+    let fetched = Fetched {
+        url: url.clone().unwrap_or_else(|| line.clone()),
+        final_url: url,
+        status: None,
+        content_type,
+        body: Ok(body),
+        attempts: 0,
+        elapsed_ms: 0,
+    };
+    finish_record(line, fetched, extractor)
+}
+
 /// Classifies an I/O error met while connecting or reading.
 pub(crate) fn io_error_kind(error: &std::io::Error) -> ErrorKind {
     use std::io::ErrorKind as Io;
