@@ -446,7 +446,11 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                     Next::Job(job) => job,
                     Next::Recheck => continue,
                     Next::Closed => {
-                        // Nothing more will come: once every frame is answered, let it go.
+                        // Nothing more will come: once every frame is answered, let it go. The
+                        // frames written last may still sit in the buffer (the queue was found
+                        // closed without waiting, so nothing flushed them): send them first, or
+                        // they are never answered and the lane waits here forever.
+                        let _ = worker.writer.flush();
                         let mut state = lane.lock();
                         if state.in_flight.is_empty() && state.resend.is_empty() && !state.dead {
                             state.retiring = true;
