@@ -268,7 +268,18 @@ fn assert_flat(what: &str, before: Footprint, after: Footprint, pools: usize) {
 #[test]
 fn dropped_pools_free_their_heap_threads_fds_and_workers() {
     const POOLS: usize = 300;
-    // The test thread is the only one besides the harness's main thread.
+    // A pool that hangs while stopping would hang the test: end the process instead, after a
+    // limit only a hang reaches (the whole test takes seconds).
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            done.recv_timeout(Duration::from_secs(600))
+        {
+            eprintln!("pools_teardown: still running after 10 minutes: a pool hangs; aborting");
+            std::process::abort();
+        }
+    });
+    // The harness's main thread, the test thread and the guard.
     let threads_idle = threads();
 
     // Warm-up: whatever the first pools set up once per process (the panic hook, the task
@@ -302,4 +313,6 @@ fn dropped_pools_free_their_heap_threads_fds_and_workers() {
         Some(libc::ECHILD),
         "waitpid found a child process"
     );
+    drop(finished);
+    guard.join().unwrap();
 }
