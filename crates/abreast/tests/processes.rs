@@ -170,6 +170,46 @@ fn gated_len(gate: String, text: String) -> usize {
     text.len()
 }
 
+/// Waits until the file `gate` exists, then returns `value`.
+#[abreast::task]
+fn gated(gate: String, value: u64) -> u64 {
+    while !std::path::Path::new(&gate).exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    value
+}
+
+/// Creates the file `mark` (so the test knows the task is running), then sleeps `ms`.
+#[abreast::task]
+fn mark_then_sleep(mark: String, ms: u64) -> u64 {
+    std::fs::write(&mark, b"").expect("the mark file can be written");
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// A path in the temporary directory for one test's gate or mark file, not there yet.
+fn scratch_file(name: &str) -> String {
+    let path = std::env::temp_dir().join(format!("abreast-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
+}
+
+/// Waits until `condition` holds; the limit is there only to turn a hang into a failure.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until the file at `path` exists (a task made it).
+fn wait_for_file(path: &str) {
+    wait_until(&format!("{path} exists"), || {
+        std::path::Path::new(path).exists()
+    });
+}
+
 #[abreast::task]
 fn refuse_if_marked(marker: String) {
     if std::path::Path::new(&marker).exists() {
@@ -241,15 +281,25 @@ fn submit_map_and_direct_calls() {
 #[test]
 fn as_completed_and_async() {
     let pool = pool(2);
-    let handles: Vec<_> = [1500, 10, 50].map(|ms| pool.submit(sleep_ms, ms)).into();
-    let order: Vec<usize> = abreast::as_completed(handles)
-        .map(|(index, outcome)| {
-            outcome.unwrap();
-            index
-        })
-        .collect();
+    // The first task waits for a gate the test opens only once the two others are done, so it
+    // finishes last however slow the machine.
+    let gate = scratch_file("as-completed-gate");
+    let handles = vec![
+        pool.submit(gated, (gate.clone(), 1)),
+        pool.submit(sleep_ms, 10),
+        pool.submit(sleep_ms, 50),
+    ];
+    let mut order = Vec::new();
+    for (index, outcome) in abreast::as_completed(handles) {
+        outcome.unwrap();
+        order.push(index);
+        if order.len() == 2 {
+            std::fs::write(&gate, b"").unwrap();
+        }
+    }
+    std::fs::remove_file(&gate).unwrap();
     assert_eq!(order.len(), 3);
-    assert_eq!(order[2], 0, "the 1.5 s task finishes last: {order:?}");
+    assert_eq!(order[2], 0, "the gated task finishes last: {order:?}");
     let sum = abreast::coroutines::run(async {
         let a = pool.submit_async(square, 3).await;
         let b = pool.submit_async(add, (4, 5)).await;
@@ -334,8 +384,10 @@ fn every_kind_of_worker_death_fails_only_its_task() {
 #[test]
 fn a_worker_killed_from_outside_fails_its_task() {
     let pool = pool(1);
-    let handle = pool.submit(sleep_ms, 10_000);
-    std::thread::sleep(Duration::from_millis(200));
+    let mark = scratch_file("killed-from-outside");
+    let handle = pool.submit(mark_then_sleep, (mark.clone(), 10_000));
+    wait_for_file(&mark);
+    std::fs::remove_file(&mark).unwrap();
     let pid = pool.worker_pids()[0];
     // SAFETY: plain libc call; `pid` is our worker.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -370,20 +422,22 @@ fn retries_run_a_task_again_on_a_new_worker() {
 fn a_task_past_its_timeout_is_killed() {
     let pool = ProcessPool::builder()
         .workers(2)
-        .task_timeout(Duration::from_millis(300))
+        .task_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let slow = pool.submit(sleep_ms, 20_000);
+    // The quick tasks take at most 19 ms: only a stall of most of a second could time one out.
+    let slow = pool.submit(sleep_ms, 60_000);
     let quick: Vec<_> = (0..20).map(|n| pool.submit(sleep_ms, n)).collect();
     let started = Instant::now();
     match slow.join() {
         Err(TaskError::TimedOut { after, task }) => {
-            assert_eq!(after, Duration::from_millis(300));
+            assert_eq!(after, Duration::from_secs(1));
             assert_eq!(task.name, Some("processes::sleep_ms"));
         }
         other => panic!("expected TimedOut, got {other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // Well short of the 60 s the task would take: it was killed.
+    assert!(started.elapsed() < Duration::from_secs(50));
     for (n, handle) in quick.into_iter().enumerate() {
         assert_eq!(handle.join().unwrap(), n as u64);
     }
@@ -398,9 +452,11 @@ fn a_task_past_its_timeout_is_killed() {
 #[test]
 fn cancel_and_join_timeout_kill_a_running_task() {
     let pool = pool(1);
-    let running = pool.submit(sleep_ms, 20_000);
+    let mark = scratch_file("cancel-running");
+    let running = pool.submit(mark_then_sleep, (mark.clone(), 20_000));
     let queued = pool.submit(sleep_ms, 1);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_file(&mark);
+    std::fs::remove_file(&mark).unwrap();
     let pid = pool.worker_pids()[0];
     assert!(running.cancel());
     assert!(running.join().unwrap_err().is_cancelled());
@@ -413,12 +469,16 @@ fn cancel_and_join_timeout_kill_a_running_task() {
             .is_timeout()
     );
     assert_eq!(pool.submit(square, 5).join().unwrap(), 25);
-    // A task cancelled while queued never runs.
-    let blocker = pool.submit(sleep_ms, 300);
+    // A task cancelled while queued (or waiting in the pipe) never runs: the blocker holds the
+    // worker until the cancel is done.
+    let gate = scratch_file("cancel-queued-gate");
+    let blocker = pool.submit(gated, (gate.clone(), 300));
     let never = pool.submit(faulty, (Fault::Abort, 0));
     assert!(never.cancel());
     assert!(never.join().unwrap_err().is_cancelled());
+    std::fs::write(&gate, b"").unwrap();
     assert_eq!(blocker.join().unwrap(), 300);
+    std::fs::remove_file(&gate).unwrap();
     assert_eq!(pool.stats().cancelled, 3);
 }
 
@@ -547,12 +607,14 @@ fn initializer_runs_once_per_worker() {
 fn shutdown_now_cancels_queued_and_running_tasks() {
     let pool = pool(1);
     let pids = pool.worker_pids();
-    let running = pool.submit(sleep_ms, 20_000);
+    let mark = scratch_file("shutdown-now-running");
+    let running = pool.submit(mark_then_sleep, (mark.clone(), 20_000));
     let queued: Vec<_> = (0..5).map(|_| pool.submit(sleep_ms, 20_000)).collect();
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for_file(&mark);
+    std::fs::remove_file(&mark).unwrap();
     let started = Instant::now();
     pool.shutdown_now();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(19));
     assert!(running.join().unwrap_err().is_cancelled());
     for handle in queued {
         assert!(handle.join().unwrap_err().is_cancelled());
@@ -650,7 +712,7 @@ fn a_task_cancelled_in_a_worker_pipe_never_runs() {
     // Short tasks first, so the worker is given several frames at once.
     assert_eq!(pool.map(square, 0..200).chunksize(1).count(), 200);
     let running = pool.submit(sleep_ms, 300);
-    let piped = pool.submit(sleep_ms, 20_000);
+    let piped = pool.submit(sleep_ms, 60_000);
     std::thread::sleep(Duration::from_millis(50));
     let started = Instant::now();
     assert!(piped.cancel());
@@ -658,7 +720,8 @@ fn a_task_cancelled_in_a_worker_pipe_never_runs() {
     assert_eq!(running.join().unwrap(), 300);
     // The worker would reach the cancelled task next: it is stopped instead of running it.
     assert_eq!(pool.submit(square, 6).join().unwrap(), 36);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // Well short of the 60 s the cancelled task would take: it never ran.
+    assert!(started.elapsed() < Duration::from_secs(50));
 }
 
 /// A crash in a worker that was already told to retire (recycling) is still the task's fault:
@@ -704,7 +767,7 @@ fn a_replacement_that_cannot_start_fails_tasks_instead_of_hanging() {
         other => panic!("expected an Io error, got {other:?}"),
     }
     std::fs::remove_file(&marker).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match pool.submit(square, 3).join() {
             Ok(value) => {
@@ -734,8 +797,12 @@ fn map_bounds_the_bytes_in_flight() {
     });
     std::thread::scope(|scope| {
         let consumer = scope.spawn(|| pool.map(gated_len, items).chunksize(1).count());
-        // No task can finish before the gate opens: what is pulled now is all the map dared.
-        std::thread::sleep(Duration::from_millis(500));
+        // No task can finish before the gate opens: the map pulls its 64 MiB (8 items), then
+        // must stop. Wait for those, then give it a while to overshoot if it would.
+        wait_until("the map pulls 8 items", || {
+            pulled.load(Ordering::SeqCst) >= 8
+        });
+        std::thread::sleep(Duration::from_millis(200));
         let ahead = pulled.load(Ordering::SeqCst);
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(consumer.join().unwrap(), 24);
@@ -777,11 +844,12 @@ fn a_worker_that_does_not_start_in_time_fails_the_build() {
     let started = Instant::now();
     let error = ProcessPool::builder()
         .workers(1)
-        .initializer(pause, 30_000)
+        .initializer(pause, 120_000)
         .startup_timeout(Duration::from_millis(300))
         .build()
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // Well short of the 120 s the initializer would take: the build gave up on it.
+    assert!(started.elapsed() < Duration::from_secs(60));
     match error {
         BuildError::Handshake { reason, .. } => {
             assert!(reason.contains("startup timeout"), "{reason}");

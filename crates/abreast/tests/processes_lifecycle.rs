@@ -58,7 +58,7 @@ fn is_dead(pid: u32) -> bool {
 }
 
 fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(10));
@@ -105,7 +105,7 @@ fn no_worker_outlives_anything() {
     // Faults of every kind, timeouts, cancellation, recycling; then Drop.
     let pool = ProcessPool::builder()
         .workers(2)
-        .task_timeout(Duration::from_millis(200))
+        .task_timeout(Duration::from_secs(1))
         .max_tasks_per_worker(5)
         .build()
         .unwrap();

@@ -121,11 +121,11 @@ impl CtrlC {
 
     /// Puts `pool` under this policy: drained by the first Ctrl-C, killed by the second.
     pub fn watch(&self, pool: &ProcessPool) {
-        self.state
-            .pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::downgrade(&pool.shared));
+        let mut pools = self.state.pools.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget the pools dropped since, so watching one pool after another keeps no husks.
+        pools.retain(|pool| pool.strong_count() > 0);
+        pools.push(Arc::downgrade(&pool.shared));
+        drop(pools);
         if self.interrupted() {
             pool.drain();
         }

@@ -8,6 +8,12 @@
 //! and writing on separate threads is what lets a 100 MB argument and a 100 MB result cross at
 //! the same time without either side blocking the other.
 //!
+//! Ownership runs one way. The pool owns its lanes (through `PoolShared`) and joins their threads
+//! when it stops; a lane holds only the pool's [`LaneContext`] (settings, counters, the queue, the
+//! stop flag), never the pool, and a lane thread joins its reader threads before it ends. A task
+//! handle that can cancel a running task holds its lane weakly. So a dropped pool frees all it
+//! had: threads, worker processes, sockets and memory.
+//!
 //! This file holds the lane's state and its thread; [`start`] starts a worker and [`reader`] is
 //! the reader thread.
 
@@ -24,7 +30,7 @@ mod start;
 
 use start::start_worker;
 
-use super::pool::PoolShared;
+use super::pool::LaneContext;
 use super::registry::Registration;
 use super::wire;
 use crate::error::{TaskError, TaskId};
@@ -178,7 +184,8 @@ pub(crate) struct Lane {
     changed: Condvar,
     wake: flume::Sender<()>,
     woken: flume::Receiver<()>,
-    pool: Arc<PoolShared>,
+    /// What the lane needs of its pool (never the pool itself, which owns the lane).
+    context: Arc<LaneContext>,
 }
 
 /// Why a worker could not be started.
@@ -190,7 +197,7 @@ pub(crate) enum StartError {
 }
 
 impl Lane {
-    pub(crate) fn new(index: usize, pool: Arc<PoolShared>) -> Arc<Lane> {
+    pub(crate) fn new(index: usize, context: Arc<LaneContext>) -> Arc<Lane> {
         let (wake, woken) = flume::bounded(1);
         Arc::new(Lane {
             index,
@@ -210,7 +217,7 @@ impl Lane {
             changed: Condvar::new(),
             wake,
             woken,
-            pool,
+            context,
         })
     }
 
@@ -331,7 +338,7 @@ pub(crate) fn run_lane(lane: &Arc<Lane>, started: flume::Sender<Result<(), Start
         if matches!(fed, Fed::Finished) {
             return;
         }
-        if lane.pool.stopping_now() {
+        if lane.context.stopping_now() {
             cancel_everything(lane);
             return;
         }
@@ -362,7 +369,7 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                     let mut state = lane.lock();
                     state.resend.pop_front()
                 }
-                .or_else(|| lane.pool.jobs.try_recv().ok());
+                .or_else(|| lane.context.jobs.try_recv().ok());
                 let fail = |job: Job| {
                     job.fail_all(|task| TaskError::Io {
                         task,
@@ -371,20 +378,20 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                 };
                 if let Some(job) = job {
                     fail(job);
-                } else if lane.pool.jobs.is_disconnected() {
+                } else if lane.context.jobs.is_disconnected() {
                     return None;
                 }
-                if lane.pool.jobs.is_disconnected() {
+                if lane.context.jobs.is_disconnected() {
                     // The pool is closing and this lane cannot get a worker: fail what is left
                     // rather than leave it waiting.
                     let left: Vec<Job> = lane.lock().resend.drain(..).collect();
                     left.into_iter().for_each(fail);
-                    while let Ok(job) = lane.pool.jobs.try_recv() {
+                    while let Ok(job) = lane.context.jobs.try_recv() {
                         fail(job);
                     }
                     return None;
                 }
-                if lane.pool.stopping_now() {
+                if lane.context.stopping_now() {
                     cancel_everything(lane);
                     return None;
                 }
@@ -402,15 +409,15 @@ fn cancel_everything(lane: &Lane) {
         job.fail_all(|task| TaskError::Cancelled { task });
     }
     // Keep cancelling until the pool closes its queue, so a late submit never waits forever.
-    while let Ok(job) = lane.pool.jobs.recv() {
+    while let Ok(job) = lane.context.jobs.recv() {
         job.fail_all(|task| TaskError::Cancelled { task });
     }
 }
 
 /// Sends jobs to `worker` until it dies or the pool's queue is closed and drained.
 fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
-    let pool = &lane.pool;
-    let prefetch = pool.config.prefetch;
+    let context = &lane.context;
+    let prefetch = context.config.prefetch;
     loop {
         let mut state = lane.lock();
         // Room for one more frame, and a worker to send it to.
@@ -446,7 +453,11 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                     Next::Job(job) => job,
                     Next::Recheck => continue,
                     Next::Closed => {
-                        // Nothing more will come: once every frame is answered, let it go.
+                        // Nothing more will come: once every frame is answered, let it go. The
+                        // frames written last may still sit in the buffer (the queue was found
+                        // closed without waiting, so nothing flushed them): send them first, or
+                        // they are never answered and the lane waits here forever.
+                        let _ = worker.writer.flush();
                         let mut state = lane.lock();
                         if state.in_flight.is_empty() && state.resend.is_empty() && !state.dead {
                             state.retiring = true;
@@ -471,7 +482,7 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                 }
             }
         };
-        if pool.stopping_now() {
+        if context.stopping_now() {
             job.fail_all(|task| TaskError::Cancelled { task });
             continue;
         }
@@ -507,7 +518,7 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
         worker.sent += args.len() as u64;
         // A failed write means the worker died; the reader notices and reports it.
         let _ = write_run(&mut worker.writer, task, &args);
-        if pool
+        if context
             .config
             .max_tasks_per_worker
             .is_some_and(|max| worker.sent >= max)
@@ -529,7 +540,7 @@ enum Next {
 
 /// Takes the next job, flushing what was written before waiting for one.
 fn next_job(lane: &Lane, worker: &mut Worker) -> Next {
-    let jobs = &lane.pool.jobs;
+    let jobs = &lane.context.jobs;
     match jobs.try_recv() {
         Ok(job) => return Next::Job(job),
         Err(flume::TryRecvError::Disconnected) => return Next::Closed,

@@ -91,13 +91,13 @@ where
 {
     fn new(pool: &'pool ProcessPool, items: I) -> Self {
         let (results, receiver) = flume::unbounded();
-        let config = &pool.shared.config;
+        let config = &pool.shared.context.config;
         Window {
             pool,
             items: items.fuse(),
             shared: Arc::new(MapShared {
                 results,
-                counters: Arc::clone(&pool.shared.counters),
+                counters: Arc::clone(&pool.shared.context.counters),
                 arg_bytes: AtomicUsize::new(0),
             }),
             receiver,
@@ -153,7 +153,7 @@ where
             // Every argument of the frame is encoded into one buffer.
             let mut encoded = Vec::new();
             let mut pending = Vec::with_capacity(chunk);
-            let counters = &self.pool.shared.counters;
+            let counters = &self.pool.shared.context.counters;
             for arg in self.items.by_ref().take(chunk) {
                 let index = self.submitted;
                 self.submitted += 1;
@@ -179,7 +179,7 @@ where
                 }
             }
             let encoded = Arc::new(encoded);
-            let retries = self.pool.shared.config.retries;
+            let retries = self.pool.shared.context.config.retries;
             let items: VecDeque<Item> = pending
                 .into_iter()
                 .map(|(id, range, sink)| Item {

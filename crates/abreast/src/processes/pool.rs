@@ -2,8 +2,8 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -78,25 +78,36 @@ pub(crate) struct Config {
     pub(crate) startup_timeout: Duration,
 }
 
-/// What the pool, its lanes and its handles share.
-pub(crate) struct PoolShared {
+/// What the lanes of a pool share with it: the settings, the counters, the queue they take jobs
+/// from, and the flag that stops them now. The pool and each of its lanes hold it; it holds no
+/// lane and nothing else of the pool's, so ownership runs one way (pool -> lanes -> context) and
+/// a dropped pool frees it once its lane threads have ended.
+pub(crate) struct LaneContext {
     pub(crate) config: Config,
     pub(crate) counters: Arc<Counters>,
     pub(crate) jobs: flume::Receiver<Job>,
     /// `shutdown_now` (or a second Ctrl-C): cancel everything, restart nothing.
     stopping_now: AtomicBool,
-    /// A first Ctrl-C: take no new tasks, finish those already given.
-    draining: AtomicBool,
-    lanes: Mutex<Vec<Arc<Lane>>>,
 }
 
-impl PoolShared {
+impl LaneContext {
     pub(crate) fn stopping_now(&self) -> bool {
         self.stopping_now.load(Ordering::Acquire)
     }
+}
 
+/// The pool's own state: its lanes and what they share. Held by the [`ProcessPool`] alone
+/// (a [`CtrlC`](super::CtrlC) that watches the pool keeps only a `Weak`).
+pub(crate) struct PoolShared {
+    pub(crate) context: Arc<LaneContext>,
+    /// A first Ctrl-C: take no new tasks, finish those already given.
+    draining: AtomicBool,
+    lanes: Vec<Arc<Lane>>,
+}
+
+impl PoolShared {
     pub(crate) fn draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire) || self.stopping_now()
+        self.draining.load(Ordering::Acquire) || self.context.stopping_now()
     }
 
     /// Stops taking new tasks; those already submitted still run (the first Ctrl-C).
@@ -104,17 +115,13 @@ impl PoolShared {
         self.draining.store(true, Ordering::Release);
     }
 
-    fn lanes(&self) -> Vec<Arc<Lane>> {
-        self.lanes.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// Cancels every queued task and kills every worker (shutdown_now, second Ctrl-C).
     pub(crate) fn stop_now(&self) {
-        self.stopping_now.store(true, Ordering::Release);
-        while let Ok(job) = self.jobs.try_recv() {
+        self.context.stopping_now.store(true, Ordering::Release);
+        while let Ok(job) = self.context.jobs.try_recv() {
             job.fail_all(|task| TaskError::Cancelled { task });
         }
-        for lane in self.lanes() {
+        for lane in &self.lanes {
             lane.kill_worker();
         }
     }
@@ -270,7 +277,7 @@ impl ProcessPoolBuilder {
         let initializer = self.initializer.transpose()?;
         let queue_bound = self.queue_bound.unwrap_or(64 * workers);
         let (sender, jobs) = flume::bounded(queue_bound);
-        let shared = Arc::new(PoolShared {
+        let context = Arc::new(LaneContext {
             config: Config {
                 workers,
                 initializer,
@@ -284,23 +291,23 @@ impl ProcessPoolBuilder {
             counters: Arc::new(Counters::default()),
             jobs,
             stopping_now: AtomicBool::new(false),
-            draining: AtomicBool::new(false),
-            lanes: Mutex::new(Vec::new()),
         });
+        let lanes: Vec<Arc<Lane>> = (0..workers)
+            .map(|index| Lane::new(index, Arc::clone(&context)))
+            .collect();
         let mut pool = ProcessPool {
             sender: Some(sender),
-            shared: Arc::clone(&shared),
+            shared: Arc::new(PoolShared {
+                context,
+                draining: AtomicBool::new(false),
+                lanes: lanes.clone(),
+            }),
             threads: Vec::with_capacity(workers),
             watchdog: None,
         };
         let mut starting = Vec::with_capacity(workers);
-        for index in 0..workers {
-            let lane = Lane::new(index, Arc::clone(&shared));
-            shared
-                .lanes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Arc::clone(&lane));
+        for (index, lane) in lanes.iter().enumerate() {
+            let lane = Arc::clone(lane);
             let (started, receiver) = flume::bounded(1);
             let thread = std::thread::Builder::new()
                 .name(format!("abreast-proc-{index}"))
@@ -329,8 +336,8 @@ impl ProcessPoolBuilder {
                 }
             }
         }
-        if let Some(timeout) = shared.config.task_timeout {
-            pool.watchdog = Some(Watchdog::start(Arc::clone(&shared), timeout)?);
+        if let Some(timeout) = pool.shared.context.config.task_timeout {
+            pool.watchdog = Some(Watchdog::start(lanes, timeout)?);
         }
         Ok(pool)
     }
@@ -343,7 +350,8 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn start(shared: Arc<PoolShared>, timeout: Duration) -> Result<Self, BuildError> {
+    /// Watches `lanes` (the pool's, shared with it) until the pool drops `stop`.
+    fn start(lanes: Vec<Arc<Lane>>, timeout: Duration) -> Result<Self, BuildError> {
         let (stop, stopped) = flume::bounded::<()>(0);
         let tick = (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
         let thread = std::thread::Builder::new()
@@ -351,7 +359,7 @@ impl Watchdog {
             .spawn(move || {
                 while let Err(flume::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
                     let now = Instant::now();
-                    for lane in shared.lanes() {
+                    for lane in &lanes {
                         lane.check_timeout(timeout, now);
                     }
                 }
@@ -393,10 +401,13 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> ItemSink for SlotSink<R> {
         if !self.slot.start() {
             return false;
         }
-        let lane = Arc::clone(lane);
+        // Weak: a handle kept after its pool is gone must not keep the pool's lane alive.
+        let lane = Arc::downgrade(lane);
         let slot = Arc::clone(&self.slot);
         self.slot.set_abort(Box::new(move || {
-            lane.cancel_running(id.seq);
+            if let Some(lane) = lane.upgrade() {
+                lane.cancel_running(id.seq);
+            }
             slot.finish(Err(TaskError::Cancelled { task: id }));
         }));
         true
@@ -488,13 +499,13 @@ impl ProcessPool {
 
     /// The number of worker processes.
     pub fn workers(&self) -> usize {
-        self.shared.config.workers
+        self.shared.context.config.workers
     }
 
     /// The pids of the worker processes alive now (for diagnostics and tests).
     pub fn worker_pids(&self) -> Vec<u32> {
         self.shared
-            .lanes()
+            .lanes
             .iter()
             .filter_map(|lane| lane.pid())
             .collect()
@@ -504,7 +515,7 @@ impl ProcessPool {
     /// `running` counts the tasks sent to workers, including those waiting in a worker's pipe
     /// behind the one it runs (see [`prefetch`](ProcessPoolBuilder::prefetch)).
     pub fn stats(&self) -> PoolStats {
-        self.shared.counters.snapshot()
+        self.shared.context.counters.snapshot()
     }
 
     /// Stops taking new tasks: from now on `submit` returns handles that are already
@@ -521,7 +532,7 @@ impl ProcessPool {
 
     /// Makes the job for one task and its handle; Err(handle) when it failed before queueing.
     fn prepare<T: Task>(&self, arg: &T::Arg) -> Prepared<T::Output> {
-        let counters = &self.shared.counters;
+        let counters = &self.shared.context.counters;
         let id = TaskId::named(counters.next_seq(), T::NAME);
         let slot = Slot::new(id, Arc::clone(counters));
         let handle = TaskHandle::new(Arc::clone(&slot));
@@ -539,7 +550,7 @@ impl ProcessPool {
                     range: 0..bytes.len(),
                     args: Arc::new(bytes),
                     sink: Box::new(SlotSink { slot }),
-                    retries_left: self.shared.config.retries,
+                    retries_left: self.shared.context.config.retries,
                     started: false,
                 };
                 let job = Job {
@@ -629,7 +640,7 @@ impl ProcessPool {
         self.sender = None;
         // A lane blocked in a select over the queue and its wake-up channel is not always woken
         // by the queue's closing alone: wake each one.
-        for lane in self.shared.lanes() {
+        for lane in &self.shared.lanes {
             lane.wake_up();
         }
         for thread in self.threads.drain(..) {

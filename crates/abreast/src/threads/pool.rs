@@ -107,6 +107,7 @@ impl ThreadPoolBuilder {
         });
         let mut pool = ThreadPool {
             sender: Some(sender),
+            queue: receiver.clone(),
             shared,
             threads: Vec::with_capacity(num_threads),
             num_threads,
@@ -169,6 +170,9 @@ fn work(receiver: &flume::Receiver<Job>, shared: &Shared) {
 pub struct ThreadPool {
     /// `None` only while shutting down.
     sender: Option<flume::Sender<Job>>,
+    /// The queue's other end, so that `shutdown_now` can cancel what waits in it at once rather
+    /// than as the threads get free.
+    queue: flume::Receiver<Job>,
     pub(crate) shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     num_threads: usize,
@@ -285,15 +289,19 @@ impl ThreadPool {
         self.stop(false);
     }
 
-    /// Cancels every queued task (their handles return [`TaskError::Cancelled`]), waits for the
-    /// running ones to finish, then joins the threads.
+    /// Cancels every queued task at once (their handles return [`TaskError::Cancelled`]), waits
+    /// for the running ones to finish, then joins the threads.
     pub fn shutdown_now(mut self) {
         self.stop(true);
     }
 
     fn stop(&mut self, cancel_queued: bool) {
         if cancel_queued {
+            // Set first: a job a worker takes from now on is cancelled too.
             self.shared.cancel_queued.store(true, Ordering::Relaxed);
+            while let Ok(job) = self.queue.try_recv() {
+                job(Disposition::Cancel);
+            }
         }
         // Closing the queue lets each worker finish what is left in it and then return.
         self.sender = None;

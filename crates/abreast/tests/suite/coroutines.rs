@@ -60,16 +60,32 @@ fn gather_bounded_keeps_the_limit_and_pulls_lazily() {
 
 #[test]
 fn as_completed_yields_in_finish_order() {
+    // Each future waits for a gate opened when the one before it in the intended order has been
+    // yielded, so the finish order is fixed however the runtime is scheduled.
     let order = run(async {
-        as_completed(
-            8,
-            [40u64, 1, 20].map(|ms| async move {
-                sleep(Duration::from_millis(ms)).await;
-                ms
+        let (open_second, second) = tokio::sync::oneshot::channel::<()>();
+        let (open_last, last) = tokio::sync::oneshot::channel::<()>();
+        let futures: Vec<futures::future::BoxFuture<'static, u64>> = vec![
+            Box::pin(async move {
+                let _ = last.await;
+                40
             }),
-        )
-        .collect::<Vec<_>>()
-        .await
+            Box::pin(async { 1 }),
+            Box::pin(async move {
+                let _ = second.await;
+                20
+            }),
+        ];
+        let mut gates = [Some(open_second), Some(open_last)].into_iter();
+        let mut stream = std::pin::pin!(as_completed(8, futures));
+        let mut order = Vec::new();
+        while let Some(value) = stream.next().await {
+            order.push(value);
+            if let Some(Some(gate)) = gates.next() {
+                let _ = gate.send(());
+            }
+        }
+        order
     })
     .unwrap();
     assert_eq!(order, [1, 20, 40]);
@@ -181,7 +197,8 @@ fn per_task_timeout_stops_the_work() {
 #[test]
 fn group_timeout_times_out_every_unfinished_task() {
     let error = run(async {
-        let mut group = TaskGroup::with_timeout(Duration::from_millis(20));
+        // Long enough that the quick task is done before it however busy the machine.
+        let mut group = TaskGroup::with_timeout(Duration::from_secs(1));
         group.spawn(async { Ok::<_, Missing>(1) });
         for _ in 0..2 {
             group.spawn(async {
@@ -216,6 +233,7 @@ fn timeout_drops_the_future() {
 #[test]
 fn run_blocking_does_not_block_the_runtime() {
     let pool = ThreadPool::builder().num_threads(1).build().unwrap();
+    let (tick_done, ticked) = std::sync::mpsc::channel::<()>();
     let (ticker_done, blocking_done) = run(async {
         // On this one-thread runtime the ticker can only finish first if the blocking closure
         // runs elsewhere: on the pool, not on the runtime's thread.
@@ -223,12 +241,17 @@ fn run_blocking_does_not_block_the_runtime() {
             for _ in 0..5 {
                 sleep(Duration::from_millis(2)).await;
             }
-            std::time::Instant::now()
+            let now = std::time::Instant::now();
+            tick_done.send(()).unwrap();
+            now
         };
         let blocking = async {
-            let outcome = coroutines::run_blocking(&pool, || {
-                std::thread::sleep(Duration::from_millis(300));
-                "done"
+            // It waits for the ticker: were it run on the runtime's thread it would wait in vain.
+            let outcome = coroutines::run_blocking(&pool, move || {
+                match ticked.recv_timeout(Duration::from_secs(60)) {
+                    Ok(()) => "done",
+                    Err(_) => "the ticker never finished",
+                }
             })
             .await;
             assert_eq!(outcome.unwrap(), "done");

@@ -208,12 +208,20 @@ fn shutdown_now_cancels_the_queue_and_waits_for_running_tasks() {
     });
     let queued: Vec<_> = (0..10).map(|n| pool.submit(move || n)).collect();
     started.wait();
+    // The running task is let go only once shutdown_now has settled the queue, so no queued
+    // task can slip in before the cancel however the threads are scheduled.
     let opener = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(20));
+        for handle in &queued {
+            assert!(
+                handle.wait_timeout(Duration::from_secs(60)),
+                "queue not settled"
+            );
+        }
         open.send(()).unwrap();
+        queued
     });
     pool.shutdown_now();
-    opener.join().unwrap();
+    let queued = opener.join().unwrap();
     assert_eq!(running.join().unwrap(), "finished");
     for handle in queued {
         assert!(handle.join().unwrap_err().is_cancelled());
@@ -284,18 +292,30 @@ fn scoped_tasks_borrow_from_the_stack() {
 #[test]
 fn as_completed_yields_in_finish_order() {
     let pool = pool(3);
-    let handles: Vec<_> = [300u64, 1, 150]
-        .into_iter()
-        .map(|ms| {
-            pool.submit(move || {
-                thread::sleep(Duration::from_millis(ms));
-                ms
-            })
-        })
-        .collect();
-    let order: Vec<(usize, u64)> = as_completed(handles)
-        .map(|(index, outcome)| (index, outcome.unwrap()))
-        .collect();
+    // Each gate opens when the task before it in the intended order has been yielded, so the
+    // finish order is fixed however the threads are scheduled.
+    let (open_last, last) = gate();
+    let (open_second, second) = gate();
+    let handles = vec![
+        pool.submit(move || {
+            last();
+            300u64
+        }),
+        pool.submit(|| 1u64),
+        pool.submit(move || {
+            second();
+            150u64
+        }),
+    ];
+    let mut order: Vec<(usize, u64)> = Vec::new();
+    for (index, outcome) in as_completed(handles) {
+        order.push((index, outcome.unwrap()));
+        match order.len() {
+            1 => open_second.send(()).unwrap(),
+            2 => open_last.send(()).unwrap(),
+            _ => {}
+        }
+    }
     assert_eq!(order, [(1, 1), (2, 150), (0, 300)]);
 }
 
@@ -311,6 +331,18 @@ fn stats_count_every_outcome() {
         (stats.completed, stats.failed, stats.queued, stats.running),
         (1, 1, 0, 0)
     );
+}
+
+/// Waits until `condition` holds; the limit is there only to turn a hang into a failure.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Names of this process's threads that start with `prefix` (Linux: /proc/self/task).
@@ -331,20 +363,18 @@ fn no_thread_outlives_its_pool() {
             .build()
             .unwrap();
         let _ = pool.submit(|| thread::sleep(Duration::from_millis(5)));
-        // Each thread names itself as it starts: wait (boundedly) until all four have.
-        for _ in 0..1000 {
-            if live_threads_named(prefix) == 4 {
-                break;
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(live_threads_named(prefix), 4);
+        // Each thread names itself as it starts: wait until all four have.
+        wait_until("four threads are named", || live_threads_named(prefix) == 4);
         match stop {
             "drop" => drop(pool),
             "shutdown" => pool.shutdown(),
             _ => pool.shutdown_now(),
         }
-        assert_eq!(live_threads_named(prefix), 0, "threads left after {stop}");
+        // A joined thread may stay listed in /proc for a moment after `join` returns: wait for it
+        // to go (a thread left running never would).
+        wait_until(&format!("no thread is left after {stop}"), || {
+            live_threads_named(prefix) == 0
+        });
     }
 }
 

@@ -167,8 +167,8 @@ fn reap(child: &mut Child) -> WorkerExit {
 
 /// Blames the death on the right task, fails it, and queues the rest to be sent again.
 fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
-    let pool = &lane.pool;
-    let stopping_now = pool.stopping_now();
+    let context = &lane.context;
+    let stopping_now = context.stopping_now();
     // Frames of one item each, with the error that item failed with.
     let mut failures: Vec<(Job, TaskError)> = Vec::new();
     let mut cancelled: Vec<Job> = Vec::new();
@@ -180,7 +180,8 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
         let retiring = std::mem::take(&mut state.retiring);
         if !stopping_now && !retiring && kill != Some(Kill::Shutdown) {
             // Counted now, before any task hears of the death; the lane thread starts the new one.
-            pool.counters
+            context
+                .counters
                 .workers_replaced
                 .fetch_add(1, Ordering::Relaxed);
         }
@@ -199,7 +200,7 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
                 Some(Kill::Shutdown) => cancelled.push(job),
                 Some(Kill::Timeout(target)) if Some(target) == seq => {
                     if job.items.len() == 1 {
-                        let after = pool.config.task_timeout.unwrap_or_default();
+                        let after = context.config.task_timeout.unwrap_or_default();
                         let error = TaskError::TimedOut {
                             task: job.items[0].id,
                             after,

@@ -28,7 +28,7 @@ fn worker_executable() -> io::Result<std::path::PathBuf> {
 
 /// Starts one worker process and completes the handshake (build check, initializer).
 pub(super) fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
-    let config = &lane.pool.config;
+    let config = &lane.context.config;
     let (parent_end, child_end) = UnixStream::pair().map_err(StartError::Spawn)?;
     let child_fd = child_end.as_raw_fd();
     let parent_pid = std::process::id();
