@@ -33,7 +33,7 @@
 //! assert_eq!(page.lang.as_deref(), Some("en"));
 //! assert_eq!(page.canonical.as_deref(), Some("https://example.com/"));
 //! assert_eq!(page.description.as_deref(), Some("Fish & chips"));
-//! assert_eq!(page.og["og:title"], "Chips");
+//! assert_eq!(page.og.first("title"), Some("Chips"));
 //! assert_eq!(page.metas.len(), 2); // not the one in the script, nor the comment
 //! assert_eq!(page.metas[0].get("name"), Some("description"));
 //! ```
@@ -76,9 +76,11 @@
 //! [lol_html]: https://docs.rs/lol_html
 #![deny(missing_docs)]
 
+mod derive;
 #[cfg(test)]
 mod differential;
 mod extract;
+mod jsonld;
 mod page;
 #[cfg(test)]
 mod reference;
@@ -87,10 +89,18 @@ mod specials;
 mod text;
 mod tokenizer;
 
+pub use derive::{
+    MAX_CARD_VALUES, MAX_FEEDS, MAX_ICONS, MAX_JSON_LD_BLOCKS, MAX_LANGUAGES, MAX_OEMBED,
+    MAX_ROBOTS,
+};
 pub use encoding_rs;
-pub use extract::{Extractor, extract};
-pub use page::{EncodingSource, End, MetaTag, PageMeta};
+pub use extract::{Extractor, extract, extract_at};
+pub use page::{
+    Alternates, Card, CardEntry, EncodingSource, End, Feed, Icon, JsonLdError, LanguageAlternate,
+    MetaTag, OEmbed, PageMeta, Preview,
+};
 pub use sniff::sniff_encoding;
+pub use url;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
