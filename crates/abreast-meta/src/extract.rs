@@ -109,36 +109,40 @@ impl Extractor {
             encoding_source,
             EncodingSource::Statistical | EncodingSource::Default
         );
-        let (mut page, mut found, mut budget, end) =
-            match self.read(body, encoding, encoding_source, tentative) {
-                Read::Done(page, found, budget, end) => (page, found, budget, end),
+        let reading = self
+            .read(body, encoding, encoding_source, tentative)
+            .or_else(|declared| {
                 // The standard's "change the encoding": read again, with
-                // the declared encoding, now certain.
-                Read::Restart(declared) => {
-                    match self.read(body, declared, EncodingSource::LateMeta, false) {
-                        Read::Done(page, found, budget, end) => (page, found, budget, end),
-                        Read::Restart(_) => unreachable!("a certain encoding never restarts"),
-                    }
-                }
-            };
+                // the declared encoding, now certain (so never again).
+                self.read(body, declared, EncodingSource::LateMeta, false)
+            });
+        let Ok(Reading {
+            mut page,
+            found,
+            mut budget,
+            end,
+        }) = reading
+        else {
+            unreachable!("a reading with a certain encoding never asks for another")
+        };
         page.end = match end {
             End::Complete if cut => End::ByteLimit,
             end => end,
         };
-        finish(&mut page, std::mem::take(&mut found), url, &mut budget);
+        finish(&mut page, found, url, &mut budget);
         page
     }
 
     /// One reading of `body` in `encoding`: what was found, the budget
-    /// left, and why it stopped; or, when `tentative`, the encoding a
-    /// `<meta>` in the head declares instead.
+    /// left, and why it stopped; or (the error), when `tentative`, the
+    /// encoding a `<meta>` in the head declares instead.
     fn read(
         &self,
         body: &[u8],
         encoding: &'static Encoding,
         encoding_source: EncodingSource,
         tentative: bool,
-    ) -> Read {
+    ) -> Result<Reading, &'static Encoding> {
         let content = &body[bom_length(body)..];
         let tokenizer_budget = self.memory_limit / 2;
         let mut collector = Collector {
@@ -174,20 +178,28 @@ impl Extractor {
             }
         };
         if let Some(declared) = collector.restart {
-            return Read::Restart(declared);
+            return Err(declared);
         }
-        Read::Done(collector.page, collector.found, collector.budget, end)
+        Ok(Reading {
+            page: collector.page,
+            found: collector.found,
+            budget: collector.budget,
+            end,
+        })
     }
 }
 
-/// How one reading ended.
+/// What one reading of a page gave.
 #[derive(Debug)]
-enum Read {
-    /// What was found, the budget left, and why reading stopped.
-    Done(PageMeta, Found, usize, End),
-    /// A `<meta>` in the head declared this encoding while the sniffed one
-    /// was tentative: read again with it.
-    Restart(&'static Encoding),
+struct Reading {
+    /// The fields filled while reading.
+    page: PageMeta,
+    /// What the other fields are made of.
+    found: Found,
+    /// Bytes of the budget left.
+    budget: usize,
+    /// Why reading stopped.
+    end: End,
 }
 
 /// `body` decoded to UTF-8, at most `limit` bytes of it, and whether that
