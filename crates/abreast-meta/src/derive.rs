@@ -433,20 +433,24 @@ fn read_metas<'a>(
             if index == 1 && property.is_some_and(|property| property.eq_ignore_ascii_case(key)) {
                 continue;
             }
-            let key = key.to_ascii_lowercase();
-            let (card, count, prefix, rest) = if let Some(rest) = key.strip_prefix("og:") {
-                (&mut *og, &mut og_count, "og", rest)
-            } else if let Some(rest) = key.strip_prefix("twitter:") {
-                (&mut *twitter, &mut twitter_count, "twitter", rest)
+            let has_prefix = |prefix: &str| {
+                key.get(..prefix.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+            };
+            let (card, count, prefix, rest) = if has_prefix("og:") {
+                (&mut *og, &mut og_count, "og", &key[3..])
+            } else if has_prefix("twitter:") {
+                (&mut *twitter, &mut twitter_count, "twitter", &key[8..])
             } else {
                 let first = |slot: &mut Option<&'a str>| {
                     slot.get_or_insert(content);
                 };
-                match key.as_str() {
-                    "article:published_time" => first(&mut sources.published_time),
-                    "article:modified_time" => first(&mut sources.modified_time),
-                    "article:author" => first(&mut sources.article_author),
-                    _ => {}
+                if key.eq_ignore_ascii_case("article:published_time") {
+                    first(&mut sources.published_time);
+                } else if key.eq_ignore_ascii_case("article:modified_time") {
+                    first(&mut sources.modified_time);
+                } else if key.eq_ignore_ascii_case("article:author") {
+                    first(&mut sources.article_author);
                 }
                 continue;
             };
@@ -459,7 +463,11 @@ fn read_metas<'a>(
                 continue;
             }
             *count += 1;
-            file_card_value(card, prefix, rest, content);
+            if rest.bytes().any(|byte| byte.is_ascii_uppercase()) {
+                file_card_value(card, prefix, &rest.to_ascii_lowercase(), content);
+            } else {
+                file_card_value(card, prefix, rest, content);
+            }
         }
         if let Some(name) = name {
             let name_is = |wanted: &str| name.eq_ignore_ascii_case(wanted);

@@ -495,3 +495,20 @@ fn the_record_serializes_with_every_new_field() {
     let back: PageMeta = serde_json::from_value(value).unwrap();
     assert_eq!(back, page);
 }
+
+#[test]
+fn the_test_sites_page_gives_a_full_preview() {
+    let config = abreast_site::SiteConfig::default().page_size(64 << 10);
+    let page = abreast_site::page_html(&config, "http://127.0.0.1:8080", 7).unwrap();
+    let page = extract_at(&page, None, Some("http://127.0.0.1:8080/page/7"));
+    assert!(page.json_ld_errors.is_empty(), "{:?}", page.json_ld_errors);
+    assert_eq!(page.json_ld.len(), 1);
+    assert_eq!(page.preview.title.as_deref(), Some("Page 7"));
+    assert_eq!(
+        page.preview.url.as_deref(),
+        Some("http://127.0.0.1:8080/page/7")
+    );
+    assert_eq!(page.preview.kind.as_deref(), Some("article"));
+    assert!(page.preview.image.is_some());
+    assert!(page.truncated.is_empty());
+}
