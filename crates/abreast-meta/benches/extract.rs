@@ -2,7 +2,9 @@
 //! page, in one run: `extract()` (whole page), the explainer's regex
 //! `<meta .*?>` (Rust `regex`), `head_only` extraction, encoding sniffing
 //! alone, and the page in an undeclared legacy encoding (the statistical
-//! guess's cost). Run: `cargo bench -p abreast-meta --bench extract`.
+//! guess's cost); then the test site's 64 KiB page (what the fetch bench
+//! extracts) and the realistic page stripped of JSON-LD and `<link>`s (the
+//! fast path). Run: `cargo bench -p abreast-meta --bench extract`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -135,5 +137,39 @@ fn throughput(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput);
+/// The realistic page without its JSON-LD block and `<link>` elements:
+/// what a page pays that declares none of the linked resources.
+fn plain_page() -> Vec<u8> {
+    let page = String::from_utf8(realistic_page()).expect("the page is ASCII");
+    let plain: String = page
+        .split_inclusive('\n')
+        .filter(|line| !line.starts_with("<link") && !line.contains("ld+json"))
+        .collect();
+    let mut bytes = plain.into_bytes();
+    bytes.resize(PAGE_BYTES, b' ');
+    bytes
+}
+
+fn site_and_plain(criterion: &mut Criterion) {
+    let config = abreast_site::SiteConfig::default().page_size(PAGE_BYTES);
+    let site_page = abreast_site::page_html(&config, "http://127.0.0.1:8080", 7)
+        .expect("the test site builds its page");
+    let plain = plain_page();
+    assert!(extract(&site_page, None).title.is_some());
+    assert_eq!(extract(&plain, None).metas.len(), 17);
+
+    let mut group = criterion.benchmark_group("64KiB_page");
+    group.throughput(Throughput::Bytes(PAGE_BYTES as u64));
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("extract_test_site_page", |bench| {
+        bench.iter(|| extract(black_box(&site_page), black_box(None)))
+    });
+    group.bench_function("extract_no_json_ld_no_links", |bench| {
+        bench.iter(|| extract(black_box(&plain), black_box(None)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, site_and_plain);
 criterion_main!(benches);

@@ -10,10 +10,13 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use encoding_rs::{CoderResult, Encoding, UTF_8};
+use encoding_rs::{CoderResult, Encoding, UTF_8, WINDOWS_1252, X_USER_DEFINED};
+use url::Url;
 
-use crate::page::{End, MetaTag, PageMeta};
-use crate::sniff::{bom_length, sniff_encoding};
+use crate::derive::{Found, JsonLdText, LinkAttrs, LinkRel, file_link, finish};
+use crate::jsonld::{parsed_bound, too_deep};
+use crate::page::{EncodingSource, End, MetaTag, PageMeta};
+use crate::sniff::{bom_length, charset_from_meta_content, sniff_encoding};
 use crate::text::{
     collapse_whitespace, normalize_into, normalized_length, unescape, unescaped_bound,
 };
@@ -80,13 +83,66 @@ impl Extractor {
     }
 
     /// Extracts the metadata of one page. Never fails: malformed, truncated
-    /// or binary input gives whatever can be read.
+    /// or binary input gives whatever can be read. With no document URL,
+    /// relative URLs resolve only against an absolute `<base href>`; see
+    /// [`Extractor::extract_at`].
     pub fn extract(&self, body: &[u8], content_type: Option<&str>) -> PageMeta {
+        self.extract_at(body, content_type, None)
+    }
+
+    /// Extracts the metadata of one page fetched from `url` (the final URL,
+    /// after redirects): relative URLs resolve against the first valid
+    /// `<base href>`, then `url`, and the preview's `url` and `icon` fall
+    /// back on it. Never fails.
+    pub fn extract_at(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        url: Option<&Url>,
+    ) -> PageMeta {
         let (body, cut) = match body.get(..self.max_bytes) {
             Some(prefix) if prefix.len() < body.len() => (prefix, true),
             _ => (body, false),
         };
         let (encoding, encoding_source) = sniff_encoding(body, content_type);
+        let tentative = matches!(
+            encoding_source,
+            EncodingSource::Statistical | EncodingSource::Default
+        );
+        let reading = self
+            .read(body, encoding, encoding_source, tentative)
+            .or_else(|declared| {
+                // The standard's "change the encoding": read again, with
+                // the declared encoding, now certain (so never again).
+                self.read(body, declared, EncodingSource::LateMeta, false)
+            });
+        let Ok(Reading {
+            mut page,
+            found,
+            mut budget,
+            end,
+        }) = reading
+        else {
+            unreachable!("a reading with a certain encoding never asks for another")
+        };
+        page.end = match end {
+            End::Complete if cut => End::ByteLimit,
+            end => end,
+        };
+        finish(&mut page, found, url, &mut budget);
+        page
+    }
+
+    /// One reading of `body` in `encoding`: what was found, the budget
+    /// left, and why it stopped; or (the error), when `tentative`, the
+    /// encoding a `<meta>` in the head declares instead.
+    fn read(
+        &self,
+        body: &[u8],
+        encoding: &'static Encoding,
+        encoding_source: EncodingSource,
+        tentative: bool,
+    ) -> Result<Reading, &'static Encoding> {
         let content = &body[bom_length(body)..];
         let tokenizer_budget = self.memory_limit / 2;
         let mut collector = Collector {
@@ -95,10 +151,14 @@ impl Extractor {
                 encoding_source,
                 ..PageMeta::default()
             },
+            found: Found::default(),
             encoding,
             budget: self.memory_limit / 2,
             head_only: self.head_only,
             pending: Pending::Nothing,
+            tentative: tentative.then_some(encoding),
+            past_head: false,
+            restart: None,
         };
         let end = if encoding.is_ascii_compatible() {
             tokenize(content, tokenizer_budget, &mut collector)
@@ -117,13 +177,29 @@ impl Extractor {
                 end
             }
         };
-        let mut page = collector.page;
-        page.end = match end {
-            End::Complete if cut => End::ByteLimit,
-            end => end,
-        };
-        page
+        if let Some(declared) = collector.restart {
+            return Err(declared);
+        }
+        Ok(Reading {
+            page: collector.page,
+            found: collector.found,
+            budget: collector.budget,
+            end,
+        })
     }
+}
+
+/// What one reading of a page gave.
+#[derive(Debug)]
+struct Reading {
+    /// The fields filled while reading.
+    page: PageMeta,
+    /// What the other fields are made of.
+    found: Found,
+    /// Bytes of the budget left.
+    budget: usize,
+    /// Why reading stopped.
+    end: End,
 }
 
 /// `body` decoded to UTF-8, at most `limit` bytes of it, and whether that
@@ -148,14 +224,33 @@ pub fn extract(body: &[u8], content_type: Option<&str>) -> PageMeta {
     Extractor::new().extract(body, content_type)
 }
 
+/// Everything a page says about itself, in one call, with the default
+/// [`Extractor`]: the body bytes, the Content-Type header if known, and
+/// the document's URL (the final URL after redirects) if known, which
+/// relative URLs resolve against. A `url` that does not parse counts as
+/// none.
+///
+/// ```
+/// let page = abreast_meta::extract_at(
+///     b"<link rel=icon href=/i.png><meta property=og:image content=a.jpg>",
+///     Some("text/html"),
+///     Some("https://example.com/news/1"),
+/// );
+/// assert_eq!(page.icons[0].href, "https://example.com/i.png");
+/// assert_eq!(page.preview.image.as_deref(), Some("https://example.com/news/a.jpg"));
+/// assert_eq!(page.preview.url.as_deref(), Some("https://example.com/news/1"));
+/// ```
+pub fn extract_at(body: &[u8], content_type: Option<&str>, url: Option<&str>) -> PageMeta {
+    let url = url.and_then(|url| Url::parse(url).ok());
+    Extractor::new().extract_at(body, content_type, url.as_ref())
+}
+
 /// What collecting costs besides the bytes of the strings, charged against
 /// the budget so that it bounds the heap, not just the text: a `MetaTag` in
 /// a `Vec` that may be mid-reallocation (old and doubled buffers both live)…
 pub(crate) const META_COST: usize = 3 * size_of::<MetaTag>();
 /// …one attribute's pair (the list of a `<meta>` is made to its length)…
 pub(crate) const ATTRIBUTE_COST: usize = size_of::<(String, String)>();
-/// …an OpenGraph or Twitter map entry with its share of a B-tree node…
-const MAP_ENTRY_COST: usize = 4 * size_of::<String>();
 /// …a JSON-LD entry in its `Vec`…
 pub(crate) const JSON_LD_COST: usize = 3 * size_of::<String>();
 /// …and a name in the set that finds duplicate attributes, with its share
@@ -185,44 +280,44 @@ fn take(budget: &mut usize, bytes: usize) -> ControlFlow<End> {
     }
 }
 
-/// Files a `<meta>` in `page`: its `content` under its OpenGraph or Twitter
-/// key (lowercased; the first of each key wins) and as the description
-/// (the first wins), each copy paid from `budget`; then the meta itself.
-/// Shared with the lol_html oracle, so that both engines file alike.
+/// Files a `<meta>` in `page` (the cards, robots and description are
+/// made from the metas when the page is finished). Shared with the
+/// lol_html oracle, so that both engines file alike.
 pub(crate) fn file_meta(
     page: &mut PageMeta,
-    budget: &mut usize,
+    _budget: &mut usize,
     meta: MetaTag,
 ) -> ControlFlow<End> {
-    if let Some(content) = meta.get("content") {
-        for key in [meta.get("property"), meta.get("name")]
-            .into_iter()
-            .flatten()
-        {
-            let key = key.to_ascii_lowercase();
-            let map = if key.starts_with("og:") {
-                &mut page.og
-            } else if key.starts_with("twitter:") {
-                &mut page.twitter
-            } else {
-                continue;
-            };
-            if map.contains_key(&key) {
-                continue;
-            }
-            take(budget, MAP_ENTRY_COST + key.len() + content.len())?;
-            map.insert(key, content.to_owned());
-        }
-        let is_description = meta
-            .get("name")
-            .is_some_and(|name| name.eq_ignore_ascii_case("description"));
-        if is_description && page.description.is_none() {
-            take(budget, content.len())?;
-            page.description = Some(content.to_owned());
-        }
-    }
     page.metas.push(meta);
     ControlFlow::Continue(())
+}
+
+/// The encoding a `<meta>` declares, by its `charset` or its
+/// `http-equiv=content-type` `content`, as the HTML Standard's "change the
+/// encoding" takes it: a UTF-16 label means UTF-8, `x-user-defined`
+/// windows-1252.
+pub(crate) fn declared_encoding(meta: &MetaTag) -> Option<&'static Encoding> {
+    let label = match meta.get("charset") {
+        Some(charset) => charset.as_bytes(),
+        None => {
+            let content_type = meta.get("http-equiv").is_some_and(|equiv| {
+                equiv
+                    .trim_matches(|c: char| c.is_ascii_whitespace())
+                    .eq_ignore_ascii_case("content-type")
+            });
+            charset_from_meta_content(meta.get("content").filter(|_| content_type)?.as_bytes())?
+        }
+    };
+    let encoding = Encoding::for_label(label)?;
+    Some(
+        if encoding == encoding_rs::UTF_16BE || encoding == encoding_rs::UTF_16LE {
+            UTF_8
+        } else if encoding == X_USER_DEFINED {
+            WINDOWS_1252
+        } else {
+            encoding
+        },
+    )
 }
 
 /// The state of one extraction: what was found, and what may still be
@@ -236,10 +331,25 @@ struct Collector {
     budget: usize,
     head_only: bool,
     pending: Pending,
+    /// What the new fields are made of, finished after reading.
+    found: Found,
+    /// While the encoding is tentative, the one being read with: a
+    /// `<meta>` in the head that declares another restarts the reading.
+    tentative: Option<&'static Encoding>,
+    /// Whether a start tag the head cannot hold has been seen.
+    past_head: bool,
+    /// The encoding to read again with, once declared.
+    restart: Option<&'static Encoding>,
 }
 
 impl Sink for Collector {
     fn wants_everything(&self) -> bool {
+        // While the encoding is tentative, every start tag, to know where
+        // the head ends (the data callback stays `head_only`'s).
+        self.head_only || (self.tentative.is_some() && !self.past_head)
+    }
+
+    fn wants_data(&self) -> bool {
         self.head_only
     }
 
@@ -249,6 +359,9 @@ impl Sink for Collector {
         }
         if self.head_only && !(tag.html && tag.kind.stays_in_head()) {
             return Reply::Stop(End::HeadEnd);
+        }
+        if !(tag.html && tag.kind.stays_in_head()) {
+            self.past_head = true;
         }
         if !tag.html {
             return Reply::Continue;
@@ -262,6 +375,7 @@ impl Sink for Collector {
             Kind::Script => self.on_script(tag),
             Kind::Html => self.on_html(tag),
             Kind::Link => self.on_link(tag),
+            Kind::Base => self.on_base(tag),
             _ => ControlFlow::Continue(()),
         };
         match read {
@@ -300,17 +414,19 @@ impl Sink for Collector {
                 }
             }
             Pending::JsonLd => {
-                let text = match self.json_ld_text(text) {
-                    ControlFlow::Continue(text) => text,
-                    ControlFlow::Break(why) => {
-                        // No half entry: the placeholder goes.
-                        self.page.json_ld.pop();
-                        return ControlFlow::Break(why);
-                    }
-                };
-                if let Some(last) = self.page.json_ld.last_mut() {
-                    *last = text;
+                // A block the budget cannot hold, parsed, is counted and
+                // skipped; reading goes on.
+                let bound = parsed_bound(text).saturating_add(3 * text.len());
+                if bound > self.budget {
+                    self.found.json_ld.push(if too_deep(text) {
+                        JsonLdText::TooDeep
+                    } else {
+                        JsonLdText::TooLarge(text.len())
+                    });
+                    return ControlFlow::Continue(());
                 }
+                let text = self.json_ld_text(text)?;
+                self.found.json_ld.push(JsonLdText::Text(text));
                 ControlFlow::Continue(())
             }
         }
@@ -478,7 +594,19 @@ impl Collector {
         drop(seen);
         self.budget += seen_cost;
         read?;
-        file_meta(&mut self.page, &mut self.budget, MetaTag { attrs })
+        let meta = MetaTag { attrs };
+        if let Some(current) = self.tentative
+            && !self.past_head
+            && let Some(declared) = declared_encoding(&meta)
+        {
+            if declared == current {
+                self.tentative = None;
+            } else {
+                self.restart = Some(declared);
+                return ControlFlow::Break(End::Complete);
+            }
+        }
+        file_meta(&mut self.page, &mut self.budget, meta)
     }
 
     fn on_script(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
@@ -490,9 +618,8 @@ impl Collector {
             .trim_matches(|char: char| char.is_ascii_whitespace())
             .eq_ignore_ascii_case("application/ld+json");
         self.release(kind);
-        if is_json_ld {
+        if is_json_ld && self.found.wants_json_ld() {
             self.spend(JSON_LD_COST)?;
-            self.page.json_ld.push(String::new());
             self.pending = Pending::JsonLd;
         }
         ControlFlow::Continue(())
@@ -509,9 +636,6 @@ impl Collector {
     }
 
     fn on_link(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
-        if self.page.canonical.is_some() {
-            return ControlFlow::Continue(());
-        }
         let Some(rel) = tag.attribute("rel") else {
             return ControlFlow::Continue(());
         };
@@ -519,14 +643,54 @@ impl Collector {
         let is_canonical = rel
             .split(|char: char| char.is_ascii_whitespace())
             .any(|token| token.eq_ignore_ascii_case("canonical"));
+        let relations = LinkRel::of(&rel);
         self.release(rel);
-        if let Some(href) = tag.attribute("href").filter(|_| is_canonical) {
+        if self.page.canonical.is_none()
+            && let Some(href) = tag.attribute("href").filter(|_| is_canonical)
+        {
             let href = self.value(href)?;
             let trimmed = href
                 .trim_matches(|char: char| char.is_ascii_whitespace())
                 .to_owned();
             self.recharge(href.capacity(), trimmed.capacity())?;
             self.page.canonical = Some(trimmed);
+        }
+        let Some(relations) = relations else {
+            return ControlFlow::Continue(());
+        };
+        self.spend(relations.tokens.capacity())?;
+        let mut attrs = LinkAttrs::default();
+        for (name, slot) in [
+            ("href", &mut attrs.href),
+            ("type", &mut attrs.kind),
+            ("sizes", &mut attrs.sizes),
+            ("hreflang", &mut attrs.hreflang),
+            ("title", &mut attrs.title),
+            ("color", &mut attrs.color),
+        ] {
+            if relations.wants(name)
+                && let Some(raw) = tag.attribute(name)
+            {
+                *slot = Some(self.value(raw)?);
+            }
+        }
+        file_link(
+            &mut self.page,
+            &mut self.found,
+            &mut self.budget,
+            &relations,
+            attrs,
+        )
+    }
+
+    fn on_base(&mut self, tag: &StartTag<'_>) -> ControlFlow<End> {
+        if let Some(href) = tag.attribute("href") {
+            let href = self.value(href)?;
+            let trimmed = href
+                .trim_matches(|char: char| char.is_ascii_whitespace())
+                .to_owned();
+            self.recharge(href.capacity(), trimmed.capacity())?;
+            self.found.file_base(trimmed);
         }
         ControlFlow::Continue(())
     }

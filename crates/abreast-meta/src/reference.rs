@@ -32,8 +32,9 @@ use lol_html::{
     Settings, doc_text,
 };
 
+use crate::derive::{Found, JsonLdText, LinkAttrs, LinkRel, file_link, finish};
 use crate::extract::{ATTRIBUTE_COST, JSON_LD_COST, META_COST, file_meta};
-use crate::page::{End, MetaTag, PageMeta};
+use crate::page::{EncodingSource, End, MetaTag, PageMeta};
 use crate::sniff::{bom_length, sniff_encoding};
 use crate::text::{attribute_value, normalize_input, title_text};
 
@@ -44,13 +45,14 @@ const CHUNK_BYTES: usize = 64 * 1024;
 const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
 
 /// The elements we read, as lol_html selectors: `<meta>`, `<title>`,
-/// `<html lang>`, `<link rel>` and JSON-LD scripts.
-const READ: [&str; 5] = [
+/// `<html lang>`, `<link rel>`, JSON-LD scripts and `<base href>`.
+const READ: [&str; 6] = [
     "meta",
     "title",
     "html[lang]",
     "link[rel]",
     r#"script[type*="ld+json" i]"#,
+    "base[href]",
 ];
 
 /// The selectors, parsed once (parsing them costs more than a small page).
@@ -73,9 +75,9 @@ static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| {
 /// See [`SELECTORS`].
 struct Selectors {
     /// [`READ`].
-    read: [Selector; 5],
+    read: [Selector; 6],
     /// [`READ`] inside template contents, to skip them.
-    in_template: [Selector; 5],
+    in_template: [Selector; 6],
     /// Every element, for `head_only`.
     any: Selector,
     /// Every element inside template contents, for `head_only`.
@@ -123,12 +125,20 @@ impl Default for Options {
 /// Extracts the metadata of one page with lol_html, as the crate's first
 /// extractor did. Never fails: malformed, truncated or binary input gives
 /// whatever can be read.
-pub(crate) fn extract(options: &Options, body: &[u8], content_type: Option<&str>) -> PageMeta {
+/// With `forced`, that encoding and source instead of sniffing (the engine
+/// under test reads again with a late `<meta charset>`; the oracle is told
+/// the outcome).
+pub(crate) fn extract(
+    options: &Options,
+    body: &[u8],
+    content_type: Option<&str>,
+    forced: Option<(&'static Encoding, EncodingSource)>,
+) -> PageMeta {
     let (body, cut) = match body.get(..options.max_bytes) {
         Some(prefix) if prefix.len() < body.len() => (prefix, true),
         _ => (body, false),
     };
-    let (encoding, encoding_source) = sniff_encoding(body, content_type);
+    let (encoding, encoding_source) = forced.unwrap_or_else(|| sniff_encoding(body, content_type));
     let collector = RefCell::new(Collector {
         page: PageMeta {
             encoding: encoding.name().to_owned(),
@@ -141,11 +151,13 @@ pub(crate) fn extract(options: &Options, body: &[u8], content_type: Option<&str>
     let end = tokenize(options, &collector, encoding, &body[bom_length(body)..]);
     let mut collector = collector.into_inner();
     collector.close_title();
+    collector.close_json_ld();
     let mut page = collector.page;
     page.end = match end {
         End::Complete if cut => End::ByteLimit,
         end => end,
     };
+    finish(&mut page, collector.found, None, &mut collector.budget);
     page
 }
 
@@ -205,7 +217,7 @@ fn tokenize(
                 collector.borrow_mut().on_any_text(chunk)
             }));
     }
-    let [meta, title, html_lang, link, json_ld] = &selectors.read;
+    let [meta, title, html_lang, link, json_ld, base] = &selectors.read;
     settings = settings
         .append_element_content_handler((
             Cow::Borrowed(&selectors.foreign_title),
@@ -240,6 +252,11 @@ fn tokenize(
             ElementContentHandlers::default()
                 .element(|element: &mut Element<'_, '_>| collector.borrow_mut().on_json_ld(element))
                 .text(|chunk: &mut TextChunk<'_>| collector.borrow_mut().on_json_ld_text(chunk)),
+        ))
+        .append_element_content_handler((
+            Cow::Borrowed(base),
+            ElementContentHandlers::default()
+                .element(|element: &mut Element<'_, '_>| collector.borrow_mut().on_base(element)),
         ));
 
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
@@ -329,8 +346,10 @@ struct Collector {
     foreign_title: bool,
     /// The first HTML `<title>`.
     title: TitleState,
-    /// Whether text chunks now belong to the last `json_ld` entry.
-    json_ld_open: bool,
+    /// The JSON-LD block being read, while its text chunks come.
+    json_ld_open: Option<String>,
+    /// What the new fields are made of.
+    found: Found,
     stopped_by: End,
 }
 
@@ -434,58 +453,114 @@ impl Collector {
     }
 
     /// A `<link rel>`: the first whose `rel` tokens include `canonical`
-    /// gives the canonical URL.
+    /// gives the canonical URL; icons, feeds and alternates are filed.
     fn on_link(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        if !self.counts(element) || self.page.canonical.is_some() {
+        if !self.counts(element) {
             return Ok(());
         }
         let Some(rel) = element.get_attribute("rel") else {
             return Ok(());
         };
-        let is_canonical = attribute_value(rel)
+        let rel = attribute_value(rel);
+        let is_canonical = rel
             .split(|char: char| char.is_ascii_whitespace())
             .any(|token| token.eq_ignore_ascii_case("canonical"));
-        if let Some(href) = element.get_attribute("href").filter(|_| is_canonical) {
+        if self.page.canonical.is_none()
+            && let Some(href) = element.get_attribute("href").filter(|_| is_canonical)
+        {
             let href = attribute_value(href);
             let href = href.trim_matches(|char: char| char.is_ascii_whitespace());
             self.spend(href.len())?;
             self.page.canonical = Some(href.to_owned());
         }
+        let Some(relations) = LinkRel::of(&rel) else {
+            return Ok(());
+        };
+        self.spend(relations.tokens.len())?;
+        let mut attrs = LinkAttrs::default();
+        for (name, slot) in [
+            ("href", &mut attrs.href),
+            ("type", &mut attrs.kind),
+            ("sizes", &mut attrs.sizes),
+            ("hreflang", &mut attrs.hreflang),
+            ("title", &mut attrs.title),
+            ("color", &mut attrs.color),
+        ] {
+            if relations.wants(name)
+                && let Some(value) = element.get_attribute(name)
+            {
+                let value = attribute_value(value);
+                self.spend(value.len())?;
+                *slot = Some(value);
+            }
+        }
+        if file_link(
+            &mut self.page,
+            &mut self.found,
+            &mut self.budget,
+            &relations,
+            attrs,
+        )
+        .is_break()
+        {
+            return self.stop(End::MemoryLimit);
+        }
         Ok(())
     }
 
-    /// A `<script>` whose type mentions `ld+json`: opens a JSON-LD entry if
+    /// A `<base href>`: kept for resolving URLs.
+    fn on_base(&mut self, element: &Element<'_, '_>) -> HandlerResult {
+        if !self.counts(element) {
+            return Ok(());
+        }
+        if let Some(href) = element.get_attribute("href") {
+            let href = attribute_value(href);
+            let href = href.trim_matches(|char: char| char.is_ascii_whitespace());
+            self.spend(href.len())?;
+            self.found.file_base(href.to_owned());
+        }
+        Ok(())
+    }
+
+    /// A `<script>` whose type mentions `ld+json`: opens a JSON-LD block if
     /// the type is exactly `application/ld+json` (any case, trimmed).
     fn on_json_ld(&mut self, element: &Element<'_, '_>) -> HandlerResult {
-        self.json_ld_open = false;
+        self.close_json_ld();
         let is_json_ld = element.get_attribute("type").is_some_and(|kind| {
             attribute_value(kind)
                 .trim_matches(|char: char| char.is_ascii_whitespace())
                 .eq_ignore_ascii_case("application/ld+json")
         });
-        if self.counts(element) && is_json_ld {
+        if self.counts(element) && is_json_ld && self.found.wants_json_ld() {
             self.spend(JSON_LD_COST)?;
-            self.page.json_ld.push(String::new());
-            self.json_ld_open = true;
+            self.json_ld_open = Some(String::new());
         }
         Ok(())
     }
 
-    /// Text of a JSON-LD script: appended to the open entry.
+    /// Text of a JSON-LD script: appended to the open block.
     fn on_json_ld_text(&mut self, chunk: &TextChunk<'_>) -> HandlerResult {
-        if !self.json_ld_open {
+        if self.json_ld_open.is_none() {
             return Ok(());
         }
         let piece = chunk.as_str();
         self.spend(TEXT_COST_FACTOR * piece.len())?;
-        if let Some(text) = self.page.json_ld.last_mut() {
+        if let Some(text) = &mut self.json_ld_open {
             text.push_str(piece);
-            if chunk.last_in_text_node() {
-                self.json_ld_open = false;
-                *text = normalize_input(std::mem::take(text));
-            }
+        }
+        if chunk.last_in_text_node() {
+            self.close_json_ld();
         }
         Ok(())
+    }
+
+    /// Files the open JSON-LD block, if any.
+    fn close_json_ld(&mut self) {
+        if let Some(text) = self.json_ld_open.take() {
+            self.found
+                .json_ld
+                .push(JsonLdText::Text(normalize_input(text)));
+        }
     }
 
     /// `head_only`: stops at the first start tag the head cannot hold.

@@ -285,7 +285,7 @@ fn get_attribute(bytes: &[u8], position: &mut usize) -> Option<(Vec<u8>, Vec<u8>
 
 /// The standard's "extracting a character encoding from a meta element",
 /// on the `content` attribute value: the label after `charset=`, if any.
-fn charset_from_meta_content(content: &[u8]) -> Option<&[u8]> {
+pub(crate) fn charset_from_meta_content(content: &[u8]) -> Option<&[u8]> {
     let mut position = 0;
     loop {
         position += find_ignore_case(&content[position..], b"charset")? + b"charset".len();

@@ -55,7 +55,9 @@ pub(crate) enum Kind {
     Link,
     Script,
     Template,
-    /// `base`, `basefont`, `bgsound`: allowed in the head, nothing more.
+    /// `base`: its `href` is the document's base URL.
+    Base,
+    /// `basefont`, `bgsound`: allowed in the head, nothing more.
     HeadOther,
     Style,
     Noscript,
@@ -118,7 +120,8 @@ impl Kind {
             LINK => Kind::Link,
             SCRIPT => Kind::Script,
             TEMPLATE => Kind::Template,
-            BASE | BASEFONT | BGSOUND => Kind::HeadOther,
+            BASE => Kind::Base,
+            BASEFONT | BGSOUND => Kind::HeadOther,
             STYLE => Kind::Style,
             NOSCRIPT => Kind::Noscript,
             NOFRAMES => Kind::Noframes,
@@ -174,6 +177,7 @@ impl Kind {
             self,
             Kind::Html
                 | Kind::Head
+                | Kind::Base
                 | Kind::HeadOther
                 | Kind::Link
                 | Kind::Meta
@@ -191,7 +195,13 @@ impl Kind {
     fn needs_attributes(self) -> bool {
         matches!(
             self,
-            Kind::Meta | Kind::Link | Kind::Html | Kind::Script | Kind::Font | Kind::AnnotationXml
+            Kind::Meta
+                | Kind::Link
+                | Kind::Html
+                | Kind::Script
+                | Kind::Base
+                | Kind::Font
+                | Kind::AnnotationXml
         )
     }
 
@@ -199,7 +209,7 @@ impl Kind {
     fn carries_metadata(self) -> bool {
         matches!(
             self,
-            Kind::Meta | Kind::Title | Kind::Html | Kind::Link | Kind::Script
+            Kind::Meta | Kind::Title | Kind::Html | Kind::Link | Kind::Script | Kind::Base
         )
     }
 
@@ -318,11 +328,15 @@ pub(crate) enum Reply {
 
 /// Receives what the tokenizer finds.
 pub(crate) trait Sink {
-    /// Whether the sink wants every start tag and the data text; if not,
-    /// [`Sink::start_tag`] sees only the elements that carry metadata
-    /// (`meta`, `title`, `html`, `link`, `script`), and [`Sink::data`] is
-    /// never called: that saves a call per tag.
+    /// Whether the sink wants every start tag; if not, [`Sink::start_tag`]
+    /// sees only the elements that carry metadata (`meta`, `title`, `html`,
+    /// `link`, `script`, `base`): that saves a call per tag. Asked at each
+    /// start tag.
     fn wants_everything(&self) -> bool;
+
+    /// Whether the sink wants the data text; if not, [`Sink::data`] is
+    /// never called. Asked once, when tokenizing starts.
+    fn wants_data(&self) -> bool;
 
     /// A start tag.
     fn start_tag(&mut self, tag: &StartTag<'_>) -> Reply;
@@ -401,7 +415,7 @@ impl Tokenizer<'_> {
 
     fn run(&mut self, sink: &mut impl Sink) -> ControlFlow<End> {
         let input = self.input;
-        let wants_data = sink.wants_everything();
+        let wants_data = sink.wants_data();
         // Start of the data text not yet handed to the sink, and where to
         // look for the next `<`.
         let mut text_start = 0;

@@ -187,3 +187,73 @@ fn pure_ascii_falls_back_to_windows_1252() {
     assert_eq!(page.encoding, "windows-1252");
     assert_eq!(page.encoding_source, EncodingSource::Default);
 }
+
+/// The HTML Standard's "change the encoding": a `<meta charset>` in the
+/// head past the prescan's 1024 bytes, with the encoding still tentative,
+/// makes the page be read again in the declared encoding.
+#[test]
+fn a_late_meta_in_the_head_changes_a_tentative_encoding() {
+    for comment in [2 << 10, 4 << 10, 8 << 10] {
+        let padding = format!("<!-- {} -->", "x".repeat(comment));
+        // Pure ASCII: the tentative encoding is the default, windows-1252.
+        let html = format!("<head>{padding}<meta charset=utf-8><title>ascii</title>");
+        let page = extract(html.as_bytes(), None);
+        assert_eq!(page.encoding, "UTF-8", "{comment}-byte comment");
+        assert_eq!(page.encoding_source, EncodingSource::LateMeta);
+        // Russian in ISO-8859-5: decoded in the declared encoding (which
+        // the guess may have found already).
+        let html = format!(
+            "<head>{padding}<meta http-equiv=Content-Type content='text/html; charset=iso-8859-5'>\
+             <title>{RUSSIAN}</title></head><body><p>{RUSSIAN}</p>"
+        );
+        let bytes = encoded(&html, abreast_meta::encoding_rs::ISO_8859_5);
+        let page = extract(&bytes, None);
+        assert_eq!(page.encoding, "ISO-8859-5", "{comment}-byte comment");
+        assert_eq!(page.title.as_deref(), Some(RUSSIAN));
+        // Japanese in Shift_JIS, guessed as such, declared EUC-JP: the
+        // declaration wins, as in a browser, mojibake and all.
+        let html = format!(
+            "<head>{padding}<meta charset=euc-jp><title>{JAPANESE}</title></head><body><p>{JAPANESE}</p>"
+        );
+        let bytes = encoded(&html, SHIFT_JIS);
+        let page = extract(&bytes, None);
+        assert_eq!(
+            (page.encoding.as_str(), page.encoding_source),
+            ("EUC-JP", EncodingSource::LateMeta),
+            "{comment}-byte comment"
+        );
+        let japanese = encoded(JAPANESE, SHIFT_JIS);
+        let (title, _) = EUC_JP.decode_without_bom_handling(&japanese);
+        assert_eq!(page.title.as_deref(), Some(title.trim()));
+    }
+}
+
+#[test]
+fn a_late_meta_changes_nothing_when_the_encoding_is_certain_or_past_the_head() {
+    let padding = format!("<!-- {} -->", "x".repeat(2048));
+    // The Content-Type charset is certain.
+    let html = format!("{padding}<meta charset=utf-8><title>t</title>");
+    let page = extract(html.as_bytes(), Some("text/html; charset=iso-8859-2"));
+    assert_eq!(
+        (page.encoding.as_str(), page.encoding_source),
+        ("ISO-8859-2", EncodingSource::ContentType)
+    );
+    // In the body, as Chromium's scan stops where the head ends.
+    let html = format!("<body>{padding}<meta charset=utf-8>");
+    let page = extract(html.as_bytes(), None);
+    assert_eq!(page.encoding_source, EncodingSource::Default);
+    // A UTF-16 label means UTF-8; x-user-defined means windows-1252, the
+    // default itself, so nothing changes.
+    let html = format!("{padding}<meta charset=utf-16le>");
+    assert_eq!(extract(html.as_bytes(), None).encoding, "UTF-8");
+    let html = format!("{padding}<meta charset=x-user-defined>");
+    let page = extract(html.as_bytes(), None);
+    assert_eq!(
+        (page.encoding.as_str(), page.encoding_source),
+        ("windows-1252", EncodingSource::Default)
+    );
+    // Only the first declaration counts: once certain, no second change.
+    let html = format!("{padding}<meta charset=windows-1252><meta charset=utf-8>");
+    let page = extract(html.as_bytes(), None);
+    assert_eq!(page.encoding, "windows-1252");
+}

@@ -46,17 +46,34 @@ fn many_metas_hit_the_memory_limit() {
 }
 
 #[test]
-fn a_huge_title_or_json_ld_hits_the_memory_limit() {
-    for (open, close) in [
-        ("<title>", "</title>"),
-        ("<script type=application/ld+json>", "</script>"),
-    ] {
-        let body = format!("{open}{}{close}", "word ".repeat(1 << 20));
-        let page = Extractor::new()
-            .memory_limit(1 << 20)
-            .extract(body.as_bytes(), None);
-        assert_eq!(page.end, End::MemoryLimit, "{open}");
-    }
+fn a_huge_title_hits_the_memory_limit() {
+    let body = format!("<title>{}</title>", "word ".repeat(1 << 20));
+    let page = Extractor::new()
+        .memory_limit(1 << 20)
+        .extract(body.as_bytes(), None);
+    assert_eq!(page.end, End::MemoryLimit);
+}
+
+#[test]
+fn a_huge_json_ld_block_is_counted_and_skipped_and_reading_goes_on() {
+    let body = format!(
+        "<script type=application/ld+json>[{}1]</script>\
+         <script type=application/ld+json>{{\"a\":1}}</script><meta name=after content=x>",
+        "\"word\",".repeat(1 << 18)
+    );
+    let page = Extractor::new()
+        .memory_limit(1 << 20)
+        .extract(body.as_bytes(), None);
+    assert_eq!(page.end, End::Complete);
+    assert_eq!(page.json_ld, vec![serde_json::json!({"a": 1})]);
+    assert_eq!(page.json_ld_errors.len(), 1);
+    assert_eq!(page.json_ld_errors[0].block, 0);
+    assert!(
+        page.json_ld_errors[0].reason.starts_with("too large: "),
+        "{:?}",
+        page.json_ld_errors
+    );
+    assert_eq!(page.metas.len(), 1);
 }
 
 #[test]

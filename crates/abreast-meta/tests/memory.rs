@@ -38,7 +38,8 @@ static ALLOCATOR: Counting = Counting;
 fn peak_growth(extractor: &Extractor, body: &[u8], content_type: Option<&str>) -> (usize, End) {
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let page = extractor.extract(body, content_type);
+    let url = abreast_meta::url::Url::parse("https://example.com/a/b").expect("a valid URL");
+    let page = extractor.extract_at(body, content_type, Some(&url));
     let peak = PEAK.load(Ordering::Relaxed) - before;
     (peak, page.end)
 }
@@ -84,6 +85,39 @@ fn memory_stays_under_the_cap_whatever_the_input() {
             .collect::<String>()
     )
     .into_bytes();
+    let million_icons = "<link rel=icon href=/i.png>".repeat(size / 27).into_bytes();
+    let many_languages = "<link rel=alternate hreflang=fr href=/fr/x>"
+        .repeat(size / 42)
+        .into_bytes();
+    let many_images = "<meta property=og:image content=/i.png>"
+        .repeat(size / 39)
+        .into_bytes();
+    let deep_json_ld = format!(
+        "<script type=application/ld+json>{}</script>",
+        "[".repeat(size)
+    )
+    .into_bytes();
+    let shallow_deep_json_ld = format!(
+        "<script type=application/ld+json>{}{}</script>",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+    .repeat(8)
+    .into_bytes();
+    // Small values, each a node: as many as the bound lets parse.
+    let wide_json_ld = format!(
+        "<script type=application/ld+json>[{}0]</script>",
+        "0,".repeat(CAP / 512)
+    )
+    .repeat(64)
+    .into_bytes();
+    let all_json_ld = "<script type=application/ld+json>{\"a\":[1,2,{\"b\":\"c\"}]}</script>"
+        .repeat(size / 64)
+        .into_bytes();
+    let invalid_urls = "<base href='http://[::1'><link rel=icon href='http://exa mple/'>\
+                        <link rel=alternate type=application/rss+xml href='https://x:99999/'>"
+        .repeat(size / 120)
+        .into_bytes();
     let extractor = Extractor::new().max_bytes(usize::MAX).memory_limit(CAP);
     for (name, body) in [
         ("huge attribute", &huge_attribute),
@@ -96,6 +130,14 @@ fn memory_stays_under_the_cap_whatever_the_input() {
         ("NUL attribute value", &nul_value),
         ("NUL title", &nul_title),
         ("many attributes", &many_attributes),
+        ("a million icon links", &million_icons),
+        ("many hreflang alternates", &many_languages),
+        ("many og:image", &many_images),
+        ("JSON-LD 32 MiB deep", &deep_json_ld),
+        ("JSON-LD 100,000 deep, 8 blocks", &shallow_deep_json_ld),
+        ("JSON-LD of many small values", &wide_json_ld),
+        ("all JSON-LD", &all_json_ld),
+        ("invalid URLs everywhere", &invalid_urls),
     ] {
         let (peak, end) = peak_growth(&extractor, body, None);
         println!("{name}: peak {peak} bytes, end {end:?}");

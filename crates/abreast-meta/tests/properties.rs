@@ -2,7 +2,8 @@
 //! same output twice, survive a JSON round trip, and `head_only` sees a
 //! prefix of what the full read sees.
 
-use abreast_meta::{Extractor, PageMeta, extract};
+use abreast_meta::url::Url;
+use abreast_meta::{Extractor, PageMeta, extract, extract_at};
 use proptest::prelude::*;
 
 /// Pieces of markup that reach the tokenizer's corners when shuffled.
@@ -65,6 +66,34 @@ const PIECES: &[&str] = &[
     "\u{FEFF}",
     "\r",
     "\u{FFFD}",
+    "<base href=",
+    "<link rel=icon href=",
+    "<link rel=\"shortcut icon\" sizes=32x32 href=",
+    "<link rel=alternate hreflang=fr href=",
+    "<link rel=alternate type=application/rss+xml href=",
+    "<link rel=alternate type=application/json+oembed href=",
+    "<link rel=amphtml href=",
+    "<meta property=og:image content=",
+    "<meta property=og:image:width content=",
+    "<meta name=twitter:image content=",
+    "<meta name=robots content=",
+    "<meta property=article:published_time content=2026-01-02T03:04:05+0100>",
+    "javascript:",
+    "//x/",
+    "/a/../b",
+    "http://[::1",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ";",
+    ":",
+    "//",
+    "/*",
+    "*/",
+    "\"@graph\":",
+    "\"headline\":\"h\"",
 ];
 
 fn markup() -> impl Strategy<Value = Vec<u8>> {
@@ -95,6 +124,28 @@ fn check(body: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
     let json = serde_json::to_string(&page).expect("serializes");
     let back: PageMeta = serde_json::from_str(&json).expect("deserializes");
     prop_assert_eq!(&back, &page);
+    // With a document URL: the same tags, every icon and feed URL absolute
+    // unless it does not parse, the preview's URL and icon always there.
+    let at = extract_at(body, content_type, Some("https://example.com/dir/page"));
+    prop_assert_eq!(&at.metas, &page.metas);
+    prop_assert_eq!(at.icons.len(), page.icons.len());
+    for href in at
+        .icons
+        .iter()
+        .map(|icon| &icon.href)
+        .chain(at.feeds.iter().map(|feed| &feed.href))
+    {
+        let resolves = Url::parse("https://example.com/dir/page")
+            .unwrap()
+            .join(href)
+            .is_ok();
+        prop_assert!(!resolves || Url::parse(href).is_ok(), "{href}");
+    }
+    prop_assert!(at.preview.url.is_some());
+    prop_assert!(at.preview.icon.is_some());
+    let json = serde_json::to_string(&at).expect("serializes");
+    let back: PageMeta = serde_json::from_str(&json).expect("deserializes");
+    prop_assert_eq!(&back, &at);
     let head = Extractor::new().head_only(true).extract(body, content_type);
     prop_assert!(page.metas.starts_with(&head.metas));
     Ok(())

@@ -2,6 +2,7 @@
 //! documents, the charset order, limits, and property tests.
 
 mod charset;
+mod derived;
 mod limits;
 mod properties;
 mod tricky;

@@ -199,11 +199,11 @@ fn table() -> Vec<(&'static str, &'static str, Value)> {
             json!({"canonical": "/yes?a=1&b=2"}),
         ),
         (
-            "OpenGraph and Twitter maps; the first of each key wins",
+            "OpenGraph and Twitter cards: keys lowercased, repeats kept in order",
             r#"<meta property=og:title content=A><meta property="OG:TITLE" content=B><meta name="twitter:card" property="og:type" content=summary>"#,
             json!({
-                "og": {"og:title": "A", "og:type": "summary"},
-                "twitter": {"twitter:card": "summary"},
+                "og": {"title": ["A", "B"], "type": ["summary"]},
+                "twitter": {"card": ["summary"]},
             }),
         ),
         (
@@ -212,9 +212,13 @@ fn table() -> Vec<(&'static str, &'static str, Value)> {
             json!({"description": "second"}),
         ),
         (
-            "JSON-LD: raw text, type in any case, other scripts ignored",
+            "JSON-LD: parsed as written (no references in script text), type in any case, other scripts ignored",
             r#"<script type="APPLICATION/LD+JSON">{"a":"<meta name=x> &amp;"}</script><script type=text/javascript>1</script><script type=" application/ld+json ">[]</script><script type=application/ld+json></script>"#,
-            json!({"json_ld": [r#"{"a":"<meta name=x> &amp;"}"#, "[]", ""], "metas": []}),
+            json!({
+                "json_ld": [{"a": "<meta name=x> &amp;"}, []],
+                "json_ld_errors": [{"block": 2, "reason": "empty block"}],
+                "metas": [],
+            }),
         ),
         (
             "binary garbage gives what can be read",
