@@ -22,8 +22,9 @@ pub enum Format {
     Csv,
 }
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 19] = [
+/// The CSV columns, in order: the record's plain fields, its lists and maps as JSON text, and
+/// the preview as flat `preview_*` columns.
+pub const CSV_COLUMNS: [&str; 31] = [
     "url",
     "final_url",
     "status",
@@ -43,6 +44,18 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "meta",
     "og",
     "twitter",
+    "preview_title",
+    "preview_description",
+    "preview_image",
+    "preview_url",
+    "preview_site_name",
+    "preview_type",
+    "preview_author",
+    "preview_published",
+    "preview_modified",
+    "preview_lang",
+    "preview_locale",
+    "preview_icon",
 ];
 
 /// Writes records to a byte sink in one format.
@@ -128,6 +141,18 @@ fn csv_fields(record: &Record) -> impl Iterator<Item = String> {
         json_text(&record.meta),
         json_text(&record.og),
         json_text(&record.twitter),
+        text(&record.preview.title),
+        text(&record.preview.description),
+        text(&record.preview.image),
+        text(&record.preview.url),
+        text(&record.preview.site_name),
+        text(&record.preview.kind),
+        text(&record.preview.author),
+        text(&record.preview.published),
+        text(&record.preview.modified),
+        text(&record.preview.lang),
+        text(&record.preview.locale),
+        text(&record.preview.icon),
     ]
     .into_iter()
 }

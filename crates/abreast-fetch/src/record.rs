@@ -1,8 +1,6 @@
 //! [`Record`]: the one output line each input line yields, a page or an error.
 
-use std::collections::BTreeMap;
-
-use abreast_meta::{MetaTag, PageMeta};
+use abreast_meta::{Alternates, Card, Feed, Icon, JsonLdError, MetaTag, OEmbed, PageMeta, Preview};
 use serde::{Deserialize, Serialize};
 
 /// What kind of failure a record reports. Serialized in snake_case (`"connect"`, `"status"`…).
@@ -129,10 +127,30 @@ pub struct Record {
     pub description: Option<String>,
     /// Every `<meta>` element in document order, as an object of its attributes.
     pub meta: Vec<MetaTag>,
-    /// OpenGraph properties (`og:*`).
-    pub og: BTreeMap<String, String>,
-    /// Twitter card properties (`twitter:*`).
-    pub twitter: BTreeMap<String, String>,
+    /// OpenGraph properties (`og:*`): repeated ones in order, media items with their structured
+    /// properties (see [`Card`]).
+    pub og: Card,
+    /// Twitter card properties (`twitter:*`), in the same shape.
+    pub twitter: Card,
+    /// Every JSON-LD block, parsed (tolerant of what real pages ship).
+    pub json_ld: Vec<serde_json::Value>,
+    /// The JSON-LD blocks that still did not parse, and why.
+    pub json_ld_errors: Vec<JsonLdError>,
+    /// Icon and web-app manifest links (href absolute, rel, sizes, type).
+    pub icons: Vec<Icon>,
+    /// RSS, Atom and JSON Feed alternates.
+    pub feeds: Vec<Feed>,
+    /// `hreflang` alternates and the AMP link.
+    pub alternates: Alternates,
+    /// oEmbed discovery links.
+    pub oembed: Vec<OEmbed>,
+    /// The directives of `<meta name="robots">`.
+    pub robots: Vec<String>,
+    /// One object for a link preview, each field from its documented chain of sources.
+    pub preview: Preview,
+    /// The fields that lost entries to a cap (`"icons"`, `"json_ld"`…); empty when nothing was
+    /// cut.
+    pub capped: Vec<String>,
 }
 
 impl Record {
@@ -163,8 +181,17 @@ impl Record {
             canonical: None,
             description: None,
             meta: Vec::new(),
-            og: BTreeMap::new(),
-            twitter: BTreeMap::new(),
+            og: Card::default(),
+            twitter: Card::default(),
+            json_ld: Vec::new(),
+            json_ld_errors: Vec::new(),
+            icons: Vec::new(),
+            feeds: Vec::new(),
+            alternates: Alternates::default(),
+            oembed: Vec::new(),
+            robots: Vec::new(),
+            preview: Preview::default(),
+            capped: Vec::new(),
         }
     }
 
@@ -178,6 +205,15 @@ impl Record {
         self.meta = page.metas;
         self.og = page.og;
         self.twitter = page.twitter;
+        self.json_ld = page.json_ld;
+        self.json_ld_errors = page.json_ld_errors;
+        self.icons = page.icons;
+        self.feeds = page.feeds;
+        self.alternates = page.alternates;
+        self.oembed = page.oembed;
+        self.robots = page.robots;
+        self.preview = page.preview;
+        self.capped = page.truncated;
     }
 
     /// The error kind, if the record failed.

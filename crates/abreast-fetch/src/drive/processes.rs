@@ -48,10 +48,15 @@ fn worker_client(settings: &HttpSettings) -> Arc<BlockingClient> {
 
 /// Fetches one page and extracts its metadata, in a worker process. A panic here is caught by
 /// the pool and reported as the task's error, which becomes the URL's record.
+///
+/// The record crosses back as its JSON text: the pool's frames are postcard, which cannot carry
+/// the JSON-LD values or the untagged card entries of a record, while JSON carries exactly what
+/// the record's writer writes.
 #[abreast::task]
-pub fn fetch_page(job: PageJob) -> Record {
+pub fn fetch_page(job: PageJob) -> String {
     let client = worker_client(&job.settings);
-    finish_record(job.line, client.fetch(&job.url), &job.settings.extractor())
+    let record = finish_record(job.line, client.fetch(&job.url), &job.settings.extractor());
+    serde_json::to_string(&record).expect("a record serializes to JSON")
 }
 
 /// Runs the jobs through a process pool of `-j` workers.
@@ -79,11 +84,12 @@ pub(super) fn drive(
             url: url.into(),
             settings: settings.clone(),
         };
-        let record = workers
-            .submit_async(fetch_page, job)
-            .await
-            .await
-            .unwrap_or_else(|error| {
+        let record = match workers.submit_async(fetch_page, job).await.await {
+            Ok(json) => serde_json::from_str::<Record>(&json).unwrap_or_else(|error| {
+                let message = format!("internal error: the worker's record did not parse: {error}");
+                Record::failed(line, ErrorInfo::new(ErrorKind::Http, message))
+            }),
+            Err(error) => {
                 // The task panicked, or the worker died under this URL (the pool has replaced
                 // it), or it could not be sent: one error record.
                 let kind = if error.is_timeout() {
@@ -91,11 +97,10 @@ pub(super) fn drive(
                 } else {
                     ErrorKind::Http
                 };
-                Record::failed(
-                    line,
-                    ErrorInfo::new(kind, format!("worker process failed: {error}")),
-                )
-            });
+                let message = format!("worker process failed: {error}");
+                Record::failed(line, ErrorInfo::new(kind, message))
+            }
+        };
         (sequence, record)
     };
     let records = jobs.map(fetch_one).buffer_unordered(concurrency);

@@ -12,6 +12,10 @@ use crate::http::body::{
 use crate::http::{Attempt, Fetched, Head, HttpSettings, io_error_kind};
 use crate::record::{ErrorInfo, ErrorKind};
 
+/// Idle connections a blocking client keeps for reuse, in all and to one host: enough for the
+/// requests a run has in flight at once (`-j`, default 64 threads).
+const IDLE_CONNECTIONS: usize = 1024;
+
 /// A blocking client for one run's settings. Share it between threads: it pools connections.
 #[derive(Debug, Clone)]
 pub struct BlockingClient {
@@ -30,6 +34,10 @@ impl BlockingClient {
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_global(Some(settings.timeout))
             .max_redirects(settings.max_redirects)
+            // Keep every connection a run can have open to a host, so none is closed only for
+            // want of an idle slot (ureq keeps 3 per host by default).
+            .max_idle_connections(IDLE_CONNECTIONS)
+            .max_idle_connections_per_host(IDLE_CONNECTIONS)
             .http_status_as_error(false)
             .user_agent(settings.user_agent())
             .tls_config(tls)

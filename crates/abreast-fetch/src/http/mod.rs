@@ -294,7 +294,12 @@ pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> R
     record.elapsed_ms = fetched.elapsed_ms;
     match fetched.body {
         Ok(body) => {
-            let page = extractor.extract(&body.bytes, record.content_type.as_deref());
+            let url = record
+                .final_url
+                .as_deref()
+                .and_then(|url| url::Url::parse(url).ok());
+            let page =
+                extractor.extract_at(&body.bytes, record.content_type.as_deref(), url.as_ref());
             record.ok = true;
             record.bytes = body.bytes.len() as u64;
             record.truncated = body.truncated || !page.end.is_complete();

@@ -296,7 +296,7 @@ fn many_pages_with_head_only_and_ordered_output() {
                 Some(format!("Page {}", n % 100).as_str())
             );
             assert!(
-                record.og.contains_key("og:title"),
+                record.og.entries.contains_key("title"),
                 "{mode}: {:?}",
                 record.og
             );
