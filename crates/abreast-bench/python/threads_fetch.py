@@ -2,7 +2,7 @@
 
 concurrent.futures.ThreadPoolExecutor maps download_site over the URLs; each thread keeps its
 own requests.Session in a threading.local. Every page's <meta> tags are found with the regex
-<meta .*?>. Prints one JSON line: program, workers, pages, ok, metas, seconds.
+<meta .*?>. Prints one JSON line: program, workers, pages, ok, metas, seconds, cpu_seconds.
 
 Usage: threads_fetch.py URLS_FILE [--workers N]
 """
@@ -12,12 +12,20 @@ import concurrent.futures
 import json
 import re
 import threading
+import resource
 import time
 
 import requests
 
 META = re.compile(rb"<meta .*?>")
 thread_local = threading.local()
+
+
+def cpu_seconds():
+    """CPU time (user + system) of this process and of its children that have ended, in seconds."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def get_session():
@@ -48,12 +56,15 @@ def main():
     args = parser.parse_args()
     with open(args.urls_file) as lines:
         sites = [line.strip() for line in lines if line.strip()]
+    cpu_start = cpu_seconds()
     start = time.perf_counter()
     counts = download_all_sites(sites, args.workers)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
     ok = [count for count in counts if count is not None]
     print(json.dumps({"program": "threads_fetch", "workers": args.workers, "pages": len(sites),
-                      "ok": len(ok), "metas": sum(ok), "seconds": seconds}))
+                      "ok": len(ok), "metas": sum(ok), "seconds": seconds,
+                      "cpu_seconds": cpu}))
 
 
 if __name__ == "__main__":
