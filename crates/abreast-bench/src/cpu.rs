@@ -1,10 +1,13 @@
 //! The `cpu` suites: CPU-bound work, where parallel workers win and coroutines cannot help.
 //!
-//! `cpu` extracts the metadata of `--cpu-pages` test-site pages held in memory; `cpu-compute`
-//! runs the explainer's pure compute task, `sum(i * i for i in range(n))`, for `--square-tasks`
-//! numbers. Each runs sequentially (the baseline), on the thread pool, on the process pool, and
-//! as coroutines on one thread; with `--with-python`, the explainer's loop and
-//! `multiprocessing.Pool.map` versions run on the same input.
+//! `cpu` extracts the metadata of [`Sizes::cpu_pages`] test-site pages held in memory;
+//! `cpu-compute` runs the explainer's pure compute task, `sum(i * i for i in range(n))`, for
+//! [`Sizes::compute_tasks`] numbers (four per worker by default, each of about 20 ms, so that
+//! scaling shows and starting threads is noise). Each runs sequentially (the baseline), on the
+//! thread pool, on the process pool, and as coroutines on one thread; with the Python rows, the
+//! explainer's loop and `multiprocessing.Pool.map` versions run on the same input (for
+//! cpu-compute, one task per worker, as Python takes about a second for each: rows compare per
+//! task).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +18,9 @@ use abreast::threads::ThreadPool;
 use abreast_site::SiteConfig;
 use anyhow::Context as _;
 
-use super::python::{self, Program, PythonCase};
-use super::report::{Mechanism, SuiteReport};
-use super::{Bench, Sizes};
+use crate::python::{self, Program, PythonCase};
+use crate::report::{Mechanism, SuiteReport};
+use crate::{Sizes, Timing};
 
 /// The explainer's compute task: the sum of the squares below `number` (wrapping, as the
 /// figure itself does not matter; `black_box` keeps the compiler from a closed form).
@@ -36,7 +39,7 @@ pub fn count_metas(page: &[u8]) -> usize {
 }
 
 /// Runs both cpu suites.
-pub fn suites(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> {
+pub fn suites(bench: &Timing<'_>, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> {
     let workers = sizes.cpu_workers();
     let pool = ThreadPool::builder()
         .num_threads(workers)
@@ -53,7 +56,7 @@ pub fn suites(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> 
 }
 
 fn extraction(
-    bench: &Bench,
+    bench: &Timing<'_>,
     sizes: &Sizes,
     pool: &ThreadPool,
     processes: &ProcessPool,
@@ -100,7 +103,7 @@ fn extraction(
                 // Each page travels to a worker and its count comes back, as with Pool.map.
                 let found = processes
                     .map(
-                        super::tasks::count_metas_task,
+                        crate::tasks::count_metas_task,
                         pages.iter().cloned().map(serde_bytes::ByteBuf::from),
                     )
                     .sum::<Result<usize, _>>()?;
@@ -115,7 +118,7 @@ fn extraction(
             check(counts.into_iter().sum())
         })?,
     ];
-    if bench.python.is_some() {
+    if bench.python_rows() {
         let dir = tempfile::tempdir().context("could not make a temporary folder")?;
         for (index, page) in pages.iter().enumerate() {
             std::fs::write(dir.path().join(format!("{index:07}.html")), page)
@@ -154,12 +157,12 @@ fn extraction(
 }
 
 fn compute(
-    bench: &Bench,
+    bench: &Timing<'_>,
     sizes: &Sizes,
     pool: &ThreadPool,
     processes: &ProcessPool,
 ) -> anyhow::Result<SuiteReport> {
-    let tasks = sizes.square_tasks;
+    let tasks = sizes.compute_tasks();
     let numbers: Vec<u64> = (0..tasks).map(|x| sizes.square_size + x).collect();
     let expected = numbers
         .iter()
@@ -207,7 +210,7 @@ fn compute(
             || {
                 let mut total = 0u64;
                 let sums = processes
-                    .map(super::tasks::sum_of_squares_task, numbers.clone())
+                    .map(crate::tasks::sum_of_squares_task, numbers.clone())
                     .chunksize(1);
                 for sum in sums {
                     total = total.wrapping_add(sum?);
@@ -222,7 +225,9 @@ fn compute(
             check(sums.into_iter().fold(0, u64::wrapping_add))
         })?,
     ];
-    if bench.python.is_some() {
+    if bench.python_rows() {
+        // One task per worker: each takes Python about a second.
+        let python_tasks = (workers as u64).min(tasks);
         for (mode, mechanism, python_workers) in [
             ("loop", Mechanism::Sequential, 1),
             ("pool", Mechanism::Processes, workers),
@@ -231,7 +236,7 @@ fn compute(
                 program: Program::CpuSquares,
                 args: python::args([
                     "--tasks".to_owned(),
-                    tasks.to_string(),
+                    python_tasks.to_string(),
                     "--size".into(),
                     sizes.square_size.to_string(),
                     "--mode".into(),
@@ -242,7 +247,7 @@ fn compute(
                 mechanism,
                 variant: None,
                 workers: python_workers,
-                tasks,
+                tasks: python_tasks,
             };
             rows.extend(bench.python_row(&case, Duration::from_secs(600)));
         }

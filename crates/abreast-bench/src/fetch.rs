@@ -1,9 +1,16 @@
-//! The `fetch` suite: the example job, I/O-bound. Every mode of `abreast fetch` (and, with
-//! `--with-python`, the explainer's three programs) fetches the same pages from the local test
-//! site in the same run: first `--pages` pages behind `--latency`, where waiting dominates, then
-//! `--throughput-pages` pages with no added latency, where transfer and extraction dominate.
+//! The `fetch` suites: the example job, I/O-bound. Every mode of `abreast fetch` (and, with the
+//! Python rows, the explainer's three programs, and `curl -Z` as the reference) fetches the same
+//! pages in the same run.
+//!
+//! On the built-in test site, started in this process on threads of its own: first `pages` pages
+//! behind `latency`, where waiting dominates (`fetch`), then `throughput_pages` pages with no added
+//! latency, where transfer and extraction dominate (`fetch-throughput`). The site's threads
+//! register their CPU clocks, so each row's CPU is the client's alone and the server's is shown
+//! beside it. With [`Sizes::base_url`], one part (`fetch-external`) fetches `pages` pages from that
+//! server instead: `{base}/page/0` to `{base}/page/{pages - 1}`.
 
 use std::io::Cursor;
+use std::sync::Arc;
 use std::time::Duration;
 
 use abreast_fetch::output::Done;
@@ -11,9 +18,10 @@ use abreast_fetch::{FetchConfig, Format, HttpSettings, Mode, RecordWriter, StopS
 use abreast_site::{Latency, RunningSite, Site, SiteConfig};
 use anyhow::Context as _;
 
-use super::python::{self, Program, PythonCase};
-use super::report::{Mechanism, Row, SuiteReport};
-use super::{Bench, Sizes};
+use crate::cputime::ThreadClocks;
+use crate::python::{self, Program, PythonCase};
+use crate::report::{Mechanism, Row, SuiteReport};
+use crate::{Sizes, Timing, page_urls};
 
 /// Requests in flight per mode in the bench: 64 threads and 64 worker processes (each costs a
 /// stack or a process), and for the coroutines a thousand behind latency (each waits for a few
@@ -74,18 +82,24 @@ fn fetch_all(
 }
 
 /// The test site on a runtime of its own with one thread per two CPUs, so that on a large
-/// machine the server is never what limits the fetchers.
+/// machine the server is never what limits the fetchers. Its threads register their CPU clocks
+/// in [`BenchSite::threads`].
 struct BenchSite {
     runtime: tokio::runtime::Runtime,
     site: Option<RunningSite>,
+    threads: Arc<ThreadClocks>,
 }
 
 impl BenchSite {
     fn start(config: SiteConfig) -> anyhow::Result<BenchSite> {
-        let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2).max(1);
+        let threads = ThreadClocks::new();
+        let (starting, stopping) = (Arc::clone(&threads), Arc::clone(&threads));
+        let workers = (std::thread::available_parallelism().map_or(1, usize::from) / 2).max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
+            .worker_threads(workers)
             .thread_name("abreast-bench-site")
+            .on_thread_start(move || starting.register_current())
+            .on_thread_stop(move || stopping.unregister_current())
             .enable_all()
             .build()
             .context("could not start the test site's runtime")?;
@@ -95,6 +109,7 @@ impl BenchSite {
         Ok(BenchSite {
             runtime,
             site: Some(site),
+            threads,
         })
     }
 
@@ -111,34 +126,33 @@ impl Drop for BenchSite {
     }
 }
 
-/// One part of the suite: every mode (and the Python programs) on one site.
-fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::Result<Vec<Row>> {
+/// One part of the suite: every mode, the curl reference and the Python programs on the pages
+/// of `urls`; `server` are the in-process site's threads, if it is in this process.
+fn part(
+    bench: &Timing<'_>,
+    sizes: &Sizes,
+    urls: &str,
+    pages: u64,
+    latency: Duration,
+    server: Option<&ThreadClocks>,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let site_latency = if latency.is_zero() {
-        Latency::None
-    } else {
-        Latency::Fixed(latency)
-    };
-    let site = BenchSite::start(
-        SiteConfig::default()
-            .pages(pages)
-            .page_size(usize::try_from(sizes.page_size)?)
-            .latency(site_latency),
-    )?;
-    let urls: String = (0..pages)
-        .map(|n| format!("{}/page/{n}\n", site.base_url()))
-        .collect();
     for mode in Mode::ALL {
         let label = format!("fetch {mode}");
         let concurrency = concurrency(mode, latency);
-        rows.push(bench.row(mechanism(mode), concurrency, pages, &label, || {
-            fetch_all(mode, concurrency, &urls, pages, sizes.threads_given())
-        })?);
+        rows.push(
+            bench.row_beside(server, mechanism(mode), concurrency, pages, &label, || {
+                fetch_all(mode, concurrency, urls, pages, sizes.threads_given())
+            })?,
+        );
     }
-    if bench.python.is_some() {
-        let dir = tempfile::tempdir().context("could not make a temporary folder")?;
+    let dir = tempfile::tempdir().context("could not make a temporary folder")?;
+    if bench.bench.curl {
+        rows.push(crate::curl::row(bench, dir.path(), urls, pages, server)?);
+    }
+    if bench.python_rows() {
         let list = dir.path().join("urls.txt");
-        std::fs::write(&list, &urls).context("could not write the URL list")?;
+        std::fs::write(&list, urls).context("could not write the URL list")?;
         // The explainer's programs as it wrote them: 5 threads, aiohttp's default limit of
         // 100 connections, and a Pool of one process per CPU.
         for (program, mechanism, workers) in [
@@ -168,19 +182,58 @@ fn part(bench: &Bench, sizes: &Sizes, pages: u64, latency: Duration) -> anyhow::
     Ok(rows)
 }
 
-/// Runs the suite: `fetch` (behind latency) and, unless `--throughput-pages 0`,
-/// `fetch-throughput` (no added latency).
-pub fn suites(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> {
+/// One part on the built-in test site, started for it.
+fn local_part(
+    bench: &Timing<'_>,
+    sizes: &Sizes,
+    pages: u64,
+    latency: Duration,
+) -> anyhow::Result<Vec<Row>> {
+    let site_latency = if latency.is_zero() {
+        Latency::None
+    } else {
+        Latency::Fixed(latency)
+    };
+    let site = BenchSite::start(
+        SiteConfig::default()
+            .pages(pages)
+            .page_size(usize::try_from(sizes.page_size)?)
+            .latency(site_latency),
+    )?;
+    let urls = page_urls(site.base_url(), pages);
+    part(bench, sizes, &urls, pages, latency, Some(&site.threads))
+}
+
+/// Runs the suite: on the built-in site `fetch` (behind latency) and, unless
+/// `throughput_pages` is 0, `fetch-throughput` (no added latency); with a base URL, one part
+/// `fetch-external` on that server.
+pub fn suites(bench: &Timing<'_>, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> {
     let kib = sizes.page_size / 1024;
+    if let Some(base) = &sizes.base_url {
+        let urls = page_urls(base, sizes.pages);
+        return Ok(vec![SuiteReport {
+            name: "fetch-external".into(),
+            description: format!(
+                "{} pages from {}/page/N: the server's latency and page size; CPU is the \
+                 client's alone",
+                sizes.pages,
+                base.trim_end_matches('/')
+            ),
+            unit: "pages".into(),
+            // The coroutines get 100 connections, as against a server with no added latency.
+            rows: part(bench, sizes, &urls, sizes.pages, Duration::ZERO, None)?,
+        }]);
+    }
     let mut suites = vec![SuiteReport {
         name: "fetch".into(),
         description: format!(
-            "{} pages of {kib} KiB behind {} of latency: I/O-bound",
+            "{} pages of {kib} KiB behind {} of latency: I/O-bound; the test site runs in this \
+             process, its CPU apart",
             sizes.pages,
             humantime::format_duration(sizes.latency)
         ),
         unit: "pages".into(),
-        rows: part(bench, sizes, sizes.pages, sizes.latency)?,
+        rows: local_part(bench, sizes, sizes.pages, sizes.latency)?,
     }];
     if sizes.throughput_pages > 0 {
         suites.push(SuiteReport {
@@ -190,7 +243,7 @@ pub fn suites(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<SuiteReport>> 
                 sizes.throughput_pages
             ),
             unit: "pages".into(),
-            rows: part(bench, sizes, sizes.throughput_pages, Duration::ZERO)?,
+            rows: local_part(bench, sizes, sizes.throughput_pages, Duration::ZERO)?,
         });
     }
     Ok(suites)

@@ -1,110 +1,120 @@
-//! `abreast bench`: runs the example job and micro-benchmarks with every mechanism and shows,
-//! side by side, which one wins for which work.
+//! abreast-bench measures abreast's mechanisms side by side on the same work and reports which
+//! one wins for which work: the library behind `abreast bench`.
 //!
-//! Suites: `fetch` (I/O-bound: pages behind latency, then raw throughput), `cpu` (CPU-bound:
-//! extraction from large pages, and a pure compute task), `overhead` (per-task cost and the
-//! memory of waiting coroutines), and `all`. Each case is run `--warmup` times unmeasured, then
-//! `--runs` times; rows show the median with the minimum and maximum, as hyperfine does. One
-//! [`report::Report`] feeds the terminal table, the JSON lines, every exporter and the chart.
+//! # Suites
+//!
+//! [`SuiteName::Fetch`] is the example job, I/O-bound: every fetch mode (and, with the Python
+//! programs, the explainer's three) fetches the same pages, first behind latency, then with none;
+//! a `curl -Z` row, where curl is installed, shows what a plain client spends on the same pages.
+//! [`SuiteName::Cpu`] is CPU-bound: metadata extraction from pages in memory, and a pure compute
+//! task. [`SuiteName::Overhead`] is the per-task cost of each operation, the memory of waiting
+//! coroutines, and the time from creating a pool to its first result.
+//!
+//! Each case runs [`Bench::warmup`] times unmeasured, then [`Bench::runs`] times; a row holds the
+//! median with the minimum and maximum of the wall time and of the CPU time, as hyperfine does.
+//!
+//! # Report
+//!
+//! [`run`] returns one [`Report`] that feeds the terminal table ([`Report::render_text`]), the
+//! JSON lines ([`json_rows`]), every exporter ([`export`]) and the chart ([`chart`]).
+//!
+//! ```no_run
+//! use abreast_bench::{Bench, NoProgress, Sizes, SuiteName};
+//! let bench = Bench::new(1, 3);
+//! let report = abreast_bench::run(&bench, &[SuiteName::Overhead], &Sizes::default(), &NoProgress)?;
+//! print!("{}", report.render_text());
+//! # Ok::<(), abreast_bench::BenchError>(())
+//! ```
+//!
+//! # Process-pool tasks
+//!
+//! The process-pool rows run tasks registered with `#[abreast::task]` in this crate; a binary
+//! that runs them must let workers start (the `abreast` crate's default `auto-init` feature does,
+//! or `abreast::processes::init()` first in `main`).
+#![deny(missing_docs)]
 
-mod chart;
+pub mod chart;
 mod cpu;
-mod export;
+pub mod cputime;
+mod curl;
+mod error;
+pub mod export;
 mod fetch;
-mod memory;
+pub mod memory;
 mod overhead;
-mod python;
-mod report;
+pub mod python;
+pub mod report;
 mod stats;
 mod tasks;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use report::{Report, Row, SuiteReport};
+pub use error::BenchError;
+pub use report::{Implementation, Machine, Mechanism, Report, Row, SuiteReport, WallTime};
+pub use stats::Summary;
 
-/// Arguments of `abreast bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Which suite to run.
-    #[arg(value_enum, default_value_t = SuiteName::All)]
-    suite: SuiteName,
-    /// Unmeasured runs of each case before the measured ones.
-    #[arg(long, default_value_t = 1)]
-    warmup: u64,
-    /// Measured runs of each case.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
-    runs: u64,
-    /// Also run the explainer's Python programs on the same work (needs python3; requests and
-    /// aiohttp for the fetch rows).
-    #[arg(long)]
-    with_python: bool,
-    /// Print one JSON object per row on stdout instead of the table.
-    #[arg(long)]
-    json: bool,
-    /// Write the report as JSON to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    export_json: Option<PathBuf>,
-    /// Write the report as Markdown tables to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    export_markdown: Option<PathBuf>,
-    /// Write the report as CSV to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    export_csv: Option<PathBuf>,
-    /// Draw the comparison as an SVG chart in FILE.
-    #[arg(long, value_name = "FILE.svg")]
-    chart: Option<PathBuf>,
-    #[command(flatten)]
-    sizes: Sizes,
-}
+use cputime::{CpuClock, ThreadClocks};
 
-/// The sizes of the work; the defaults keep `abreast bench` within a minute on 2 cores.
-#[derive(Debug, Clone, Args)]
+/// The sizes of the work; [`Sizes::default`] keeps a whole `abreast bench` run within a minute
+/// on 2 cores.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sizes {
     /// fetch: pages fetched behind latency.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub pages: u64,
     /// fetch: the test site's latency per response.
-    #[arg(long, default_value = "50ms", value_parser = crate::fetch::parse_duration)]
     pub latency: Duration,
-    /// fetch and cpu: size of each page.
-    #[arg(long, default_value = "64K", value_parser = crate::fetch::parse_size)]
+    /// fetch and cpu: the size of each page in bytes.
     pub page_size: u64,
     /// fetch: pages fetched with no added latency, for raw throughput (0 skips this part).
-    #[arg(long, default_value_t = 2000)]
     pub throughput_pages: u64,
+    /// fetch: measure against this server instead of the built-in test site. Page `I` is
+    /// `{base}/page/{I}` for `I` below [`Sizes::pages`] (a trailing `/` on the base is dropped);
+    /// see [`page_urls`]. The latency and throughput parts become one part, as the server is.
+    pub base_url: Option<String>,
     /// cpu: pages whose metadata is extracted.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub cpu_pages: u64,
-    /// cpu: compute tasks (each sums the squares of 0..square_size).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    /// cpu: compute tasks (each sums the squares below a number); 0 means four per CPU.
     pub square_tasks: u64,
-    /// cpu: numbers per compute task.
-    #[arg(long, default_value_t = 2_000_000)]
+    /// cpu: the numbers each compute task sums the squares below (about 20 ms each on a
+    /// current core).
     pub square_size: u64,
     /// overhead: trivial tasks per run of each case.
-    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub tasks: u64,
     /// overhead: coroutines kept waiting at once for the memory case.
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub waiting: u64,
     /// Worker threads or processes for CPU work (0: one per CPU).
-    #[arg(long, default_value_t = 0)]
     pub threads: usize,
 }
 
+impl Default for Sizes {
+    fn default() -> Self {
+        Sizes {
+            pages: 1000,
+            latency: Duration::from_millis(50),
+            page_size: 64 * 1024,
+            throughput_pages: 2000,
+            base_url: None,
+            cpu_pages: 1000,
+            square_tasks: 0,
+            square_size: 20_000_000,
+            tasks: 200_000,
+            waiting: 1_000_000,
+            threads: 0,
+        }
+    }
+}
+
 impl Sizes {
-    /// The worker count `--threads` gave, if it gave one (each mechanism's default otherwise).
+    /// The worker count [`Sizes::threads`] gave, if it gave one (each mechanism's default
+    /// otherwise).
     pub fn threads_given(&self) -> Option<usize> {
         (self.threads > 0).then_some(self.threads)
     }
 
-    /// Workers for CPU-bound rows.
+    /// Workers for CPU-bound rows: [`Sizes::threads`], or one per CPU.
     pub fn cpu_workers(&self) -> usize {
         if self.threads > 0 {
             self.threads
@@ -112,118 +122,304 @@ impl Sizes {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }
     }
+
+    /// Compute tasks of the cpu-compute suite: [`Sizes::square_tasks`], or four per worker.
+    pub fn compute_tasks(&self) -> u64 {
+        if self.square_tasks > 0 {
+            self.square_tasks
+        } else {
+            4 * self.cpu_workers() as u64
+        }
+    }
+}
+
+/// The URLs of pages `0..pages` under `base`: `{base}/page/{I}`, one per line. A trailing `/`
+/// on `base` is dropped, so `http://127.0.0.1:8080` and `http://127.0.0.1:8080/` name the same
+/// pages, and a server that keeps them under a folder is named with it
+/// (`http://host/abreast/` gives `http://host/abreast/page/0`).
+pub fn page_urls(base: &str, pages: u64) -> String {
+    let base = base.trim_end_matches('/');
+    (0..pages).map(|n| format!("{base}/page/{n}\n")).collect()
 }
 
 /// The suites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SuiteName {
-    /// I/O-bound: many pages behind latency, and raw throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuiteName {
+    /// I/O-bound: many pages behind latency, and raw throughput (`fetch`, `fetch-throughput`).
     Fetch,
-    /// CPU-bound: metadata extraction from large pages, and a pure compute task.
+    /// CPU-bound: metadata extraction from large pages, and a pure compute task (`cpu`,
+    /// `cpu-compute`).
     Cpu,
-    /// Per-task cost of each mechanism on trivial tasks, and the memory of waiting coroutines.
+    /// Per-task cost of each mechanism on trivial tasks, the memory of waiting coroutines, and
+    /// start-up (`overhead`, `startup`).
     Overhead,
     /// Every suite.
     All,
 }
 
-/// What every suite needs: the repetition counts and the Python programs, if asked for.
+/// What a bench run reports as it goes, for a progress bar; every method has a default that
+/// does nothing.
+pub trait Progress {
+    /// A suite starts.
+    fn suite(&self, _name: &str) {}
+    /// A case (one row) starts.
+    fn case(&self, _label: &str) {}
+    /// The case that started last is done.
+    fn case_done(&self) {}
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// How every suite measures: the repetition counts and the reference programs to run beside
+/// abreast.
+#[derive(Debug)]
 pub struct Bench {
-    /// Unmeasured runs.
+    /// Unmeasured runs of each case before the measured ones.
     pub warmup: u64,
-    /// Measured runs.
+    /// Measured runs of each case (at least 1).
     pub runs: u64,
-    /// The interpreter, or why the Python rows are skipped; `None` without `--with-python`.
+    /// The Python interpreter, or why its rows are skipped; `None`: no Python rows.
     pub python: Option<Result<python::Python, python::Skip>>,
-    /// Progress on stderr.
-    pub progress: indicatif::ProgressBar,
+    /// Whether the fetch suites add a `curl -Z` reference row (skipped with a note where curl
+    /// is not installed).
+    pub curl: bool,
 }
 
 impl Bench {
-    /// Runs `case` `warmup` times, then `runs` times, and returns the measured wall times in
-    /// seconds. `case` returns an error when a run did not do all its work.
-    pub fn time(
-        &self,
-        label: &str,
-        mut case: impl FnMut() -> anyhow::Result<()>,
-    ) -> anyhow::Result<Vec<f64>> {
-        self.progress.set_message(label.to_owned());
-        for _ in 0..self.warmup {
-            case().with_context(|| format!("{label} failed in its warm-up"))?;
+    /// Abreast's rows only, with the curl reference row where curl is installed.
+    pub fn new(warmup: u64, runs: u64) -> Bench {
+        Bench {
+            warmup,
+            runs: runs.max(1),
+            python: None,
+            curl: true,
         }
-        let mut seconds = Vec::with_capacity(self.runs as usize);
-        for _ in 0..self.runs {
-            let start = Instant::now();
-            case().with_context(|| format!("{label} failed"))?;
-            seconds.push(start.elapsed().as_secs_f64());
-        }
-        self.progress.inc(1);
-        Ok(seconds)
     }
 
-    /// A timed row: the case's wall times and the peak memory of this process and its worker
-    /// processes while it ran.
-    pub fn row(
+    /// Adds the Python rows, with the interpreter [`python::Python::find`] finds (builder style).
+    pub fn with_python(mut self) -> Bench {
+        self.python = Some(python::Python::find());
+        self
+    }
+}
+
+/// What the suites measure with: the bench's settings and where progress goes.
+struct Timing<'a> {
+    bench: &'a Bench,
+    progress: &'a dyn Progress,
+}
+
+/// The wall and CPU seconds of each measured run of a case.
+#[derive(Debug, Default)]
+struct Measured {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+    server_cpu: Vec<f64>,
+}
+
+impl Timing<'_> {
+    /// Whether the suites add the Python programs' rows.
+    fn python_rows(&self) -> bool {
+        self.bench.python.is_some()
+    }
+
+    /// Times `case`; `excluded` are the threads whose CPU is not the case's (the in-process
+    /// server's): their CPU goes to `server_cpu` instead.
+    fn time(
         &self,
-        mechanism: report::Mechanism,
+        label: &str,
+        excluded: Option<&ThreadClocks>,
+        sampler: Option<&memory::TreeSampler>,
+        mut case: impl FnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<Measured> {
+        for _ in 0..self.bench.warmup {
+            case().with_context(|| format!("{label} failed in its warm-up"))?;
+        }
+        let mut measured = Measured::default();
+        for _ in 0..self.bench.runs {
+            let clock = CpuClock::start(excluded, sampler.and_then(|s| s.cpu_clock()));
+            let start = Instant::now();
+            case().with_context(|| format!("{label} failed"))?;
+            measured.wall.push(start.elapsed().as_secs_f64());
+            let cpu = clock.finish();
+            if let Some(seconds) = cpu.case {
+                measured.cpu.push(seconds);
+            }
+            if let Some(seconds) = cpu.excluded {
+                measured.server_cpu.push(seconds);
+            }
+        }
+        Ok(measured)
+    }
+
+    /// A timed row: the case's wall and CPU times and the peak memory of this process and its
+    /// worker processes while it ran.
+    fn row(
+        &self,
+        mechanism: Mechanism,
         workers: usize,
         tasks: u64,
         label: &str,
         case: impl FnMut() -> anyhow::Result<()>,
     ) -> anyhow::Result<Row> {
+        self.row_beside(None, mechanism, workers, tasks, label, case)
+    }
+
+    /// As [`Timing::row`], with the CPU of the threads `server` (an in-process server's)
+    /// reported apart from the case's.
+    fn row_beside(
+        &self,
+        server: Option<&ThreadClocks>,
+        mechanism: Mechanism,
+        workers: usize,
+        tasks: u64,
+        label: &str,
+        case: impl FnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<Row> {
+        self.progress.case(label);
         let peak = memory::PeakTracker::start();
-        let seconds = self.time(label, case)?;
+        let measured = self.time(label, server, Some(peak.sampler()), case)?;
+        self.progress.case_done();
         Ok(Row::timed(
             mechanism,
-            report::Implementation::Rust,
+            Implementation::Rust,
             workers,
             tasks,
-            &seconds,
+            &measured.wall,
         )
-        .expect("runs >= 1")
+        .context("no timed runs")?
+        .with_cpu(&measured.cpu)
+        .with_server_cpu(&measured.server_cpu)
         .with_peak_memory(peak.finish()))
     }
 
-    /// Measures a Python case, or gives its skipped row; `None` without `--with-python`.
-    pub fn python_row(&self, case: &python::PythonCase, timeout: Duration) -> Option<Row> {
-        let python = self.python.as_ref()?;
+    /// Measures a Python case, or gives its skipped row; `None` without Python rows.
+    fn python_row(&self, case: &python::PythonCase, timeout: Duration) -> Option<Row> {
+        let python = self.bench.python.as_ref()?;
         self.progress
-            .set_message(format!("python {}", case.mechanism.name()));
+            .case(&format!("python {}", case.mechanism.name()));
         let row = match python {
             Err(skip) => case.skipped_row(skip.to_string()),
             // No warm-up for Python: its slowest programs take many seconds a run.
-            Ok(python) => python.measure(case, 0, self.runs, timeout),
+            Ok(python) => python.measure(case, 0, self.bench.runs, timeout),
         };
-        self.progress.inc(1);
+        self.progress.case_done();
         Some(row)
     }
 }
 
-/// One line of `--json`: a row with its suite and per-task figures.
+/// Runs `suites` (in order; [`SuiteName::All`] is every suite) with the sizes `sizes`, and
+/// returns the report.
+///
+/// # Errors
+///
+/// [`BenchError::Case`] when a case fails or does not do all its work (a fetch that did not get
+/// every page, a sum that came out wrong), [`BenchError::Setup`] when a pool, the test site or a
+/// temporary folder cannot be made. A Python program that fails gives a row with a `failed:`
+/// note instead, and a missing program a `skipped:` one.
+pub fn run(
+    bench: &Bench,
+    suites: &[SuiteName],
+    sizes: &Sizes,
+    progress: &dyn Progress,
+) -> Result<Report, BenchError> {
+    let mut expanded = Vec::new();
+    for &suite in suites {
+        match suite {
+            SuiteName::All => {
+                expanded.extend([SuiteName::Fetch, SuiteName::Cpu, SuiteName::Overhead]);
+            }
+            one => expanded.push(one),
+        }
+    }
+    let timing = Timing { bench, progress };
+    let mut report = Report::new(bench.warmup, bench.runs);
+    for suite in expanded {
+        let measured = match suite {
+            SuiteName::Fetch => {
+                progress.suite("fetch");
+                fetch::suites(&timing, sizes)
+            }
+            SuiteName::Cpu => {
+                progress.suite("cpu");
+                cpu::suites(&timing, sizes)
+            }
+            SuiteName::Overhead => {
+                progress.suite("overhead");
+                // Startup first: a fork from a process whose heap the memory case grew is slower.
+                overhead::startup(&timing)
+                    .and_then(|startup| Ok(vec![overhead::suite(&timing, sizes)?, startup]))
+            }
+            SuiteName::All => unreachable!("expanded above"),
+        };
+        report
+            .suites
+            .extend(measured.map_err(BenchError::from_run)?);
+    }
+    Ok(report)
+}
+
+/// One line of `abreast bench --json`: a row with its suite and per-task figures.
 #[derive(Debug, Serialize)]
-struct JsonRow<'a> {
-    suite: &'a str,
-    mechanism: &'a str,
-    implementation: report::Implementation,
-    op: Option<&'a str>,
-    workers: usize,
-    tasks: u64,
+pub struct JsonRow<'a> {
+    /// The suite's name.
+    pub suite: &'a str,
+    /// The row's mechanism.
+    pub mechanism: &'a str,
+    /// The program that ran it.
+    pub implementation: Implementation,
+    /// The row's variant (the operation, in the overhead suite).
+    pub op: Option<&'a str>,
+    /// Workers, connections or coroutines.
+    pub workers: usize,
+    /// Tasks per run.
+    pub tasks: u64,
+    /// Wall microseconds per task at the median run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    us_per_task: Option<f64>,
+    pub us_per_task: Option<f64>,
+    /// The median run's wall seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    median_s: Option<f64>,
+    pub median_s: Option<f64>,
+    /// The fastest run's wall seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    min_s: Option<f64>,
+    pub min_s: Option<f64>,
+    /// The slowest run's wall seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_s: Option<f64>,
+    pub max_s: Option<f64>,
+    /// Tasks per second at the median run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    throughput: Option<f64>,
+    pub throughput: Option<f64>,
+    /// The median run's CPU seconds (user + system) of the case.
     #[serde(skip_serializing_if = "Option::is_none")]
-    peak_memory_bytes: Option<u64>,
+    pub cpu_s: Option<f64>,
+    /// CPU microseconds per task at the median run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    bytes_per_task: Option<f64>,
+    pub cpu_us_per_task: Option<f64>,
+    /// The median run's CPU seconds of the in-process test site, apart from the case's.
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<&'a str>,
+    pub server_cpu_s: Option<f64>,
+    /// The largest resident set of the row's process tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    /// Bytes per waiting coroutine, for the overhead suite's memory rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_task: Option<f64>,
+    /// The row's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'a str>,
+}
+
+/// Every row of `report` as a [`JsonRow`], suite by suite.
+pub fn json_rows(report: &Report) -> Vec<JsonRow<'_>> {
+    report
+        .suites
+        .iter()
+        .flat_map(|suite| suite.rows.iter().map(move |row| json_row(suite, row)))
+        .collect()
 }
 
 fn json_row<'a>(suite: &'a SuiteReport, row: &'a Row) -> JsonRow<'a> {
@@ -240,67 +436,11 @@ fn json_row<'a>(suite: &'a SuiteReport, row: &'a Row) -> JsonRow<'a> {
         min_s: wall.map(|w| w.min),
         max_s: wall.map(|w| w.max),
         throughput: row.throughput,
+        cpu_s: row.cpu.map(|cpu| cpu.median),
+        cpu_us_per_task: row.cpu_per_task().map(|seconds| seconds * 1e6),
+        server_cpu_s: row.server_cpu.map(|cpu| cpu.median),
         peak_memory_bytes: row.peak_memory_bytes,
         bytes_per_task: overhead::bytes_per_task(row),
         note: row.note.as_deref(),
     }
-}
-
-/// Runs the chosen suites and prints the report.
-pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let suites: Vec<SuiteName> = match args.suite {
-        SuiteName::All => vec![SuiteName::Fetch, SuiteName::Cpu, SuiteName::Overhead],
-        one => vec![one],
-    };
-    let bench = Bench {
-        warmup: args.warmup,
-        runs: args.runs,
-        python: args.with_python.then(python::Python::find),
-        progress: crate::progress::bar(None, "bench"),
-    };
-    match &bench.python {
-        Some(Err(skip)) => eprintln!("abreast bench: Python rows {skip}"),
-        Some(Ok(python)) => eprintln!("abreast bench: Python rows with {}", python.version()),
-        None => {}
-    }
-    let mut report = Report::new(args.warmup, args.runs);
-    for suite in suites {
-        bench
-            .progress
-            .set_prefix(format!("bench {suite:?}").to_lowercase());
-        let measured = match suite {
-            SuiteName::Fetch => fetch::suites(&bench, &args.sizes)?,
-            SuiteName::Cpu => cpu::suites(&bench, &args.sizes)?,
-            SuiteName::Overhead => {
-                // Startup first: a fork from a process whose heap the memory case grew is slower.
-                let startup = overhead::startup(&bench)?;
-                vec![overhead::suite(&bench, &args.sizes)?, startup]
-            }
-            SuiteName::All => unreachable!("expanded above"),
-        };
-        report.suites.extend(measured);
-    }
-    bench.progress.finish_and_clear();
-    if args.json {
-        for suite in &report.suites {
-            for row in &suite.rows {
-                println!("{}", serde_json::to_string(&json_row(suite, row))?);
-            }
-        }
-    } else {
-        print!("{}", report.render_text());
-    }
-    if let Some(path) = &args.export_json {
-        export::export_json(&report, path)?;
-    }
-    if let Some(path) = &args.export_markdown {
-        export::export_markdown(&report, path)?;
-    }
-    if let Some(path) = &args.export_csv {
-        export::export_csv(&report, path)?;
-    }
-    if let Some(path) = &args.chart {
-        chart::export_svg(&report, path)?;
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 pub struct TreeSampler {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<u64>>,
+    clock: Option<crate::cputime::ClockId>,
 }
 
 impl TreeSampler {
@@ -25,9 +26,11 @@ impl TreeSampler {
     pub fn start(root: u32) -> TreeSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let (clock_sender, clock_receiver) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("abreast-bench-memory".into())
             .spawn(move || {
+                let _ = clock_sender.send(crate::cputime::current_thread_clock());
                 let mut peak = 0;
                 loop {
                     peak = peak.max(tree_resident_bytes(root));
@@ -38,7 +41,19 @@ impl TreeSampler {
                 }
             })
             .ok();
-        TreeSampler { stop, thread }
+        let clock = thread
+            .as_ref()
+            .and_then(|_| clock_receiver.recv().ok().flatten());
+        TreeSampler {
+            stop,
+            thread,
+            clock,
+        }
+    }
+
+    /// The sampler thread's CPU clock: its time is the bench's, not the case's.
+    pub fn cpu_clock(&self) -> Option<crate::cputime::ClockId> {
+        self.clock
     }
 
     /// Stops sampling; the largest sum seen, in bytes (`None` if nothing could be read).
@@ -64,6 +79,11 @@ impl PeakTracker {
             reset,
             sampler: TreeSampler::start(std::process::id()),
         }
+    }
+
+    /// The sampler, whose thread's CPU a case must not count.
+    pub fn sampler(&self) -> &TreeSampler {
+        &self.sampler
     }
 
     /// The peak since `start`, in bytes, if it could be measured.
@@ -96,16 +116,25 @@ fn read_status_kib(pid: u32, field: &str) -> Option<u64> {
 
 /// The summed resident sets of `root` and its descendants, in bytes (0 if `root` is gone).
 fn tree_resident_bytes(root: u32) -> u64 {
-    let mut total = 0;
+    std::iter::once(root)
+        .chain(descendants(root))
+        .map(|pid| read_status_kib(pid, "VmRSS:").unwrap_or(0) * 1024)
+        .sum()
+}
+
+/// The processes below `root`: its children, theirs, and so on (Linux: found through
+/// `/proc/PID/task/TID/children`; empty elsewhere).
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut found = Vec::new();
     let mut pending = vec![root];
     // A cap on the walk, in case /proc shows something odd; real trees here are small.
-    let mut visited = 0;
     while let Some(pid) = pending.pop() {
-        visited += 1;
-        if visited > 10_000 {
+        if found.len() > 10_000 {
             break;
         }
-        total += read_status_kib(pid, "VmRSS:").unwrap_or(0) * 1024;
+        if pid != root {
+            found.push(pid);
+        }
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
             continue;
         };
@@ -119,7 +148,7 @@ fn tree_resident_bytes(root: u32) -> u64 {
             }
         }
     }
-    total
+    found
 }
 
 #[cfg(test)]

@@ -14,19 +14,19 @@ use abreast::threads::ThreadPool;
 use anyhow::Context as _;
 use futures::StreamExt;
 
-use super::memory::resident_bytes;
-use super::report::{Implementation, Mechanism, Row, SuiteReport};
-use super::{Bench, Sizes};
+use crate::memory::resident_bytes;
+use crate::report::{Implementation, Mechanism, Row, SuiteReport};
+use crate::{Sizes, Timing};
 
 /// How the memory rows' variants begin; `bytes_per_task` reads their figure back.
 const WAITING: &str = "waiting";
 
 /// Runs the suite.
-pub fn suite(bench: &Bench, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
+pub fn suite(bench: &Timing<'_>, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
     let tasks = sizes.tasks;
     let mut rows = Vec::new();
     // Memory first, while the heap is fresh: memory freed by timed cases would hide growth.
-    bench.progress.set_message("waiting coroutines");
+    bench.progress.case("waiting coroutines");
     for (variant, measure) in [
         (
             "gathered",
@@ -44,10 +44,13 @@ pub fn suite(bench: &Bench, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
             tasks: sizes.waiting,
             wall: None,
             throughput: None,
+            cpu: None,
+            server_cpu: None,
             peak_memory_bytes: Some(grown),
             note: Some(format!("{per:.0} bytes per waiting coroutine")),
         });
     }
+    bench.progress.case_done();
     let pool = ThreadPool::builder()
         .num_threads(sizes.threads)
         .build()
@@ -123,14 +126,14 @@ pub fn suite(bench: &Bench, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
 
 /// The process pool's rows: submit+join and map with chunking off, map with automatic chunks,
 /// and the time from creating a pool of two workers to its first result.
-fn process_rows(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
+fn process_rows(bench: &Timing<'_>, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let tasks = sizes.tasks;
     let workers = sizes.cpu_workers();
     let pool = ProcessPool::builder()
         .workers(workers)
         .build()
         .context("could not start the process pool")?;
-    let echo = super::tasks::echo;
+    let echo = crate::tasks::echo;
     let rows = vec![
         bench
             .row(
@@ -181,7 +184,7 @@ fn process_rows(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
 
 /// The `startup` suite: from creating each mechanism's executor to its first result (a thread
 /// pool, a tokio runtime, a process pool of two workers).
-pub fn startup(bench: &Bench) -> anyhow::Result<SuiteReport> {
+pub fn startup(bench: &Timing<'_>) -> anyhow::Result<SuiteReport> {
     let workers = 2;
     let rows = vec![
         bench.row(Mechanism::Threads, workers, 1, "threads start", || {
@@ -200,7 +203,7 @@ pub fn startup(bench: &Bench) -> anyhow::Result<SuiteReport> {
                 .workers(workers)
                 .build()
                 .context("could not start the process pool")?;
-            pool.submit(super::tasks::echo, 1).join()?;
+            pool.submit(crate::tasks::echo, 1).join()?;
             std::thread::spawn(move || drop(pool));
             Ok(())
         })?,

@@ -1,6 +1,6 @@
 //! Running the explainer's Python programs next to abreast, for `abreast bench --with-python`.
 //!
-//! The programs live in `python/` at the repository root and are built into the binary, so an
+//! The programs live in `crates/abreast-bench/python/` and are built into this library, so an
 //! installed `abreast` can run them from any folder: [`Python::find`] writes them to a temporary
 //! folder. Each program prints one JSON line ([`ProgramOutput`]) with the wall time it measured
 //! itself, around the work only, as the explainer's programs do (interpreter start-up and
@@ -8,8 +8,10 @@
 //! and turns them into a report [`Row`], or into a skipped row with the reason when Python or a
 //! module is missing, or a failed row when the program failed.
 //!
-//! Peak memory is sampled by [`TreeSampler`](super::memory::TreeSampler): the largest sum of the
-//! resident sets of the Python process and its worker processes.
+//! Peak memory is sampled by [`TreeSampler`](crate::memory::TreeSampler): the largest sum of the
+//! resident sets of the Python process and its worker processes. CPU time is the program's own
+//! figure (`cpu_seconds`, from `getrusage` over the same span as its wall time, its pool's
+//! workers included), so that interpreter start-up and imports count for neither.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
@@ -20,12 +22,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use super::report::{Implementation, Mechanism, Row};
+use crate::report::{Implementation, Mechanism, Row};
 
 /// The environment variable that names the Python interpreter to use instead of `python3`.
 pub const PYTHON_ENV_VAR: &str = "ABREAST_PYTHON";
 
-/// One of the Python programs of `python/`.
+/// One of the Python programs of `crates/abreast-bench/python/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
     /// `threads_fetch.py URLS_FILE --workers N`: `ThreadPoolExecutor` and `requests`.
@@ -51,7 +53,7 @@ impl Program {
         Program::CpuSquares,
     ];
 
-    /// The program's file name in `python/`.
+    /// The program's file name in `crates/abreast-bench/python/`.
     pub fn file_name(self) -> &'static str {
         match self {
             Program::ThreadsFetch => "threads_fetch.py",
@@ -65,11 +67,11 @@ impl Program {
     /// The program's source, built into the binary.
     pub fn source(self) -> &'static str {
         match self {
-            Program::ThreadsFetch => include_str!("../../../../python/threads_fetch.py"),
-            Program::AsyncFetch => include_str!("../../../../python/async_fetch.py"),
-            Program::ProcessesFetch => include_str!("../../../../python/processes_fetch.py"),
-            Program::CpuRegex => include_str!("../../../../python/cpu_regex.py"),
-            Program::CpuSquares => include_str!("../../../../python/cpu_squares.py"),
+            Program::ThreadsFetch => include_str!("../python/threads_fetch.py"),
+            Program::AsyncFetch => include_str!("../python/async_fetch.py"),
+            Program::ProcessesFetch => include_str!("../python/processes_fetch.py"),
+            Program::CpuRegex => include_str!("../python/cpu_regex.py"),
+            Program::CpuSquares => include_str!("../python/cpu_squares.py"),
         }
     }
 
@@ -113,6 +115,9 @@ pub struct ProgramOutput {
     pub metas: u64,
     /// Wall time of the work, as the program measured it.
     pub seconds: f64,
+    /// CPU time (user + system) of the program and its worker processes over the same span.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 /// One run of a program.
@@ -231,7 +236,8 @@ impl Python {
         self.check_modules(program.required_modules())
     }
 
-    fn check_modules(&self, modules: &[&str]) -> Result<(), Skip> {
+    /// `Err` naming the first of `modules` that does not import, and how to install it.
+    pub fn check_modules(&self, modules: &[&str]) -> Result<(), Skip> {
         for module in modules {
             let imports = Command::new(&self.interpreter)
                 .args(["-c", &format!("import {module}")])
@@ -242,7 +248,7 @@ impl Python {
                 .is_ok_and(|status| status.success());
             if !imports {
                 return Err(Skip(format!(
-                    "{module} is not installed; pip install {module}"
+                    "{module} is not installed; python3 -m pip install {module}"
                 )));
             }
         }
@@ -273,10 +279,10 @@ impl Python {
         let stdout = read_in_background(child.stdout.take());
         let stderr = read_in_background(child.stderr.take());
         let pid = libc::pid_t::try_from(child.id()).context("process id out of range")?;
-        let sampler = super::memory::TreeSampler::start(child.id());
+        let sampler = crate::memory::TreeSampler::start(child.id());
         let exit = wait_with_timeout(pid, timeout);
         let peak_memory_bytes = sampler.finish().unwrap_or(0);
-        let exit = exit?;
+        let exit = exit?.map(|exit| exit.status);
         let process_wall = start.elapsed();
         let (stdout, stderr) = (stdout.join(), stderr.join());
         let (stdout, stderr) = (
@@ -334,6 +340,7 @@ impl Python {
         timeout: Duration,
     ) -> anyhow::Result<Row> {
         let mut seconds = Vec::new();
+        let mut cpu = Vec::new();
         let mut peak_memory_bytes = 0;
         for run in 0..warmup + runs {
             let PythonRun {
@@ -351,6 +358,7 @@ impl Python {
             }
             if run >= warmup {
                 seconds.push(output.seconds);
+                cpu.extend(output.cpu_seconds);
                 peak_memory_bytes = peak_memory_bytes.max(peak);
             }
         }
@@ -362,6 +370,7 @@ impl Python {
             &seconds,
         )
         .context("no timed runs: --runs must be at least 1")?
+        .with_cpu(&cpu)
         .with_peak_memory(Some(peak_memory_bytes));
         Ok(match &case.variant {
             Some(variant) => row.with_variant(variant.clone()),
@@ -370,14 +379,13 @@ impl Python {
     }
 
     /// The folder the programs were written to.
-    #[cfg(test)]
     pub fn scripts_dir(&self) -> &std::path::Path {
         self.scripts.path()
     }
 }
 
 /// Reads a child's pipe to its end on another thread, so neither pipe can fill and stall it.
-fn read_in_background(
+pub(crate) fn read_in_background(
     pipe: Option<impl std::io::Read + Send + 'static>,
 ) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
@@ -389,12 +397,24 @@ fn read_in_background(
     })
 }
 
-/// Waits for the child `pid`, returning its wait status, or `None` after killing its process
-/// group when `timeout` passed first.
+/// How a child ended: its wait status and the resources the kernel accounted to it (and to the
+/// children it reaped).
+pub(crate) struct Exit {
+    /// The wait status.
+    pub(crate) status: i32,
+    /// Its resource usage, CPU time included.
+    pub(crate) usage: libc::rusage,
+}
+
+/// Waits for the child `pid`, returning how it ended, or `None` after killing its process group
+/// when `timeout` passed first.
 ///
 /// Polling (every 1 to 20 ms) keeps the timeout free of races: the process group is killed
 /// only while the child is known not to have been reaped.
-fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Option<i32>> {
+pub(crate) fn wait_with_timeout(
+    pid: libc::pid_t,
+    timeout: Duration,
+) -> anyhow::Result<Option<Exit>> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     loop {
@@ -407,13 +427,15 @@ fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Opti
             libc::WNOHANG
         };
         let mut status = 0;
-        // SAFETY: status is valid and writable through the call.
-        let reaped = unsafe { libc::waitpid(pid, &mut status, flags) };
+        // SAFETY: an all-zero rusage is a valid value of the plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: status and usage are valid and writable through the call.
+        let reaped = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
         if reaped == pid {
             if flags == 0 {
                 return Ok(None);
             }
-            return Ok(Some(status));
+            return Ok(Some(Exit { status, usage }));
         }
         if reaped == -1 {
             let error = std::io::Error::last_os_error();
@@ -427,7 +449,7 @@ fn wait_with_timeout(pid: libc::pid_t, timeout: Duration) -> anyhow::Result<Opti
 }
 
 /// A wait status in words: `exit code 1` or `killed by signal 9`.
-fn describe_status(status: i32) -> String {
+pub(crate) fn describe_status(status: i32) -> String {
     if libc::WIFEXITED(status) {
         format!("exit code {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
@@ -438,7 +460,7 @@ fn describe_status(status: i32) -> String {
 }
 
 /// The last line of a program's stderr, introduced for an error message, or nothing.
-fn last_line(stderr: &str) -> String {
+pub(crate) fn last_line(stderr: &str) -> String {
     stderr
         .lines()
         .rev()
@@ -456,304 +478,4 @@ where
     args.into_iter()
         .map(|arg| arg.as_ref().to_owned())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::{BufRead as _, BufReader, Write as _};
-    use std::net::{TcpListener, TcpStream};
-
-    use super::*;
-
-    /// A page with two `<meta>` tags, as the test site serves it.
-    const PAGE: &str = "<html><head><meta charset=\"utf-8\">\n\
-                        <meta name=\"description\" content=\"a test page\">\n\
-                        </head><body>hello</body></html>";
-
-    /// Serves `PAGE` on 127.0.0.1 (a free port) to every request, one thread per connection,
-    /// for the rest of the test process. Returns the base URL.
-    fn serve_pages() -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || respond(stream));
-            }
-        });
-        format!("http://{address}")
-    }
-
-    /// Answers every request on the connection with `PAGE` until the client closes it.
-    fn respond(stream: TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        loop {
-            let mut line = String::new();
-            // Skip the request line and headers.
-            loop {
-                line.clear();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) if line == "\r\n" => break,
-                    Ok(_) => {}
-                }
-            }
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{PAGE}",
-                PAGE.len()
-            );
-            if writer.write_all(response.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-
-    fn urls_file(dir: &std::path::Path, base: &str, count: usize) -> OsString {
-        let path = dir.join("urls.txt");
-        let lines: String = (0..count).map(|n| format!("{base}/page/{n}\n")).collect();
-        std::fs::write(&path, lines).unwrap();
-        path.into_os_string()
-    }
-
-    /// The Python found here, or `None` (after checking the skip reason) where there is none.
-    fn python() -> Option<Python> {
-        match Python::find() {
-            Ok(python) => Some(python),
-            Err(skip) => {
-                assert!(skip.to_string().starts_with("skipped: "), "{skip}");
-                eprintln!("no Python here, only the skip path is tested: {skip}");
-                None
-            }
-        }
-    }
-
-    #[test]
-    fn a_missing_interpreter_or_module_is_a_skip_with_a_remedy() {
-        let skip = Python::find_interpreter(Some("/no/such/python3".into())).unwrap_err();
-        assert!(skip.to_string().contains(PYTHON_ENV_VAR), "{skip}");
-        let Some(python) = python() else { return };
-        assert!(python.version().starts_with("Python 3"));
-        let skip = python
-            .check_modules(&["abreast_no_such_module"])
-            .unwrap_err();
-        assert_eq!(
-            skip.to_string(),
-            "skipped: abreast_no_such_module is not installed; pip install abreast_no_such_module"
-        );
-        for program in Program::ALL {
-            let source = std::fs::read_to_string(python.scripts_dir().join(program.file_name()));
-            assert_eq!(source.unwrap(), program.source());
-        }
-    }
-
-    #[test]
-    fn cpu_regex_counts_metas_in_a_loop_and_in_a_pool() {
-        let Some(python) = python() else { return };
-        let pages = tempfile::tempdir().unwrap();
-        for n in 0..6 {
-            std::fs::write(pages.path().join(format!("{n}.html")), PAGE).unwrap();
-        }
-        for (mode, mechanism) in [
-            ("loop", Mechanism::Sequential),
-            ("pool", Mechanism::Processes),
-        ] {
-            let case = PythonCase {
-                program: Program::CpuRegex,
-                args: args([
-                    pages.path().as_os_str(),
-                    "--mode".as_ref(),
-                    mode.as_ref(),
-                    "--workers".as_ref(),
-                    "2".as_ref(),
-                ]),
-                mechanism,
-                variant: Some("regex".to_owned()),
-                workers: if mode == "loop" { 1 } else { 2 },
-                tasks: 6,
-            };
-            let run = python
-                .run(case.program, &case.args, Duration::from_secs(60))
-                .unwrap();
-            assert_eq!(run.output.metas, 12, "{run:?}");
-            assert_eq!(run.output.mode.as_deref(), Some(mode));
-            assert!(run.peak_memory_bytes > 1024 * 1024, "{run:?}");
-            let row = python.measure(&case, 0, 2, Duration::from_secs(60));
-            assert_eq!(row.wall.map(|wall| wall.runs), Some(2), "{row:?}");
-            assert_eq!(row.label(), format!("python {mechanism} regex"));
-            assert!(row.peak_memory_bytes.is_some_and(|bytes| bytes > 0));
-        }
-    }
-
-    #[test]
-    fn cpu_squares_sums_in_a_loop_and_in_a_pool() {
-        let Some(python) = python() else { return };
-        for (mode, mechanism) in [
-            ("loop", Mechanism::Sequential),
-            ("pool", Mechanism::Processes),
-        ] {
-            let case = PythonCase {
-                program: Program::CpuSquares,
-                args: args([
-                    "--tasks",
-                    "4",
-                    "--size",
-                    "1000",
-                    "--mode",
-                    mode,
-                    "--workers",
-                    "2",
-                ]),
-                mechanism,
-                variant: Some("squares".to_owned()),
-                workers: if mode == "loop" { 1 } else { 2 },
-                tasks: 4,
-            };
-            let run = python
-                .run(case.program, &case.args, Duration::from_secs(60))
-                .unwrap();
-            assert_eq!((run.output.tasks, run.output.ok), (4, 4), "{run:?}");
-            let row = python.measure(&case, 1, 1, Duration::from_secs(60));
-            assert_eq!(row.note, None, "{row:?}");
-            assert_eq!(row.label(), format!("python {mechanism} squares"));
-        }
-    }
-
-    #[test]
-    fn fetch_programs_fetch_every_page_or_say_what_is_missing() {
-        let Some(python) = python() else { return };
-        let base = serve_pages();
-        let dir = tempfile::tempdir().unwrap();
-        let urls = urls_file(dir.path(), &base, 20);
-        for (program, mechanism) in [
-            (Program::ThreadsFetch, Mechanism::Threads),
-            (Program::AsyncFetch, Mechanism::Async),
-            (Program::ProcessesFetch, Mechanism::Processes),
-        ] {
-            let case = PythonCase {
-                program,
-                args: args([urls.as_os_str(), "--workers".as_ref(), "4".as_ref()]),
-                mechanism,
-                variant: None,
-                workers: 4,
-                tasks: 20,
-            };
-            let row = python.measure(&case, 1, 1, Duration::from_secs(60));
-            if let Err(skip) = python.check(program) {
-                assert_eq!(row.note, Some(skip.to_string()));
-                assert!(row.note.unwrap().contains("pip install"));
-                continue;
-            }
-            assert_eq!(row.note, None, "{row:?}");
-            assert!(row.throughput.is_some_and(|rate| rate > 0.0), "{row:?}");
-            let run = python
-                .run(program, &case.args, Duration::from_secs(60))
-                .unwrap();
-            assert_eq!((run.output.ok, run.output.metas), (20, 40), "{run:?}");
-        }
-    }
-
-    #[test]
-    fn measured_rows_go_through_every_exporter() {
-        use crate::bench::report::{Report, SuiteReport};
-        use crate::bench::{chart, export};
-
-        let Some(python) = python() else { return };
-        let case = PythonCase {
-            program: Program::CpuSquares,
-            args: args(["--tasks", "2", "--size", "1000", "--mode", "loop"]),
-            mechanism: Mechanism::Sequential,
-            variant: Some("squares".to_owned()),
-            workers: 1,
-            tasks: 2,
-        };
-        let missing = PythonCase {
-            program: Program::CpuRegex,
-            variant: Some("regex".to_owned()),
-            ..case.clone()
-        };
-        let mut report = Report::new(1, 2);
-        report.suites.push(SuiteReport {
-            name: "cpu".to_owned(),
-            description: "a tiny run".to_owned(),
-            unit: "tasks".to_owned(),
-            rows: vec![
-                python.measure(&case, 1, 2, Duration::from_secs(60)),
-                missing.skipped_row(Skip("abreast_test is not installed".to_owned()).to_string()),
-            ],
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let path = |name: &str| dir.path().join(name);
-        export::export_json(&report, &path("r.json")).unwrap();
-        export::export_markdown(&report, &path("r.md")).unwrap();
-        export::export_csv(&report, &path("r.csv")).unwrap();
-        chart::export_svg(&report, &path("r.svg")).unwrap();
-        let json = std::fs::read_to_string(path("r.json")).unwrap();
-        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
-        let markdown = std::fs::read_to_string(path("r.md")).unwrap();
-        assert!(
-            markdown.contains("| python sequential squares | 1 | 2 |"),
-            "{markdown}"
-        );
-        assert!(
-            markdown.contains("skipped: abreast\\_test is not installed"),
-            "{markdown}"
-        );
-        assert_eq!(
-            std::fs::read_to_string(path("r.csv"))
-                .unwrap()
-                .lines()
-                .count(),
-            3
-        );
-        let svg = std::fs::read_to_string(path("r.svg")).unwrap();
-        assert!(svg.contains("python sequential squares"), "{svg}");
-    }
-
-    #[test]
-    fn a_program_past_its_timeout_is_killed_with_its_workers() {
-        let Some(python) = python() else { return };
-        if python.check(Program::ProcessesFetch).is_err() {
-            return;
-        }
-        // A server that accepts connections (in the backlog) but never answers.
-        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let urls = urls_file(
-            dir.path(),
-            &format!("http://{}", silent.local_addr().unwrap()),
-            2,
-        );
-        let start = Instant::now();
-        let error = python
-            .run(
-                Program::ProcessesFetch,
-                &args([urls.as_os_str(), "--workers".as_ref(), "2".as_ref()]),
-                Duration::from_millis(1500),
-            )
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("did not finish within"), "{error}");
-        // The pipes closed, so the worker processes are gone too (else this would wait 30 s).
-        assert!(start.elapsed() < Duration::from_secs(20));
-    }
-
-    #[test]
-    fn a_failing_program_gives_a_failed_row() {
-        let Some(python) = python() else { return };
-        let case = PythonCase {
-            program: Program::CpuRegex,
-            args: args(["--no-such-option"]),
-            mechanism: Mechanism::Sequential,
-            variant: None,
-            workers: 1,
-            tasks: 1,
-        };
-        let row = python.measure(&case, 0, 1, Duration::from_secs(60));
-        let note = row.note.unwrap();
-        assert!(
-            note.starts_with("failed: cpu_regex.py failed (exit code 2)"),
-            "{note}"
-        );
-        assert!(row.wall.is_none());
-    }
 }

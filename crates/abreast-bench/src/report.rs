@@ -1,4 +1,4 @@
-//! The one report of `abreast bench`: what was measured, on which machine, and how to read it.
+//! The one report of a bench run: what was measured, on which machine, and how to read it.
 //!
 //! Every suite (`fetch`, `cpu`, `overhead`) fills a [`SuiteReport`] with one [`Row`] per
 //! mechanism it ran; the [`Report`] gathers them with a description of the machine. The report
@@ -8,13 +8,15 @@
 //! Names follow the one word list of the design: a row's `mechanism` is `threads`, `async`,
 //! `processes` or `hybrid`, plus `sequential` for a baseline that runs one task after another
 //! (the explainer's synchronous version). Python rows keep the same mechanism names and say
-//! `implementation: "python"` instead of `"rust"`, so "threads" means the same thing in both.
+//! `implementation: "python"` instead of `"rust"`, so "threads" means the same thing in both; the
+//! fetch suites' reference row says `implementation: "curl"` (curl's multi interface is one event
+//! loop, so its mechanism is `async`).
 
 use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::Summary;
+use crate::stats::Summary;
 
 /// A whole `abreast bench` run: the machine, the settings, and one report per suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,11 +197,48 @@ impl SuiteReport {
             .collect()
     }
 
+    /// Lines comparing each row's CPU per task with the curl reference row's, lowest first,
+    /// such as `hybrid used 1.31× the CPU per page of curl (60.2 µs against 46.0 µs)`; empty
+    /// without a timed curl row with its CPU.
+    pub fn cpu_summary(&self) -> Vec<String> {
+        let Some(curl) = self
+            .rows
+            .iter()
+            .find(|row| row.implementation == Implementation::Curl)
+            .and_then(Row::cpu_per_task)
+        else {
+            return Vec::new();
+        };
+        if curl <= 0.0 {
+            return Vec::new();
+        }
+        let unit = singular(&self.unit);
+        let mut others: Vec<(String, f64)> = self
+            .labels()
+            .into_iter()
+            .zip(&self.rows)
+            .filter(|(_, row)| row.implementation != Implementation::Curl)
+            .filter_map(|(label, row)| Some((label, row.cpu_per_task()?)))
+            .collect();
+        others.sort_by(|a, b| a.1.total_cmp(&b.1));
+        others
+            .into_iter()
+            .map(|(label, per_task)| {
+                format!(
+                    "{label} used {} the CPU per {unit} of curl ({} against {})",
+                    format_ratio(per_task / curl),
+                    format_seconds(per_task),
+                    format_seconds(curl)
+                )
+            })
+            .collect()
+    }
+
     /// The suite as text for the terminal: a heading, an aligned table, and the summary.
     pub fn render_text(&self) -> String {
         let mut out = format!("{}: {}\n", self.name, self.description);
-        let (headers, rows) = self.table();
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        let (columns, rows) = self.table();
+        let mut widths: Vec<usize> = columns.iter().map(|c| c.header.chars().count()).collect();
         for row in &rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
@@ -207,9 +246,9 @@ impl SuiteReport {
         }
         let line = |cells: &[String]| {
             let mut text = String::new();
-            for (column, (cell, width)) in cells.iter().zip(&widths).enumerate() {
-                let gap = if column == 0 { "" } else { "  " };
-                if COLUMNS[column].1 == Align::Right {
+            for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+                let gap = if index == 0 { "" } else { "  " };
+                if columns[index].align == Align::Right {
                     let _ = write!(text, "{gap}{cell:>width$}");
                 } else {
                     let _ = write!(text, "{gap}{cell:<width$}");
@@ -218,21 +257,38 @@ impl SuiteReport {
             text.truncate(text.trim_end().len());
             text + "\n"
         };
-        let headers: Vec<String> = headers.into_iter().map(str::to_owned).collect();
+        let headers: Vec<String> = columns.iter().map(|c| c.header.clone()).collect();
         out.push_str(&line(&headers));
         for row in &rows {
             out.push_str(&line(row));
         }
-        for summary in self.summary() {
+        for summary in self.summary().into_iter().chain(self.cpu_summary()) {
             let _ = writeln!(out, "  {summary}");
         }
         out
     }
 
-    /// The table shown to people (terminal and Markdown): headers and one line of cells per
-    /// row, in human units.
-    pub(crate) fn table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        let headers = COLUMNS.iter().map(|(name, _)| *name).collect();
+    /// The table shown to people (terminal and Markdown): its columns and one line of cells
+    /// per row, in human units. The server's CPU has a column only where a row measured it.
+    pub fn table(&self) -> (Vec<Column>, Vec<Vec<String>>) {
+        let with_server = self.rows.iter().any(|row| row.server_cpu.is_some());
+        let unit = singular(&self.unit);
+        let mut columns = vec![
+            Column::new("mechanism", Align::Left),
+            Column::new("workers", Align::Right),
+            Column::new("tasks", Align::Right),
+            Column::new("median", Align::Right),
+            Column::new("min … max", Align::Right),
+            Column::new("throughput", Align::Right),
+            Column::new("CPU", Align::Right),
+            Column::new(&format!("CPU/{unit}"), Align::Right),
+        ];
+        if with_server {
+            columns.push(Column::new(&format!("server CPU/{unit}"), Align::Right));
+        }
+        columns.push(Column::new("peak memory", Align::Right));
+        columns.push(Column::new("note", Align::Left));
+        let dash = || "-".to_owned();
         let rows = self
             .labels()
             .into_iter()
@@ -246,48 +302,65 @@ impl SuiteReport {
                             format_seconds(wall.min),
                             format_seconds(wall.max)
                         ),
-                        row.throughput.map_or_else(
-                            || "-".to_owned(),
-                            |rate| format!("{} {}/s", format_rate(rate), self.unit),
-                        ),
+                        row.throughput.map_or_else(dash, |rate| {
+                            format!("{} {}/s", format_rate(rate), self.unit)
+                        }),
                     ),
-                    None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+                    None => (dash(), dash(), dash()),
                 };
-                vec![
+                let mut cells = vec![
                     label,
                     row.workers.to_string(),
                     row.tasks.to_string(),
                     median,
                     range,
                     throughput,
-                    row.peak_memory_bytes
-                        .map_or_else(|| "-".to_owned(), format_bytes),
-                    row.note.clone().unwrap_or_default(),
-                ]
+                    row.cpu.map_or_else(dash, |cpu| format_seconds(cpu.median)),
+                    row.cpu_per_task().map_or_else(dash, format_seconds),
+                ];
+                if with_server {
+                    cells.push(row.server_cpu_per_task().map_or_else(dash, format_seconds));
+                }
+                cells.push(row.peak_memory_bytes.map_or_else(dash, format_bytes));
+                cells.push(row.note.clone().unwrap_or_default());
+                cells
             })
             .collect();
-        (headers, rows)
+        (columns, rows)
     }
+}
+
+/// `pages` -> `page`: the unit of one task.
+fn singular(unit: &str) -> &str {
+    unit.strip_suffix('s').unwrap_or(unit)
 }
 
 /// Alignment of a table column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Align {
+pub enum Align {
+    /// Text, aligned left.
     Left,
+    /// Numbers, aligned right.
     Right,
 }
 
-/// The columns of the human table, with their alignment.
-pub(crate) const COLUMNS: [(&str, Align); 8] = [
-    ("mechanism", Align::Left),
-    ("workers", Align::Right),
-    ("tasks", Align::Right),
-    ("median", Align::Right),
-    ("min … max", Align::Right),
-    ("throughput", Align::Right),
-    ("peak memory", Align::Right),
-    ("note", Align::Left),
-];
+/// A column of the human table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The heading.
+    pub header: String,
+    /// How its cells align.
+    pub align: Align,
+}
+
+impl Column {
+    fn new(header: &str, align: Align) -> Column {
+        Column {
+            header: header.to_owned(),
+            align,
+        }
+    }
+}
 
 /// One mechanism (or one variant of it) measured in one suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -310,6 +383,15 @@ pub struct Row {
     /// Tasks per second at the median wall time; absent when the row was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<f64>,
+    /// CPU time (user + system) of a whole run, in seconds: the case's processes and threads
+    /// (worker processes and Python or curl children included), without the in-process test
+    /// site's; absent where it was not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Summary>,
+    /// CPU time of the in-process test site during a run, in seconds (fetch suites on the
+    /// built-in site).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu: Option<Summary>,
     /// The largest resident set of any process of the row, in bytes, where measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
@@ -336,6 +418,8 @@ impl Row {
             tasks,
             throughput: (wall.median > 0.0).then(|| tasks as f64 / wall.median),
             wall: Some(wall),
+            cpu: None,
+            server_cpu: None,
             peak_memory_bytes: None,
             note: None,
         })
@@ -357,6 +441,8 @@ impl Row {
             tasks,
             wall: None,
             throughput: None,
+            cpu: None,
+            server_cpu: None,
             peak_memory_bytes: None,
             note: Some(note.into()),
         }
@@ -368,17 +454,43 @@ impl Row {
         self
     }
 
+    /// Sets the CPU seconds of each run (builder style); no samples leave it unset.
+    pub fn with_cpu(mut self, seconds_per_run: &[f64]) -> Row {
+        self.cpu = Summary::of(seconds_per_run);
+        self
+    }
+
+    /// Sets the in-process server's CPU seconds of each run (builder style); no samples leave
+    /// it unset.
+    pub fn with_server_cpu(mut self, seconds_per_run: &[f64]) -> Row {
+        self.server_cpu = Summary::of(seconds_per_run);
+        self
+    }
+
+    /// CPU seconds per task at the median run.
+    pub fn cpu_per_task(&self) -> Option<f64> {
+        let cpu = self.cpu?;
+        (self.tasks > 0).then(|| cpu.median / self.tasks as f64)
+    }
+
+    /// The in-process server's CPU seconds per task at the median run.
+    pub fn server_cpu_per_task(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.tasks > 0).then(|| cpu.median / self.tasks as f64)
+    }
+
     /// Sets the peak memory in bytes (builder style).
     pub fn with_peak_memory(mut self, bytes: Option<u64>) -> Row {
         self.peak_memory_bytes = bytes;
         self
     }
 
-    /// The row's name in tables and charts: `async`, `python threads`, `threads map`.
+    /// The row's name in tables and charts: `async`, `python threads`, `threads map`, `curl`.
     pub fn label(&self) -> String {
         let mut label = match self.implementation {
             Implementation::Rust => self.mechanism.to_string(),
             Implementation::Python => format!("python {}", self.mechanism),
+            Implementation::Curl => "curl".to_owned(),
         };
         if let Some(variant) = &self.variant {
             let _ = write!(label, " {variant}");
@@ -482,8 +594,11 @@ impl fmt::Display for Mechanism {
 pub enum Implementation {
     /// abreast itself.
     Rust,
-    /// One of the explainer's Python programs (`python/` in the repository).
+    /// One of the explainer's Python programs (`crates/abreast-bench/python/`).
     Python,
+    /// `curl -Z`, fetching the same pages without extracting anything: the fetch suites'
+    /// reference for client CPU per page.
+    Curl,
 }
 
 impl fmt::Display for Implementation {
@@ -491,6 +606,7 @@ impl fmt::Display for Implementation {
         f.write_str(match self {
             Implementation::Rust => "rust",
             Implementation::Python => "python",
+            Implementation::Curl => "curl",
         })
     }
 }
@@ -550,18 +666,8 @@ fn three_digits(value: f64) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// The fixed report behind the snapshot tests of every exporter and of the chart.
-    pub(crate) fn fixed_report() -> Report {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/snapshots/report.input.json"
-        );
-        let text = std::fs::read_to_string(path).expect("the fixed report is readable");
-        serde_json::from_str(&text).expect("the fixed report parses")
-    }
 
     fn row(mechanism: Mechanism, tasks: u64, seconds: &[f64]) -> Row {
         Row::timed(mechanism, Implementation::Rust, 4, tasks, seconds).unwrap()
@@ -667,11 +773,35 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn reports_round_trip_through_json_and_render_as_text() {
-        let report = fixed_report();
-        let json = serde_json::to_string(&report).unwrap();
-        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
-        let text = report.render_text();
-        super::super::export::tests::assert_snapshot("report.txt", &text);
+    fn cpu_summary_compares_every_row_with_curl_per_task() {
+        let curl = Row {
+            implementation: Implementation::Curl,
+            ..row(Mechanism::Async, 100, &[1.0])
+        }
+        .with_cpu(&[0.004]);
+        let hybrid = row(Mechanism::Hybrid, 100, &[1.0]).with_cpu(&[0.005, 0.006, 0.007]);
+        let threads = row(Mechanism::Threads, 200, &[1.0]).with_cpu(&[0.016]);
+        let untimed = row(Mechanism::Async, 100, &[1.0]);
+        let report = suite(vec![threads, hybrid, untimed, curl]);
+        assert_eq!(
+            report.cpu_summary(),
+            [
+                "hybrid used 1.50× the CPU per page of curl (60.0 µs against 40.0 µs)",
+                "threads used 2.00× the CPU per page of curl (80.0 µs against 40.0 µs)",
+            ]
+        );
+        assert!(
+            suite(vec![row(Mechanism::Async, 1, &[1.0]).with_cpu(&[1.0])])
+                .cpu_summary()
+                .is_empty()
+        );
+        let (columns, cells) = report.table();
+        let headers: Vec<&str> = columns.iter().map(|c| c.header.as_str()).collect();
+        assert!(headers.contains(&"CPU/page"), "{headers:?}");
+        assert!(
+            !headers.iter().any(|h| h.starts_with("server")),
+            "{headers:?}"
+        );
+        assert_eq!(cells[1][7], "60.0 µs");
     }
 }

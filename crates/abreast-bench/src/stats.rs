@@ -1,7 +1,7 @@
 //! Summaries of repeated measurements: median, minimum and maximum.
 
 /// The median, minimum and maximum of a set of samples.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// The middle sample (the mean of the two middle ones for an even count).
     pub median: f64,

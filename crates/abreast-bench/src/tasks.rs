@@ -12,11 +12,11 @@ pub fn echo(number: u64) -> u64 {
 /// sequence of numbers: serde_bytes lets the codec copy it whole).
 #[abreast::task]
 pub fn count_metas_task(page: serde_bytes::ByteBuf) -> usize {
-    super::cpu::count_metas(&page)
+    crate::cpu::count_metas(&page)
 }
 
 /// The compute task of the cpu suite.
 #[abreast::task]
 pub fn sum_of_squares_task(number: u64) -> u64 {
-    super::cpu::sum_of_squares(number)
+    crate::cpu::sum_of_squares(number)
 }
