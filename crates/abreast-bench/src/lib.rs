@@ -99,7 +99,7 @@ impl Default for Sizes {
             base_url: None,
             cpu_pages: 1000,
             square_tasks: 0,
-            square_size: 20_000_000,
+            square_size: 25_000_000,
             tasks: 200_000,
             waiting: 1_000_000,
             threads: 0,

@@ -72,8 +72,8 @@ struct SizeArgs {
     /// cpu: compute tasks, each summing the squares below a number (0: four per worker).
     #[arg(long, default_value_t = 0)]
     square_tasks: u64,
-    /// cpu: the numbers each compute task sums the squares below (20,000,000: about 20 ms).
-    #[arg(long, default_value_t = 20_000_000)]
+    /// cpu: the numbers each compute task sums the squares below (25,000,000: about 20 ms).
+    #[arg(long, default_value_t = 25_000_000)]
     square_size: u64,
     /// overhead: trivial tasks per run of each case.
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
