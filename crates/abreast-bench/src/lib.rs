@@ -318,9 +318,10 @@ impl Timing<'_> {
 /// # Errors
 ///
 /// [`BenchError::Case`] when a case fails or does not do all its work (a fetch that did not get
-/// every page, a sum that came out wrong), [`BenchError::Setup`] when a pool, the test site or a
-/// temporary folder cannot be made. A Python program that fails gives a row with a `failed:`
-/// note instead, and a missing program a `skipped:` one.
+/// every page, a sum that came out wrong), or when a pool, the test site or a temporary folder
+/// cannot be made; its cause names the case. A Python program that fails gives a row with a
+/// `failed:` note instead, and a missing program or module a `skipped:` one, as does curl where
+/// it is not installed.
 pub fn run(
     bench: &Bench,
     suites: &[SuiteName],

@@ -218,6 +218,24 @@ fn fetch_against_a_base_url_reports_client_cpu_per_page() {
         rows.iter().any(|row| row["implementation"] == "curl"),
         "{stdout}"
     );
+    let (stdout, _) = run_expecting(
+        abreast().args([
+            "bench",
+            "fetch",
+            "--warmup",
+            "0",
+            "--runs",
+            "1",
+            "--pages",
+            "10",
+            "--base-url",
+            site.base_url(),
+            "--no-curl",
+        ]),
+        0,
+    );
+    assert!(!stdout.contains("curl"), "{stdout}");
+    assert!(stdout.contains("fetch-external: 10 pages from"), "{stdout}");
     // The base URL replaces the test site's latency and throughput part: giving both is an error.
     let (_, stderr) = run_expecting(
         abreast().args([
