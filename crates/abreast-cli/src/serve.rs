@@ -1,8 +1,11 @@
 //! `abreast serve`: the local test site (abreast-site) as a command, for demos, manual runs
-//! and load tests. The first line of stdout is its base URL; Ctrl-C stops it.
+//! and load tests. The first line of stdout is its base URL; Ctrl-C stops it. With `--export
+//! DIR` it writes the site's pages to `DIR/page/N` instead, for another web server (nginx) to
+//! serve to `abreast bench fetch --base-url`.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use abreast_site::{Latency, Site, SiteConfig};
@@ -30,9 +33,22 @@ pub struct ServeArgs {
     /// Worker threads of the server's runtime (0: one per CPU).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Write the pages to DIR/page/0 … DIR/page/{pages-1} (the bytes the site serves) and exit,
+    /// instead of serving them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["latency", "addr", "threads"])]
+    export: Option<PathBuf>,
+    /// With --export: the URL the files will be served under (each page's canonical link
+    /// names BASE/page/N, and its length counts in the page size).
+    #[arg(
+        long,
+        value_name = "BASE",
+        requires = "export",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    base_url: String,
 }
 
-/// Runs `abreast serve` until Ctrl-C.
+/// Runs `abreast serve` until Ctrl-C, or writes the pages with `--export`.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = SiteConfig::default()
         .pages(args.pages)
@@ -40,6 +56,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .latency(args.latency)
         .addr(args.addr)
         .seed(args.seed);
+    if let Some(dir) = &args.export {
+        let bytes = abreast_site::export_pages(&config, &args.base_url, dir)
+            .with_context(|| format!("could not export the pages to {}", dir.display()))?;
+        eprintln!(
+            "abreast serve: wrote {} pages ({bytes} bytes) to {}/page/, for {}/page/N",
+            args.pages,
+            dir.display(),
+            args.base_url.trim_end_matches('/')
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     abreast::coroutines::run_multi_thread(args.threads, async move {
         let site = Site::start(config)
             .await

@@ -31,6 +31,14 @@ pub enum SiteError {
         /// The smallest page size that fits it.
         needed: usize,
     },
+    /// A page could not be written to disk by [`export_pages`](crate::export_pages).
+    #[error("cannot write {}: {source}; check that the folder is writable and the disk has room", path.display())]
+    Export {
+        /// The file that could not be written (or the folder that could not be made).
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
     /// The background thread or its tokio runtime could not be started.
     #[error("cannot start the site's background runtime: {0}; the system may be out of threads")]
     Runtime(#[source] io::Error),

@@ -29,7 +29,8 @@
 //! Twitter tags, a canonical link to `{base_url}/page/N`; from [`FULL_PAGE_SIZE`] bytes up also
 //! author, robots, JSON-LD, a style block and two decoy `<meta name="decoy">` tags, one inside a
 //! script string and one inside an HTML comment, which a correct extractor skips. The body is
-//! paragraphs with links to other pages. [`page_html`] computes any page without a server.
+//! paragraphs with links to other pages. [`page_html`] computes any page without a server, and
+//! [`export_pages`] writes them all to a folder, for any web server to serve.
 //!
 //! # Routes
 //!
@@ -85,7 +86,7 @@ pub use error::{LatencyParseError, SiteError, SizeParseError};
 pub use legacy::{
     Declaration, EncodedPage, INVALID_BYTES_TITLE, LegacyEncoding, invalid_bytes_page, legacy_page,
 };
-pub use page::{FULL_PAGE_SIZE, page_html};
+pub use page::{FULL_PAGE_SIZE, export_pages, page_html};
 pub use server::{BackgroundSite, Counters, RouteKind, RunningSite, Site};
 
 /// A URL on `127.0.0.1` where nothing listens, for testing a refused connection: it binds a

@@ -404,6 +404,49 @@ pub fn page_html(config: &SiteConfig, base_url: &str, n: u64) -> Result<Vec<u8>,
     Ok(set.parts(n)?.concat())
 }
 
+/// Writes pages `0..config.pages` to `dir/page/0`, `dir/page/1`, … (creating `dir/page`), each
+/// exactly the bytes a site with this configuration serves at `base_url` (the canonical link
+/// names `{base_url}/page/N`, so give the URL the files will be served under). Any web server can
+/// then serve the test site's pages (as `text/html; charset=utf-8`: the files have no
+/// extension). Returns the number of bytes written.
+///
+/// ```
+/// use abreast_site::{SiteConfig, export_pages, page_html};
+/// let dir = std::env::temp_dir().join(format!("abreast-site-doc-{}", std::process::id()));
+/// let config = SiteConfig::default().pages(3).page_size(4096);
+/// assert_eq!(export_pages(&config, "http://127.0.0.1:8080/", &dir).unwrap(), 3 * 4096);
+/// let page = std::fs::read(dir.join("page/2")).unwrap();
+/// assert_eq!(page, page_html(&config, "http://127.0.0.1:8080", 2).unwrap());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// [`SiteError::PageTooSmall`] when the page size cannot hold a page's head, and
+/// [`SiteError::Export`] when a file cannot be written.
+pub fn export_pages(
+    config: &SiteConfig,
+    base_url: &str,
+    dir: &std::path::Path,
+) -> Result<u64, SiteError> {
+    let base_url = base_url.trim_end_matches('/');
+    let set = PageSet::new(config, base_url)?;
+    let folder = dir.join("page");
+    let failed = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| SiteError::Export { path, source }
+    };
+    std::fs::create_dir_all(&folder).map_err(failed(&folder))?;
+    let mut written = 0;
+    for n in 0..config.pages {
+        let path = folder.join(n.to_string());
+        let page = set.parts(n)?.concat();
+        std::fs::write(&path, &page).map_err(failed(&path))?;
+        written += page.len() as u64;
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

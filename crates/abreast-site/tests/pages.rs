@@ -1,9 +1,10 @@
-//! `/page/N`, the index and `/health`: bytes identical to `page_html`, exact sizes, 404s past the
-//! last page, keep-alive reuse visible in the counters, and latency honoured.
+//! `/page/N`, the index and `/health`: bytes identical to `page_html` and to the files
+//! `export_pages` writes, exact sizes, 404s past the last page, keep-alive reuse visible in the
+//! counters, and latency honoured.
 
 use std::time::{Duration, Instant};
 
-use abreast_site::{Latency, RouteKind, Site, SiteConfig, page_html};
+use abreast_site::{Latency, RouteKind, Site, SiteConfig, SiteError, export_pages, page_html};
 
 use crate::client::{Connection, End, get};
 
@@ -29,6 +30,34 @@ fn pages_are_the_documented_bytes_of_the_exact_size() {
             assert!(reply.text().contains(&canonical));
         }
     }
+}
+
+#[test]
+fn exported_pages_are_the_bytes_the_site_serves() {
+    let config = SiteConfig::default().pages(12).page_size(8192);
+    let site = Site::start_in_background(config.clone()).unwrap();
+    let dir = std::env::temp_dir().join(format!("abreast-site-export-{}", std::process::id()));
+    let written = export_pages(&config, &format!("{}/", site.base_url()), &dir).unwrap();
+    assert_eq!(written, 12 * 8192);
+    for n in 0..12 {
+        let reply = get(site.addr(), &format!("/page/{n}"));
+        let file = std::fs::read(dir.join(format!("page/{n}"))).unwrap();
+        assert_eq!(reply.body, file, "page {n}");
+    }
+    assert!(!dir.join("page/12").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let blocked = tempfile_like_file();
+    let error = export_pages(&config, site.base_url(), &blocked).unwrap_err();
+    assert!(matches!(error, SiteError::Export { .. }), "{error:?}");
+    assert!(error.to_string().contains("cannot write"), "{error}");
+    std::fs::remove_file(&blocked).unwrap();
+}
+
+/// A plain file where export_pages wants a folder, so that making `page/` fails.
+fn tempfile_like_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("abreast-site-blocked-{}", std::process::id()));
+    std::fs::write(&path, b"not a folder").unwrap();
+    path
 }
 
 #[test]

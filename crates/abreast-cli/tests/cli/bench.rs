@@ -1,5 +1,6 @@
-//! `abreast --help`, `--version` and `abreast bench`: the overhead suite's JSON lines and a
-//! tiny end-to-end run of every suite with every exporter and the chart.
+//! `abreast --help`, `--version` and `abreast bench`: the overhead suite's JSON lines, a tiny
+//! end-to-end run of every suite with every exporter and the chart, the fetch suite against a
+//! server given by its base URL, and `abreast serve --export` (the pages for such a server).
 
 use crate::util::{abreast, run_expecting};
 
@@ -172,5 +173,111 @@ fn a_tiny_run_of_every_suite_exports_everywhere() {
     assert!(
         svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
         "{svg}"
+    );
+}
+
+#[test]
+fn fetch_against_a_base_url_reports_client_cpu_per_page() {
+    let site = abreast_site::Site::start_in_background(
+        abreast_site::SiteConfig::default()
+            .pages(30)
+            .page_size(4096),
+    )
+    .unwrap();
+    let (stdout, _) = run_expecting(
+        abreast().args([
+            "bench",
+            "fetch",
+            "--warmup",
+            "0",
+            "--runs",
+            "1",
+            "--pages",
+            "30",
+            "--base-url",
+            &format!("{}/", site.base_url()),
+            "--json",
+        ]),
+        0,
+    );
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let rust: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|row| row["implementation"] == "rust")
+        .collect();
+    assert_eq!(rust.len(), 4, "{stdout}");
+    for row in rust {
+        assert_eq!(row["suite"], "fetch-external");
+        assert!(row["cpu_us_per_task"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row.get("server_cpu_s").is_none(), "{row}");
+    }
+    assert!(
+        rows.iter().any(|row| row["implementation"] == "curl"),
+        "{stdout}"
+    );
+    let (stdout, _) = run_expecting(
+        abreast().args([
+            "bench",
+            "fetch",
+            "--warmup",
+            "0",
+            "--runs",
+            "1",
+            "--pages",
+            "10",
+            "--base-url",
+            site.base_url(),
+            "--no-curl",
+        ]),
+        0,
+    );
+    assert!(!stdout.contains("curl"), "{stdout}");
+    assert!(stdout.contains("fetch-external: 10 pages from"), "{stdout}");
+    // The base URL replaces the test site's latency and throughput part: giving both is an error.
+    let (_, stderr) = run_expecting(
+        abreast().args([
+            "bench",
+            "fetch",
+            "--base-url",
+            site.base_url(),
+            "--latency",
+            "5ms",
+        ]),
+        2,
+    );
+    assert!(stderr.contains("--latency"), "{stderr}");
+    let (_, stderr) = run_expecting(
+        abreast().args(["bench", "fetch", "--base-url", "127.0.0.1:8080"]),
+        2,
+    );
+    assert!(stderr.contains("http://"), "{stderr}");
+}
+
+#[test]
+fn serve_export_writes_the_pages_the_site_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    run_expecting(
+        abreast()
+            .args(["serve", "--pages", "5", "--page-size", "4K", "--export"])
+            .arg(dir.path())
+            .args(["--base-url", "http://127.0.0.1:8080/"]),
+        0,
+    );
+    let config = abreast_site::SiteConfig::default().pages(5).page_size(4096);
+    for n in 0..5 {
+        let file = std::fs::read(dir.path().join(format!("page/{n}"))).unwrap();
+        assert_eq!(
+            file,
+            abreast_site::page_html(&config, "http://127.0.0.1:8080", n).unwrap()
+        );
+    }
+    assert!(!dir.path().join("page/5").exists());
+    // --base-url only means something with --export.
+    run_expecting(
+        abreast().args(["serve", "--base-url", "http://127.0.0.1:8080/"]),
+        2,
     );
 }

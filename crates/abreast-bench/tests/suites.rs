@@ -1,0 +1,113 @@
+//! Tiny runs of the suites through the library: every row measured, with its CPU time, and the
+//! fetch suites' server CPU apart from the client's.
+
+use std::time::Duration;
+
+use abreast_bench::{Bench, Implementation, NoProgress, Sizes, SuiteName};
+
+fn tiny() -> Sizes {
+    Sizes {
+        pages: 30,
+        latency: Duration::from_millis(2),
+        page_size: 8 * 1024,
+        throughput_pages: 30,
+        cpu_pages: 10,
+        square_tasks: 2,
+        square_size: 1000,
+        tasks: 500,
+        waiting: 500,
+        ..Sizes::default()
+    }
+}
+
+#[test]
+fn the_fetch_suites_measure_client_and_server_cpu_apart_and_compare_with_curl() {
+    let bench = Bench::new(0, 1);
+    let report = abreast_bench::run(&bench, &[SuiteName::Fetch], &tiny(), &NoProgress).unwrap();
+    let names: Vec<&str> = report.suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["fetch", "fetch-throughput"]);
+    for suite in &report.suites {
+        for row in suite.rows.iter().filter(|row| row.wall.is_some()) {
+            assert!(row.cpu.is_some_and(|cpu| cpu.median > 0.0), "{row:?}");
+            assert!(row.server_cpu.is_some(), "{row:?}");
+        }
+        let curl = suite
+            .rows
+            .iter()
+            .find(|row| row.implementation == Implementation::Curl)
+            .expect("a curl row, timed or skipped");
+        if curl.wall.is_some() {
+            assert_eq!(suite.cpu_summary().len(), 4, "{:?}", suite.cpu_summary());
+        } else {
+            assert!(curl.note.as_deref().unwrap().contains("curl"), "{curl:?}");
+        }
+    }
+}
+
+#[test]
+fn an_external_server_is_fetched_at_base_page_n() {
+    let site = abreast_site::Site::start_in_background(
+        abreast_site::SiteConfig::default()
+            .pages(20)
+            .page_size(4096),
+    )
+    .unwrap();
+    let sizes = Sizes {
+        pages: 20,
+        base_url: Some(format!("{}/", site.base_url())),
+        ..tiny()
+    };
+    let mut bench = Bench::new(0, 1);
+    bench.curl = false;
+    let report = abreast_bench::run(&bench, &[SuiteName::Fetch], &sizes, &NoProgress).unwrap();
+    assert_eq!(report.suites.len(), 1);
+    let suite = &report.suites[0];
+    assert_eq!(suite.name, "fetch-external");
+    assert_eq!(suite.rows.len(), 4);
+    for row in &suite.rows {
+        assert!(row.cpu.is_some() && row.server_cpu.is_none(), "{row:?}");
+    }
+    assert_eq!(site.counters().route(abreast_site::RouteKind::Page), 4 * 20);
+}
+
+#[test]
+fn too_few_pages_on_an_external_server_fail_the_case() {
+    let site = abreast_site::Site::start_in_background(
+        abreast_site::SiteConfig::default().pages(5).page_size(4096),
+    )
+    .unwrap();
+    let sizes = Sizes {
+        pages: 8,
+        base_url: Some(site.base_url().to_owned()),
+        ..tiny()
+    };
+    let mut bench = Bench::new(0, 1);
+    bench.curl = false;
+    let error = abreast_bench::run(&bench, &[SuiteName::Fetch], &sizes, &NoProgress).unwrap_err();
+    let chain = anyhow_like(&error);
+    assert!(chain.contains("only 5 of 8 pages came back"), "{chain}");
+}
+
+/// The error with its chain of causes, as `anyhow`'s `{:#}` prints it.
+fn anyhow_like(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[test]
+fn the_cpu_suites_time_every_mechanism_with_its_cpu() {
+    let bench = Bench::new(0, 1);
+    let report = abreast_bench::run(&bench, &[SuiteName::Cpu], &tiny(), &NoProgress).unwrap();
+    let names: Vec<&str> = report.suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["cpu", "cpu-compute"]);
+    for row in report.suites.iter().flat_map(|s| &s.rows) {
+        assert!(row.wall.is_some() && row.cpu.is_some(), "{row:?}");
+        assert!(row.server_cpu.is_none(), "{row:?}");
+    }
+}
