@@ -73,10 +73,13 @@ impl Found {
         }
     }
 
-    /// Files a `<base href>` value (the caller paid for it).
-    pub(crate) fn file_base(&mut self, href: String) {
+    /// Files a `<base href>` value (the caller paid for it; past the first
+    /// few, it is dropped and what it cost given back).
+    pub(crate) fn file_base(&mut self, href: String, budget: &mut usize) {
         if self.bases.len() < MAX_BASES {
             self.bases.push(href);
+        } else {
+            *budget += href.capacity();
         }
     }
 
