@@ -10,7 +10,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Everything one page says about itself in its markup.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageMeta {
     /// Name of the encoding the body was decoded with, as the Encoding
     /// Standard spells it (`"UTF-8"`, `"Shift_JIS"`, `"windows-1252"`).
