@@ -73,10 +73,13 @@ impl Found {
         }
     }
 
-    /// Files a `<base href>` value (the caller paid for it).
-    pub(crate) fn file_base(&mut self, href: String) {
+    /// Files a `<base href>` value (the caller paid for it; past the first
+    /// few, it is dropped and what it cost given back).
+    pub(crate) fn file_base(&mut self, href: String, budget: &mut usize) {
         if self.bases.len() < MAX_BASES {
             self.bases.push(href);
+        } else {
+            *budget += href.capacity();
         }
     }
 
@@ -308,9 +311,110 @@ fn base_url(bases: &[String], document: Option<&Url>) -> Option<Url> {
     document.cloned()
 }
 
+/// Whether `href` is an absolute http(s) URL exactly as `Url` would
+/// serialize it, so that parsing it again would change nothing: the common
+/// case (`https://cdn.example.com/a.jpg`), found without parsing. Anything
+/// unusual (upper case in the scheme or host, a default or odd port, a
+/// numeric host not in dotted-decimal form, dot segments, characters the
+/// URL Standard percent-encodes, no path) answers `false` and is parsed.
+pub(crate) fn is_normal_absolute(href: &str) -> bool {
+    let (rest, default_port) = if let Some(rest) = href.strip_prefix("https://") {
+        (rest, "443")
+    } else if let Some(rest) = href.strip_prefix("http://") {
+        (rest, "80")
+    } else {
+        return false;
+    };
+    let Some(slash) = rest.find('/') else {
+        return false;
+    };
+    let (authority, path) = rest.split_at(slash);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if let Some(port) = port {
+        let canonical = !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|byte| byte.is_ascii_digit())
+            && !port.starts_with('0')
+            && port.parse::<u32>().is_ok_and(|number| number <= 65535)
+            && port != default_port;
+        if !canonical {
+            return false;
+        }
+    }
+    if host.is_empty() || host.len() > 253 {
+        return false;
+    }
+    let labels_ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+    });
+    if !labels_ok {
+        return false;
+    }
+    // A last label that starts with a digit makes the host an IPv4
+    // address to the URL Standard: only the canonical form passes.
+    let last = host.rsplit('.').next().unwrap_or(host);
+    if last.starts_with(|char: char| char.is_ascii_digit()) {
+        let parts: Vec<&str> = host.split('.').collect();
+        let canonical = parts.len() == 4
+            && parts.iter().all(|part| {
+                part.bytes().all(|byte| byte.is_ascii_digit())
+                    && (part.len() == 1 || !part.starts_with('0'))
+                    && part.parse::<u16>().is_ok_and(|number| number <= 255)
+            });
+        if !canonical {
+            return false;
+        }
+    }
+    // Characters kept as they are in path, query and fragment alike.
+    let plain = path.bytes().all(|byte| {
+        byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+                    | b'?'
+                    | b'#'
+                    | b'%'
+            )
+    });
+    if !plain {
+        return false;
+    }
+    // Dot segments (also percent-encoded ones) are removed by parsing.
+    let path_only = path.split(['?', '#']).next().unwrap_or(path);
+    !path_only.split('/').any(|segment| {
+        [".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"]
+            .iter()
+            .any(|dots| segment.eq_ignore_ascii_case(dots))
+    })
+}
+
 /// `href` made absolute against `base`, as `Url` serializes it; as written
 /// when it does not resolve.
 fn resolve(base: Option<&Url>, href: &str) -> Option<String> {
+    if is_normal_absolute(href) {
+        return Some(href.to_owned());
+    }
     let url = match base {
         Some(base) => base.join(href),
         None => Url::parse(href),
@@ -326,6 +430,9 @@ fn resolve_in_place(
     found: &mut Found,
     field: &'static str,
 ) {
+    if is_normal_absolute(href) {
+        return;
+    }
     if let Some(resolved) = resolve(base, href)
         && resolved != *href
     {
@@ -360,11 +467,11 @@ fn file_card_value(card: &mut Card, prefix: &str, key: &str, value: &str) {
         None => (key, None),
     };
     if media_kinds(prefix).contains(&root) {
-        let entry = card
-            .entries
-            .entry(root.to_owned())
-            .or_insert_with(|| CardEntry::Items(Vec::new()));
-        let CardEntry::Items(items) = entry else {
+        if !card.entries.contains_key(root) {
+            card.entries
+                .insert(root.to_owned(), CardEntry::Items(Vec::new()));
+        }
+        let Some(CardEntry::Items(items)) = card.entries.get_mut(root) else {
             return;
         };
         let url_like = matches!(sub, Some("url") | Some("src"));
@@ -386,12 +493,13 @@ fn file_card_value(card: &mut Card, prefix: &str, key: &str, value: &str) {
                 .or_insert_with(|| value.to_owned());
         }
     } else {
-        let entry = card
-            .entries
-            .entry(key.to_owned())
-            .or_insert_with(|| CardEntry::Values(Vec::new()));
-        if let CardEntry::Values(values) = entry {
-            values.push(value.to_owned());
+        match card.entries.get_mut(key) {
+            Some(CardEntry::Values(values)) => values.push(value.to_owned()),
+            Some(CardEntry::Items(_)) => {}
+            None => {
+                card.entries
+                    .insert(key.to_owned(), CardEntry::Values(vec![value.to_owned()]));
+            }
         }
     }
 }
@@ -965,4 +1073,68 @@ pub(crate) fn finish(
         .iter()
         .map(|field| (*field).to_owned())
         .collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use url::Url;
+
+    use super::is_normal_absolute;
+
+    /// The fast path claims only what `Url` would write the same.
+    fn agrees(href: &str) -> Result<(), TestCaseError> {
+        if is_normal_absolute(href) {
+            let parsed = Url::parse(href).map(String::from);
+            prop_assert_eq!(parsed.as_deref(), Ok(href));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_common_urls_and_only_normal_ones() {
+        for href in [
+            "https://cdn.example.com/img/a-1200x630.jpg",
+            "http://127.0.0.1:8080/page/7",
+            "https://example.com/?q=a&b=c#top",
+            "https://xn--bcher-kva.example/",
+        ] {
+            assert!(is_normal_absolute(href), "{href}");
+            agrees(href).unwrap();
+        }
+        for href in [
+            "HTTPS://example.com/",
+            "https://Example.com/",
+            "https://example.com",
+            "https://example.com:443/",
+            "http://example.com:80/",
+            "https://example.com:0443/",
+            "http://127.1/",
+            "http://0x7f.0.0.1/",
+            "http://010.0.0.1/",
+            "https://example.com/a/../b",
+            "https://example.com/a/%2E/b",
+            "https://example.com/a b",
+            "https://example.com/it's",
+            "https://user@example.com/",
+            "https://example.com./",
+            "https://[::1]/",
+            "//example.com/a",
+            "/a",
+            "javascript:x",
+        ] {
+            assert!(!is_normal_absolute(href), "{href}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn the_fast_path_agrees_with_the_url_crate(
+            href in "https?://[a-zA-Z0-9.:\\-]{0,12}(/[a-zA-Z0-9.%2eE_~!$&'()*+,;=:@/?#\\[\\] -]{0,16})?"
+        ) {
+            agrees(&href)?;
+        }
+    }
 }

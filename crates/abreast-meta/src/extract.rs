@@ -690,7 +690,7 @@ impl Collector {
                 .trim_matches(|char: char| char.is_ascii_whitespace())
                 .to_owned();
             self.recharge(href.capacity(), trimmed.capacity())?;
-            self.found.file_base(trimmed);
+            self.found.file_base(trimmed, &mut self.budget);
         }
         ControlFlow::Continue(())
     }

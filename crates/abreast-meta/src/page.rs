@@ -10,7 +10,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Everything one page says about itself in its markup.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageMeta {
     /// Name of the encoding the body was decoded with, as the Encoding
     /// Standard spells it (`"UTF-8"`, `"Shift_JIS"`, `"windows-1252"`).
@@ -215,6 +215,47 @@ impl Card {
             Some(CardEntry::Items(items)) => items,
             _ => &[],
         }
+    }
+
+    /// The card as the flat map this crate gave before cards had arrays:
+    /// each key with `prefix` and a colon put back (`og:title`), to its
+    /// first value; a media kind to its first item's `url` (`og:image`),
+    /// and each structured property of that first item under its full key
+    /// (`og:image:width`).
+    ///
+    /// ```
+    /// let page = abreast_meta::extract(
+    ///     b"<meta property=og:image content=a.jpg><meta property=og:image:width content=8>\
+    ///       <meta property=og:image content=b.jpg><meta property=og:title content=T>",
+    ///     None,
+    /// );
+    /// let flat = page.og.flat("og");
+    /// assert_eq!(flat["og:image"], "a.jpg");
+    /// assert_eq!(flat["og:image:width"], "8");
+    /// assert_eq!(flat["og:title"], "T");
+    /// ```
+    pub fn flat(&self, prefix: &str) -> BTreeMap<String, String> {
+        let mut flat = BTreeMap::new();
+        for (key, entry) in &self.entries {
+            match entry {
+                CardEntry::Values(values) => {
+                    if let Some(first) = values.first() {
+                        flat.insert(format!("{prefix}:{key}"), first.clone());
+                    }
+                }
+                CardEntry::Items(items) => {
+                    for (name, value) in items.first().into_iter().flatten() {
+                        let full = if name == "url" {
+                            format!("{prefix}:{key}")
+                        } else {
+                            format!("{prefix}:{key}:{name}")
+                        };
+                        flat.insert(full, value.clone());
+                    }
+                }
+            }
+        }
+        flat
     }
 
     /// Whether the card has no property at all.

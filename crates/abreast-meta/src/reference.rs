@@ -517,7 +517,7 @@ impl Collector {
             let href = attribute_value(href);
             let href = href.trim_matches(|char: char| char.is_ascii_whitespace());
             self.spend(href.len())?;
-            self.found.file_base(href.to_owned());
+            self.found.file_base(href.to_owned(), &mut self.budget);
         }
         Ok(())
     }
