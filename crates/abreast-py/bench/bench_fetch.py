@@ -1,0 +1,115 @@
+"""Fetch benchmark: python + abreast against the explainer's aiohttp program and the command line.
+
+Measures in one run, on abreast's test site started in its own process:
+
+1. 5,000 pages of 64 KiB with no latency: ``abreast.fetch`` from Python, the explainer's aiohttp
+   program (``python/async_fetch.py``: asyncio.gather over aiohttp, 100 connections), and
+   ``abreast fetch`` (hybrid mode) as a subprocess. Targets: abreast >= 4x aiohttp, and within
+   1.25x of the command line.
+2. 1,000 pages behind 50 ms: ``abreast.fetch`` against the aiohttp program. Target >= 3x.
+
+Each row gives wall time and CPU time (user+sys, of this process for abreast in-process, of the
+child for the subprocesses). The aiohttp program's wall time is the one it measures itself
+(without interpreter start-up), as the explainer does; the command line's includes its start.
+
+Usage: python bench_fetch.py [--pages 5000] [--latency-pages 1000] [--repeat 3] [--json FILE]
+Needs: abreast installed, aiohttp; the command line from $ABREAST_CLI or target/release/abreast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import abreast
+
+from _common import ROOT, Timed, dump, find_cli, row, site_process
+
+AIOHTTP_PROGRAM = ROOT / "python" / "async_fetch.py"
+
+
+def run_abreast(urls: list[str], jobs: int | None) -> tuple[float, float, int]:
+    with Timed() as timed:
+        ok = metas = 0
+        for record in abreast.fetch(urls, jobs=jobs):
+            if record["ok"]:
+                ok += 1
+                metas += len(record["meta"])
+    assert ok == len(urls), f"abreast: {ok} of {len(urls)} pages ok"
+    return timed.wall, timed.cpu, metas
+
+
+def run_aiohttp(urls_file: str, count: int) -> tuple[float, float]:
+    with Timed() as timed:
+        done = subprocess.run(
+            [sys.executable, str(AIOHTTP_PROGRAM), urls_file, "--workers", "100"],
+            capture_output=True, text=True, check=True,
+        )
+    result = json.loads(done.stdout)
+    assert result["ok"] == count, result
+    return result["seconds"], timed.cpu
+
+
+def run_cli(cli: str, urls_file: str, count: int) -> tuple[float, float]:
+    with Timed() as timed:
+        done = subprocess.run([cli, "fetch", "--mode", "hybrid", urls_file], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ok = sum(1 for line in done.stdout.splitlines() if '"ok":true' in line)
+    assert ok == count, f"cli: {ok} of {count} ok"
+    return timed.wall, timed.cpu
+
+
+def best(runs: list[tuple]) -> tuple:
+    return min(runs, key=lambda run: run[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=5000)
+    parser.add_argument("--latency-pages", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each row; the fastest is kept")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    cli = find_cli()
+    rows = []
+
+    with tempfile.TemporaryDirectory() as folder:
+        print(f"== {args.pages} pages of 64 KiB, no latency (best of {args.repeat})")
+        with site_process(args.pages, 64 * 1024, 0.0) as base:
+            urls = [f"{base}/page/{n}" for n in range(args.pages)]
+            urls_file = str(Path(folder) / "urls.txt")
+            Path(urls_file).write_text("\n".join(urls) + "\n")
+            run_abreast(urls[:200], None)  # warm the site and the client
+            ours = best([run_abreast(urls, None) for _ in range(args.repeat)])
+            rows.append(row("python + abreast.fetch (hybrid)", ours[0], ours[1], len(urls)))
+            theirs = best([run_aiohttp(urls_file, len(urls)) for _ in range(args.repeat)])
+            rows.append(row("explainer's aiohttp program (100 conns)", theirs[0], theirs[1], len(urls)))
+            if cli:
+                line = best([run_cli(cli, urls_file, len(urls)) for _ in range(args.repeat)])
+                rows.append(row("abreast fetch --mode hybrid (CLI)", line[0], line[1], len(urls)))
+            print(f"   abreast.fetch is {theirs[0] / ours[0]:.2f}x the aiohttp program (target >= 4x)")
+            if cli:
+                print(f"   abreast.fetch takes {ours[0] / line[0]:.2f}x the CLI's time (target <= 1.25x)")
+            else:
+                print("   (no abreast CLI found: set ABREAST_CLI or build with cargo build --release -p abreast-cli)")
+
+        print(f"== {args.latency_pages} pages behind 50 ms (best of {args.repeat})")
+        with site_process(args.latency_pages, 64 * 1024, 0.05) as base:
+            urls = [f"{base}/page/{n}" for n in range(args.latency_pages)]
+            urls_file = str(Path(folder) / "urls-latency.txt")
+            Path(urls_file).write_text("\n".join(urls) + "\n")
+            run_abreast(urls[:100], None)
+            ours = best([run_abreast(urls, None) for _ in range(args.repeat)])
+            rows.append(row("python + abreast.fetch, 50 ms", ours[0], ours[1], len(urls)))
+            theirs = best([run_aiohttp(urls_file, len(urls)) for _ in range(args.repeat)])
+            rows.append(row("explainer's aiohttp program, 50 ms", theirs[0], theirs[1], len(urls)))
+            print(f"   abreast.fetch is {theirs[0] / ours[0]:.2f}x the aiohttp program (target >= 3x)")
+    dump(rows, args.json)
+
+
+if __name__ == "__main__":
+    main()
