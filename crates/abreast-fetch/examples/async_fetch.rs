@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use abreast::coroutines::{gather_bounded, run};
 use abreast_fetch::HttpSettings;
-use abreast_fetch::asynchronous::AsyncClient;
+use abreast_fetch::http::asynchronous::AsyncClient;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_site, base) = support::site_or_argument()?;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use abreast::processes::ProcessPool;
 use abreast_fetch::HttpSettings;
-use abreast_fetch::blocking::BlockingClient;
+use abreast_fetch::http::blocking::BlockingClient;
 
 /// This worker process's client, made on its first task.
 static CLIENT: OnceLock<BlockingClient> = OnceLock::new();

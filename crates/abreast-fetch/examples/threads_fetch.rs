@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use abreast::threads::ThreadPool;
 use abreast_fetch::HttpSettings;
-use abreast_fetch::blocking::BlockingClient;
+use abreast_fetch::http::blocking::BlockingClient;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_site, base) = support::site_or_argument()?;

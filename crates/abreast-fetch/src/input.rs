@@ -3,12 +3,15 @@
 //! Blank lines and `#` comments are skipped. Every other line becomes a [`Target`]: a URL the
 //! pipeline may fetch, or the reason it may not (not a URL, or a scheme other than http/https),
 //! which becomes an error record. A line is never dropped and never crashes the run.
+//!
+//! The input of a run is any iterator of [`IntoUrlLine`] items: strings, URLs, or the
+//! `io::Result<String>` lines of a reader ([`lines`]).
 
 use std::io::BufRead;
 
 use url::Url;
 
-use crate::record::ErrorKind;
+use crate::record::{ErrorInfo, ErrorKind, Record};
 
 /// One input line to process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,18 +21,18 @@ pub struct Target {
     /// The line, trimmed.
     pub line: String,
     /// The parsed URL, or why the line cannot be fetched.
-    pub url: Result<Url, (ErrorKind, String)>,
+    pub url: Result<Url, ErrorInfo>,
 }
 
 impl Target {
     /// Parses one trimmed, non-blank, non-comment line.
     pub fn parse(index: u64, line: &str) -> Target {
         let url = match Url::parse(line) {
-            Err(error) => Err((
+            Err(error) => Err(ErrorInfo::new(
                 ErrorKind::InvalidUrl,
                 format!("not a URL ({error}); give one absolute http:// or https:// URL per line"),
             )),
-            Ok(url) if !matches!(url.scheme(), "http" | "https") => Err((
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => Err(ErrorInfo::new(
                 ErrorKind::UnsupportedScheme,
                 format!(
                     "the {}: scheme is not fetched; only http and https URLs are",
@@ -37,7 +40,7 @@ impl Target {
                 ),
             )),
             Ok(url) if url.host_str().is_none_or(str::is_empty) => {
-                Err((ErrorKind::InvalidUrl, "the URL has no host".to_owned()))
+                Err(ErrorInfo::new(ErrorKind::InvalidUrl, "the URL has no host"))
             }
             Ok(url) => Ok(url),
         };
@@ -52,23 +55,80 @@ impl Target {
     pub fn host(&self) -> Option<&str> {
         self.url.as_ref().ok().and_then(Url::host_str)
     }
+
+    /// The line and its URL, if the line can be fetched; else the line's error record.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error is the line's own record, made once and moved straight out"
+    )]
+    pub fn fetchable(self) -> Result<(String, Url), Record> {
+        match self.url {
+            Ok(url) => Ok((self.line, url)),
+            Err(error) => Err(Record::failed(self.line, error)),
+        }
+    }
 }
 
-/// Streams the targets of `reader`, line by line. An I/O error ends the stream with that error.
-pub fn targets<R: BufRead>(reader: R) -> impl Iterator<Item = std::io::Result<Target>> {
+/// One item of a run's input: a line that may hold a URL, or the error that ended the input.
+///
+/// Implemented for `String`, `&'static str`, [`Url`] and `io::Result<String>` (the lines of a
+/// reader), so a run takes a `Vec<String>`, a generator of URLs or [`lines`] alike.
+pub trait IntoUrlLine {
+    /// The line, or the input's error.
+    fn into_url_line(self) -> std::io::Result<String>;
+}
+
+impl IntoUrlLine for String {
+    fn into_url_line(self) -> std::io::Result<String> {
+        Ok(self)
+    }
+}
+
+impl IntoUrlLine for &'static str {
+    fn into_url_line(self) -> std::io::Result<String> {
+        Ok(self.to_owned())
+    }
+}
+
+impl IntoUrlLine for Url {
+    fn into_url_line(self) -> std::io::Result<String> {
+        Ok(self.into())
+    }
+}
+
+impl IntoUrlLine for std::io::Result<String> {
+    fn into_url_line(self) -> std::io::Result<String> {
+        self
+    }
+}
+
+/// The lines of `reader`, streamed, for a run's input.
+pub fn lines<R: BufRead>(reader: R) -> std::io::Lines<R> {
+    reader.lines()
+}
+
+/// Streams the targets of `input`, item by item: blank lines and `#` comments are skipped, the
+/// rest trimmed and numbered. An input error ends the stream with that error.
+pub fn targets<I>(input: I) -> impl Iterator<Item = std::io::Result<Target>>
+where
+    I: IntoIterator,
+    I::Item: IntoUrlLine,
+{
     let mut index = 0;
-    reader.lines().filter_map(move |line| match line {
-        Err(error) => Some(Err(error)),
-        Ok(line) => {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
+    input
+        .into_iter()
+        .filter_map(move |line| match line.into_url_line() {
+            Err(error) => Some(Err(error)),
+            Ok(line) => {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    return None;
+                }
+                let target = Target::parse(index, line);
+                index += 1;
+                Some(Ok(target))
             }
-            let target = Target::parse(index, line);
-            index += 1;
-            Some(Ok(target))
-        }
-    })
+        })
 }
 
 #[cfg(test)]
@@ -78,10 +138,18 @@ mod tests {
     #[test]
     fn blank_lines_and_comments_are_skipped_and_bad_lines_kept() {
         let input = "\n# a comment\nhttp://a.test/x\n  https://B.test/y  \nnot a url\nftp://c.test/\njavascript:alert(1)\nhttp://\n";
-        let targets: Vec<Target> = targets(input.as_bytes()).map(Result::unwrap).collect();
+        let targets: Vec<Target> = targets(input.as_bytes().lines())
+            .map(Result::unwrap)
+            .collect();
         let summary: Vec<(u64, &str, Option<ErrorKind>)> = targets
             .iter()
-            .map(|t| (t.index, t.line.as_str(), t.url.as_ref().err().map(|e| e.0)))
+            .map(|t| {
+                (
+                    t.index,
+                    t.line.as_str(),
+                    t.url.as_ref().err().map(|e| e.kind),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -102,7 +170,7 @@ mod tests {
         for line in ["data:text/html,<meta>", "file:///etc/passwd"] {
             let target = Target::parse(0, line);
             assert_eq!(
-                target.url.unwrap_err().0,
+                target.url.unwrap_err().kind,
                 ErrorKind::UnsupportedScheme,
                 "{line}"
             );

@@ -17,36 +17,57 @@
 //! | `processes` | blocking client in each worker of a process pool | in the worker |
 //! | `hybrid` (default) | async client, `-j` fetches as tasks on a multi-thread runtime (one thread per two CPUs) | on a thread pool, one thread per two CPUs, which hands each record to the writer |
 //!
-//! ```no_run
-//! use abreast_fetch::{FetchConfig, Format, Mode, RecordWriter, StopSignal, run, output::Done};
+//! # As a library
 //!
-//! let input = std::io::Cursor::new("https://example.com/\n");
-//! let mut writer = RecordWriter::new(std::io::stdout(), Format::Jsonl, true)?;
+//! [`fetch`] takes a configuration and any iterator of URLs and hands back [`Records`], an
+//! iterator of records as they complete; [`run`] writes them as JSON lines or CSV, which is all
+//! the `abreast fetch` command does. Dropping [`Records`] stops the run and frees its threads,
+//! runtimes and worker processes.
+//!
+//! ```no_run
+//! use abreast_fetch::{FetchConfig, Mode, RunOptions, fetch};
+//!
+//! let urls = vec!["https://example.com/".to_string(), "not a url".to_string()];
 //! let config = FetchConfig { mode: Mode::Async, ..FetchConfig::default() };
-//! let summary = run(&config, input, Done::default(), &mut writer, &StopSignal::new(), &mut |_, _| {})?;
-//! eprintln!("{summary}");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let mut records = fetch(&config, urls, RunOptions::default())?;
+//! for record in records.by_ref() {
+//!     println!("{} ok={} title={:?}", record.url, record.ok, record.title);
+//! }
+//! eprintln!("{}", records.finish()?);
+//! # Ok::<(), abreast_fetch::FetchError>(())
 //! ```
+//!
+//! # Where things are
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | [`Mode`], [`FetchConfig`], [`StopSignal`], [`FetchError`] |
+//! | [`input`] | input lines to [`Target`](input::Target)s; [`IntoUrlLine`] |
+//! | `run` | [`fetch`], [`Records`], [`run`]: the intake, the stop, the counts |
+//! | `drive` | one module per mode (`threads`, `async`, `hybrid`, `processes`) and the per-URL steps they share |
+//! | [`http`] | [`HttpSettings`], the blocking and async clients, body limits and decoding, retries, [`finish_record`] |
+//! | [`hosts`] | per-host caps and rates |
+//! | [`record`], [`output`], [`summary`] | the record, its writers and `--resume` ledger, the counts |
 #![deny(missing_docs)]
 
-pub mod asynchronous;
-pub mod blocking;
-pub mod body;
+pub mod config;
+mod drive;
 pub mod hosts;
 pub mod http;
 pub mod input;
 pub mod output;
-mod pipeline;
-pub mod processes;
 pub mod record;
-pub mod retry;
+mod run;
 pub mod shard;
 pub mod summary;
 
+pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
+pub use drive::processes;
 pub use http::{Fetched, HttpSettings, finish_record};
-pub use output::{Format, RecordWriter};
-pub use pipeline::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal, run};
+pub use input::IntoUrlLine;
+pub use output::{Done, Format, RecordWriter};
 pub use record::{ErrorInfo, ErrorKind, Record};
+pub use run::{Next, Records, RunOptions, fetch, run};
 pub use shard::Shard;
 pub use summary::Summary;
 

@@ -225,10 +225,13 @@ pub fn open_for_resume(path: &Path, format: Format) -> io::Result<(File, Done, b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::ErrorKind;
+    use crate::record::{ErrorInfo, ErrorKind};
 
     fn record(url: &str) -> Record {
-        let mut record = Record::failed(url, ErrorKind::Connect, "refused, \"quoted\"");
+        let mut record = Record::failed(
+            url,
+            ErrorInfo::new(ErrorKind::Connect, "refused, \"quoted\""),
+        );
         record.title = Some("a, b".into());
         record
     }

@@ -33,6 +33,12 @@ pub enum ErrorKind {
     Http,
 }
 
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ErrorKind {
     /// The snake_case name used in JSON and CSV.
     pub fn as_str(self) -> &'static str {
@@ -57,13 +63,30 @@ impl ErrorKind {
     }
 }
 
-/// Why a record has no page: a kind to branch on and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a record has no page: a kind to branch on and a message for people. It is an
+/// [`std::error::Error`], so a caller can `?` it or wrap it with context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} ({kind})")]
 pub struct ErrorInfo {
     /// What kind of failure.
     pub kind: ErrorKind,
     /// What happened, in words.
     pub message: String,
+}
+
+impl ErrorInfo {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorInfo {
+        ErrorInfo {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// True for failures worth another attempt later (see [`ErrorKind::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.kind.is_transient()
+    }
 }
 
 /// The outcome of one input line: a fetched page with its metadata, or an error.
@@ -110,13 +133,10 @@ pub struct Record {
 }
 
 impl Record {
-    /// A record for `url` that failed with `kind` before any page was read.
-    pub fn failed(url: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// A record for `url` that failed with `error` before any page was read.
+    pub fn failed(url: impl Into<String>, error: ErrorInfo) -> Self {
         Record {
-            error: Some(ErrorInfo {
-                kind,
-                message: message.into(),
-            }),
+            error: Some(error),
             ..Record::empty(url)
         }
     }

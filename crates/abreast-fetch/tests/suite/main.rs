@@ -2,5 +2,6 @@
 //! 127.0.0.1: every fault in every mode, the nothing-lost invariant, resume and shards.
 
 mod faults;
+mod library;
 mod resume_and_shards;
 mod support;

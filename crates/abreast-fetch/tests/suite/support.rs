@@ -18,11 +18,13 @@ pub fn site() -> BackgroundSite {
     Site::start_in_background(SiteConfig::default().pages(100).page_size(8 * 1024)).unwrap()
 }
 
-/// Settings that keep fault tests quick: short time limits, fast retries, a 1 MiB body cap.
-pub fn quick_settings() -> HttpSettings {
+/// Settings for tests: time limits that only a hang reaches, however slow or busy the machine
+/// (a compression bomb's first request waits while the site builds it), fast retries, a 1 MiB
+/// body cap.
+pub fn test_settings() -> HttpSettings {
     HttpSettings {
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_millis(1500),
+        connect_timeout: Duration::from_secs(60),
+        timeout: Duration::from_secs(60),
         max_bytes: 1 << 20,
         retries: 2,
         retry_base_ms: 10,
@@ -31,15 +33,23 @@ pub fn quick_settings() -> HttpSettings {
     }
 }
 
-/// A configuration for `mode` with the quick settings.
+/// A configuration for `mode` with the test settings.
 pub fn config(mode: Mode) -> FetchConfig {
     FetchConfig {
         mode,
         concurrency: Some(16),
         workers: Some(2),
-        http: quick_settings(),
+        http: test_settings(),
         ..FetchConfig::default()
     }
+}
+
+/// A configuration for the URLs that must time out (a stalled or trickling server): a short
+/// limit, which such a server always exceeds, so the test does not wait a minute for each.
+pub fn timing_out_config(mode: Mode) -> FetchConfig {
+    let mut config = config(mode);
+    config.http.timeout = Duration::from_millis(1500);
+    config
 }
 
 /// Runs the pipeline over `lines` and returns the records (in output order) and the summary.

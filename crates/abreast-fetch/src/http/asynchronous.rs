@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use crate::body::{ACCEPT_ENCODING, BodySink, Flow};
+use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
 use crate::http::{Attempt, Fetched, Head, HttpSettings};
-use crate::record::ErrorKind;
+use crate::record::{ErrorInfo, ErrorKind};
 
 /// An async client for one run's settings. Clone it freely: clones share the connection pool.
 #[derive(Debug, Clone)]
@@ -83,8 +83,7 @@ impl AsyncClient {
         let mut response = match self.client.get(url).send().await {
             Ok(response) => response,
             Err(error) => {
-                let (kind, message) = classify(&error);
-                return Attempt::Failed(kind, message);
+                return Attempt::Failed(classify(&error));
             }
         };
         let head = Head::judge(
@@ -103,18 +102,35 @@ impl AsyncClient {
             } => (final_url, status, content_type, encoding),
         };
         let body = match encoding {
-            Err(message) => Err((ErrorKind::Decode, message)),
+            Err(message) => Err(ErrorInfo::new(ErrorKind::Decode, message)),
             Ok(encoding) => {
                 let mut sink =
                     BodySink::new(encoding, self.settings.max_bytes, self.settings.head_only);
+                let length = response.content_length();
+                let mut consumed = 0u64;
                 loop {
-                    match response.chunk().await {
-                        Ok(None) => break sink.finish(true).map_err(|m| (ErrorKind::Decode, m)),
+                    let chunk = response.chunk().await;
+                    if let Ok(Some(chunk)) = &chunk {
+                        consumed += chunk.len() as u64;
+                    }
+                    match chunk {
+                        Ok(None) => {
+                            break sink
+                                .finish(true)
+                                .map_err(|m| ErrorInfo::new(ErrorKind::Decode, m));
+                        }
                         Ok(Some(chunk)) => match sink.push(&chunk) {
-                            Err(message) => break Err((ErrorKind::Decode, message)),
+                            Err(message) => break Err(ErrorInfo::new(ErrorKind::Decode, message)),
                             Ok(Flow::More) => {}
                             Ok(Flow::Enough) => {
-                                break sink.finish(false).map_err(|m| (ErrorKind::Decode, m));
+                                let remaining =
+                                    length.map(|length| length.saturating_sub(consumed));
+                                if worth_draining(remaining) {
+                                    drain(&mut response).await;
+                                }
+                                break sink
+                                    .finish(false)
+                                    .map_err(|m| ErrorInfo::new(ErrorKind::Decode, m));
                             }
                         },
                         Err(error) => {
@@ -123,7 +139,10 @@ impl AsyncClient {
                             } else {
                                 ErrorKind::Body
                             };
-                            break Err((kind, format!("the body broke off: {}", chain(&error))));
+                            break Err(ErrorInfo::new(
+                                kind,
+                                format!("the body broke off: {}", chain(&error)),
+                            ));
                         }
                     }
                 }
@@ -135,6 +154,19 @@ impl AsyncClient {
             content_type,
             body,
         }
+    }
+}
+
+/// Reads and drops the rest of a body, at most [`HEAD_ONLY_DRAIN`] bytes: reaching its end
+/// returns the connection to the pool; anything else (more bytes, an error) leaves it to be
+/// closed.
+async fn drain(response: &mut reqwest::Response) {
+    let mut left = HEAD_ONLY_DRAIN;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        left = match left.checked_sub(chunk.len() as u64) {
+            Some(left) => left,
+            None => return,
+        };
     }
 }
 
@@ -151,7 +183,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// Maps a reqwest error to a record's error kind and message.
-fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
+fn classify(error: &reqwest::Error) -> ErrorInfo {
     let message = chain(error);
     let lower = message.to_ascii_lowercase();
     let kind = if error.is_timeout() {
@@ -169,5 +201,5 @@ fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
     } else {
         ErrorKind::Http
     };
-    (kind, message)
+    ErrorInfo::new(kind, message)
 }

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use ureq::ResponseExt;
 
-use crate::body::{ACCEPT_ENCODING, BodySink, Encoding, Flow};
+use crate::http::body::{
+    ACCEPT_ENCODING, BodySink, Encoding, Flow, HEAD_ONLY_DRAIN, worth_draining,
+};
 use crate::http::{Attempt, Fetched, Head, HttpSettings, io_error_kind};
-use crate::record::ErrorKind;
+use crate::record::{ErrorInfo, ErrorKind};
 
 /// A blocking client for one run's settings. Share it between threads: it pools connections.
 #[derive(Debug, Clone)]
@@ -67,8 +69,7 @@ impl BlockingClient {
         let response = match request.call() {
             Ok(response) => response,
             Err(error) => {
-                let (kind, message) = classify(&error);
-                return Attempt::Failed(kind, message);
+                return Attempt::Failed(classify(&error));
             }
         };
         let head = Head::judge(
@@ -87,8 +88,12 @@ impl BlockingClient {
             } => (final_url, status, content_type, encoding),
         };
         let body = match encoding {
-            Err(message) => Err((ErrorKind::Decode, message)),
-            Ok(encoding) => read_body(response.into_body().into_reader(), encoding, &self.settings),
+            Err(message) => Err(ErrorInfo::new(ErrorKind::Decode, message)),
+            Ok(encoding) => {
+                let length = response.body().content_length();
+                let reader = response.into_body().into_reader();
+                read_body(reader, length, encoding, &self.settings)
+            }
         };
         Attempt::Answered {
             final_url,
@@ -99,17 +104,25 @@ impl BlockingClient {
     }
 }
 
-/// Reads a body through a [`BodySink`] until its end, the cap, or the end of `<head>`.
+/// Reads a body of `length` raw bytes (if known) through a [`BodySink`] until its end, the cap,
+/// or the end of `<head>`; stopped early, it reads on to the end if that is cheap
+/// ([`worth_draining`]), so the connection is kept.
 fn read_body(
     mut reader: impl Read,
+    length: Option<u64>,
     encoding: Encoding,
     settings: &HttpSettings,
-) -> Result<crate::body::Body, (ErrorKind, String)> {
+) -> Result<crate::http::body::Body, ErrorInfo> {
     let mut sink = BodySink::new(encoding, settings.max_bytes, settings.head_only);
     let mut buffer = vec![0; 64 * 1024];
+    let mut consumed = 0u64;
     loop {
         let read = match reader.read(&mut buffer) {
-            Ok(0) => return sink.finish(true).map_err(|m| (ErrorKind::Decode, m)),
+            Ok(0) => {
+                return sink
+                    .finish(true)
+                    .map_err(|m| ErrorInfo::new(ErrorKind::Decode, m));
+            }
             Ok(read) => read,
             Err(error) => {
                 // ureq reports its own failures (a time-out) inside the I/O error.
@@ -117,7 +130,7 @@ fn read_body(
                     .get_ref()
                     .and_then(|e| e.downcast_ref::<ureq::Error>())
                 {
-                    Some(inner) => match classify(inner).0 {
+                    Some(inner) => match classify(inner).kind {
                         ErrorKind::Timeout => ErrorKind::Timeout,
                         _ => ErrorKind::Body,
                     },
@@ -126,19 +139,43 @@ fn read_body(
                         _ => ErrorKind::Body,
                     },
                 };
-                return Err((kind, format!("the body broke off: {error}")));
+                return Err(ErrorInfo::new(kind, format!("the body broke off: {error}")));
             }
         };
+        consumed += read as u64;
         match sink.push(&buffer[..read]) {
-            Err(message) => return Err((ErrorKind::Decode, message)),
+            Err(message) => return Err(ErrorInfo::new(ErrorKind::Decode, message)),
             Ok(Flow::More) => {}
-            Ok(Flow::Enough) => return sink.finish(false).map_err(|m| (ErrorKind::Decode, m)),
+            Ok(Flow::Enough) => {
+                if worth_draining(length.map(|length| length.saturating_sub(consumed))) {
+                    drain(&mut reader, &mut buffer);
+                }
+                return sink
+                    .finish(false)
+                    .map_err(|m| ErrorInfo::new(ErrorKind::Decode, m));
+            }
+        }
+    }
+}
+
+/// Reads and drops the rest of a body, at most [`HEAD_ONLY_DRAIN`] bytes: reaching its end
+/// returns the connection to the pool; anything else (more bytes, an error) leaves it to be
+/// closed.
+fn drain(reader: &mut impl Read, buffer: &mut [u8]) {
+    let mut left = HEAD_ONLY_DRAIN;
+    while left > 0 {
+        let room = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        match reader.read(&mut buffer[..room]) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => left = left.saturating_sub(read as u64),
         }
     }
 }
 
 /// Maps a ureq error to a record's error kind and message.
-fn classify(error: &ureq::Error) -> (ErrorKind, String) {
+fn classify(error: &ureq::Error) -> ErrorInfo {
     use ureq::Error as E;
     let kind = match error {
         E::Timeout(_) => ErrorKind::Timeout,
@@ -153,5 +190,5 @@ fn classify(error: &ureq::Error) -> (ErrorKind, String) {
         },
         _ => ErrorKind::Http,
     };
-    (kind, error.to_string())
+    ErrorInfo::new(kind, error.to_string())
 }

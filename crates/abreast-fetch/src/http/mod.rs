@@ -1,10 +1,10 @@
 //! What both HTTP stacks share: the settings of a run, the outcome of one fetch, and turning
 //! that outcome into a [`Record`].
 //!
-//! The blocking stack ([`crate::blocking`], ureq) serves the `threads` and `processes` modes; the
-//! async stack ([`crate::asynchronous`], reqwest on hyper) serves `async` and `hybrid`. Both send
+//! The blocking stack ([`blocking`], ureq) serves the `threads` and `processes` modes; the
+//! async stack ([`asynchronous`], reqwest on hyper) serves `async` and `hybrid`. Both send
 //! the same headers, follow the same redirect rules, retry by the same [`RetryPolicy`], decode
-//! bodies through the same [`BodySink`](crate::body::BodySink), and end in the same
+//! bodies through the same [`BodySink`](crate::http::body::BodySink), and end in the same
 //! [`finish_record`], so every mode writes the same records for the same input.
 
 use std::time::Duration;
@@ -12,9 +12,14 @@ use std::time::Duration;
 use abreast_meta::Extractor;
 use serde::{Deserialize, Serialize};
 
-use crate::body::Body;
-use crate::record::{ErrorKind, Record};
-use crate::retry::RetryPolicy;
+pub mod asynchronous;
+pub mod blocking;
+pub mod body;
+pub mod retry;
+
+use crate::record::{ErrorInfo, ErrorKind, Record};
+use body::Body;
+use retry::RetryPolicy;
 
 /// The User-Agent both stacks send unless `-H User-Agent:` overrides it.
 pub const USER_AGENT: &str = concat!(
@@ -114,7 +119,7 @@ pub struct Fetched {
     /// The Content-Type header.
     pub content_type: Option<String>,
     /// The body, for a 2xx answer; why there is none otherwise.
-    pub body: Result<Body, (ErrorKind, String)>,
+    pub body: Result<Body, ErrorInfo>,
     /// Requests made.
     pub attempts: u32,
     /// Milliseconds from the first attempt's start to the end of the last.
@@ -129,7 +134,7 @@ pub(crate) enum Attempt {
         final_url: String,
         status: u16,
         content_type: Option<String>,
-        body: Result<Body, (ErrorKind, String)>,
+        body: Result<Body, ErrorInfo>,
     },
     /// A 429 or 5xx answer: retry if the policy allows.
     Retryable {
@@ -139,7 +144,7 @@ pub(crate) enum Attempt {
         retry_after: Option<String>,
     },
     /// No answer: retry if the failure is transient.
-    Failed(ErrorKind, String),
+    Failed(ErrorInfo),
 }
 
 impl Attempt {
@@ -150,7 +155,7 @@ impl Attempt {
             Attempt::Retryable { retry_after, .. } => {
                 policy.wait_before(retry, retry_after.as_deref())
             }
-            Attempt::Failed(kind, _) if kind.is_transient() => policy.wait_before(retry, None),
+            Attempt::Failed(error) if error.is_transient() => policy.wait_before(retry, None),
             Attempt::Failed(..) => None,
         }
     }
@@ -173,9 +178,12 @@ impl Attempt {
                 Some(final_url),
                 Some(status),
                 content_type,
-                Err((ErrorKind::Status, status_message(status, attempts))),
+                Err(ErrorInfo::new(
+                    ErrorKind::Status,
+                    status_message(status, attempts),
+                )),
             ),
-            Attempt::Failed(kind, message) => (None, None, None, Err((kind, message))),
+            Attempt::Failed(error) => (None, None, None, Err(error)),
         };
         Fetched {
             url,
@@ -199,7 +207,7 @@ pub(crate) enum Head {
         final_url: String,
         status: u16,
         content_type: Option<String>,
-        encoding: Result<crate::body::Encoding, String>,
+        encoding: Result<crate::http::body::Encoding, String>,
     },
 }
 
@@ -218,7 +226,7 @@ impl Head {
                 .map(str::to_owned)
         };
         let content_type = header("content-type");
-        if crate::retry::is_retryable_status(status) {
+        if crate::http::retry::is_retryable_status(status) {
             return Head::Done(Attempt::Retryable {
                 final_url,
                 status,
@@ -231,14 +239,19 @@ impl Head {
                 final_url,
                 status,
                 content_type,
-                body: Err((ErrorKind::Status, status_message(status, attempt))),
+                body: Err(ErrorInfo::new(
+                    ErrorKind::Status,
+                    status_message(status, attempt),
+                )),
             });
         }
         Head::ReadBody {
             final_url,
             status,
             content_type,
-            encoding: crate::body::Encoding::from_header(header("content-encoding").as_deref()),
+            encoding: crate::http::body::Encoding::from_header(
+                header("content-encoding").as_deref(),
+            ),
         }
     }
 }
@@ -270,9 +283,10 @@ fn http_reason(status: u16) -> &'static str {
     }
 }
 
-/// Extracts the page's metadata (for a 2xx body) and makes the record.
-pub fn finish_record(fetched: Fetched, extractor: &Extractor) -> Record {
-    let mut record = Record::empty(fetched.url);
+/// Extracts the page's metadata (for a 2xx body) and makes the record of input line `line`:
+/// the last step of every mode.
+pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> Record {
+    let mut record = Record::empty(line);
     record.final_url = fetched.final_url;
     record.status = fetched.status;
     record.content_type = fetched.content_type;
@@ -285,11 +299,9 @@ pub fn finish_record(fetched: Fetched, extractor: &Extractor) -> Record {
             record.bytes = body.bytes.len() as u64;
             record.truncated = body.truncated || !page.end.is_complete();
             record.set_page(page);
-            crate::body::recycle(body.bytes);
+            crate::http::body::recycle(body.bytes);
         }
-        Err((kind, message)) => {
-            record.error = Some(crate::record::ErrorInfo { kind, message });
-        }
+        Err(error) => record.error = Some(error),
     }
     record
 }

@@ -1,0 +1,42 @@
+//! `async`: the explainer's second program. `-j` coroutines on one thread, each fetching with
+//! the async client and extracting on the same thread.
+
+use std::sync::Arc;
+
+use abreast_meta::Extractor;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{Job, fetch_async, forward, guarded_async};
+use crate::config::{FetchConfig, FetchError};
+use crate::hosts::HostLimits;
+use crate::http::asynchronous::AsyncClient;
+use crate::http::finish_record;
+use crate::record::Record;
+
+/// Runs `jobs` as `-j` coroutines on a current-thread runtime.
+pub(super) fn drive(
+    config: &FetchConfig,
+    jobs: impl futures::Stream<Item = Job>,
+    sender: &flume::Sender<(u64, Record)>,
+    cancel: &CancellationToken,
+    limits: Arc<HostLimits>,
+    extractor: Extractor,
+) -> Result<(), FetchError> {
+    let client = AsyncClient::new(config.http.clone())
+        .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
+    let (client, limits, extractor) = (&client, &limits, &extractor);
+    let fetch_one = |(sequence, target): Job| async move {
+        let record = guarded_async(target.line.clone(), async move {
+            match fetch_async(target, client, limits).await {
+                Ok((line, fetched)) => finish_record(line, fetched, extractor),
+                Err(refused) => refused,
+            }
+        })
+        .await;
+        (sequence, record.unwrap_or_else(|panicked| panicked))
+    };
+    let records = jobs.map(fetch_one).buffer_unordered(config.concurrency());
+    abreast::coroutines::run(forward(records, sender, cancel))
+        .map_err(|error| FetchError::setup(config.mode, "the async runtime", error))
+}

@@ -1,0 +1,100 @@
+//! `hybrid` (the default): async I/O feeding extraction on a thread pool, so the network and
+//! the CPU never wait for each other.
+//!
+//! Each fetch is a task on a multi-thread runtime of `--io-threads`; its page is then extracted
+//! on a [`ThreadPool`] of `--workers`, which sends the record to the run itself, so a page
+//! crosses threads only twice (I/O to extraction to the run).
+//!
+//! At most `-j` URLs are in flight, from the start of their fetch to the sending of their
+//! record: each holds a slot of a semaphore. The driver, which reads the jobs, takes free slots
+//! a batch at a time, so it wakes once per batch of finished pages rather than once per page.
+
+use std::sync::Arc;
+
+use abreast::threads::ThreadPool;
+use abreast_meta::Extractor;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::{Delivery, Jobs, extract_guarded, fetch_async, guarded_async};
+use crate::config::{FetchConfig, FetchError};
+use crate::hosts::HostLimits;
+use crate::http::asynchronous::AsyncClient;
+use crate::input::Target;
+use crate::record::Record;
+
+/// Runs `jobs` as fetch tasks on a multi-thread runtime feeding an extraction pool.
+pub(super) fn drive(
+    config: &FetchConfig,
+    mut jobs: Jobs,
+    sender: &flume::Sender<(u64, Record)>,
+    cancel: &CancellationToken,
+    limits: Arc<HostLimits>,
+    extractor: Extractor,
+) -> Result<(), FetchError> {
+    let pool = ThreadPool::builder()
+        .num_threads(config.workers())
+        .thread_name(|i| format!("abreast-extract-{i}"))
+        .build()
+        .map_err(|error| FetchError::setup(config.mode, "the extraction pool", error))?;
+    let client = AsyncClient::new(config.http.clone())
+        .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
+    let (client, extractor, pool) = (Arc::new(client), Arc::new(extractor), Arc::new(pool));
+    let concurrency = config.concurrency();
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let batch = u32::try_from((concurrency / 8).clamp(1, 32)).unwrap_or(1);
+    let feed = async {
+        'feed: while let Ok(mut free) = Arc::clone(&slots).acquire_many_owned(batch).await {
+            while let Some(slot) = free.split(1) {
+                let Some((sequence, target)) = jobs.next() else {
+                    break 'feed;
+                };
+                tokio::spawn(fetch_then_extract(
+                    target,
+                    Delivery::new(sequence, sender, Some(slot)),
+                    Arc::clone(&client),
+                    Arc::clone(&limits),
+                    Arc::clone(&extractor),
+                    Arc::clone(&pool),
+                ));
+            }
+        }
+        // Every slot back means every URL taken has sent its record.
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        let _ = slots.acquire_many(all).await;
+    };
+    // Cancelled, the runtime is dropped with its tasks: their fetches stop where they wait.
+    let run = async {
+        tokio::select! {
+            () = feed => {}
+            () = cancel.cancelled() => {}
+        }
+    };
+    abreast::coroutines::run_multi_thread(config.io_threads(), run)
+        .map_err(|error| FetchError::setup(config.mode, "the async runtime", error))
+}
+
+/// One hybrid task: fetch `target` on the runtime, then extract it on `pool`, which sends the
+/// record.
+async fn fetch_then_extract(
+    target: Target,
+    delivery: Delivery,
+    client: Arc<AsyncClient>,
+    limits: Arc<HostLimits>,
+    extractor: Arc<Extractor>,
+    pool: Arc<ThreadPool>,
+) {
+    let record =
+        match guarded_async(target.line.clone(), fetch_async(target, &client, &limits)).await {
+            Ok(Ok((line, fetched))) => {
+                // The handle is not awaited: the task sends its own record.
+                let _handle = pool
+                    .submit_async(move || delivery.send(extract_guarded(line, fetched, &extractor)))
+                    .await;
+                return;
+            }
+            Ok(Err(refused)) => refused,
+            Err(panicked) => panicked,
+        };
+    delivery.send_async(record).await;
+}

@@ -1,0 +1,272 @@
+//! The four mechanisms, one module each, and the steps they share for one URL.
+//!
+//! Every mode takes the same four steps for each URL; the modes differ only in where each step
+//! runs:
+//!
+//! | step | shared code | threads | async | hybrid | processes |
+//! |---|---|---|---|---|---|
+//! | refuse a line that is no fetchable URL | [`Target::fetchable`] | pool thread | coroutine | I/O task | parent |
+//! | take the host's permit, fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
+//! | extract, make the record | [`finish_record`] | pool thread | coroutine | extraction pool | worker |
+//! | a panic fails its own URL, never the run | [`guarded`], [`guarded_async`] | pool thread | coroutine | both | worker (the pool reports it) |
+//!
+//! A driver reads numbered [`Job`]s and hands each finished record to a [`Delivery`], from
+//! whichever thread finished it. Each driver stops taking jobs when the run's intake closes,
+//! and gives up the work in flight when the run is cancelled (dropped).
+
+#[path = "async.rs"]
+mod r#async;
+mod hybrid;
+pub mod processes;
+mod threads;
+
+use std::sync::Arc;
+
+use abreast_meta::Extractor;
+use futures::FutureExt;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{FetchConfig, FetchError, Mode};
+use crate::hosts::HostLimits;
+use crate::http::asynchronous::AsyncClient;
+use crate::http::{Fetched, finish_record};
+use crate::input::Target;
+use crate::record::{ErrorInfo, ErrorKind, Record};
+
+/// A numbered target, ready for a driver.
+pub(crate) type Job = (u64, Target);
+
+/// Runs `jobs` through the configured mechanism, sending each record as it completes, until the
+/// jobs run out or `cancel` fires.
+///
+/// No driver holds a finished record back while it waits for the next job, so a slow producer
+/// (`crawler | abreast fetch -`) still gets each record as it completes. The drivers that read
+/// jobs on their own thread hand records on from other threads (threads, hybrid); the ones whose
+/// runtime must not block (async, processes) get their jobs as a stream read on a thread of its
+/// own.
+pub(crate) fn drive(
+    config: &FetchConfig,
+    jobs: Jobs,
+    sender: &flume::Sender<(u64, Record)>,
+    cancel: &CancellationToken,
+) -> Result<(), FetchError> {
+    let limits = HostLimits::new(config.per_host, config.rate);
+    let extractor = config.http.extractor();
+    match config.mode {
+        Mode::Threads => threads::drive(config, jobs, sender, cancel, limits, extractor),
+        Mode::Async => {
+            let jobs = jobs.into_stream(config.concurrency(), config.mode)?;
+            r#async::drive(config, jobs, sender, cancel, limits, extractor)
+        }
+        Mode::Hybrid => hybrid::drive(config, jobs, sender, cancel, limits, extractor),
+        Mode::Processes => {
+            let jobs = jobs.into_stream(config.concurrency(), config.mode)?;
+            processes::drive(config, jobs, sender, cancel, limits)
+        }
+    }
+}
+
+/// The jobs of a run, read lazily from its input, each counted as taken when a driver gets it.
+pub(crate) struct Jobs {
+    /// The input, already sharded and resumed.
+    pub(crate) inner: Box<dyn Iterator<Item = Job> + Send>,
+    /// Closes the intake and counts what was taken.
+    pub(crate) intake: Arc<crate::run::Intake>,
+}
+
+impl Iterator for Jobs {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
+        if self.intake.is_closed() {
+            return None;
+        }
+        let job = self.inner.next()?;
+        self.intake.take(job)
+    }
+}
+
+impl Jobs {
+    /// The jobs as a stream for a driver on a single-thread runtime: a thread of its own reads up
+    /// to `ahead` of them in advance, so waiting for input never stalls the fetches in flight.
+    /// Jobs are counted as taken when the stream yields them, and none is yielded once the intake
+    /// is closed. The thread ends at the end of the input or, once the stream is dropped, when
+    /// it has read one more job.
+    fn into_stream(
+        self,
+        ahead: usize,
+        mode: Mode,
+    ) -> Result<impl futures::Stream<Item = Job> + Send + 'static, FetchError> {
+        use futures::StreamExt;
+        let (sender, receiver) = flume::bounded(ahead);
+        let Jobs { inner, intake } = self;
+        std::thread::Builder::new()
+            .name("abreast-fetch-input".into())
+            .spawn(move || {
+                for job in inner {
+                    if sender.send(job).is_err() {
+                        break; // the driver is done
+                    }
+                }
+            })
+            .map_err(|error| FetchError::setup(mode, "the input thread", error))?;
+        Ok(receiver
+            .into_stream()
+            .map(move |job| intake.take(job))
+            .take_while(|job| std::future::ready(job.is_some()))
+            .filter_map(std::future::ready))
+    }
+}
+
+/// Fetches `target` with the async client once its host's permit is granted: the first two
+/// steps of the async and hybrid modes. A line that is no fetchable URL gives its record at
+/// once.
+pub(crate) async fn fetch_async(
+    target: Target,
+    client: &AsyncClient,
+    limits: &Arc<HostLimits>,
+) -> Result<(String, Fetched), Record> {
+    let (line, url) = target.fetchable()?;
+    let host = url.host_str().unwrap_or_default();
+    let fetched = {
+        let _permit = limits.acquire(host).await;
+        client.fetch(url.as_str()).await
+    };
+    Ok((line, fetched))
+}
+
+/// Runs `step` for the URL of input line `line`; a panic in it becomes that URL's error record
+/// instead of ending the run.
+pub(crate) fn guarded(line: String, step: impl FnOnce(String) -> Record) -> Record {
+    let kept = line.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(line)))
+        .unwrap_or_else(|payload| internal_panic(kept, payload.as_ref()))
+}
+
+/// [`guarded`] for async steps: `step`'s output, or the error record of input line `line` if
+/// it panicked.
+pub(crate) async fn guarded_async<T>(
+    line: String,
+    step: impl Future<Output = T>,
+) -> Result<T, Record> {
+    std::panic::AssertUnwindSafe(step)
+        .catch_unwind()
+        .await
+        .map_err(|payload| internal_panic(line, payload.as_ref()))
+}
+
+/// Extracts `fetched` and makes the record of input line `line`: the last step of every mode.
+pub(crate) fn extract_guarded(line: String, fetched: Fetched, extractor: &Extractor) -> Record {
+    guarded(line, |line| finish_record(line, fetched, extractor))
+}
+
+/// Where a URL's one record goes, sent by whichever thread finishes the URL, and the URL's
+/// slot in the hybrid mode, freed once the record is sent. A delivery dropped unsent (its task
+/// was cancelled) sends nothing: the URL then counts as abandoned.
+pub(crate) struct Delivery {
+    sequence: u64,
+    sender: flume::Sender<(u64, Record)>,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Delivery {
+    pub(crate) fn new(
+        sequence: u64,
+        sender: &flume::Sender<(u64, Record)>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Delivery {
+        Delivery {
+            sequence,
+            sender: sender.clone(),
+            _slot: slot,
+        }
+    }
+
+    /// Sends `record`, waiting for room in the run's queue (a blocking thread's way). An error
+    /// means the run has ended (interrupted or dropped): the URL is then abandoned.
+    pub(crate) fn send(self, record: Record) {
+        let _ = self.sender.send((self.sequence, record));
+    }
+
+    /// Sends `record`, waiting for room in the run's queue without blocking the runtime.
+    pub(crate) async fn send_async(self, record: Record) {
+        let _ = self.sender.send_async((self.sequence, record)).await;
+    }
+}
+
+/// Forwards each `(sequence, record)` of `records` to the run until the stream ends, the run
+/// stops listening, or `cancel` fires: the loop of the two modes whose fetches are coroutines
+/// on one thread (async, processes).
+pub(crate) async fn forward(
+    records: impl futures::Stream<Item = (u64, Record)>,
+    sender: &flume::Sender<(u64, Record)>,
+    cancel: &CancellationToken,
+) {
+    use futures::StreamExt;
+    let mut records = std::pin::pin!(records);
+    let send_all = async {
+        while let Some(pair) = records.next().await {
+            if sender.send_async(pair).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = send_all => {}
+        () = cancel.cancelled() => {}
+    }
+}
+
+/// The record of a URL whose task panicked.
+pub(crate) fn internal_panic(line: String, payload: &(dyn std::any::Any + Send)) -> Record {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    Record::failed(
+        line,
+        ErrorInfo::new(
+            ErrorKind::Http,
+            format!("internal error: {message} (a bug in abreast; please report it)"),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    #[test]
+    fn a_delivery_sends_its_record_then_frees_its_slot() {
+        let (sender, receiver) = flume::unbounded();
+        let slots = Arc::new(Semaphore::new(1));
+        let slot = Arc::clone(&slots).try_acquire_owned().unwrap();
+        Delivery::new(7, &sender, Some(slot)).send(Record::empty("http://127.0.0.1/x"));
+        assert_eq!(slots.available_permits(), 1);
+        let (sequence, record) = receiver.try_recv().unwrap();
+        assert_eq!((sequence, record.url.as_str()), (7, "http://127.0.0.1/x"));
+        let slot = Arc::clone(&slots).try_acquire_owned().unwrap();
+        drop(Delivery::new(8, &sender, Some(slot)));
+        assert_eq!(
+            slots.available_permits(),
+            1,
+            "a dropped delivery keeps its slot"
+        );
+        assert!(
+            receiver.try_recv().is_err(),
+            "a dropped delivery sent a record"
+        );
+    }
+
+    #[test]
+    fn a_panicking_step_fails_its_own_url() {
+        let record = guarded("http://127.0.0.1/p".into(), |_| panic!("boom"));
+        assert_eq!(record.url, "http://127.0.0.1/p");
+        let error = record.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::Http);
+        assert!(error.message.contains("boom"), "{}", error.message);
+    }
+}

@@ -1,0 +1,110 @@
+//! `processes`: the explainer's third program. Worker processes fetch (with the blocking
+//! client) and extract; the parent only schedules.
+//!
+//! The parent runs the per-host limits and the global cap as coroutines on one thread: each
+//! URL waits for its host's slot, is submitted to the [`ProcessPool`] without blocking, and its
+//! record is awaited. A worker that crashes fails only its URL (the record says so) and is
+//! replaced. Each worker keeps one blocking client, so its connections are reused across tasks.
+
+use std::sync::{Arc, Mutex};
+
+use abreast::processes::ProcessPool;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{Job, forward};
+use crate::config::{FetchConfig, FetchError};
+use crate::hosts::HostLimits;
+use crate::http::blocking::BlockingClient;
+use crate::http::{HttpSettings, finish_record};
+use crate::record::{ErrorInfo, ErrorKind, Record};
+
+/// What a worker needs to fetch one URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PageJob {
+    /// The input line, as the record names it.
+    pub line: String,
+    /// The parsed URL.
+    pub url: String,
+    /// The run's HTTP settings.
+    pub settings: HttpSettings,
+}
+
+/// The client of this worker process, made on its first task and kept for the next ones.
+static CLIENT: Mutex<Option<Arc<BlockingClient>>> = Mutex::new(None);
+
+fn worker_client(settings: &HttpSettings) -> Arc<BlockingClient> {
+    let mut client = CLIENT.lock().unwrap_or_else(|p| p.into_inner());
+    match client.as_ref() {
+        Some(existing) if existing.settings() == settings => Arc::clone(existing),
+        _ => {
+            let fresh = Arc::new(BlockingClient::new(settings.clone()));
+            *client = Some(Arc::clone(&fresh));
+            fresh
+        }
+    }
+}
+
+/// Fetches one page and extracts its metadata, in a worker process. A panic here is caught by
+/// the pool and reported as the task's error, which becomes the URL's record.
+#[abreast::task]
+pub fn fetch_page(job: PageJob) -> Record {
+    let client = worker_client(&job.settings);
+    finish_record(job.line, client.fetch(&job.url), &job.settings.extractor())
+}
+
+/// Runs the jobs through a process pool of `-j` workers.
+pub(super) fn drive(
+    config: &FetchConfig,
+    jobs: impl futures::Stream<Item = Job>,
+    sender: &flume::Sender<(u64, Record)>,
+    cancel: &CancellationToken,
+    limits: Arc<HostLimits>,
+) -> Result<(), FetchError> {
+    let concurrency = config.concurrency();
+    let pool = ProcessPool::builder()
+        .workers(concurrency)
+        .build()
+        .map_err(|error| FetchError::setup(config.mode, "the worker processes", error))?;
+    let (workers, limits, settings) = (&pool, &limits, &config.http);
+    let fetch_one = |(sequence, target): Job| async move {
+        let (line, url) = match target.fetchable() {
+            Ok(fetchable) => fetchable,
+            Err(refused) => return (sequence, refused),
+        };
+        let _permit = limits.acquire(url.host_str().unwrap_or_default()).await;
+        let job = PageJob {
+            line: line.clone(),
+            url: url.into(),
+            settings: settings.clone(),
+        };
+        let record = workers
+            .submit_async(fetch_page, job)
+            .await
+            .await
+            .unwrap_or_else(|error| {
+                // The task panicked, or the worker died under this URL (the pool has replaced
+                // it), or it could not be sent: one error record.
+                let kind = if error.is_timeout() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Http
+                };
+                Record::failed(
+                    line,
+                    ErrorInfo::new(kind, format!("worker process failed: {error}")),
+                )
+            });
+        (sequence, record)
+    };
+    let records = jobs.map(fetch_one).buffer_unordered(concurrency);
+    abreast::coroutines::run(forward(records, sender, cancel))
+        .map_err(|error| FetchError::setup(config.mode, "the async runtime", error))?;
+    if cancel.is_cancelled() {
+        pool.shutdown_now();
+    } else {
+        pool.shutdown();
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `threads`: the explainer's first program. A [`ThreadPool`] of `-j` threads, each fetching
+//! with the blocking client and extracting on the same thread.
+//!
+//! The driver thread reads the jobs and submits one task per URL; each task sends its own
+//! record, so none waits for the next input line. When the intake closes (a stop) or the run is
+//! cancelled, the tasks still queued are cancelled (they count as abandoned) and the pool is
+//! joined: a request in flight ends within its time limit.
+
+use std::sync::Arc;
+
+use abreast::threads::ThreadPool;
+use abreast_meta::Extractor;
+use tokio_util::sync::CancellationToken;
+
+use super::{Delivery, Jobs, guarded};
+use crate::config::{FetchConfig, FetchError};
+use crate::hosts::HostLimits;
+use crate::http::blocking::BlockingClient;
+use crate::http::finish_record;
+use crate::record::Record;
+
+/// Runs `jobs` on a pool of `-j` threads.
+pub(super) fn drive(
+    config: &FetchConfig,
+    jobs: Jobs,
+    sender: &flume::Sender<(u64, Record)>,
+    cancel: &CancellationToken,
+    limits: Arc<HostLimits>,
+    extractor: Extractor,
+) -> Result<(), FetchError> {
+    let concurrency = config.concurrency();
+    let pool = ThreadPool::builder()
+        .num_threads(concurrency)
+        .queue_bound(concurrency)
+        .thread_name(|i| format!("abreast-fetch-{i}"))
+        .stack_size(1024 * 1024)
+        .build()
+        .map_err(|error| FetchError::setup(config.mode, "the thread pool", error))?;
+    let client = Arc::new(BlockingClient::new(config.http.clone()));
+    let extractor = Arc::new(extractor);
+    let intake = Arc::clone(&jobs.intake);
+    for (sequence, target) in jobs {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let delivery = Delivery::new(sequence, sender, None);
+        let (client, limits, extractor) = (
+            Arc::clone(&client),
+            Arc::clone(&limits),
+            Arc::clone(&extractor),
+        );
+        // The handle is not kept: the task sends its own record.
+        let _handle = pool.submit(move || {
+            let record = guarded(target.line.clone(), |_| match target.fetchable() {
+                Err(refused) => refused,
+                Ok((line, url)) => {
+                    let fetched = {
+                        let _permit = limits.acquire_blocking(url.host_str().unwrap_or_default());
+                        client.fetch(url.as_str())
+                    };
+                    finish_record(line, fetched, &extractor)
+                }
+            });
+            delivery.send(record);
+        });
+    }
+    if intake.is_closed() || cancel.is_cancelled() {
+        pool.shutdown_now();
+    } else {
+        pool.shutdown();
+    }
+    Ok(())
+}

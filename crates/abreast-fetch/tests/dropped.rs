@@ -1,0 +1,79 @@
+//! A dropped run frees what it made: its threads and its worker processes are gone when the
+//! drop returns. A test binary of its own, because it counts the whole process's threads and
+//! children, which other tests running beside it would change.
+
+use std::time::Duration;
+
+use abreast_fetch::{FetchConfig, HttpSettings, Mode, RunOptions, fetch};
+use abreast_site::{Latency, Site, SiteConfig};
+
+/// Threads of this process, from the kernel.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Child processes of this process that have not been reaped (alive or zombie).
+fn children() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...: the comm may hold spaces, so split after its last ')'.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_owned))
+                .is_some_and(|ppid| ppid == me)
+        })
+        .count()
+}
+
+fn config(mode: Mode) -> FetchConfig {
+    FetchConfig {
+        mode,
+        concurrency: Some(16),
+        workers: Some(2),
+        http: HttpSettings {
+            timeout: Duration::from_secs(60),
+            ..HttpSettings::default()
+        },
+        ..FetchConfig::default()
+    }
+}
+
+#[test]
+fn a_dropped_run_frees_its_threads_and_worker_processes_before_the_drop_returns() {
+    // A site that answers slowly, so the run is mid-flight when it is dropped.
+    let slow = Site::start_in_background(
+        SiteConfig::default()
+            .pages(1000)
+            .page_size(4096)
+            .latency(Latency::Fixed(Duration::from_millis(200))),
+    )
+    .unwrap();
+    // Warm what a first run starts once per process (the crypto provider, say).
+    for mode in [Mode::Threads, Mode::Async, Mode::Hybrid, Mode::Processes] {
+        let page = vec![format!("{}/page/0", slow.base_url())];
+        let run = fetch(&config(mode), page, RunOptions::default()).unwrap();
+        assert_eq!(run.count(), 1, "{mode}");
+    }
+    let (threads_before, children_before) = (threads(), children());
+    for mode in [Mode::Threads, Mode::Async, Mode::Hybrid, Mode::Processes] {
+        let base = slow.base_url().to_owned();
+        let urls = (0..1000).map(move |n| format!("{base}/page/{n}"));
+        let mut records = fetch(&config(mode), urls, RunOptions::default()).unwrap();
+        // The first record means every part of the run is up, with 16 requests in flight.
+        assert!(records.next().is_some(), "{mode}");
+        assert!(threads() > threads_before, "{mode}: the run has threads");
+        drop(records);
+        assert_eq!(
+            threads(),
+            threads_before,
+            "{mode}: the run's threads are gone"
+        );
+        assert_eq!(
+            children(),
+            children_before,
+            "{mode}: the run's worker processes are gone"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The library API: any iterator of URLs in, records out as they complete; a dropped run frees
+//! its threads and worker processes; input errors and stops reach the caller.
+
+use std::time::Duration;
+
+use abreast_fetch::{FetchConfig, FetchError, Mode, Next, RunOptions, StopSignal, fetch};
+use abreast_site::{Site, SiteConfig};
+
+use crate::support::{MODES, config, site};
+
+#[test]
+fn any_iterator_of_urls_gives_one_record_each_as_they_complete() {
+    let site = site();
+    for mode in MODES {
+        let base = site.base_url().to_owned();
+        // A lazy iterator of Strings, with a bad line and a comment among them.
+        let urls = (0..40)
+            .map(move |n| format!("{base}/page/{n}"))
+            .chain(["not a url".to_owned(), "# a comment".to_owned()]);
+        let mut records = fetch(&config(mode), urls, RunOptions::default()).unwrap();
+        let mut seen = Vec::new();
+        for record in records.by_ref() {
+            seen.push(record);
+        }
+        let summary = records.finish().unwrap();
+        assert_eq!(seen.len(), 41, "{mode}: one record per URL line");
+        assert_eq!((summary.records, summary.ok), (41, 40), "{mode}");
+        let bad = seen.iter().find(|r| r.url == "not a url").unwrap();
+        assert_eq!(
+            bad.error.as_ref().unwrap().kind,
+            abreast_fetch::ErrorKind::InvalidUrl
+        );
+        assert!(seen.iter().filter(|r| r.ok).all(|r| r.title.is_some()));
+    }
+}
+
+#[test]
+fn a_record_is_handed_out_before_the_input_ends() {
+    let site = site();
+    for mode in MODES {
+        let (lines, input) = flume::unbounded::<String>();
+        let mut records = fetch(&config(mode), input, RunOptions::default()).unwrap();
+        lines.send(format!("{}/page/1", site.base_url())).unwrap();
+        let record = match records.next_timeout(Duration::from_secs(60)) {
+            Next::Record(record) => record,
+            Next::Pending => panic!("{mode}: no record within a minute"),
+            Next::End => panic!("{mode}: the run ended with its input still open"),
+        };
+        assert!(record.ok, "{mode}: {:?}", record.error);
+        assert!(matches!(
+            records.next_timeout(Duration::from_millis(50)),
+            Next::Pending
+        ));
+        drop(lines);
+        assert!(records.next().is_none(), "{mode}: the input ended");
+        assert_eq!(records.finish().unwrap().records, 1);
+    }
+}
+
+#[test]
+fn a_stop_ends_the_records_and_counts_the_abandoned() {
+    let slow = Site::start_in_background(
+        SiteConfig::default()
+            .pages(1000)
+            .page_size(4096)
+            .latency(abreast_site::Latency::Fixed(Duration::from_millis(100))),
+    )
+    .unwrap();
+    for mode in MODES {
+        let base = slow.base_url().to_owned();
+        let urls = (0..1000).map(move |n| format!("{base}/page/{n}"));
+        let stop = StopSignal::new();
+        let config = FetchConfig {
+            grace: Duration::from_millis(0),
+            ..config(mode)
+        };
+        let options = RunOptions {
+            stop: Some(stop.clone()),
+            ..RunOptions::default()
+        };
+        let mut records = fetch(&config, urls, options).unwrap();
+        assert!(records.next().is_some(), "{mode}");
+        records.stop();
+        assert!(stop.is_raised(), "{mode}: stop() raises the run's signal");
+        let handed_out = 1 + records.by_ref().count() as u64;
+        let summary = records.finish().unwrap();
+        assert!(summary.interrupted, "{mode}");
+        assert_eq!(summary.records, handed_out, "{mode}");
+        assert!(
+            summary.records < 1000,
+            "{mode}: the stop ended the run early"
+        );
+    }
+}
+
+#[test]
+fn an_input_error_is_reported_after_the_records_before_it() {
+    let site = site();
+    let base = site.base_url().to_owned();
+    let input = vec![
+        Ok(format!("{base}/page/1")),
+        Err(std::io::Error::other("the disk went away")),
+        Ok(format!("{base}/page/2")),
+    ];
+    let mut records = fetch(&config(Mode::Hybrid), input, RunOptions::default()).unwrap();
+    assert_eq!(
+        records.by_ref().count(),
+        1,
+        "the line before the error is fetched"
+    );
+    match records.finish() {
+        Err(FetchError::Input(error)) => assert!(error.to_string().contains("disk went away")),
+        other => panic!("expected the input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn head_only_keeps_connections_where_the_rest_is_small() {
+    for mode in MODES {
+        let site = Site::start_in_background(SiteConfig::default().pages(100).page_size(64 * 1024))
+            .unwrap();
+        let base = site.base_url().to_owned();
+        let urls: Vec<String> = (0..200)
+            .map(|n| format!("{base}/page/{}", n % 100))
+            .collect();
+        let mut config = config(mode);
+        config.http.head_only = true;
+        let records: Vec<_> = fetch(&config, urls, RunOptions::default())
+            .unwrap()
+            .collect();
+        assert!(records.iter().all(|r| r.ok && r.truncated), "{mode}");
+        let (connections, requests) = (site.counters().connections(), site.counters().requests());
+        assert!(
+            connections * 4 < requests,
+            "{mode}: {connections} connections for {requests} head-only requests"
+        );
+    }
+}
