@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use abreast_fetch::{FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal, Summary};
+use abreast_fetch::{
+    FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal, Summary,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyString};
@@ -48,6 +50,8 @@ struct PyUrls {
     buffer: VecDeque<String>,
     read: u64,
     error: Arc<Mutex<Option<PyErr>>>,
+    /// The input error, given to the pipeline once the URLs read before it have been.
+    failed: Option<std::io::Error>,
 }
 
 impl PyUrls {
@@ -67,7 +71,9 @@ impl PyUrls {
                     PyTypeError::new_err(format!(
                         "fetch: URL {} must be a str, e.g. \"https://example.com/\"; got {}",
                         self.read,
-                        item.repr().map(|r| r.to_string()).unwrap_or_else(|_| "an object".into())
+                        item.repr()
+                            .map(|r| r.to_string())
+                            .unwrap_or_else(|_| "an object".into())
                     ))
                 })?;
                 self.buffer.push_back(url.to_cow()?.into_owned());
@@ -95,12 +101,16 @@ impl Iterator for PyUrls {
     type Item = Result<String, std::io::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty() {
-            if let Err(error) = self.refill() {
-                return Some(Err(error));
-            }
+        if self.buffer.is_empty()
+            && self.failed.is_none()
+            && let Err(error) = self.refill()
+        {
+            self.failed = Some(error);
         }
-        self.buffer.pop_front().map(Ok)
+        match self.buffer.pop_front() {
+            Some(url) => Some(Ok(url)),
+            None => self.failed.take().map(Err),
+        }
     }
 }
 
@@ -174,7 +184,11 @@ impl FetchRun {
                 }
                 wait = Duration::ZERO;
             }
-            if got.is_empty() { Waited::Pending } else { Waited::Records(got) }
+            if got.is_empty() {
+                Waited::Pending
+            } else {
+                Waited::Records(got)
+            }
         });
         match waited {
             Waited::Records(records) => lock(&self.buffer).extend(records),
@@ -249,10 +263,14 @@ impl FetchRun {
         ordered: bool,
         insecure: bool,
     ) -> PyResult<Self> {
-        let mode: Mode = mode.parse().map_err(|error| PyValueError::new_err(format!("{error}")))?;
+        let mode: Mode = mode
+            .parse()
+            .map_err(|error| PyValueError::new_err(format!("{error}")))?;
         let seconds = |value: f64, name: &str| {
             Duration::try_from_secs_f64(value).map_err(|_| {
-                PyValueError::new_err(format!("{name} must be a finite number of seconds > 0, e.g. 10.0"))
+                PyValueError::new_err(format!(
+                    "{name} must be a finite number of seconds > 0, e.g. 10.0"
+                ))
             })
         };
         let config = FetchConfig {
@@ -280,6 +298,7 @@ impl FetchRun {
             buffer: VecDeque::new(),
             read: 0,
             error: Arc::clone(&input_error),
+            failed: None,
         };
         let stop = StopSignal::new();
         let options = RunOptions {
@@ -371,7 +390,12 @@ impl FetchRun {
 impl Drop for FetchRun {
     fn drop(&mut self) {
         self.stop.raise();
-        if let Some(run) = self.records.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(run) = self
+            .records
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             // The run's input thread may be waiting for the GIL: release it while the run is
             // torn down (called from a deallocation, which holds the GIL).
             Python::attach(|py| py.detach(move || drop(run)));

@@ -17,7 +17,7 @@
 
 mod convert;
 mod extract;
-// mod fetch;
+mod fetch;
 mod site;
 
 use pyo3::prelude::*;
@@ -27,8 +27,8 @@ use pyo3::prelude::*;
 fn _abreast(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(extract::extract, module)?)?;
     module.add_class::<extract::ExtractMany>()?;
-    // module.add_class::<fetch::FetchRun>()?;
-    // module.add("FetchError", module.py().get_type::<fetch::FetchError>())?;
+    module.add_class::<fetch::FetchRun>()?;
+    module.add("FetchError", module.py().get_type::<fetch::FetchError>())?;
     module.add_class::<site::TestSite>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
