@@ -19,6 +19,7 @@ Needs: abreast installed, aiohttp; the command line from $ABREAST_CLI or target/
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
@@ -63,6 +64,36 @@ def run_cli(cli: str, urls_file: str, count: int) -> tuple[float, float]:
     return timed.wall, timed.cpu
 
 
+def run_afetch_beside_ticker(urls: list[str]) -> tuple[float, float, float, float]:
+    """abreast.afetch over `urls` while a coroutine ticks every 10 ms; returns wall, CPU, and
+    the ticker's worst and 99th-percentile lateness in seconds."""
+
+    async def main() -> tuple[float, list[float]]:
+        late: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            loop = asyncio.get_running_loop()
+            while not done.is_set():
+                due = loop.time() + 0.01
+                await asyncio.sleep(0.01)
+                late.append(loop.time() - due)
+
+        ticking = asyncio.create_task(ticker())
+        ok = 0
+        async for record in abreast.afetch(urls):
+            ok += record["ok"]
+        done.set()
+        await ticking
+        assert ok == len(urls), f"afetch: {ok} of {len(urls)} ok"
+        return late
+
+    with Timed() as timed:
+        late = asyncio.run(main())
+    late.sort()
+    return timed.wall, timed.cpu, late[-1], late[int(len(late) * 0.99)]
+
+
 def best(runs: list[tuple]) -> tuple:
     return min(runs, key=lambda run: run[0])
 
@@ -96,6 +127,9 @@ def main() -> None:
                 print(f"   abreast.fetch takes {ours[0] / line[0]:.2f}x the CLI's time (target <= 1.25x)")
             else:
                 print("   (no abreast CLI found: set ABREAST_CLI or build with cargo build --release -p abreast-cli)")
+            wall, cpu, worst, p99 = run_afetch_beside_ticker(urls)
+            rows.append(row("python + abreast.afetch, 10 ms ticker beside", wall, cpu, len(urls),
+                            f"ticker late: worst {worst * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"))
 
         print(f"== {args.latency_pages} pages behind 50 ms (best of {args.repeat})")
         with site_process(args.latency_pages, 64 * 1024, 0.05) as base:
