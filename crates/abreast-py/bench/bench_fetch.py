@@ -6,7 +6,8 @@ Measures in one run, on abreast's test site started in its own process:
    program (``python/async_fetch.py``: asyncio.gather over aiohttp, 100 connections), and
    ``abreast fetch`` (hybrid mode) as a subprocess. Targets: abreast >= 4x aiohttp, and within
    1.25x of the command line.
-2. 1,000 pages behind 50 ms: ``abreast.fetch`` against the aiohttp program. Target >= 3x.
+2. 1,000 pages behind 50 ms: ``abreast.fetch`` (1000 requests in flight) against the aiohttp
+   program (as written: 100 connections). Target >= 3x.
 
 Each row gives wall time and CPU time (user+sys, of this process for abreast in-process, of the
 child for the subprocesses). The aiohttp program's wall time is the one it measures itself
@@ -33,10 +34,18 @@ from _common import ROOT, Timed, dump, find_cli, row, site_process
 AIOHTTP_PROGRAM = ROOT / "python" / "async_fetch.py"
 
 
-def run_abreast(urls: list[str], jobs: int | None) -> tuple[float, float, int]:
+# With no latency every contender gets 100 connections to the one host, as the aiohttp program
+# has (more only add set-up and scheduling). Behind latency abreast keeps 1000 requests in
+# flight, as `abreast bench` does: a waiting request costs it a few hundred bytes, and keeping
+# many in flight is the point; the aiohttp program is run as the explainer wrote it.
+CONNECTIONS = 100
+CONNECTIONS_BEHIND_LATENCY = 1000
+
+
+def run_abreast(urls: list[str], connections: int = CONNECTIONS) -> tuple[float, float, int]:
     with Timed() as timed:
         ok = metas = 0
-        for record in abreast.fetch(urls, jobs=jobs):
+        for record in abreast.fetch(urls, jobs=connections, per_host=connections):
             if record["ok"]:
                 ok += 1
                 metas += len(record["meta"])
@@ -47,7 +56,7 @@ def run_abreast(urls: list[str], jobs: int | None) -> tuple[float, float, int]:
 def run_aiohttp(urls_file: str, count: int) -> tuple[float, float]:
     with Timed() as timed:
         done = subprocess.run(
-            [sys.executable, str(AIOHTTP_PROGRAM), urls_file, "--workers", "100"],
+            [sys.executable, str(AIOHTTP_PROGRAM), urls_file, "--workers", str(CONNECTIONS)],
             capture_output=True, text=True, check=True,
         )
     result = json.loads(done.stdout)
@@ -57,7 +66,7 @@ def run_aiohttp(urls_file: str, count: int) -> tuple[float, float]:
 
 def run_cli(cli: str, urls_file: str, count: int) -> tuple[float, float]:
     with Timed() as timed:
-        done = subprocess.run([cli, "fetch", "--mode", "hybrid", urls_file], capture_output=True, text=True)
+        done = subprocess.run([cli, "fetch", "--mode", "hybrid", "-j", str(CONNECTIONS), "--per-host", str(CONNECTIONS), urls_file], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     ok = sum(1 for line in done.stdout.splitlines() if '"ok":true' in line)
     assert ok == count, f"cli: {ok} of {count} ok"
@@ -81,7 +90,7 @@ def run_afetch_beside_ticker(urls: list[str]) -> tuple[float, float, float, floa
 
         ticking = asyncio.create_task(ticker())
         ok = 0
-        async for record in abreast.afetch(urls):
+        async for record in abreast.afetch(urls, jobs=CONNECTIONS, per_host=CONNECTIONS):
             ok += record["ok"]
         done.set()
         await ticking
@@ -114,13 +123,19 @@ def main() -> None:
             urls = [f"{base}/page/{n}" for n in range(args.pages)]
             urls_file = str(Path(folder) / "urls.txt")
             Path(urls_file).write_text("\n".join(urls) + "\n")
-            run_abreast(urls[:200], None)  # warm the site and the client
-            ours = best([run_abreast(urls, None) for _ in range(args.repeat)])
+            run_abreast(urls[:200])  # warm the site and the client
+            # Interleaved, so that a busy moment of the machine hits every contender alike.
+            runs: dict[str, list] = {"ours": [], "theirs": [], "cli": []}
+            for _ in range(args.repeat):
+                runs["ours"].append(run_abreast(urls))
+                runs["theirs"].append(run_aiohttp(urls_file, len(urls)))
+                if cli:
+                    runs["cli"].append(run_cli(cli, urls_file, len(urls)))
+            ours, theirs = best(runs["ours"]), best(runs["theirs"])
             rows.append(row("python + abreast.fetch (hybrid)", ours[0], ours[1], len(urls)))
-            theirs = best([run_aiohttp(urls_file, len(urls)) for _ in range(args.repeat)])
             rows.append(row("explainer's aiohttp program (100 conns)", theirs[0], theirs[1], len(urls)))
             if cli:
-                line = best([run_cli(cli, urls_file, len(urls)) for _ in range(args.repeat)])
+                line = best(runs["cli"])
                 rows.append(row("abreast fetch --mode hybrid (CLI)", line[0], line[1], len(urls)))
             print(f"   abreast.fetch is {theirs[0] / ours[0]:.2f}x the aiohttp program (target >= 4x)")
             if cli:
@@ -136,10 +151,13 @@ def main() -> None:
             urls = [f"{base}/page/{n}" for n in range(args.latency_pages)]
             urls_file = str(Path(folder) / "urls-latency.txt")
             Path(urls_file).write_text("\n".join(urls) + "\n")
-            run_abreast(urls[:100], None)
-            ours = best([run_abreast(urls, None) for _ in range(args.repeat)])
-            rows.append(row("python + abreast.fetch, 50 ms", ours[0], ours[1], len(urls)))
-            theirs = best([run_aiohttp(urls_file, len(urls)) for _ in range(args.repeat)])
+            run_abreast(urls[:100])
+            runs = {"ours": [], "theirs": []}
+            for _ in range(args.repeat):
+                runs["ours"].append(run_abreast(urls, CONNECTIONS_BEHIND_LATENCY))
+                runs["theirs"].append(run_aiohttp(urls_file, len(urls)))
+            ours, theirs = best(runs["ours"]), best(runs["theirs"])
+            rows.append(row("python + abreast.fetch, 50 ms, 1000 in flight", ours[0], ours[1], len(urls)))
             rows.append(row("explainer's aiohttp program, 50 ms", theirs[0], theirs[1], len(urls)))
             print(f"   abreast.fetch is {theirs[0] / ours[0]:.2f}x the aiohttp program (target >= 3x)")
     dump(rows, args.json)

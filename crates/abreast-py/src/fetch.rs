@@ -12,6 +12,7 @@
 //! for a few instructions and never across a GIL acquisition.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -149,6 +150,9 @@ pub(crate) struct FetchRun {
     summary: Mutex<Option<Summary>>,
     /// Stops the run from any thread, even while another waits on `records`.
     stop: StopSignal,
+    /// Set once `records` was taken (the run ended or was closed), so that it can be known
+    /// without its lock.
+    ended: AtomicBool,
 }
 
 /// What one wait for records found.
@@ -179,6 +183,7 @@ impl FetchRun {
                             break;
                         }
                         let run = guard.take().expect("checked above");
+                        self.ended.store(true, Ordering::SeqCst);
                         return Waited::Ended(run.finish());
                     }
                 }
@@ -215,7 +220,7 @@ impl FetchRun {
         match std::mem::replace(&mut *outcome, Outcome::Done) {
             Outcome::Running => {
                 *outcome = Outcome::Running;
-                Ok(lock(&self.records).is_none())
+                Ok(self.ended.load(Ordering::SeqCst))
             }
             Outcome::Done => Ok(true),
             Outcome::Failed(error) => Err(error),
@@ -226,7 +231,11 @@ impl FetchRun {
     /// waiting for the GIL to read the next URLs).
     fn shut(&self, py: Python<'_>) {
         self.stop.raise();
-        let run = py.detach(|| lock(&self.records).take());
+        let run = py.detach(|| {
+            let run = lock(&self.records).take();
+            self.ended.store(true, Ordering::SeqCst);
+            run
+        });
         if let Some(run) = run {
             let summary = py.detach(move || {
                 let summary = run.summary().clone();
@@ -315,6 +324,7 @@ impl FetchRun {
             input_error,
             summary: Mutex::new(None),
             stop,
+            ended: AtomicBool::new(false),
         })
     }
 
