@@ -170,3 +170,7 @@ def test_extract_many_options_are_checked():
         abreast.extract_many([], workers=2.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         abreast.extract_many(42)  # type: ignore[arg-type]
+
+
+def test_the_page_typeddict_names_fields_pages_have():
+    assert set(abreast.Page.__annotations__) <= set(abreast.extract(HTML))

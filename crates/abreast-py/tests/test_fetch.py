@@ -314,3 +314,9 @@ def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_running():
             child.wait()
     assert child.returncode == 0, err
     assert out.strip() == "interrupted 0", (out, err)
+
+
+def test_the_record_typeddict_names_fields_records_have(site):
+    (record,) = abreast.fetch([site.page_url(1)])
+    assert set(abreast.Record.__annotations__) <= set(record)
+    assert set(abreast.ErrorInfo.__annotations__) == {"kind", "message"}
