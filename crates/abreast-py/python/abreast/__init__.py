@@ -1,0 +1,313 @@
+"""abreast from Python: fetch many pages at once and extract their metadata.
+
+The work is done by abreast's Rust engine with the GIL released, so a script, a notebook or an
+asyncio service keeps running while pages are fetched and read::
+
+    import abreast
+
+    for record in abreast.fetch(urls):          # any iterable, read lazily
+        print(record["url"], record["title"])   # records come as they complete
+
+    async for record in abreast.afetch(urls):   # the same, for asyncio
+        ...
+
+    page = abreast.extract(html, url=url)       # one page's metadata
+    for page in abreast.extract_many(pairs):    # many, in parallel on threads
+        ...
+
+A URL that fails is a record with ``ok`` False and an ``error`` saying why, never an exception.
+Bad options raise ``TypeError`` or ``ValueError`` at the call. ``abreast.testing.TestSite`` is a
+local test site for offline tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable, Mapping, Optional, Tuple, Union
+
+from . import _abreast, _options
+from ._options import Seconds
+from ._types import ErrorInfo, ErrorKind, Page, Record
+
+__all__ = [
+    "fetch",
+    "afetch",
+    "extract",
+    "extract_many",
+    "Fetch",
+    "AsyncFetch",
+    "ExtractMany",
+    "Record",
+    "Page",
+    "ErrorInfo",
+    "ErrorKind",
+    "FetchError",
+    "__version__",
+]
+
+__version__: str = _abreast.__version__
+
+Fetch = _abreast.FetchRun
+"""The iterator :func:`fetch` returns (also a context manager; ``close()`` stops the run)."""
+
+ExtractMany = _abreast.ExtractMany
+"""The iterator :func:`extract_many` returns (``close()`` stops it)."""
+
+FetchError = _abreast.FetchError
+"""Raised when a run cannot start or its input cannot be read (never for a page that fails)."""
+
+Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+"""Extra request headers: a dict, or ``(name, value)`` pairs."""
+
+Html = Union[bytes, bytearray, str]
+"""A page: its body as ``bytes`` (the encoding is sniffed) or ``str`` (already decoded)."""
+
+
+def _start(
+    urls: Iterable[str],
+    *,
+    mode: str,
+    jobs: Optional[int],
+    per_host: int,
+    rate: Optional[float],
+    timeout: Seconds,
+    connect_timeout: Seconds,
+    retries: int,
+    max_bytes: int,
+    max_redirects: int,
+    headers: Headers,
+    head_only: bool,
+    ordered: bool,
+    insecure: bool,
+) -> Fetch:
+    """Checks every option, then starts the run."""
+    return _abreast.FetchRun(
+        _options.urls(urls),
+        mode=_options.mode(mode),
+        jobs=_options.optional_count("jobs", jobs, 100, 1),
+        per_host=_options.count("per_host", per_host, 8, 1),
+        rate=_options.rate(rate),
+        timeout=_options.seconds("timeout", timeout, "30.0"),
+        connect_timeout=_options.seconds("connect_timeout", connect_timeout, "10.0"),
+        retries=_options.count("retries", retries, 2, 0),
+        max_bytes=_options.count("max_bytes", max_bytes, 10 * 2**20, 1),
+        max_redirects=_options.count("max_redirects", max_redirects, 10, 0),
+        headers=_options.headers(headers),
+        head_only=_options.flag("head_only", head_only),
+        ordered=_options.flag("ordered", ordered),
+        insecure=_options.flag("insecure", insecure),
+    )
+
+
+def fetch(
+    urls: Iterable[str],
+    *,
+    mode: str = "hybrid",
+    jobs: Optional[int] = None,
+    per_host: int = 8,
+    rate: Optional[float] = None,
+    timeout: Seconds = 30.0,
+    connect_timeout: Seconds = 10.0,
+    retries: int = 2,
+    max_bytes: int = 10 * 2**20,
+    max_redirects: int = 10,
+    headers: Headers = None,
+    head_only: bool = False,
+    ordered: bool = False,
+    insecure: bool = False,
+) -> Fetch:
+    """Fetches every URL of ``urls`` at once and yields one record per URL as each completes.
+
+    ``urls`` is any iterable of str (a list, a file, a generator of ten million URLs): it is read
+    lazily, a window ahead of the fetches, so memory stays flat. Each record is a dict with the
+    fields of ``abreast fetch``'s JSON (see :class:`Record`); a URL that fails is a record with
+    ``ok`` False and ``error`` ``{"kind", "message"}``, never an exception.
+
+    The GIL is released while the run works and waits. Breaking out of the loop, ``close()``,
+    or dropping the iterator stops the run and frees its threads; Ctrl-C raises
+    KeyboardInterrupt within a second and stops it too. If reading ``urls`` raises, or an item
+    is not a str, the records of the URLs before it come first, then the exception is raised.
+
+    Options (checked at the call; a bad one raises TypeError or ValueError):
+
+    - ``mode``: ``"hybrid"`` (async I/O, extraction on threads), ``"threads"`` or ``"async"``.
+    - ``jobs``: requests in flight at once (default: the mode's, 100 for hybrid).
+    - ``per_host``: requests in flight at once to one host.
+    - ``rate``: request starts per second to one host (None: unlimited).
+    - ``timeout``: seconds for one attempt, start to last byte; ``connect_timeout``: to connect.
+      Numbers of seconds or ``datetime.timedelta``.
+    - ``retries``: retries of connection errors, 429 and 5xx (with backoff).
+    - ``max_bytes``: body bytes kept at most; longer pages are cut and marked ``truncated``.
+    - ``max_redirects``: redirects followed at most.
+    - ``headers``: extra request headers, a dict or ``(name, value)`` pairs.
+    - ``head_only``: stop reading each page where its ``<head>`` ends.
+    - ``ordered``: yield records in input order instead of as they complete.
+    - ``insecure``: accept invalid TLS certificates.
+
+    Example::
+
+        for record in abreast.fetch(open("urls.txt").read().split(), jobs=200):
+            if record["ok"]:
+                print(record["title"])
+    """
+    return _start(
+        urls,
+        mode=mode,
+        jobs=jobs,
+        per_host=per_host,
+        rate=rate,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+        headers=headers,
+        head_only=head_only,
+        ordered=ordered,
+        insecure=insecure,
+    )
+
+
+class AsyncFetch:
+    """The async iterator :func:`afetch` returns; also an async context manager.
+
+    Waiting for records happens on an executor thread with the GIL released; the event loop
+    only converts each record to a dict (microseconds), so it is never blocked.
+    """
+
+    __slots__ = ("_run", "_batch", "_wait")
+
+    def __init__(self, run: Fetch, batch: int = 256, wait: float = 0.1) -> None:
+        self._run = run
+        self._batch = batch
+        self._wait = wait
+
+    def __aiter__(self) -> "AsyncFetch":
+        return self
+
+    async def __anext__(self) -> Record:
+        run = self._run
+        while True:
+            record = run.pop()
+            if record is not None:
+                return record
+            if run.finished():
+                raise StopAsyncIteration
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, run.wait, self._batch, self._wait)
+
+    async def aclose(self) -> None:
+        """Stops the run and frees its threads (waits without blocking the event loop)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._run.close)
+
+    async def __aenter__(self) -> "AsyncFetch":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    @property
+    def summary(self) -> dict:
+        """The run's counts so far (see :attr:`Fetch.summary`)."""
+        return self._run.summary
+
+    def close(self) -> None:
+        """Stops the run now, from synchronous code."""
+        self._run.close()
+
+
+def afetch(
+    urls: Iterable[str],
+    *,
+    mode: str = "hybrid",
+    jobs: Optional[int] = None,
+    per_host: int = 8,
+    rate: Optional[float] = None,
+    timeout: Seconds = 30.0,
+    connect_timeout: Seconds = 10.0,
+    retries: int = 2,
+    max_bytes: int = 10 * 2**20,
+    max_redirects: int = 10,
+    headers: Headers = None,
+    head_only: bool = False,
+    ordered: bool = False,
+    insecure: bool = False,
+) -> AsyncFetch:
+    """:func:`fetch` as an async iterator for asyncio; same options, same records.
+
+    It never blocks the event loop: the run works on its own threads and records are collected
+    on an executor thread with the GIL released. Leaving the loop early and dropping the
+    iterator stops the run; ``async with abreast.afetch(urls) as records:`` or ``await
+    records.aclose()`` stops it at once.
+
+    Example::
+
+        async for record in abreast.afetch(urls):
+            print(record["url"], record["status"])
+    """
+    return AsyncFetch(
+        _start(
+            urls,
+            mode=mode,
+            jobs=jobs,
+            per_host=per_host,
+            rate=rate,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            retries=retries,
+            max_bytes=max_bytes,
+            max_redirects=max_redirects,
+            headers=headers,
+            head_only=head_only,
+            ordered=ordered,
+            insecure=insecure,
+        )
+    )
+
+
+def extract(html: Html, *, url: Optional[str] = None, content_type: Optional[str] = None) -> Page:
+    """Extracts one page's metadata: title, lang, canonical, description, every ``<meta>``,
+    OpenGraph, Twitter cards and JSON-LD (see :class:`Page`).
+
+    ``html`` is the body as ``bytes`` (the encoding is chosen as a browser does: byte order
+    mark, then ``content_type``'s charset, then ``<meta charset>``, then a guess) or as ``str``
+    (already decoded; then ``content_type`` must be None). ``url`` is the page's address; it is
+    returned as the dict's ``url``. The GIL is released while the page is read. Malformed
+    input never raises: it gives what can be read, and ``end`` says if reading stopped early.
+
+    Example::
+
+        page = abreast.extract(b"<title>Hi</title>", url="https://example.com/")
+        assert page["title"] == "Hi"
+    """
+    if url is not None and not isinstance(url, str):
+        raise TypeError(f"url must be a str or None, e.g. url=\"https://example.com/\"; got {url!r}")
+    if content_type is not None and not isinstance(content_type, str):
+        raise TypeError(
+            f"content_type must be a str or None, e.g. content_type=\"text/html; charset=utf-8\"; got {content_type!r}"
+        )
+    return _abreast.extract(html, url=url, content_type=content_type)
+
+
+def extract_many(
+    pages: Iterable[Union[Html, Tuple[Html, Optional[str]], Tuple[Html, Optional[str], Optional[str]]]],
+    *,
+    workers: Optional[int] = None,
+) -> ExtractMany:
+    """Extracts many pages in parallel on abreast's thread pool, with the GIL released, and
+    yields one :class:`Page` dict per item, in input order.
+
+    ``pages`` is any iterable (read lazily, a few pages per worker ahead) of ``(html, url)``
+    pairs, ``(html, url, content_type)`` triples, or bare ``html``. ``workers`` is the number
+    of threads (default: one per CPU). An item that is not one of these raises TypeError in its
+    turn, after the pages before it; then the iteration ends.
+
+    Example::
+
+        pairs = ((response.content, response.url) for response in responses)
+        for page in abreast.extract_many(pairs, workers=4):
+            print(page["url"], page["title"])
+    """
+    count = _options.workers(workers)
+    return _abreast.ExtractMany(pages, count, 4 * count)

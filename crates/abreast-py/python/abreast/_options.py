@@ -1,0 +1,139 @@
+"""Checks of the options of abreast's calls, made at the call.
+
+Each check raises TypeError (wrong type) or ValueError (wrong value) whose message names the
+option, says what was given, and shows a good value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any, List, Optional, Tuple, Union
+
+Seconds = Union[float, int, timedelta]
+"""A duration: seconds as a number, or a ``datetime.timedelta``."""
+
+MODES = ("hybrid", "threads", "async")
+"""The modes ``fetch`` runs from Python."""
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def seconds(name: str, value: Any, example: str) -> float:
+    """A positive, finite duration in seconds, from a number or a timedelta."""
+    if isinstance(value, timedelta):
+        result = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be seconds as a number or a datetime.timedelta, e.g. {name}={example}; "
+            f"got {value!r} ({_type_name(value)})"
+        )
+    else:
+        result = float(value)
+    if not math.isfinite(result) or result <= 0:
+        raise ValueError(f"{name} must be more than 0 seconds, e.g. {name}={example}; got {value!r}")
+    return result
+
+
+def count(name: str, value: Any, example: int, minimum: int) -> int:
+    """An int of at least ``minimum`` (a bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, e.g. {name}={example}; got {value!r} ({_type_name(value)})")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, e.g. {name}={example}; got {value}")
+    return value
+
+
+def optional_count(name: str, value: Any, example: int, minimum: int) -> Optional[int]:
+    """None, or an int of at least ``minimum``."""
+    return None if value is None else count(name, value, example, minimum)
+
+
+def flag(name: str, value: Any) -> bool:
+    """A bool (True or False only: a truthy string is a mistake, not a yes)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, e.g. {name}=True; got {value!r} ({_type_name(value)})")
+    return value
+
+
+def mode(value: Any) -> str:
+    """One of :data:`MODES`."""
+    if not isinstance(value, str):
+        raise TypeError(f"mode must be a str, e.g. mode=\"hybrid\"; got {value!r} ({_type_name(value)})")
+    if value == "processes":
+        raise ValueError(
+            "mode=\"processes\" is not available from Python: its worker processes are abreast's "
+            "own executable started again, which inside Python is the interpreter. Use "
+            "mode=\"hybrid\" (the default; extraction runs on threads, in parallel, without the "
+            "GIL) or the command line `abreast fetch --mode processes`"
+        )
+    if value not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, e.g. mode=\"hybrid\"; got {value!r}")
+    return value
+
+
+def rate(value: Any) -> Optional[float]:
+    """None, or request starts per second per host (> 0)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"rate must be requests per second as a number, e.g. rate=5.0; got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"rate must be more than 0 requests per second, e.g. rate=5.0; got {value!r}")
+    return float(value)
+
+
+def headers(value: Any) -> List[Tuple[str, str]]:
+    """Extra request headers: None, a mapping, or an iterable of ``(name, value)`` pairs."""
+    example = "headers={\"User-Agent\": \"my-crawler/1.0\"}"
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"headers must be a dict or (name, value) pairs, e.g. {example}; got {value!r}")
+    else:
+        pairs = []
+        for pair in value:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise TypeError(f"headers must hold (name, value) pairs, e.g. {example}; got {pair!r}")
+            pairs.append(pair)
+    result = []
+    for header, text in pairs:
+        if not isinstance(header, str) or not isinstance(text, str):
+            raise TypeError(f"headers: names and values must be str, e.g. {example}; got {header!r}: {text!r}")
+        if not _TOKEN.match(header):
+            raise ValueError(f"headers: {header!r} is not a valid header name, e.g. {example}")
+        if any(c in text for c in "\r\n\0"):
+            raise ValueError(f"headers: the value of {header!r} holds a line break or NUL; e.g. {example}")
+        result.append((header, text))
+    return result
+
+
+def urls(value: Any) -> Any:
+    """Any iterable of URLs except a lone str or bytes (which would be read character by character)."""
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError(
+            "urls must be an iterable of URLs, e.g. urls=[\"https://example.com/\"]; got a single "
+            f"{_type_name(value)}: wrap it in a list"
+        )
+    if not isinstance(value, Iterable):
+        raise TypeError(
+            f"urls must be an iterable of URLs (a list, a generator, a file), e.g. "
+            f"urls=[\"https://example.com/\"]; got {value!r} ({_type_name(value)})"
+        )
+    return value
+
+
+def workers(value: Any) -> int:
+    """Worker threads for extract_many: None (one per CPU) or an int >= 1."""
+    if value is None:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return count("workers", value, 4, 1)

@@ -1,0 +1,282 @@
+//! Extraction from Python: one page with [`extract`], many on a thread pool with
+//! [`ExtractMany`]. Both read `bytes` (the encoding is sniffed as a browser does) or `str`
+//! (already decoded: read as UTF-8), and release the GIL while the extractor runs.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use abreast::TaskHandle;
+use abreast::threads::ThreadPool;
+use abreast_meta::PageMeta;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyIterator, PyString, PyTuple};
+
+use crate::convert::to_python;
+
+/// The content type a `str` page is read with: its text is already decoded, and is handed to
+/// the extractor as UTF-8.
+const UTF8_HTML: &str = "text/html; charset=utf-8";
+
+/// A page's body as the extractor takes it, owned so that it can cross to another thread.
+struct PageInput {
+    body: Vec<u8>,
+    content_type: Option<String>,
+}
+
+/// Reads `html` (bytes, bytearray or str) into an owned body, with the content type to use.
+fn page_input(
+    html: &Bound<'_, PyAny>,
+    content_type: Option<String>,
+    what: &str,
+) -> PyResult<PageInput> {
+    if let Ok(bytes) = html.cast::<PyBytes>() {
+        return Ok(PageInput {
+            body: bytes.as_bytes().to_vec(),
+            content_type,
+        });
+    }
+    if let Ok(array) = html.cast::<PyByteArray>() {
+        return Ok(PageInput {
+            body: array.to_vec(),
+            content_type,
+        });
+    }
+    if let Ok(text) = html.cast::<PyString>() {
+        if content_type.is_some() {
+            return Err(PyTypeError::new_err(format!(
+                "{what}: content_type applies to bytes only (a str is already decoded and is read \
+                 as UTF-8); pass the body as bytes, e.g. response.content, to have its charset used"
+            )));
+        }
+        return Ok(PageInput {
+            body: text.to_cow()?.into_owned().into_bytes(),
+            content_type: Some(UTF8_HTML.to_owned()),
+        });
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what}: html must be bytes or str, e.g. b\"<title>Hi</title>\", not {}",
+        html.get_type().name()?
+    )))
+}
+
+/// The dict of one page: its metadata's fields, and `url` (the page's address as given, or
+/// None).
+fn page_dict<'py>(
+    py: Python<'py>,
+    page: &PageMeta,
+    url: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let object = to_python(py, page)?;
+    object.cast::<PyDict>()?.set_item("url", url)?;
+    Ok(object)
+}
+
+/// Extracts one page's metadata (see `abreast.extract`).
+#[pyfunction]
+#[pyo3(signature = (html, *, url = None, content_type = None))]
+pub(crate) fn extract<'py>(
+    py: Python<'py>,
+    html: &Bound<'py, PyAny>,
+    url: Option<String>,
+    content_type: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let page = if let Ok(bytes) = html.cast::<PyBytes>() {
+        // No copy: the bytes object is immutable and held alive by `html` while the GIL is
+        // released.
+        let body = bytes.as_bytes();
+        let content_type = content_type.as_deref();
+        py.detach(|| abreast_meta::extract(body, content_type))
+    } else {
+        let input = page_input(html, content_type, "extract")?;
+        py.detach(|| abreast_meta::extract(&input.body, input.content_type.as_deref()))
+    };
+    page_dict(py, &page, url.as_deref())
+}
+
+/// One place in the ordered window of [`ExtractMany`]: a page being extracted, or the error
+/// that its input item raised, delivered in its turn.
+enum Pending {
+    Page {
+        task: TaskHandle<PageMeta>,
+        url: Option<String>,
+    },
+    Failed(PyErr),
+}
+
+/// The iterator behind `abreast.extract_many`: reads `(html, url)` items from a Python
+/// iterable a window ahead, extracts them on a thread pool with the GIL released, and yields
+/// the dicts in input order.
+#[pyclass(module = "abreast._abreast")]
+pub(crate) struct ExtractMany {
+    /// The items still to read; `None` once exhausted or failed.
+    source: Option<Py<PyIterator>>,
+    /// `None` once the iterator has ended.
+    pool: Option<ThreadPool>,
+    /// Started pages (and errors) in input order.
+    window: Mutex<VecDeque<Pending>>,
+    /// How many pages may be in the window at once.
+    ahead: usize,
+    /// Items read so far, to name a bad one by its index.
+    read: usize,
+}
+
+impl ExtractMany {
+    /// Reads items until the window is full or the input ends.
+    fn fill(&mut self, py: Python<'_>) {
+        let window = self.window.get_mut().unwrap_or_else(|p| p.into_inner());
+        let Some(pool) = self.pool.as_ref() else {
+            return;
+        };
+        while window.len() < self.ahead {
+            let Some(source) = self.source.as_ref() else {
+                return;
+            };
+            let item = match source.bind(py).clone().next() {
+                None => {
+                    self.source = None;
+                    return;
+                }
+                Some(Err(error)) => Err(error),
+                Some(Ok(item)) => read_item(&item, self.read),
+            };
+            self.read += 1;
+            match item {
+                Ok((input, url)) => {
+                    let task = pool.submit(move || {
+                        abreast_meta::extract(&input.body, input.content_type.as_deref())
+                    });
+                    window.push_back(Pending::Page { task, url });
+                }
+                Err(error) => {
+                    // Raised in its turn; nothing after it is read.
+                    window.push_back(Pending::Failed(error));
+                    self.source = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends the iteration: nothing more is read, pages not started are withdrawn, and the
+    /// threads are joined (each finishes at most the page it is on).
+    fn end(&mut self) {
+        self.source = None;
+        let window = std::mem::take(self.window.get_mut().unwrap_or_else(|p| p.into_inner()));
+        stop(window, self.pool.take());
+    }
+}
+
+/// Withdraws the pages of `window` not started yet and shuts `pool` down.
+fn stop(window: VecDeque<Pending>, pool: Option<ThreadPool>) {
+    for pending in window {
+        if let Pending::Page { task, .. } = pending {
+            task.cancel();
+        }
+    }
+    if let Some(pool) = pool {
+        pool.shutdown_now();
+    }
+}
+
+/// Reads one item of `extract_many`'s input: `(html, url)`, `(html, url, content_type)`, or a
+/// bare `html`.
+fn read_item(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(PageInput, Option<String>)> {
+    let what = format!("extract_many: item {index}");
+    let Ok(tuple) = item.cast::<PyTuple>() else {
+        return Ok((page_input(item, None, &what)?, None));
+    };
+    let bad_shape = || {
+        PyTypeError::new_err(format!(
+            "{what}: expected (html, url) or (html, url, content_type), e.g. \
+             (b\"<title>Hi</title>\", \"https://example.com/\"), got a tuple of {}",
+            tuple.len()
+        ))
+    };
+    if !(2..=3).contains(&tuple.len()) {
+        return Err(bad_shape());
+    }
+    let url: Option<String> = tuple.get_item(1)?.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what}: the url must be a str or None, e.g. \"https://example.com/\""
+        ))
+    })?;
+    let content_type: Option<String> = if tuple.len() == 3 {
+        tuple.get_item(2)?.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what}: the content_type must be a str or None, e.g. \"text/html; charset=utf-8\""
+            ))
+        })?
+    } else {
+        None
+    };
+    Ok((page_input(&tuple.get_item(0)?, content_type, &what)?, url))
+}
+
+#[pymethods]
+impl ExtractMany {
+    /// Starts extracting `pages` on `workers` threads, `ahead` pages at most in flight.
+    #[new]
+    #[pyo3(signature = (pages, workers, ahead))]
+    fn new(pages: &Bound<'_, PyAny>, workers: usize, ahead: usize) -> PyResult<Self> {
+        let source = pages.try_iter()?.unbind();
+        let pool = ThreadPool::builder()
+            .num_threads(workers.max(1))
+            .thread_name(|index| format!("abreast-extract-{index}"))
+            .build()
+            .map_err(|error| PyRuntimeError::new_err(format!("extract_many: {error}")))?;
+        Ok(ExtractMany {
+            source: Some(source),
+            pool: Some(pool),
+            window: Mutex::new(VecDeque::new()),
+            ahead: ahead.max(1),
+            read: 0,
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.fill(py);
+        let next = self
+            .window
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        match next {
+            None => {
+                self.close(py);
+                Ok(None)
+            }
+            Some(Pending::Failed(error)) => {
+                self.close(py);
+                Err(error)
+            }
+            Some(Pending::Page { task, url }) => match py.detach(|| task.join()) {
+                Ok(page) => page_dict(py, &page, url.as_deref()).map(Some),
+                Err(error) => {
+                    self.close(py);
+                    Err(PyRuntimeError::new_err(format!(
+                        "extract_many: extracting a page failed: {error}"
+                    )))
+                }
+            },
+        }
+    }
+
+    /// Stops the iteration now: no more items are read and the threads are freed.
+    fn close(&mut self, py: Python<'_>) {
+        self.source = None;
+        let window = std::mem::take(self.window.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let pool = self.pool.take();
+        py.detach(move || stop(window, pool));
+    }
+}
+
+impl Drop for ExtractMany {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

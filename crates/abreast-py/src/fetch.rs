@@ -1,0 +1,414 @@
+//! `abreast.fetch` and `abreast.afetch`: a run of abreast's fetch pipeline
+//! ([`abreast_fetch::fetch`]) fed from a Python iterable and read from Python.
+//!
+//! The URLs are pulled from the Python iterator by the pipeline's input thread, a batch per
+//! GIL acquisition ([`PyUrls`]). Records are awaited with the GIL released, a short wait at a
+//! time so that Ctrl-C is seen within a second ([`FetchRun::__next__`]); `afetch` waits on an
+//! executor thread ([`FetchRun::wait`]) and converts one record per step on the event loop
+//! ([`FetchRun::pop`]), so the loop never holds the GIL for more than one record.
+//!
+//! Locks: `records` is only ever locked with the GIL released (its holder may wait for records
+//! for up to [`WAIT`], and the input thread needs the GIL meanwhile); the other locks are held
+//! for a few instructions and never across a GIL acquisition.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use abreast_fetch::{
+    FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal, Summary,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyIterator, PyString};
+
+use crate::convert::to_python;
+
+pyo3::create_exception!(
+    _abreast,
+    FetchError,
+    pyo3::exceptions::PyRuntimeError,
+    "A fetch run could not start or could not read its input (never raised for a page that fails)."
+);
+
+/// The longest wait for records with the GIL released before signals are checked again.
+const WAIT: Duration = Duration::from_millis(100);
+/// URLs pulled from the Python iterable per GIL acquisition.
+const INPUT_BATCH: usize = 256;
+
+/// Locks `mutex`, taking over a lock whose holder panicked (the data stays consistent: every
+/// critical section here is a single push, pop or take).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The URLs of a Python iterable, as the pipeline's input: pulled a batch at a time with the
+/// GIL held; a Python exception (or an item that is not a str) ends the input and is kept in
+/// `error` to be raised after the records of the URLs before it.
+struct PyUrls {
+    source: Option<Py<PyIterator>>,
+    buffer: VecDeque<String>,
+    read: u64,
+    error: Arc<Mutex<Option<PyErr>>>,
+    /// The input error, given to the pipeline once the URLs read before it have been.
+    failed: Option<std::io::Error>,
+}
+
+impl PyUrls {
+    /// Pulls up to [`INPUT_BATCH`] URLs; on an error keeps it and ends the input.
+    fn refill(&mut self) -> Result<(), std::io::Error> {
+        let Some(source) = self.source.take() else {
+            return Ok(());
+        };
+        let outcome = Python::attach(|py| {
+            let iterator = source.bind(py);
+            for _ in 0..INPUT_BATCH {
+                let item = match iterator.clone().next() {
+                    None => return Ok(false),
+                    Some(item) => item?,
+                };
+                let url = item.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "fetch: URL {} must be a str, e.g. \"https://example.com/\"; got {}",
+                        self.read,
+                        item.repr()
+                            .map(|r| r.to_string())
+                            .unwrap_or_else(|_| "an object".into())
+                    ))
+                })?;
+                self.buffer.push_back(url.to_cow()?.into_owned());
+                self.read += 1;
+            }
+            Ok::<bool, PyErr>(true)
+        });
+        match outcome {
+            Ok(more) => {
+                if more {
+                    self.source = Some(source);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let message = Python::attach(|py| error.value(py).to_string());
+                *lock(&self.error) = Some(error);
+                Err(std::io::Error::other(message))
+            }
+        }
+    }
+}
+
+impl Iterator for PyUrls {
+    type Item = Result<String, std::io::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty()
+            && self.failed.is_none()
+            && let Err(error) = self.refill()
+        {
+            self.failed = Some(error);
+        }
+        match self.buffer.pop_front() {
+            Some(url) => Some(Ok(url)),
+            None => self.failed.take().map(Err),
+        }
+    }
+}
+
+impl Drop for PyUrls {
+    fn drop(&mut self) {
+        // Dropping a Python reference without the GIL defers it to PyO3's pool; take the GIL
+        // if the interpreter is still there so the iterator (a generator, a file) is closed now.
+        if let Some(source) = self.source.take() {
+            Python::attach(move |_| drop(source));
+        }
+    }
+}
+
+/// How a run ended, once it has.
+enum Outcome {
+    /// Not yet.
+    Running,
+    /// Every record was delivered.
+    Done,
+    /// The input raised (kept in the run's error slot) or the run failed to start.
+    Failed(PyErr),
+}
+
+/// The iterator behind `abreast.fetch` (and the engine of `abreast.afetch`).
+#[pyclass(module = "abreast._abreast")]
+pub(crate) struct FetchRun {
+    /// The run; `None` once it ended or was closed. Locked only with the GIL released.
+    records: Mutex<Option<Records>>,
+    /// Records taken from the run, not yet handed to Python.
+    buffer: Mutex<VecDeque<Record>>,
+    /// How the run ended.
+    outcome: Mutex<Outcome>,
+    /// The exception the URL iterable raised, if it did.
+    input_error: Arc<Mutex<Option<PyErr>>>,
+    /// The run's summary when it ended.
+    summary: Mutex<Option<Summary>>,
+    /// Stops the run from any thread, even while another waits on `records`.
+    stop: StopSignal,
+    /// Set once `records` was taken (the run ended or was closed), so that it can be known
+    /// without its lock.
+    ended: AtomicBool,
+}
+
+/// What one wait for records found.
+enum Waited {
+    Records(Vec<Record>),
+    Pending,
+    Ended(Result<Summary, abreast_fetch::FetchError>),
+    Closed,
+}
+
+impl FetchRun {
+    /// Waits up to `timeout` for records (up to `max`), with the GIL released, and buffers them.
+    fn wait_for_records(&self, py: Python<'_>, max: usize, timeout: Duration) -> PyResult<()> {
+        let waited = py.detach(|| {
+            let mut guard = lock(&self.records);
+            let Some(run) = guard.as_mut() else {
+                return Waited::Closed;
+            };
+            let mut got = Vec::new();
+            let mut wait = timeout;
+            while got.len() < max.max(1) {
+                match run.next_timeout(wait) {
+                    Next::Record(record) => got.push(record),
+                    Next::Pending => break,
+                    Next::End => {
+                        if !got.is_empty() {
+                            // Deliver these first; the end is seen on the next wait.
+                            break;
+                        }
+                        let run = guard.take().expect("checked above");
+                        self.ended.store(true, Ordering::SeqCst);
+                        return Waited::Ended(run.finish());
+                    }
+                }
+                wait = Duration::ZERO;
+            }
+            if got.is_empty() {
+                Waited::Pending
+            } else {
+                Waited::Records(got)
+            }
+        });
+        match waited {
+            Waited::Records(records) => lock(&self.buffer).extend(records),
+            Waited::Pending | Waited::Closed => {}
+            Waited::Ended(result) => {
+                let outcome = match (result, lock(&self.input_error).take()) {
+                    // The iterable raised: that exception, as Python code would expect.
+                    (_, Some(error)) => Outcome::Failed(error),
+                    (Ok(summary), None) => {
+                        *lock(&self.summary) = Some(summary);
+                        Outcome::Done
+                    }
+                    (Err(error), None) => Outcome::Failed(FetchError::new_err(error.to_string())),
+                };
+                *lock(&self.outcome) = outcome;
+            }
+        }
+        Ok(())
+    }
+
+    /// True once the run has ended; raises its error the first time, if it failed.
+    fn take_end(&self) -> PyResult<bool> {
+        let mut outcome = lock(&self.outcome);
+        match std::mem::replace(&mut *outcome, Outcome::Done) {
+            Outcome::Running => {
+                *outcome = Outcome::Running;
+                Ok(self.ended.load(Ordering::SeqCst))
+            }
+            Outcome::Done => Ok(true),
+            Outcome::Failed(error) => Err(error),
+        }
+    }
+
+    /// Stops the run and frees its threads, with the GIL released (the input thread may be
+    /// waiting for the GIL to read the next URLs).
+    fn shut(&self, py: Python<'_>) {
+        self.stop.raise();
+        let run = py.detach(|| {
+            let run = lock(&self.records).take();
+            self.ended.store(true, Ordering::SeqCst);
+            run
+        });
+        if let Some(run) = run {
+            let summary = py.detach(move || {
+                let summary = run.summary().clone();
+                drop(run);
+                summary
+            });
+            lock(&self.summary).get_or_insert(summary);
+        }
+        lock(&self.buffer).clear();
+    }
+}
+
+#[pymethods]
+impl FetchRun {
+    /// Starts a run over `urls` (options already checked by `abreast.fetch`).
+    #[new]
+    #[pyo3(signature = (urls, *, mode, jobs, per_host, rate, timeout, connect_timeout, retries,
+        max_bytes, max_redirects, headers, head_only, ordered, insecure))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        urls: &Bound<'_, PyAny>,
+        mode: &str,
+        jobs: Option<usize>,
+        per_host: usize,
+        rate: Option<f64>,
+        timeout: f64,
+        connect_timeout: f64,
+        retries: u32,
+        max_bytes: usize,
+        max_redirects: u32,
+        headers: Vec<(String, String)>,
+        head_only: bool,
+        ordered: bool,
+        insecure: bool,
+    ) -> PyResult<Self> {
+        let mode: Mode = mode
+            .parse()
+            .map_err(|error| PyValueError::new_err(format!("{error}")))?;
+        let seconds = |value: f64, name: &str| {
+            Duration::try_from_secs_f64(value).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "{name} must be a finite number of seconds > 0, e.g. 10.0"
+                ))
+            })
+        };
+        let config = FetchConfig {
+            mode,
+            concurrency: jobs,
+            per_host,
+            rate,
+            ordered,
+            http: HttpSettings {
+                connect_timeout: seconds(connect_timeout, "connect_timeout")?,
+                timeout: seconds(timeout, "timeout")?,
+                max_bytes,
+                head_only,
+                insecure,
+                headers,
+                max_redirects,
+                retries,
+                ..HttpSettings::default()
+            },
+            ..FetchConfig::default()
+        };
+        let input_error = Arc::new(Mutex::new(None));
+        let input = PyUrls {
+            source: Some(urls.try_iter()?.unbind()),
+            buffer: VecDeque::new(),
+            read: 0,
+            error: Arc::clone(&input_error),
+            failed: None,
+        };
+        let stop = StopSignal::new();
+        let options = RunOptions {
+            stop: Some(stop.clone()),
+            ..RunOptions::default()
+        };
+        let records = py
+            .detach(|| abreast_fetch::fetch(&config, input, options))
+            .map_err(|error| FetchError::new_err(error.to_string()))?;
+        Ok(FetchRun {
+            records: Mutex::new(Some(records)),
+            buffer: Mutex::new(VecDeque::new()),
+            outcome: Mutex::new(Outcome::Running),
+            input_error,
+            summary: Mutex::new(None),
+            stop,
+            ended: AtomicBool::new(false),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        loop {
+            if let Some(record) = lock(&self.buffer).pop_front() {
+                return to_python(py, &record).map(Some);
+            }
+            if self.take_end()? {
+                return Ok(None);
+            }
+            self.wait_for_records(py, 64, WAIT)?;
+            if let Err(interrupt) = py.check_signals() {
+                self.shut(py);
+                return Err(interrupt);
+            }
+        }
+    }
+
+    /// For `afetch`, on an executor thread: waits up to `timeout` seconds for records (at most
+    /// `max`) with the GIL released and keeps them for [`pop`](Self::pop).
+    #[pyo3(signature = (max = 256, timeout = 0.1))]
+    fn wait(&self, py: Python<'_>, max: usize, timeout: f64) -> PyResult<()> {
+        let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(WAIT);
+        self.wait_for_records(py, max, timeout)
+    }
+
+    /// For `afetch`: the next record already waited for, or None.
+    fn pop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match lock(&self.buffer).pop_front() {
+            Some(record) => to_python(py, &record).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// For `afetch`: True once every record was delivered; raises the run's error, if any.
+    fn finished(&self) -> PyResult<bool> {
+        if !lock(&self.buffer).is_empty() {
+            return Ok(false);
+        }
+        self.take_end()
+    }
+
+    /// Stops the run now and frees its threads; records not yet taken are dropped.
+    fn close(&self, py: Python<'_>) {
+        self.shut(py);
+    }
+
+    /// The run's counts (records, ok, failed by kind, bytes, seconds, p50_ms, p95_ms...): final
+    /// once the run ended, None before.
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match lock(&self.summary).as_ref() {
+            Some(summary) => to_python(py, summary).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
+        self.shut(py);
+    }
+}
+
+impl Drop for FetchRun {
+    fn drop(&mut self) {
+        self.stop.raise();
+        if let Some(run) = self
+            .records
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            // The run's input thread may be waiting for the GIL: release it while the run is
+            // torn down (called from a deallocation, which holds the GIL).
+            Python::attach(|py| py.detach(move || drop(run)));
+        }
+    }
+}

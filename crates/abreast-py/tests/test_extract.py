@@ -1,0 +1,176 @@
+"""abreast.extract and abreast.extract_many."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+import abreast
+
+HTML = (
+    b"<!doctype html><html lang=en><head>"
+    b"<META NAME=description CONTENT='Fish &amp; chips'>"
+    b"<meta property='og:title' content='Chips'>"
+    b"<title>  The\n shop </title>"
+    b"<link rel='Canonical' href='https://example.com/'>"
+    b"<script>document.write('<meta name=fake>')</script>"
+    b"</head><body><!-- <meta name=commented> --></body></html>"
+)
+
+
+def test_extract_bytes_reads_like_a_browser():
+    page = abreast.extract(HTML, url="https://example.com/shop")
+    assert page["url"] == "https://example.com/shop"
+    assert page["title"] == "The shop"
+    assert page["lang"] == "en"
+    assert page["canonical"] == "https://example.com/"
+    assert page["description"] == "Fish & chips"
+    assert page["og"] == {"og:title": "Chips"}
+    assert page["metas"] == [
+        {"name": "description", "content": "Fish & chips"},
+        {"property": "og:title", "content": "Chips"},
+    ]
+    assert page["end"] == "complete"
+    assert page["url"] == "https://example.com/shop"
+
+
+def test_extract_without_url_gives_none():
+    assert abreast.extract(b"<title>x</title>")["url"] is None
+
+
+def test_extract_str_is_read_as_utf8():
+    page = abreast.extract("<meta charset=shift_jis><title>caf\u00e9 \u65e5\u672c</title>")
+    assert page["title"] == "caf\u00e9 \u65e5\u672c"
+    assert page["encoding"] == "UTF-8"
+
+
+def test_extract_uses_the_content_type_charset():
+    body = "<title>caf\u00e9</title>".encode("windows-1252")
+    page = abreast.extract(body, content_type="text/html; charset=windows-1252")
+    assert page["title"] == "caf\u00e9"
+    assert page["encoding_source"] == "content_type"
+
+
+def test_extract_bytearray():
+    assert abreast.extract(bytearray(b"<title>a</title>"))["title"] == "a"
+
+
+def test_extract_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="html must be bytes or str"):
+        abreast.extract(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="content_type applies to bytes only"):
+        abreast.extract("<title>x</title>", content_type="text/html")
+    with pytest.raises(TypeError, match="url must be a str"):
+        abreast.extract(b"", url=b"https://example.com/")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="content_type must be a str"):
+        abreast.extract(b"", content_type=1)  # type: ignore[arg-type]
+
+
+def test_extract_malformed_input_never_raises():
+    for body in (b"", b"<", b"<meta", b"\xff\xfe\x00<", bytes(range(256)) * 10, b"<title>" * 1000):
+        page = abreast.extract(body)
+        assert isinstance(page["metas"], list)
+
+
+def test_extract_a_test_site_page(site):
+    with urllib.request.urlopen(site.page_url(7)) as response:
+        body = response.read()
+        content_type = response.headers["Content-Type"]
+    page = abreast.extract(body, url=site.page_url(7), content_type=content_type)
+    assert page["title"] == "Page 7"
+    assert page["canonical"] == site.page_url(7)
+    assert page["og"]["og:title"]
+    # The decoys in a script string and a comment are not metadata.
+    assert all(meta.get("name") != "decoy" for meta in page["metas"])
+
+
+def pages(count):
+    return ((f"<title>page {n}</title>".encode(), f"https://example.com/{n}") for n in range(count))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_extract_many_keeps_input_order(workers):
+    results = list(abreast.extract_many(pages(500), workers=workers))
+    assert [page["title"] for page in results] == [f"page {n}" for n in range(500)]
+    assert [page["url"] for page in results] == [f"https://example.com/{n}" for n in range(500)]
+
+
+def test_extract_many_equals_extract():
+    items = [(HTML, "https://example.com/"), ("<title>t</title>", None), (b"<title>b</title>", None, "text/html")]
+    expected = [
+        abreast.extract(HTML, url="https://example.com/"),
+        abreast.extract("<title>t</title>"),
+        abreast.extract(b"<title>b</title>", content_type="text/html"),
+    ]
+    assert list(abreast.extract_many(items, workers=2)) == expected
+    # Bare html, without a url.
+    assert list(abreast.extract_many([HTML])) == [abreast.extract(HTML)]
+
+
+def test_extract_many_raises_a_bad_item_in_its_turn():
+    items = [(b"<title>0</title>", "u0"), (b"<title>1</title>", "u1"), (42, "u2"), (b"<title>3</title>", "u3")]
+    iterator = abreast.extract_many(items, workers=2)
+    assert next(iterator)["title"] == "0"
+    assert next(iterator)["title"] == "1"
+    with pytest.raises(TypeError, match="item 2: html must be bytes or str"):
+        next(iterator)
+    assert list(iterator) == []
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ((b"x",), "expected \\(html, url\\)"),
+        ((b"x", 1), "the url must be a str or None"),
+        ((b"x", "u", 2), "the content_type must be a str or None"),
+        (("x", "u", "text/html"), "content_type applies to bytes only"),
+    ],
+)
+def test_extract_many_bad_item_shapes(item, message):
+    with pytest.raises(TypeError, match=message):
+        list(abreast.extract_many([item]))
+
+
+def test_extract_many_raises_what_the_iterable_raises():
+    def failing():
+        yield b"<title>a</title>", "a"
+        raise OSError("disk gone")
+
+    iterator = abreast.extract_many(failing(), workers=2)
+    assert next(iterator)["title"] == "a"
+    with pytest.raises(OSError, match="disk gone"):
+        next(iterator)
+
+
+def test_extract_many_reads_lazily():
+    taken = 0
+
+    def endless():
+        nonlocal taken
+        n = 0
+        while True:
+            taken += 1
+            yield f"<title>{n}</title>".encode(), None
+            n += 1
+
+    iterator = abreast.extract_many(endless(), workers=2)
+    first = [next(iterator)["title"] for _ in range(10)]
+    assert first == [str(n) for n in range(10)]
+    # A window of four pages per worker ahead, not the whole (endless) input.
+    assert taken <= 10 + 4 * 2 + 1
+    iterator.close()
+    assert list(iterator) == []
+
+
+def test_extract_many_options_are_checked():
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        abreast.extract_many([], workers=0)
+    with pytest.raises(TypeError, match="workers must be an int"):
+        abreast.extract_many([], workers=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        abreast.extract_many(42)  # type: ignore[arg-type]
+
+
+def test_the_page_typeddict_names_fields_pages_have():
+    assert set(abreast.Page.__annotations__) <= set(abreast.extract(HTML))

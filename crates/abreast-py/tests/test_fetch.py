@@ -1,0 +1,322 @@
+"""abreast.fetch against the test site: the records, the faults, stopping, options, laziness."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+
+import pytest
+
+import abreast
+from abreast.testing import TestSite
+
+# A hang catcher only: every run here takes a few seconds at most on a quiet machine (the stall
+# faults take their 3 s time limit).
+HANG = 60
+
+
+def without_timing(record: dict) -> dict:
+    record = dict(record)
+    record.pop("elapsed_ms")
+    return record
+
+
+def fault_urls(site: TestSite, refused_url: str) -> list[str]:
+    return [
+        site.page_url(1),
+        site.page_url(100_000),  # 404
+        site.url("/fault/status/500"),
+        site.url("/fault/status/404"),
+        site.url("/fault/stall-headers"),
+        site.url("/fault/stall?after=100"),
+        site.url("/fault/reset"),
+        site.url("/fault/close"),
+        site.url("/fault/redirect-loop"),
+        site.url("/fault/redirect/2?to=3"),
+        site.url("/fault/redirect-to?url=ftp://example.invalid/"),
+        site.url("/fault/bomb?encoding=gzip&size=64M"),
+        site.url("/fault/huge?size=64M"),
+        site.url("/fault/encoding/shift_jis?declare=meta"),
+        site.url("/fault/invalid-bytes"),
+        site.url("/fault/wrong-length"),
+        site.url("/fault/empty"),
+        site.url("/fault/compressed?encoding=br&page=2"),
+        site.url("/fault/trickle?bytes_per_sec=100000&size=2K"),
+        "not a url",
+        "ftp://example.invalid/",
+        refused_url,
+    ]
+
+
+FAULT_OPTIONS = dict(timeout=3.0, connect_timeout=3.0, retries=0, max_bytes=1 << 20, max_redirects=5)
+FAULT_FLAGS = ["--timeout", "3s", "--connect-timeout", "3s", "--retries", "0", "--max-bytes", "1MiB", "--max-redirects", "5"]
+
+
+def run_cli(cli: str, urls: list[str], flags: list[str]) -> list[dict]:
+    done = subprocess.run(
+        [cli, "fetch", "--ordered", *flags],
+        input="\n".join(urls) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    # 1 says that some URLs failed, which the fault URLs do.
+    assert done.returncode in (0, 1), done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def test_records_equal_the_command_lines(site, cli, refused_url):
+    urls = [site.page_url(n) for n in range(50)] + fault_urls(site, refused_url)
+    expected = run_cli(cli, urls, FAULT_FLAGS)
+    got = list(abreast.fetch(urls, ordered=True, **FAULT_OPTIONS))
+    assert len(got) == len(urls)
+    assert [without_timing(r) for r in got] == [without_timing(r) for r in expected]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "threads", "async"])
+def test_every_mode_gives_the_same_records(site, mode):
+    urls = list(site.page_urls(60))
+    records = sorted(abreast.fetch(urls, mode=mode, jobs=16), key=lambda r: r["url"])
+    assert [r["url"] for r in records] == sorted(urls)
+    assert all(r["ok"] and r["status"] == 200 for r in records)
+    titles = {r["url"]: r["title"] for r in records}
+    assert titles[site.page_url(5)] == "Page 5"
+
+
+def test_every_fault_is_a_record_never_an_exception(site, refused_url):
+    urls = fault_urls(site, refused_url)
+    records = {r["url"]: r for r in abreast.fetch(urls, **FAULT_OPTIONS)}
+    assert set(records) == set(urls)
+
+    def kind(url):
+        record = records[url]
+        assert record["ok"] is (record["error"] is None), record
+        return record["error"]["kind"] if record["error"] else None
+
+    assert kind(site.page_url(1)) is None
+    assert records[site.page_url(1)]["title"] == "Page 1"
+    assert kind(site.page_url(100_000)) == "status"
+    assert records[site.page_url(100_000)]["status"] == 404
+    assert kind(site.url("/fault/status/500")) == "status"
+    assert kind(site.url("/fault/stall-headers")) == "timeout"
+    assert kind(site.url("/fault/stall?after=100")) == "timeout"
+    assert kind(site.url("/fault/redirect-loop")) == "redirect"
+    assert kind(site.url("/fault/redirect/2?to=3")) is None
+    assert records[site.url("/fault/redirect/2?to=3")]["final_url"] == site.page_url(3)
+    assert kind(site.url("/fault/redirect-to?url=ftp://example.invalid/")) in ("redirect", "unsupported_scheme")
+    assert kind("not a url") == "invalid_url"
+    assert kind("ftp://example.invalid/") == "unsupported_scheme"
+    assert kind(refused_url) == "connect"
+    assert kind(site.url("/fault/reset")) is not None
+    assert kind(site.url("/fault/close")) is not None
+    assert kind(site.url("/fault/wrong-length")) is not None
+    # Bounded: the bomb and the huge body are cut at max_bytes, not read whole.
+    for url in (site.url("/fault/bomb?encoding=gzip&size=64M"), site.url("/fault/huge?size=64M")):
+        assert records[url]["bytes"] <= 1 << 20
+    assert records[site.url("/fault/encoding/shift_jis?declare=meta")]["charset"] == "Shift_JIS"
+    assert records[site.url("/fault/compressed?encoding=br&page=2")]["title"] == "Page 2"
+    assert kind(site.url("/fault/empty")) is None
+
+
+def test_retries_and_headers(site):
+    url = site.url("/fault/flaky/py-retry?fail=2&status=503")
+    (record,) = abreast.fetch([url], retries=2, headers={"X-Test": "yes"})
+    assert record["ok"] and record["attempts"] == 3
+    assert site.flaky_attempts("py-retry") == 3
+
+
+def test_head_only_and_max_bytes(site):
+    (head,) = abreast.fetch([site.page_url(2)], head_only=True)
+    assert head["title"] == "Page 2" and head["truncated"]
+    (cut,) = abreast.fetch([site.page_url(2)], max_bytes=1000)
+    assert cut["truncated"] and cut["bytes"] <= 1000
+
+
+def test_ordered_keeps_input_order(site):
+    urls = [site.page_url(n) for n in range(100, 0, -1)]
+    assert [r["url"] for r in abreast.fetch(urls, ordered=True, jobs=32)] == urls
+
+
+def test_timedelta_and_rate(site):
+    records = list(abreast.fetch(site.page_urls(3), timeout=timedelta(seconds=5), rate=1000.0))
+    assert len(records) == 3 and all(r["ok"] for r in records)
+
+
+def test_summary_after_the_run(site):
+    run = abreast.fetch(list(site.page_urls(20)) + ["not a url"])
+    assert run.summary is None
+    records = list(run)
+    assert len(records) == 21
+    summary = run.summary
+    assert summary["records"] == 21 and summary["ok"] == 20
+    assert summary["failed"] == {"invalid_url": 1}
+
+
+def thread_count() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + HANG
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_breaking_out_stops_the_run_and_frees_its_threads():
+    with TestSite(pages=10_000, page_size=2048, latency=0.05) as slow:
+        list(abreast.fetch(slow.page_urls(5)))  # warm: the first run starts shared state
+        baseline = thread_count()
+        for record in abreast.fetch(slow.page_urls(10_000), jobs=32):
+            assert record["ok"]
+            break
+        wait_for(lambda: thread_count() <= baseline, "the run's threads to end")
+        # The run stopped: it did not go on to fetch the other pages.
+        assert slow.requests < 5 + 1000
+
+
+def test_close_and_context_manager(site):
+    with abreast.fetch(site.page_urls(200), jobs=4) as run:
+        first = next(run)
+        assert first["ok"]
+    assert list(run) == []
+    run = abreast.fetch(site.page_urls(200))
+    run.close()
+    run.close()
+    assert list(run) == []
+
+
+def test_urls_are_read_lazily_with_flat_memory(site):
+    taken = 0
+
+    def generator():
+        nonlocal taken
+        for n in range(10_000_000):
+            taken += 1
+            yield site.page_url(n % 200)
+
+    run = abreast.fetch(generator(), jobs=8)
+    for count, record in enumerate(run, 1):
+        assert record["ok"]
+        if count == 500:
+            break
+    # Only a bounded window of the ten million URLs was read.
+    assert taken < 50_000
+    run.close()
+
+
+def test_the_iterables_exception_comes_after_the_records_before_it(site):
+    def failing():
+        yield site.page_url(1)
+        yield site.page_url(2)
+        raise LookupError("no more URLs here")
+
+    run = abreast.fetch(failing())
+    records = []
+    with pytest.raises(LookupError, match="no more URLs here"):
+        for record in run:
+            records.append(record)
+    assert sorted(r["url"] for r in records) == [site.page_url(1), site.page_url(2)]
+
+
+def test_a_url_that_is_not_a_str_raises_type_error(site):
+    with pytest.raises(TypeError, match="URL 1 must be a str"):
+        list(abreast.fetch([site.page_url(1), 42]))
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        (dict(mode="processes"), ValueError, "not available from Python"),
+        (dict(mode="fast"), ValueError, "mode must be one of hybrid, threads, async"),
+        (dict(mode=1), TypeError, "mode must be a str"),
+        (dict(jobs=0), ValueError, "jobs must be at least 1, e.g. jobs=100"),
+        (dict(jobs="8"), TypeError, "jobs must be an int"),
+        (dict(per_host=0), ValueError, "per_host must be at least 1"),
+        (dict(rate=0), ValueError, "rate must be more than 0"),
+        (dict(rate="fast"), TypeError, "rate must be requests per second"),
+        (dict(timeout=0), ValueError, "timeout must be more than 0 seconds, e.g. timeout=30.0"),
+        (dict(timeout=float("nan")), ValueError, "timeout must be more than 0"),
+        (dict(timeout="30s"), TypeError, "timeout must be seconds"),
+        (dict(connect_timeout=-1), ValueError, "connect_timeout must be more than 0"),
+        (dict(retries=-1), ValueError, "retries must be at least 0"),
+        (dict(max_bytes=0), ValueError, "max_bytes must be at least 1"),
+        (dict(max_redirects=True), TypeError, "max_redirects must be an int"),
+        (dict(headers="X: y"), TypeError, "headers must be a dict"),
+        (dict(headers={"Bad Name": "v"}), ValueError, "not a valid header name"),
+        (dict(headers={"X": "a\r\nb"}), ValueError, "line break"),
+        (dict(head_only="yes"), TypeError, "head_only must be True or False"),
+        (dict(ordered=1), TypeError, "ordered must be True or False"),
+        (dict(insecure=None), TypeError, "insecure must be True or False"),
+    ],
+)
+def test_bad_options_raise_at_the_call(options, error, message):
+    with pytest.raises(error, match=message):
+        abreast.fetch(["http://127.0.0.1:9/"], **options)
+    with pytest.raises(error, match=message):
+        abreast.afetch(["http://127.0.0.1:9/"], **options)
+
+
+def test_urls_must_be_an_iterable_of_urls():
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        abreast.fetch("https://example.com/")
+    with pytest.raises(TypeError, match="urls must be an iterable"):
+        abreast.fetch(42)  # type: ignore[arg-type]
+
+
+CTRL_C_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    import abreast
+    from abreast.testing import TestSite
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    with TestSite(pages=100_000, page_size=2048, latency=0.2) as site:
+        list(abreast.fetch(site.page_urls(3)))
+        baseline = threads()
+        try:
+            for n, record in enumerate(abreast.fetch(site.page_urls(100_000), jobs=64)):
+                if n == 0:
+                    print("running", flush=True)
+        except KeyboardInterrupt:
+            raised = time.monotonic()
+            deadline = raised + 30
+            while threads() > baseline and time.monotonic() < deadline:
+                time.sleep(0.01)
+            print("interrupted", threads() - baseline, flush=True)
+            sys.exit(0)
+    print("finished without an interrupt", flush=True)
+    sys.exit(3)
+    """
+)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_running():
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "running"
+        child.send_signal(2)  # SIGINT, as Ctrl-C sends
+        out, err = child.communicate(timeout=HANG)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    assert out.strip() == "interrupted 0", (out, err)
+
+
+def test_the_record_typeddict_names_fields_records_have(site):
+    (record,) = abreast.fetch([site.page_url(1)])
+    assert set(abreast.Record.__annotations__) <= set(record)
+    assert set(abreast.ErrorInfo.__annotations__) == {"kind", "message"}
