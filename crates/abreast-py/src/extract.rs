@@ -85,11 +85,12 @@ pub(crate) fn extract<'py>(
         // No copy: the bytes object is immutable and held alive by `html` while the GIL is
         // released.
         let body = bytes.as_bytes();
-        let content_type = content_type.as_deref();
-        py.detach(|| abreast_meta::extract(body, content_type))
+        let (content_type, url) = (content_type.as_deref(), url.as_deref());
+        py.detach(|| abreast_meta::extract_at(body, content_type, url))
     } else {
         let input = page_input(html, content_type, "extract")?;
-        py.detach(|| abreast_meta::extract(&input.body, input.content_type.as_deref()))
+        let url = url.as_deref();
+        py.detach(|| abreast_meta::extract_at(&input.body, input.content_type.as_deref(), url))
     };
     page_dict(py, &page, url.as_deref())
 }
@@ -143,8 +144,10 @@ impl ExtractMany {
             self.read += 1;
             match item {
                 Ok((input, url)) => {
+                    let address = url.clone();
                     let task = pool.submit(move || {
-                        abreast_meta::extract(&input.body, input.content_type.as_deref())
+                        let content_type = input.content_type.as_deref();
+                        abreast_meta::extract_at(&input.body, content_type, address.as_deref())
                     });
                     window.push_back(Pending::Page { task, url });
                 }

@@ -26,13 +26,37 @@ def test_extract_bytes_reads_like_a_browser():
     assert page["lang"] == "en"
     assert page["canonical"] == "https://example.com/"
     assert page["description"] == "Fish & chips"
-    assert page["og"] == {"og:title": "Chips"}
+    assert page["og"] == {"title": ["Chips"]}
+    assert page["preview"]["title"] == "Chips"
+    assert page["preview"]["url"] == "https://example.com/"
+    # No icon declared: the preview falls back on the origin's /favicon.ico.
+    assert page["preview"]["icon"] == "https://example.com/favicon.ico"
     assert page["metas"] == [
         {"name": "description", "content": "Fish & chips"},
         {"property": "og:title", "content": "Chips"},
     ]
     assert page["end"] == "complete"
     assert page["url"] == "https://example.com/shop"
+
+
+def test_relative_urls_resolve_against_base_then_the_url():
+    html = (
+        b"<head><base href='/static/'><link rel=icon href='i.png' sizes=32x32>"
+        b"<meta property=og:image content='img/a.jpg'><meta property=og:image:width content=1200>"
+        b"<link rel=alternate type='application/rss+xml' href='/feed' title=News>"
+        b"<script type='application/ld+json'>{\"@type\": \"Article\", \"headline\": \"H\",}</script>"
+        b"</head>"
+    )
+    page = abreast.extract(html, url="https://example.com/news/1")
+    assert page["icons"] == [
+        {"href": "https://example.com/static/i.png", "rel": "icon", "sizes": "32x32"}
+    ]
+    assert page["og"]["image"] == [{"url": "https://example.com/static/img/a.jpg", "width": "1200"}]
+    assert page["feeds"] == [
+        {"href": "https://example.com/feed", "type": "application/rss+xml", "title": "News"}
+    ]
+    assert page["json_ld"] == [{"@type": "Article", "headline": "H"}], "a trailing comma is tolerated"
+    assert page["preview"]["image"] == "https://example.com/static/img/a.jpg"
 
 
 def test_extract_without_url_gives_none():
@@ -80,7 +104,8 @@ def test_extract_a_test_site_page(site):
     page = abreast.extract(body, url=site.page_url(7), content_type=content_type)
     assert page["title"] == "Page 7"
     assert page["canonical"] == site.page_url(7)
-    assert page["og"]["og:title"]
+    assert page["og"]["title"] == ["Page 7"]
+    assert page["json_ld"], "the test site's pages carry JSON-LD, parsed"
     # The decoys in a script string and a comment are not metadata.
     assert all(meta.get("name") != "decoy" for meta in page["metas"])
 

@@ -268,13 +268,15 @@ def afetch(
 
 def extract(html: Html, *, url: Optional[str] = None, content_type: Optional[str] = None) -> Page:
     """Extracts one page's metadata: title, lang, canonical, description, every ``<meta>``,
-    OpenGraph, Twitter cards and JSON-LD (see :class:`Page`).
+    OpenGraph and Twitter cards, JSON-LD (parsed), icons, feeds, alternates, oEmbed, robots and
+    a link ``preview`` (see :class:`Page`).
 
     ``html`` is the body as ``bytes`` (the encoding is chosen as a browser does: byte order
     mark, then ``content_type``'s charset, then ``<meta charset>``, then a guess) or as ``str``
-    (already decoded; then ``content_type`` must be None). ``url`` is the page's address; it is
-    returned as the dict's ``url``. The GIL is released while the page is read. Malformed
-    input never raises: it gives what can be read, and ``end`` says if reading stopped early.
+    (already decoded; then ``content_type`` must be None). ``url`` is the page's address:
+    relative URLs resolve against it (after any ``<base href>``), and it is returned as the
+    dict's ``url``. The GIL is released while the page is read. Malformed input never raises:
+    it gives what can be read, and ``end`` says if reading stopped early.
 
     Example::
 

@@ -6,9 +6,22 @@ a later version of abreast adds appears in the dicts before it appears here.
 
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Optional, TypedDict
+from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
 
-__all__ = ["ErrorInfo", "Record", "Page", "ErrorKind"]
+__all__ = [
+    "ErrorInfo",
+    "Record",
+    "Page",
+    "ErrorKind",
+    "Card",
+    "Icon",
+    "Feed",
+    "Alternates",
+    "LanguageAlternate",
+    "OEmbed",
+    "Preview",
+    "JsonLdError",
+]
 
 ErrorKind = Literal[
     "invalid_url",
@@ -22,6 +35,7 @@ ErrorKind = Literal[
     "body",
     "decode",
     "http",
+    "read",
 ]
 """What went wrong with a URL: ``record["error"]["kind"]``."""
 
@@ -31,6 +45,84 @@ class ErrorInfo(TypedDict):
 
     kind: ErrorKind
     message: str
+
+
+Card = Dict[str, Union[List[str], List[Dict[str, str]]]]
+"""OpenGraph or Twitter card: each key (prefix dropped) to its values in document order; the
+media kinds (``image``, ``video``, ``audio``; ``player``) to lists of items, each a dict of its
+structured properties (``url``, ``width``, ``alt``…), URLs absolute."""
+
+
+class _IconRequired(TypedDict):
+    href: str
+    rel: str
+
+
+class Icon(_IconRequired, total=False):
+    """An icon or web-app manifest link; absent attributes are left out."""
+
+    sizes: str
+    type: str
+    color: str
+
+
+class _LinkRequired(TypedDict):
+    href: str
+    type: str
+
+
+class Feed(_LinkRequired, total=False):
+    """An RSS, Atom or JSON Feed alternate."""
+
+    title: str
+
+
+class OEmbed(_LinkRequired, total=False):
+    """An oEmbed discovery link."""
+
+    title: str
+
+
+class LanguageAlternate(TypedDict):
+    """A ``hreflang`` alternate."""
+
+    hreflang: str
+    href: str
+
+
+class Alternates(TypedDict):
+    """Language alternates and the AMP version."""
+
+    languages: List[LanguageAlternate]
+    amp: Optional[str]
+
+
+class JsonLdError(TypedDict):
+    """A JSON-LD block left out: its position among the page's blocks, and why."""
+
+    block: int
+    reason: str
+
+
+Preview = TypedDict(
+    "Preview",
+    {
+        "title": Optional[str],
+        "description": Optional[str],
+        "image": Optional[str],
+        "url": Optional[str],
+        "site_name": Optional[str],
+        "type": Optional[str],
+        "author": Optional[str],
+        "published": Optional[str],
+        "modified": Optional[str],
+        "lang": Optional[str],
+        "locale": Optional[str],
+        "icon": Optional[str],
+    },
+)
+"""One object for a link preview: each field the first found along its chain of sources (see
+the README), URLs absolute, dates RFC 3339 where they parse."""
 
 
 class Record(TypedDict):
@@ -68,10 +160,23 @@ class Record(TypedDict):
     description: Optional[str]
     meta: List[Dict[str, str]]
     """Every ``<meta>`` element's attributes, in document order."""
-    og: Dict[str, str]
-    """OpenGraph ``og:*`` properties."""
-    twitter: Dict[str, str]
-    """Twitter card ``twitter:*`` names."""
+    og: Card
+    """OpenGraph ``og:*`` properties (see :data:`Card`)."""
+    twitter: Card
+    """Twitter card ``twitter:*`` properties (see :data:`Card`)."""
+    json_ld: List[Any]
+    """Every JSON-LD block, parsed."""
+    json_ld_errors: List[JsonLdError]
+    """The JSON-LD blocks that did not parse, and why."""
+    icons: List[Icon]
+    feeds: List[Feed]
+    alternates: Alternates
+    oembed: List[OEmbed]
+    robots: List[str]
+    """The directives of ``<meta name=robots>``."""
+    preview: Preview
+    capped: List[str]
+    """The fields that lost entries to a cap; empty when nothing was cut."""
 
 
 class Page(TypedDict):
@@ -81,7 +186,9 @@ class Page(TypedDict):
     """The page's URL as given to ``extract`` (``url=``) or ``extract_many`` (the pair's second)."""
     encoding: str
     """The encoding the page was decoded with, as the Encoding Standard names it."""
-    encoding_source: Literal["bom", "content_type", "meta_prescan", "statistical", "default"]
+    encoding_source: Literal[
+        "bom", "content_type", "meta_prescan", "late_meta", "statistical", "default"
+    ]
     """Which step of the HTML Standard's sniffing chose the encoding."""
     title: Optional[str]
     lang: Optional[str]
@@ -89,9 +196,18 @@ class Page(TypedDict):
     description: Optional[str]
     metas: List[Dict[str, str]]
     """Every ``<meta>`` element's attributes, in document order."""
-    og: Dict[str, str]
-    twitter: Dict[str, str]
-    json_ld: List[str]
-    """The raw text of each ``<script type="application/ld+json">``."""
+    og: Card
+    twitter: Card
+    json_ld: List[Any]
+    """Every ``<script type="application/ld+json">`` block, parsed."""
+    json_ld_errors: List[JsonLdError]
+    icons: List[Icon]
+    feeds: List[Feed]
+    alternates: Alternates
+    oembed: List[OEmbed]
+    robots: List[str]
+    preview: Preview
+    truncated: List[str]
+    """The fields that lost entries to a cap."""
     end: Literal["complete", "head_end", "byte_limit", "memory_limit"]
     """Whether the whole page was read, or which limit stopped reading."""
