@@ -178,6 +178,22 @@ fn part(
             };
             rows.extend(bench.python_row(&case, Duration::from_secs(600)));
         }
+        // The explainer's readers with abreast: the hybrid mode from Python, as many requests
+        // in flight as the Rust rows of the coroutine modes.
+        let workers = concurrency(Mode::Hybrid, latency);
+        let case = PythonCase {
+            program: Program::AbreastFetch,
+            args: python::args([
+                list.as_os_str().to_owned(),
+                "--workers".into(),
+                workers.to_string().into(),
+            ]),
+            mechanism: Mechanism::Hybrid,
+            variant: Some("with abreast".to_owned()),
+            workers,
+            tasks: pages,
+        };
+        rows.extend(bench.python_row(&case, Duration::from_secs(600)));
     }
     Ok(rows)
 }

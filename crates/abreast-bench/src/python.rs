@@ -41,11 +41,24 @@ pub enum Program {
     /// `cpu_squares.py --tasks N --size SIZE --mode loop|pool --workers N`: the explainer's
     /// pure compute task, `sum(i * i for i in range(SIZE))`.
     CpuSquares,
+    /// `abreast_fetch.py URLS_FILE --workers N`: the same job from Python through the `abreast`
+    /// package (`pip install ./crates/abreast-py`).
+    AbreastFetch,
 }
 
 impl Program {
     /// Every program.
-    pub const ALL: [Program; 5] = [
+    pub const ALL: [Program; 6] = [
+        Program::ThreadsFetch,
+        Program::AsyncFetch,
+        Program::ProcessesFetch,
+        Program::CpuRegex,
+        Program::CpuSquares,
+        Program::AbreastFetch,
+    ];
+
+    /// The explainer's own programs (every one but [`Program::AbreastFetch`]).
+    pub const EXPLAINER: [Program; 5] = [
         Program::ThreadsFetch,
         Program::AsyncFetch,
         Program::ProcessesFetch,
@@ -61,6 +74,7 @@ impl Program {
             Program::ProcessesFetch => "processes_fetch.py",
             Program::CpuRegex => "cpu_regex.py",
             Program::CpuSquares => "cpu_squares.py",
+            Program::AbreastFetch => "abreast_fetch.py",
         }
     }
 
@@ -72,6 +86,7 @@ impl Program {
             Program::ProcessesFetch => include_str!("../python/processes_fetch.py"),
             Program::CpuRegex => include_str!("../python/cpu_regex.py"),
             Program::CpuSquares => include_str!("../python/cpu_squares.py"),
+            Program::AbreastFetch => include_str!("../python/abreast_fetch.py"),
         }
     }
 
@@ -81,6 +96,7 @@ impl Program {
             Program::ThreadsFetch | Program::ProcessesFetch => &["requests"],
             Program::AsyncFetch => &["aiohttp"],
             Program::CpuRegex | Program::CpuSquares => &[],
+            Program::AbreastFetch => &["abreast"],
         }
     }
 }
@@ -247,8 +263,13 @@ impl Python {
                 .status()
                 .is_ok_and(|status| status.success());
             if !imports {
+                // abreast's own package is built from this repository, not the index.
+                let package = match *module {
+                    "abreast" => "./crates/abreast-py",
+                    other => other,
+                };
                 return Err(Skip(format!(
-                    "{module} is not installed; python3 -m pip install {module}"
+                    "{module} is not installed; python3 -m pip install {package}"
                 )));
             }
         }

@@ -1,0 +1,45 @@
+"""Fetch pages from Python with abreast: the explainer's job as its readers call it with the
+`abreast` package (crates/abreast-py), in the hybrid mode, with the GIL released while it waits.
+Counts every page's <meta> tags from the records. Prints one JSON line: program, workers, pages,
+ok, metas, seconds, cpu_seconds.
+
+Usage: abreast_fetch.py URLS_FILE [--workers N]
+"""
+
+import argparse
+import json
+import resource
+import time
+
+import abreast
+
+
+def cpu_seconds():
+    """CPU time (user + system) of this process and of its children that have ended, in seconds."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("urls_file")
+    parser.add_argument("--workers", type=int, default=100)
+    args = parser.parse_args()
+    with open(args.urls_file) as lines:
+        sites = [line.strip() for line in lines if line.strip()]
+    cpu_start = cpu_seconds()
+    start = time.perf_counter()
+    ok = metas = 0
+    for record in abreast.fetch(sites, jobs=args.workers, per_host=args.workers):
+        if record["ok"]:
+            ok += 1
+            metas += len(record["meta"])
+    seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
+    print(json.dumps({"program": "abreast_fetch", "workers": args.workers, "pages": len(sites),
+                      "ok": ok, "metas": metas, "seconds": seconds, "cpu_seconds": cpu}))
+
+
+if __name__ == "__main__":
+    main()
