@@ -857,3 +857,59 @@ fn a_worker_that_does_not_start_in_time_fails_the_build() {
         other => panic!("expected a handshake error, got {other}"),
     }
 }
+
+/// Runs `body` on a thread of its own and fails if it does not end within 60 s: the limit only
+/// turns a hang into a failure (the stuck thread is left behind; the harness still exits).
+fn without_hanging(what: &'static str, body: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        body();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        // Ended (or panicked, which `join` passes on).
+        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = runner.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after 60 s, a pool hangs while stopping")
+        }
+    }
+}
+
+#[test]
+fn a_pool_dropped_right_after_a_submit_sends_the_last_frame_and_stops() {
+    // The lane writes a frame into its buffer, then finds the queue closed without waiting on it
+    // (the pool was dropped right after the submit). Unless it flushes before waiting for the
+    // answers, the frame is never sent and the pool's drop waits forever. It is a race, so each
+    // ending is run many times, with one worker and with two.
+    without_hanging("pools dropped right after a submit", || {
+        for round in 0..120u64 {
+            let workers = 1 + (round % 2) as usize;
+            let pool = ProcessPool::builder().workers(workers).build().unwrap();
+            match round % 3 {
+                // A handle kept past the pool's drop gets its result.
+                0 => {
+                    let kept = pool.submit(square, round);
+                    drop(pool);
+                    assert_eq!(kept.join().unwrap(), round * round);
+                }
+                // A warmed lane (its frame clock set, so it keeps several frames in flight),
+                // then a task whose handle is dropped at once, then the pool.
+                1 => {
+                    assert_eq!(pool.submit(square, 3).join().unwrap(), 9);
+                    drop(pool.submit(square, round));
+                    drop(pool);
+                }
+                // A few tasks in flight on every lane, handles dropped, then shut down.
+                _ => {
+                    let handles: Vec<_> = (0..4).map(|n| pool.submit(square, n)).collect();
+                    drop(handles);
+                    pool.shutdown();
+                }
+            }
+        }
+    });
+}
