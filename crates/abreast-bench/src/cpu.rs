@@ -144,6 +144,17 @@ fn extraction(
             };
             rows.extend(bench.python_row(&case, Duration::from_secs(600)));
         }
+        // What Python users reach for to read structured data: JSON-LD and OpenGraph with
+        // extruct, on one core, where it is installed (the row says how to install it if not).
+        let case = PythonCase {
+            program: Program::CpuExtruct,
+            args: python::args([dir.path().as_os_str().to_owned()]),
+            mechanism: Mechanism::Sequential,
+            variant: Some("extruct".into()),
+            workers: 1,
+            tasks: count,
+        };
+        rows.extend(bench.python_row(&case, Duration::from_secs(600)));
     }
     Ok(SuiteReport {
         name: "cpu".into(),

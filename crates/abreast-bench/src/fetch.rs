@@ -106,6 +106,16 @@ impl BenchSite {
         let site = runtime
             .block_on(Site::start(config))
             .context("could not start the local test site")?;
+        // A worker thread registers its clock when it starts running, which on a busy machine
+        // can be after the first case began: wait for all of them, so every case counts them.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while threads.clocks().len() < workers {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the test site's {workers} threads did not start within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Ok(BenchSite {
             runtime,
             site: Some(site),

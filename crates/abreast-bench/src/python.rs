@@ -44,20 +44,24 @@ pub enum Program {
     /// `abreast_fetch.py URLS_FILE --workers N`: the same job from Python through the `abreast`
     /// package (`pip install ./crates/abreast-py`).
     AbreastFetch,
+    /// `cpu_extruct.py PAGES_DIR`: JSON-LD and OpenGraph by extruct, in a loop on one core.
+    CpuExtruct,
 }
 
 impl Program {
     /// Every program.
-    pub const ALL: [Program; 6] = [
+    pub const ALL: [Program; 7] = [
         Program::ThreadsFetch,
         Program::AsyncFetch,
         Program::ProcessesFetch,
         Program::CpuRegex,
         Program::CpuSquares,
         Program::AbreastFetch,
+        Program::CpuExtruct,
     ];
 
-    /// The explainer's own programs (every one but [`Program::AbreastFetch`]).
+    /// The explainer's own programs (not [`Program::AbreastFetch`] nor [`Program::CpuExtruct`],
+    /// which need packages the bench only uses where they are installed).
     pub const EXPLAINER: [Program; 5] = [
         Program::ThreadsFetch,
         Program::AsyncFetch,
@@ -75,6 +79,7 @@ impl Program {
             Program::CpuRegex => "cpu_regex.py",
             Program::CpuSquares => "cpu_squares.py",
             Program::AbreastFetch => "abreast_fetch.py",
+            Program::CpuExtruct => "cpu_extruct.py",
         }
     }
 
@@ -87,6 +92,7 @@ impl Program {
             Program::CpuRegex => include_str!("../python/cpu_regex.py"),
             Program::CpuSquares => include_str!("../python/cpu_squares.py"),
             Program::AbreastFetch => include_str!("../python/abreast_fetch.py"),
+            Program::CpuExtruct => include_str!("../python/cpu_extruct.py"),
         }
     }
 
@@ -97,6 +103,7 @@ impl Program {
             Program::AsyncFetch => &["aiohttp"],
             Program::CpuRegex | Program::CpuSquares => &[],
             Program::AbreastFetch => &["abreast"],
+            Program::CpuExtruct => &["extruct"],
         }
     }
 }
