@@ -125,10 +125,16 @@ fn check(body: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
     let back: PageMeta = serde_json::from_str(&json).expect("deserializes");
     prop_assert_eq!(&back, &page);
     // With a document URL: the same tags, every icon and feed URL absolute
-    // unless it does not parse, the preview's URL and icon always there.
+    // unless it does not parse, the preview's URL and icon always there. A
+    // `<base>` may name a URL nothing resolves against (`og:x`, which has an
+    // opaque path): as in a browser, relative hrefs then stay as written, so
+    // the check is made only on pages without one.
     let at = extract_at(body, content_type, Some("https://example.com/dir/page"));
     prop_assert_eq!(&at.metas, &page.metas);
     prop_assert_eq!(at.icons.len(), page.icons.len());
+    let has_base = body
+        .windows(5)
+        .any(|window| window.eq_ignore_ascii_case(b"<base"));
     for href in at
         .icons
         .iter()
@@ -139,7 +145,7 @@ fn check(body: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
             .unwrap()
             .join(href)
             .is_ok();
-        prop_assert!(!resolves || Url::parse(href).is_ok(), "{href}");
+        prop_assert!(has_base || !resolves || Url::parse(href).is_ok(), "{href}");
     }
     prop_assert!(at.preview.url.is_some());
     prop_assert!(at.preview.icon.is_some());
