@@ -391,11 +391,7 @@ fn join_driver(
     mode: crate::config::Mode,
 ) -> Result<(), FetchError> {
     driver.join().unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|text| (*text).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_owned());
+        let message = crate::drive::panic_message(payload.as_ref());
         Err(FetchError::DriverPanicked { mode, message })
     })
 }

@@ -218,13 +218,18 @@ pub(crate) async fn forward(
     }
 }
 
-/// The record of a URL whose task panicked.
-pub(crate) fn internal_panic(line: String, payload: &(dyn std::any::Any + Send)) -> Record {
-    let message = payload
+/// The text of a panic payload: the `&str` or `String` that `panic!` was given.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|text| (*text).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+/// The record of a URL whose task panicked.
+pub(crate) fn internal_panic(line: String, payload: &(dyn std::any::Any + Send)) -> Record {
+    let message = panic_message(payload);
     Record::failed(
         line,
         ErrorInfo::new(
