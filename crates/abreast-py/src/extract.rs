@@ -10,6 +10,7 @@ use abreast::threads::ThreadPool;
 use abreast_meta::PageMeta;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyIterator, PyString, PyTuple};
 
 use crate::convert::to_python;
@@ -18,44 +19,58 @@ use crate::convert::to_python;
 /// the extractor as UTF-8.
 const UTF8_HTML: &str = "text/html; charset=utf-8";
 
-/// A page's body as the extractor takes it, owned so that it can cross to another thread.
+/// A page's body as the extractor takes it: the Python object's own bytes, held without a
+/// copy (a `bytearray`, which may change, is copied once), so that it can cross to another
+/// thread while the GIL is released.
 struct PageInput {
-    body: Vec<u8>,
+    body: PageBody,
     content_type: Option<String>,
 }
 
-/// Reads `html` (bytes, bytearray or str) into an owned body, with the content type to use.
+/// The bytes of a page given as `bytes`/`bytearray`, or the UTF-8 of one given as `str`.
+enum PageBody {
+    Bytes(PyBackedBytes),
+    Text(PyBackedStr),
+}
+
+impl PageBody {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            PageBody::Bytes(bytes) => bytes,
+            PageBody::Text(text) => text.as_bytes(),
+        }
+    }
+}
+
+/// Reads `html` (bytes, bytearray or str) into a body the extractor can read without the GIL,
+/// with the content type to use.
 fn page_input(
     html: &Bound<'_, PyAny>,
     content_type: Option<String>,
-    what: &str,
+    what: impl Fn() -> String,
 ) -> PyResult<PageInput> {
-    if let Ok(bytes) = html.cast::<PyBytes>() {
+    if html.is_instance_of::<PyBytes>() || html.is_instance_of::<PyByteArray>() {
         return Ok(PageInput {
-            body: bytes.as_bytes().to_vec(),
+            body: PageBody::Bytes(html.extract()?),
             content_type,
         });
     }
-    if let Ok(array) = html.cast::<PyByteArray>() {
-        return Ok(PageInput {
-            body: array.to_vec(),
-            content_type,
-        });
-    }
-    if let Ok(text) = html.cast::<PyString>() {
+    if html.is_instance_of::<PyString>() {
         if content_type.is_some() {
             return Err(PyTypeError::new_err(format!(
-                "{what}: content_type applies to bytes only (a str is already decoded and is read \
-                 as UTF-8); pass the body as bytes, e.g. response.content, to have its charset used"
+                "{}: content_type applies to bytes only (a str is already decoded and is read \
+                 as UTF-8); pass the body as bytes, e.g. response.content, to have its charset used",
+                what()
             )));
         }
         return Ok(PageInput {
-            body: text.to_cow()?.into_owned().into_bytes(),
+            body: PageBody::Text(html.extract()?),
             content_type: Some(UTF8_HTML.to_owned()),
         });
     }
     Err(PyTypeError::new_err(format!(
-        "{what}: html must be bytes or str, e.g. b\"<title>Hi</title>\", not {}",
+        "{}: html must be bytes or str, e.g. b\"<title>Hi</title>\", not {}",
+        what(),
         html.get_type().name()?
     )))
 }
@@ -88,9 +103,11 @@ pub(crate) fn extract<'py>(
         let (content_type, url) = (content_type.as_deref(), url.as_deref());
         py.detach(|| abreast_meta::extract_at(body, content_type, url))
     } else {
-        let input = page_input(html, content_type, "extract")?;
+        let input = page_input(html, content_type, || "extract".to_owned())?;
         let url = url.as_deref();
-        py.detach(|| abreast_meta::extract_at(&input.body, input.content_type.as_deref(), url))
+        py.detach(|| {
+            abreast_meta::extract_at(input.body.as_bytes(), input.content_type.as_deref(), url)
+        })
     };
     page_dict(py, &page, url.as_deref())
 }
@@ -99,7 +116,8 @@ pub(crate) fn extract<'py>(
 /// that its input item raised, delivered in its turn.
 enum Pending {
     Page {
-        task: TaskHandle<PageMeta>,
+        /// The page's metadata, and its input handed back to be dropped with the GIL held.
+        task: TaskHandle<(PageMeta, PageInput)>,
         url: Option<String>,
     },
     Failed(PyErr),
@@ -147,7 +165,9 @@ impl ExtractMany {
                     let address = url.clone();
                     let task = pool.submit(move || {
                         let content_type = input.content_type.as_deref();
-                        abreast_meta::extract_at(&input.body, content_type, address.as_deref())
+                        let body = input.body.as_bytes();
+                        let page = abreast_meta::extract_at(body, content_type, address.as_deref());
+                        (page, input)
                     });
                     window.push_back(Pending::Page { task, url });
                 }
@@ -185,14 +205,16 @@ fn stop(window: VecDeque<Pending>, pool: Option<ThreadPool>) {
 /// Reads one item of `extract_many`'s input: `(html, url)`, `(html, url, content_type)`, or a
 /// bare `html`.
 fn read_item(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(PageInput, Option<String>)> {
-    let what = format!("extract_many: item {index}");
+    // Made only for a message: formatting it for every page would cost more than the rest.
+    let what = || format!("extract_many: item {index}");
     let Ok(tuple) = item.cast::<PyTuple>() else {
-        return Ok((page_input(item, None, &what)?, None));
+        return Ok((page_input(item, None, what)?, None));
     };
     let bad_shape = || {
         PyTypeError::new_err(format!(
-            "{what}: expected (html, url) or (html, url, content_type), e.g. \
+            "{}: expected (html, url) or (html, url, content_type), e.g. \
              (b\"<title>Hi</title>\", \"https://example.com/\"), got a tuple of {}",
+            what(),
             tuple.len()
         ))
     };
@@ -201,19 +223,21 @@ fn read_item(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(PageInput, Opti
     }
     let url: Option<String> = tuple.get_item(1)?.extract().map_err(|_| {
         PyTypeError::new_err(format!(
-            "{what}: the url must be a str or None, e.g. \"https://example.com/\""
+            "{}: the url must be a str or None, e.g. \"https://example.com/\"",
+            what()
         ))
     })?;
     let content_type: Option<String> = if tuple.len() == 3 {
         tuple.get_item(2)?.extract().map_err(|_| {
             PyTypeError::new_err(format!(
-                "{what}: the content_type must be a str or None, e.g. \"text/html; charset=utf-8\""
+                "{}: the content_type must be a str or None, e.g. \"text/html; charset=utf-8\"",
+                what()
             ))
         })?
     } else {
         None
     };
-    Ok((page_input(&tuple.get_item(0)?, content_type, &what)?, url))
+    Ok((page_input(&tuple.get_item(0)?, content_type, what)?, url))
 }
 
 #[pymethods]
@@ -258,7 +282,7 @@ impl ExtractMany {
                 Err(error)
             }
             Some(Pending::Page { task, url }) => match py.detach(|| task.join()) {
-                Ok(page) => page_dict(py, &page, url.as_deref()).map(Some),
+                Ok((page, _input)) => page_dict(py, &page, url.as_deref()).map(Some),
                 Err(error) => {
                     self.close(py);
                     Err(PyRuntimeError::new_err(format!(

@@ -12,7 +12,7 @@
 //! | `abreast.fetch(urls, ...)`, `abreast.afetch(urls, ...)` | [`fetch::FetchRun`], on [`abreast_fetch::fetch`] |
 //! | `abreast.testing.TestSite` | [`site::TestSite`], an [`abreast_site::BackgroundSite`] |
 //!
-//! Results reach Python through serde ([`pythonize`]), so a field added to a page's metadata
+//! Results reach Python through serde ([`convert`]), so a field added to a page's metadata
 //! or to a fetch record appears in the Python dicts with no change here.
 
 mod convert;

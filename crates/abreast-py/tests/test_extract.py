@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import urllib.request
 
 import pytest
@@ -199,3 +201,42 @@ def test_extract_many_options_are_checked():
 
 def test_the_page_typeddict_names_fields_pages_have():
     assert set(abreast.Page.__annotations__) <= set(abreast.extract(HTML))
+
+
+RICH = (
+    '<html lang="fr"><head><meta charset="utf-8"><title> Rich &amp; page </title>'
+    '<meta property="og:image" content="/a.jpg"><meta property="og:image:width" content="1200">'
+    '<meta property="og:image" content="b.jpg"><meta name="twitter:card" content="summary">'
+    '<link rel="icon" href="/i.png" sizes="32x32">'
+    '<link rel="alternate" type="application/rss+xml" href="/feed" title="Feed">'
+    '<script type="application/ld+json">{"@type":"Product","name":"\u00dcn\u00efc\u00f6d\u00e9",'
+    '"offers":{"price":12.5,"count":3,"big":18446744073709551615,"neg":-7,"ok":true,"none":null,'
+    '"list":[1,2.0,"x",[],{}]}}</script>'
+    '<script type="application/ld+json">{broken</script>'
+    "</head><body></body></html>"
+).encode()
+
+
+def test_dicts_are_what_the_command_lines_json_loads_as(tmp_path, cli):
+    """The dict of a page equals json.loads of the command line's JSON for the same page, value
+    for value and type for type (ints stay ints, 2.0 stays a float, true a bool)."""
+    page_file = tmp_path / "rich.html"
+    page_file.write_bytes(RICH)
+    out = subprocess.run([cli, "extract", "--url", "https://example.com/p/", str(page_file)],
+                         capture_output=True, check=True, timeout=120)
+    expected = json.loads(out.stdout)
+    for _ in range(2):  # the second conversion reuses the keys the first one made
+        page = abreast.extract(RICH, url="https://example.com/p/")
+        for field in ("title", "lang", "og", "twitter", "json_ld", "json_ld_errors", "icons",
+                      "feeds", "alternates", "oembed", "robots", "preview"):
+            assert page[field] == expected[field], field
+    offers = page["json_ld"][0]["offers"]
+    assert offers["big"] == 18446744073709551615 and type(offers["big"]) is int
+    assert type(offers["price"]) is float and type(offers["list"][1]) is float
+    assert offers["ok"] is True and offers["none"] is None
+    assert offers["list"][3:] == [[], {}]
+    assert page["metas"][0] == {"charset": "utf-8"}
+    assert page["og"]["image"] == [
+        {"url": "https://example.com/a.jpg", "width": "1200"},
+        {"url": "https://example.com/p/b.jpg"},
+    ]
