@@ -159,6 +159,8 @@ impl FetchArgs {
                 ..HttpSettings::default()
             },
             grace: self.grace,
+            // This executable is its own worker (abreast's auto-init makes it one).
+            worker_command: None,
         }
     }
 }

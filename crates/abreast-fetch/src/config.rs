@@ -102,6 +102,11 @@ pub struct FetchConfig {
     pub http: HttpSettings,
     /// After a stop, how long to wait for the URLs in flight before abandoning them.
     pub grace: Duration,
+    /// Processes mode: how a worker process starts; `None`: this executable started again,
+    /// which must run `abreast::processes::init()` first (the default `auto-init` feature does).
+    /// A host that does not link abreast into its own executable, such as a Python
+    /// interpreter, names a command that loads it (see [`abreast::processes::WorkerCommand`]).
+    pub worker_command: Option<abreast::processes::WorkerCommand>,
 }
 
 impl Default for FetchConfig {
@@ -117,6 +122,7 @@ impl Default for FetchConfig {
             shard: None,
             http: HttpSettings::default(),
             grace: Duration::from_secs(3),
+            worker_command: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use abreast::processes::WorkerCommand;
 use abreast_fetch::{
     FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal, Summary,
 };
@@ -248,6 +249,42 @@ impl FetchRun {
     }
 }
 
+/// The program a worker process of `mode="processes"` runs: it loads this extension module by
+/// its path, with no other import, and calls [`serve_as_worker`].
+const WORKER_PROGRAM: &str = "import importlib.machinery as m, importlib.util as u, sys; \
+    loader = m.ExtensionFileLoader('abreast._abreast', sys.argv[1]); \
+    module = u.module_from_spec(u.spec_from_loader(loader.name, loader)); \
+    loader.exec_module(module); module._serve_as_worker()";
+
+/// How a worker process of `mode="processes"` starts: this interpreter again (`-I -S`: no
+/// `site`, no user site, no `PYTHON*` variables), running [`WORKER_PROGRAM`]. The worker
+/// calls `init` itself once the module is loaded, rather than from abreast's constructor
+/// during the load, where the tasks' threads would wait for the loader's lock forever.
+fn python_worker_command(py: Python<'_>) -> PyResult<WorkerCommand> {
+    let executable: Option<String> = py.import("sys")?.getattr("executable")?.extract()?;
+    let executable = executable.filter(|path| !path.is_empty()).ok_or_else(|| {
+        PyValueError::new_err(
+            "mode=\"processes\" starts worker interpreters from sys.executable, and this Python \
+             has none (an embedded interpreter?); use mode=\"hybrid\", which extracts on threads \
+             in parallel",
+        )
+    })?;
+    let module: String = py
+        .import("abreast._abreast")?
+        .getattr("__file__")?
+        .extract()?;
+    let args = ["-I", "-S", "-c", WORKER_PROGRAM, module.as_str()];
+    Ok(WorkerCommand::new(executable, args).with_explicit_init())
+}
+
+/// Serves as a worker of a `mode="processes"` run, in a process that run started, then exits
+/// the process; anywhere else it returns at once. Internal: the worker program calls it.
+#[pyfunction]
+#[pyo3(name = "_serve_as_worker")]
+pub(crate) fn serve_as_worker(py: Python<'_>) {
+    py.detach(abreast::processes::init);
+}
+
 #[pymethods]
 impl FetchRun {
     /// Starts a run over `urls` (options already checked by `abreast.fetch`).
@@ -282,8 +319,13 @@ impl FetchRun {
                 ))
             })
         };
+        let worker_command = match mode {
+            Mode::Processes => Some(python_worker_command(py)?),
+            _ => None,
+        };
         let config = FetchConfig {
             mode,
+            worker_command,
             concurrency: jobs,
             per_host,
             rate,

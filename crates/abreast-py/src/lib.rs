@@ -28,6 +28,7 @@ fn _abreast(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(extract::extract, module)?)?;
     module.add_class::<extract::ExtractMany>()?;
     module.add_class::<fetch::FetchRun>()?;
+    module.add_function(wrap_pyfunction!(fetch::serve_as_worker, module)?)?;
     module.add("FetchError", module.py().get_type::<fetch::FetchError>())?;
     module.add_class::<site::TestSite>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

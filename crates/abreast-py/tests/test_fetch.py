@@ -78,7 +78,15 @@ def test_records_equal_the_command_lines(site, cli, refused_url):
     assert [without_timing(r) for r in got] == [without_timing(r) for r in expected]
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "threads", "async"])
+def test_processes_mode_records_equal_the_command_lines(site, cli, refused_url):
+    # The worker processes are this interpreter again, loading abreast's module.
+    urls = [site.page_url(n) for n in range(30)] + fault_urls(site, refused_url)
+    expected = run_cli(cli, urls, [*FAULT_FLAGS, "--mode", "processes"])
+    got = list(abreast.fetch(urls, mode="processes", ordered=True, **FAULT_OPTIONS))
+    assert [without_timing(r) for r in got] == [without_timing(r) for r in expected]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "threads", "async", "processes"])
 def test_every_mode_gives_the_same_records(site, mode):
     urls = list(site.page_urls(60))
     records = sorted(abreast.fetch(urls, mode=mode, jobs=16), key=lambda r: r["url"])
@@ -161,6 +169,21 @@ def thread_count() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def child_processes() -> list[int]:
+    """The pids of this process's children, alive or zombie, from /proc."""
+    me, found = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me:
+                found.append(int(name))
+    return found
+
+
 def wait_for(condition, what):
     deadline = time.monotonic() + HANG
     while not condition():
@@ -169,14 +192,17 @@ def wait_for(condition, what):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
-def test_breaking_out_stops_the_run_and_frees_its_threads():
+@pytest.mark.parametrize("mode", ["hybrid", "processes"])
+def test_breaking_out_stops_the_run_and_frees_its_threads(mode):
     with TestSite(pages=10_000, page_size=2048, latency=0.05) as slow:
         list(abreast.fetch(slow.page_urls(5)))  # warm: the first run starts shared state
         baseline = thread_count()
-        for record in abreast.fetch(slow.page_urls(10_000), jobs=32):
+        assert child_processes() == []
+        for record in abreast.fetch(slow.page_urls(10_000), mode=mode, jobs=32):
             assert record["ok"]
             break
         wait_for(lambda: thread_count() <= baseline, "the run's threads to end")
+        wait_for(lambda: child_processes() == [], "the run's worker processes to end")
         # The run stopped: it did not go on to fetch the other pages.
         assert slow.requests < 5 + 1000
 
@@ -233,8 +259,7 @@ def test_a_url_that_is_not_a_str_raises_type_error(site):
 @pytest.mark.parametrize(
     "options, error, message",
     [
-        (dict(mode="processes"), ValueError, "not available from Python"),
-        (dict(mode="fast"), ValueError, "mode must be one of hybrid, threads, async"),
+        (dict(mode="fast"), ValueError, "mode must be one of hybrid, threads, async, processes"),
         (dict(mode=1), TypeError, "mode must be a str"),
         (dict(jobs=0), ValueError, "jobs must be at least 1, e.g. jobs=100"),
         (dict(jobs="8"), TypeError, "jobs must be an int"),
@@ -279,19 +304,29 @@ CTRL_C_CHILD = textwrap.dedent(
     def threads():
         return len(os.listdir("/proc/self/task"))
 
+    def children():
+        me, found = os.getpid(), 0
+        for name in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    found += int(stat.read().rsplit(")", 1)[1].split()[1]) == me
+            except (OSError, IndexError, ValueError):
+                pass
+        return found
+
     with TestSite(pages=100_000, page_size=2048, latency=0.2) as site:
         list(abreast.fetch(site.page_urls(3)))
         baseline = threads()
         try:
-            for n, record in enumerate(abreast.fetch(site.page_urls(100_000), jobs=64)):
+            for n, record in enumerate(abreast.fetch(site.page_urls(100_000), mode=sys.argv[1], jobs=64)):
                 if n == 0:
                     print("running", flush=True)
         except KeyboardInterrupt:
             raised = time.monotonic()
             deadline = raised + 30
-            while threads() > baseline and time.monotonic() < deadline:
+            while (threads() > baseline or children()) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            print("interrupted", threads() - baseline, flush=True)
+            print("interrupted", threads() - baseline, children(), flush=True)
             sys.exit(0)
     print("finished without an interrupt", flush=True)
     sys.exit(3)
@@ -300,9 +335,10 @@ CTRL_C_CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
-def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_running():
+@pytest.mark.parametrize("mode", ["hybrid", "processes"])
+def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_running(mode):
     child = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CTRL_C_CHILD, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert child.stdout.readline().strip() == "running"
@@ -313,7 +349,7 @@ def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_running():
             child.kill()
             child.wait()
     assert child.returncode == 0, err
-    assert out.strip() == "interrupted 0", (out, err)
+    assert out.strip() == "interrupted 0 0", (out, err)
 
 
 def test_the_record_typeddict_names_fields_records_have(site):

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use abreast::processes::{BuildError, ProcessPool};
+use abreast::processes::{BuildError, ProcessPool, WorkerCommand};
 use abreast::{TaskError, WorkerExit};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -853,6 +853,45 @@ fn a_worker_that_does_not_start_in_time_fails_the_build() {
     match error {
         BuildError::Handshake { reason, .. } => {
             assert!(reason.contains("startup timeout"), "{reason}");
+        }
+        other => panic!("expected a handshake error, got {other}"),
+    }
+}
+
+#[test]
+fn workers_start_with_the_worker_command_when_one_is_given() {
+    // A shell that execs this test binary: the workers are another program at first, as a
+    // Python interpreter that loads abreast is, and serve tasks once they have loaded it.
+    let this = std::env::current_exe().unwrap();
+    let command = WorkerCommand::new(
+        "/bin/sh",
+        [
+            "-c".into(),
+            r#"exec "$0" "$@""#.into(),
+            this.into_os_string(),
+        ],
+    );
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .worker_command(command)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..20u64).map(|n| pool.submit(square, n)).collect();
+    let squares: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(squares, (0..20u64).map(|n| n * n).collect::<Vec<_>>());
+    pool.shutdown();
+}
+
+#[test]
+fn a_worker_command_that_is_not_this_build_fails_the_build() {
+    let error = ProcessPool::builder()
+        .workers(1)
+        .worker_command(WorkerCommand::new("/bin/true", Vec::<String>::new()))
+        .build()
+        .unwrap_err();
+    match error {
+        BuildError::Handshake { reason, .. } => {
+            assert!(reason.contains("ended before answering"), "{reason}");
         }
         other => panic!("expected a handshake error, got {other}"),
     }

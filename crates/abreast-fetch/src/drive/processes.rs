@@ -68,8 +68,11 @@ pub(super) fn drive(
     limits: Arc<HostLimits>,
 ) -> Result<(), FetchError> {
     let concurrency = config.concurrency();
-    let pool = ProcessPool::builder()
-        .workers(concurrency)
+    let mut builder = ProcessPool::builder().workers(concurrency);
+    if let Some(command) = &config.worker_command {
+        builder = builder.worker_command(command.clone());
+    }
+    let pool = builder
         .build()
         .map_err(|error| FetchError::setup(config.mode, "the worker processes", error))?;
     let (workers, limits, settings) = (&pool, &limits, &config.http);

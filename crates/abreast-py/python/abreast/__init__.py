@@ -130,7 +130,9 @@ def fetch(
 
     Options (checked at the call; a bad one raises TypeError or ValueError):
 
-    - ``mode``: ``"hybrid"`` (async I/O, extraction on threads), ``"threads"`` or ``"async"``.
+    - ``mode``: ``"hybrid"`` (async I/O, extraction on threads), ``"threads"``, ``"async"`` or
+      ``"processes"`` (each URL fetched and extracted in a worker process: this interpreter
+      started again, loading only abreast's native module; a crash fails one URL).
     - ``jobs``: requests in flight at once (default: the mode's, 100 for hybrid).
     - ``per_host``: requests in flight at once to one host.
     - ``rate``: request starts per second to one host (None: unlimited).

@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Tuple, Union
 Seconds = Union[float, int, timedelta]
 """A duration: seconds as a number, or a ``datetime.timedelta``."""
 
-MODES = ("hybrid", "threads", "async")
+MODES = ("hybrid", "threads", "async", "processes")
 """The modes ``fetch`` runs from Python."""
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -67,13 +67,6 @@ def mode(value: Any) -> str:
     """One of :data:`MODES`."""
     if not isinstance(value, str):
         raise TypeError(f"mode must be a str, e.g. mode=\"hybrid\"; got {value!r} ({_type_name(value)})")
-    if value == "processes":
-        raise ValueError(
-            "mode=\"processes\" is not available from Python: its worker processes are abreast's "
-            "own executable started again, which inside Python is the interpreter. Use "
-            "mode=\"hybrid\" (the default; extraction runs on threads, in parallel, without the "
-            "GIL) or the command line `abreast fetch --mode processes`"
-        )
     if value not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, e.g. mode=\"hybrid\"; got {value!r}")
     return value

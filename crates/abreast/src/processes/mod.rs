@@ -131,7 +131,7 @@ mod worker;
 
 pub use interrupt::{CtrlC, CtrlCError};
 pub use map::{Map, MapUnordered};
-pub use pool::{BuildError, ProcessPool, ProcessPoolBuilder};
+pub use pool::{BuildError, ProcessPool, ProcessPoolBuilder, WorkerCommand};
 pub use registry::{RemoteError, Task};
 pub use worker::init;
 

@@ -76,6 +76,50 @@ pub(crate) struct Config {
     pub(crate) retries: u32,
     pub(crate) prefetch: usize,
     pub(crate) startup_timeout: Duration,
+    pub(crate) worker_command: Option<WorkerCommand>,
+}
+
+/// How a worker process is started when it is not this executable started again: a program and
+/// the arguments it gets before `--abreast-worker`.
+///
+/// A host whose own executable does not link abreast needs one, as a Python interpreter that
+/// loads abreast in an extension module does: its workers are the interpreter again, told to
+/// load that same module and call [`init`](crate::processes::init). The program must load this
+/// very build of the code: the pool's handshake refuses a worker whose task registry differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The executable to start.
+    pub program: std::path::PathBuf,
+    /// Its arguments, before the `--abreast-worker` the pool adds.
+    pub args: Vec<std::ffi::OsString>,
+    /// The worker calls [`init`](crate::processes::init) itself once abreast is loaded, and
+    /// the `auto-init` constructor leaves it alone. Needed where abreast is a library loaded at
+    /// run time (`dlopen`, as Python loads an extension module): a constructor runs inside the
+    /// loader's lock, and a worker serving from there deadlocks as soon as a task starts a
+    /// thread. `false` (the default): the constructor makes the process a worker, as it does
+    /// in an executable that links abreast.
+    pub explicit_init: bool,
+}
+
+impl WorkerCommand {
+    /// `program` started with `args`.
+    pub fn new(
+        program: impl Into<std::path::PathBuf>,
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+    ) -> Self {
+        WorkerCommand {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            explicit_init: false,
+        }
+    }
+
+    /// The same command, for a worker that calls [`init`](crate::processes::init) itself (see
+    /// [`explicit_init`](Self::explicit_init)).
+    pub fn with_explicit_init(mut self) -> Self {
+        self.explicit_init = true;
+        self
+    }
 }
 
 /// What the lanes of a pool share with it: the settings, the counters, the queue they take jobs
@@ -139,6 +183,7 @@ pub struct ProcessPoolBuilder {
     prefetch: usize,
     queue_bound: Option<usize>,
     startup_timeout: Duration,
+    worker_command: Option<WorkerCommand>,
 }
 
 impl std::fmt::Debug for ProcessPoolBuilder {
@@ -151,6 +196,7 @@ impl std::fmt::Debug for ProcessPoolBuilder {
             .field("retries", &self.retries)
             .field("prefetch", &self.prefetch)
             .field("queue_bound", &self.queue_bound)
+            .field("worker_command", &self.worker_command)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +213,7 @@ impl Default for ProcessPoolBuilder {
             prefetch: 32,
             queue_bound: None,
             startup_timeout: Duration::from_secs(30),
+            worker_command: None,
         }
     }
 }
@@ -264,6 +311,13 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Starts each worker with `command` instead of this executable (see [`WorkerCommand`]).
+    /// Default: this executable, `/proc/self/exe` on Linux.
+    pub fn worker_command(mut self, command: WorkerCommand) -> Self {
+        self.worker_command = Some(command);
+        self
+    }
+
     /// Starts the workers and waits until each has answered (checked its build and run the
     /// initializer).
     pub fn build(self) -> Result<ProcessPool, BuildError> {
@@ -287,6 +341,7 @@ impl ProcessPoolBuilder {
                 retries: self.retries,
                 prefetch: self.prefetch,
                 startup_timeout: self.startup_timeout,
+                worker_command: self.worker_command,
             },
             counters: Arc::new(Counters::default()),
             jobs,

@@ -18,6 +18,9 @@ use crate::panic;
 
 /// The environment variable that makes a process a worker: `FD:MEMORY_LIMIT:PARENT_PID`.
 pub(crate) const WORKER_ENV: &str = "ABREAST_WORKER";
+/// Set for a worker that calls [`init`] itself (`WorkerCommand::explicit_init`): the
+/// `auto-init` constructor then does nothing.
+pub(crate) const EXPLICIT_INIT_ENV: &str = "ABREAST_WORKER_EXPLICIT_INIT";
 /// The argument a worker is started with: harmless to `main`, and visible in `ps`.
 pub(crate) const WORKER_ARG: &str = "--abreast-worker";
 
@@ -40,7 +43,10 @@ pub fn init() {
     // SAFETY: a worker runs this before `main` (or first in `main`), while it has one thread, so
     // nothing reads the environment concurrently. The variable must not leak into processes the
     // task starts, or they would take themselves for workers.
-    unsafe { std::env::remove_var(WORKER_ENV) };
+    unsafe {
+        std::env::remove_var(WORKER_ENV);
+        std::env::remove_var(EXPLICIT_INIT_ENV);
+    }
     let code = match serve(&config) {
         Ok(()) => 0,
         Err(message) => {
@@ -55,7 +61,11 @@ pub fn init() {
 #[cfg(feature = "auto-init")]
 #[ctor::ctor]
 unsafe fn auto_init() {
-    init();
+    // A worker that calls init itself may be loading abreast as a library: serving from the
+    // loader's constructor would hold the loader's lock, which a new thread needs.
+    if std::env::var_os(EXPLICIT_INIT_ENV).is_none() {
+        init();
+    }
 }
 
 /// True in a process that a pool started as a worker but that did not run [`init`]: it must

@@ -15,7 +15,7 @@ use crate::error::{TaskError, TaskId};
 use crate::processes::pool::Config;
 use crate::processes::registry::{ItemOutcome, registry};
 use crate::processes::wire;
-use crate::processes::worker::{WORKER_ARG, WORKER_ENV};
+use crate::processes::worker::{EXPLICIT_INIT_ENV, WORKER_ARG, WORKER_ENV};
 
 /// The executable a worker runs: this very file, even if it was replaced on disk since.
 fn worker_executable() -> io::Result<std::path::PathBuf> {
@@ -32,7 +32,17 @@ pub(super) fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
     let (parent_end, child_end) = UnixStream::pair().map_err(StartError::Spawn)?;
     let child_fd = child_end.as_raw_fd();
     let parent_pid = std::process::id();
-    let mut command = Command::new(worker_executable().map_err(StartError::Spawn)?);
+    let mut command = match &config.worker_command {
+        Some(worker) => {
+            let mut command = Command::new(&worker.program);
+            command.args(&worker.args);
+            if worker.explicit_init {
+                command.env(EXPLICIT_INIT_ENV, "1");
+            }
+            command
+        }
+        None => Command::new(worker_executable().map_err(StartError::Spawn)?),
+    };
     command
         .arg(WORKER_ARG)
         .env(
