@@ -130,6 +130,17 @@ impl ser::Error for ConvertError {
 
 type Converted<'py> = Result<Bound<'py, PyAny>, ConvertError>;
 
+/// Serializer methods for integer types, alike but for their type: `self` and the value are
+/// named in `body`.
+macro_rules! integers {
+    ($out:ty, |$this:ident, $value:ident| $body:expr; $($method:ident($kind:ty)),*) => {$(
+        fn $method(self, $value: $kind) -> $out {
+            let $this = self;
+            $body
+        }
+    )*};
+}
+
 /// The serializer: one value to one Python object.
 struct ToPython<'a, 'py> {
     py: Python<'py>,
@@ -226,45 +237,10 @@ impl<'a, 'py> ser::Serializer for ToPython<'a, 'py> {
         Ok(PyBool::new(self.py, value).to_owned().into_any())
     }
 
-    fn serialize_i8(self, value: i8) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_i16(self, value: i16) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_i32(self, value: i32) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_i64(self, value: i64) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_i128(self, value: i128) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_u8(self, value: u8) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_u16(self, value: u16) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_u32(self, value: u32) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_u64(self, value: u64) -> Converted<'py> {
-        self.int(value)
-    }
-
-    fn serialize_u128(self, value: u128) -> Converted<'py> {
-        self.int(value)
-    }
+    integers!(Converted<'py>, |this, value| this.int(value);
+        serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
+        serialize_i128(i128), serialize_u8(u8), serialize_u16(u16), serialize_u32(u32),
+        serialize_u64(u64), serialize_u128(u128));
 
     fn serialize_f32(self, value: f32) -> Converted<'py> {
         Ok(PyFloat::new(self.py, f64::from(value)).into_any())
@@ -392,57 +368,30 @@ impl<'a, 'py> ser::Serializer for ToPython<'a, 'py> {
     }
 }
 
-impl<'py> ser::SerializeSeq for ListBuilder<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = ConvertError;
+/// The four list-shaped serde traits, all alike: an element is pushed, `end` builds the list.
+macro_rules! list_traits {
+    ($($name:ident :: $push:ident),*) => {$(
+        impl<'py> ser::$name for ListBuilder<'_, 'py> {
+            type Ok = Bound<'py, PyAny>;
+            type Error = ConvertError;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConvertError> {
-        self.push(value)
-    }
+            fn $push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConvertError> {
+                self.push(value)
+            }
 
-    fn end(self) -> Converted<'py> {
-        self.finish()
-    }
+            fn end(self) -> Converted<'py> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl<'py> ser::SerializeTuple for ListBuilder<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = ConvertError;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConvertError> {
-        self.push(value)
-    }
-
-    fn end(self) -> Converted<'py> {
-        self.finish()
-    }
-}
-
-impl<'py> ser::SerializeTupleStruct for ListBuilder<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = ConvertError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConvertError> {
-        self.push(value)
-    }
-
-    fn end(self) -> Converted<'py> {
-        self.finish()
-    }
-}
-
-impl<'py> ser::SerializeTupleVariant for ListBuilder<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = ConvertError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConvertError> {
-        self.push(value)
-    }
-
-    fn end(self) -> Converted<'py> {
-        self.finish()
-    }
-}
+list_traits!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl<'py> ser::SerializeMap for DictBuilder<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
@@ -472,39 +421,29 @@ impl<'py> ser::SerializeMap for DictBuilder<'_, 'py> {
     }
 }
 
-impl<'py> ser::SerializeStruct for DictBuilder<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = ConvertError;
+/// The two struct-shaped serde traits, alike: a field is set under its kept key.
+macro_rules! struct_traits {
+    ($($name:ident),*) => {$(
+        impl<'py> ser::$name for DictBuilder<'_, 'py> {
+            type Ok = Bound<'py, PyAny>;
+            type Error = ConvertError;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), ConvertError> {
-        self.field(name, value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                name: &'static str,
+                value: &T,
+            ) -> Result<(), ConvertError> {
+                self.field(name, value)
+            }
 
-    fn end(self) -> Converted<'py> {
-        self.finish()
-    }
+            fn end(self) -> Converted<'py> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl<'py> ser::SerializeStructVariant for DictBuilder<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = ConvertError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), ConvertError> {
-        self.field(name, value)
-    }
-
-    fn end(self) -> Converted<'py> {
-        self.finish()
-    }
-}
+struct_traits!(SerializeStruct, SerializeStructVariant);
 
 /// A map key to a Python `str`, as JSON writes keys: text as it is (kept and reused when
 /// short), numbers and booleans as their text; anything else is refused.
@@ -544,37 +483,10 @@ impl<'py> ser::Serializer for KeyToPython<'_, 'py> {
         self.serialize_str(if value { "true" } else { "false" })
     }
 
-    fn serialize_i8(self, value: i8) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_i16(self, value: i16) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_i32(self, value: i32) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_i64(self, value: i64) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_u8(self, value: u8) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_u16(self, value: u16) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_u32(self, value: u32) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
-
-    fn serialize_u64(self, value: u64) -> KeyConverted<'py> {
-        self.serialize_str(&value.to_string())
-    }
+    // A number key is its text, as JSON writes it.
+    integers!(KeyConverted<'py>, |this, value| this.serialize_str(&value.to_string());
+        serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
+        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64));
 
     fn serialize_f32(self, _value: f32) -> KeyConverted<'py> {
         Err(Self::refused("a float"))
