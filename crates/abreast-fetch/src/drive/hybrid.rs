@@ -84,17 +84,20 @@ async fn fetch_then_extract(
     extractor: Arc<Extractor>,
     pool: Arc<ThreadPool>,
 ) {
-    let record =
-        match guarded_async(target.line.clone(), fetch_async(target, &client, &limits)).await {
-            Ok(Ok((line, fetched))) => {
-                // The handle is not awaited: the task sends its own record.
-                let _handle = pool
-                    .submit_async(move || delivery.send(extract_guarded(line, fetched, &extractor)))
-                    .await;
-                return;
-            }
-            Ok(Err(refused)) => refused,
-            Err(panicked) => panicked,
-        };
+    // The fetch's future (reqwest's, the body sink) is large; boxed, the task stays small, so
+    // spawning the task and storing its end copy a few hundred bytes instead of all of it.
+    let line = target.line.clone();
+    let fetch = Box::pin(fetch_async(target, &client, &limits));
+    let record = match guarded_async(line, fetch).await {
+        Ok(Ok((line, fetched))) => {
+            // The handle is not awaited: the task sends its own record.
+            let _handle = pool
+                .submit_async(move || delivery.send(extract_guarded(line, fetched, &extractor)))
+                .await;
+            return;
+        }
+        Ok(Err(refused)) => refused,
+        Err(panicked) => panicked,
+    };
     delivery.send_async(record).await;
 }

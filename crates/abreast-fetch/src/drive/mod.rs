@@ -131,7 +131,7 @@ pub(crate) async fn fetch_async(
     let host = url.host_str().unwrap_or_default();
     let fetched = {
         let _permit = limits.acquire(host).await;
-        client.fetch(url.as_str()).await
+        client.fetch_url(&url).await
     };
     Ok((line, fetched))
 }

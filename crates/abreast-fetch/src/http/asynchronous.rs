@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use url::Url;
+
 use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
 use crate::http::{Attempt, Fetched, Head, HttpSettings};
 use crate::record::{ErrorInfo, ErrorKind};
@@ -66,12 +68,26 @@ impl AsyncClient {
 
     /// Fetches `url` with retries; never panics, never returns without an outcome.
     pub async fn fetch(&self, url: &str) -> Fetched {
+        self.fetch_with(url, &url).await
+    }
+
+    /// [`fetch`](Self::fetch) of a URL already parsed: the HTTP client takes it as it is
+    /// instead of parsing its text again.
+    pub async fn fetch_url(&self, url: &Url) -> Fetched {
+        self.fetch_with(url.as_str(), url).await
+    }
+
+    /// Fetches `target` (whose text is `url`) with retries.
+    async fn fetch_with<U>(&self, url: &str, target: &U) -> Fetched
+    where
+        U: reqwest::IntoUrl + Clone,
+    {
         let policy = self.settings.retry_policy();
         let start = Instant::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(url, attempts).await;
+            let attempt = self.attempt(target.clone(), attempts).await;
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -79,7 +95,7 @@ impl AsyncClient {
         }
     }
 
-    async fn attempt(&self, url: &str, attempt: u32) -> Attempt {
+    async fn attempt(&self, url: impl reqwest::IntoUrl, attempt: u32) -> Attempt {
         let mut response = match self.client.get(url).send().await {
             Ok(response) => response,
             Err(error) => {
