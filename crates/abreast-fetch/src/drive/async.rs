@@ -11,7 +11,7 @@ use super::{Job, fetch_async, forward, guarded_async};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
 use crate::http::asynchronous::AsyncClient;
-use crate::http::finish_record;
+use crate::http::finish_record_at;
 use crate::record::Record;
 
 /// Runs `jobs` as `-j` coroutines on a current-thread runtime.
@@ -29,7 +29,7 @@ pub(super) fn drive(
     let fetch_one = |(sequence, target): Job| async move {
         let record = guarded_async(target.line.clone(), async move {
             match fetch_async(target, client, limits).await {
-                Ok((line, fetched)) => finish_record(line, fetched, extractor),
+                Ok((line, url, fetched)) => finish_record_at(line, fetched, Some(url), extractor),
                 Err(refused) => refused,
             }
         })

@@ -89,10 +89,12 @@ async fn fetch_then_extract(
     let line = target.line.clone();
     let fetch = Box::pin(fetch_async(target, &client, &limits));
     let record = match guarded_async(line, fetch).await {
-        Ok(Ok((line, fetched))) => {
+        Ok(Ok((line, url, fetched))) => {
             // The handle is not awaited: the task sends its own record.
             let _handle = pool
-                .submit_async(move || delivery.send(extract_guarded(line, fetched, &extractor)))
+                .submit_async(move || {
+                    delivery.send(extract_guarded(line, url, fetched, &extractor));
+                })
                 .await;
             return;
         }

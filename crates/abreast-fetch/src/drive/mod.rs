@@ -7,7 +7,7 @@
 //! |---|---|---|---|---|---|
 //! | refuse a line that is no fetchable URL | [`Target::fetchable`] | pool thread | coroutine | I/O task | parent |
 //! | take the host's permit, fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
-//! | extract, make the record | [`finish_record`] | pool thread | coroutine | extraction pool | worker |
+//! | extract, make the record | [`finish_record`](crate::finish_record) | pool thread | coroutine | extraction pool | worker |
 //! | a panic fails its own URL, never the run | [`guarded`], [`guarded_async`] | pool thread | coroutine | both | worker (the pool reports it) |
 //!
 //! A driver reads numbered [`Job`]s and hands each finished record to a [`Delivery`], from
@@ -26,11 +26,12 @@ use abreast_meta::Extractor;
 use futures::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use crate::config::{FetchConfig, FetchError, Mode};
 use crate::hosts::HostLimits;
 use crate::http::asynchronous::AsyncClient;
-use crate::http::{Fetched, finish_record};
+use crate::http::{Fetched, finish_record_at};
 use crate::input::Target;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
@@ -120,20 +121,20 @@ impl Jobs {
 }
 
 /// Fetches `target` with the async client once its host's permit is granted: the first two
-/// steps of the async and hybrid modes. A line that is no fetchable URL gives its record at
-/// once.
+/// steps of the async and hybrid modes. Gives the line, its parsed URL and the outcome; a line
+/// that is no fetchable URL gives its record at once.
 pub(crate) async fn fetch_async(
     target: Target,
     client: &AsyncClient,
     limits: &Arc<HostLimits>,
-) -> Result<(String, Fetched), Record> {
+) -> Result<(String, Url, Fetched), Record> {
     let (line, url) = target.fetchable()?;
     let host = url.host_str().unwrap_or_default();
     let fetched = {
         let _permit = limits.acquire(host).await;
         client.fetch_url(&url).await
     };
-    Ok((line, fetched))
+    Ok((line, url, fetched))
 }
 
 /// Runs `step` for the URL of input line `line`; a panic in it becomes that URL's error record
@@ -156,9 +157,17 @@ pub(crate) async fn guarded_async<T>(
         .map_err(|payload| internal_panic(line, payload.as_ref()))
 }
 
-/// Extracts `fetched` and makes the record of input line `line`: the last step of every mode.
-pub(crate) fn extract_guarded(line: String, fetched: Fetched, extractor: &Extractor) -> Record {
-    guarded(line, |line| finish_record(line, fetched, extractor))
+/// Extracts `fetched`, the outcome of requesting `url`, and makes the record of input line
+/// `line`: the last step of every mode.
+pub(crate) fn extract_guarded(
+    line: String,
+    url: Url,
+    fetched: Fetched,
+    extractor: &Extractor,
+) -> Record {
+    guarded(line, |line| {
+        finish_record_at(line, fetched, Some(url), extractor)
+    })
 }
 
 /// Where a URL's one record goes, sent by whichever thread finishes the URL, and the URL's

@@ -16,7 +16,7 @@ use super::{Delivery, Jobs, guarded};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
 use crate::http::blocking::BlockingClient;
-use crate::http::finish_record;
+use crate::http::finish_record_at;
 use crate::record::Record;
 
 /// Runs `jobs` on a pool of `-j` threads.
@@ -58,7 +58,7 @@ pub(super) fn drive(
                         let _permit = limits.acquire_blocking(url.host_str().unwrap_or_default());
                         client.fetch(url.as_str())
                     };
-                    finish_record(line, fetched, &extractor)
+                    finish_record_at(line, fetched, Some(url), &extractor)
                 }
             });
             delivery.send(record);

@@ -286,6 +286,17 @@ fn http_reason(status: u16) -> &'static str {
 /// Extracts the page's metadata (for a 2xx body) and makes the record of input line `line`:
 /// the last step of every mode.
 pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> Record {
+    finish_record_at(line, fetched, None, extractor)
+}
+
+/// [`finish_record`] knowing the URL that was requested, already parsed: when no redirect
+/// changed it, the final URL that relative URLs resolve against is that one, not parsed again.
+pub(crate) fn finish_record_at(
+    line: String,
+    fetched: Fetched,
+    requested: Option<url::Url>,
+    extractor: &Extractor,
+) -> Record {
     let mut record = Record::empty(line);
     record.final_url = fetched.final_url;
     record.status = fetched.status;
@@ -294,10 +305,11 @@ pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> R
     record.elapsed_ms = fetched.elapsed_ms;
     match fetched.body {
         Ok(body) => {
-            let url = record
-                .final_url
-                .as_deref()
-                .and_then(|url| url::Url::parse(url).ok());
+            let url = record.final_url.as_deref().and_then(|url| match requested {
+                // Parsing a parsed URL's own text gives that URL back.
+                Some(requested) if requested.as_str() == url => Some(requested),
+                _ => url::Url::parse(url).ok(),
+            });
             let page =
                 extractor.extract_at(&body.bytes, record.content_type.as_deref(), url.as_ref());
             record.ok = true;
