@@ -7,9 +7,41 @@ use std::time::Duration;
 use abreast_fetch::{FetchConfig, HttpSettings, Mode, RunOptions, fetch};
 use abreast_site::{Latency, Site, SiteConfig};
 
-/// Threads of this process, from the kernel.
+/// The kernel's name of the thread that reads the input ahead of the async and processes
+/// modes' drivers (`abreast-fetch-input`, cut to 15 bytes).
+const INPUT_READER: &str = "abreast-fetch-i";
+
+/// The names of this process's threads, from the kernel (a thread that ends while they are
+/// read is left out).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+/// Threads of this process, but the input reader: by design it is not joined (it may be
+/// blocked reading the input), and ends by itself once it finds the run's queue closed, which
+/// can be a moment after the drop returns. [`input_reader_ends`] checks that it does.
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
+    thread_names()
+        .iter()
+        .filter(|name| *name != INPUT_READER)
+        .count()
+}
+
+/// Waits for the input reader to end (it is blocked on the closed queue, so it ends at once);
+/// false if it is still there after a minute, which only a hang explains.
+fn input_reader_ends() -> bool {
+    let start = std::time::Instant::now();
+    while thread_names().iter().any(|name| name == INPUT_READER) {
+        if start.elapsed() > Duration::from_secs(60) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// Child processes of this process that have not been reaped (alive or zombie).
@@ -56,6 +88,7 @@ fn a_dropped_run_frees_its_threads_and_worker_processes_before_the_drop_returns(
         let run = fetch(&config(mode), page, RunOptions::default()).unwrap();
         assert_eq!(run.count(), 1, "{mode}");
     }
+    assert!(input_reader_ends(), "the warm-up's input reader ended");
     let (threads_before, children_before) = (threads(), children());
     for mode in [Mode::Threads, Mode::Async, Mode::Hybrid, Mode::Processes] {
         let base = slow.base_url().to_owned();
@@ -75,5 +108,6 @@ fn a_dropped_run_frees_its_threads_and_worker_processes_before_the_drop_returns(
             children_before,
             "{mode}: the run's worker processes are gone"
         );
+        assert!(input_reader_ends(), "{mode}: the run's input reader ended");
     }
 }
