@@ -54,13 +54,15 @@ pub(crate) fn to_python<'py, T: Serialize + ?Sized>(
         .map_err(ConvertError::into_py_err)
 }
 
-/// Python strings made once and reused as dict keys.
+/// Python strings made once and reused as dict keys. The maps hash with foldhash: a lookup per
+/// key of every record, where std's SipHash was a twentieth of the cost of building a dict; it is
+/// seeded per process, so pages cannot choose keys that collide.
 #[derive(Default)]
 struct Keys {
     /// Struct field and variant names, by the address and length of their static text.
-    fields: HashMap<(usize, usize), Py<PyString>>,
+    fields: HashMap<(usize, usize), Py<PyString>, foldhash::fast::RandomState>,
     /// Short map keys, by their text.
-    names: HashMap<Box<str>, Py<PyString>>,
+    names: HashMap<Box<str>, Py<PyString>, foldhash::fast::RandomState>,
 }
 
 impl Keys {
