@@ -108,17 +108,12 @@ impl AsyncClient {
             response.headers(),
             attempt,
         );
-        let (final_url, status, content_type, encoding) = match head {
+        let to_read = match head {
             Head::Done(attempt) => return attempt,
-            Head::ReadBody {
-                final_url,
-                status,
-                content_type,
-                encoding,
-            } => (final_url, status, content_type, encoding),
+            Head::ReadBody(to_read) => to_read,
         };
-        let body = match encoding {
-            Err(message) => Err(ErrorInfo::new(ErrorKind::Decode, message)),
+        let body = match to_read.encoding() {
+            Err(error) => Err(error),
             Ok(encoding) => {
                 let mut sink =
                     BodySink::new(encoding, self.settings.max_bytes, self.settings.head_only);
@@ -164,12 +159,7 @@ impl AsyncClient {
                 }
             }
         };
-        Attempt::Answered {
-            final_url,
-            status,
-            content_type,
-            body,
-        }
+        to_read.answered(body)
     }
 }
 

@@ -128,29 +128,16 @@ impl BlockingClient {
             response.headers(),
             attempt,
         );
-        let (final_url, status, content_type, encoding) = match head {
+        let to_read = match head {
             Head::Done(attempt) => return attempt,
-            Head::ReadBody {
-                final_url,
-                status,
-                content_type,
-                encoding,
-            } => (final_url, status, content_type, encoding),
+            Head::ReadBody(to_read) => to_read,
         };
-        let body = match encoding {
-            Err(message) => Err(ErrorInfo::new(ErrorKind::Decode, message)),
-            Ok(encoding) => {
-                let length = response.body().content_length();
-                let reader = response.into_body().into_reader();
-                read_body(reader, length, encoding, &self.settings)
-            }
-        };
-        Attempt::Answered {
-            final_url,
-            status,
-            content_type,
-            body,
-        }
+        let body = to_read.encoding().and_then(|encoding| {
+            let length = response.body().content_length();
+            let reader = response.into_body().into_reader();
+            read_body(reader, length, encoding, &self.settings)
+        });
+        to_read.answered(body)
     }
 }
 

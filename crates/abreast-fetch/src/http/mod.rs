@@ -202,13 +202,37 @@ impl Attempt {
 pub(crate) enum Head {
     /// No body to read: the attempt ends here (a status to retry, or not 2xx).
     Done(Attempt),
-    /// A 2xx answer: read its body, decoding it with this Content-Encoding.
-    ReadBody {
-        final_url: String,
-        status: u16,
-        content_type: Option<String>,
-        encoding: Result<crate::http::body::Encoding, String>,
-    },
+    /// A 2xx answer: read its body.
+    ReadBody(BodyToRead),
+}
+
+/// A 2xx answer whose body is still to be read: what its attempt will report around the body.
+#[derive(Debug)]
+pub(crate) struct BodyToRead {
+    final_url: String,
+    status: u16,
+    content_type: Option<String>,
+    /// The Content-Encoding to decode, or why it cannot be.
+    encoding: Result<crate::http::body::Encoding, String>,
+}
+
+impl BodyToRead {
+    /// The Content-Encoding to decode the body with; an unsupported one fails the body.
+    pub(crate) fn encoding(&self) -> Result<crate::http::body::Encoding, ErrorInfo> {
+        self.encoding
+            .clone()
+            .map_err(|message| ErrorInfo::new(ErrorKind::Decode, message))
+    }
+
+    /// The attempt's outcome once the body was read (or failed).
+    pub(crate) fn answered(self, body: Result<crate::http::body::Body, ErrorInfo>) -> Attempt {
+        Attempt::Answered {
+            final_url: self.final_url,
+            status: self.status,
+            content_type: self.content_type,
+            body,
+        }
+    }
 }
 
 impl Head {
@@ -245,14 +269,14 @@ impl Head {
                 )),
             });
         }
-        Head::ReadBody {
+        Head::ReadBody(BodyToRead {
             final_url,
             status,
             content_type,
             encoding: crate::http::body::Encoding::from_header(
                 header("content-encoding").as_deref(),
             ),
-        }
+        })
     }
 }
 
