@@ -165,6 +165,14 @@ fn site_and_plain(criterion: &mut Criterion) {
     group.bench_function("extract_test_site_page", |bench| {
         bench.iter(|| extract(black_box(&site_page), black_box(None)))
     });
+    let head_only = Extractor::new().head_only(true);
+    assert_eq!(
+        head_only.extract(&site_page, None).metas,
+        extract(&site_page, None).metas
+    );
+    group.bench_function("extract_test_site_page_head_only", |bench| {
+        bench.iter(|| head_only.extract(black_box(&site_page), black_box(None)))
+    });
     group.bench_function("extract_no_json_ld_no_links", |bench| {
         bench.iter(|| extract(black_box(&plain), black_box(None)))
     });
