@@ -297,9 +297,13 @@ def test_urls_must_be_an_iterable_of_urls():
 
 CTRL_C_CHILD = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
     import abreast
     from abreast.testing import TestSite
+
+    # Python leaves SIGINT ignored if it started ignored, as it does under a shell that runs
+    # the tests in the background (`cmd &` without job control): take Ctrl-C as a terminal does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def threads():
         return len(os.listdir("/proc/self/task"))
