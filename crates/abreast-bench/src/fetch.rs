@@ -8,13 +8,19 @@
 //! register their CPU clocks, so each row's CPU is the client's alone and the server's is shown
 //! beside it. With [`Sizes::base_url`], one part (`fetch-external`) fetches `pages` pages from that
 //! server instead: `{base}/page/0` to `{base}/page/{pages - 1}`.
+//!
+//! Beside curl, which only fetches, the async mode runs once more with extraction off
+//! (`async no extraction`, as `abreast fetch --no-extract`): the same work as curl's, so the two
+//! rows compare the HTTP clients, and the other rows show what extracting the pages adds.
 
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
 use abreast_fetch::output::Done;
-use abreast_fetch::{FetchConfig, Format, HttpSettings, Mode, RecordWriter, StopSignal};
+use abreast_fetch::{
+    Extraction, FetchConfig, Format, HttpSettings, Mode, RecordWriter, StopSignal,
+};
 use abreast_site::{Latency, RunningSite, Site, SiteConfig};
 use anyhow::Context as _;
 
@@ -45,9 +51,11 @@ fn mechanism(mode: Mode) -> Mechanism {
     }
 }
 
-/// Fetches every line of `urls` with `mode`; fails unless every page came back.
+/// Fetches every line of `urls` with `mode`, extracting as `extraction` says; fails unless
+/// every page came back.
 fn fetch_all(
     mode: Mode,
+    extraction: Extraction,
     concurrency: usize,
     urls: &str,
     pages: u64,
@@ -60,6 +68,7 @@ fn fetch_all(
         per_host: concurrency,
         http: HttpSettings {
             retries: 0,
+            extraction,
             ..HttpSettings::default()
         },
         ..FetchConfig::default()
@@ -152,12 +161,25 @@ fn part(
         let concurrency = concurrency(mode, latency);
         rows.push(
             bench.row_beside(server, mechanism(mode), concurrency, pages, &label, || {
-                fetch_all(mode, concurrency, urls, pages, sizes.threads_given())
+                fetch_all(
+                    mode,
+                    Extraction::Full,
+                    concurrency,
+                    urls,
+                    pages,
+                    sizes.threads_given(),
+                )
             })?,
         );
     }
     let dir = tempfile::tempdir().context("could not make a temporary folder")?;
     if bench.bench.curl {
+        let concurrency = concurrency(Mode::Async, latency);
+        let label = "fetch async, no extraction";
+        let bare = bench.row_beside(server, Mechanism::Async, concurrency, pages, label, || {
+            fetch_all(Mode::Async, Extraction::Off, concurrency, urls, pages, None)
+        })?;
+        rows.push(bare.with_variant("no extraction"));
         rows.push(crate::curl::row(bench, dir.path(), urls, pages, server)?);
     }
     if bench.python_rows() {

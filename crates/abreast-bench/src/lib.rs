@@ -185,7 +185,7 @@ pub struct Bench {
     /// The Python interpreter, or why its rows are skipped; `None`: no Python rows.
     pub python: Option<Result<python::Python, python::Skip>>,
     /// Whether the fetch suites add a `curl -Z` reference row (skipped with a note where curl
-    /// is not installed).
+    /// is not installed) and the `async no extraction` row that does the same work.
     pub curl: bool,
 }
 

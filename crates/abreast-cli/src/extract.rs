@@ -151,7 +151,7 @@ fn read_page(path: &Path, max_bytes: usize) -> std::io::Result<Body> {
     }
     let truncated = bytes.len() > max_bytes;
     bytes.truncate(max_bytes);
-    Ok(Body { bytes, truncated })
+    Ok(Body::kept(bytes, truncated))
 }
 
 /// Every file under `dir`, in name order, depth first.

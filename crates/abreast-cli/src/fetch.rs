@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use abreast_fetch::output::{Done, open_for_resume};
-use abreast_fetch::{FetchConfig, Format, HttpSettings, Mode, RecordWriter, Shard, StopSignal};
+use abreast_fetch::{
+    Extraction, FetchConfig, Format, HttpSettings, Mode, RecordWriter, Shard, StopSignal,
+};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
@@ -72,6 +74,11 @@ pub struct FetchArgs {
     /// Stop reading each page once its `<head>` is complete.
     #[arg(long)]
     head_only: bool,
+    /// Extract nothing: read each body to its end (or --max-bytes), decoded but not kept, and
+    /// write only the fetch's fields (status, final URL, bytes, timing, errors), as a link
+    /// check does.
+    #[arg(long, conflicts_with = "head_only")]
+    no_extract: bool,
     /// Accept invalid TLS certificates.
     #[arg(long)]
     insecure: bool,
@@ -151,7 +158,13 @@ impl FetchArgs {
                 connect_timeout: self.connect_timeout,
                 timeout: self.timeout,
                 max_bytes: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
-                head_only: self.head_only,
+                extraction: if self.no_extract {
+                    Extraction::Off
+                } else if self.head_only {
+                    Extraction::HeadOnly
+                } else {
+                    Extraction::Full
+                },
                 insecure: self.insecure,
                 headers: self.headers.clone(),
                 max_redirects: self.max_redirects,

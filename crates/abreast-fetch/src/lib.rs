@@ -63,6 +63,7 @@ pub mod summary;
 
 pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
 pub use drive::processes;
+pub use http::body::Extraction;
 pub use http::{Fetched, HttpSettings, extract_record, finish_record};
 pub use input::IntoUrlLine;
 pub use output::{Done, Format, RecordWriter};

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use abreast::processes::WorkerCommand;
 use abreast_fetch::{
-    FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal, Summary,
+    Extraction, FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal,
+    Summary,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -290,7 +291,7 @@ impl FetchRun {
     /// Starts a run over `urls` (options already checked by `abreast.fetch`).
     #[new]
     #[pyo3(signature = (urls, *, mode, jobs, per_host, rate, timeout, connect_timeout, retries,
-        max_bytes, max_redirects, headers, head_only, ordered, insecure))]
+        max_bytes, max_redirects, headers, head_only, extract, ordered, insecure))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -306,6 +307,7 @@ impl FetchRun {
         max_redirects: u32,
         headers: Vec<(String, String)>,
         head_only: bool,
+        extract: bool,
         ordered: bool,
         insecure: bool,
     ) -> PyResult<Self> {
@@ -334,7 +336,17 @@ impl FetchRun {
                 connect_timeout: seconds(connect_timeout, "connect_timeout")?,
                 timeout: seconds(timeout, "timeout")?,
                 max_bytes,
-                head_only,
+                extraction: match (extract, head_only) {
+                    (true, false) => Extraction::Full,
+                    (true, true) => Extraction::HeadOnly,
+                    (false, false) => Extraction::Off,
+                    (false, true) => {
+                        return Err(PyValueError::new_err(
+                            "head_only=True reads each page to the end of its head to extract \
+                             it, and extract=False extracts nothing: pass one or the other",
+                        ));
+                    }
+                },
                 insecure,
                 headers,
                 max_redirects,

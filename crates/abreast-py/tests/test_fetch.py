@@ -145,6 +145,17 @@ def test_head_only_and_max_bytes(site):
     assert cut["truncated"] and cut["bytes"] <= 1000
 
 
+def test_extract_false_gives_the_fetch_fields_only(site):
+    urls = [site.page_url(2), site.url("/fault/status/404")]
+    for mode in ("hybrid", "threads", "async", "processes"):
+        page, missing = abreast.fetch(urls, extract=False, ordered=True, mode=mode)
+        full = next(iter(abreast.fetch(urls[:1])))
+        assert page["ok"] and page["status"] == 200, mode
+        assert page["bytes"] == full["bytes"] > 0, mode
+        assert page["title"] is None and page["meta"] == [] and full["title"] == "Page 2", mode
+        assert not missing["ok"] and missing["error"]["kind"] == "status", mode
+
+
 def test_ordered_keeps_input_order(site):
     urls = [site.page_url(n) for n in range(100, 0, -1)]
     assert [r["url"] for r in abreast.fetch(urls, ordered=True, jobs=32)] == urls
@@ -277,6 +288,8 @@ def test_a_url_that_is_not_a_str_raises_type_error(site):
         (dict(headers={"Bad Name": "v"}), ValueError, "not a valid header name"),
         (dict(headers={"X": "a\r\nb"}), ValueError, "line break"),
         (dict(head_only="yes"), TypeError, "head_only must be True or False"),
+        (dict(extract=0), TypeError, "extract must be True or False"),
+        (dict(head_only=True, extract=False), ValueError, "pass one or the other"),
         (dict(ordered=1), TypeError, "ordered must be True or False"),
         (dict(insecure=None), TypeError, "insecure must be True or False"),
     ],

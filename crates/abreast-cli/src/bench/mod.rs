@@ -24,7 +24,8 @@ pub struct BenchArgs {
     /// aiohttp for the fetch rows: python3 -m pip install requests aiohttp).
     #[arg(long)]
     with_python: bool,
-    /// Leave out the fetch suites' `curl -Z` reference row.
+    /// Leave out the fetch suites' `curl -Z` reference row, and the `async no extraction` row
+    /// that does curl's work.
     #[arg(long)]
     no_curl: bool,
     /// Print one JSON object per row on stdout instead of the table.

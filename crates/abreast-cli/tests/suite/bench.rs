@@ -208,7 +208,14 @@ fn fetch_against_a_base_url_reports_client_cpu_per_page() {
         .iter()
         .filter(|row| row["implementation"] == "rust")
         .collect();
-    assert_eq!(rust.len(), 4, "{stdout}");
+    assert_eq!(rust.len(), 5, "{stdout}");
+    assert_eq!(
+        rust.iter()
+            .filter(|row| row["op"] == "no extraction" && row["mechanism"] == "async")
+            .count(),
+        1,
+        "the row that does curl's work: {stdout}"
+    );
     for row in rust {
         assert_eq!(row["suite"], "fetch-external");
         assert!(row["cpu_us_per_task"].as_f64().unwrap() > 0.0, "{row}");

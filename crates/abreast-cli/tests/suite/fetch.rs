@@ -156,6 +156,36 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("0 <= K < N"), "{stderr}");
     let (_, stderr) = run_expecting(abreast().args(["fetch", "/no/such/file"]), 2);
     assert!(stderr.contains("could not open the input"), "{stderr}");
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "--head-only", "--no-extract"]), 2);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[test]
+fn no_extract_writes_the_fetch_fields_only() {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = vec![
+        format!("{}/page/1", site.base_url()),
+        format!("{}/page/99999", site.base_url()),
+    ];
+    let urls = write_urls(dir.path(), &lines);
+    let (stdout, _) = run_expecting(
+        abreast()
+            .arg("fetch")
+            .arg(&urls)
+            .args(["--no-extract", "--ordered"]),
+        1,
+    );
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    let (page, missing) = (&records[0], &records[1]);
+    assert_eq!((&page["ok"], &page["status"]), (&true.into(), &200.into()));
+    assert_eq!(page["bytes"], 4096, "the body was read and counted");
+    assert!(page["title"].is_null() && page["meta"] == serde_json::json!([]));
+    assert_eq!(missing["error"]["kind"], "status");
 }
 
 /// Starts `abreast fetch --grace GRACE` on URLs that stall, waits for its first record, sends

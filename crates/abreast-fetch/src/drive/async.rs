@@ -21,11 +21,11 @@ pub(super) fn drive(
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
     limits: Arc<HostLimits>,
-    extractor: Extractor,
+    extractor: Option<Extractor>,
 ) -> Result<(), FetchError> {
     let client = AsyncClient::new(config.http.clone())
         .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
-    let (client, limits, extractor) = (&client, &limits, &extractor);
+    let (client, limits, extractor) = (&client, &limits, extractor.as_ref());
     let fetch_one = |(sequence, target): Job| async move {
         let record = guarded_async(target.line.clone(), async move {
             match fetch_async(target, client, limits).await {

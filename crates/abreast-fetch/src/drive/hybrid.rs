@@ -3,7 +3,9 @@
 //!
 //! Each fetch is a task on a multi-thread runtime of `--io-threads`; its page is then extracted
 //! on a [`ThreadPool`] of `--workers`, which sends the record to the run itself, so a page
-//! crosses threads only twice (I/O to extraction to the run).
+//! crosses threads only twice (I/O to extraction to the run). A run that extracts nothing
+//! ([`Extraction::Off`](crate::http::body::Extraction::Off)) has no extraction pool: its tasks
+//! send their records themselves.
 //!
 //! At most `-j` URLs are in flight, from the start of their fetch to the sending of their
 //! record: each holds a slot of a semaphore. The driver, which reads the jobs, takes free slots
@@ -16,7 +18,7 @@ use abreast_meta::Extractor;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Jobs, extract_guarded, fetch_async, guarded_async};
+use super::{Delivery, Jobs, fetch_async, finish_guarded, guarded_async};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
 use crate::http::asynchronous::AsyncClient;
@@ -30,16 +32,22 @@ pub(super) fn drive(
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
     limits: Arc<HostLimits>,
-    extractor: Extractor,
+    extractor: Option<Extractor>,
 ) -> Result<(), FetchError> {
-    let pool = ThreadPool::builder()
-        .num_threads(config.workers())
-        .thread_name(|i| format!("abreast-extract-{i}"))
-        .build()
-        .map_err(|error| FetchError::setup(config.mode, "the extraction pool", error))?;
+    let extraction = match extractor {
+        Some(extractor) => {
+            let pool = ThreadPool::builder()
+                .num_threads(config.workers())
+                .thread_name(|i| format!("abreast-extract-{i}"))
+                .build()
+                .map_err(|error| FetchError::setup(config.mode, "the extraction pool", error))?;
+            Some((Arc::new(extractor), Arc::new(pool)))
+        }
+        None => None,
+    };
     let client = AsyncClient::new(config.http.clone())
         .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
-    let (client, extractor, pool) = (Arc::new(client), Arc::new(extractor), Arc::new(pool));
+    let client = Arc::new(client);
     let concurrency = config.concurrency();
     let slots = Arc::new(Semaphore::new(concurrency));
     let batch = u32::try_from((concurrency / 8).clamp(1, 32)).unwrap_or(1);
@@ -54,8 +62,7 @@ pub(super) fn drive(
                     Delivery::new(sequence, sender, Some(slot)),
                     Arc::clone(&client),
                     Arc::clone(&limits),
-                    Arc::clone(&extractor),
-                    Arc::clone(&pool),
+                    extraction.clone(),
                 ));
             }
         }
@@ -74,15 +81,15 @@ pub(super) fn drive(
         .map_err(|error| FetchError::setup(config.mode, "the async runtime", error))
 }
 
-/// One hybrid task: fetch `target` on the runtime, then extract it on `pool`, which sends the
-/// record.
+/// One hybrid task: fetch `target` on the runtime, then extract it with the extractor on the
+/// pool of `extraction`, which sends the record; with no extraction, the task sends it. The jobs
+/// on the pool hold the extractor, never the pool.
 async fn fetch_then_extract(
     target: Target,
     delivery: Delivery,
     client: Arc<AsyncClient>,
     limits: Arc<HostLimits>,
-    extractor: Arc<Extractor>,
-    pool: Arc<ThreadPool>,
+    extraction: Option<(Arc<Extractor>, Arc<ThreadPool>)>,
 ) {
     // The fetch's future (reqwest's, the body sink) is large; boxed, the task stays small, so
     // spawning the task and storing its end copy a few hundred bytes instead of all of it.
@@ -90,10 +97,16 @@ async fn fetch_then_extract(
     let fetch = Box::pin(fetch_async(target, &client, &limits));
     let record = match guarded_async(line, fetch).await {
         Ok(Ok((line, url, fetched))) => {
+            let Some((extractor, pool)) = extraction else {
+                delivery
+                    .send_async(finish_guarded(line, url, fetched, None))
+                    .await;
+                return;
+            };
             // The handle is not awaited: the task sends its own record.
             let _handle = pool
                 .submit_async(move || {
-                    delivery.send(extract_guarded(line, url, fetched, &extractor));
+                    delivery.send(finish_guarded(line, url, fetched, Some(&extractor)));
                 })
                 .await;
             return;

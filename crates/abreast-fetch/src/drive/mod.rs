@@ -7,7 +7,7 @@
 //! |---|---|---|---|---|---|
 //! | refuse a line that is no fetchable URL | [`Target::fetchable`] | pool thread | coroutine | I/O task | parent |
 //! | take the host's permit, fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
-//! | extract, make the record | [`finish_record`](crate::finish_record) | pool thread | coroutine | extraction pool | worker |
+//! | extract, make the record | [`finish_record`](crate::finish_record) | pool thread | coroutine | extraction pool (I/O task with [`Extraction::Off`](crate::Extraction::Off)) | worker |
 //! | a panic fails its own URL, never the run | [`guarded`], [`guarded_async`] | pool thread | coroutine | both | worker (the pool reports it) |
 //!
 //! A driver reads numbered [`Job`]s and hands each finished record to a [`Delivery`], from
@@ -157,13 +157,14 @@ pub(crate) async fn guarded_async<T>(
         .map_err(|payload| internal_panic(line, payload.as_ref()))
 }
 
-/// Extracts `fetched`, the outcome of requesting `url`, and makes the record of input line
-/// `line`: the last step of every mode.
-pub(crate) fn extract_guarded(
+/// Extracts `fetched`, the outcome of requesting `url`, with `extractor` (if the run extracts),
+/// and makes the record of input line `line`, a panic becoming its error record: the last step
+/// of the hybrid mode.
+pub(crate) fn finish_guarded(
     line: String,
     url: Url,
     fetched: Fetched,
-    extractor: &Extractor,
+    extractor: Option<&Extractor>,
 ) -> Record {
     guarded(line, |line| {
         finish_record_at(line, fetched, Some(url), extractor)

@@ -17,7 +17,7 @@ use super::{Job, forward};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
 use crate::http::blocking::BlockingClient;
-use crate::http::{HttpSettings, finish_record};
+use crate::http::{HttpSettings, finish_record_at};
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
 /// What a worker needs to fetch one URL.
@@ -55,7 +55,8 @@ fn worker_client(settings: &HttpSettings) -> Arc<BlockingClient> {
 #[abreast::task]
 pub fn fetch_page(job: PageJob) -> String {
     let client = worker_client(&job.settings);
-    let record = finish_record(job.line, client.fetch(&job.url), &job.settings.extractor());
+    let extractor = job.settings.extractor();
+    let record = finish_record_at(job.line, client.fetch(&job.url), None, extractor.as_ref());
     serde_json::to_string(&record).expect("a record serializes to JSON")
 }
 

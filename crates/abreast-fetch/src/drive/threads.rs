@@ -26,7 +26,7 @@ pub(super) fn drive(
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
     limits: Arc<HostLimits>,
-    extractor: Extractor,
+    extractor: Option<Extractor>,
 ) -> Result<(), FetchError> {
     let concurrency = config.concurrency();
     let pool = ThreadPool::builder()
@@ -58,7 +58,7 @@ pub(super) fn drive(
                         let _permit = limits.acquire_blocking(url.host_str().unwrap_or_default());
                         client.fetch(url.as_str())
                     };
-                    finish_record_at(line, fetched, Some(url), &extractor)
+                    finish_record_at(line, fetched, Some(url), extractor.as_ref().as_ref())
                 }
             });
             delivery.send(record);

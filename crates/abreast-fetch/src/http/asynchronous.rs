@@ -116,7 +116,7 @@ impl AsyncClient {
             Err(error) => Err(error),
             Ok(encoding) => {
                 let mut sink =
-                    BodySink::new(encoding, self.settings.max_bytes, self.settings.head_only);
+                    BodySink::new(encoding, self.settings.max_bytes, self.settings.extraction);
                 let length = response.content_length();
                 let mut consumed = 0u64;
                 loop {

@@ -150,7 +150,7 @@ fn read_body(
     encoding: Encoding,
     settings: &HttpSettings,
 ) -> Result<crate::http::body::Body, ErrorInfo> {
-    let mut sink = BodySink::new(encoding, settings.max_bytes, settings.head_only);
+    let mut sink = BodySink::new(encoding, settings.max_bytes, settings.extraction);
     let mut buffer = vec![0; 64 * 1024];
     let mut consumed = 0u64;
     loop {

@@ -1,5 +1,6 @@
 //! Reading a response body within limits: decompression by Content-Encoding, a cap on the
-//! decoded size, and an early stop at the end of `<head>`.
+//! decoded size, an early stop at the end of `<head>`, and counting without keeping when
+//! nothing is extracted.
 //!
 //! Both HTTP stacks (blocking and async) push the raw bytes they read into a [`BodySink`]. The
 //! sink decodes gzip, deflate, brotli and zstd as a stream into a buffer that refuses to grow
@@ -131,23 +132,44 @@ impl Encoding {
 /// The Accept-Encoding header both HTTP stacks send.
 pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
-/// A growable buffer that refuses bytes past its cap, remembering that it did.
+/// What a run does with the pages it fetches, and so what a [`BodySink`] keeps of each body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Extraction {
+    /// Read every body to its end (or the cap) and extract the whole page.
+    #[default]
+    Full,
+    /// Stop reading a page once its `<head>` is complete, and extract that.
+    HeadOnly,
+    /// Extract nothing: bodies are read to their end (or the cap) and decoded, so a record's
+    /// `bytes`, `truncated` and decode errors are those of a full fetch, but no byte is kept
+    /// and records carry only the fetch's fields (status, final URL, timing, size).
+    Off,
+}
+
+/// A buffer that refuses bytes past its cap, remembering that it did; with `keep` false it
+/// only counts them.
 #[derive(Debug)]
 struct CappedBuffer {
     bytes: Vec<u8>,
+    /// Bytes taken, kept or not.
+    length: usize,
+    keep: bool,
     cap: usize,
     full: bool,
 }
 
 impl Write for CappedBuffer {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.cap - self.bytes.len();
+        let room = self.cap - self.length;
         if room == 0 && !data.is_empty() {
             self.full = true;
             return Err(io::Error::other("body cap reached"));
         }
         let taken = data.len().min(room);
-        self.bytes.extend_from_slice(&data[..taken]);
+        if self.keep {
+            self.bytes.extend_from_slice(&data[..taken]);
+        }
+        self.length += taken;
         if taken < data.len() {
             self.full = true;
         }
@@ -243,10 +265,24 @@ pub(crate) fn worth_draining(remaining: Option<u64>) -> bool {
 /// The decoded body and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Body {
-    /// The decoded bytes, at most the cap.
+    /// The decoded bytes, at most the cap; empty when the run extracts nothing
+    /// ([`Extraction::Off`]).
     pub bytes: Vec<u8>,
+    /// How many decoded bytes were read: `bytes.len()` where they were kept.
+    pub length: usize,
     /// True if reading stopped before the end: at the cap, or at the end of `<head>`.
     pub truncated: bool,
+}
+
+impl Body {
+    /// A body whose bytes are all kept.
+    pub fn kept(bytes: Vec<u8>, truncated: bool) -> Body {
+        Body {
+            length: bytes.len(),
+            bytes,
+            truncated,
+        }
+    }
 }
 
 /// Where a response's raw bytes go: see the [module docs](self).
@@ -261,18 +297,26 @@ pub struct BodySink {
 impl std::fmt::Debug for BodySink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BodySink")
-            .field("decoded", &self.decoder.buffer().bytes.len())
+            .field("decoded", &self.decoder.buffer().length)
             .field("cap", &self.decoder.buffer().cap)
             .finish_non_exhaustive()
     }
 }
 
 impl BodySink {
-    /// A sink decoding `encoding`, keeping at most `max_bytes` decoded bytes; with `head_only`
-    /// it asks to stop once the document's `<head>` is complete.
-    pub fn new(encoding: Encoding, max_bytes: usize, head_only: bool) -> BodySink {
+    /// A sink decoding `encoding`, reading at most `max_bytes` decoded bytes; with
+    /// [`Extraction::HeadOnly`] it asks to stop once the document's `<head>` is complete, and
+    /// with [`Extraction::Off`] it counts the bytes without keeping them.
+    pub fn new(encoding: Encoding, max_bytes: usize, extraction: Extraction) -> BodySink {
+        let keep = extraction != Extraction::Off;
         let buffer = CappedBuffer {
-            bytes: body_buffer(max_bytes),
+            bytes: if keep {
+                body_buffer(max_bytes)
+            } else {
+                Vec::new()
+            },
+            length: 0,
+            keep,
             cap: max_bytes,
             full: false,
         };
@@ -293,7 +337,7 @@ impl BodySink {
         };
         BodySink {
             decoder,
-            head_only,
+            head_only: extraction == Extraction::HeadOnly,
             head_scan: 0,
             head_done: false,
         }
@@ -337,6 +381,7 @@ impl BodySink {
             let buffer = self.decoder.buffer_mut();
             return Ok(Body {
                 bytes: std::mem::take(&mut buffer.bytes),
+                length: buffer.length,
                 truncated: full || !complete,
             });
         }
@@ -346,6 +391,7 @@ impl BodySink {
             .map_err(|error| format!("could not decode the end of the body: {error}"))?;
         Ok(Body {
             truncated: buffer.full,
+            length: buffer.length,
             bytes: buffer.bytes,
         })
     }
@@ -429,10 +475,11 @@ mod tests {
             .copied()
             .collect();
         for encoding in ALL {
-            let mut sink = BodySink::new(encoding, 1 << 20, false);
+            let mut sink = BodySink::new(encoding, 1 << 20, Extraction::Full);
             assert_eq!(feed(&mut sink, &compress(encoding, &page)), Flow::More);
             let body = sink.finish(true).unwrap();
             assert_eq!(body.bytes, page, "{encoding:?}");
+            assert_eq!(body.length, page.len());
             assert!(!body.truncated);
         }
     }
@@ -442,7 +489,7 @@ mod tests {
         let zeros = vec![0u8; 64 << 20];
         for encoding in ALL {
             let bomb = compress(encoding, &zeros);
-            let mut sink = BodySink::new(encoding, 100_000, false);
+            let mut sink = BodySink::new(encoding, 100_000, Extraction::Full);
             assert_eq!(feed(&mut sink, &bomb), Flow::Enough, "{encoding:?}");
             let body = sink.finish(true).unwrap();
             assert_eq!(body.bytes.len(), 100_000, "{encoding:?}");
@@ -451,9 +498,39 @@ mod tests {
     }
 
     #[test]
+    fn without_extraction_bodies_are_decoded_and_counted_but_not_kept() {
+        let page: Vec<u8> = b"<html><head><title>t</title></head><body>"
+            .iter()
+            .chain(&[b'x'; 50_000])
+            .copied()
+            .collect();
+        for encoding in ALL {
+            let mut sink = BodySink::new(encoding, 1 << 20, Extraction::Off);
+            assert_eq!(feed(&mut sink, &compress(encoding, &page)), Flow::More);
+            let body = sink.finish(true).unwrap();
+            assert!(
+                body.bytes.is_empty() && body.bytes.capacity() == 0,
+                "{encoding:?}"
+            );
+            assert_eq!(body.length, page.len(), "{encoding:?}");
+            assert!(!body.truncated);
+            // The cap and the check of the encoding still apply.
+            let mut sink = BodySink::new(encoding, 1000, Extraction::Off);
+            assert_eq!(feed(&mut sink, &compress(encoding, &page)), Flow::Enough);
+            let body = sink.finish(true).unwrap();
+            assert_eq!((body.length, body.truncated), (1000, true), "{encoding:?}");
+        }
+        let mut sink = BodySink::new(Encoding::Gzip, 1 << 20, Extraction::Off);
+        let outcome = sink
+            .push(b"this is not gzip at all, not even close")
+            .and_then(|_| sink.finish(true).map(|_| Flow::More));
+        assert!(outcome.unwrap_err().contains("decode"));
+    }
+
+    #[test]
     fn head_only_stops_at_the_end_of_head_even_across_chunks() {
         let page = b"<html><head><title>t</title></HE".to_vec();
-        let mut sink = BodySink::new(Encoding::Identity, 1 << 20, true);
+        let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::HeadOnly);
         assert_eq!(sink.push(&page).unwrap(), Flow::More);
         assert_eq!(sink.push(b"AD><body>rest").unwrap(), Flow::Enough);
         let body = sink.finish(false).unwrap();
@@ -462,7 +539,7 @@ mod tests {
 
     #[test]
     fn corrupt_data_is_a_decode_error() {
-        let mut sink = BodySink::new(Encoding::Gzip, 1 << 20, false);
+        let mut sink = BodySink::new(Encoding::Gzip, 1 << 20, Extraction::Full);
         let outcome = sink
             .push(b"this is not gzip at all, not even close")
             .and_then(|_| sink.finish(true).map(|_| Flow::More));

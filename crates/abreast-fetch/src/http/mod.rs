@@ -18,7 +18,7 @@ pub mod body;
 pub mod retry;
 
 use crate::record::{ErrorInfo, ErrorKind, Record};
-use body::Body;
+use body::{Body, Extraction};
 use retry::RetryPolicy;
 
 /// The User-Agent both stacks send unless `-H User-Agent:` overrides it.
@@ -37,8 +37,9 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Decoded body bytes kept at most; a longer body is cut and marked truncated.
     pub max_bytes: usize,
-    /// Stop reading a page once its `<head>` is complete.
-    pub head_only: bool,
+    /// What is extracted of each page, and so how much of its body is read and kept: all of
+    /// it, its head, or nothing (the body is then read and counted, not kept).
+    pub extraction: Extraction,
     /// Accept invalid TLS certificates.
     pub insecure: bool,
     /// Extra request headers (`-H "Name: value"`); a `User-Agent` here replaces the default.
@@ -61,7 +62,7 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             max_bytes: 10 * 1024 * 1024,
-            head_only: false,
+            extraction: Extraction::Full,
             insecure: false,
             headers: Vec::new(),
             max_redirects: 10,
@@ -98,11 +99,18 @@ impl HttpSettings {
             .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
-    /// The extractor matching these settings.
-    pub fn extractor(&self) -> Extractor {
-        Extractor::new()
-            .head_only(self.head_only)
-            .max_bytes(self.max_bytes)
+    /// The extractor matching these settings; none when they extract nothing.
+    pub fn extractor(&self) -> Option<Extractor> {
+        let head_only = match self.extraction {
+            Extraction::Full => false,
+            Extraction::HeadOnly => true,
+            Extraction::Off => return None,
+        };
+        Some(
+            Extractor::new()
+                .head_only(head_only)
+                .max_bytes(self.max_bytes),
+        )
     }
 }
 
@@ -310,16 +318,17 @@ fn http_reason(status: u16) -> &'static str {
 /// Extracts the page's metadata (for a 2xx body) and makes the record of input line `line`:
 /// the last step of every mode.
 pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> Record {
-    finish_record_at(line, fetched, None, extractor)
+    finish_record_at(line, fetched, None, Some(extractor))
 }
 
 /// [`finish_record`] knowing the URL that was requested, already parsed: when no redirect
 /// changed it, the final URL that relative URLs resolve against is that one, not parsed again.
+/// With no extractor ([`Extraction::Off`]) the record has the fetch's fields only.
 pub(crate) fn finish_record_at(
     line: String,
     fetched: Fetched,
     requested: Option<url::Url>,
-    extractor: &Extractor,
+    extractor: Option<&Extractor>,
 ) -> Record {
     let mut record = Record::empty(line);
     record.final_url = fetched.final_url;
@@ -329,6 +338,12 @@ pub(crate) fn finish_record_at(
     record.elapsed_ms = fetched.elapsed_ms;
     match fetched.body {
         Ok(body) => {
+            record.ok = true;
+            record.bytes = body.length as u64;
+            record.truncated = body.truncated;
+            let Some(extractor) = extractor else {
+                return record;
+            };
             let url = record.final_url.as_deref().and_then(|url| match requested {
                 // Parsing a parsed URL's own text gives that URL back.
                 Some(requested) if requested.as_str() == url => Some(requested),
@@ -336,9 +351,7 @@ pub(crate) fn finish_record_at(
             });
             let page =
                 extractor.extract_at(&body.bytes, record.content_type.as_deref(), url.as_ref());
-            record.ok = true;
-            record.bytes = body.bytes.len() as u64;
-            record.truncated = body.truncated || !page.end.is_complete();
+            record.truncated |= !page.end.is_complete();
             record.set_page(page);
             crate::http::body::recycle(body.bytes);
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use abreast_fetch::{ErrorKind, Mode, Record};
+use abreast_fetch::{ErrorKind, Extraction, Mode, Record};
 use abreast_site::{INVALID_BYTES_TITLE, LegacyEncoding, refused_url};
 
 use crate::support::{MODES, by_url, config, fetch_lines, site, timing_out_config};
@@ -285,7 +285,7 @@ fn many_pages_with_head_only_and_ordered_output() {
     for mode in MODES {
         let mut config = config(mode);
         config.ordered = true;
-        config.http.head_only = true;
+        config.http.extraction = Extraction::HeadOnly;
         let (records, summary) = fetch_lines(&config, &lines);
         let urls: Vec<&str> = records.iter().map(|r| r.url.as_str()).collect();
         assert_eq!(urls, lines, "{mode}: --ordered keeps input order");

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use abreast_fetch::{FetchConfig, FetchError, Mode, Next, RunOptions, StopSignal, fetch};
+use abreast_fetch::{
+    Extraction, FetchConfig, FetchError, Mode, Next, RunOptions, StopSignal, fetch,
+};
 use abreast_site::{Site, SiteConfig};
 
 use crate::support::{MODES, config, site};
@@ -115,6 +117,67 @@ fn an_input_error_is_reported_after_the_records_before_it() {
 }
 
 #[test]
+fn without_extraction_records_carry_the_fetch_fields_and_the_same_sizes() {
+    let site = site();
+    let base = site.base_url();
+    let urls: Vec<String> = (0..20)
+        .map(|n| format!("{base}/page/{n}"))
+        .chain([
+            format!("{base}/fault/compressed?encoding=gzip&page=3"),
+            format!("{base}/fault/status/404"),
+        ])
+        .collect();
+    let by_url = |records: Vec<abreast_fetch::Record>| {
+        let mut records = records;
+        records.sort_by(|a, b| a.url.cmp(&b.url));
+        records
+    };
+    for mode in MODES {
+        let full = by_url(
+            fetch(&config(mode), urls.clone(), RunOptions::default())
+                .unwrap()
+                .collect(),
+        );
+        let mut config = config(mode);
+        config.http.extraction = Extraction::Off;
+        let bare = by_url(
+            fetch(&config, urls.clone(), RunOptions::default())
+                .unwrap()
+                .collect(),
+        );
+        assert_eq!(bare.len(), urls.len(), "{mode}");
+        for (full, bare) in full.iter().zip(&bare) {
+            assert_eq!(full.url, bare.url);
+            let same_fetch = (full.ok, full.status, full.bytes, &full.final_url);
+            assert_eq!(
+                same_fetch,
+                (bare.ok, bare.status, bare.bytes, &bare.final_url),
+                "{mode}: {}",
+                bare.url
+            );
+            assert_eq!(full.error.is_some(), bare.error.is_some(), "{mode}");
+            assert!(!bare.truncated, "{mode}: {}", bare.url);
+            assert!(
+                bare.title.is_none() && bare.meta.is_empty() && bare.charset.is_none(),
+                "{mode}: {} was extracted",
+                bare.url
+            );
+        }
+        assert!(
+            full.iter()
+                .filter(|r| r.ok)
+                .all(|r| r.title.is_some() && r.bytes > 0),
+            "{mode}: the full run extracted every page"
+        );
+        assert_eq!(
+            bare.iter().filter(|r| r.ok).count(),
+            urls.len() - 1,
+            "{mode}"
+        );
+    }
+}
+
+#[test]
 fn head_only_keeps_connections_where_the_rest_is_small() {
     for mode in MODES {
         let site = Site::start_in_background(SiteConfig::default().pages(100).page_size(64 * 1024))
@@ -124,7 +187,7 @@ fn head_only_keeps_connections_where_the_rest_is_small() {
             .map(|n| format!("{base}/page/{}", n % 100))
             .collect();
         let mut config = config(mode);
-        config.http.head_only = true;
+        config.http.extraction = Extraction::HeadOnly;
         let records: Vec<_> = fetch(&config, urls, RunOptions::default())
             .unwrap()
             .collect();

@@ -77,10 +77,16 @@ def _start(
     max_redirects: int,
     headers: Headers,
     head_only: bool,
+    extract: bool,
     ordered: bool,
     insecure: bool,
 ) -> Fetch:
     """Checks every option, then starts the run."""
+    if _options.flag("head_only", head_only) and not _options.flag("extract", extract):
+        raise ValueError(
+            "head_only=True reads each page to the end of its head to extract it, and "
+            "extract=False extracts nothing: pass one or the other"
+        )
     return _abreast.FetchRun(
         _options.urls(urls),
         mode=_options.mode(mode),
@@ -94,6 +100,7 @@ def _start(
         max_redirects=_options.count("max_redirects", max_redirects, 10, 0),
         headers=_options.headers(headers),
         head_only=_options.flag("head_only", head_only),
+        extract=_options.flag("extract", extract),
         ordered=_options.flag("ordered", ordered),
         insecure=_options.flag("insecure", insecure),
     )
@@ -113,6 +120,7 @@ def fetch(
     max_redirects: int = 10,
     headers: Headers = None,
     head_only: bool = False,
+    extract: bool = True,
     ordered: bool = False,
     insecure: bool = False,
 ) -> Fetch:
@@ -143,6 +151,9 @@ def fetch(
     - ``max_redirects``: redirects followed at most.
     - ``headers``: extra request headers, a dict or ``(name, value)`` pairs.
     - ``head_only``: stop reading each page where its ``<head>`` ends.
+    - ``extract``: False reads each body to its end (decoded, not kept) and gives records with
+      the fetch's fields only (``status``, ``final_url``, ``bytes``, timing, errors), as a link
+      check needs; the page fields stay empty.
     - ``ordered``: yield records in input order instead of as they complete.
     - ``insecure``: accept invalid TLS certificates.
 
@@ -165,6 +176,7 @@ def fetch(
         max_redirects=max_redirects,
         headers=headers,
         head_only=head_only,
+        extract=extract,
         ordered=ordered,
         insecure=insecure,
     )
@@ -233,6 +245,7 @@ def afetch(
     max_redirects: int = 10,
     headers: Headers = None,
     head_only: bool = False,
+    extract: bool = True,
     ordered: bool = False,
     insecure: bool = False,
 ) -> AsyncFetch:
@@ -262,6 +275,7 @@ def afetch(
             max_redirects=max_redirects,
             headers=headers,
             head_only=head_only,
+            extract=extract,
             ordered=ordered,
             insecure=insecure,
         )

@@ -39,6 +39,7 @@ class FetchRun(Iterator[Record]):
         max_redirects: int,
         headers: List[Tuple[str, str]],
         head_only: bool,
+        extract: bool,
         ordered: bool,
         insecure: bool,
     ) -> None: ...
