@@ -38,22 +38,35 @@ impl<'a> Specials<'a> {
     /// The position of the first special byte at or after `at`.
     #[inline]
     pub(crate) fn next(&mut self, at: usize) -> Option<usize> {
-        let mut block = at - at % BLOCK;
+        let block = at - at % BLOCK;
         if block != self.block {
             if block >= self.input.len() {
                 return None;
             }
             self.load(block);
         }
-        let mut mask = self.mask & (u64::MAX << (at - block));
-        while mask == 0 {
-            block += BLOCK;
+        let mask = self.mask & (u64::MAX << (at - block));
+        if mask != 0 {
+            return Some(block + mask.trailing_zeros() as usize);
+        }
+        self.next_from_block(block + BLOCK)
+    }
+
+    /// The position of the first special byte in the blocks from `block` on. The whole
+    /// blocks without one (text) are skipped in one call, the masks made in a loop that the
+    /// compiler keeps in registers, instead of one call per block.
+    fn next_from_block(&mut self, block: usize) -> Option<usize> {
+        let (block, mask) = first_special_block(self.input, block, self.wide);
+        if mask == 0 {
+            // No whole block from `block` on has one: the last, partial block may.
             if block >= self.input.len() {
                 return None;
             }
             self.load(block);
-            mask = self.mask;
+            return (self.mask != 0).then(|| block + self.mask.trailing_zeros() as usize);
         }
+        self.block = block;
+        self.mask = mask;
         Some(block + mask.trailing_zeros() as usize)
     }
 
@@ -85,6 +98,45 @@ impl<'a> Specials<'a> {
             }
         };
     }
+}
+
+/// The first whole block at or after `block` (a multiple of [`BLOCK`]) that holds a special
+/// byte, with its mask; else the start of the last, partial block (or the input's length) and 0.
+#[inline]
+fn first_special_block(input: &[u8], block: usize, wide: bool) -> (usize, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is only true where `has_avx2` found AVX2.
+        return unsafe { first_special_block_avx2(input, block) };
+    }
+    let mut block = block;
+    while let Some(bytes) = input.get(block..block + BLOCK) {
+        let mask = mask_of(bytes.try_into().unwrap_or(&[0; BLOCK]), false);
+        if mask != 0 {
+            return (block, mask);
+        }
+        block += BLOCK;
+    }
+    (block, 0)
+}
+
+/// [`first_special_block`] with AVX2, every mask made in this one call.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn first_special_block_avx2(input: &[u8], mut block: usize) -> (usize, u64) {
+    while let Some(bytes) = input.get(block..block + BLOCK) {
+        // SAFETY: the caller guarantees AVX2.
+        let mask = unsafe { block_mask_avx2(bytes.try_into().unwrap_or(&[0; BLOCK])) };
+        if mask != 0 {
+            return (block, mask);
+        }
+        block += BLOCK;
+    }
+    (block, 0)
 }
 
 /// Whether `byte` is one the index finds.
@@ -131,6 +183,7 @@ fn mask_of(block: &[u8; BLOCK], _wide: bool) -> u64 {
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn block_mask_avx2(block: &[u8; BLOCK]) -> u64 {
     use std::arch::x86_64::{
         __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
@@ -227,6 +280,37 @@ mod tests {
             specials.next_of(0, b'\''),
             input.iter().position(|&byte| byte == b'\'')
         );
+    }
+
+    #[test]
+    fn runs_of_plain_blocks_are_skipped_to_the_next_special_byte() {
+        // Specials after 0 to 5 plain blocks, at every offset of a block, and in the partial
+        // last block or not at all.
+        for plain_blocks in 0..6 {
+            for offset in 0..BLOCK {
+                for tail in [0, 1, 17, BLOCK - 1] {
+                    let mut input = vec![b'x'; plain_blocks * BLOCK + BLOCK + tail];
+                    let special = plain_blocks * BLOCK + offset;
+                    input[special] = b'<';
+                    let mut specials = Specials::new(&input);
+                    assert_eq!(specials.next(0), Some(special));
+                    assert_eq!(specials.next(special + 1), None);
+                    if tail > 0 {
+                        let last = input.len() - 1;
+                        input[last] = b'"';
+                        let mut specials = Specials::new(&input);
+                        assert_eq!(specials.next(special + 1), Some(last));
+                    }
+                    for wide in [false, has_avx2()] {
+                        let found = first_special_block(&input, 0, wide);
+                        assert_eq!(found.0, plain_blocks * BLOCK, "{wide}");
+                        assert_eq!(found.1, 1 << offset, "{wide}");
+                        let past = first_special_block(&input, found.0 + BLOCK, wide);
+                        assert_eq!(past, (input.len() - input.len() % BLOCK, 0), "{wide}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
