@@ -130,7 +130,7 @@ impl AsyncClient {
                                 .finish(true)
                                 .map_err(|m| ErrorInfo::new(ErrorKind::Decode, m));
                         }
-                        Ok(Some(chunk)) => match sink.push(&chunk) {
+                        Ok(Some(chunk)) => match sink.push_shared(chunk) {
                             Err(message) => break Err(ErrorInfo::new(ErrorKind::Decode, message)),
                             Ok(Flow::More) => {}
                             Ok(Flow::Enough) => {

