@@ -15,7 +15,7 @@
 //! | `threads` | blocking client (ureq) on a [`ThreadPool`](abreast::threads::ThreadPool) of `-j` threads | on the same thread |
 //! | `async` | async client (reqwest on hyper) on one thread, `-j` coroutines | on the same thread |
 //! | `processes` | blocking client in each worker of a process pool | in the worker |
-//! | `hybrid` (default) | async client, `-j` fetches as tasks on a multi-thread runtime (one thread per two CPUs) | on a thread pool, one thread per two CPUs, which hands each record to the writer |
+//! | `hybrid` (default) | async client, `-j` fetches as tasks on one thread per two CPUs (a current-thread runtime when that is one, a multi-thread one when more) | on a thread pool, one thread per two CPUs, which hands each record to the writer |
 //!
 //! # As a library
 //!

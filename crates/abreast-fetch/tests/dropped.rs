@@ -90,10 +90,22 @@ fn a_dropped_run_frees_its_threads_and_worker_processes_before_the_drop_returns(
     }
     assert!(input_reader_ends(), "the warm-up's input reader ended");
     let (threads_before, children_before) = (threads(), children());
-    for mode in [Mode::Threads, Mode::Async, Mode::Hybrid, Mode::Processes] {
+    // The hybrid mode twice: on a current-thread runtime (one I/O thread) and a multi-thread
+    // one (two).
+    for (mode, io_threads) in [
+        (Mode::Threads, None),
+        (Mode::Async, None),
+        (Mode::Hybrid, Some(1)),
+        (Mode::Hybrid, Some(2)),
+        (Mode::Processes, None),
+    ] {
         let base = slow.base_url().to_owned();
         let urls = (0..1000).map(move |n| format!("{base}/page/{n}"));
-        let mut records = fetch(&config(mode), urls, RunOptions::default()).unwrap();
+        let config = FetchConfig {
+            io_threads,
+            ..config(mode)
+        };
+        let mut records = fetch(&config, urls, RunOptions::default()).unwrap();
         // The first record means every part of the run is up, with 16 requests in flight.
         assert!(records.next().is_some(), "{mode}");
         assert!(threads() > threads_before, "{mode}: the run has threads");

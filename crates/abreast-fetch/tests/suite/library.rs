@@ -8,18 +8,18 @@ use abreast_fetch::{
 };
 use abreast_site::{Site, SiteConfig};
 
-use crate::support::{MODES, config, site};
+use crate::support::{MODES, config, every_config, site};
 
 #[test]
 fn any_iterator_of_urls_gives_one_record_each_as_they_complete() {
     let site = site();
-    for mode in MODES {
+    for (mode, config) in every_config() {
         let base = site.base_url().to_owned();
         // A lazy iterator of Strings, with a bad line and a comment among them.
         let urls = (0..40)
             .map(move |n| format!("{base}/page/{n}"))
             .chain(["not a url".to_owned(), "# a comment".to_owned()]);
-        let mut records = fetch(&config(mode), urls, RunOptions::default()).unwrap();
+        let mut records = fetch(&config, urls, RunOptions::default()).unwrap();
         let mut seen = Vec::new();
         for record in records.by_ref() {
             seen.push(record);
@@ -39,9 +39,9 @@ fn any_iterator_of_urls_gives_one_record_each_as_they_complete() {
 #[test]
 fn a_record_is_handed_out_before_the_input_ends() {
     let site = site();
-    for mode in MODES {
+    for (mode, config) in every_config() {
         let (lines, input) = flume::unbounded::<String>();
-        let mut records = fetch(&config(mode), input, RunOptions::default()).unwrap();
+        let mut records = fetch(&config, input, RunOptions::default()).unwrap();
         lines.send(format!("{}/page/1", site.base_url())).unwrap();
         let record = match records.next_timeout(Duration::from_secs(60)) {
             Next::Record(record) => record,

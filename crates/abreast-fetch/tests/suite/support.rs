@@ -44,6 +44,20 @@ pub fn config(mode: Mode) -> FetchConfig {
     }
 }
 
+/// [`config`] of every mode, named, and the hybrid mode's with two I/O threads: with one (the
+/// tests' default, and any machine's up to three CPUs) it runs on a current-thread runtime,
+/// with more on a multi-thread one.
+pub fn every_config() -> Vec<(String, FetchConfig)> {
+    let mut configs: Vec<(String, FetchConfig)> = MODES
+        .iter()
+        .map(|&mode| (mode.name().to_owned(), config(mode)))
+        .collect();
+    let mut threaded = config(Mode::Hybrid);
+    threaded.io_threads = Some(2);
+    configs.push(("hybrid, 2 I/O threads".to_owned(), threaded));
+    configs
+}
+
 /// A configuration for the URLs that must time out (a stalled or trickling server): a short
 /// limit, which such a server always exceeds, so the test does not wait a minute for each.
 pub fn timing_out_config(mode: Mode) -> FetchConfig {
