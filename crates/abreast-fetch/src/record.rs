@@ -109,7 +109,7 @@ pub struct Record {
     pub elapsed_ms: u64,
     /// How many requests were made (1 plus the retries).
     pub attempts: u32,
-    /// Body bytes kept, after decompression.
+    /// Body bytes read, after decompression (kept for extraction unless it is off).
     pub bytes: u64,
     /// True if the body was cut at `--max-bytes` (or at the end of `<head>` with `--head-only`).
     pub truncated: bool,
