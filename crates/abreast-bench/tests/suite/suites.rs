@@ -36,8 +36,16 @@ fn the_fetch_suites_measure_client_and_server_cpu_apart_and_compare_with_curl() 
             .iter()
             .find(|row| row.implementation == Implementation::Curl)
             .expect("a curl row, timed or skipped");
+        // Beside curl, the async mode doing curl's work.
+        let bare = suite
+            .rows
+            .iter()
+            .filter(|row| row.variant.as_deref() == Some("no extraction"))
+            .count();
+        assert_eq!(bare, 1, "{suite:?}");
         if curl.wall.is_some() {
-            assert_eq!(suite.cpu_summary().len(), 4, "{:?}", suite.cpu_summary());
+            // Every mode's row and the one without extraction.
+            assert_eq!(suite.cpu_summary().len(), 5, "{:?}", suite.cpu_summary());
         } else {
             assert!(curl.note.as_deref().unwrap().contains("curl"), "{curl:?}");
         }
