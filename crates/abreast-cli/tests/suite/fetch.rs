@@ -12,12 +12,19 @@ fn site() -> abreast_site::BackgroundSite {
     Site::start_in_background(SiteConfig::default().pages(50).page_size(4096)).unwrap()
 }
 
-/// The `url` of each JSON line of `output`.
-fn urls_of(output: &str) -> Vec<String> {
+/// The records of `output`, one per JSON line.
+fn records_of(output: &str) -> Vec<serde_json::Value> {
     output
         .lines()
-        .map(|line| {
-            let record: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
+        .collect()
+}
+
+/// The `url` of each JSON line of `output`.
+fn urls_of(output: &str) -> Vec<String> {
+    records_of(output)
+        .iter()
+        .map(|record| {
             record["url"]
                 .as_str()
                 .expect("every record has a url")
@@ -43,10 +50,7 @@ fn all_good_exits_0_and_writes_one_json_line_per_url() {
     for mode in ["threads", "async", "processes", "hybrid"] {
         let (stdout, stderr) =
             run_expecting(abreast().arg("fetch").arg(&urls).args(["--mode", mode]), 0);
-        let records: Vec<serde_json::Value> = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let records = records_of(&stdout);
         assert_eq!(records.len(), 30, "{mode}");
         assert!(
             records
@@ -176,10 +180,7 @@ fn no_extract_writes_the_fetch_fields_only() {
             .args(["--no-extract", "--ordered"]),
         1,
     );
-    let records: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = records_of(&stdout);
     assert_eq!(records.len(), 2);
     let (page, missing) = (&records[0], &records[1]);
     assert_eq!((&page["ok"], &page["status"]), (&true.into(), &200.into()));

@@ -58,7 +58,7 @@ pub(super) fn drive(
                         let _permit = limits.acquire_blocking(url.host_str().unwrap_or_default());
                         client.fetch(url.as_str())
                     };
-                    finish_record_at(line, fetched, Some(url), extractor.as_ref().as_ref())
+                    finish_record_at(line, fetched, Some(url), (*extractor).as_ref())
                 }
             });
             delivery.send(record);
