@@ -426,8 +426,12 @@ impl BodySink {
             && self.whole.is_none()
             && raw.len() < buffer.cap;
         if whole_piece {
-            let enough = self.head_only && ends_head(&raw);
-            self.head_done |= enough;
+            let mut enough = false;
+            if self.head_only {
+                enough = ends_head(&raw);
+                // Searched already: copied in with a next piece, it is not searched again.
+                self.head_scan = raw.len();
+            }
             self.whole = Some(raw);
             return Ok(if enough { Flow::Enough } else { Flow::More });
         }
@@ -620,16 +624,21 @@ mod tests {
         }
     }
 
+    /// Asserts that `body` is `piece` itself, not a copy of it.
+    fn assert_kept_without_a_copy(body: &Body, piece: &bytes::Bytes) {
+        match &body.bytes {
+            BodyBytes::Shared(kept) => assert_eq!(kept.as_ptr(), piece.as_ptr(), "not copied"),
+            BodyBytes::Owned(_) => panic!("a piece kept whole was copied"),
+        }
+    }
+
     #[test]
     fn a_body_in_one_piece_is_kept_without_a_copy_and_two_pieces_are_joined() {
         let page = bytes::Bytes::from(b"<html><title>t</title>".repeat(100));
         let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::Full);
         assert_eq!(sink.push_shared(page.clone()).unwrap(), Flow::More);
         let body = sink.finish(true).unwrap();
-        match &body.bytes {
-            BodyBytes::Shared(kept) => assert_eq!(kept.as_ptr(), page.as_ptr(), "not copied"),
-            BodyBytes::Owned(_) => panic!("a whole piece was copied"),
-        }
+        assert_kept_without_a_copy(&body, &page);
         assert_eq!((body.length, body.truncated), (page.len(), false));
 
         let (first, second) = (page.slice(..1000), page.slice(1000..));
@@ -664,20 +673,20 @@ mod tests {
         let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::HeadOnly);
         assert_eq!(sink.push_shared(page.clone()).unwrap(), Flow::Enough);
         let body = sink.finish(false).unwrap();
-        match &body.bytes {
-            BodyBytes::Shared(kept) => assert_eq!(kept.as_ptr(), page.as_ptr(), "not copied"),
-            BodyBytes::Owned(_) => panic!("a piece that ends the head was copied"),
-        }
+        assert_kept_without_a_copy(&body, &page);
         assert_eq!((body.length, body.truncated), (page.len(), true));
 
-        // A first piece without the end of the head is joined to the next, which has it.
-        let (first, second) = (page.slice(..20), page.slice(20..));
-        let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::HeadOnly);
-        assert_eq!(sink.push_shared(first).unwrap(), Flow::More);
-        assert_eq!(sink.push_shared(second).unwrap(), Flow::Enough);
-        let body = sink.finish(false).unwrap();
-        assert!(matches!(body.bytes, BodyBytes::Owned(_)));
-        assert_eq!((&*body.bytes, body.truncated), (&page[..], true));
+        // A first piece without the end of the head is joined to the next, which has it, or
+        // has the rest of a `</head` the first piece began.
+        for split in [20, 30] {
+            let (first, second) = (page.slice(..split), page.slice(split..));
+            let mut sink = BodySink::new(Encoding::Identity, 1 << 20, Extraction::HeadOnly);
+            assert_eq!(sink.push_shared(first).unwrap(), Flow::More, "{split}");
+            assert_eq!(sink.push_shared(second).unwrap(), Flow::Enough, "{split}");
+            let body = sink.finish(false).unwrap();
+            assert!(matches!(body.bytes, BodyBytes::Owned(_)));
+            assert_eq!((&*body.bytes, body.truncated), (&page[..], true));
+        }
 
         // A page with no end of head is read whole, as without head-only.
         let headless = bytes::Bytes::from_static(b"<title>t</title><p>text");
