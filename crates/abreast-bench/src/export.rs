@@ -1,8 +1,10 @@
-//! Writing a bench report as JSON, Markdown or CSV, to a file or to stdout.
+//! Writing a bench report as JSON, Markdown or CSV, to a file or to stdout, and as the JSON
+//! lines of `abreast bench --json`.
 //!
 //! Each format has a `write_*` function that writes to any `Write` (used by the snapshot tests)
 //! and an `export_*` function that writes to the destination a user named: a path, or `-` for
 //! stdout, as hyperfine's `--export-*` options do. One function, [`open_destination`], opens it.
+//! The JSON lines are one [`JsonRow`] per row of every suite ([`json_rows`]), one to a line.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -12,7 +14,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::BenchError;
-use crate::report::{Align, Report};
+use crate::overhead;
+use crate::report::{Align, Implementation, Report, Row, SuiteReport};
 
 /// Writes the report as pretty-printed JSON to `destination` (`-` is stdout).
 ///
@@ -203,4 +206,86 @@ pub fn write_csv(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     writer.flush()
+}
+
+/// One line of `abreast bench --json`: a row with its suite and per-task figures.
+#[derive(Debug, Serialize)]
+pub struct JsonRow<'a> {
+    /// The suite's name.
+    pub suite: &'a str,
+    /// The row's mechanism.
+    pub mechanism: &'a str,
+    /// The program that ran it.
+    pub implementation: Implementation,
+    /// The row's variant (the operation, in the overhead suite).
+    pub op: Option<&'a str>,
+    /// Workers, connections or coroutines.
+    pub workers: usize,
+    /// Tasks per run.
+    pub tasks: u64,
+    /// Wall microseconds per task at the median run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub us_per_task: Option<f64>,
+    /// The median run's wall seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_s: Option<f64>,
+    /// The fastest run's wall seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_s: Option<f64>,
+    /// The slowest run's wall seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_s: Option<f64>,
+    /// Tasks per second at the median run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<f64>,
+    /// The median run's CPU seconds (user + system) of the case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
+    /// CPU microseconds per task at the median run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_task: Option<f64>,
+    /// The median run's CPU seconds of the in-process test site, apart from the case's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
+    /// The largest resident set of the row's process tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    /// Bytes per waiting coroutine, for the overhead suite's memory rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_task: Option<f64>,
+    /// The row's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'a str>,
+}
+
+/// Every row of `report` as a [`JsonRow`], suite by suite.
+pub fn json_rows(report: &Report) -> Vec<JsonRow<'_>> {
+    report
+        .suites
+        .iter()
+        .flat_map(|suite| suite.rows.iter().map(move |row| json_row(suite, row)))
+        .collect()
+}
+
+fn json_row<'a>(suite: &'a SuiteReport, row: &'a Row) -> JsonRow<'a> {
+    let wall = row.wall.as_ref();
+    JsonRow {
+        suite: &suite.name,
+        mechanism: row.mechanism.name(),
+        implementation: row.implementation,
+        op: row.variant.as_deref(),
+        workers: row.workers,
+        tasks: row.tasks,
+        us_per_task: wall.map(|w| w.median * 1e6 / row.tasks as f64),
+        median_s: wall.map(|w| w.median),
+        min_s: wall.map(|w| w.min),
+        max_s: wall.map(|w| w.max),
+        throughput: row.throughput,
+        cpu_s: row.cpu.map(|cpu| cpu.median),
+        cpu_us_per_task: row.cpu_per_task().map(|seconds| seconds * 1e6),
+        server_cpu_s: row.server_cpu.map(|cpu| cpu.median),
+        peak_memory_bytes: row.peak_memory_bytes,
+        bytes_per_task: overhead::bytes_per_task(row),
+        note: row.note.as_deref(),
+    }
 }

@@ -1,8 +1,8 @@
-//! Summaries of repeated measurements: median, minimum and maximum.
+//! The statistics of repeated measurements: median, minimum and maximum.
 
 /// The median, minimum and maximum of a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Summary {
+pub struct Stats {
     /// The middle sample (the mean of the two middle ones for an even count).
     pub median: f64,
     /// The smallest sample.
@@ -11,9 +11,9 @@ pub struct Summary {
     pub max: f64,
 }
 
-impl Summary {
+impl Stats {
     /// Summarizes `samples`; `None` when there are none.
-    pub fn of(samples: &[f64]) -> Option<Summary> {
+    pub fn of(samples: &[f64]) -> Option<Stats> {
         if samples.is_empty() {
             return None;
         }
@@ -25,7 +25,7 @@ impl Summary {
         } else {
             sorted[middle]
         };
-        Some(Summary {
+        Some(Stats {
             median,
             min: sorted[0],
             max: sorted[sorted.len() - 1],
@@ -39,9 +39,9 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        assert_eq!(Summary::of(&[]), None);
-        let odd = Summary::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!(Stats::of(&[]), None);
+        let odd = Stats::of(&[3.0, 1.0, 2.0]).unwrap();
         assert_eq!((odd.median, odd.min, odd.max), (2.0, 1.0, 3.0));
-        assert_eq!(Summary::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+        assert_eq!(Stats::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
     }
 }
