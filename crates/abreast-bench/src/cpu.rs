@@ -34,7 +34,7 @@ pub fn sum_of_squares(number: u64) -> u64 {
 /// Metas found on one page: the extraction the cpu suite times.
 pub fn count_metas(page: &[u8]) -> usize {
     abreast_meta::extract(page, Some("text/html; charset=utf-8"))
-        .metas
+        .meta
         .len()
 }
 

@@ -102,8 +102,8 @@ fn throughput(criterion: &mut Criterion) {
     let head_only = Extractor::new().head_only(true);
     // Sanity: every contender sees the page as it should, before timing.
     let full = extract(&page, None);
-    assert_eq!(full.metas.len(), 17);
-    assert_eq!(head_only.extract(&page, None).metas, full.metas);
+    assert_eq!(full.meta.len(), 17);
+    assert_eq!(head_only.extract(&page, None).meta, full.meta);
     assert_eq!(meta_regex.find_iter(&page).count(), 17);
 
     let mut group = criterion.benchmark_group("64KiB_page");
@@ -129,8 +129,8 @@ fn throughput(criterion: &mut Criterion) {
     });
     let legacy = undeclared_legacy_page();
     let legacy_page = extract(&legacy, None);
-    assert_eq!(legacy_page.encoding, "windows-1251");
-    assert_eq!(legacy_page.metas.len(), 16);
+    assert_eq!(legacy_page.charset, "windows-1251");
+    assert_eq!(legacy_page.meta.len(), 16);
     group.bench_function("extract_undeclared_windows_1251", |bench| {
         bench.iter(|| extract(black_box(&legacy), black_box(None)))
     });
@@ -156,7 +156,7 @@ fn site_and_plain(criterion: &mut Criterion) {
         .expect("the test site builds its page");
     let plain = plain_page();
     assert!(extract(&site_page, None).title.is_some());
-    assert_eq!(extract(&plain, None).metas.len(), 17);
+    assert_eq!(extract(&plain, None).meta.len(), 17);
 
     let mut group = criterion.benchmark_group("64KiB_page");
     group.throughput(Throughput::Bytes(PAGE_BYTES as u64));
@@ -167,8 +167,8 @@ fn site_and_plain(criterion: &mut Criterion) {
     });
     let head_only = Extractor::new().head_only(true);
     assert_eq!(
-        head_only.extract(&site_page, None).metas,
-        extract(&site_page, None).metas
+        head_only.extract(&site_page, None).meta,
+        extract(&site_page, None).meta
     );
     group.bench_function("extract_test_site_page_head_only", |bench| {
         bench.iter(|| head_only.extract(black_box(&site_page), black_box(None)))

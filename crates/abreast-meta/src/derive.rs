@@ -18,7 +18,7 @@ use crate::page::{
 };
 
 /// At most this many JSON-LD blocks are read; later ones are skipped and
-/// `json_ld` is listed in [`PageMeta::truncated`].
+/// `json_ld` is listed in [`PageMeta::capped`].
 pub const MAX_JSON_LD_BLOCKS: usize = 256;
 /// At most this many icon and manifest links.
 pub const MAX_ICONS: usize = 64;
@@ -905,7 +905,7 @@ fn icon_score(icon: &Icon) -> Option<u32> {
 /// Finishes a page: parses JSON-LD, builds the cards and robots from the
 /// metas, resolves every URL of the new fields against the base URL, and
 /// fills the preview. Whatever does not fit `budget` is left out and its
-/// field listed in [`PageMeta::truncated`].
+/// field listed in [`PageMeta::capped`].
 pub(crate) fn finish(
     page: &mut PageMeta,
     mut found: Found,
@@ -917,7 +917,7 @@ pub(crate) fn finish(
     let mut twitter = Card::default();
     let mut robots = Vec::new();
     let mut description = None;
-    let metas = std::mem::take(&mut page.metas);
+    let metas = std::mem::take(&mut page.meta);
     let sources = read_metas(
         &metas,
         &mut og,
@@ -1061,14 +1061,14 @@ pub(crate) fn finish(
     } else {
         found.cut("preview");
     }
-    page.metas = metas;
+    page.meta = metas;
     page.og = og;
     page.twitter = twitter;
     page.robots = robots;
     if page.description.is_none() {
         page.description = description;
     }
-    page.truncated = found
+    page.capped = found
         .truncated
         .iter()
         .map(|field| (*field).to_owned())

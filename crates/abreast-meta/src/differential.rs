@@ -32,8 +32,8 @@ fn compare(body: &[u8], content_type: Option<&str>, options: &Options) -> Result
         .extract(body, content_type);
     // A late `<meta charset>` makes the engine read again in the declared
     // encoding; the oracle is told the outcome and reads with it.
-    let forced = (engine.encoding_source == EncodingSource::LateMeta)
-        .then(|| encoding_rs::Encoding::for_label(engine.encoding.as_bytes()))
+    let forced = (engine.charset_source == EncodingSource::LateMeta)
+        .then(|| encoding_rs::Encoding::for_label(engine.charset.as_bytes()))
         .flatten()
         .map(|encoding| (encoding, EncodingSource::LateMeta));
     let oracle = reference::extract(options, body, content_type, forced);
@@ -61,15 +61,15 @@ fn compare(body: &[u8], content_type: Option<&str>, options: &Options) -> Result
 /// encoding (which does not depend on the engine).
 fn differing_fields(engine: &PageMeta, oracle: &PageMeta) -> Vec<&'static str> {
     let encoding = [
-        ("encoding", engine.encoding == oracle.encoding),
+        ("charset", engine.charset == oracle.charset),
         (
-            "encoding_source",
-            engine.encoding_source == oracle.encoding_source,
+            "charset_source",
+            engine.charset_source == oracle.charset_source,
         ),
     ];
     let content = [
         ("end", engine.end == oracle.end),
-        ("metas", engine.metas == oracle.metas),
+        ("meta", engine.meta == oracle.meta),
         ("title", engine.title == oracle.title),
         ("lang", engine.lang == oracle.lang),
         ("canonical", engine.canonical == oracle.canonical),
@@ -87,7 +87,7 @@ fn differing_fields(engine: &PageMeta, oracle: &PageMeta) -> Vec<&'static str> {
         ("oembed", engine.oembed == oracle.oembed),
         ("robots", engine.robots == oracle.robots),
         ("preview", engine.preview == oracle.preview),
-        ("truncated", engine.truncated == oracle.truncated),
+        ("capped", engine.capped == oracle.capped),
     ];
     let mut differing: Vec<&'static str> = encoding
         .iter()
@@ -707,15 +707,15 @@ fn realistic_page_is_what_it_says() {
         Some("https://quai.example/velos/")
     );
     assert_eq!(meta.json_ld.len(), 1);
-    assert!(meta.metas.len() > 40, "{} metas", meta.metas.len());
+    assert!(meta.meta.len() > 40, "{} metas", meta.meta.len());
     assert!(
-        meta.metas.iter().all(
+        meta.meta.iter().all(
             |tag| tag.get("name").is_none_or(|name| !name.contains("fake")
                 && !name.starts_with("in-")
                 && name != "commented-out")
         ),
         "{:?}",
-        meta.metas
+        meta.meta
     );
 }
 

@@ -31,7 +31,7 @@ use crate::tokenizer::{Kind, Reply, Sink, StartTag, tokenize};
 /// let extractor = Extractor::new().head_only(true).memory_limit(1 << 20);
 /// let page = extractor.extract(b"<title>Hi</title><body><meta name=x>", None);
 /// assert_eq!(page.title.as_deref(), Some("Hi"));
-/// assert!(page.metas.is_empty());
+/// assert!(page.meta.is_empty());
 /// assert_eq!(page.end, End::HeadEnd);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,15 +140,15 @@ impl Extractor {
         &self,
         body: &[u8],
         encoding: &'static Encoding,
-        encoding_source: EncodingSource,
+        charset_source: EncodingSource,
         tentative: bool,
     ) -> Result<Reading, &'static Encoding> {
         let content = &body[bom_length(body)..];
         let tokenizer_budget = self.memory_limit / 2;
         let mut collector = Collector {
             page: PageMeta {
-                encoding: encoding.name().to_owned(),
-                encoding_source,
+                charset: encoding.name().to_owned(),
+                charset_source,
                 ..PageMeta::default()
             },
             found: Found::default(),
@@ -288,7 +288,7 @@ pub(crate) fn file_meta(
     _budget: &mut usize,
     meta: MetaTag,
 ) -> ControlFlow<End> {
-    page.metas.push(meta);
+    page.meta.push(meta);
     ControlFlow::Continue(())
 }
 

@@ -27,15 +27,15 @@
 //! </head><body><!-- <meta name=commented> --></body></html>"#;
 //!
 //! let page = extract(html, Some("text/html; charset=utf-8"));
-//! assert_eq!(page.encoding, "UTF-8");
-//! assert_eq!(page.encoding_source, EncodingSource::ContentType);
+//! assert_eq!(page.charset, "UTF-8");
+//! assert_eq!(page.charset_source, EncodingSource::ContentType);
 //! assert_eq!(page.title.as_deref(), Some("The shop"));
 //! assert_eq!(page.lang.as_deref(), Some("en"));
 //! assert_eq!(page.canonical.as_deref(), Some("https://example.com/"));
 //! assert_eq!(page.description.as_deref(), Some("Fish & chips"));
 //! assert_eq!(page.og.first("title"), Some("Chips"));
-//! assert_eq!(page.metas.len(), 2); // not the one in the script, nor the comment
-//! assert_eq!(page.metas[0].get("name"), Some("description"));
+//! assert_eq!(page.meta.len(), 2); // not the one in the script, nor the comment
+//! assert_eq!(page.meta[0].get("name"), Some("description"));
 //! ```
 //!
 //! An [`Extractor`] carries options: [`Extractor::head_only`] stops where the
@@ -60,7 +60,7 @@
 //! | `oembed` | `<link rel=alternate>` of type `application/json+oembed` or `text/xml+oembed` | `[{"href":"https://…/oembed?url=…","type":"application/json+oembed"}]` |
 //! | `robots` | the directives of every `<meta name=robots>`, split on commas, trimmed, lowercased | `["noindex","max-image-preview:large"]` |
 //! | `preview` | one object for a link preview or an index (below) | `{"title":"…","image":"https://…","url":"https://…",…}` |
-//! | `truncated` | the fields that lost entries to a cap | `["icons"]` |
+//! | `capped` | the fields that lost entries to a cap | `["icons"]` |
 //!
 //! Absent optional attributes (`sizes`, `type`, `title`, `color`) are left out of
 //! the objects; absent preview fields are `null`.
@@ -129,7 +129,7 @@
 //! offset (a `T` or a space between date and time, seconds optional, offsets `Z`,
 //! `±HH`, `±HHMM` or `±HH:MM`), else as written.
 //!
-//! **Caps**, each documented as a constant; what is cut is named in `truncated`
+//! **Caps**, each documented as a constant; what is cut is named in `capped`
 //! (the extraction goes on):
 //!
 //! | cap | value |
@@ -144,7 +144,7 @@
 //!
 //! Everything these fields hold is charged to the memory budget before it is
 //! allocated, like the rest: a field that no longer fits is cut and named in
-//! `truncated`, and reading goes on.
+//! `capped`, and reading goes on.
 //!
 //! **Change the encoding.** When no byte order mark, Content-Type charset or
 //! prescanned `<meta>` decided the encoding (it came from the statistical guess
@@ -153,7 +153,7 @@
 //! before the first start tag the head cannot hold, however far into the page —
 //! and that names another encoding makes the page be read again in it, as the
 //! HTML Standard's "change the encoding" step (and Chromium's scan to the end
-//! of the head) does: `encoding_source` is then `late_meta`. A UTF-16 label
+//! of the head) does: `charset_source` is then `LateMeta`. A UTF-16 label
 //! means UTF-8 and `x-user-defined` windows-1252, as the standard says; a
 //! declaration naming the tentative encoding makes it certain, so later ones
 //! are ignored. A meta after a 2, 4 or 8 KiB comment is read this way.

@@ -14,9 +14,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct PageMeta {
     /// Name of the encoding the body was decoded with, as the Encoding
     /// Standard spells it (`"UTF-8"`, `"Shift_JIS"`, `"windows-1252"`).
-    pub encoding: String,
-    /// Which step of the standard's order chose [`PageMeta::encoding`].
-    pub encoding_source: EncodingSource,
+    /// Serialized as `null` when empty (a record with no page).
+    #[serde(with = "empty_as_null")]
+    pub charset: String,
+    /// Which step of the standard's order chose [`PageMeta::charset`].
+    /// Not serialized: a diagnostic for Rust callers.
+    #[serde(skip)]
+    pub charset_source: EncodingSource,
     /// Text of the first `<title>`, character references decoded and ASCII
     /// whitespace stripped and collapsed, as `document.title` gives it.
     pub title: Option<String>,
@@ -27,7 +31,7 @@ pub struct PageMeta {
     /// `content` of the first `<meta name="description">`.
     pub description: Option<String>,
     /// Every `<meta>` element in document order.
-    pub metas: Vec<MetaTag>,
+    pub meta: Vec<MetaTag>,
     /// OpenGraph: every `og:*` property in document order, the media ones
     /// (`og:image`, `og:video`, `og:audio`) as arrays of items with their
     /// structured properties; see [`Card`].
@@ -58,9 +62,31 @@ pub struct PageMeta {
     pub preview: Preview,
     /// The fields that lost entries to a cap (count or memory), by name
     /// (`"icons"`, `"og"`…); empty when nothing was cut.
-    pub truncated: Vec<String>,
+    pub capped: Vec<String>,
     /// Why reading stopped: the whole input, or which limit ended it early.
+    /// Not serialized: a record says it as `truncated`.
+    #[serde(skip)]
     pub end: End,
+}
+
+/// Serializes an empty string as `null` and reads `null` back as empty: a record whose page
+/// was never read has no charset.
+mod empty_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+        if text.is_empty() {
+            serializer.serialize_none()
+        } else {
+            serializer.serialize_some(text)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<String, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+    }
 }
 
 /// The step of the HTML Standard's encoding sniffing that chose the encoding.

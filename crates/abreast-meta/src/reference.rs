@@ -141,8 +141,8 @@ pub(crate) fn extract(
     let (encoding, encoding_source) = forced.unwrap_or_else(|| sniff_encoding(body, content_type));
     let collector = RefCell::new(Collector {
         page: PageMeta {
-            encoding: encoding.name().to_owned(),
-            encoding_source,
+            charset: encoding.name().to_owned(),
+            charset_source: encoding_source,
             ..PageMeta::default()
         },
         budget: options.memory_limit / 2,

@@ -36,5 +36,5 @@ fuzz_target!(|data: &[u8]| {
     let back: PageMeta = serde_json::from_str(&json).unwrap();
     assert_eq!(back, page);
     let head = full.clone().head_only(true).extract(body, content_type);
-    assert!(page.metas.starts_with(&head.metas));
+    assert!(page.meta.starts_with(&head.meta));
 });

@@ -25,7 +25,7 @@ fn assert_decoded(
 ) {
     let page = extract(body, content_type);
     assert_eq!(
-        (page.encoding.as_str(), page.encoding_source),
+        (page.charset.as_str(), page.charset_source),
         (encoding.name(), source)
     );
     assert_eq!(page.title.as_deref(), Some(title));
@@ -67,7 +67,7 @@ fn utf16_with_a_byte_order_mark_in_both_byte_orders() {
         }
         assert_decoded(&body, None, encoding, EncodingSource::Bom, JAPANESE);
         let page = extract(&body, None);
-        assert_eq!(page.metas[1].get("content"), Some("é"));
+        assert_eq!(page.meta[1].get("content"), Some("é"));
     }
 }
 
@@ -145,8 +145,8 @@ fn the_prescan_looks_at_the_first_1024_bytes_only() {
     let html = format!("{padding}<meta charset=windows-1251><title>{RUSSIAN} {RUSSIAN}</title>");
     let page = extract(&encoded(&html, WINDOWS_1251), None);
     // Not the prescan; the statistical guess reads Russian all the same.
-    assert_eq!(page.encoding_source, EncodingSource::Statistical);
-    assert_eq!(page.encoding, "windows-1251");
+    assert_eq!(page.charset_source, EncodingSource::Statistical);
+    assert_eq!(page.charset, "windows-1251");
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn without_declarations_the_bytes_are_guessed() {
     for (encoding, text) in cases {
         let html = format!("<title>{text}</title><p>{text}. {text}</p>");
         let page = extract(&encoded(&html, encoding), None);
-        let guessed = page.encoding.as_str();
+        let guessed = page.charset.as_str();
         // chardetng calls GB18030 text GBK, its subset; both decode it alike.
         let expected = if encoding == GB18030 {
             "GBK"
@@ -169,7 +169,7 @@ fn without_declarations_the_bytes_are_guessed() {
             encoding.name()
         };
         assert_eq!(guessed, expected, "text: {text}");
-        assert_eq!(page.encoding_source, EncodingSource::Statistical);
+        assert_eq!(page.charset_source, EncodingSource::Statistical);
         assert_eq!(page.title.as_deref(), Some(text));
     }
 }
@@ -184,8 +184,8 @@ fn pure_ascii_falls_back_to_windows_1252() {
         "plain",
     );
     let page = extract(b"", None);
-    assert_eq!(page.encoding, "windows-1252");
-    assert_eq!(page.encoding_source, EncodingSource::Default);
+    assert_eq!(page.charset, "windows-1252");
+    assert_eq!(page.charset_source, EncodingSource::Default);
 }
 
 /// The HTML Standard's "change the encoding": a `<meta charset>` in the
@@ -198,8 +198,8 @@ fn a_late_meta_in_the_head_changes_a_tentative_encoding() {
         // Pure ASCII: the tentative encoding is the default, windows-1252.
         let html = format!("<head>{padding}<meta charset=utf-8><title>ascii</title>");
         let page = extract(html.as_bytes(), None);
-        assert_eq!(page.encoding, "UTF-8", "{comment}-byte comment");
-        assert_eq!(page.encoding_source, EncodingSource::LateMeta);
+        assert_eq!(page.charset, "UTF-8", "{comment}-byte comment");
+        assert_eq!(page.charset_source, EncodingSource::LateMeta);
         // Russian in ISO-8859-5: decoded in the declared encoding (which
         // the guess may have found already).
         let html = format!(
@@ -208,7 +208,7 @@ fn a_late_meta_in_the_head_changes_a_tentative_encoding() {
         );
         let bytes = encoded(&html, abreast_meta::encoding_rs::ISO_8859_5);
         let page = extract(&bytes, None);
-        assert_eq!(page.encoding, "ISO-8859-5", "{comment}-byte comment");
+        assert_eq!(page.charset, "ISO-8859-5", "{comment}-byte comment");
         assert_eq!(page.title.as_deref(), Some(RUSSIAN));
         // Japanese in Shift_JIS, guessed as such, declared EUC-JP: the
         // declaration wins, as in a browser, mojibake and all.
@@ -218,7 +218,7 @@ fn a_late_meta_in_the_head_changes_a_tentative_encoding() {
         let bytes = encoded(&html, SHIFT_JIS);
         let page = extract(&bytes, None);
         assert_eq!(
-            (page.encoding.as_str(), page.encoding_source),
+            (page.charset.as_str(), page.charset_source),
             ("EUC-JP", EncodingSource::LateMeta),
             "{comment}-byte comment"
         );
@@ -235,25 +235,25 @@ fn a_late_meta_changes_nothing_when_the_encoding_is_certain_or_past_the_head() {
     let html = format!("{padding}<meta charset=utf-8><title>t</title>");
     let page = extract(html.as_bytes(), Some("text/html; charset=iso-8859-2"));
     assert_eq!(
-        (page.encoding.as_str(), page.encoding_source),
+        (page.charset.as_str(), page.charset_source),
         ("ISO-8859-2", EncodingSource::ContentType)
     );
     // In the body, as Chromium's scan stops where the head ends.
     let html = format!("<body>{padding}<meta charset=utf-8>");
     let page = extract(html.as_bytes(), None);
-    assert_eq!(page.encoding_source, EncodingSource::Default);
+    assert_eq!(page.charset_source, EncodingSource::Default);
     // A UTF-16 label means UTF-8; x-user-defined means windows-1252, the
     // default itself, so nothing changes.
     let html = format!("{padding}<meta charset=utf-16le>");
-    assert_eq!(extract(html.as_bytes(), None).encoding, "UTF-8");
+    assert_eq!(extract(html.as_bytes(), None).charset, "UTF-8");
     let html = format!("{padding}<meta charset=x-user-defined>");
     let page = extract(html.as_bytes(), None);
     assert_eq!(
-        (page.encoding.as_str(), page.encoding_source),
+        (page.charset.as_str(), page.charset_source),
         ("windows-1252", EncodingSource::Default)
     );
     // Only the first declaration counts: once certain, no second change.
     let html = format!("{padding}<meta charset=windows-1252><meta charset=utf-8>");
     let page = extract(html.as_bytes(), None);
-    assert_eq!(page.encoding, "windows-1252");
+    assert_eq!(page.charset, "windows-1252");
 }

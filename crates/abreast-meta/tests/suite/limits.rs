@@ -8,14 +8,14 @@ fn max_bytes_reads_a_prefix() {
     let body = b"<meta name=a><meta name=b><meta name=c>";
     let page = Extractor::new().max_bytes(26).extract(body, None);
     let names: Vec<_> = page
-        .metas
+        .meta
         .iter()
         .filter_map(|meta| meta.get("name"))
         .collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(page.end, End::ByteLimit);
     let exact = Extractor::new().max_bytes(body.len()).extract(body, None);
-    assert_eq!((exact.metas.len(), exact.end), (3, End::Complete));
+    assert_eq!((exact.meta.len(), exact.end), (3, End::Complete));
 }
 
 #[test]
@@ -25,7 +25,7 @@ fn a_huge_attribute_hits_the_memory_limit() {
     body.extend_from_slice(b"\">");
     let page = Extractor::new().memory_limit(1 << 20).extract(&body, None);
     assert_eq!(page.end, End::MemoryLimit);
-    assert_eq!(page.metas.len(), 1);
+    assert_eq!(page.meta.len(), 1);
 }
 
 #[test]
@@ -36,13 +36,13 @@ fn many_metas_hit_the_memory_limit() {
         .extract(body.as_bytes(), None);
     assert_eq!(page.end, End::MemoryLimit);
     let held: usize = page
-        .metas
+        .meta
         .iter()
         .flat_map(|meta| &meta.attrs)
         .map(|(name, value)| name.len() + value.len())
         .sum();
     assert!(held <= 32 << 10, "held {held} bytes");
-    assert!(!page.metas.is_empty());
+    assert!(!page.meta.is_empty());
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn a_huge_json_ld_block_is_counted_and_skipped_and_reading_goes_on() {
         "{:?}",
         page.json_ld_errors
     );
-    assert_eq!(page.metas.len(), 1);
+    assert_eq!(page.meta.len(), 1);
 }
 
 #[test]

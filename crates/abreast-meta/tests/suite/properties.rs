@@ -123,14 +123,14 @@ fn check(body: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
     prop_assert_eq!(&page, &extract(body, content_type));
     let json = serde_json::to_string(&page).expect("serializes");
     let back: PageMeta = serde_json::from_str(&json).expect("deserializes");
-    prop_assert_eq!(&back, &page);
+    prop_assert_eq!(back, crate::tricky::without_diagnostics(page.clone()));
     // With a document URL: the same tags, every icon and feed URL absolute
     // unless it does not parse, the preview's URL and icon always there. A
     // `<base>` may name a URL nothing resolves against (`og:x`, which has an
     // opaque path): as in a browser, relative hrefs then stay as written, so
     // the check is made only on pages without one.
     let at = extract_at(body, content_type, Some("https://example.com/dir/page"));
-    prop_assert_eq!(&at.metas, &page.metas);
+    prop_assert_eq!(&at.meta, &page.meta);
     prop_assert_eq!(at.icons.len(), page.icons.len());
     let has_base = body
         .windows(5)
@@ -151,9 +151,9 @@ fn check(body: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
     prop_assert!(at.preview.icon.is_some());
     let json = serde_json::to_string(&at).expect("serializes");
     let back: PageMeta = serde_json::from_str(&json).expect("deserializes");
-    prop_assert_eq!(&back, &at);
+    prop_assert_eq!(back, crate::tricky::without_diagnostics(at.clone()));
     let head = Extractor::new().head_only(true).extract(body, content_type);
-    prop_assert!(page.metas.starts_with(&head.metas));
+    prop_assert!(page.meta.starts_with(&head.meta));
     Ok(())
 }
 
