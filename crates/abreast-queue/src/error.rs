@@ -1,0 +1,134 @@
+//! [`QueueError`]: why a broker operation failed, in words that say what to do, and whether
+//! retrying can help.
+
+/// A broker operation failed. Messages never hold the broker's password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The `--broker` address is not one abreast can use.
+    #[error(
+        "the broker address {url} is not usable: {why}; write it as redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)"
+    )]
+    InvalidUrl {
+        /// The address, password hidden.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The job name has characters that are not allowed.
+    #[error("the job name {0:?} is not allowed: use 1 to 128 of A-Z, a-z, 0-9, '.', '_' and '-'")]
+    InvalidJobName(String),
+    /// The broker refused the password (or asked for one that was not given).
+    #[error(
+        "the broker at {url} refused the credentials: {detail}; check the password in --broker"
+    )]
+    Auth {
+        /// The address, password hidden.
+        url: String,
+        /// The broker's words.
+        detail: String,
+    },
+    /// The broker could not be reached or the connection broke: worth retrying.
+    #[error("the broker at {url} cannot be reached: {detail}")]
+    Unreachable {
+        /// The address, password hidden.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// The broker answered with an error (out of memory, a read-only replica, a server too
+    /// old for streams…).
+    #[error("the broker at {url} failed: {detail}")]
+    Broker {
+        /// The address, password hidden.
+        url: String,
+        /// The broker's words.
+        detail: String,
+    },
+    /// A job of this name exists with another input.
+    #[error(
+        "job {job} already exists with another input ({why}); pick another --job name, or delete the old job with `abreast status --delete {job}`"
+    )]
+    DifferentInput {
+        /// The job.
+        job: String,
+        /// How the inputs differ.
+        why: String,
+    },
+    /// A job of this name exists with other settings (fetch settings, lease or deliveries).
+    #[error(
+        "job {job} already exists with other fetch settings, --lease or --max-deliveries; rerun it with the settings it was submitted with, pick another --job name, or delete it with `abreast status --delete {job}`"
+    )]
+    DifferentSettings {
+        /// The job.
+        job: String,
+    },
+    /// Another submitter is adding lines to the same job at the same moment.
+    #[error(
+        "job {job} is being submitted by another process at the same time; wait for it, then rerun"
+    )]
+    ConcurrentSubmit {
+        /// The job.
+        job: String,
+    },
+    /// The job was deleted while it was in use.
+    #[error("job {job} is not on the broker (deleted?)")]
+    NoSuchJob {
+        /// The job.
+        job: String,
+    },
+    /// Reading the input failed.
+    #[error("could not read the input: {0}")]
+    Input(#[source] std::io::Error),
+}
+
+impl QueueError {
+    /// True for failures that may pass if the same call is made again later: the broker is
+    /// unreachable, restarting, or loading its data.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Unreachable { .. })
+    }
+
+    /// True for a bad address, a bad name or refused credentials: the command line is wrong.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            QueueError::InvalidUrl { .. } | QueueError::InvalidJobName(_) | QueueError::Auth { .. }
+        )
+    }
+
+    /// Sorts a client error into the kinds above; `url` is the redacted address.
+    pub(crate) fn from_redis(url: &str, error: &redis::RedisError) -> QueueError {
+        use redis::ErrorKind;
+        let code = error.code().unwrap_or("");
+        let detail = describe(error);
+        let url = url.to_owned();
+        if error.kind() == ErrorKind::AuthenticationFailed
+            || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
+        {
+            return QueueError::Auth { url, detail };
+        }
+        let transient = error.is_io_error()
+            || error.is_timeout()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+            || matches!(
+                code,
+                "LOADING" | "MASTERDOWN" | "TRYAGAIN" | "BUSY" | "READONLY"
+            )
+            || matches!(error.kind(), ErrorKind::Client | ErrorKind::Parse);
+        if transient {
+            QueueError::Unreachable { url, detail }
+        } else if error.kind() == ErrorKind::InvalidClientConfig {
+            QueueError::InvalidUrl { url, why: detail }
+        } else {
+            QueueError::Broker { url, detail }
+        }
+    }
+}
+
+/// The client error in one line (the client never puts the password in its messages; the
+/// address is added by the caller, redacted).
+fn describe(error: &redis::RedisError) -> String {
+    error.to_string().replace('\n', " ")
+}

@@ -1,0 +1,332 @@
+//! A fetch job on a broker: the input lines of a job leased out to any number of workers, their
+//! records gathered in a result log for one collector, and nothing lost when a worker, the
+//! collector or the broker dies.
+//!
+//! ```text
+//! submitter --submit--> lines (one entry per input line, numbered)
+//!                          |  lease (with a delivery count) / extend / hand back
+//!                          v
+//!                       workers --complete: append the record, then ack the lease, at once-->
+//!                          results --read / ack (after the collector wrote and flushed)--> FILE
+//! ```
+//!
+//! [`Queue`] is the small trait the front ends use; [`RedisQueue`] is its first backend, on
+//! Redis Streams with consumer groups (Redis 6.2 or later: `XAUTOCLAIM`). The trait knows
+//! nothing of HTTP or records: a line is a string, a result is a string (the record's JSON), and
+//! the job's settings are a string the submitter wrote, so another broker (NATS JetStream) can
+//! follow without changing the command line.
+//!
+//! The guarantees, each kept by the backend rather than by its callers:
+//! - **A lease is a pending entry.** An entry not completed within the job's lease goes to the
+//!   next worker that asks ([`Queue::lease`]); a worker on a long fetch keeps its leases with
+//!   [`Queue::extend`]. Every lease carries its delivery count, so a line that keeps killing its
+//!   workers can be given up instead of looping.
+//! - **Append then ack, atomically.** [`Queue::complete`] appends the result and acks the lease
+//!   in one step, and appends only the first result of each line: a line fetched twice (its
+//!   lease ran out while the first worker was still at it) has one result.
+//! - **Results stay until collected.** [`Queue::read_results`] hands out results; they leave the
+//!   broker only at [`Queue::ack_results`], which the collector calls after its file is flushed.
+//!   A batch is announced first ([`Queue::begin_batch`]), so a collector killed between its
+//!   flush and its ack finds out, on `--resume`, which of the batch's records its file holds.
+//! - **Submitting is idempotent.** [`Queue::submit`] adds only the lines not added before, and
+//!   refuses a different input (or other settings) under an existing name.
+//! - **Bounded.** Acked lines and collected results are deleted from the broker; a finished job
+//!   is removed with [`Queue::delete_job`].
+//!
+//! Names are validated ([`JobName`]), entries abreast did not write are skipped and counted, and
+//! the broker's address is a [`BrokerUrl`], whose `Display` and `Debug` never show a password.
+#![deny(missing_docs)]
+
+mod error;
+pub mod local;
+mod names;
+mod redis_streams;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use error::QueueError;
+pub use local::LocalRedis;
+pub use names::{BrokerUrl, JobName};
+pub use redis_streams::RedisQueue;
+
+/// What a job is, besides its lines: fixed when it is first submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The settings every worker applies to the job's lines, as the submitter encoded them
+    /// (abreast writes JSON). A resubmission with other settings is refused.
+    pub settings: String,
+    /// How long a worker may hold a line without extending it before another may take it.
+    pub lease: Duration,
+    /// Deliveries of one line after which it is given up (its workers kept dying).
+    pub max_deliveries: u32,
+}
+
+/// What [`Queue::submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// Lines in the job.
+    pub lines: u64,
+    /// Lines this call added (0 when the job was submitted whole before).
+    pub added: u64,
+}
+
+/// One line held by a worker until it completes it, hands it back, or lets its lease run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The broker's id of the entry.
+    pub id: String,
+    /// The line's number in the job, from 0.
+    pub line: u64,
+    /// The line itself (a URL, or whatever the input held).
+    pub text: String,
+    /// How many times the line has been delivered, this delivery included (1 the first time).
+    pub deliveries: u64,
+}
+
+/// What [`Queue::lease`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leased {
+    /// The leases now held, those taken over from dead or slow workers first.
+    pub leases: Vec<Lease>,
+    /// Of these, how many were taken over from another worker (their lease had run out).
+    pub reclaimed: u64,
+    /// Entries skipped because abreast did not write them (acked, deleted and counted).
+    pub foreign: u64,
+}
+
+/// One result in a job's log, not yet collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultEntry {
+    /// The broker's id of the entry.
+    pub id: String,
+    /// The line the result is for.
+    pub line: u64,
+    /// The result as the worker wrote it (abreast: the record's JSON).
+    pub body: String,
+}
+
+/// What [`Queue::read_results`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultBatch {
+    /// The results, in the log's order.
+    pub entries: Vec<ResultEntry>,
+    /// Entries skipped because abreast did not write them (acked, deleted and counted).
+    pub foreign: u64,
+}
+
+/// A collector's batch that was announced but not acked: it was being written when the
+/// collector stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBatch {
+    /// The output file's length, in bytes, before the batch was written.
+    pub offset: u64,
+    /// The batch's results, in the order they were written: `(entry id, line)`.
+    pub entries: Vec<(String, u64)>,
+}
+
+/// A job's counts, as `abreast status` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobStatus {
+    /// The job's name.
+    pub job: String,
+    /// Lines submitted so far.
+    pub lines: u64,
+    /// True once the whole input was submitted.
+    pub sealed: bool,
+    /// Lines with a result (collected or not).
+    pub done: u64,
+    /// Lines whose result the collector wrote.
+    pub collected: u64,
+    /// Lines no worker holds yet.
+    pub waiting: u64,
+    /// Lines held by a worker now.
+    pub in_flight: u64,
+    /// Leases taken over from a worker that died or was too slow.
+    pub redelivered: u64,
+    /// Lines given up after too many deliveries.
+    pub gave_up: u64,
+    /// Entries skipped because abreast did not write them.
+    pub foreign: u64,
+    /// The job's lease, in milliseconds.
+    pub lease_ms: u64,
+    /// Deliveries after which a line is given up.
+    pub max_deliveries: u32,
+}
+
+impl JobStatus {
+    /// True when every line has a result and the collector wrote them all.
+    pub fn is_finished(&self) -> bool {
+        self.sealed && self.collected >= self.lines
+    }
+}
+
+/// A job as a worker needs it: its spec and counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInfo {
+    /// The spec it was submitted with.
+    pub spec: JobSpec,
+    /// Its counts.
+    pub status: JobStatus,
+}
+
+/// A worker as it last reported itself ([`Queue::heartbeat`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerBeat {
+    /// The worker's id (host, process and a random part).
+    pub id: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Leases it held.
+    pub held: u64,
+    /// Records it completed since it started.
+    pub completed: u64,
+    /// Milliseconds since its last heartbeat, by the broker's clock (filled in when read).
+    #[serde(default)]
+    pub seen_ms_ago: u64,
+}
+
+/// The operations of a fetch job on a broker. Every method is one round trip or a few, and
+/// safe to retry after an error: a retried call never adds a line or a result twice.
+pub trait Queue: Send + Sync {
+    /// Submits `lines` as job `job`, idempotently: a job submitted before gets only the lines
+    /// it does not have yet (an interrupted submission continues), and the same input again
+    /// adds nothing. A different input, or other settings, under an existing name is
+    /// [`QueueError::DifferentInput`] or [`QueueError::DifferentSettings`]. The lines are read
+    /// once, streamed in batches; an input error stops the submission where it was.
+    fn submit(
+        &self,
+        job: &JobName,
+        spec: &JobSpec,
+        lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+    ) -> impl Future<Output = Result<Submitted, QueueError>> + Send;
+
+    /// The names of the jobs on the broker.
+    fn jobs(&self) -> impl Future<Output = Result<Vec<JobName>, QueueError>> + Send;
+
+    /// The job's spec and counts; `None` if there is no such job.
+    fn job(
+        &self,
+        job: &JobName,
+    ) -> impl Future<Output = Result<Option<JobInfo>, QueueError>> + Send;
+
+    /// Removes the job and everything of it from the broker; false if there was none.
+    fn delete_job(&self, job: &JobName) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+    /// Leases up to `max` lines of `job` to `worker`: first lines whose lease ran out (taken
+    /// over, their delivery count raised), then lines never delivered.
+    fn lease(
+        &self,
+        job: &JobName,
+        worker: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Leased, QueueError>> + Send;
+
+    /// Renews `worker`'s leases on these entries (those it still holds; one another worker
+    /// took over stays with that worker), and its host permits (see [`Queue::acquire_host`]).
+    fn extend(
+        &self,
+        job: &JobName,
+        worker: &str,
+        ids: &[String],
+        permits: &[(String, String)],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Appends `result` for the lease's line and acks the lease, in one atomic step; releases
+    /// the host permit `permit` (`(host, holder)`) in the same step. Only a line's first
+    /// result is appended: true if this one was. `gave_up` counts the line as given up.
+    fn complete(
+        &self,
+        job: &JobName,
+        lease: &Lease,
+        result: &str,
+        gave_up: bool,
+        permit: Option<(&str, &str)>,
+    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+    /// Hands these leases back so that other workers take them at once, without their
+    /// delivery counts growing; releases the permits too.
+    fn hand_back(
+        &self,
+        job: &JobName,
+        worker: &str,
+        leases: &[Lease],
+        permits: &[(String, String)],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Reads up to `max` results not yet collected: first those handed to this collector before
+    /// and never acked (a collector that was killed), then new ones, waiting at most `wait`.
+    fn read_results(
+        &self,
+        job: &JobName,
+        max: usize,
+        wait: Duration,
+    ) -> impl Future<Output = Result<ResultBatch, QueueError>> + Send;
+
+    /// Announces that the collector is about to write these results at file offset `offset`.
+    fn begin_batch(
+        &self,
+        job: &JobName,
+        offset: u64,
+        entries: &[(String, u64)],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// The batch announced and not acked, if the last collector stopped inside one.
+    fn open_batch(
+        &self,
+        job: &JobName,
+    ) -> impl Future<Output = Result<Option<OpenBatch>, QueueError>> + Send;
+
+    /// Marks these results collected (their lines written and flushed), removes them from
+    /// the broker, and closes the announced batch. Returns how many lines are collected.
+    fn ack_results(
+        &self,
+        job: &JobName,
+        entries: &[(String, u64)],
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
+    /// The lines of the job already collected, as a bitmap (bit `n` of byte `n / 8`, the
+    /// highest bit first).
+    fn collected(&self, job: &JobName) -> impl Future<Output = Result<Vec<u8>, QueueError>> + Send;
+
+    /// Takes the job's collector claim for `holder` (so two collectors never split one job),
+    /// or renews it; the claim lapses after `ttl` unless renewed. False if another holds it.
+    fn claim_collector(
+        &self,
+        job: &JobName,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+    /// Takes one of the job's `limit` permits for `host` for `holder`, for at most `ttl`
+    /// unless extended: false when all are held. This makes `--per-host` hold job-wide.
+    fn acquire_host(
+        &self,
+        job: &JobName,
+        host: &str,
+        holder: &str,
+        limit: usize,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+    /// Reserves the next request start to `host` at `per_second` starts per second, job-wide,
+    /// and says how long to wait before it.
+    fn reserve_start(
+        &self,
+        job: &JobName,
+        host: &str,
+        per_second: f64,
+    ) -> impl Future<Output = Result<Duration, QueueError>> + Send;
+
+    /// Records that `beat.id` is alive and what it holds.
+    fn heartbeat(&self, beat: &WorkerBeat) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Removes a worker that stops cleanly from the list.
+    fn retire(&self, worker: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// The workers seen, with how long ago each was last heard from; those silent for more
+    /// than an hour are dropped from the list.
+    fn workers(&self) -> impl Future<Output = Result<Vec<WorkerBeat>, QueueError>> + Send;
+}

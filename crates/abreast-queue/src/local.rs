@@ -1,0 +1,167 @@
+//! [`LocalRedis`]: a `redis-server` of its own, on a free port of 127.0.0.1 in a temporary
+//! folder, for tests and the bench. It never touches port 6379 or a server it did not start,
+//! and it is killed when dropped.
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` started for one test or bench run, with append-only persistence (every
+/// write synced), so [`LocalRedis::restart`] loses nothing.
+#[derive(Debug)]
+pub struct LocalRedis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    password: Option<String>,
+}
+
+impl LocalRedis {
+    /// Starts a server with no password.
+    pub fn start() -> io::Result<LocalRedis> {
+        LocalRedis::start_with(None)
+    }
+
+    /// Starts a server that asks for `password`.
+    pub fn start_with_password(password: &str) -> io::Result<LocalRedis> {
+        LocalRedis::start_with(Some(password.to_owned()))
+    }
+
+    fn start_with(password: Option<String>) -> io::Result<LocalRedis> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "abreast-redis-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let mut redis = LocalRedis {
+            child: None,
+            port,
+            dir,
+            password,
+        };
+        redis.launch()?;
+        Ok(redis)
+    }
+
+    fn launch(&mut self) -> io::Result<()> {
+        let mut command = Command::new(redis_server());
+        command
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(password) = &self.password {
+            command.arg("--requirepass").arg(password);
+        }
+        let child = command.spawn().map_err(|error| {
+            if error.kind() == io::ErrorKind::NotFound {
+                io::Error::new(
+                    error.kind(),
+                    "redis-server is not installed, and the broker's tests and bench need it: \
+                     install it (Debian and Ubuntu: apt-get install redis-server), or set \
+                     REDIS_SERVER to its path",
+                )
+            } else {
+                error
+            }
+        })?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Waits until the server accepts connections (a time limit only against a hang).
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child
+                && let Some(status) = child.try_wait()?
+            {
+                return Err(io::Error::other(format!(
+                    "redis-server exited with {status} at start; its log: {}",
+                    self.log()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "redis-server did not listen on port {} within 20 s; its log: {}",
+                    self.port,
+                    self.log()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The folder of its data and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `redis://[:PASSWORD@]127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// Stops the server as an operator would (SIGTERM: it syncs its append-only file and
+    /// exits), and waits for it.
+    pub fn stop(&mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the pid of a child this struct started and has not reaped.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the server and starts it again on the same port with the same data.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop()?;
+        self.launch()
+    }
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_server() -> PathBuf {
+    std::env::var_os("REDIS_SERVER").map_or_else(|| PathBuf::from("redis-server"), PathBuf::from)
+}

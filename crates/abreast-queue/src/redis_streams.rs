@@ -1,0 +1,1071 @@
+//! [`RedisQueue`]: the [`Queue`] on Redis Streams with consumer groups (Redis 6.2 or later).
+//!
+//! Keys, per job `NAME` (the braces keep a job's keys together):
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `abreast:jobs` | set | the job names |
+//! | `abreast:{NAME}:meta` | hash | settings (JSON), lease, max deliveries, the submission's progress and input digest, the counters, the collector's open batch |
+//! | `abreast:{NAME}:lines` | stream, group `workers` | one entry per input line: `n` (its number), `u` (the line) |
+//! | `abreast:{NAME}:results` | stream, group `collector` | one entry per line done: `n`, `r` (the record's JSON) |
+//! | `abreast:{NAME}:done`, `:collected` | bitmaps | lines with a result; lines written by the collector |
+//! | `abreast:{NAME}:collector` | string | the collector's claim (expires) |
+//! | `abreast:{NAME}:host:HOST` | sorted set | per-host permits, scored by expiry |
+//! | `abreast:{NAME}:rate:HOST` | string | the next allowed request start to HOST |
+//! | `abreast:workers`, `abreast:workers:seen` | hashes | each worker's last report, and when |
+//!
+//! A lease is a pending entry of the `workers` group. Every step that must not be split (append
+//! a result and ack its lease; lease with delivery counts; take a permit) is one Lua script, so
+//! a process killed between two commands leaves nothing half-done. Connections are
+//! `ConnectionManager`s: they reconnect by themselves after the broker restarts, and each call
+//! that failed meanwhile reports [`QueueError::Unreachable`] for the caller to retry.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::names::BrokerUrl;
+use crate::{
+    JobInfo, JobName, JobSpec, JobStatus, Lease, Leased, OpenBatch, Queue, QueueError, ResultBatch,
+    ResultEntry, Submitted, WorkerBeat,
+};
+
+/// Lines added per round trip when submitting.
+const SUBMIT_BATCH: usize = 512;
+/// The idle time a handed-back lease is given: any later lease call takes it at once.
+const HANDED_BACK_IDLE_MS: u64 = 365 * 24 * 3600 * 1000;
+/// Workers silent for longer than this are dropped from the list.
+const FORGET_WORKER_MS: u64 = 3600 * 1000;
+
+/// A job on Redis Streams. Cheap to clone; clones share their connections.
+#[derive(Clone)]
+pub struct RedisQueue {
+    url: BrokerUrl,
+    /// Every short command.
+    control: ConnectionManager,
+    /// Blocking reads of the results, kept apart so they never hold up other commands.
+    blocking: ConnectionManager,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Scripts {
+    create: Script,
+    add_lines: Script,
+    lease: Script,
+    complete: Script,
+    extend: Script,
+    hand_back: Script,
+    ack_results: Script,
+    claim: Script,
+    acquire_host: Script,
+    reserve_start: Script,
+    heartbeat: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            create: Script::new(CREATE),
+            add_lines: Script::new(ADD_LINES),
+            lease: Script::new(LEASE),
+            complete: Script::new(COMPLETE),
+            extend: Script::new(EXTEND),
+            hand_back: Script::new(HAND_BACK),
+            ack_results: Script::new(ACK_RESULTS),
+            claim: Script::new(CLAIM),
+            acquire_host: Script::new(ACQUIRE_HOST),
+            reserve_start: Script::new(RESERVE_START),
+            heartbeat: Script::new(HEARTBEAT),
+        }
+    }
+}
+
+/// The keys of one job.
+struct Keys {
+    meta: String,
+    lines: String,
+    results: String,
+    done: String,
+    collected: String,
+    collector: String,
+    prefix: String,
+}
+
+impl Keys {
+    fn of(job: &JobName) -> Keys {
+        let prefix = format!("abreast:{{{job}}}");
+        Keys {
+            meta: format!("{prefix}:meta"),
+            lines: format!("{prefix}:lines"),
+            results: format!("{prefix}:results"),
+            done: format!("{prefix}:done"),
+            collected: format!("{prefix}:collected"),
+            collector: format!("{prefix}:collector"),
+            prefix,
+        }
+    }
+
+    fn host(&self, host: &str) -> String {
+        format!("{}:host:{host}", self.prefix)
+    }
+
+    fn rate(&self, host: &str) -> String {
+        format!("{}:rate:{host}", self.prefix)
+    }
+}
+
+const JOBS: &str = "abreast:jobs";
+const WORKERS: &str = "abreast:workers";
+const WORKERS_SEEN: &str = "abreast:workers:seen";
+
+/// Creates a job unless it exists. KEYS: meta, lines, results, jobs. ARGV: settings, lease_ms,
+/// max_deliveries, name.
+const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'settings', ARGV[1], 'lease_ms', ARGV[2], 'max_deliveries', ARGV[3],
+  'submitted', 0, 'prefix', '', 'sealed', 0, 'done', 0, 'collected', 0, 'redelivered', 0,
+  'gave_up', 0, 'foreign', 0)
+redis.pcall('XGROUP', 'CREATE', KEYS[2], 'workers', '0', 'MKSTREAM')
+redis.pcall('XGROUP', 'CREATE', KEYS[3], 'collector', '0', 'MKSTREAM')
+redis.call('SADD', KEYS[4], ARGV[4])
+return 1
+";
+
+/// Adds lines after the `ARGV[1]` already there. KEYS: meta, lines. ARGV: expected count,
+/// digest of the input up to the last new line, the lines.
+const ADD_LINES: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
+local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
+if have ~= tonumber(ARGV[1]) then return -1 end
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[2], '*', 'n', string.format('%d', have + i - 3), 'u', ARGV[i])
+end
+local now = have + #ARGV - 2
+redis.call('HSET', KEYS[1], 'submitted', now, 'prefix', ARGV[2])
+return now
+";
+
+/// Leases: entries idle past the lease first (with their delivery counts), then new ones.
+/// KEYS: meta, lines. ARGV: worker, max. Returns {reclaimed, {id, deliveries, fields}...}.
+const LEASE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
+local lease = redis.call('HGET', KEYS[1], 'lease_ms')
+local max = tonumber(ARGV[2])
+local out = {0}
+local claimed = redis.call('XAUTOCLAIM', KEYS[2], 'workers', ARGV[1], lease, '0-0', 'COUNT', max)
+for _, e in ipairs(claimed[2]) do
+  if e and e[2] then
+    local p = redis.call('XPENDING', KEYS[2], 'workers', e[1], e[1], 1)
+    local count = 2
+    if p[1] then count = p[1][4] end
+    table.insert(out, {e[1], count, e[2]})
+    out[1] = out[1] + 1
+  end
+end
+if out[1] > 0 then redis.call('HINCRBY', KEYS[1], 'redelivered', out[1]) end
+local left = max - out[1]
+if left > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', left, 'STREAMS', KEYS[2], '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], 1, e[2]}) end
+  end
+end
+return out
+";
+
+/// Appends a line's first result and acks its lease, releasing its permit. KEYS: meta, done,
+/// results, lines, permit. ARGV: line, result, id, gave_up (1/0), permit holder ('' for none).
+const COMPLETE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
+local fresh = 0
+if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 0 then
+  fresh = 1
+  redis.call('XADD', KEYS[3], '*', 'n', ARGV[1], 'r', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'done', 1)
+  if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'gave_up', 1) end
+end
+redis.call('XACK', KEYS[4], 'workers', ARGV[3])
+redis.call('XDEL', KEYS[4], ARGV[3])
+if ARGV[5] ~= '' then redis.call('ZREM', KEYS[5], ARGV[5]) end
+return fresh
+";
+
+/// Renews the worker's own leases and its permits. KEYS: meta, lines, permit keys... ARGV:
+/// worker, number of ids, ids..., holders (one per permit key).
+const EXTEND: &str = r"
+local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_ms'))
+if not lease then return 0 end
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do
+  local p = redis.call('XPENDING', KEYS[2], 'workers', ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[1] then
+    redis.call('XCLAIM', KEYS[2], 'workers', ARGV[1], 0, ARGV[i], 'JUSTID')
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for k = 3, #KEYS do
+  redis.call('ZADD', KEYS[k], 'XX', now + lease, ARGV[2 + n + k - 2])
+  redis.call('PEXPIRE', KEYS[k], 2 * lease)
+end
+return 1
+";
+
+/// Hands leases back: idle as if long expired, delivery count as before this delivery.
+/// KEYS: lines, permit keys... ARGV: worker, idle_ms, number of leases, (id, retrycount)...,
+/// holders.
+const HAND_BACK: &str = r"
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do
+  local id = ARGV[4 + 2 * i]
+  local p = redis.call('XPENDING', KEYS[1], 'workers', id, id, 1)
+  if p[1] and p[1][2] == ARGV[1] then
+    redis.call('XCLAIM', KEYS[1], 'workers', ARGV[1], 0, id, 'IDLE', ARGV[2], 'RETRYCOUNT', ARGV[5 + 2 * i], 'JUSTID')
+  end
+end
+for k = 2, #KEYS do
+  redis.call('ZREM', KEYS[k], ARGV[3 + 2 * n + k - 1])
+end
+return 1
+";
+
+/// Marks results collected, removes them, closes the open batch. KEYS: meta, collected,
+/// results. ARGV: (id, line)...
+const ACK_RESULTS: &str = r"
+for i = 1, #ARGV, 2 do
+  if redis.call('SETBIT', KEYS[2], ARGV[i + 1], 1) == 0 then
+    redis.call('HINCRBY', KEYS[1], 'collected', 1)
+  end
+  redis.call('XACK', KEYS[3], 'collector', ARGV[i])
+  redis.call('XDEL', KEYS[3], ARGV[i])
+end
+redis.call('HDEL', KEYS[1], 'journal')
+return tonumber(redis.call('HGET', KEYS[1], 'collected') or '0')
+";
+
+/// Takes or renews a claim. KEYS: the claim. ARGV: holder, ttl_ms.
+const CLAIM: &str = r"
+local h = redis.call('GET', KEYS[1])
+if h == false or h == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Takes a permit if fewer than the limit are held. KEYS: the host's permits. ARGV: limit,
+/// holder, ttl_ms.
+const ACQUIRE_HOST: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+  return 1
+end
+return 0
+";
+
+/// Reserves the next start to a host and returns the wait in microseconds. KEYS: the host's
+/// next start. ARGV: the interval between starts in microseconds.
+const RESERVE_START: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local next = tonumber(redis.call('GET', KEYS[1]) or '0')
+if next < now then next = now end
+redis.call('SET', KEYS[1], string.format('%d', next + interval), 'PX', math.floor((next + interval - now) / 1000) + 1000)
+return next - now
+";
+
+/// Records a heartbeat by the broker's clock. KEYS: workers, seen. ARGV: id, report.
+const HEARTBEAT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[2], ARGV[1], now)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return now
+";
+
+impl RedisQueue {
+    /// Connects to the broker at `url` and checks that it answers (and takes the password).
+    /// An unreachable broker is [`QueueError::Unreachable`] (retry later); refused credentials
+    /// are [`QueueError::Auth`].
+    pub async fn connect(url: &BrokerUrl) -> Result<RedisQueue, QueueError> {
+        // TLS (rediss://) goes through rustls with ring, as the HTTP clients do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let shown = url.redacted();
+        let client = redis::Client::open(url.secret()).map_err(|error| QueueError::InvalidUrl {
+            url: shown.to_owned(),
+            why: error.to_string(),
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let map = |error: redis::RedisError| QueueError::from_redis(shown, &error);
+        let mut control = ConnectionManager::new_with_config(client.clone(), config.clone())
+            .await
+            .map_err(map)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut control)
+            .await
+            .map_err(map)?;
+        let blocking = ConnectionManager::new_with_config(
+            client,
+            config.set_response_timeout(Some(Duration::from_secs(40))),
+        )
+        .await
+        .map_err(map)?;
+        Ok(RedisQueue {
+            url: url.clone(),
+            control,
+            blocking,
+            scripts: std::sync::Arc::new(Scripts::new()),
+        })
+    }
+
+    /// The broker's address, password hidden.
+    pub fn url(&self) -> &BrokerUrl {
+        &self.url
+    }
+
+    /// Adds a raw entry to the job's lines or results stream, as another program might: for
+    /// tests of how abreast treats entries it did not write.
+    pub async fn add_raw_entry(
+        &self,
+        job: &JobName,
+        results: bool,
+        fields: &[(&str, &str)],
+    ) -> Result<String, QueueError> {
+        let keys = Keys::of(job);
+        let key = if results { keys.results } else { keys.lines };
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(key).arg("*");
+        for (name, value) in fields {
+            cmd.arg(name).arg(value);
+        }
+        cmd.query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))
+    }
+
+    fn error(&self, job: &JobName, error: &redis::RedisError) -> QueueError {
+        if error.code() == Some("NOJOB") {
+            return QueueError::NoSuchJob {
+                job: job.to_string(),
+            };
+        }
+        QueueError::from_redis(self.url.redacted(), error)
+    }
+
+    async fn meta(&self, job: &JobName) -> Result<Vec<(String, String)>, QueueError> {
+        redis::cmd("HGETALL")
+            .arg(Keys::of(job).meta)
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))
+    }
+
+    async fn add_lines(
+        &self,
+        job: &JobName,
+        keys: &Keys,
+        have: u64,
+        digest: &str,
+        lines: &[String],
+    ) -> Result<u64, QueueError> {
+        let mut invocation = self.scripts.add_lines.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.lines)
+            .arg(have)
+            .arg(digest);
+        for line in lines {
+            invocation.arg(line);
+        }
+        let now: i64 = invocation
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        if now < 0 {
+            return Err(QueueError::ConcurrentSubmit {
+                job: job.to_string(),
+            });
+        }
+        Ok(now as u64)
+    }
+
+    /// Acks, deletes and counts entries abreast did not write.
+    async fn drop_foreign(
+        &self,
+        job: &JobName,
+        stream: &str,
+        group: &str,
+        ids: &[String],
+    ) -> Result<(), QueueError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("XACK").arg(stream).arg(group).arg(ids).ignore();
+        pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
+        pipe.cmd("HINCRBY")
+            .arg(Keys::of(job).meta)
+            .arg("foreign")
+            .arg(ids.len())
+            .ignore();
+        pipe.query_async::<()>(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))
+    }
+}
+
+/// The reply to TIME, HGETALL workers, HGETALL seen.
+type WorkersReply = ((u64, u64), Vec<(String, String)>, Vec<(String, u64)>);
+
+fn field<'a>(meta: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    meta.iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+fn number(meta: &[(String, String)], name: &str) -> u64 {
+    field(meta, name).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn int(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+fn items(value: &Value) -> &[Value] {
+    match value {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => &[],
+    }
+}
+
+/// An entry's fields as `(name, value)` pairs, from a flat array or a map.
+fn fields(value: &Value) -> Vec<(String, String)> {
+    match value {
+        Value::Map(pairs) => pairs
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .collect(),
+        other => items(other)
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [k, v] => Some((text(k)?, text(v)?)),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// The entries of a stream reply: `(id, fields)`.
+fn entries(value: &Value) -> Vec<(String, Vec<(String, String)>)> {
+    items(value)
+        .iter()
+        .filter_map(|entry| match items(entry) {
+            [id, body, ..] => Some((text(id)?, fields(body))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The entries of an XREADGROUP reply for one stream (RESP2 array or RESP3 map).
+fn read_reply(value: &Value) -> Vec<(String, Vec<(String, String)>)> {
+    match value {
+        Value::Map(streams) => streams.first().map(|(_, e)| entries(e)).unwrap_or_default(),
+        other => items(other)
+            .first()
+            .map(|stream| match items(stream) {
+                [_, e, ..] => entries(e),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn get(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
+}
+
+fn hex_digest(hasher: &Xxh3) -> String {
+    format!("{:032x}", hasher.digest128())
+}
+
+impl Queue for RedisQueue {
+    async fn submit(
+        &self,
+        job: &JobName,
+        spec: &JobSpec,
+        lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+    ) -> Result<Submitted, QueueError> {
+        let keys = Keys::of(job);
+        let lease_ms = spec.lease.as_millis().max(1) as u64;
+        let _: i64 = self
+            .scripts
+            .create
+            .key(&keys.meta)
+            .key(&keys.lines)
+            .key(&keys.results)
+            .key(JOBS)
+            .arg(&spec.settings)
+            .arg(lease_ms)
+            .arg(spec.max_deliveries)
+            .arg(job.as_str())
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        let meta = self.meta(job).await?;
+        if field(&meta, "settings") != Some(spec.settings.as_str())
+            || number(&meta, "lease_ms") != lease_ms
+            || number(&meta, "max_deliveries") != u64::from(spec.max_deliveries)
+        {
+            return Err(QueueError::DifferentSettings {
+                job: job.to_string(),
+            });
+        }
+        let mut have = number(&meta, "submitted");
+        let sealed = number(&meta, "sealed") == 1;
+        let stored_prefix = field(&meta, "prefix").unwrap_or("").to_owned();
+        let before = have;
+        let different = |why: String| QueueError::DifferentInput {
+            job: job.to_string(),
+            why,
+        };
+        let mut hasher = Xxh3::new();
+        let mut count = 0u64;
+        let mut batch: Vec<String> = Vec::new();
+        for line in lines {
+            let line = line.map_err(QueueError::Input)?;
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+            count += 1;
+            if count <= have {
+                if count == have && hex_digest(&hasher) != stored_prefix {
+                    return Err(different(format!("its first {have} lines are not these")));
+                }
+                continue;
+            }
+            if sealed {
+                return Err(different(format!(
+                    "it has {have} lines and this input has more"
+                )));
+            }
+            batch.push(line);
+            if batch.len() == SUBMIT_BATCH {
+                have = self
+                    .add_lines(job, &keys, have, &hex_digest(&hasher), &batch)
+                    .await?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            have = self
+                .add_lines(job, &keys, have, &hex_digest(&hasher), &batch)
+                .await?;
+        }
+        if count < have {
+            return Err(different(format!(
+                "it has {have} lines and this input has {count}"
+            )));
+        }
+        if !sealed {
+            redis::cmd("HSET")
+                .arg(&keys.meta)
+                .arg("sealed")
+                .arg(1)
+                .arg("digest")
+                .arg(hex_digest(&hasher))
+                .query_async::<()>(&mut self.control.clone())
+                .await
+                .map_err(|e| self.error(job, &e))?;
+        }
+        Ok(Submitted {
+            lines: have,
+            added: have - before,
+        })
+    }
+
+    async fn jobs(&self) -> Result<Vec<JobName>, QueueError> {
+        let names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(JOBS)
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| QueueError::from_redis(self.url.redacted(), &e))?;
+        let mut jobs: Vec<JobName> = names
+            .iter()
+            .filter_map(|name| JobName::new(name).ok())
+            .collect();
+        jobs.sort();
+        Ok(jobs)
+    }
+
+    async fn job(&self, job: &JobName) -> Result<Option<JobInfo>, QueueError> {
+        let meta = self.meta(job).await?;
+        if meta.is_empty() {
+            return Ok(None);
+        }
+        let keys = Keys::of(job);
+        let (length, pending): (u64, Value) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&keys.lines)
+            .cmd("XPENDING")
+            .arg(&keys.lines)
+            .arg("workers")
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        let in_flight = items(&pending).first().and_then(int).unwrap_or(0);
+        let spec = JobSpec {
+            settings: field(&meta, "settings").unwrap_or("").to_owned(),
+            lease: Duration::from_millis(number(&meta, "lease_ms")),
+            max_deliveries: number(&meta, "max_deliveries") as u32,
+        };
+        let status = JobStatus {
+            job: job.to_string(),
+            lines: number(&meta, "submitted"),
+            sealed: number(&meta, "sealed") == 1,
+            done: number(&meta, "done"),
+            collected: number(&meta, "collected"),
+            waiting: length.saturating_sub(in_flight),
+            in_flight,
+            redelivered: number(&meta, "redelivered"),
+            gave_up: number(&meta, "gave_up"),
+            foreign: number(&meta, "foreign"),
+            lease_ms: number(&meta, "lease_ms"),
+            max_deliveries: spec.max_deliveries,
+        };
+        Ok(Some(JobInfo { spec, status }))
+    }
+
+    async fn delete_job(&self, job: &JobName) -> Result<bool, QueueError> {
+        let keys = Keys::of(job);
+        let (deleted, _): (u64, u64) = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(&keys.meta)
+            .arg(&keys.lines)
+            .arg(&keys.results)
+            .arg(&keys.done)
+            .arg(&keys.collected)
+            .arg(&keys.collector)
+            .cmd("SREM")
+            .arg(JOBS)
+            .arg(job.as_str())
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(deleted > 0)
+    }
+
+    async fn lease(&self, job: &JobName, worker: &str, max: usize) -> Result<Leased, QueueError> {
+        let keys = Keys::of(job);
+        let reply: Value = self
+            .scripts
+            .lease
+            .key(&keys.meta)
+            .key(&keys.lines)
+            .arg(worker)
+            .arg(max.max(1))
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        let reply = items(&reply);
+        let reclaimed = reply.first().and_then(int).unwrap_or(0);
+        let mut leased = Leased {
+            reclaimed,
+            ..Leased::default()
+        };
+        let mut foreign = Vec::new();
+        for entry in reply.iter().skip(1) {
+            let [id, deliveries, body, ..] = items(entry) else {
+                continue;
+            };
+            let Some(id) = text(id) else { continue };
+            let body = fields(body);
+            let line = get(&body, "n").and_then(|n| n.parse::<u64>().ok());
+            match (line, get(&body, "u")) {
+                (Some(line), Some(text)) if body.len() == 2 => leased.leases.push(Lease {
+                    id,
+                    line,
+                    text,
+                    deliveries: int(deliveries).unwrap_or(1),
+                }),
+                _ => foreign.push(id),
+            }
+        }
+        leased.foreign = foreign.len() as u64;
+        self.drop_foreign(job, &keys.lines, "workers", &foreign)
+            .await?;
+        Ok(leased)
+    }
+
+    async fn extend(
+        &self,
+        job: &JobName,
+        worker: &str,
+        ids: &[String],
+        permits: &[(String, String)],
+    ) -> Result<(), QueueError> {
+        if ids.is_empty() && permits.is_empty() {
+            return Ok(());
+        }
+        let keys = Keys::of(job);
+        let mut invocation = self.scripts.extend.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.lines)
+            .arg(worker)
+            .arg(ids.len());
+        for id in ids {
+            invocation.arg(id);
+        }
+        for (host, holder) in permits {
+            invocation.key(keys.host(host)).arg(holder);
+        }
+        invocation
+            .invoke_async::<i64>(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        job: &JobName,
+        lease: &Lease,
+        result: &str,
+        gave_up: bool,
+        permit: Option<(&str, &str)>,
+    ) -> Result<bool, QueueError> {
+        let keys = Keys::of(job);
+        let (permit_key, holder) = match permit {
+            Some((host, holder)) => (keys.host(host), holder),
+            None => (keys.host(""), ""),
+        };
+        let fresh: i64 = self
+            .scripts
+            .complete
+            .key(&keys.meta)
+            .key(&keys.done)
+            .key(&keys.results)
+            .key(&keys.lines)
+            .key(permit_key)
+            .arg(lease.line)
+            .arg(result)
+            .arg(&lease.id)
+            .arg(if gave_up { "1" } else { "0" })
+            .arg(holder)
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(fresh == 1)
+    }
+
+    async fn hand_back(
+        &self,
+        job: &JobName,
+        worker: &str,
+        leases: &[Lease],
+        permits: &[(String, String)],
+    ) -> Result<(), QueueError> {
+        if leases.is_empty() && permits.is_empty() {
+            return Ok(());
+        }
+        let keys = Keys::of(job);
+        let mut invocation = self.scripts.hand_back.prepare_invoke();
+        invocation
+            .key(&keys.lines)
+            .arg(worker)
+            .arg(HANDED_BACK_IDLE_MS)
+            .arg(leases.len());
+        for lease in leases {
+            invocation
+                .arg(&lease.id)
+                .arg(lease.deliveries.saturating_sub(1));
+        }
+        for (host, holder) in permits {
+            invocation.key(keys.host(host)).arg(holder);
+        }
+        invocation
+            .invoke_async::<i64>(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(())
+    }
+
+    async fn read_results(
+        &self,
+        job: &JobName,
+        max: usize,
+        wait: Duration,
+    ) -> Result<ResultBatch, QueueError> {
+        let keys = Keys::of(job);
+        let read = |from: &str, block: Option<Duration>| {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg("collector")
+                .arg("collector")
+                .arg("COUNT")
+                .arg(max.max(1));
+            if let Some(block) = block {
+                cmd.arg("BLOCK").arg(block.as_millis().max(1) as u64);
+            }
+            cmd.arg("STREAMS").arg(&keys.results).arg(from);
+            cmd
+        };
+        // Results handed to this collector before and never acked come first.
+        let pending: Value = read("0", None)
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        let mut got = read_reply(&pending);
+        if got.is_empty() {
+            let fresh: Value = read(">", Some(wait.min(Duration::from_secs(30))))
+                .query_async(&mut self.blocking.clone())
+                .await
+                .map_err(|e| self.error(job, &e))?;
+            got = read_reply(&fresh);
+        }
+        let mut batch = ResultBatch::default();
+        let mut foreign = Vec::new();
+        for (id, body) in got {
+            let line = get(&body, "n").and_then(|n| n.parse::<u64>().ok());
+            match (line, get(&body, "r")) {
+                (Some(line), Some(body)) if body.len() > 1 => {
+                    batch.entries.push(ResultEntry { id, line, body })
+                }
+                _ => foreign.push(id),
+            }
+        }
+        batch.foreign = foreign.len() as u64;
+        self.drop_foreign(job, &keys.results, "collector", &foreign)
+            .await?;
+        Ok(batch)
+    }
+
+    async fn begin_batch(
+        &self,
+        job: &JobName,
+        offset: u64,
+        entries: &[(String, u64)],
+    ) -> Result<(), QueueError> {
+        let list: Vec<String> = entries
+            .iter()
+            .map(|(id, line)| format!("{id}:{line}"))
+            .collect();
+        redis::cmd("HSET")
+            .arg(Keys::of(job).meta)
+            .arg("journal")
+            .arg(format!("{offset}|{}", list.join(",")))
+            .query_async::<()>(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))
+    }
+
+    async fn open_batch(&self, job: &JobName) -> Result<Option<OpenBatch>, QueueError> {
+        let journal: Option<String> = redis::cmd("HGET")
+            .arg(Keys::of(job).meta)
+            .arg("journal")
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        let Some(journal) = journal else {
+            return Ok(None);
+        };
+        let Some((offset, list)) = journal.split_once('|') else {
+            return Ok(None);
+        };
+        let entries = list
+            .split(',')
+            .filter_map(|item| {
+                let (id, line) = item.rsplit_once(':')?;
+                Some((id.to_owned(), line.parse().ok()?))
+            })
+            .collect();
+        Ok(offset
+            .parse()
+            .ok()
+            .map(|offset| OpenBatch { offset, entries }))
+    }
+
+    async fn ack_results(
+        &self,
+        job: &JobName,
+        entries: &[(String, u64)],
+    ) -> Result<u64, QueueError> {
+        let keys = Keys::of(job);
+        let mut invocation = self.scripts.ack_results.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.collected)
+            .key(&keys.results);
+        for (id, line) in entries {
+            invocation.arg(id).arg(line);
+        }
+        let collected: i64 = invocation
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(collected.max(0) as u64)
+    }
+
+    async fn collected(&self, job: &JobName) -> Result<Vec<u8>, QueueError> {
+        let bits: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(Keys::of(job).collected)
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(bits.unwrap_or_default())
+    }
+
+    async fn claim_collector(
+        &self,
+        job: &JobName,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let taken: i64 = self
+            .scripts
+            .claim
+            .key(Keys::of(job).collector)
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(taken == 1)
+    }
+
+    async fn acquire_host(
+        &self,
+        job: &JobName,
+        host: &str,
+        holder: &str,
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let taken: i64 = self
+            .scripts
+            .acquire_host
+            .key(Keys::of(job).host(host))
+            .arg(limit)
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(taken == 1)
+    }
+
+    async fn reserve_start(
+        &self,
+        job: &JobName,
+        host: &str,
+        per_second: f64,
+    ) -> Result<Duration, QueueError> {
+        let interval_us = (1_000_000.0 / per_second.max(1e-6)).round() as u64;
+        let wait_us: i64 = self
+            .scripts
+            .reserve_start
+            .key(Keys::of(job).rate(host))
+            .arg(interval_us.max(1))
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(Duration::from_micros(wait_us.max(0) as u64))
+    }
+
+    async fn heartbeat(&self, beat: &WorkerBeat) -> Result<(), QueueError> {
+        let report = serde_json::to_string(beat).unwrap_or_default();
+        self.scripts
+            .heartbeat
+            .key(WORKERS)
+            .key(WORKERS_SEEN)
+            .arg(&beat.id)
+            .arg(report)
+            .invoke_async::<i64>(&mut self.control.clone())
+            .await
+            .map_err(|e| QueueError::from_redis(self.url.redacted(), &e))?;
+        Ok(())
+    }
+
+    async fn retire(&self, worker: &str) -> Result<(), QueueError> {
+        redis::pipe()
+            .cmd("HDEL")
+            .arg(WORKERS)
+            .arg(worker)
+            .ignore()
+            .cmd("HDEL")
+            .arg(WORKERS_SEEN)
+            .arg(worker)
+            .ignore()
+            .query_async::<()>(&mut self.control.clone())
+            .await
+            .map_err(|e| QueueError::from_redis(self.url.redacted(), &e))
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerBeat>, QueueError> {
+        let ((seconds, micros), reports, seen): WorkersReply = redis::pipe()
+            .cmd("TIME")
+            .cmd("HGETALL")
+            .arg(WORKERS)
+            .cmd("HGETALL")
+            .arg(WORKERS_SEEN)
+            .query_async(&mut self.control.clone())
+            .await
+            .map_err(|e| QueueError::from_redis(self.url.redacted(), &e))?;
+        let now = seconds * 1000 + micros / 1000;
+        let mut workers = Vec::new();
+        let mut forget = Vec::new();
+        for (id, report) in reports {
+            let at = seen.iter().find(|(s, _)| *s == id).map_or(0, |(_, at)| *at);
+            let ago = now.saturating_sub(at);
+            if ago > FORGET_WORKER_MS {
+                forget.push(id);
+                continue;
+            }
+            if let Ok(mut beat) = serde_json::from_str::<WorkerBeat>(&report) {
+                beat.seen_ms_ago = ago;
+                workers.push(beat);
+            }
+        }
+        for id in forget {
+            self.retire(&id).await?;
+        }
+        workers.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(workers)
+    }
+}

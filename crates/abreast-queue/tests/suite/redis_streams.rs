@@ -1,0 +1,427 @@
+//! The Redis Streams backend: idempotent submission, leases with delivery counts, hand-back,
+//! append-then-ack with one result per line, the collector's batches, foreign entries,
+//! permits, and the errors a bad address or password gets.
+
+use std::time::Duration;
+
+use abreast_queue::{BrokerUrl, JobName, JobSpec, LocalRedis, Queue, QueueError, RedisQueue};
+
+fn redis() -> LocalRedis {
+    LocalRedis::start().expect("redis-server starts (install it: apt-get install redis-server)")
+}
+
+async fn connect(redis: &LocalRedis) -> RedisQueue {
+    RedisQueue::connect(&BrokerUrl::parse(&redis.url()).unwrap())
+        .await
+        .expect("the local broker answers")
+}
+
+fn spec(lease_ms: u64) -> JobSpec {
+    JobSpec {
+        settings: r#"{"per_host":8}"#.into(),
+        lease: Duration::from_millis(lease_ms),
+        max_deliveries: 3,
+    }
+}
+
+fn lines(n: usize) -> Vec<std::io::Result<String>> {
+    (0..n).map(|i| Ok(format!("http://a.test/{i}"))).collect()
+}
+
+async fn submit(
+    queue: &RedisQueue,
+    job: &JobName,
+    spec: &JobSpec,
+    input: Vec<std::io::Result<String>>,
+) -> Result<abreast_queue::Submitted, QueueError> {
+    queue.submit(job, spec, &mut input.into_iter()).await
+}
+
+#[tokio::test]
+async fn submitting_again_adds_nothing_and_another_input_is_refused() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("idem").unwrap();
+    let first = submit(&queue, &job, &spec(60_000), lines(1200))
+        .await
+        .unwrap();
+    assert_eq!((first.lines, first.added), (1200, 1200));
+    let again = submit(&queue, &job, &spec(60_000), lines(1200))
+        .await
+        .unwrap();
+    assert_eq!((again.lines, again.added), (1200, 0));
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert_eq!(
+        (status.lines, status.waiting, status.sealed),
+        (1200, 1200, true)
+    );
+
+    let mut other = lines(1200);
+    other[700] = Ok("http://b.test/".into());
+    let error = submit(&queue, &job, &spec(60_000), other)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, QueueError::DifferentInput { .. }),
+        "{error}"
+    );
+    for shorter_or_longer in [lines(1199), lines(1201)] {
+        let error = submit(&queue, &job, &spec(60_000), shorter_or_longer)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, QueueError::DifferentInput { .. }),
+            "{error}"
+        );
+    }
+    let error = submit(&queue, &job, &spec(1000), lines(1200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, QueueError::DifferentSettings { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("abreast status --delete idem"),
+        "{error}"
+    );
+
+    assert!(queue.delete_job(&job).await.unwrap());
+    assert!(queue.job(&job).await.unwrap().is_none());
+    assert!(queue.jobs().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_interrupted_submission_continues_where_it_stopped() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("partial").unwrap();
+    let mut input = lines(1100);
+    input[600] = Err(std::io::Error::other("disk gone"));
+    let error = submit(&queue, &job, &spec(60_000), input)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, QueueError::Input(_)), "{error}");
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert_eq!(
+        (status.lines, status.sealed),
+        (512, false),
+        "whole batches only"
+    );
+    let done = submit(&queue, &job, &spec(60_000), lines(1100))
+        .await
+        .unwrap();
+    assert_eq!((done.lines, done.added), (1100, 588));
+    let mut seen = Vec::new();
+    loop {
+        let leased = queue.lease(&job, "w", 500).await.unwrap();
+        if leased.leases.is_empty() {
+            break;
+        }
+        seen.extend(leased.leases.into_iter().map(|l| (l.line, l.text)));
+    }
+    let expected: Vec<(u64, String)> = (0..1100)
+        .map(|i| (i, format!("http://a.test/{i}")))
+        .collect();
+    assert_eq!(seen, expected, "each line once, numbered in input order");
+}
+
+#[tokio::test]
+async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("leases").unwrap();
+    submit(&queue, &job, &spec(200), lines(3)).await.unwrap();
+    let first = queue.lease(&job, "a", 10).await.unwrap();
+    assert_eq!(first.leases.len(), 3);
+    assert!(first.leases.iter().all(|l| l.deliveries == 1));
+    assert!(
+        queue.lease(&job, "b", 10).await.unwrap().leases.is_empty(),
+        "all held"
+    );
+
+    // "a" keeps line 0 alive by extending; lines 1 and 2 run out and go to "b".
+    let keep = vec![first.leases[0].id.clone()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let taken = loop {
+        queue.extend(&job, "a", &keep, &[]).await.unwrap();
+        let leased = queue.lease(&job, "b", 10).await.unwrap();
+        if !leased.leases.is_empty() {
+            break leased;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leases never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut lines_taken: Vec<u64> = taken.leases.iter().map(|l| l.line).collect();
+    lines_taken.sort();
+    assert_eq!(lines_taken, [1, 2]);
+    assert_eq!(taken.reclaimed, 2);
+    assert!(taken.leases.iter().all(|l| l.deliveries == 2));
+
+    // Both complete line 1: one result.
+    let late = &first.leases[1];
+    assert!(
+        queue
+            .complete(&job, &taken.leases[0], "{\"b\":1}", false, None)
+            .await
+            .unwrap()
+            != queue
+                .complete(&job, late, "{\"a\":1}", false, None)
+                .await
+                .unwrap()
+    );
+    // "b" hands line back (the other it took): the next lease gets it at once, count unchanged.
+    let back = taken.leases[1].clone();
+    queue
+        .hand_back(&job, "b", std::slice::from_ref(&back), &[])
+        .await
+        .unwrap();
+    let again = queue.lease(&job, "c", 10).await.unwrap();
+    assert_eq!(again.leases.len(), 1);
+    assert_eq!(
+        (again.leases[0].line, again.leases[0].deliveries),
+        (back.line, 2)
+    );
+    queue
+        .complete(&job, &again.leases[0], "{\"c\":1}", true, None)
+        .await
+        .unwrap();
+    queue
+        .complete(&job, &first.leases[0], "{\"a\":0}", false, None)
+        .await
+        .unwrap();
+
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert_eq!(
+        (
+            status.done,
+            status.gave_up,
+            status.in_flight,
+            status.waiting
+        ),
+        (3, 1, 0, 0)
+    );
+    assert_eq!(status.redelivered, 3);
+
+    // The collector: three results, one per line; acked ones leave the broker.
+    let batch = queue
+        .read_results(&job, 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let mut got: Vec<u64> = batch.entries.iter().map(|e| e.line).collect();
+    got.sort();
+    assert_eq!(got, [0, 1, 2]);
+    let pairs: Vec<(String, u64)> = batch
+        .entries
+        .iter()
+        .map(|e| (e.id.clone(), e.line))
+        .collect();
+    queue.begin_batch(&job, 42, &pairs).await.unwrap();
+    let open = queue.open_batch(&job).await.unwrap().unwrap();
+    assert_eq!((open.offset, open.entries.clone()), (42, pairs.clone()));
+    // A collector that died before its ack gets the same results again.
+    let again = queue
+        .read_results(&job, 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(again.entries, batch.entries);
+    assert_eq!(queue.ack_results(&job, &pairs).await.unwrap(), 3);
+    assert!(queue.open_batch(&job).await.unwrap().is_none());
+    assert!(
+        queue
+            .read_results(&job, 10, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert!(status.is_finished());
+    let bits = queue.collected(&job).await.unwrap();
+    assert_eq!(bits.first().copied(), Some(0b1110_0000));
+}
+
+#[tokio::test]
+async fn entries_abreast_did_not_write_are_skipped_and_counted() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("foreign").unwrap();
+    submit(&queue, &job, &spec(60_000), lines(1)).await.unwrap();
+    queue
+        .add_raw_entry(&job, false, &[("hello", "world")])
+        .await
+        .unwrap();
+    queue
+        .add_raw_entry(&job, false, &[("n", "x"), ("u", "http://a.test/")])
+        .await
+        .unwrap();
+    let leased = queue.lease(&job, "w", 10).await.unwrap();
+    assert_eq!((leased.leases.len(), leased.foreign), (1, 2));
+    queue
+        .complete(&job, &leased.leases[0], "{}", false, None)
+        .await
+        .unwrap();
+    queue
+        .add_raw_entry(&job, true, &[("n", "0")])
+        .await
+        .unwrap();
+    let batch = queue
+        .read_results(&job, 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!((batch.entries.len(), batch.foreign), (1, 1));
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert_eq!(
+        (status.foreign, status.waiting, status.in_flight),
+        (3, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn host_permits_and_starts_hold_across_holders() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("polite").unwrap();
+    submit(&queue, &job, &spec(60_000), lines(1)).await.unwrap();
+    let ttl = Duration::from_secs(60);
+    for holder in ["a", "b"] {
+        assert!(
+            queue
+                .acquire_host(&job, "h.test", holder, 2, ttl)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !queue
+            .acquire_host(&job, "h.test", "c", 2, ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        queue
+            .acquire_host(&job, "other.test", "c", 2, ttl)
+            .await
+            .unwrap()
+    );
+    let leased = queue.lease(&job, "w", 1).await.unwrap();
+    queue
+        .complete(&job, &leased.leases[0], "{}", false, Some(("h.test", "a")))
+        .await
+        .unwrap();
+    assert!(
+        queue
+            .acquire_host(&job, "h.test", "c", 2, ttl)
+            .await
+            .unwrap(),
+        "released on complete"
+    );
+    // Expired holders free their permits.
+    assert!(
+        queue
+            .acquire_host(&job, "x.test", "a", 1, Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(
+        queue
+            .acquire_host(&job, "x.test", "b", 1, ttl)
+            .await
+            .unwrap()
+    );
+
+    let waits: Vec<Duration> = {
+        let mut waits = Vec::new();
+        for _ in 0..3 {
+            waits.push(queue.reserve_start(&job, "h.test", 10.0).await.unwrap());
+        }
+        waits
+    };
+    assert_eq!(waits[0], Duration::ZERO);
+    assert!(
+        waits[2] > Duration::from_millis(150) && waits[2] <= Duration::from_millis(200),
+        "{waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_passwords_and_dead_brokers_are_told_apart() {
+    let redis = LocalRedis::start_with_password("s3cret-pw").expect("redis-server starts");
+    let good = BrokerUrl::parse(&redis.url()).unwrap();
+    let queue = RedisQueue::connect(&good).await.unwrap();
+    queue
+        .heartbeat(&abreast_queue::WorkerBeat {
+            id: "w1".into(),
+            host: "h".into(),
+            pid: 1,
+            held: 2,
+            completed: 3,
+            seen_ms_ago: 0,
+        })
+        .await
+        .unwrap();
+    let workers = queue.workers().await.unwrap();
+    assert_eq!(workers.len(), 1);
+    assert!(workers[0].seen_ms_ago < 5_000);
+    queue.retire("w1").await.unwrap();
+    assert!(queue.workers().await.unwrap().is_empty());
+
+    for wrong in [
+        format!("redis://:nope@127.0.0.1:{}", redis.port()),
+        format!("redis://127.0.0.1:{}", redis.port()),
+    ] {
+        let error = RedisQueue::connect(&BrokerUrl::parse(&wrong).unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            error.is_usage() && matches!(error, QueueError::Auth { .. }),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("nope"), "{error}");
+    }
+    let port = redis.port();
+    drop(redis);
+    let error = RedisQueue::connect(
+        &BrokerUrl::parse(&format!("redis://:s3cret-pw@127.0.0.1:{port}")).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert!(!error.to_string().contains("s3cret-pw"), "{error}");
+}
+
+#[tokio::test]
+async fn a_restarted_broker_keeps_the_job_and_the_client_reconnects() {
+    let mut redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("restart").unwrap();
+    submit(&queue, &job, &spec(60_000), lines(5)).await.unwrap();
+    let leased = queue.lease(&job, "w", 2).await.unwrap();
+    queue
+        .complete(&job, &leased.leases[0], "{}", false, None)
+        .await
+        .unwrap();
+    redis.restart().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match queue.job(&job).await {
+            Ok(status) => break status.unwrap().status,
+            Err(error) => {
+                assert!(error.is_transient(), "{error}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no reconnection: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(
+        (status.lines, status.done, status.in_flight, status.waiting),
+        (5, 1, 1, 3)
+    );
+}
