@@ -42,7 +42,23 @@ pub struct SiteConfig {
     pub addr: SocketAddr,
     /// The seed of every deterministic choice: page topics, filler text, sampled latencies.
     pub seed: u64,
+    /// Serve HTTPS too, on the same port: a connection that opens with a TLS handshake gets
+    /// HTTPS (a leaf certificate for whatever name it asks for, signed by a CA the site makes
+    /// at start: [`RunningSite::ca_pem`](crate::RunningSite::ca_pem); ALPN `h2` or
+    /// `http/1.1`), any other gets plain HTTP as without it.
+    pub tls: bool,
+    /// Where to run the site's DNS server (UDP and TCP on one port; port 0 picks a free one),
+    /// or `None` for none. It answers `A 127.0.0.1` and `AAAA ::1` for [`domain`](Self::domain)
+    /// and every name under it, NXDOMAIN for other names, and counts the queries.
+    pub dns: Option<SocketAddr>,
+    /// The domain of the site's names: `https://h17.site.test:PORT/` with the default
+    /// `site.test`. The DNS server answers for it;
+    /// [`RunningSite::https_base_url`](crate::RunningSite::https_base_url) names it.
+    pub domain: String,
 }
+
+/// The default [`SiteConfig::domain`]: `site.test` (`.test` is reserved for testing, RFC 2606).
+pub const DEFAULT_DOMAIN: &str = "site.test";
 
 impl Default for SiteConfig {
     fn default() -> Self {
@@ -52,6 +68,9 @@ impl Default for SiteConfig {
             latency: Latency::None,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             seed: 0,
+            tls: false,
+            dns: None,
+            domain: DEFAULT_DOMAIN.to_owned(),
         }
     }
 }
@@ -89,6 +108,27 @@ impl SiteConfig {
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    #[must_use]
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets [`dns`](Self::dns): where the DNS server listens (`127.0.0.1:0` for any free port).
+    #[must_use]
+    pub fn dns(mut self, addr: Option<SocketAddr>) -> Self {
+        self.dns = addr;
+        self
+    }
+
+    /// Sets [`domain`](Self::domain).
+    #[must_use]
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = domain.into();
         self
     }
 }

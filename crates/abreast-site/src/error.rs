@@ -39,6 +39,17 @@ pub enum SiteError {
         /// What the operating system said.
         source: io::Error,
     },
+    /// The site's TLS (its CA, its server configuration) could not be set up.
+    #[error("cannot set up the site's TLS: {0}; this is a bug in abreast-site, please report it")]
+    Tls(String),
+    /// The configured domain is not a usable DNS name.
+    #[error("invalid domain `{domain}`: {reason}; use a name such as `site.test`")]
+    Domain {
+        /// The domain as configured.
+        domain: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The background thread or its tokio runtime could not be started.
     #[error("cannot start the site's background runtime: {0}; the system may be out of threads")]
     Runtime(#[source] io::Error),

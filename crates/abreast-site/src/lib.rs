@@ -1,6 +1,8 @@
 //! abreast-site is the local test web site behind `abreast serve`, the fetch tests and the bench:
 //! a fast HTTP/1.1 keep-alive server (hyper) of deterministic synthetic pages, plus fault routes
 //! that misbehave on purpose so that a fetcher's error handling can be tested without the internet.
+//! On request it also serves HTTPS for any host name (HTTP/2 or HTTP/1.1) and runs a name server
+//! for its domain, so that a client meets thousands of hosts, TLS and DNS offline.
 //!
 //! # Starting a site
 //!
@@ -64,6 +66,38 @@
 //! GET or HEAD gets a `405`. [`Counters`] count connections, requests and requests per
 //! [`RouteKind`]. Refusing a connection needs no route: see [`refused_url`].
 //!
+//! # HTTPS and DNS
+//!
+//! With [`SiteConfig::tls`], the same port serves HTTPS beside plain HTTP (a connection that
+//! opens with a TLS handshake gets TLS). The site makes a CA at start ([`RunningSite::ca_pem`])
+//! and, for each name a client asks for by SNI, a leaf certificate signed by it (cached, at most
+//! 16,384). ALPN offers `h2` and `http/1.1`. Names starting with [`EXPIRED_PREFIX`] get an
+//! expired certificate, names starting with [`WRONG_NAME_PREFIX`] a certificate for another
+//! name. [`Counters`] count handshakes per SNI name ([`Counters::tls_connections_for`]),
+//! resumed sessions, failed handshakes and HTTP/2 connections.
+//!
+//! With [`SiteConfig::dns`], a name server (UDP and TCP on one port, [`RunningSite::dns_addr`])
+//! answers `A 127.0.0.1` and `AAAA ::1` (TTL [`DNS_TTL`]) for [`SiteConfig::domain`] (default
+//! `site.test`) and every name under it, and NXDOMAIN for other names; it counts queries per
+//! name and type ([`Counters::dns_queries_for`]). The site then also listens on `[::1]` at its
+//! port, when it can, so that a client trying the AAAA answer first gets through.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::net::SocketAddr;
+//! use abreast_site::{Site, SiteConfig};
+//! let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+//! let site = Site::start(SiteConfig::default().tls(true).dns(Some(any_port))).await.unwrap();
+//! let port = site.addr().port();
+//! assert_eq!(site.https_base_url(), Some(format!("https://site.test:{port}").as_str()));
+//! assert!(site.ca_pem().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+//! // A client resolving through `site.dns_addr()` and trusting `site.ca_pem()` can now fetch
+//! // `https://h17.site.test:{port}/page/3`.
+//! site.shutdown().await;
+//! # }
+//! ```
+//!
 //! # Memory
 //!
 //! Every response is bounded: page bodies share one precomputed filler pool, `/fault/huge`
@@ -74,20 +108,26 @@
 mod body;
 mod compress;
 mod config;
+mod dns;
 mod error;
 mod legacy;
 mod page;
 mod routes;
 mod server;
+mod tls;
 
 pub use compress::ContentEncoding;
-pub use config::{DEFAULT_PAGE_SIZE, DEFAULT_PAGES, Latency, SiteConfig, parse_size};
+pub use config::{
+    DEFAULT_DOMAIN, DEFAULT_PAGE_SIZE, DEFAULT_PAGES, Latency, SiteConfig, parse_size,
+};
+pub use dns::DNS_TTL;
 pub use error::{LatencyParseError, SiteError, SizeParseError};
 pub use legacy::{
     Declaration, EncodedPage, INVALID_BYTES_TITLE, LegacyEncoding, invalid_bytes_page, legacy_page,
 };
 pub use page::{FULL_PAGE_SIZE, export_pages, page_html};
-pub use server::{BackgroundSite, Counters, RouteKind, RunningSite, Site};
+pub use server::{BackgroundSite, Counters, MAX_COUNTED_NAMES, RouteKind, RunningSite, Site};
+pub use tls::{EXPIRED_PREFIX, WRONG_NAME_PREFIX};
 
 /// A URL on `127.0.0.1` where nothing listens, for testing a refused connection: it binds a
 /// free port and releases it at once. Another program could take the port in between, so a test
