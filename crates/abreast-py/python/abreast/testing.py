@@ -11,11 +11,21 @@ abreast-site crate's docs for the full list::
     with TestSite(pages=100, latency=0.05) as site:
         records = list(abreast.fetch(site.page_urls(100)))
         assert all(record["ok"] for record in records)
+
+With ``tls=True`` the same port also serves HTTPS for any host name, with certificates signed by
+a CA the site makes (``site.ca_pem``, or ``site.ca_file`` for a path); with ``dns=True`` a name
+server at ``site.dns_address`` resolves ``domain`` (``site.test``) and every name under it to the
+loopback address, so a client meets many hosts, TLS and DNS without the network::
+
+    with TestSite(pages=10, tls=True, dns=True) as site:
+        url = site.https_url("/page/3", host="h17")  # https://h17.site.test:PORT/page/3
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from datetime import timedelta
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
@@ -58,6 +68,11 @@ class TestSite:
     - ``page_size``: the exact size of each page in bytes (64 KiB by default).
     - ``seed``: the seed of every deterministic choice (page topics, latency draws).
     - ``port``: the port, 0 for any free one.
+    - ``tls``: serve HTTPS too, on the same port, for any host name (certificates from a CA made
+      at start: ``ca_pem``, ``ca_file``; ALPN offers h2 and http/1.1).
+    - ``dns``: run a name server (``dns_address``) that answers A ``127.0.0.1`` and AAAA ``::1``
+      for ``domain`` and every name under it, and NXDOMAIN for other names.
+    - ``domain``: the domain of the site's names, ``site.test`` by default.
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -70,7 +85,15 @@ class TestSite:
         page_size: int = 64 * 1024,
         seed: int = 0,
         port: int = 0,
+        tls: bool = False,
+        dns: bool = False,
+        domain: str = "site.test",
     ) -> None:
+        for name, flag in (("tls", tls), ("dns", dns)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, e.g. {name}=True; got {flag!r}")
+        if not isinstance(domain, str):
+            raise TypeError(f"domain must be a str, e.g. domain='site.test'; got {domain!r}")
         if isinstance(latency, tuple):
             if len(latency) != 2:
                 raise ValueError(f"latency=(low, high) takes two values, e.g. latency=(0.02, 0.08); got {latency!r}")
@@ -84,10 +107,47 @@ class TestSite:
             high,
             _check_count("seed", seed, 0, 0),
             _check_count("port", port, 0, 0),
+            tls,
+            dns,
+            domain,
         )
         self.pages = pages
         self.base_url: str = self._site.base_url
         """``http://127.0.0.1:PORT``, with no trailing slash."""
+        self.port: int = int(self.base_url.rsplit(":", 1)[1])
+        """The port of both HTTP and HTTPS."""
+        self.domain: str = self._site.domain
+        """The domain of the site's names, lowercased: ``site.test`` by default."""
+        self.https_base_url: Optional[str] = self._site.https_base_url
+        """With ``tls``: ``https://site.test:PORT``, with no trailing slash; else ``None``."""
+        self.ca_pem: Optional[str] = self._site.ca_pem
+        """With ``tls``: the PEM of the CA that signs the site's certificates; else ``None``."""
+        self.dns_address: Optional[Tuple[str, int]] = self._site.dns_address
+        """With ``dns``: the name server's ``(host, port)``, UDP and TCP; else ``None``."""
+        self._ca_file: Optional[str] = None
+
+    @property
+    def ca_file(self) -> str:
+        """With ``tls``: the path of a file holding ``ca_pem`` (made on first use, removed by
+        ``close()``), for ``ssl.create_default_context(cafile=...)`` or ``curl --cacert``."""
+        if self.ca_pem is None:
+            raise RuntimeError("this TestSite has no CA; start it with TestSite(tls=True)")
+        if self._ca_file is None:
+            descriptor, path = tempfile.mkstemp(prefix="abreast-site-ca-", suffix=".pem")
+            with os.fdopen(descriptor, "w") as file:
+                file.write(self.ca_pem)
+            self._ca_file = path
+        return self._ca_file
+
+    def https_url(self, path: str = "/", host: Optional[str] = None) -> str:
+        """The HTTPS URL of ``path``, on ``host`` under the domain when given:
+        ``site.https_url("/page/3", host="h17")`` is ``https://h17.site.test:PORT/page/3``."""
+        if self.https_base_url is None:
+            raise RuntimeError("this TestSite serves no HTTPS; start it with TestSite(tls=True)")
+        if not path.startswith("/"):
+            path = "/" + path
+        name = self.domain if host is None else f"{host}.{self.domain}"
+        return f"https://{name}:{self.port}{path}"
 
     def url(self, path: str) -> str:
         """The full URL of ``path`` on this site, e.g. ``site.url("/fault/status/503")``."""
@@ -122,9 +182,23 @@ class TestSite:
         """How many requests ``/fault/flaky/KEY`` has seen for ``key``."""
         return self._site.flaky_attempts(key)
 
+    def tls_connections(self) -> Dict[str, int]:
+        """HTTPS connections (completed handshakes) so far per SNI host name (``""``: none)."""
+        return self._site.tls_connections()
+
+    def dns_queries(self) -> Dict[Tuple[str, str], int]:
+        """DNS queries so far per ``(name, type)``, e.g. ``{("h1.site.test", "A"): 1}``."""
+        return self._site.dns_queries()
+
     def close(self) -> None:
-        """Stops the site; closing twice is harmless."""
+        """Stops the site and removes ``ca_file``; closing twice is harmless."""
         self._site.close()
+        if self._ca_file is not None:
+            try:
+                os.remove(self._ca_file)
+            except FileNotFoundError:
+                pass
+            self._ca_file = None
 
     def __enter__(self) -> "TestSite":
         return self
