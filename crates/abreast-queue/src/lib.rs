@@ -89,7 +89,8 @@ pub struct Lease {
 pub struct Leased {
     /// The leases now held, those taken over from dead or slow workers first.
     pub leases: Vec<Lease>,
-    /// Of these, how many were taken over from another worker (their lease had run out).
+    /// Of these, how many were taken over from another worker (their lease had run out): at
+    /// most one.
     pub reclaimed: u64,
     /// Entries skipped because abreast did not write them (acked, deleted and counted).
     pub foreign: u64,
@@ -215,8 +216,12 @@ pub trait Queue: Send + Sync {
     /// Removes the job and everything of it from the broker; false if there was none.
     fn delete_job(&self, job: &JobName) -> impl Future<Output = Result<bool, QueueError>> + Send;
 
-    /// Leases up to `max` lines of `job` to `worker`: first lines whose lease ran out (taken
-    /// over, their delivery count raised), then lines never delivered.
+    /// Leases up to `max` lines of `job` to `worker`: first lines handed back, then lines
+    /// whose lease ran out (taken over, their delivery count raised), then lines never
+    /// delivered. A line whose lease ran out is a suspect (it may be what killed its worker):
+    /// at most one comes per call, with no new line beside it, and a worker holding one should
+    /// lease nothing more until it is done, so a line that kills its workers is given up
+    /// alone, not with the lines that happened to share its worker.
     fn lease(
         &self,
         job: &JobName,

@@ -34,8 +34,11 @@ use crate::{
 
 /// Lines added per round trip when submitting.
 const SUBMIT_BATCH: usize = 512;
-/// The idle time a handed-back lease is given: any later lease call takes it at once.
-const HANDED_BACK_IDLE_MS: u64 = 365 * 24 * 3600 * 1000;
+/// The idle time a handed-back lease is given: any later lease call takes it at once, and
+/// knows it from a lease that ran out (idle for about the lease).
+const HANDED_BACK_IDLE_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+/// Entries idle this long were handed back.
+const HANDED_BACK_AT_LEAST_MS: u64 = HANDED_BACK_IDLE_MS / 2;
 /// Workers silent for longer than this are dropped from the list.
 const FORGET_WORKER_MS: u64 = 3600 * 1000;
 
@@ -155,26 +158,40 @@ redis.call('HSET', KEYS[1], 'submitted', now, 'prefix', ARGV[2])
 return now
 ";
 
-/// Leases: entries idle past the lease first (with their delivery counts), then new ones.
-/// KEYS: meta, lines. ARGV: worker, max. Returns {reclaimed, {id, deliveries, fields}...}.
+/// Leases. First entries idle past the lease: those handed back (idle for years) all, and
+/// at most one "suspect" (its worker died or stalled: it may be what killed it), alone, with no
+/// new line beside it, so a line that kills its workers takes no other line down with it.
+/// Then, unless a suspect was taken, new entries. KEYS: meta, lines. ARGV: worker, max, the
+/// idle time that marks a handed-back entry.
+/// Returns {suspects taken, {id, deliveries, fields}...}.
 const LEASE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local lease = redis.call('HGET', KEYS[1], 'lease_ms')
 local max = tonumber(ARGV[2])
 local out = {0}
-local claimed = redis.call('XAUTOCLAIM', KEYS[2], 'workers', ARGV[1], lease, '0-0', 'COUNT', max)
-for _, e in ipairs(claimed[2]) do
-  if e and e[2] then
-    local p = redis.call('XPENDING', KEYS[2], 'workers', e[1], e[1], 1)
-    local count = 2
-    if p[1] then count = p[1][4] end
-    table.insert(out, {e[1], count, e[2]})
-    out[1] = out[1] + 1
+local idle = redis.call('XPENDING', KEYS[2], 'workers', 'IDLE', lease, '-', '+', max)
+local counts = {}
+local ids = {}
+local suspect = false
+for _, p in ipairs(idle) do
+  if tonumber(p[3]) >= tonumber(ARGV[3]) then
+    table.insert(ids, p[1]); counts[p[1]] = tonumber(p[4]) + 1
+  elseif not suspect then
+    suspect = p[1]; table.insert(ids, p[1]); counts[p[1]] = tonumber(p[4]) + 1
+  end
+end
+if #ids > 0 then
+  local claimed = redis.call('XCLAIM', KEYS[2], 'workers', ARGV[1], lease, unpack(ids))
+  for _, e in ipairs(claimed) do
+    if e and e[2] then
+      table.insert(out, {e[1], counts[e[1]], e[2]})
+      if e[1] == suspect then out[1] = out[1] + 1 end
+    end
   end
 end
 if out[1] > 0 then redis.call('HINCRBY', KEYS[1], 'redelivered', out[1]) end
-local left = max - out[1]
-if left > 0 then
+local left = max - (#out - 1)
+if not suspect and left > 0 then
   local r = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', left, 'STREAMS', KEYS[2], '>')
   if r then
     for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], 1, e[2]}) end
@@ -699,6 +716,7 @@ impl Queue for RedisQueue {
             .key(&keys.lines)
             .arg(worker)
             .arg(max.max(1))
+            .arg(HANDED_BACK_AT_LEAST_MS)
             .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
