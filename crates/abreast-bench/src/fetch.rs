@@ -17,9 +17,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
-use abreast_fetch::output::Done;
 use abreast_fetch::{
-    Extraction, FetchConfig, Format, HttpSettings, Mode, RecordWriter, StopSignal,
+    Extraction, FetchConfig, Format, Mode, RecordWriter, ResumeLedger, StopSignal,
 };
 use abreast_site::{Latency, RunningSite, Site, SiteConfig};
 use anyhow::Context as _;
@@ -61,23 +60,18 @@ fn fetch_all(
     pages: u64,
     workers: Option<usize>,
 ) -> anyhow::Result<()> {
-    let config = FetchConfig {
-        mode,
-        concurrency: Some(concurrency),
-        workers,
-        per_host: concurrency,
-        http: HttpSettings {
-            retries: 0,
-            extraction,
-            ..HttpSettings::default()
-        },
-        ..FetchConfig::default()
-    };
+    let mut config = FetchConfig::default();
+    config.mode = mode;
+    config.concurrency = Some(concurrency);
+    config.workers = workers;
+    config.per_host = concurrency;
+    config.http.retries = 0;
+    config.http.extraction = extraction;
     let mut writer = RecordWriter::new(std::io::sink(), Format::Jsonl, false)?;
     let summary = abreast_fetch::run(
         &config,
         Cursor::new(urls.to_owned()),
-        Done::default(),
+        ResumeLedger::default(),
         &mut writer,
         &StopSignal::new(),
         &mut |_, _| {},

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use abreast::threads::ThreadPool;
-use abreast_fetch::http::body::Body;
 use abreast_fetch::{ErrorInfo, ErrorKind, Record, RecordWriter, Summary, extract_record};
 use abreast_meta::Extractor;
 use anyhow::{Context as _, bail};
@@ -109,7 +108,14 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
     let extract_one = move |page: Page| {
         let line = page.path.display().to_string();
         match read_page(&page.path, max_bytes) {
-            Ok(body) => extract_record(line, body, content_type.clone(), page.url, &extractor),
+            Ok((bytes, truncated)) => extract_record(
+                line,
+                bytes,
+                truncated,
+                content_type.clone(),
+                page.url,
+                &extractor,
+            ),
             Err(error) => Record::failed(
                 line,
                 ErrorInfo::new(ErrorKind::Read, format!("could not read the page: {error}")),
@@ -135,8 +141,9 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The bytes of the page at `path` (standard input for `-`), at most `max_bytes` of them.
-fn read_page(path: &Path, max_bytes: usize) -> std::io::Result<Body> {
+/// The bytes of the page at `path` (standard input for `-`), at most `max_bytes` of them, and
+/// whether it was longer.
+fn read_page(path: &Path, max_bytes: usize) -> std::io::Result<(Vec<u8>, bool)> {
     let mut bytes = Vec::new();
     let limit = u64::try_from(max_bytes)
         .unwrap_or(u64::MAX)
@@ -151,7 +158,7 @@ fn read_page(path: &Path, max_bytes: usize) -> std::io::Result<Body> {
     }
     let truncated = bytes.len() > max_bytes;
     bytes.truncate(max_bytes);
-    Ok(Body::kept(bytes, truncated))
+    Ok((bytes, truncated))
 }
 
 /// Every file under `dir`, in name order, depth first.

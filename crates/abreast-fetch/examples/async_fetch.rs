@@ -9,8 +9,6 @@ mod support;
 use std::time::Instant;
 
 use abreast::coroutines::{gather_bounded, run};
-use abreast_fetch::HttpSettings;
-use abreast_fetch::http::asynchronous::AsyncClient;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_site, base) = support::site_or_argument()?;
@@ -18,11 +16,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let start = Instant::now();
     let downloaded = run(async {
-        let client = AsyncClient::new(HttpSettings::default())?;
+        // reqwest is built with rustls and no crypto provider of its own: give it ring's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().build()?;
         let download_site = |url: &String| {
-            let client = &client;
-            let url = url.clone();
-            async move { client.fetch(&url).await.body.is_ok() }
+            let request = client.get(url.as_str());
+            async move {
+                match request.send().await {
+                    Ok(response) => response.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            }
         };
         let results = gather_bounded(256, sites.iter().map(download_site)).await;
         Ok::<_, Box<dyn std::error::Error>>(results.into_iter().filter(|ok| *ok).count())

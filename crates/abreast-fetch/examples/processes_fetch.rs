@@ -11,17 +11,20 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use abreast::processes::ProcessPool;
-use abreast_fetch::HttpSettings;
-use abreast_fetch::http::blocking::BlockingClient;
 
-/// This worker process's client, made on its first task.
-static CLIENT: OnceLock<BlockingClient> = OnceLock::new();
+/// This worker process's client (ureq), made on its first task, so its connections are reused.
+static CLIENT: OnceLock<ureq::Agent> = OnceLock::new();
 
 /// Fetches one page in a worker process; its body size, or `None` if it failed.
 #[abreast::task]
 fn download_site(url: String) -> Option<usize> {
-    let client = CLIENT.get_or_init(|| BlockingClient::new(HttpSettings::default()));
-    client.fetch(&url).body.ok().map(|body| body.bytes.len())
+    let agent = CLIENT.get_or_init(|| ureq::Agent::config_builder().build().into());
+    let mut response = agent.get(&url).call().ok()?;
+    response
+        .body_mut()
+        .read_to_vec()
+        .ok()
+        .map(|body| body.len())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -79,7 +79,21 @@ impl FromStr for Mode {
 }
 
 /// Everything a run needs besides its input and output.
+///
+/// Start from the defaults and set what differs; the struct is `#[non_exhaustive]`, so a field
+/// added later breaks no caller:
+///
+/// ```
+/// use abreast_fetch::{FetchConfig, Mode};
+///
+/// let mut config = FetchConfig::default();
+/// config.mode = Mode::Async;
+/// config.concurrency = Some(200);
+/// config.http.max_redirects = 3;
+/// assert_eq!(config.concurrency(), 200);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FetchConfig {
     /// The mechanism.
     pub mode: Mode,

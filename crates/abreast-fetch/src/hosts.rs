@@ -140,6 +140,7 @@ impl HostLimits {
     }
 
     /// How many hosts have an entry now (for tests of the clean-up).
+    #[cfg(test)]
     pub fn tracked_hosts(&self) -> usize {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

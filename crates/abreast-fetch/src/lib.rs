@@ -28,48 +28,68 @@
 //! use abreast_fetch::{FetchConfig, Mode, RunOptions, fetch};
 //!
 //! let urls = vec!["https://example.com/".to_string(), "not a url".to_string()];
-//! let config = FetchConfig { mode: Mode::Async, ..FetchConfig::default() };
+//! let mut config = FetchConfig::default();
+//! config.mode = Mode::Async;
 //! let mut records = fetch(&config, urls, RunOptions::default())?;
 //! for record in records.by_ref() {
-//!     println!("{} ok={} title={:?}", record.url, record.ok, record.title);
+//!     println!("{} ok={} title={:?}", record.url, record.ok, record.page.title);
 //! }
 //! eprintln!("{}", records.finish()?);
 //! # Ok::<(), abreast_fetch::FetchError>(())
 //! ```
 //!
+//! # The public API
+//!
+//! Everything a front end needs is at the crate root; the modules behind it are private, so
+//! the CLI, the bench, the Python package and the broker's worker all go through the same
+//! door.
+//!
+//! | item | what |
+//! |---|---|
+//! | [`fetch`], [`Records`], [`Next`], [`RunOptions`] | a run: URLs in, records out as they complete |
+//! | [`run`], [`RecordWriter`], [`Format`], [`CSV_COLUMNS`] | a run written as JSON lines or CSV |
+//! | [`ResumeLedger`], [`open_for_resume`], [`Resumed`] | `--resume`: what an earlier run's output already has |
+//! | [`FetchConfig`], [`HttpSettings`], [`Mode`], [`Extraction`], [`Shard`], [`StopSignal`] | what a run is told |
+//! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
+//! | [`extract_record`] | the same record for a page already in hand |
+//! | [`Summary`] | a run's counts |
+//! | [`IntoUrlLine`] | what an input item may be |
+//! | [`FetchError`], [`ModeParseError`], [`ShardParseError`] | why a run could not start or finish |
+//!
 //! # Where things are
 //!
-//! | module | what |
+//! | module (private) | what |
 //! |---|---|
-//! | [`config`] | [`Mode`], [`FetchConfig`], [`StopSignal`], [`FetchError`] |
-//! | [`input`] | input lines to [`Target`](input::Target)s; [`IntoUrlLine`] |
-//! | `run` | [`fetch`], [`Records`], [`run`]: the intake, the stop, the counts |
-//! | `drive` | one module per mode (`threads`, `async`, `hybrid`, `processes`) and the per-URL steps they share |
-//! | [`http`] | [`HttpSettings`], the blocking and async clients, body limits and decoding, retries, [`finish_record`] |
-//! | [`hosts`] | per-host caps and rates |
-//! | [`record`], [`output`], [`summary`] | the record, its writers and `--resume` ledger, the counts |
+//! | `config` | [`Mode`], [`FetchConfig`], [`StopSignal`], [`FetchError`] |
+//! | `input` | input lines to targets; [`IntoUrlLine`] |
+//! | `run` | [`fetch`], [`Records`], [`run`]: the stop, the counts |
+//! | `drive` | one module per mode (`threads`, `async`, `hybrid`, `processes`), the intake and the per-URL steps they share |
+//! | `http` | [`HttpSettings`], the blocking and async clients, body limits and decoding, retries |
+//! | `page` | [`Extraction`], the kept body, and making a record of it |
+//! | `hosts` | per-host caps and rates |
+//! | `record`, `output`, `summary`, `shard` | the record, its writers and the resume ledger, the counts, `--shard` |
 #![deny(missing_docs)]
 
-pub mod config;
+mod config;
 mod drive;
-pub mod hosts;
-pub mod http;
-pub mod input;
-pub mod output;
-pub mod record;
+mod hosts;
+mod http;
+mod input;
+mod output;
+mod page;
+mod record;
 mod run;
-pub mod shard;
-pub mod summary;
+mod shard;
+mod summary;
 
 pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
-pub use drive::processes;
-pub use http::body::Extraction;
-pub use http::{Fetched, HttpSettings, extract_record, finish_record};
+pub use http::HttpSettings;
 pub use input::IntoUrlLine;
-pub use output::{Done, Format, RecordWriter};
+pub use output::{CSV_COLUMNS, Format, RecordWriter, ResumeLedger, Resumed, open_for_resume};
+pub use page::{Extraction, extract_record};
 pub use record::{ErrorInfo, ErrorKind, Record};
 pub use run::{Next, Records, RunOptions, fetch, run};
-pub use shard::Shard;
+pub use shard::{Shard, ShardParseError};
 pub use summary::Summary;
 
 /// Installs rustls's ring crypto provider for the process, once (both HTTP stacks use rustls).

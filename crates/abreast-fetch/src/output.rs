@@ -133,26 +133,26 @@ fn csv_fields(record: &Record) -> impl Iterator<Item = String> {
         record.bytes.to_string(),
         record.truncated.to_string(),
         text(&record.content_type),
-        text(&record.charset),
-        text(&record.title),
-        text(&record.lang),
-        text(&record.canonical),
-        text(&record.description),
-        json_text(&record.meta),
-        json_text(&record.og),
-        json_text(&record.twitter),
-        text(&record.preview.title),
-        text(&record.preview.description),
-        text(&record.preview.image),
-        text(&record.preview.url),
-        text(&record.preview.site_name),
-        text(&record.preview.kind),
-        text(&record.preview.author),
-        text(&record.preview.published),
-        text(&record.preview.modified),
-        text(&record.preview.lang),
-        text(&record.preview.locale),
-        text(&record.preview.icon),
+        record.page.charset.clone(),
+        text(&record.page.title),
+        text(&record.page.lang),
+        text(&record.page.canonical),
+        text(&record.page.description),
+        json_text(&record.page.meta),
+        json_text(&record.page.og),
+        json_text(&record.page.twitter),
+        text(&record.page.preview.title),
+        text(&record.page.preview.description),
+        text(&record.page.preview.image),
+        text(&record.page.preview.url),
+        text(&record.page.preview.site_name),
+        text(&record.page.preview.kind),
+        text(&record.page.preview.author),
+        text(&record.page.preview.published),
+        text(&record.page.preview.modified),
+        text(&record.page.preview.lang),
+        text(&record.page.preview.locale),
+        text(&record.page.preview.icon),
     ]
     .into_iter()
 }
@@ -163,13 +163,20 @@ fn write_csv_row(out: &mut Vec<u8>, fields: impl Iterator<Item = String>) -> io:
     writer.flush()
 }
 
-/// How many times each URL already has a record in an earlier run's output.
-#[derive(Debug, Default)]
-pub struct Done {
+/// The resume ledger: how many times each URL already has a record in an earlier run's output
+/// (`--resume`). A run given one ([`RunOptions::done`](crate::RunOptions::done)) skips as many
+/// occurrences of each URL in its input, so nothing is fetched twice and nothing is missed.
+#[derive(Debug, Default, Clone)]
+pub struct ResumeLedger {
     counts: HashMap<String, u32>,
 }
 
-impl Done {
+impl ResumeLedger {
+    /// Counts one more record of `url` as done.
+    pub fn add(&mut self, url: impl Into<String>) {
+        *self.counts.entry(url.into()).or_default() += 1;
+    }
+
     /// True (and counted off) if `url` has a record left to match: skip this input line.
     pub fn take(&mut self, url: &str) -> bool {
         match self.counts.get_mut(url) {
@@ -192,18 +199,28 @@ impl Done {
     }
 }
 
+/// An output file opened to resume a run: see [`open_for_resume`].
+#[derive(Debug)]
+pub struct Resumed {
+    /// The file, positioned at its end for appending (a line cut by a crash was trimmed).
+    pub file: File,
+    /// The URLs it already has records for.
+    pub ledger: ResumeLedger,
+    /// True if the file is empty, so a CSV header is still to be written.
+    pub needs_header: bool,
+}
+
 /// Opens `path` for a resumed run: reads the URLs it already has records for, trims a cut last
 /// line, and returns the file positioned for appending. A missing file is created.
-pub fn open_for_resume(path: &Path, format: Format) -> io::Result<(File, Done, bool)> {
+pub fn open_for_resume(path: &Path, format: Format) -> io::Result<Resumed> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)?;
-    let mut done = Done::default();
+    let mut ledger = ResumeLedger::default();
     let mut whole_length = 0u64;
-    let mut has_header = false;
     {
         let mut reader = BufReader::new(&mut file);
         let mut line = Vec::new();
@@ -229,7 +246,6 @@ pub fn open_for_resume(path: &Path, format: Format) -> io::Result<(File, Done, b
                         .and_then(Result::ok)
                         .and_then(|r| r.get(0).map(str::to_owned));
                     if first && url.as_deref() == Some("url") {
-                        has_header = true;
                         first = false;
                         continue;
                     }
@@ -238,13 +254,17 @@ pub fn open_for_resume(path: &Path, format: Format) -> io::Result<(File, Done, b
             };
             first = false;
             if let Some(url) = url {
-                *done.counts.entry(url).or_default() += 1;
+                ledger.add(url);
             }
         }
     }
     file.set_len(whole_length)?;
     file.seek(SeekFrom::End(0))?;
-    Ok((file, done, has_header))
+    Ok(Resumed {
+        file,
+        ledger,
+        needs_header: whole_length == 0,
+    })
 }
 
 #[cfg(test)]
@@ -257,7 +277,7 @@ mod tests {
             url,
             ErrorInfo::new(ErrorKind::Connect, "refused, \"quoted\""),
         );
-        record.title = Some("a, b".into());
+        record.page.title = Some("a, b".into());
         record
     }
 
@@ -297,7 +317,12 @@ mod tests {
         let whole = text.len() as u64;
         text.push_str("{\"url\":\"http://c.te");
         std::fs::write(&path, &text).unwrap();
-        let (file, mut done, _) = open_for_resume(&path, Format::Jsonl).unwrap();
+        let Resumed {
+            file,
+            ledger: mut done,
+            needs_header,
+        } = open_for_resume(&path, Format::Jsonl).unwrap();
+        assert!(!needs_header);
         assert_eq!(
             file.metadata().unwrap().len(),
             whole,

@@ -1,6 +1,6 @@
 //! [`Record`]: the one output line each input line yields, a page or an error.
 
-use abreast_meta::{Alternates, Card, Feed, Icon, JsonLdError, MetaTag, OEmbed, PageMeta, Preview};
+use abreast_meta::PageMeta;
 use serde::{Deserialize, Serialize};
 
 /// What kind of failure a record reports. Serialized in snake_case (`"connect"`, `"status"`…).
@@ -31,6 +31,8 @@ pub enum ErrorKind {
     Http,
     /// A page on disk could not be read (`abreast extract`).
     Read,
+    /// A bug in abreast: a step panicked, or a worker's record did not parse. Please report it.
+    Internal,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -55,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Decode => "decode",
             ErrorKind::Http => "http",
             ErrorKind::Read => "read",
+            ErrorKind::Internal => "internal",
         }
     }
 
@@ -115,42 +118,13 @@ pub struct Record {
     pub truncated: bool,
     /// The Content-Type header.
     pub content_type: Option<String>,
-    /// The encoding the page was decoded with.
-    pub charset: Option<String>,
-    /// The `<title>` text, whitespace collapsed.
-    pub title: Option<String>,
-    /// `<html lang>`.
-    pub lang: Option<String>,
-    /// `<link rel=canonical href>`.
-    pub canonical: Option<String>,
-    /// `<meta name=description content>`.
-    pub description: Option<String>,
-    /// Every `<meta>` element in document order, as an object of its attributes.
-    pub meta: Vec<MetaTag>,
-    /// OpenGraph properties (`og:*`): repeated ones in order, media items with their structured
-    /// properties (see [`Card`]).
-    pub og: Card,
-    /// Twitter card properties (`twitter:*`), in the same shape.
-    pub twitter: Card,
-    /// Every JSON-LD block, parsed (tolerant of what real pages ship).
-    pub json_ld: Vec<serde_json::Value>,
-    /// The JSON-LD blocks that still did not parse, and why.
-    pub json_ld_errors: Vec<JsonLdError>,
-    /// Icon and web-app manifest links (href absolute, rel, sizes, type).
-    pub icons: Vec<Icon>,
-    /// RSS, Atom and JSON Feed alternates.
-    pub feeds: Vec<Feed>,
-    /// `hreflang` alternates and the AMP link.
-    pub alternates: Alternates,
-    /// oEmbed discovery links.
-    pub oembed: Vec<OEmbed>,
-    /// The directives of `<meta name="robots">`.
-    pub robots: Vec<String>,
-    /// One object for a link preview, each field from its documented chain of sources.
-    pub preview: Preview,
-    /// The fields that lost entries to a cap (`"icons"`, `"json_ld"`…); empty when nothing was
-    /// cut.
-    pub capped: Vec<String>,
+    /// The HTTP version of the final response (`"HTTP/1.1"`, `"HTTP/2"`), if one came.
+    pub http_version: Option<String>,
+    /// What the page says about itself: the same fields, under the same names, as
+    /// [`abreast_meta::extract`] gives (`charset`, `title`, `meta`, `og`, `json_ld`, `preview`,
+    /// `capped`…), written inline in the record. Empty (charset `null`) when no page was read.
+    #[serde(flatten)]
+    pub page: PageMeta,
 }
 
 impl Record {
@@ -175,45 +149,9 @@ impl Record {
             bytes: 0,
             truncated: false,
             content_type: None,
-            charset: None,
-            title: None,
-            lang: None,
-            canonical: None,
-            description: None,
-            meta: Vec::new(),
-            og: Card::default(),
-            twitter: Card::default(),
-            json_ld: Vec::new(),
-            json_ld_errors: Vec::new(),
-            icons: Vec::new(),
-            feeds: Vec::new(),
-            alternates: Alternates::default(),
-            oembed: Vec::new(),
-            robots: Vec::new(),
-            preview: Preview::default(),
-            capped: Vec::new(),
+            http_version: None,
+            page: PageMeta::default(),
         }
-    }
-
-    /// Fills the page fields from what extraction found.
-    pub fn set_page(&mut self, page: PageMeta) {
-        self.charset = Some(page.encoding);
-        self.title = page.title;
-        self.lang = page.lang;
-        self.canonical = page.canonical;
-        self.description = page.description;
-        self.meta = page.metas;
-        self.og = page.og;
-        self.twitter = page.twitter;
-        self.json_ld = page.json_ld;
-        self.json_ld_errors = page.json_ld_errors;
-        self.icons = page.icons;
-        self.feeds = page.feeds;
-        self.alternates = page.alternates;
-        self.oembed = page.oembed;
-        self.robots = page.robots;
-        self.preview = page.preview;
-        self.capped = page.truncated;
     }
 
     /// The error kind, if the record failed.

@@ -16,18 +16,18 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{FetchConfig, FetchError, StopSignal};
-use crate::drive::{Job, Jobs, drive};
+use crate::drive::{Intake, Job, Jobs, drive};
 use crate::http::body::SparesFreedAtEnd;
 use crate::input::{IntoUrlLine, targets};
-use crate::output::{Done, RecordWriter};
+use crate::output::{RecordWriter, ResumeLedger};
 use crate::record::Record;
 use crate::summary::Summary;
 
@@ -40,42 +40,7 @@ pub struct RunOptions {
     pub stop: Option<StopSignal>,
     /// URLs already done by an earlier run (`--resume`): as many occurrences of each are
     /// skipped.
-    pub done: Done,
-}
-
-/// What the driver shares with the run: whether the intake is closed, and counts.
-#[derive(Debug, Default)]
-pub(crate) struct Intake {
-    /// Set when no further URL may be taken.
-    closed: AtomicBool,
-    /// URLs handed to the driver.
-    taken: AtomicU64,
-    /// Lines skipped because they were done already.
-    resumed: AtomicU64,
-    /// Lines left to other shards.
-    other_shards: AtomicU64,
-    /// An input error that ended the input early.
-    input_error: Mutex<Option<std::io::Error>>,
-}
-
-impl Intake {
-    /// Counts `job` as taken, unless the intake is closed: then it is not taken.
-    pub(crate) fn take(&self, job: Job) -> Option<Job> {
-        if self.is_closed() {
-            return None;
-        }
-        self.taken.fetch_add(1, Ordering::SeqCst);
-        Some(job)
-    }
-
-    /// True once no further URL may be taken.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-    }
+    pub done: ResumeLedger,
 }
 
 /// What [`Records::next_timeout`] found.
@@ -149,11 +114,12 @@ impl std::fmt::Debug for Records {
 /// use abreast_fetch::{FetchConfig, Mode, RunOptions, fetch};
 ///
 /// let urls = (0..1000).map(|i| format!("http://127.0.0.1:8080/page/{i}"));
-/// let config = FetchConfig { mode: Mode::Hybrid, concurrency: Some(100), ..FetchConfig::default() };
+/// let mut config = FetchConfig::default();
+/// (config.mode, config.concurrency) = (Mode::Hybrid, Some(100));
 /// let mut records = fetch(&config, urls, RunOptions::default())?;
 /// for record in records.by_ref() {
 ///     match &record.error {
-///         None => println!("{}: {:?}", record.url, record.title),
+///         None => println!("{}: {:?}", record.url, record.page.title),
 ///         Some(error) => eprintln!("{}: {error}", record.url),
 ///     }
 /// }
@@ -212,7 +178,7 @@ where
 fn numbered_jobs<I>(
     urls: I,
     config: &FetchConfig,
-    mut done: Done,
+    mut done: ResumeLedger,
     intake: &Arc<Intake>,
 ) -> impl Iterator<Item = Job> + Send + 'static
 where
@@ -407,7 +373,7 @@ const WRITER_GATHER: Duration = Duration::from_millis(1);
 pub fn run<R, W>(
     config: &FetchConfig,
     input: R,
-    done: Done,
+    done: ResumeLedger,
     writer: &mut RecordWriter<W>,
     stop: &StopSignal,
     on_record: &mut dyn FnMut(&Record, &Summary),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use abreast_fetch::{FetchConfig, HttpSettings, Mode, RunOptions, fetch};
+use abreast_fetch::{FetchConfig, Mode, RunOptions, fetch};
 use abreast_site::{Latency, Site, SiteConfig};
 
 /// The kernel's name of the thread that reads the input ahead of the async and processes
@@ -60,16 +60,12 @@ fn children() -> usize {
 }
 
 fn config(mode: Mode) -> FetchConfig {
-    FetchConfig {
-        mode,
-        concurrency: Some(16),
-        workers: Some(2),
-        http: HttpSettings {
-            timeout: Duration::from_secs(60),
-            ..HttpSettings::default()
-        },
-        ..FetchConfig::default()
-    }
+    let mut config = FetchConfig::default();
+    config.mode = mode;
+    config.concurrency = Some(16);
+    config.workers = Some(2);
+    config.http.timeout = Duration::from_secs(60);
+    config
 }
 
 #[test]
@@ -101,10 +97,8 @@ fn a_dropped_run_frees_its_threads_and_worker_processes_before_the_drop_returns(
     ] {
         let base = slow.base_url().to_owned();
         let urls = (0..1000).map(move |n| format!("{base}/page/{n}"));
-        let config = FetchConfig {
-            io_threads,
-            ..config(mode)
-        };
+        let mut config = config(mode);
+        config.io_threads = io_threads;
         let mut records = fetch(&config, urls, RunOptions::default()).unwrap();
         // The first record means every part of the run is up, with 16 requests in flight.
         assert!(records.next().is_some(), "{mode}");

@@ -75,15 +75,18 @@ fn page_input(
     )))
 }
 
-/// The dict of one page: its metadata's fields, and `url` (the page's address as given, or
-/// None).
+/// The dict of one page: its metadata's fields under the names every abreast record uses,
+/// plus `url` (the page's address as given, or None) and `truncated` (reading stopped before
+/// the end of the page), the two record fields that apply to a page handed over in memory.
 fn page_dict<'py>(
     py: Python<'py>,
     page: &PageMeta,
     url: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let object = to_python(py, page)?;
-    object.cast::<PyDict>()?.set_item("url", url)?;
+    let dict = object.cast::<PyDict>()?;
+    dict.set_item("url", url)?;
+    dict.set_item("truncated", !page.end.is_complete())?;
     Ok(object)
 }
 

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use abreast::processes::WorkerCommand;
 use abreast_fetch::{
-    Extraction, FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal,
-    Summary,
+    Extraction, FetchConfig, Mode, Next, Record, Records, RunOptions, StopSignal, Summary,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -325,36 +324,32 @@ impl FetchRun {
             Mode::Processes => Some(python_worker_command(py)?),
             _ => None,
         };
-        let config = FetchConfig {
-            mode,
-            worker_command,
-            concurrency: jobs,
-            per_host,
-            rate,
-            ordered,
-            http: HttpSettings {
-                connect_timeout: seconds(connect_timeout, "connect_timeout")?,
-                timeout: seconds(timeout, "timeout")?,
-                max_bytes,
-                extraction: match (extract, head_only) {
-                    (true, false) => Extraction::Full,
-                    (true, true) => Extraction::HeadOnly,
-                    (false, false) => Extraction::Off,
-                    (false, true) => {
-                        return Err(PyValueError::new_err(
-                            "head_only=True reads each page to the end of its head to extract \
-                             it, and extract=False extracts nothing: pass one or the other",
-                        ));
-                    }
-                },
-                insecure,
-                headers,
-                max_redirects,
-                retries,
-                ..HttpSettings::default()
-            },
-            ..FetchConfig::default()
+        let extraction = match (extract, head_only) {
+            (true, false) => Extraction::Full,
+            (true, true) => Extraction::HeadOnly,
+            (false, false) => Extraction::Off,
+            (false, true) => {
+                return Err(PyValueError::new_err(
+                    "head_only=True reads each page to the end of its head to extract \
+                     it, and extract=False extracts nothing: pass one or the other",
+                ));
+            }
         };
+        let mut config = FetchConfig::default();
+        config.mode = mode;
+        config.worker_command = worker_command;
+        config.concurrency = jobs;
+        config.per_host = per_host;
+        config.rate = rate;
+        config.ordered = ordered;
+        config.http.connect_timeout = seconds(connect_timeout, "connect_timeout")?;
+        config.http.timeout = seconds(timeout, "timeout")?;
+        config.http.max_bytes = max_bytes;
+        config.http.extraction = extraction;
+        config.http.insecure = insecure;
+        config.http.headers = headers;
+        config.http.max_redirects = max_redirects;
+        config.http.retries = retries;
         let input_error = Arc::new(Mutex::new(None));
         let input = PyUrls {
             source: Some(urls.try_iter()?.unbind()),

@@ -11,7 +11,7 @@ use super::{Job, fetch_async, forward, guarded_async};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
 use crate::http::asynchronous::AsyncClient;
-use crate::http::finish_record_at;
+use crate::page::finish_record_at;
 use crate::record::Record;
 
 /// Runs `jobs` as `-j` coroutines on a current-thread runtime.

@@ -7,7 +7,7 @@
 //! |---|---|---|---|---|---|
 //! | refuse a line that is no fetchable URL | [`Target::fetchable`] | pool thread | coroutine | I/O task | parent |
 //! | take the host's permit, fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
-//! | extract, make the record | [`finish_record`](crate::finish_record) | pool thread | coroutine | extraction pool (I/O task with [`Extraction::Off`](crate::Extraction::Off)) | worker |
+//! | extract, make the record | [`finish_record`](crate::page::finish_record) | pool thread | coroutine | extraction pool (I/O task with [`Extraction::Off`](crate::Extraction::Off)) | worker |
 //! | a panic fails its own URL, never the run | [`guarded`], [`guarded_async`] | pool thread | coroutine | both | worker (the pool reports it) |
 //!
 //! A driver reads numbered [`Job`]s and hands each finished record to a [`Delivery`], from
@@ -17,10 +17,11 @@
 #[path = "async.rs"]
 mod r#async;
 mod hybrid;
-pub mod processes;
+mod processes;
 mod threads;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use abreast_meta::Extractor;
 use futures::FutureExt;
@@ -30,9 +31,10 @@ use url::Url;
 
 use crate::config::{FetchConfig, FetchError, Mode};
 use crate::hosts::HostLimits;
+use crate::http::Fetched;
 use crate::http::asynchronous::AsyncClient;
-use crate::http::{Fetched, finish_record_at};
 use crate::input::Target;
+use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
 /// A numbered target, ready for a driver.
@@ -68,12 +70,48 @@ pub(crate) fn drive(
     }
 }
 
+/// What the driver shares with the run: whether the intake is closed, and counts.
+#[derive(Debug, Default)]
+pub(crate) struct Intake {
+    /// Set when no further URL may be taken.
+    pub(crate) closed: AtomicBool,
+    /// URLs handed to the driver.
+    pub(crate) taken: AtomicU64,
+    /// Lines skipped because they were done already.
+    pub(crate) resumed: AtomicU64,
+    /// Lines left to other shards.
+    pub(crate) other_shards: AtomicU64,
+    /// An input error that ended the input early.
+    pub(crate) input_error: Mutex<Option<std::io::Error>>,
+}
+
+impl Intake {
+    /// Counts `job` as taken, unless the intake is closed: then it is not taken.
+    pub(crate) fn take(&self, job: Job) -> Option<Job> {
+        if self.is_closed() {
+            return None;
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        Some(job)
+    }
+
+    /// True once no further URL may be taken.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Takes no further URL.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The jobs of a run, read lazily from its input, each counted as taken when a driver gets it.
 pub(crate) struct Jobs {
     /// The input, already sharded and resumed.
     pub(crate) inner: Box<dyn Iterator<Item = Job> + Send>,
     /// Closes the intake and counts what was taken.
-    pub(crate) intake: Arc<crate::run::Intake>,
+    pub(crate) intake: Arc<Intake>,
 }
 
 impl Iterator for Jobs {
@@ -243,7 +281,7 @@ pub(crate) fn internal_panic(line: String, payload: &(dyn std::any::Any + Send))
     Record::failed(
         line,
         ErrorInfo::new(
-            ErrorKind::Http,
+            ErrorKind::Internal,
             format!("internal error: {message} (a bug in abreast; please report it)"),
         ),
     )
@@ -281,7 +319,7 @@ mod tests {
         let record = guarded("http://127.0.0.1/p".into(), |_| panic!("boom"));
         assert_eq!(record.url, "http://127.0.0.1/p");
         let error = record.error.unwrap();
-        assert_eq!(error.kind, ErrorKind::Http);
+        assert_eq!(error.kind, ErrorKind::Internal);
         assert!(error.message.contains("boom"), "{}", error.message);
     }
 }

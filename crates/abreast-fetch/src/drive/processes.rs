@@ -16,19 +16,20 @@ use tokio_util::sync::CancellationToken;
 use super::{Job, forward};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
+use crate::http::HttpSettings;
 use crate::http::blocking::BlockingClient;
-use crate::http::{HttpSettings, finish_record_at};
+use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
 /// What a worker needs to fetch one URL.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PageJob {
+pub(crate) struct PageJob {
     /// The input line, as the record names it.
-    pub line: String,
+    pub(crate) line: String,
     /// The parsed URL.
-    pub url: String,
+    pub(crate) url: String,
     /// The run's HTTP settings.
-    pub settings: HttpSettings,
+    pub(crate) settings: HttpSettings,
 }
 
 /// The client of this worker process, made on its first task and kept for the next ones.
@@ -53,7 +54,7 @@ fn worker_client(settings: &HttpSettings) -> Arc<BlockingClient> {
 /// the JSON-LD values or the untagged card entries of a record, while JSON carries exactly what
 /// the record's writer writes.
 #[abreast::task]
-pub fn fetch_page(job: PageJob) -> String {
+pub(crate) fn fetch_page(job: PageJob) -> String {
     let client = worker_client(&job.settings);
     let extractor = job.settings.extractor();
     let record = finish_record_at(job.line, client.fetch(&job.url), None, extractor.as_ref());
@@ -91,13 +92,15 @@ pub(super) fn drive(
         let record = match workers.submit_async(fetch_page, job).await.await {
             Ok(json) => serde_json::from_str::<Record>(&json).unwrap_or_else(|error| {
                 let message = format!("internal error: the worker's record did not parse: {error}");
-                Record::failed(line, ErrorInfo::new(ErrorKind::Http, message))
+                Record::failed(line, ErrorInfo::new(ErrorKind::Internal, message))
             }),
             Err(error) => {
                 // The task panicked, or the worker died under this URL (the pool has replaced
                 // it), or it could not be sent: one error record.
                 let kind = if error.is_timeout() {
                     ErrorKind::Timeout
+                } else if error.is_panic() || error.is_codec() {
+                    ErrorKind::Internal
                 } else {
                     ErrorKind::Http
                 };

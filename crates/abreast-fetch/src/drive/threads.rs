@@ -16,7 +16,7 @@ use super::{Delivery, Jobs, guarded};
 use crate::config::{FetchConfig, FetchError};
 use crate::hosts::HostLimits;
 use crate::http::blocking::BlockingClient;
-use crate::http::finish_record_at;
+use crate::page::finish_record_at;
 use crate::record::Record;
 
 /// Runs `jobs` on a pool of `-j` threads.

@@ -61,18 +61,8 @@ impl AsyncClient {
         Ok(AsyncClient { client, settings })
     }
 
-    /// The settings this client was made with.
-    pub fn settings(&self) -> &HttpSettings {
-        &self.settings
-    }
-
-    /// Fetches `url` with retries; never panics, never returns without an outcome.
-    pub async fn fetch(&self, url: &str) -> Fetched {
-        self.fetch_with(url, &url).await
-    }
-
-    /// [`fetch`](Self::fetch) of a URL already parsed: the HTTP client takes it as it is
-    /// instead of parsing its text again.
+    /// Fetches `url`, already parsed (the HTTP client takes it as it is instead of parsing its
+    /// text again), with retries; never panics, never returns without an outcome.
     pub async fn fetch_url(&self, url: &Url) -> Fetched {
         self.fetch_with(url.as_str(), url).await
     }

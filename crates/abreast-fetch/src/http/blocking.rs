@@ -149,7 +149,7 @@ fn read_body(
     length: Option<u64>,
     encoding: Encoding,
     settings: &HttpSettings,
-) -> Result<crate::http::body::Body, ErrorInfo> {
+) -> Result<crate::page::Body, ErrorInfo> {
     let mut sink = BodySink::new(encoding, settings.max_bytes, settings.extraction);
     let mut buffer = vec![0; 64 * 1024];
     let mut consumed = 0u64;

@@ -24,6 +24,8 @@
 use std::io::{self, Write};
 use std::sync::Mutex;
 
+use crate::page::{Body, BodyBytes, Extraction};
+
 /// Bytes of spare body buffers kept for reuse, at most.
 pub const SPARE_BYTES: usize = 2 * 1024 * 1024;
 
@@ -138,20 +140,6 @@ impl Encoding {
 
 /// The Accept-Encoding header both HTTP stacks send.
 pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
-
-/// What a run does with the pages it fetches, and so what a [`BodySink`] keeps of each body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Extraction {
-    /// Read every body to its end (or the cap) and extract the whole page.
-    #[default]
-    Full,
-    /// Stop reading a page once its `<head>` is complete, and extract that.
-    HeadOnly,
-    /// Extract nothing: bodies are read to their end (or the cap) and decoded, so a record's
-    /// `bytes`, `truncated` and decode errors are those of a full fetch, but no byte is kept
-    /// and records carry only the fetch's fields (status, final URL, timing, size).
-    Off,
-}
 
 /// A buffer that refuses bytes past its cap, remembering that it did; with `keep` false it
 /// only counts them.
@@ -278,80 +266,6 @@ fn ends_head(bytes: &[u8]) -> bool {
     bytes.windows(6).any(|window| {
         window.eq_ignore_ascii_case(b"</head") || window[..5].eq_ignore_ascii_case(b"<body")
     })
-}
-
-/// A body's decoded bytes: a buffer of their own, or, where a response's body came whole in
-/// one piece of the HTTP client's read buffer and needed no decoding, that piece, not copied.
-/// Reads as a byte slice; serializes as a sequence of bytes, as a `Vec<u8>` does.
-#[derive(Debug, Clone)]
-pub enum BodyBytes {
-    /// Bytes in a buffer of their own (reused for a later body once extracted).
-    Owned(Vec<u8>),
-    /// A piece of the HTTP client's read buffer.
-    Shared(bytes::Bytes),
-}
-
-impl std::ops::Deref for BodyBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            BodyBytes::Owned(bytes) => bytes,
-            BodyBytes::Shared(bytes) => bytes,
-        }
-    }
-}
-
-impl PartialEq for BodyBytes {
-    fn eq(&self, other: &BodyBytes) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for BodyBytes {}
-
-impl serde::Serialize for BodyBytes {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for BodyBytes {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::<u8>::deserialize(deserializer).map(BodyBytes::Owned)
-    }
-}
-
-impl BodyBytes {
-    /// Hands the buffer back for a later body ([`recycle`]), if it is one of its own.
-    pub fn recycle(self) {
-        if let BodyBytes::Owned(bytes) = self {
-            recycle(bytes);
-        }
-    }
-}
-
-/// The decoded body and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Body {
-    /// The decoded bytes, at most the cap; empty when the run extracts nothing
-    /// ([`Extraction::Off`]).
-    pub bytes: BodyBytes,
-    /// How many decoded bytes were read: `bytes.len()` where they were kept.
-    pub length: usize,
-    /// True if reading stopped before the end: at the cap, or at the end of `<head>`.
-    pub truncated: bool,
-}
-
-impl Body {
-    /// A body whose bytes are all kept.
-    pub fn kept(bytes: Vec<u8>, truncated: bool) -> Body {
-        Body {
-            length: bytes.len(),
-            bytes: BodyBytes::Owned(bytes),
-            truncated,
-        }
-    }
 }
 
 /// Where a response's raw bytes go: see the [module docs](self).

@@ -17,8 +17,8 @@ pub mod blocking;
 pub mod body;
 pub mod retry;
 
-use crate::record::{ErrorInfo, ErrorKind, Record};
-use body::{Body, Extraction};
+use crate::page::{Body, Extraction};
+use crate::record::{ErrorInfo, ErrorKind};
 use retry::RetryPolicy;
 
 /// The User-Agent both stacks send unless `-H User-Agent:` overrides it.
@@ -29,7 +29,9 @@ pub const USER_AGENT: &str = concat!(
 );
 
 /// How every request of a run is made. Serializable: the process pool ships it to workers.
+/// `#[non_exhaustive]`: start from [`HttpSettings::default`] and set what differs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HttpSettings {
     /// Time limit to establish a connection (TCP and TLS).
     pub connect_timeout: Duration,
@@ -233,7 +235,7 @@ impl BodyToRead {
     }
 
     /// The attempt's outcome once the body was read (or failed).
-    pub(crate) fn answered(self, body: Result<crate::http::body::Body, ErrorInfo>) -> Attempt {
+    pub(crate) fn answered(self, body: Result<crate::page::Body, ErrorInfo>) -> Attempt {
         Attempt::Answered {
             final_url: self.final_url,
             status: self.status,
@@ -313,75 +315,6 @@ fn http_reason(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         _ => "",
     }
-}
-
-/// Extracts the page's metadata (for a 2xx body) and makes the record of input line `line`:
-/// the last step of every mode.
-pub fn finish_record(line: String, fetched: Fetched, extractor: &Extractor) -> Record {
-    finish_record_at(line, fetched, None, Some(extractor))
-}
-
-/// [`finish_record`] knowing the URL that was requested, already parsed: when no redirect
-/// changed it, the final URL that relative URLs resolve against is that one, not parsed again.
-/// With no extractor ([`Extraction::Off`]) the record has the fetch's fields only.
-pub(crate) fn finish_record_at(
-    line: String,
-    fetched: Fetched,
-    requested: Option<url::Url>,
-    extractor: Option<&Extractor>,
-) -> Record {
-    let mut record = Record::empty(line);
-    record.final_url = fetched.final_url;
-    record.status = fetched.status;
-    record.content_type = fetched.content_type;
-    record.attempts = fetched.attempts;
-    record.elapsed_ms = fetched.elapsed_ms;
-    match fetched.body {
-        Ok(body) => {
-            record.ok = true;
-            record.bytes = body.length as u64;
-            record.truncated = body.truncated;
-            let Some(extractor) = extractor else {
-                return record;
-            };
-            let url = record.final_url.as_deref().and_then(|url| match requested {
-                // Parsing a parsed URL's own text gives that URL back.
-                Some(requested) if requested.as_str() == url => Some(requested),
-                _ => url::Url::parse(url).ok(),
-            });
-            let page =
-                extractor.extract_at(&body.bytes, record.content_type.as_deref(), url.as_ref());
-            record.truncated |= !page.end.is_complete();
-            record.set_page(page);
-            body.bytes.recycle();
-        }
-        Err(error) => record.error = Some(error),
-    }
-    record
-}
-
-/// The record of a page already in hand (a file on disk, a body fetched by other means): the
-/// same record a fetch of it would give, made by the same [`finish_record`]. `line` names the
-/// page in the record's `url` field; `url`, where known, is the address its relative URLs
-/// resolve against (the record's `final_url`); `body.truncated` says the page was cut before it
-/// was handed over.
-pub fn extract_record(
-    line: String,
-    body: Body,
-    content_type: Option<String>,
-    url: Option<String>,
-    extractor: &Extractor,
-) -> Record {
-    let fetched = Fetched {
-        url: url.clone().unwrap_or_else(|| line.clone()),
-        final_url: url,
-        status: None,
-        content_type,
-        body: Ok(body),
-        attempts: 0,
-        elapsed_ms: 0,
-    };
-    finish_record(line, fetched, extractor)
 }
 
 /// Classifies an I/O error met while connecting or reading.

@@ -152,7 +152,7 @@ fn check(mode: Mode, url: &str, record: &Record, expect: &Expect) {
             );
             if let Some(title) = title {
                 assert_eq!(
-                    record.title.as_deref(),
+                    record.page.title.as_deref(),
                     Some(title.as_str()),
                     "{mode} {url}"
                 );
@@ -292,13 +292,13 @@ fn many_pages_with_head_only_and_ordered_output() {
         assert_eq!(summary.ok, 300);
         for (n, record) in records.iter().enumerate() {
             assert_eq!(
-                record.title.as_deref(),
+                record.page.title.as_deref(),
                 Some(format!("Page {}", n % 100).as_str())
             );
             assert!(
-                record.og.entries.contains_key("title"),
+                record.page.og.entries.contains_key("title"),
                 "{mode}: {:?}",
-                record.og
+                record.page.og
             );
             assert!(record.truncated, "{mode}: head-only stops early");
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use abreast_fetch::{
-    Extraction, FetchConfig, FetchError, Mode, Next, RunOptions, StopSignal, fetch,
+    Extraction, FetchError, Mode, Next, RunOptions, StopSignal, fetch,
 };
 use abreast_site::{Site, SiteConfig};
 
@@ -32,7 +32,7 @@ fn any_iterator_of_urls_gives_one_record_each_as_they_complete() {
             bad.error.as_ref().unwrap().kind,
             abreast_fetch::ErrorKind::InvalidUrl
         );
-        assert!(seen.iter().filter(|r| r.ok).all(|r| r.title.is_some()));
+        assert!(seen.iter().filter(|r| r.ok).all(|r| r.page.title.is_some()));
     }
 }
 
@@ -72,10 +72,8 @@ fn a_stop_ends_the_records_and_counts_the_abandoned() {
         let base = slow.base_url().to_owned();
         let urls = (0..1000).map(move |n| format!("{base}/page/{n}"));
         let stop = StopSignal::new();
-        let config = FetchConfig {
-            grace: Duration::from_millis(0),
-            ..config(mode)
-        };
+        let mut config = config(mode);
+        config.grace = Duration::from_millis(0);
         let options = RunOptions {
             stop: Some(stop.clone()),
             ..RunOptions::default()
@@ -158,7 +156,9 @@ fn without_extraction_records_carry_the_fetch_fields_and_the_same_sizes() {
             assert_eq!(full.error.is_some(), bare.error.is_some(), "{mode}");
             assert!(!bare.truncated, "{mode}: {}", bare.url);
             assert!(
-                bare.title.is_none() && bare.meta.is_empty() && bare.charset.is_none(),
+                bare.page.title.is_none()
+                    && bare.page.meta.is_empty()
+                    && bare.page.charset.is_empty(),
                 "{mode}: {} was extracted",
                 bare.url
             );
@@ -166,7 +166,7 @@ fn without_extraction_records_carry_the_fetch_fields_and_the_same_sizes() {
         assert!(
             full.iter()
                 .filter(|r| r.ok)
-                .all(|r| r.title.is_some() && r.bytes > 0),
+                .all(|r| r.page.title.is_some() && r.bytes > 0),
             "{mode}: the full run extracted every page"
         );
         assert_eq!(

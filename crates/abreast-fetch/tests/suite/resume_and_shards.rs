@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use abreast_fetch::{Format, Mode, Shard, output::open_for_resume};
+use abreast_fetch::{Format, Mode, Resumed, Shard, open_for_resume};
 
 use crate::support::{config, fetch_lines, fetch_text, site};
 
@@ -51,7 +51,9 @@ fn resume_fetches_each_remaining_url_once() {
     text.push_str("{\"url\":\"cut");
     std::fs::write(&path, text).unwrap();
 
-    let (file, done, _) = open_for_resume(&path, Format::Jsonl).unwrap();
+    let Resumed {
+        file, ledger: done, ..
+    } = open_for_resume(&path, Format::Jsonl).unwrap();
     assert_eq!(done.len(), 20);
     drop(file);
     let (rest, summary) = fetch_text(&config(Mode::Hybrid), &lines.join("\n"), done);

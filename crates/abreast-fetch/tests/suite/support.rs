@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::time::Duration;
 
-use abreast_fetch::output::Done;
+use abreast_fetch::ResumeLedger;
 use abreast_fetch::{
     FetchConfig, Format, HttpSettings, Mode, Record, RecordWriter, StopSignal, Summary, run,
 };
@@ -22,26 +22,24 @@ pub fn site() -> BackgroundSite {
 /// (a compression bomb's first request waits while the site builds it), fast retries, a 1 MiB
 /// body cap.
 pub fn test_settings() -> HttpSettings {
-    HttpSettings {
-        connect_timeout: Duration::from_secs(60),
-        timeout: Duration::from_secs(60),
-        max_bytes: 1 << 20,
-        retries: 2,
-        retry_base_ms: 10,
-        retry_max_wait_ms: 1500,
-        ..HttpSettings::default()
-    }
+    let mut settings = HttpSettings::default();
+    settings.connect_timeout = Duration::from_secs(60);
+    settings.timeout = Duration::from_secs(60);
+    settings.max_bytes = 1 << 20;
+    settings.retries = 2;
+    settings.retry_base_ms = 10;
+    settings.retry_max_wait_ms = 1500;
+    settings
 }
 
 /// A configuration for `mode` with the test settings.
 pub fn config(mode: Mode) -> FetchConfig {
-    FetchConfig {
-        mode,
-        concurrency: Some(16),
-        workers: Some(2),
-        http: test_settings(),
-        ..FetchConfig::default()
-    }
+    let mut config = FetchConfig::default();
+    config.mode = mode;
+    config.concurrency = Some(16);
+    config.workers = Some(2);
+    config.http = test_settings();
+    config
 }
 
 /// [`config`] of every mode, named, and the hybrid mode's with two I/O threads: with one (the
@@ -68,11 +66,11 @@ pub fn timing_out_config(mode: Mode) -> FetchConfig {
 
 /// Runs the pipeline over `lines` and returns the records (in output order) and the summary.
 pub fn fetch_lines(config: &FetchConfig, lines: &[String]) -> (Vec<Record>, Summary) {
-    fetch_text(config, &lines.join("\n"), Done::default())
+    fetch_text(config, &lines.join("\n"), ResumeLedger::default())
 }
 
 /// Runs the pipeline over `input` with `done` already done.
-pub fn fetch_text(config: &FetchConfig, input: &str, done: Done) -> (Vec<Record>, Summary) {
+pub fn fetch_text(config: &FetchConfig, input: &str, done: ResumeLedger) -> (Vec<Record>, Summary) {
     let mut out = Vec::new();
     let summary = {
         let mut writer = RecordWriter::new(&mut out, Format::Jsonl, true).unwrap();

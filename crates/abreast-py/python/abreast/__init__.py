@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Optional, Tuple, Union
 
 from . import _abreast, _options
 from ._options import Seconds
-from ._types import ErrorInfo, ErrorKind, Page, Record
+from ._types import ErrorInfo, ErrorKind, Page, PageFields, Record
 
 __all__ = [
     "fetch",
@@ -39,6 +39,7 @@ __all__ = [
     "ExtractMany",
     "Record",
     "Page",
+    "PageFields",
     "ErrorInfo",
     "ErrorKind",
     "FetchError",
@@ -292,7 +293,9 @@ def extract(html: Html, *, url: Optional[str] = None, content_type: Optional[str
     (already decoded; then ``content_type`` must be None). ``url`` is the page's address:
     relative URLs resolve against it (after any ``<base href>``), and it is returned as the
     dict's ``url``. The GIL is released while the page is read. Malformed input never raises:
-    it gives what can be read, and ``end`` says if reading stopped early.
+    it gives what can be read, and ``truncated`` says if reading stopped early. The keys are
+    those of a fetched record's page (``charset``, ``meta``, ``capped``…), with ``url`` and
+    ``truncated`` beside them.
 
     Example::
 

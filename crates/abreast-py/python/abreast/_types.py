@@ -12,6 +12,7 @@ __all__ = [
     "ErrorInfo",
     "Record",
     "Page",
+    "PageFields",
     "ErrorKind",
     "Card",
     "Icon",
@@ -36,6 +37,7 @@ ErrorKind = Literal[
     "decode",
     "http",
     "read",
+    "internal",
 ]
 """What went wrong with a URL: ``record["error"]["kind"]``."""
 
@@ -125,8 +127,43 @@ Preview = TypedDict(
 the README), URLs absolute, dates RFC 3339 where they parse."""
 
 
-class Record(TypedDict):
-    """One URL's result from :func:`abreast.fetch`, with the fields of ``abreast fetch``'s JSON.
+class PageFields(TypedDict):
+    """What a page says about itself: the keys every abreast record shares, with the same
+    meaning in :func:`abreast.fetch`, :func:`abreast.afetch`, :func:`abreast.extract`,
+    :func:`abreast.extract_many` and the command line's ``abreast fetch`` and ``abreast extract``
+    (the README's field table describes each). ``charset`` is None where no page was read."""
+
+    charset: Optional[str]
+    """The encoding the page was decoded with (``"UTF-8"``, ``"Shift_JIS"``), as a browser
+    chooses it."""
+    title: Optional[str]
+    lang: Optional[str]
+    canonical: Optional[str]
+    description: Optional[str]
+    meta: List[Dict[str, str]]
+    """Every ``<meta>`` element's attributes, in document order."""
+    og: Card
+    """OpenGraph ``og:*`` properties (see :data:`Card`)."""
+    twitter: Card
+    """Twitter card ``twitter:*`` properties (see :data:`Card`)."""
+    json_ld: List[Any]
+    """Every ``<script type="application/ld+json">`` block, parsed."""
+    json_ld_errors: List[JsonLdError]
+    """The JSON-LD blocks that did not parse, and why."""
+    icons: List[Icon]
+    feeds: List[Feed]
+    alternates: Alternates
+    oembed: List[OEmbed]
+    robots: List[str]
+    """The directives of ``<meta name=robots>``."""
+    preview: Preview
+    capped: List[str]
+    """The fields that lost entries to a cap; empty when nothing was cut."""
+
+
+class Record(PageFields):
+    """One URL's result from :func:`abreast.fetch`, with the fields of ``abreast fetch``'s JSON:
+    the page's fields (:class:`PageFields`) and the fetch's own.
 
     ``ok`` is True for a 2xx page that was read; otherwise ``error`` says why not. A page that
     fails is a record like any other, never an exception.
@@ -152,62 +189,15 @@ class Record(TypedDict):
     """True if the body was longer than ``max_bytes`` (or ``head_only`` stopped early)."""
     content_type: Optional[str]
     """The Content-Type header."""
-    charset: Optional[str]
-    """The encoding the page was decoded with (``"UTF-8"``, ``"Shift_JIS"``)."""
-    title: Optional[str]
-    lang: Optional[str]
-    canonical: Optional[str]
-    description: Optional[str]
-    meta: List[Dict[str, str]]
-    """Every ``<meta>`` element's attributes, in document order."""
-    og: Card
-    """OpenGraph ``og:*`` properties (see :data:`Card`)."""
-    twitter: Card
-    """Twitter card ``twitter:*`` properties (see :data:`Card`)."""
-    json_ld: List[Any]
-    """Every JSON-LD block, parsed."""
-    json_ld_errors: List[JsonLdError]
-    """The JSON-LD blocks that did not parse, and why."""
-    icons: List[Icon]
-    feeds: List[Feed]
-    alternates: Alternates
-    oembed: List[OEmbed]
-    robots: List[str]
-    """The directives of ``<meta name=robots>``."""
-    preview: Preview
-    capped: List[str]
-    """The fields that lost entries to a cap; empty when nothing was cut."""
+    http_version: Optional[str]
+    """The HTTP version of the final response (``"HTTP/1.1"``, ``"HTTP/2"``), if one came."""
 
 
-class Page(TypedDict):
-    """One page's metadata from :func:`abreast.extract` and :func:`abreast.extract_many`."""
+class Page(PageFields):
+    """One page's metadata from :func:`abreast.extract` and :func:`abreast.extract_many`: the
+    page's fields (:class:`PageFields`), its ``url`` and whether reading stopped early."""
 
     url: Optional[str]
     """The page's URL as given to ``extract`` (``url=``) or ``extract_many`` (the pair's second)."""
-    encoding: str
-    """The encoding the page was decoded with, as the Encoding Standard names it."""
-    encoding_source: Literal[
-        "bom", "content_type", "meta_prescan", "late_meta", "statistical", "default"
-    ]
-    """Which step of the HTML Standard's sniffing chose the encoding."""
-    title: Optional[str]
-    lang: Optional[str]
-    canonical: Optional[str]
-    description: Optional[str]
-    metas: List[Dict[str, str]]
-    """Every ``<meta>`` element's attributes, in document order."""
-    og: Card
-    twitter: Card
-    json_ld: List[Any]
-    """Every ``<script type="application/ld+json">`` block, parsed."""
-    json_ld_errors: List[JsonLdError]
-    icons: List[Icon]
-    feeds: List[Feed]
-    alternates: Alternates
-    oembed: List[OEmbed]
-    robots: List[str]
-    preview: Preview
-    truncated: List[str]
-    """The fields that lost entries to a cap."""
-    end: Literal["complete", "head_end", "byte_limit", "memory_limit"]
-    """Whether the whole page was read, or which limit stopped reading."""
+    truncated: bool
+    """True if reading stopped before the end of the page (a size or memory limit)."""
