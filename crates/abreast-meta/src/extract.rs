@@ -300,11 +300,11 @@ pub(crate) fn declared_encoding(meta: &MetaTag) -> Option<&'static Encoding> {
     let label = match meta.get("charset") {
         Some(charset) => charset.as_bytes(),
         None => {
-            let content_type = meta.get("http-equiv").is_some_and(|equiv| {
-                equiv
-                    .trim_matches(|c: char| c.is_ascii_whitespace())
-                    .eq_ignore_ascii_case("content-type")
-            });
+            // ASCII case-insensitive, and not trimmed: `" content-type"` is no pragma, in the
+            // prescan (the Encoding Standard) as in the tree builder (the HTML Standard).
+            let content_type = meta
+                .get("http-equiv")
+                .is_some_and(|equiv| equiv.eq_ignore_ascii_case("content-type"));
             charset_from_meta_content(meta.get("content").filter(|_| content_type)?.as_bytes())?
         }
     };

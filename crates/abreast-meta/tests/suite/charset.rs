@@ -257,3 +257,68 @@ fn a_late_meta_changes_nothing_when_the_encoding_is_certain_or_past_the_head() {
     let page = extract(html.as_bytes(), None);
     assert_eq!(page.charset, "windows-1252");
 }
+
+/// The `http-equiv` value is compared as the prescan (and the tree builder) does: ASCII
+/// case-insensitively, with no trimming, so a padded value is no pragma and its content's
+/// charset does not count. Both in the first 1024 bytes and past them (a late meta).
+#[test]
+fn http_equiv_is_compared_case_insensitively_and_untrimmed() {
+    let padding = format!("<!-- {} -->", "x".repeat(2048));
+    for before in ["", padding.as_str()] {
+        let source = if before.is_empty() {
+            EncodingSource::MetaPrescan
+        } else {
+            EncodingSource::LateMeta
+        };
+        let declared = format!(
+            "<head>{before}<meta http-equiv=CONTENT-type content='text/html; charset=koi8-r'><title>t</title>"
+        );
+        let page = extract(declared.as_bytes(), None);
+        assert_eq!(
+            (page.charset.as_str(), page.charset_source),
+            ("KOI8-R", source),
+            "any case counts ({} bytes before)",
+            before.len()
+        );
+        for padded in [
+            " content-type",
+            "content-type ",
+            "\tcontent-type",
+            "content-type\n",
+        ] {
+            let html = format!(
+                "<head>{before}<meta http-equiv='{padded}' content='text/html; charset=koi8-r'><title>t</title>"
+            );
+            let page = extract(html.as_bytes(), None);
+            assert_eq!(
+                (page.charset.as_str(), page.charset_source),
+                ("windows-1252", EncodingSource::Default),
+                "{padded:?} is no pragma ({} bytes before)",
+                before.len()
+            );
+        }
+    }
+}
+
+/// A quoted attribute value may hold `>`: the tag goes on past it, in the prescan and in the
+/// tokenizer, and the charset after it counts.
+#[test]
+fn a_quoted_value_may_contain_a_greater_than_sign() {
+    let padding = format!("<!-- {} -->", "x".repeat(2048));
+    for before in ["", padding.as_str()] {
+        for html in [
+            format!("<head>{before}<meta name=\"a>b\" charset=koi8-r><title>t</title>"),
+            format!("<head>{before}<meta content='x > y' charset=koi8-r><title>t</title>"),
+            format!(
+                "<head>{before}<meta content='text/html>; charset=koi8-r' http-equiv=content-type><title>t</title>"
+            ),
+            format!(
+                "<head>{before}<link title=\"<meta charset=big5>\"><meta charset=koi8-r><title>t</title>"
+            ),
+        ] {
+            let page = extract(html.as_bytes(), None);
+            assert_eq!(page.charset, "KOI8-R", "{html:.80}");
+            assert_eq!(page.title.as_deref(), Some("t"), "{html:.80}");
+        }
+    }
+}
