@@ -96,7 +96,7 @@ impl ContentEncoding {
 }
 
 impl FromStr for ContentEncoding {
-    type Err = String;
+    type Err = crate::UnknownName;
 
     fn from_str(token: &str) -> Result<Self, Self::Err> {
         match token {
@@ -104,9 +104,11 @@ impl FromStr for ContentEncoding {
             "br" | "brotli" => Ok(Self::Brotli),
             "zstd" => Ok(Self::Zstd),
             "deflate" => Ok(Self::Deflate),
-            other => Err(format!(
-                "unknown encoding `{other}`; use gzip, br, zstd or deflate"
-            )),
+            other => Err(crate::UnknownName {
+                what: "encoding",
+                name: other.to_owned(),
+                choices: "gzip, br, zstd or deflate".to_owned(),
+            }),
         }
     }
 }

@@ -55,6 +55,19 @@ pub enum SiteError {
     Runtime(#[source] io::Error),
 }
 
+/// A name that is not one of those a parser knows: an encoding (`/fault/bomb?encoding=`,
+/// `/fault/encoding/NAME`) or a charset declaration (`declare=`).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("unknown {what} `{name}`; use {choices}")]
+pub struct UnknownName {
+    /// What kind of name was expected ("encoding", "declaration").
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names that are known, in words.
+    pub choices: String,
+}
+
 /// A latency that could not be parsed (see [`Latency`](crate::Latency) for the accepted forms).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("invalid latency `{input}`: {reason}")]

@@ -152,7 +152,7 @@ impl LegacyEncoding {
 }
 
 impl FromStr for LegacyEncoding {
-    type Err = String;
+    type Err = crate::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Self::ALL
@@ -160,7 +160,11 @@ impl FromStr for LegacyEncoding {
             .find(|encoding| encoding.path_name() == name)
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|e| e.path_name()).collect();
-                format!("unknown encoding `{name}`; use one of {}", names.join(", "))
+                crate::UnknownName {
+                    what: "encoding",
+                    name: name.to_owned(),
+                    choices: format!("one of {}", names.join(", ")),
+                }
             })
     }
 }
@@ -178,16 +182,18 @@ pub enum Declaration {
 }
 
 impl FromStr for Declaration {
-    type Err = String;
+    type Err = crate::UnknownName;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "header" => Ok(Self::Header),
             "meta" => Ok(Self::Meta),
             "none" => Ok(Self::None),
-            other => Err(format!(
-                "unknown declaration `{other}`; use header, meta or none"
-            )),
+            other => Err(crate::UnknownName {
+                what: "declaration",
+                name: other.to_owned(),
+                choices: "header, meta or none".to_owned(),
+            }),
         }
     }
 }

@@ -121,7 +121,7 @@ pub use config::{
     DEFAULT_DOMAIN, DEFAULT_PAGE_SIZE, DEFAULT_PAGES, Latency, SiteConfig, parse_size,
 };
 pub use dns::DNS_TTL;
-pub use error::{LatencyParseError, SiteError, SizeParseError};
+pub use error::{LatencyParseError, SiteError, SizeParseError, UnknownName};
 pub use legacy::{
     Declaration, EncodedPage, INVALID_BYTES_TITLE, LegacyEncoding, invalid_bytes_page, legacy_page,
 };

@@ -265,9 +265,13 @@ async fn fault_response(
             ))
         }
         RouteKind::Encoding => {
-            let encoding = rest.parse::<LegacyEncoding>().map_err(BadRequest)?;
+            let encoding = rest
+                .parse::<LegacyEncoding>()
+                .map_err(|error| BadRequest(error.to_string()))?;
             let declaration = match query.text("declare") {
-                Some(text) => text.parse::<Declaration>().map_err(BadRequest)?,
+                Some(text) => text
+                    .parse::<Declaration>()
+                    .map_err(|error| BadRequest(error.to_string()))?,
                 None => Declaration::default(),
             };
             let page = legacy_page(encoding, declaration);
@@ -383,7 +387,7 @@ impl Query<'_> {
         self.text("encoding")
             .unwrap_or_else(|| "gzip".to_owned())
             .parse()
-            .map_err(BadRequest)
+            .map_err(|error: crate::UnknownName| BadRequest(error.to_string()))
     }
 }
 

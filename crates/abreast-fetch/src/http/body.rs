@@ -123,7 +123,7 @@ pub enum Encoding {
 impl Encoding {
     /// The encoding named by a Content-Encoding header value; an error names what is unknown.
     /// A chain of encodings (`gzip, br`) is not supported: servers do not send one unasked.
-    pub fn from_header(value: Option<&str>) -> Result<Encoding, String> {
+    pub fn from_header(value: Option<&str>) -> Result<Encoding, UnsupportedEncoding> {
         let Some(value) = value else {
             return Ok(Encoding::Identity);
         };
@@ -133,10 +133,17 @@ impl Encoding {
             "deflate" => Ok(Encoding::Deflate),
             "br" => Ok(Encoding::Brotli),
             "zstd" => Ok(Encoding::Zstd),
-            other => Err(format!("unsupported Content-Encoding {other:?}")),
+            other => Err(UnsupportedEncoding(other.to_owned())),
         }
     }
 }
+
+/// A Content-Encoding the sink cannot decode (the record's error is of kind `decode`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported Content-Encoding {0:?} (abreast decodes gzip, deflate, br and zstd, and asks for no other)"
+)]
+pub struct UnsupportedEncoding(pub String);
 
 /// The Accept-Encoding header both HTTP stacks send.
 pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
@@ -635,10 +642,8 @@ mod tests {
     #[test]
     fn unknown_encodings_are_named() {
         assert_eq!(Encoding::from_header(Some(" GZIP ")), Ok(Encoding::Gzip));
-        assert!(
-            Encoding::from_header(Some("compress"))
-                .unwrap_err()
-                .contains("compress")
-        );
+        let error = Encoding::from_header(Some("compress")).unwrap_err();
+        assert_eq!(error, UnsupportedEncoding("compress".into()));
+        assert!(error.to_string().contains("\"compress\""), "{error}");
     }
 }

@@ -223,7 +223,7 @@ pub(crate) struct BodyToRead {
     status: u16,
     content_type: Option<String>,
     /// The Content-Encoding to decode, or why it cannot be.
-    encoding: Result<crate::http::body::Encoding, String>,
+    encoding: Result<crate::http::body::Encoding, crate::http::body::UnsupportedEncoding>,
 }
 
 impl BodyToRead {
@@ -231,7 +231,7 @@ impl BodyToRead {
     pub(crate) fn encoding(&self) -> Result<crate::http::body::Encoding, ErrorInfo> {
         self.encoding
             .clone()
-            .map_err(|message| ErrorInfo::new(ErrorKind::Decode, message))
+            .map_err(|error| ErrorInfo::new(ErrorKind::Decode, error.to_string()))
     }
 
     /// The attempt's outcome once the body was read (or failed).

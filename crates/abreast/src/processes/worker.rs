@@ -58,6 +58,10 @@ pub fn init() {
     std::process::exit(code);
 }
 
+// SAFETY: a constructor runs before `main`, with one thread, while the standard library may not
+// be fully set up; this one only reads an environment variable and, in a worker, serves tasks
+// and exits without returning (`init`), touching no state another constructor could be making.
+// In any other process it returns at once. `unsafe fn` is what `ctor` requires of it.
 #[cfg(feature = "auto-init")]
 #[ctor::ctor]
 unsafe fn auto_init() {
@@ -83,10 +87,42 @@ fn parse_config(config: &str) -> Option<(RawFd, u64, u32)> {
     Some((fd, memory_limit, parent))
 }
 
+/// Why a worker process stopped serving its pool before the pool let it go. Printed on the
+/// worker's stderr before it exits with status 70; the pool sees the worker lost.
+#[derive(Debug, thiserror::Error)]
+enum WorkerError {
+    /// The variable that makes a process a worker does not say `FD:MEMORY_LIMIT:PARENT_PID`.
+    #[error(
+        "malformed {WORKER_ENV}={0:?} (expected FD:MEMORY_LIMIT:PARENT_PID; only a process pool sets it)"
+    )]
+    MalformedConfig(String),
+    /// The process that started this worker has exited.
+    #[error("the pool that started this worker is gone")]
+    Orphaned,
+    /// `setrlimit` refused the pool's memory limit.
+    #[error("could not set the memory limit: {0}")]
+    MemoryLimit(#[source] std::io::Error),
+    /// Reading or writing the pool's socket failed.
+    #[error("lost the pool's socket: {0}")]
+    Socket(#[from] std::io::Error),
+    /// The pool sent a record this worker does not know: parent and worker are different
+    /// builds, or the stream is corrupt.
+    #[error("unexpected record {tag} from the pool (expected {expected})")]
+    UnexpectedRecord {
+        /// The record's tag.
+        tag: u8,
+        /// What was expected instead.
+        expected: &'static str,
+    },
+    /// The pool named an initializer this build does not register.
+    #[error("unknown initializer task {0}: parent and worker are different builds")]
+    UnknownInitializer(u32),
+}
+
 /// Sets up the process, then answers the pool's records until the socket closes or EXIT.
-fn serve(config: &str) -> Result<(), String> {
+fn serve(config: &str) -> Result<(), WorkerError> {
     let (fd, memory_limit, parent) =
-        parse_config(config).ok_or_else(|| format!("malformed {WORKER_ENV}={config:?}"))?;
+        parse_config(config).ok_or_else(|| WorkerError::MalformedConfig(config.to_owned()))?;
     // SAFETY: plain libc calls with valid constants; no Rust state is involved.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
@@ -98,7 +134,7 @@ fn serve(config: &str) -> Result<(), String> {
     }
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } as u32 != parent {
-        return Err("the pool that started this worker is gone".into());
+        return Err(WorkerError::Orphaned);
     }
     if memory_limit > 0 {
         let limit = libc::rlimit {
@@ -107,49 +143,46 @@ fn serve(config: &str) -> Result<(), String> {
         };
         // SAFETY: `limit` is a valid rlimit for the duration of the call.
         if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
-            return Err(format!(
-                "could not set the memory limit: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(WorkerError::MemoryLimit(std::io::Error::last_os_error()));
         }
     }
     panic::install_hook();
     // SAFETY: the pool passed this descriptor, open and not CLOEXEC, for this process alone.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
-    let input = stream
-        .try_clone()
-        .map_err(|error| format!("could not use the pool's socket: {error}"))?;
+    let input = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut writer = BufWriter::with_capacity(64 * 1024, stream);
-    let io = |error: std::io::Error| format!("lost the pool's socket: {error}");
 
     let registry = registry();
-    writer.write_all(&wire::MAGIC.to_le_bytes()).map_err(io)?;
+    writer.write_all(&wire::MAGIC.to_le_bytes())?;
     writer
         .write_all(&registry.build_hash.to_le_bytes())
-        .map_err(io)?;
-    writer.flush().map_err(io)?;
+        ?;
+    writer.flush()?;
 
     // INIT: the initializer, if any, then one outcome.
     let Ok(tag) = wire::read_u8(&mut reader) else {
         return Ok(()); // the pool went away during the handshake
     };
     if tag != wire::INIT {
-        return Err(format!("expected INIT, got record {tag}"));
+        return Err(WorkerError::UnexpectedRecord {
+            tag,
+            expected: "INIT",
+        });
     }
-    let task = wire::read_u32(&mut reader).map_err(io)?;
-    let arg = wire::read_bytes(&mut reader).map_err(io)?;
+    let task = wire::read_u32(&mut reader)?;
+    let arg = wire::read_bytes(&mut reader)?;
     let outcome = if task == wire::NO_TASK {
         ItemOutcome::Value(Vec::new())
     } else {
         let entry = registry
             .entries
             .get(task as usize)
-            .ok_or_else(|| format!("unknown initializer task {task}"))?;
+            .ok_or(WorkerError::UnknownInitializer(task))?;
         (entry.run)(&arg)
     };
-    wire::write_outcome(&mut writer, &outcome).map_err(io)?;
-    writer.flush().map_err(io)?;
+    wire::write_outcome(&mut writer, &outcome)?;
+    writer.flush()?;
 
     loop {
         let tag = match wire::read_u8(&mut reader) {
@@ -158,9 +191,14 @@ fn serve(config: &str) -> Result<(), String> {
             Err(_) => return Ok(()),
         };
         match tag {
-            wire::RUN => run_frame(&mut reader, &mut writer).map_err(io)?,
+            wire::RUN => run_frame(&mut reader, &mut writer)?,
             wire::EXIT => return Ok(()),
-            other => return Err(format!("unknown record {other} from the pool")),
+            other => {
+                return Err(WorkerError::UnexpectedRecord {
+                    tag: other,
+                    expected: "RUN or EXIT",
+                });
+            }
         }
     }
 }
