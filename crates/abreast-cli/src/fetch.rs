@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use abreast_fetch::output::{Done, open_for_resume};
 use abreast_fetch::{
-    Extraction, FetchConfig, Format, HttpSettings, Mode, RecordWriter, Shard, StopSignal,
+    Extraction, FetchConfig, Format, HttpSettings, Mode, RecordWriter, ResumeLedger, Shard,
+    StopSignal, open_for_resume,
 };
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 /// Arguments of `abreast fetch`.
@@ -19,13 +19,13 @@ use clap::{Args, ValueEnum};
 pub struct FetchArgs {
     /// File of URLs, one per line (blank lines and `#` comments are skipped); `-` or nothing
     /// reads standard input.
-    input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
     /// Write records to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
-    format: FormatArg,
+    pub(crate) format: FormatArg,
     /// The mechanism: threads, async, processes, or hybrid (async I/O feeding extraction on
     /// parallel workers).
     #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
@@ -35,10 +35,10 @@ pub struct FetchArgs {
     jobs: Option<u64>,
     /// Requests in flight at once to one host.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    per_host: u64,
+    pub(crate) per_host: u64,
     /// Request starts per second to one host (for example 2 or 0.5); unlimited by default.
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
-    rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Extraction threads (hybrid mode); default one per two CPUs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
     workers: Option<u64>,
@@ -51,7 +51,7 @@ pub struct FetchArgs {
     /// Skip the URLs that already have a record in the output file and append the rest
     /// (needs --output).
     #[arg(long, requires = "output")]
-    resume: bool,
+    pub(crate) resume: bool,
     /// Only the URLs whose host hashes to shard K of N (0 <= K < N), so N machines can split
     /// one list with no coordinator.
     #[arg(long, value_name = "K/N")]
@@ -89,6 +89,24 @@ pub struct FetchArgs {
     /// Add a request header, for example -H "Accept-Language: fr" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
+    /// Submit the input as a job to this broker (redis://[:PASSWORD@]HOST:PORT[/DB], or
+    /// rediss:// for TLS) and collect the records that `abreast worker`s write; the fetch
+    /// settings travel with the job.
+    #[arg(long, value_name = "URL", requires = "job",
+          conflicts_with_all = ["mode", "jobs", "workers", "io_threads", "ordered", "shard", "grace"])]
+    pub(crate) broker: Option<String>,
+    /// With --broker: the job's name (1 to 128 of A-Z a-z 0-9 . _ -); rerunning with the same
+    /// name and input continues the job.
+    #[arg(long, value_name = "NAME", value_parser = crate::broker::parse_job, requires = "broker")]
+    pub(crate) job: Option<abreast_queue::JobName>,
+    /// With --broker: how long a worker may hold a line without renewing it before another
+    /// takes it (workers renew every third of it while they fetch).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "broker")]
+    pub(crate) lease: Duration,
+    /// With --broker: deliveries of one line after which it gets a `gave_up` record (each
+    /// worker that took it died or lost it).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000), requires = "broker")]
+    pub(crate) max_deliveries: u32,
 }
 
 /// The output formats.
@@ -109,7 +127,7 @@ impl From<FormatArg> for Format {
     }
 }
 
-fn parse_mode(text: &str) -> Result<Mode, String> {
+pub(crate) fn parse_mode(text: &str) -> Result<Mode, String> {
     text.parse::<Mode>().map_err(|error| error.to_string())
 }
 
@@ -144,37 +162,41 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 }
 
 impl FetchArgs {
+    /// How each request is made, from the command line.
+    pub(crate) fn http_settings(&self) -> HttpSettings {
+        let mut settings = HttpSettings::default();
+        settings.connect_timeout = self.connect_timeout;
+        settings.timeout = self.timeout;
+        settings.max_bytes = usize::try_from(self.max_bytes).unwrap_or(usize::MAX);
+        settings.extraction = if self.no_extract {
+            Extraction::Off
+        } else if self.head_only {
+            Extraction::HeadOnly
+        } else {
+            Extraction::Full
+        };
+        settings.insecure = self.insecure;
+        settings.headers = self.headers.clone();
+        settings.max_redirects = self.max_redirects;
+        settings.retries = self.retries;
+        settings
+    }
+
     fn config(&self) -> FetchConfig {
-        FetchConfig {
-            mode: self.mode,
-            concurrency: self.jobs.map(|j| j as usize),
-            per_host: self.per_host as usize,
-            rate: self.rate,
-            workers: self.workers.map(|w| w as usize),
-            io_threads: self.io_threads.map(|n| n as usize),
-            ordered: self.ordered,
-            shard: self.shard,
-            http: HttpSettings {
-                connect_timeout: self.connect_timeout,
-                timeout: self.timeout,
-                max_bytes: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
-                extraction: if self.no_extract {
-                    Extraction::Off
-                } else if self.head_only {
-                    Extraction::HeadOnly
-                } else {
-                    Extraction::Full
-                },
-                insecure: self.insecure,
-                headers: self.headers.clone(),
-                max_redirects: self.max_redirects,
-                retries: self.retries,
-                ..HttpSettings::default()
-            },
-            grace: self.grace,
-            // This executable is its own worker (abreast's auto-init makes it one).
-            worker_command: None,
-        }
+        // worker_command stays None: this executable is its own worker (abreast's auto-init
+        // makes it one).
+        let mut config = FetchConfig::default();
+        config.mode = self.mode;
+        config.concurrency = self.jobs.map(|j| j as usize);
+        config.per_host = self.per_host as usize;
+        config.rate = self.rate;
+        config.workers = self.workers.map(|w| w as usize);
+        config.io_threads = self.io_threads.map(|n| n as usize);
+        config.ordered = self.ordered;
+        config.shard = self.shard;
+        config.http = self.http_settings();
+        config.grace = self.grace;
+        config
     }
 }
 
@@ -193,6 +215,9 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<StopSignal> {
 
 /// Runs `abreast fetch`.
 pub fn run(args: &FetchArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(broker), Some(job)) = (&args.broker, &args.job) {
+        return crate::collect::run(args, &crate::broker::parse_broker(broker)?, job);
+    }
     let config = args.config();
     let format = Format::from(args.format);
     let input: Box<dyn BufRead + Send> = match &args.input {
@@ -204,22 +229,23 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<ExitCode> {
             })?))
         }
     };
-    let (out, done, header): (Box<dyn Write>, Done, bool) = match &args.output {
-        None => (Box::new(std::io::stdout().lock()), Done::default(), true),
+    let (out, done, header): (Box<dyn Write>, ResumeLedger, bool) = match &args.output {
+        None => (
+            Box::new(std::io::stdout().lock()),
+            ResumeLedger::default(),
+            true,
+        ),
         Some(path) if args.resume => {
-            let (file, done, _) = open_for_resume(path, format)
+            let resumed = open_for_resume(path, format)
                 .with_context(|| format!("could not open {} to resume", path.display()))?;
             // A CSV header goes only at the top of a file.
-            let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-            (Box::new(file), done, empty)
+            (Box::new(resumed.file), resumed.ledger, resumed.needs_header)
         }
         Some(path) => {
-            if args.resume {
-                bail!("--resume needs --output");
-            }
+            // (clap refuses --resume without --output.)
             let file = File::create(path)
                 .with_context(|| format!("could not create the output {}", path.display()))?;
-            (Box::new(file), Done::default(), true)
+            (Box::new(file), ResumeLedger::default(), true)
         }
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(256 * 1024, out), format, header)

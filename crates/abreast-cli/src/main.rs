@@ -5,10 +5,14 @@
 //! setup error, 130 interrupted.
 
 mod bench;
+mod broker;
+mod collect;
 mod extract;
 mod fetch;
 mod progress;
 mod serve;
+mod status;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -33,6 +37,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure the mechanisms side by side.
     Bench(bench::BenchArgs),
+    /// Serve the fetch jobs on a broker (submitted with `abreast fetch --broker`) until SIGTERM
+    /// or Ctrl-C.
+    Worker(worker::WorkerArgs),
+    /// Show the jobs on a broker and the workers serving them; delete a finished job.
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +55,8 @@ fn main() -> ExitCode {
         Command::Extract(args) => extract::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Worker(args) => worker::run(&args),
+        Command::Status(args) => status::run(&args),
     };
     match outcome {
         Ok(code) => code,

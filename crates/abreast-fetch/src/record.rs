@@ -33,6 +33,9 @@ pub enum ErrorKind {
     Read,
     /// A bug in abreast: a step panicked, or a worker's record did not parse. Please report it.
     Internal,
+    /// A job on a broker gave the line up: it was delivered `--max-deliveries` times and each
+    /// worker that took it died or lost its lease before writing its record.
+    GaveUp,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Http => "http",
             ErrorKind::Read => "read",
             ErrorKind::Internal => "internal",
+            ErrorKind::GaveUp => "gave_up",
         }
     }
 

@@ -141,7 +141,7 @@ pub struct JobStatus {
     pub collected: u64,
     /// Lines no worker holds yet.
     pub waiting: u64,
-    /// Lines held by a worker now.
+    /// Lines held by a worker now (lines handed back are waiting, not in flight).
     pub in_flight: u64,
     /// Leases taken over from a worker that died or was too slow.
     pub redelivered: u64,
@@ -304,6 +304,13 @@ pub trait Queue: Send + Sync {
         holder: &str,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+    /// Gives up `holder`'s collector claim (a collector that ends), so the next starts at once.
+    fn release_collector(
+        &self,
+        job: &JobName,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Takes one of the job's `limit` permits for `host` for `holder`, for at most `ttl`
     /// unless extended: false when all are held. This makes `--per-host` hold job-wide.

@@ -39,6 +39,8 @@ const SUBMIT_BATCH: usize = 512;
 const HANDED_BACK_IDLE_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 /// Entries idle this long were handed back.
 const HANDED_BACK_AT_LEAST_MS: u64 = HANDED_BACK_IDLE_MS / 2;
+/// Handed-back lines counted by a status, at most (more are counted as in flight).
+const STATUS_HANDED_BACK_MAX: u64 = 10_000;
 /// Workers silent for longer than this are dropped from the list.
 const FORGET_WORKER_MS: u64 = 3600 * 1000;
 
@@ -70,6 +72,7 @@ struct Scripts {
     hand_back: Script,
     ack_results: Script,
     claim: Script,
+    release: Script,
     acquire_host: Script,
     reserve_start: Script,
     heartbeat: Script,
@@ -86,6 +89,7 @@ impl Scripts {
             hand_back: Script::new(HAND_BACK),
             ack_results: Script::new(ACK_RESULTS),
             claim: Script::new(CLAIM),
+            release: Script::new(RELEASE),
             acquire_host: Script::new(ACQUIRE_HOST),
             reserve_start: Script::new(RESERVE_START),
             heartbeat: Script::new(HEARTBEAT),
@@ -277,6 +281,12 @@ if h == false or h == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
+return 0
+";
+
+/// Gives a claim up if it is the holder's. KEYS: the claim. ARGV: holder.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
@@ -655,16 +665,25 @@ impl Queue for RedisQueue {
             return Ok(None);
         }
         let keys = Keys::of(job);
-        let (length, pending): (u64, Value) = redis::pipe()
+        let (length, pending, handed_back): (u64, Value, Value) = redis::pipe()
             .cmd("XLEN")
             .arg(&keys.lines)
             .cmd("XPENDING")
             .arg(&keys.lines)
             .arg("workers")
+            .cmd("XPENDING")
+            .arg(&keys.lines)
+            .arg("workers")
+            .arg("IDLE")
+            .arg(HANDED_BACK_AT_LEAST_MS)
+            .arg("-")
+            .arg("+")
+            .arg(STATUS_HANDED_BACK_MAX)
             .query_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        let in_flight = items(&pending).first().and_then(int).unwrap_or(0);
+        let pending = items(&pending).first().and_then(int).unwrap_or(0);
+        let in_flight = pending.saturating_sub(items(&handed_back).len() as u64);
         let spec = JobSpec {
             settings: field(&meta, "settings").unwrap_or("").to_owned(),
             lease: Duration::from_millis(number(&meta, "lease_ms")),
@@ -985,6 +1004,17 @@ impl Queue for RedisQueue {
             .await
             .map_err(|e| self.error(job, &e))?;
         Ok(taken == 1)
+    }
+
+    async fn release_collector(&self, job: &JobName, holder: &str) -> Result<(), QueueError> {
+        self.scripts
+            .release
+            .key(Keys::of(job).collector)
+            .arg(holder)
+            .invoke_async::<i64>(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(())
     }
 
     async fn acquire_host(

@@ -47,6 +47,7 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Outcome {
     let sequence = shared.counters.count_request();
+    let _in_flight = shared.counters.enter();
     let wait = shared.config.latency.sample(shared.config.seed, sequence);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;

@@ -178,6 +178,17 @@ pub struct Counters {
     tls_hosts: Mutex<HashMap<String, u64>>,
     dns_queries: AtomicU64,
     dns_names: Mutex<HashMap<(String, String), u64>>,
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
+}
+
+/// A request being answered: counted in [`Counters::most_in_flight`] until dropped.
+pub(crate) struct InFlight<'a>(&'a Counters);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Counters {
@@ -293,6 +304,19 @@ impl Counters {
             .map(|kind| (kind, self.route(kind)))
             .filter(|(_, count)| *count > 0)
             .collect()
+    }
+
+    /// The most requests that were being answered at once (from the start of their latency to
+    /// their response's headers): a test of a client's concurrency caps reads it.
+    pub fn most_in_flight(&self) -> u64 {
+        self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Counts a request as being answered until the guard is dropped.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
     }
 
     /// Counts a request and returns its sequence number (0 for the first).

@@ -2,6 +2,7 @@
 //! helpers that run the binary and capture what it prints.
 
 mod bench;
+mod broker;
 mod extract;
 mod fetch;
 mod serve;

@@ -1,0 +1,205 @@
+//! What the broker's three commands share: the job's settings as they travel to the workers
+//! ([`JobSettings`]), connecting with a retry that says what it waits for, and retrying a
+//! broker call through an outage.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use abreast_fetch::{HttpSettings, StopSignal};
+use abreast_queue::{BrokerUrl, QueueError, RedisQueue};
+use anyhow::Context as _;
+
+/// The fetch settings of a job: written by the submitter as JSON, applied by every worker, so
+/// all fetch alike.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobSettings {
+    /// How each request is made (timeouts, `--max-bytes`, `--head-only`, `--no-extract`, `-H`,
+    /// retries, redirects, `--insecure`).
+    pub http: HttpSettings,
+    /// Requests in flight at once to one host, across all workers.
+    pub per_host: usize,
+    /// Request starts per second to one host, across all workers.
+    pub rate: Option<f64>,
+}
+
+impl JobSettings {
+    /// The settings as they travel.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("settings serialize")
+    }
+
+    /// Settings read from a job; an error if another program (or version) wrote them.
+    pub fn decode(text: &str) -> anyhow::Result<JobSettings> {
+        serde_json::from_str(text).context(
+            "the job's settings are not ones this abreast understands (written by another \
+             version?); resubmit the job with this version",
+        )
+    }
+}
+
+/// Parses `--broker` (after clap, so that no error shows the password).
+pub fn parse_broker(text: &str) -> anyhow::Result<BrokerUrl> {
+    Ok(BrokerUrl::parse(text)?)
+}
+
+/// Parses `--job`, for clap.
+pub fn parse_job(text: &str) -> Result<abreast_queue::JobName, String> {
+    abreast_queue::JobName::new(text).map_err(|error| error.to_string())
+}
+
+/// A current-thread runtime for a broker command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the broker's runtime")
+}
+
+/// The delay before the next try after `failures` failures in a row: 100 ms doubling to 5 s.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5))
+}
+
+/// Says on stderr that the broker is out of reach, at most every 30 s, and that abreast keeps
+/// trying.
+#[derive(Debug)]
+pub struct OutageNote {
+    who: &'static str,
+    last: Option<Instant>,
+}
+
+impl OutageNote {
+    /// A note for the command `who`.
+    pub fn new(who: &'static str) -> OutageNote {
+        OutageNote { who, last: None }
+    }
+
+    /// Reports `error` (unless it was reported less than 30 s ago).
+    pub fn report(&mut self, error: &QueueError) {
+        if self
+            .last
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(30))
+        {
+            eprintln!(
+                "abreast {}: {error}; retrying with backoff (nothing is lost meanwhile)",
+                self.who
+            );
+            self.last = Some(Instant::now());
+        }
+    }
+
+    /// The broker answers again.
+    pub fn recovered(&mut self) {
+        if self.last.take().is_some() {
+            eprintln!("abreast {}: the broker answers again", self.who);
+        }
+    }
+}
+
+/// Connects to `url`, retrying while the broker is unreachable (a bad address or refused
+/// credentials end it at once). `None` if `stop` was raised while waiting.
+pub async fn connect(
+    url: &BrokerUrl,
+    who: &'static str,
+    stop: &StopSignal,
+) -> anyhow::Result<Option<RedisQueue>> {
+    let mut note = OutageNote::new(who);
+    let mut failures = 0;
+    loop {
+        match RedisQueue::connect(url).await {
+            Ok(queue) => {
+                note.recovered();
+                return Ok(Some(queue));
+            }
+            Err(error) if error.is_transient() => {
+                note.report(&error);
+                failures += 1;
+                if sleep_unless_stopped(backoff(failures), stop).await {
+                    return Ok(None);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Runs `call` until it succeeds or fails for good, sleeping through outages. `None` if `stop`
+/// was raised while waiting.
+pub async fn retry<T, F, Fut>(
+    note: &mut OutageNote,
+    stop: Option<&StopSignal>,
+    mut call: F,
+) -> Result<Option<T>, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, QueueError>>,
+{
+    let mut failures = 0;
+    loop {
+        match call().await {
+            Ok(value) => {
+                note.recovered();
+                return Ok(Some(value));
+            }
+            Err(error) if error.is_transient() => {
+                note.report(&error);
+                failures += 1;
+                let wait = backoff(failures);
+                match stop {
+                    Some(stop) if sleep_unless_stopped(wait, stop).await => return Ok(None),
+                    Some(_) => {}
+                    None => tokio::time::sleep(wait).await,
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Sleeps `wait`, waking early if `stop` is raised: true if it was.
+pub async fn sleep_unless_stopped(wait: Duration, stop: &StopSignal) -> bool {
+    let end = Instant::now() + wait;
+    loop {
+        if stop.is_raised() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return false;
+        }
+        tokio::time::sleep((end - now).min(Duration::from_millis(50))).await;
+    }
+}
+
+/// This machine's name, for worker ids and the status list.
+pub fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
+    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    match std::str::from_utf8(&buffer[..end]) {
+        Ok(name) if ok && !name.is_empty() => name.to_owned(),
+        _ => "unknown-host".to_owned(),
+    }
+}
+
+/// A name unique to this process: host, pid and a random part.
+pub fn process_id(kind: &str) -> String {
+    format!(
+        "{kind}-{}-{}-{:08x}",
+        host_name(),
+        std::process::id(),
+        random_u32()
+    )
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() as u32
+}

@@ -1,0 +1,469 @@
+//! `abreast fetch INPUT --broker URL --job NAME`: submits INPUT as a job, then collects its
+//! records from the workers into the output, exactly one per input line, the same records a
+//! plain `fetch` writes.
+//!
+//! Collecting is crash-safe. Before writing a batch, the collector tells the broker which
+//! results it is about to write and at which file offset; it writes and flushes them, then acks
+//! them, which removes them from the broker. A collector killed anywhere in between is rerun
+//! with `--resume`: the file is trimmed to its last whole line, the lines past the announced
+//! offset tell which results of the open batch were written, and the rest are handed out
+//! again. Lines already collected are dropped if a worker's result comes twice.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use abreast_fetch::{ErrorInfo, ErrorKind, Format, Record, RecordWriter, StopSignal, Summary};
+use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, RedisQueue};
+use anyhow::{Context as _, bail};
+
+use crate::broker::{JobSettings, OutageNote, retry};
+use crate::fetch::FetchArgs;
+
+/// Results read per batch.
+const BATCH: usize = 256;
+/// How long a collector's claim on its job lasts unless renewed.
+const CLAIM_TTL: Duration = Duration::from_secs(6);
+/// A job no live worker serves for this long gets a line on stderr.
+const NO_WORKER_NOTE: Duration = Duration::from_secs(10);
+
+/// A writer that counts the bytes it passes on, so the collector knows its file offset.
+struct Counted<W> {
+    inner: W,
+    written: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Runs `abreast fetch --broker`.
+pub fn run(args: &FetchArgs, url: &BrokerUrl, job: &JobName) -> anyhow::Result<ExitCode> {
+    let stop = crate::fetch::stop_on_ctrl_c()?;
+    let runtime = crate::broker::runtime()?;
+    runtime.block_on(submit_and_collect(args, url, job, &stop))
+}
+
+async fn submit_and_collect(
+    args: &FetchArgs,
+    url: &BrokerUrl,
+    job: &JobName,
+    stop: &StopSignal,
+) -> anyhow::Result<ExitCode> {
+    let settings = JobSettings {
+        http: args.http_settings(),
+        per_host: args.per_host as usize,
+        rate: args.rate,
+    };
+    let spec = JobSpec {
+        settings: settings.encode(),
+        lease: args.lease,
+        max_deliveries: args.max_deliveries,
+    };
+    let Some(queue) = crate::broker::connect(url, "fetch", stop).await? else {
+        return Ok(ExitCode::from(130));
+    };
+    let mut note = OutageNote::new("fetch");
+    let submitted = submit(&queue, job, &spec, args, &mut note, stop).await?;
+    let Some(submitted) = submitted else {
+        return Ok(ExitCode::from(130));
+    };
+    if submitted.added > 0 {
+        eprintln!(
+            "abreast fetch: job {job}: {} lines submitted ({} new)",
+            submitted.lines, submitted.added
+        );
+    }
+
+    let holder = crate::broker::process_id("collector");
+    let mut waiting_said = false;
+    loop {
+        match retry(&mut note, Some(stop), || {
+            queue.claim_collector(job, &holder, CLAIM_TTL)
+        })
+        .await?
+        {
+            None => return Ok(ExitCode::from(130)),
+            Some(true) => break,
+            Some(false) => {
+                if !waiting_said {
+                    eprintln!(
+                        "abreast fetch: another collector holds job {job}; waiting until it ends \
+                         or its claim lapses ({} s after it stops)",
+                        CLAIM_TTL.as_secs()
+                    );
+                    waiting_said = true;
+                }
+                if crate::broker::sleep_unless_stopped(Duration::from_millis(500), stop).await {
+                    return Ok(ExitCode::from(130));
+                }
+            }
+        }
+    }
+
+    let outcome = collect_claimed(args, url, job, stop, &queue, &holder, note).await;
+    // The next collector of this job need not wait for the claim to lapse.
+    let _ = queue.release_collector(job, &holder).await;
+    outcome
+}
+
+/// Collects the job's records into the output, holding the job's collector claim.
+async fn collect_claimed(
+    args: &FetchArgs,
+    url: &BrokerUrl,
+    job: &JobName,
+    stop: &StopSignal,
+    queue: &RedisQueue,
+    holder: &str,
+    mut note: OutageNote,
+) -> anyhow::Result<ExitCode> {
+    let format = Format::from(args.format);
+    let status = match retry(&mut note, Some(stop), || queue.job(job)).await? {
+        None => return Ok(ExitCode::from(130)),
+        Some(None) => bail!("job {job} vanished from the broker while it was submitted"),
+        Some(Some(info)) => info.status,
+    };
+    let written = Arc::new(AtomicU64::new(0));
+    let (out, header): (Box<dyn Write>, bool) = match &args.output {
+        None => {
+            if status.collected > 0 {
+                bail!(
+                    "job {job} was partly collected into a file already ({} of {} lines); \
+                     rerun with --resume and that file as -o, or delete the job with \
+                     `abreast status --delete {job}` to start over",
+                    status.collected,
+                    status.lines
+                );
+            }
+            (Box::new(std::io::stdout().lock()), true)
+        }
+        Some(path) if args.resume => {
+            let file = reopen(queue, job, path, status.collected, &mut note, stop).await?;
+            let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+            written.store(length, Ordering::Relaxed);
+            (Box::new(file), length == 0)
+        }
+        Some(path) => {
+            if status.collected > 0 {
+                bail!(
+                    "job {job} was partly collected into {} already ({} of {} lines); rerun \
+                     with --resume to continue it, or delete the job with `abreast status \
+                     --delete {job}` to start over",
+                    path.display(),
+                    status.collected,
+                    status.lines
+                );
+            }
+            // A collector that stopped before writing anything may have left a batch open.
+            retry(&mut note, Some(stop), || queue.ack_results(job, &[])).await?;
+            let file = File::create(path)
+                .with_context(|| format!("could not create the output {}", path.display()))?;
+            (Box::new(file), true)
+        }
+    };
+    let counted = Counted {
+        inner: BufWriter::with_capacity(256 * 1024, out),
+        written: Arc::clone(&written),
+    };
+    let mut writer =
+        RecordWriter::new(counted, format, header).context("could not write the output")?;
+
+    let collected = match retry(&mut note, Some(stop), || queue.collected(job)).await? {
+        None => return Ok(ExitCode::from(130)),
+        Some(bits) => bits,
+    };
+    let mut collector = Collector {
+        queue,
+        job,
+        url,
+        holder,
+        bits: collected,
+        summary: Summary::default(),
+        note,
+        stop,
+        started: Instant::now(),
+    };
+    let interrupted = collector.collect(&mut writer, &written).await?;
+    writer.flush().context("could not write the output")?;
+    let mut summary = collector.summary;
+    summary.interrupted = interrupted;
+    summary.finish(collector.started.elapsed());
+    eprintln!("abreast fetch: {summary}");
+    Ok(if interrupted {
+        ExitCode::from(130)
+    } else if summary.failures() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Submits the input (again: only what the job lacks). A file is read again from its start if
+/// the broker went away in the middle; standard input cannot be, so that fails.
+async fn submit(
+    queue: &RedisQueue,
+    job: &JobName,
+    spec: &JobSpec,
+    args: &FetchArgs,
+    note: &mut OutageNote,
+    stop: &StopSignal,
+) -> anyhow::Result<Option<abreast_queue::Submitted>> {
+    let path = args.input.as_ref().filter(|path| path.as_os_str() != "-");
+    let mut failures = 0;
+    loop {
+        let reader: Box<dyn BufRead + Send> = match path {
+            None => Box::new(BufReader::new(std::io::stdin())),
+            Some(path) => {
+                Box::new(BufReader::new(File::open(path).with_context(|| {
+                    format!("could not open the input {}", path.display())
+                })?))
+            }
+        };
+        let mut lines = reader.lines().filter_map(|line| match line {
+            Err(error) => Some(Err(error)),
+            Ok(line) => {
+                let line = line.trim();
+                (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
+            }
+        });
+        match queue.submit(job, spec, &mut lines).await {
+            Ok(submitted) => return Ok(Some(submitted)),
+            Err(error) if error.is_transient() && path.is_some() => {
+                note.report(&error);
+                failures += 1;
+                if crate::broker::sleep_unless_stopped(crate::broker::backoff(failures), stop).await
+                {
+                    return Ok(None);
+                }
+            }
+            Err(error) if error.is_transient() => {
+                return Err(error).context(
+                    "the broker went away while standard input was submitted; rerun the same \
+                     command with the same input (what was added is not added twice)",
+                );
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Opens the output for `--resume`: trims a cut last line, settles the batch that was open when
+/// the last collector stopped, and positions the file at its end.
+async fn reopen(
+    queue: &RedisQueue,
+    job: &JobName,
+    path: &Path,
+    collected: u64,
+    note: &mut OutageNote,
+    stop: &StopSignal,
+) -> anyhow::Result<File> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("could not open {} to resume", path.display()))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("could not read {} to resume", path.display()))?;
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    file.set_len(whole as u64)
+        .with_context(|| format!("could not trim the cut last line of {}", path.display()))?;
+    file.seek(SeekFrom::End(0))?;
+    let open = retry(note, Some(stop), || queue.open_batch(job))
+        .await?
+        .flatten();
+    match open {
+        Some(batch) => {
+            let Some(after) = bytes[..whole].get(batch.offset as usize..) else {
+                bail!(
+                    "{} is shorter than when job {job} last wrote to it; resume with the file \
+                     it wrote, or delete the job with `abreast status --delete {job}` to start \
+                     over",
+                    path.display()
+                );
+            };
+            let lines = after.iter().filter(|&&b| b == b'\n').count();
+            let (done, _) = batch.entries.split_at(lines.min(batch.entries.len()));
+            retry(note, Some(stop), || queue.ack_results(job, done)).await?;
+        }
+        None if collected == 0 && whole > 0 => {
+            bail!(
+                "{} already has records, and job {job} has none collected: it was written by \
+                 another run; pick another -o file",
+                path.display()
+            );
+        }
+        None => {}
+    }
+    Ok(file)
+}
+
+/// The collecting loop's state.
+struct Collector<'a> {
+    queue: &'a RedisQueue,
+    job: &'a JobName,
+    url: &'a BrokerUrl,
+    holder: &'a str,
+    /// The lines already collected (bit `n` of byte `n / 8`, highest bit first).
+    bits: Vec<u8>,
+    summary: Summary,
+    note: OutageNote,
+    stop: &'a StopSignal,
+    started: Instant,
+}
+
+impl Collector<'_> {
+    fn is_collected(&self, line: u64) -> bool {
+        self.bits
+            .get((line / 8) as usize)
+            .is_some_and(|byte| byte & (0x80 >> (line % 8)) != 0)
+    }
+
+    fn mark(&mut self, line: u64) {
+        let index = (line / 8) as usize;
+        if self.bits.len() <= index {
+            self.bits.resize(index + 1, 0);
+        }
+        self.bits[index] |= 0x80 >> (line % 8);
+    }
+
+    /// Collects until every line has its record; true if a stop came first.
+    async fn collect<W: Write>(
+        &mut self,
+        writer: &mut RecordWriter<Counted<W>>,
+        written: &AtomicU64,
+    ) -> anyhow::Result<bool> {
+        let (queue, job, stop) = (self.queue, self.job, self.stop);
+        let mut last_check = Instant::now() - Duration::from_secs(60);
+        let mut last_progress = Instant::now();
+        let mut noted_idle = false;
+        let mut foreign = 0u64;
+        loop {
+            if stop.is_raised() {
+                return Ok(true);
+            }
+            if last_check.elapsed() >= Duration::from_secs(1) {
+                last_check = Instant::now();
+                match retry(&mut self.note, Some(stop), || {
+                    queue.claim_collector(job, self.holder, CLAIM_TTL)
+                })
+                .await?
+                {
+                    None => return Ok(true),
+                    Some(false) => bail!(
+                        "another collector took job {job} over while this one was stalled; \
+                         let it finish (its output has the rest)"
+                    ),
+                    Some(true) => {}
+                }
+                let Some(info) = retry(&mut self.note, Some(stop), || queue.job(job)).await? else {
+                    return Ok(true);
+                };
+                let Some(info) = info else {
+                    bail!("job {job} was deleted from the broker while it was collected");
+                };
+                if info.status.is_finished() {
+                    return Ok(false);
+                }
+                if last_progress.elapsed() >= NO_WORKER_NOTE && !noted_idle {
+                    let live = retry(&mut self.note, Some(stop), || queue.workers())
+                        .await?
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|w| w.seen_ms_ago < NO_WORKER_NOTE.as_millis() as u64);
+                    if !live {
+                        eprintln!(
+                            "abreast fetch: no worker has served job {job} for {} s; start one, \
+                             here or on any machine that reaches the broker: abreast worker \
+                             --broker {}",
+                            NO_WORKER_NOTE.as_secs(),
+                            self.url
+                        );
+                        noted_idle = true;
+                    }
+                }
+            }
+            let Some(batch) = retry(&mut self.note, Some(stop), || {
+                queue.read_results(job, BATCH, Duration::from_millis(500))
+            })
+            .await?
+            else {
+                return Ok(true);
+            };
+            if batch.foreign > 0 {
+                foreign += batch.foreign;
+                eprintln!(
+                    "abreast fetch: skipped {} entries on job {job}'s results that abreast did \
+                     not write ({foreign} so far)",
+                    batch.foreign
+                );
+            }
+            if batch.entries.is_empty() {
+                continue;
+            }
+            last_progress = Instant::now();
+            noted_idle = false;
+            let mut fresh: Vec<(String, u64)> = Vec::new();
+            let mut repeats: Vec<(String, u64)> = Vec::new();
+            let mut records = Vec::new();
+            for entry in batch.entries {
+                if self.is_collected(entry.line) || fresh.iter().any(|(_, l)| *l == entry.line) {
+                    repeats.push((entry.id, entry.line));
+                    continue;
+                }
+                let record = serde_json::from_str::<Record>(&entry.body).unwrap_or_else(|error| {
+                    // A worker of another version, or a damaged entry: the line still gets
+                    // its one record.
+                    Record::failed(
+                        format!("(line {} of job {job})", entry.line + 1),
+                        ErrorInfo::new(
+                            ErrorKind::Internal,
+                            format!(
+                                "the worker's record did not parse ({error}); are the workers \
+                                 running the same abreast version as this collector?"
+                            ),
+                        ),
+                    )
+                });
+                fresh.push((entry.id, entry.line));
+                records.push(record);
+            }
+            if !fresh.is_empty() {
+                let offset = written.load(Ordering::Relaxed);
+                let announced = retry(&mut self.note, Some(stop), || {
+                    queue.begin_batch(job, offset, &fresh)
+                })
+                .await?;
+                if announced.is_none() {
+                    return Ok(true);
+                }
+                for record in &records {
+                    writer.write(record).context("could not write the output")?;
+                    self.summary.count(record);
+                }
+                writer.flush().context("could not write the output")?;
+            }
+            let mut acked = fresh.clone();
+            acked.extend(repeats);
+            // Acked even through a stop: what was written must not come again.
+            retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
+            for (_, line) in fresh {
+                self.mark(line);
+            }
+        }
+    }
+}

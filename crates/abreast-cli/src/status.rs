@@ -1,0 +1,165 @@
+//! `abreast status`: the jobs on a broker with their counts (lines, done, waiting, in flight,
+//! redelivered, gave up), the workers seen with their last heartbeat, and `--delete NAME` for
+//! a finished job. `--format json` gives one JSON object; with `--job NAME` it is that job's
+//! counts (`done` an integer) with the workers beside them.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use abreast_queue::{BrokerUrl, JobName, JobStatus, Queue, QueueError, RedisQueue, WorkerBeat};
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+
+/// Arguments of `abreast status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The broker: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
+    /// (Not parsed by clap, whose errors would echo it, password and all.)
+    #[arg(long, value_name = "URL")]
+    broker: String,
+    /// Only this job.
+    #[arg(long, value_name = "NAME", value_parser = crate::broker::parse_job)]
+    job: Option<JobName>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    format: StatusFormat,
+    /// Delete this job and everything of it from the broker (its results too: collect it
+    /// first).
+    #[arg(long, value_name = "NAME", value_parser = crate::broker::parse_job, conflicts_with_all = ["job", "format"])]
+    delete: Option<JobName>,
+}
+
+/// How `abreast status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// A table for people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Runs `abreast status`.
+pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let broker = crate::broker::parse_broker(&args.broker)?;
+    let runtime = crate::broker::runtime()?;
+    runtime.block_on(async {
+        let queue = connect(&broker).await?;
+        if let Some(job) = &args.delete {
+            return if queue.delete_job(job).await? {
+                eprintln!("abreast status: deleted job {job}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("abreast status: there is no job {job} on {broker}");
+                Ok(ExitCode::from(1))
+            };
+        }
+        let names = match &args.job {
+            Some(job) => vec![job.clone()],
+            None => queue.jobs().await?,
+        };
+        let mut jobs = Vec::new();
+        for name in &names {
+            match queue.job(name).await? {
+                Some(info) => jobs.push(info.status),
+                None if args.job.is_some() => {
+                    eprintln!("abreast status: there is no job {name} on {broker}");
+                    return Ok(ExitCode::from(1));
+                }
+                None => {}
+            }
+        }
+        let workers = queue.workers().await?;
+        match args.format {
+            StatusFormat::Json => {
+                let value = match (&args.job, jobs.first()) {
+                    (Some(_), Some(job)) => {
+                        let mut object = serde_json::to_value(job)?;
+                        object["workers"] = serde_json::to_value(&workers)?;
+                        object
+                    }
+                    _ => serde_json::json!({ "jobs": jobs, "workers": workers }),
+                };
+                println!("{value}");
+            }
+            StatusFormat::Text => print_text(&broker, &jobs, &workers),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Connects, trying a few times while the broker is unreachable: a status is a question asked
+/// now, so it ends with the cause rather than waiting for ever.
+async fn connect(url: &BrokerUrl) -> anyhow::Result<RedisQueue> {
+    let mut failures = 0;
+    loop {
+        match RedisQueue::connect(url).await {
+            Ok(queue) => return Ok(queue),
+            Err(error) if error.is_transient() && failures < 3 => {
+                failures += 1;
+                eprintln!("abreast status: {error}; trying again");
+                tokio::time::sleep(crate::broker::backoff(failures + 2)).await;
+            }
+            Err(error @ QueueError::Unreachable { .. }) => {
+                return Err(error).context("is the broker running, and is --broker right?");
+            }
+            Err(error) => bail!(error),
+        }
+    }
+}
+
+fn print_text(url: &BrokerUrl, jobs: &[JobStatus], workers: &[WorkerBeat]) {
+    println!("broker {url}");
+    if jobs.is_empty() {
+        println!("no jobs");
+    } else {
+        println!(
+            "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11} {:>8} {:>8}",
+            "job",
+            "lines",
+            "done",
+            "collected",
+            "waiting",
+            "in flight",
+            "redelivered",
+            "gave up",
+            "foreign"
+        );
+        for job in jobs {
+            let lines = if job.sealed {
+                job.lines.to_string()
+            } else {
+                format!("{}+", job.lines)
+            };
+            println!(
+                "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11} {:>8} {:>8}",
+                job.job,
+                lines,
+                job.done,
+                job.collected,
+                job.waiting,
+                job.in_flight,
+                job.redelivered,
+                job.gave_up,
+                job.foreign
+            );
+        }
+    }
+    if workers.is_empty() {
+        println!("no workers seen");
+    } else {
+        println!(
+            "{:<48} {:>8} {:>10} {:>10}  last heartbeat",
+            "worker", "pid", "held", "records"
+        );
+        for worker in workers {
+            println!(
+                "{:<48} {:>8} {:>10} {:>10}  {} ago",
+                worker.id,
+                worker.pid,
+                worker.held,
+                worker.completed,
+                humantime::format_duration(Duration::from_secs(worker.seen_ms_ago / 1000))
+            );
+        }
+    }
+}

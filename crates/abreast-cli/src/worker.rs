@@ -1,0 +1,714 @@
+//! `abreast worker`: serves the jobs on a broker until SIGTERM or Ctrl-C.
+//!
+//! The worker is one more consumer of `abreast_fetch::fetch()`. For each job it serves it runs
+//! one fetch whose input is a bounded channel: the lines it leases are fed in once they have
+//! their host's permit (job-wide `--per-host` and `--rate`, kept on the broker), and each record
+//! that comes out is matched back to its lease by URL (a multiset: a URL may be on several
+//! lines), appended to the job's results and its lease acked, in one step. A line delivered
+//! more than the job's `--max-deliveries` times gets a `gave_up` record instead of another try.
+//!
+//! Leases are extended every third of the job's lease while held. On SIGTERM or Ctrl-C the
+//! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
+//! the rest (others take them at once), and exits 0; a second signal exits at once with 130
+//! (what it held goes to others when the leases run out).
+
+use std::collections::{HashMap, VecDeque};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use abreast_fetch::{
+    ErrorInfo, ErrorKind, FetchConfig, Mode, Next, Record, RunOptions, StopSignal,
+};
+use abreast_queue::{JobName, Lease, Queue, QueueError, RedisQueue, WorkerBeat};
+use anyhow::Context as _;
+use clap::Args;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::broker::{JobSettings, OutageNote, backoff, retry};
+
+/// Arguments of `abreast worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The broker: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
+    /// (Not parsed by clap, whose errors would echo it, password and all.)
+    #[arg(long, value_name = "URL")]
+    broker: String,
+    /// The mechanism this worker fetches with.
+    #[arg(long, default_value = "hybrid", value_parser = crate::fetch::parse_mode)]
+    mode: Mode,
+    /// Lines held (and requests in flight) at once by this worker [default: the mode's, as in
+    /// `abreast fetch`].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    jobs: Option<u64>,
+    /// Extraction threads (hybrid mode); default one per two CPUs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    workers: Option<u64>,
+    /// Threads doing network I/O in hybrid mode; default one per two CPUs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    io_threads: Option<u64>,
+    /// After SIGTERM or Ctrl-C, how long to let the fetches in flight finish before handing
+    /// the rest back.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::fetch::parse_duration)]
+    grace: Duration,
+}
+
+/// What the worker's loop hears from its fetches and admission tasks.
+enum Event {
+    /// A lease has its permits and its URL was fed to the job's fetch.
+    Fed {
+        job: JobName,
+        id: String,
+        permit: Option<(String, String)>,
+        local: Option<OwnedSemaphorePermit>,
+    },
+    /// A record came out of a job's fetch.
+    Record(JobName, Box<Record>),
+    /// A job's fetch ended (its input closed, or it failed to start).
+    Ended(JobName, Option<String>),
+}
+
+/// A lease the worker holds.
+struct Held {
+    lease: Lease,
+    /// The job-wide host permit `(host, holder)`, once taken.
+    permit: Option<(String, String)>,
+    /// This worker's share of the host's permits, once taken.
+    _local: Option<OwnedSemaphorePermit>,
+    /// The task getting its permits, until the URL is fed.
+    admission: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// One job this worker serves: its settings and its running fetch.
+struct JobRun {
+    settings: JobSettings,
+    lease: Duration,
+    max_deliveries: u32,
+    feed: Option<flume::Sender<String>>,
+    stop: StopSignal,
+    reader: Option<std::thread::JoinHandle<()>>,
+    held: HashMap<String, Held>,
+    /// Fed URLs -> the ids of their leases, oldest first.
+    fed: HashMap<String, VecDeque<String>>,
+    /// This worker's share of each host's permits.
+    hosts: HashMap<String, Arc<Semaphore>>,
+    last_used: Instant,
+    last_extended: Instant,
+}
+
+impl JobRun {
+    fn close(&mut self) {
+        self.feed = None;
+        for held in self.held.values_mut() {
+            if let Some(task) = held.admission.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The worker's state.
+struct Worker {
+    queue: RedisQueue,
+    id: String,
+    config: FetchConfig,
+    capacity: usize,
+    events: mpsc::UnboundedSender<Event>,
+    runs: HashMap<JobName, JobRun>,
+    jobs: Vec<JobName>,
+    next_job: usize,
+    completed: u64,
+    note: OutageNote,
+    #[cfg(debug_assertions)]
+    crash_on: Option<String>,
+}
+
+/// Runs `abreast worker`.
+pub fn run(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    let stop = crate::fetch::stop_on_ctrl_c()?;
+    let runtime = crate::broker::runtime()?;
+    runtime.block_on(serve(args, &stop))
+}
+
+async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode> {
+    let broker = crate::broker::parse_broker(&args.broker)?;
+    let Some(queue) = crate::broker::connect(&broker, "worker", stop).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut config = FetchConfig::default();
+    config.mode = args.mode;
+    config.concurrency = args.jobs.map(|j| j as usize);
+    config.workers = args.workers.map(|w| w as usize);
+    config.io_threads = args.io_threads.map(|n| n as usize);
+    // The worker ends its fetches itself, at the end of its own grace.
+    config.grace = Duration::ZERO;
+    let capacity = config.concurrency();
+    let (events, mut incoming) = mpsc::unbounded_channel();
+    let mut worker = Worker {
+        queue,
+        id: crate::broker::process_id("worker"),
+        config,
+        capacity,
+        events,
+        runs: HashMap::new(),
+        jobs: Vec::new(),
+        next_job: 0,
+        completed: 0,
+        note: OutageNote::new("worker"),
+        #[cfg(debug_assertions)]
+        crash_on: std::env::var("ABREAST_TEST_CRASH_ON").ok(),
+    };
+    eprintln!(
+        "abreast worker: {} serving the jobs on {} ({} mode, {} at once)",
+        worker.id, broker, args.mode, capacity
+    );
+    let mut next_lease = Instant::now();
+    let mut lease_failures = 0u32;
+    let mut next_beat = Instant::now();
+    let mut next_jobs = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !stop.is_raised() {
+        tokio::select! {
+            event = incoming.recv() => {
+                if let Some(event) = event {
+                    worker.handle(event).await?;
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        if now >= next_beat {
+            worker.beat().await;
+            next_beat = now + Duration::from_secs(2);
+        }
+        if now >= next_jobs {
+            match worker.queue.jobs().await {
+                Ok(jobs) => worker.jobs = jobs,
+                Err(error) => worker.note.report(&error),
+            }
+            next_jobs = now + Duration::from_secs(1);
+        }
+        worker.extend_due().await;
+        worker.close_idle_runs();
+        // A suspect (a line whose last worker died) is fetched with nothing new beside it.
+        if now >= next_lease && worker.held() < worker.capacity && !worker.holds_suspect() {
+            match worker.lease_some().await {
+                Ok(0) => {
+                    lease_failures = lease_failures.saturating_add(1).min(2);
+                    next_lease =
+                        Instant::now() + Duration::from_millis(100 * u64::from(lease_failures));
+                }
+                Ok(_) => {
+                    lease_failures = 0;
+                    worker.note.recovered();
+                }
+                Err(error) if error.is_transient() => {
+                    worker.note.report(&error);
+                    lease_failures = lease_failures.saturating_add(1);
+                    next_lease = Instant::now() + backoff(lease_failures);
+                }
+                Err(error) => return Err(error).context("the worker could not lease lines"),
+            }
+        }
+    }
+    worker.shut_down(&mut incoming, args.grace).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Worker {
+    fn held(&self) -> usize {
+        self.runs.values().map(|run| run.held.len()).sum()
+    }
+
+    /// True while a lease taken over from a worker that died is held.
+    fn holds_suspect(&self) -> bool {
+        self.runs
+            .values()
+            .any(|run| run.held.values().any(|held| held.lease.deliveries > 1))
+    }
+
+    async fn beat(&mut self) {
+        let beat = WorkerBeat {
+            id: self.id.clone(),
+            host: crate::broker::host_name(),
+            pid: std::process::id(),
+            held: self.held() as u64,
+            completed: self.completed,
+            seen_ms_ago: 0,
+        };
+        match self.queue.heartbeat(&beat).await {
+            Ok(()) => self.note.recovered(),
+            Err(error) => self.note.report(&error),
+        }
+    }
+
+    /// Leases lines of the next job that has some; how many it got.
+    async fn lease_some(&mut self) -> Result<usize, QueueError> {
+        for _ in 0..self.jobs.len() {
+            let job = self.jobs[self.next_job % self.jobs.len()].clone();
+            self.next_job = self.next_job.wrapping_add(1);
+            match self.runs.get(&job) {
+                // Its fetch is ending (idle); it is started again once it has.
+                Some(run) if run.feed.is_none() => continue,
+                Some(_) => {}
+                None => {
+                    if !self.open_run(&job).await? {
+                        continue;
+                    }
+                }
+            }
+            let room = (self.capacity - self.held()).min(256);
+            let leased = match self.queue.lease(&job, &self.id, room).await {
+                Err(QueueError::NoSuchJob { .. }) => {
+                    self.drop_run(&job);
+                    continue;
+                }
+                other => other?,
+            };
+            if leased.foreign > 0 {
+                eprintln!(
+                    "abreast worker: skipped {} entries on job {job}'s lines that abreast did not write",
+                    leased.foreign
+                );
+            }
+            if leased.leases.is_empty() {
+                continue;
+            }
+            let count = leased.leases.len();
+            for lease in leased.leases {
+                self.admit(&job, lease).await?;
+            }
+            return Ok(count);
+        }
+        Ok(0)
+    }
+
+    /// Starts serving `job`: reads its settings and starts its fetch. False if it is gone.
+    async fn open_run(&mut self, job: &JobName) -> Result<bool, QueueError> {
+        let Some(info) = self.queue.job(job).await? else {
+            return Ok(false);
+        };
+        let settings = match JobSettings::decode(&info.spec.settings) {
+            Ok(settings) => settings,
+            Err(error) => {
+                eprintln!("abreast worker: skipping job {job}: {error:#}");
+                return Ok(false);
+            }
+        };
+        let mut config = self.config.clone();
+        config.per_host = settings.per_host.max(1);
+        // The job-wide rate is kept on the broker, before a URL is fed.
+        config.rate = None;
+        config.http = settings.http.clone();
+        let (feed, lines) = flume::bounded::<String>(self.capacity);
+        let stop = StopSignal::new();
+        let options = RunOptions {
+            stop: Some(stop.clone()),
+            ..RunOptions::default()
+        };
+        let events = self.events.clone();
+        let name = job.clone();
+        let reader = std::thread::Builder::new()
+            .name(format!("abreast-worker-{job}"))
+            .spawn(move || {
+                let mut records = match abreast_fetch::fetch(&config, lines, options) {
+                    Ok(records) => records,
+                    Err(error) => {
+                        let _ = events.send(Event::Ended(name, Some(error.to_string())));
+                        return;
+                    }
+                };
+                loop {
+                    match records.next_timeout(Duration::from_millis(200)) {
+                        Next::Record(record) => {
+                            if events
+                                .send(Event::Record(name.clone(), Box::new(record)))
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Next::Pending => {}
+                        Next::End => break,
+                    }
+                }
+                let error = records.finish().err().map(|e| e.to_string());
+                let _ = events.send(Event::Ended(name, error));
+            })
+            .map_err(|error| QueueError::Input(std::io::Error::other(error)))?;
+        let now = Instant::now();
+        self.runs.insert(
+            job.clone(),
+            JobRun {
+                settings,
+                lease: info.spec.lease,
+                max_deliveries: info.spec.max_deliveries,
+                feed: Some(feed),
+                stop,
+                reader: Some(reader),
+                held: HashMap::new(),
+                fed: HashMap::new(),
+                hosts: HashMap::new(),
+                last_used: now,
+                last_extended: now,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Takes a new lease in: gives it up if it was delivered too often, else starts getting
+    /// its permits, after which its URL is fed.
+    async fn admit(&mut self, job: &JobName, lease: Lease) -> Result<(), QueueError> {
+        let run = self.runs.get_mut(job).expect("leased for a running job");
+        run.last_used = Instant::now();
+        if lease.deliveries > u64::from(run.max_deliveries) {
+            let record = Record::failed(
+                lease.text.clone(),
+                ErrorInfo::new(
+                    ErrorKind::GaveUp,
+                    format!(
+                        "gave up after {} deliveries (--max-deliveries {}): each worker that took \
+                         this line died or lost its lease before writing its record; fetch it \
+                         alone to see why",
+                        lease.deliveries - 1,
+                        run.max_deliveries
+                    ),
+                ),
+            );
+            let body = serde_json::to_string(&record).expect("records serialize");
+            let mut note = OutageNote::new("worker");
+            retry(&mut note, None, || {
+                self.queue.complete(job, &lease, &body, true, None)
+            })
+            .await?;
+            self.completed += 1;
+            return Ok(());
+        }
+        let host = url::Url::parse(&lease.text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .and_then(|url| url.host_str().map(str::to_owned));
+        let local = host.as_ref().map(|host| {
+            Arc::clone(
+                run.hosts
+                    .entry(host.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(run.settings.per_host.max(1)))),
+            )
+        });
+        let admission = Admission {
+            queue: self.queue.clone(),
+            job: job.clone(),
+            id: lease.id.clone(),
+            text: lease.text.clone(),
+            host,
+            local,
+            holder: format!("{}/{}", self.id, lease.id),
+            per_host: run.settings.per_host.max(1),
+            rate: run.settings.rate,
+            ttl: run.lease,
+            feed: run.feed.clone(),
+            events: self.events.clone(),
+            #[cfg(debug_assertions)]
+            crash_on: self.crash_on.clone(),
+        };
+        let task = tokio::spawn(admission.run());
+        run.held.insert(
+            lease.id.clone(),
+            Held {
+                lease,
+                permit: None,
+                _local: None,
+                admission: Some(task),
+            },
+        );
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: Event) -> anyhow::Result<()> {
+        match event {
+            Event::Fed {
+                job,
+                id,
+                permit,
+                local,
+            } => {
+                let Some(run) = self.runs.get_mut(&job) else {
+                    return Ok(());
+                };
+                if let Some(held) = run.held.get_mut(&id) {
+                    held.admission = None;
+                    held.permit = permit;
+                    held._local = local;
+                    run.fed
+                        .entry(held.lease.text.clone())
+                        .or_default()
+                        .push_back(id);
+                }
+            }
+            Event::Record(job, record) => self.record_done(&job, *record).await?,
+            Event::Ended(job, error) => {
+                if let Some(error) = error {
+                    eprintln!("abreast worker: the fetch of job {job} failed: {error}");
+                }
+                if let Some(mut run) = self.runs.remove(&job) {
+                    // What it still held goes back to the others.
+                    let leases: Vec<Lease> = run.held.values().map(|h| h.lease.clone()).collect();
+                    let permits: Vec<(String, String)> =
+                        run.held.values().filter_map(|h| h.permit.clone()).collect();
+                    run.close();
+                    let mut note = OutageNote::new("worker");
+                    let _ = retry(&mut note, None, || {
+                        self.queue.hand_back(&job, &self.id, &leases, &permits)
+                    })
+                    .await;
+                    if let Some(reader) = run.reader.take() {
+                        let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a record to its job's results and acks its lease.
+    async fn record_done(&mut self, job: &JobName, record: Record) -> anyhow::Result<()> {
+        let Some(run) = self.runs.get_mut(job) else {
+            return Ok(());
+        };
+        let Some(id) = run.fed.get_mut(&record.url).and_then(VecDeque::pop_front) else {
+            eprintln!(
+                "abreast worker: a record for {} matched no lease of job {job} (a bug in abreast; please report it)",
+                record.url
+            );
+            return Ok(());
+        };
+        if run.fed.get(&record.url).is_some_and(VecDeque::is_empty) {
+            run.fed.remove(&record.url);
+        }
+        let Some(held) = run.held.remove(&id) else {
+            return Ok(());
+        };
+        run.last_used = Instant::now();
+        let body = serde_json::to_string(&record).context("could not encode a record")?;
+        let permit = held
+            .permit
+            .as_ref()
+            .map(|(host, holder)| (host.as_str(), holder.as_str()));
+        let outcome = retry(&mut self.note, None, || {
+            self.queue.complete(job, &held.lease, &body, false, permit)
+        })
+        .await;
+        match outcome {
+            Ok(_) => self.completed += 1,
+            Err(QueueError::NoSuchJob { .. }) => self.drop_run(job),
+            Err(error) => return Err(error).context("the worker could not write a record"),
+        }
+        Ok(())
+    }
+
+    /// Extends the leases and permits of every job whose third of a lease has passed.
+    async fn extend_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<JobName> = self
+            .runs
+            .iter()
+            .filter(|(_, run)| !run.held.is_empty() && now - run.last_extended >= run.lease / 3)
+            .map(|(job, _)| job.clone())
+            .collect();
+        for job in due {
+            let run = self.runs.get_mut(&job).expect("listed above");
+            run.last_extended = now;
+            let ids: Vec<String> = run.held.keys().cloned().collect();
+            let permits: Vec<(String, String)> =
+                run.held.values().filter_map(|h| h.permit.clone()).collect();
+            if let Err(error) = self.queue.extend(&job, &self.id, &ids, &permits).await {
+                self.note.report(&error);
+            }
+        }
+    }
+
+    /// Ends the fetches of jobs this worker has not served for a while, freeing their threads.
+    fn close_idle_runs(&mut self) {
+        for run in self.runs.values_mut() {
+            if run.held.is_empty()
+                && run.feed.is_some()
+                && run.last_used.elapsed() > Duration::from_secs(5)
+            {
+                // The fetch ends once its input closes; `Ended` then removes the run.
+                run.close();
+            }
+        }
+    }
+
+    fn drop_run(&mut self, job: &JobName) {
+        if let Some(mut run) = self.runs.remove(job) {
+            run.close();
+            run.stop.raise();
+            // The reader ends at once (the fetch's grace is zero) and is not waited for.
+        }
+    }
+
+    /// After a stop: no new lease; the fetches in flight get `grace`; the rest is handed back.
+    async fn shut_down(
+        &mut self,
+        incoming: &mut mpsc::UnboundedReceiver<Event>,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        // Leases still waiting for their permits were never fed: back at once.
+        let jobs: Vec<JobName> = self.runs.keys().cloned().collect();
+        for job in &jobs {
+            self.hand_back_where(job, |held| held.admission.is_some())
+                .await;
+        }
+        let deadline = Instant::now() + grace;
+        while self.held() > 0 && Instant::now() < deadline {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(wait, incoming.recv()).await {
+                Ok(Some(Event::Record(job, record))) => self.record_done(&job, *record).await?,
+                Ok(Some(Event::Fed { .. } | Event::Ended(..))) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for job in &jobs {
+            self.hand_back_where(job, |_| true).await;
+        }
+        let handed: Vec<JobName> = self.runs.keys().cloned().collect();
+        for job in handed {
+            self.drop_run(&job);
+        }
+        if let Err(error) = self.queue.retire(&self.id).await {
+            eprintln!("abreast worker: could not remove itself from the workers' list: {error}");
+        }
+        eprintln!(
+            "abreast worker: stopped after {} records; what it held went back to the queue",
+            self.completed
+        );
+        Ok(())
+    }
+
+    async fn hand_back_where(&mut self, job: &JobName, pick: impl Fn(&Held) -> bool) {
+        let Some(run) = self.runs.get_mut(job) else {
+            return;
+        };
+        let ids: Vec<String> = run
+            .held
+            .iter()
+            .filter(|(_, held)| pick(held))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut leases = Vec::new();
+        let mut permits = Vec::new();
+        for id in ids {
+            if let Some(mut held) = run.held.remove(&id) {
+                if let Some(task) = held.admission.take() {
+                    task.abort();
+                }
+                permits.extend(held.permit.clone());
+                leases.push(held.lease);
+            }
+        }
+        let mut note = OutageNote::new("worker");
+        // A broker that stays away: the leases run out by themselves.
+        let stop = StopSignal::new();
+        let give_up = stop.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            give_up.raise();
+        });
+        let _ = retry(&mut note, Some(&stop), || {
+            self.queue.hand_back(job, &self.id, &leases, &permits)
+        })
+        .await;
+        timer.abort();
+    }
+}
+
+/// Getting a lease's permits, then feeding its URL: a task of its own, so a host at its limit
+/// holds back only its own lines.
+struct Admission {
+    queue: RedisQueue,
+    job: JobName,
+    id: String,
+    text: String,
+    host: Option<String>,
+    local: Option<Arc<Semaphore>>,
+    holder: String,
+    per_host: usize,
+    rate: Option<f64>,
+    ttl: Duration,
+    feed: Option<flume::Sender<String>>,
+    events: mpsc::UnboundedSender<Event>,
+    #[cfg(debug_assertions)]
+    crash_on: Option<String>,
+}
+
+impl Admission {
+    async fn run(self) {
+        let mut local = None;
+        let mut permit = None;
+        if let Some(host) = &self.host {
+            if let Some(semaphore) = self.local.clone() {
+                match semaphore.acquire_owned().await {
+                    Ok(taken) => local = Some(taken),
+                    Err(_) => return,
+                }
+            }
+            let mut note = OutageNote::new("worker");
+            let mut wait = Duration::from_millis(5);
+            loop {
+                let taken = retry(&mut note, None, || {
+                    self.queue
+                        .acquire_host(&self.job, host, &self.holder, self.per_host, self.ttl)
+                })
+                .await;
+                match taken {
+                    Ok(Some(true)) => break,
+                    Ok(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_millis(100));
+                    }
+                    // The job is gone: the loop drops its run.
+                    Err(_) => return,
+                }
+            }
+            permit = Some((host.clone(), self.holder.clone()));
+            if let Some(rate) = self.rate {
+                let reserved = retry(&mut note, None, || {
+                    self.queue.reserve_start(&self.job, host, rate)
+                })
+                .await;
+                if let Ok(Some(wait)) = reserved {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        #[cfg(debug_assertions)]
+        if let Some(needle) = &self.crash_on
+            && !needle.is_empty()
+            && self.text.contains(needle.as_str())
+        {
+            // The tests' poison line: this worker dies as a crashing fetch would.
+            eprintln!(
+                "abreast worker: ABREAST_TEST_CRASH_ON matched {}; aborting",
+                self.text
+            );
+            std::process::abort();
+        }
+        let sent = self.events.send(Event::Fed {
+            job: self.job.clone(),
+            id: self.id.clone(),
+            permit,
+            local,
+        });
+        if sent.is_ok()
+            && let Some(feed) = &self.feed
+        {
+            let _ = feed.send_async(self.text.clone()).await;
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! `abreast fetch --broker`, `abreast worker` and `abreast status` end to end, against a real
+//! `redis-server` each test starts for itself (on a free port, in a temporary folder; a
+//! machine without one fails these tests with a message saying to install it) and the test
+//! site: nothing lost or repeated when a worker, the collector or the broker dies, poison
+//! lines given up, politeness job-wide, SIGTERM handing back, idempotent submission, status,
+//! secrets, foreign entries.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use abreast_queue::LocalRedis;
+use abreast_site::{Latency, Site, SiteConfig};
+
+use crate::util::{abreast, run_expecting};
+
+fn redis() -> LocalRedis {
+    LocalRedis::start().expect(
+        "redis-server must be installed for the broker's tests (apt-get install redis-server)",
+    )
+}
+
+fn site(latency_ms: u64) -> abreast_site::BackgroundSite {
+    let latency: Latency = format!("{latency_ms}ms").parse().expect("a latency");
+    Site::start_in_background(
+        SiteConfig::default()
+            .pages(200)
+            .page_size(2048)
+            .latency(latency),
+    )
+    .unwrap()
+}
+
+fn urls(site: &abreast_site::BackgroundSite, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("{}/page/{i}", site.base_url()))
+        .collect()
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The records of a JSON lines file.
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
+        .collect()
+}
+
+/// How many records each URL has.
+fn counts(records: &[serde_json::Value]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for record in records {
+        *counts
+            .entry(record["url"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Asserts exactly one record per line of `lines` (a multiset: repeated lines, repeated
+/// records).
+fn assert_one_record_per_line(path: &Path, lines: &[String]) {
+    let mut expected = BTreeMap::new();
+    for line in lines {
+        *expected.entry(line.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts(&records(path)),
+        expected,
+        "one record per input line"
+    );
+}
+
+/// Waits for `condition` (the time limit only catches a hang).
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !condition() {
+        assert!(Instant::now() < deadline, "waited 90 s for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A child `abreast` process, its stderr in a file, killed when dropped.
+struct Running {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Running {
+    fn start(command: &mut Command, dir: &Path, name: &str) -> Running {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("abreast starts");
+        Running { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, signal);
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 90 s for abreast to exit; its stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn has_exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn worker(redis: &LocalRedis, dir: &Path, name: &str, extra: &[&str]) -> Running {
+    Running::start(
+        abreast()
+            .args(["worker", "--broker", &redis.url(), "--mode", "async"])
+            .args(extra),
+        dir,
+        name,
+    )
+}
+
+fn collector(redis: &LocalRedis, input: &Path, job: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut command = abreast();
+    command
+        .arg("fetch")
+        .arg(input)
+        .args(["--broker", &redis.url(), "--job", job, "-o"])
+        .arg(out)
+        .args(extra);
+    command
+}
+
+fn status(redis: &LocalRedis, job: &str) -> serde_json::Value {
+    let (stdout, _) = run_expecting(
+        abreast().args([
+            "status",
+            "--broker",
+            &redis.url(),
+            "--job",
+            job,
+            "--format",
+            "json",
+        ]),
+        0,
+    );
+    serde_json::from_str(&stdout).expect("status prints JSON")
+}
+
+/// The job's status, or null while it does not exist yet.
+fn status_if_any(redis: &LocalRedis, job: &str) -> serde_json::Value {
+    let output = abreast()
+        .args([
+            "status",
+            "--broker",
+            &redis.url(),
+            "--job",
+            job,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+fn lines_in(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_job_through_two_workers_writes_what_plain_fetch_writes() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = urls(&site, 30);
+    lines.push(format!("{}/page/99999", site.base_url()));
+    lines.push("not a url".into());
+    lines.push(lines[3].clone());
+    let mut input_text = lines.clone();
+    input_text.insert(5, "# a comment".into());
+    input_text.insert(9, String::new());
+    let input = write_lines(dir.path(), "urls.txt", &input_text);
+    let _a = worker(&redis, dir.path(), "a", &["-j", "8"]);
+    let _b = worker(&redis, dir.path(), "b", &["-j", "8"]);
+    let out = dir.path().join("out.jsonl");
+    let (_, stderr) = run_expecting(&mut collector(&redis, &input, "same", &out, &[]), 1);
+    assert!(
+        stderr.contains("33 records") && stderr.contains("31 ok"),
+        "{stderr}"
+    );
+    assert_one_record_per_line(&out, &lines);
+
+    let plain = dir.path().join("plain.jsonl");
+    run_expecting(abreast().arg("fetch").arg(&input).arg("-o").arg(&plain), 1);
+    let shape = |records: Vec<serde_json::Value>| {
+        let mut shape: Vec<String> = records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {} {}",
+                    r["url"], r["ok"], r["status"], r["title"], r["error"]["kind"]
+                )
+            })
+            .collect();
+        shape.sort();
+        shape
+    };
+    assert_eq!(
+        shape(records(&out)),
+        shape(records(&plain)),
+        "the same records"
+    );
+
+    let job = status(&redis, "same");
+    assert_eq!(job["done"], 33);
+    assert_eq!(
+        (job["lines"].as_u64(), job["collected"].as_u64()),
+        (Some(33), Some(33))
+    );
+    assert_eq!(job["workers"].as_array().unwrap().len(), 2);
+
+    // Submitting again adds nothing; a resumed collection of a finished job has nothing left.
+    let (_, stderr) = run_expecting(
+        &mut collector(&redis, &input, "same", &out, &["--resume"]),
+        0,
+    );
+    assert!(!stderr.contains("submitted"), "{stderr}");
+    assert_one_record_per_line(&out, &lines);
+    // Without --resume the file would be started over while the broker has dropped what it
+    // collected: refused.
+    let (_, stderr) = run_expecting(&mut collector(&redis, &input, "same", &out, &[]), 2);
+    assert!(stderr.contains("--resume"), "{stderr}");
+    // Another input under the same name: refused, saying how to go on.
+    let other = write_lines(dir.path(), "other.txt", &lines[..10]);
+    let (_, stderr) = run_expecting(&mut collector(&redis, &other, "same", &out, &[]), 2);
+    assert!(
+        stderr.contains("another input") && stderr.contains("--delete same"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let (stdout, _) = run_expecting(abreast().args(["status", "--broker", &redis.url()]), 0);
+    assert!(
+        stdout.contains("same") && stdout.contains("last heartbeat"),
+        "{stdout}"
+    );
+    run_expecting(
+        abreast().args(["status", "--broker", &redis.url(), "--delete", "same"]),
+        0,
+    );
+    run_expecting(
+        abreast().args([
+            "status",
+            "--broker",
+            &redis.url(),
+            "--job",
+            "same",
+            "--format",
+            "json",
+        ]),
+        1,
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_job_loses_nothing() {
+    let redis = redis();
+    let site = site(300);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 40);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let mut first = worker(&redis, dir.path(), "first", &["-j", "8"]);
+    let mut collecting = Running::start(
+        &mut collector(&redis, &input, "killed", &out, &["--lease", "2s"]),
+        dir.path(),
+        "collector",
+    );
+    wait_for("the first worker to hold leases", || {
+        status_if_any(&redis, "killed")["in_flight"].as_u64() > Some(0)
+    });
+    first.signal(libc::SIGKILL);
+    first.wait();
+    let _second = worker(&redis, dir.path(), "second", &["-j", "8"]);
+    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+    assert!(status(&redis, "killed")["redelivered"].as_u64() > Some(0));
+}
+
+#[test]
+fn the_collector_killed_then_resumed_loses_and_repeats_nothing() {
+    let redis = redis();
+    let site = site(20);
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = urls(&site, 60);
+    lines.push(lines[7].clone());
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    let mut collecting = Running::start(
+        &mut collector(&redis, &input, "crash", &out, &[]),
+        dir.path(),
+        "collector",
+    );
+    wait_for("some records", || lines_in(&out) >= 10);
+    collecting.signal(libc::SIGKILL);
+    collecting.wait();
+    let (_, stderr) = run_expecting(
+        &mut collector(&redis, &input, "crash", &out, &["--resume"]),
+        0,
+    );
+    assert!(
+        stderr.contains("0 failed") || !stderr.contains("failed"),
+        "{stderr}"
+    );
+    assert_one_record_per_line(&out, &lines);
+}
+
+#[test]
+fn a_restarted_broker_loses_nothing() {
+    let mut redis = redis();
+    let site = site(100);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 40);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    let mut collecting = Running::start(
+        &mut collector(&redis, &input, "restart", &out, &[]),
+        dir.path(),
+        "collector",
+    );
+    wait_for("some records", || lines_in(&out) >= 4);
+    redis.restart().unwrap();
+    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+    assert!(
+        collecting.stderr().contains("retrying"),
+        "{}",
+        collecting.stderr()
+    );
+}
+
+#[test]
+fn a_line_that_kills_its_workers_is_given_up_once() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = urls(&site, 10);
+    lines.insert(4, format!("{}/page/1?poison", site.base_url()));
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let mut collecting = Running::start(
+        &mut collector(
+            &redis,
+            &input,
+            "poison",
+            &out,
+            &["--lease", "1s", "--max-deliveries", "2"],
+        ),
+        dir.path(),
+        "collector",
+    );
+    // A supervisor, as Kubernetes would be: a worker that dies is replaced.
+    let mut starts = 0;
+    let mut current: Option<Running> = None;
+    while !collecting.has_exited() {
+        if current.as_mut().is_none_or(Running::has_exited) {
+            starts += 1;
+            assert!(starts < 20, "a poison loop: {starts} workers started");
+            let mut command = abreast();
+            command
+                .args([
+                    "worker",
+                    "--broker",
+                    &redis.url(),
+                    "--mode",
+                    "async",
+                    "-j",
+                    "2",
+                ])
+                .env("ABREAST_TEST_CRASH_ON", "poison");
+            current = Some(Running::start(
+                &mut command,
+                dir.path(),
+                &format!("w{starts}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(collecting.wait().code(), Some(1), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+    let given_up: Vec<serde_json::Value> = records(&out)
+        .into_iter()
+        .filter(|r| r["error"]["kind"] == "gave_up")
+        .collect();
+    assert_eq!(given_up.len(), 1);
+    assert!(given_up[0]["url"].as_str().unwrap().ends_with("?poison"));
+    let message = given_up[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2 deliveries"), "{message}");
+    assert_eq!(status(&redis, "poison")["gave_up"], 1);
+}
+
+#[test]
+fn per_host_holds_across_three_workers() {
+    let redis = redis();
+    let site = site(60);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 60);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let _workers: Vec<Running> = (0..3)
+        .map(|i| worker(&redis, dir.path(), &format!("w{i}"), &["-j", "16"]))
+        .collect();
+    run_expecting(
+        &mut collector(&redis, &input, "polite", &out, &["--per-host", "3"]),
+        0,
+    );
+    assert_one_record_per_line(&out, &lines);
+    let most = site.counters().most_in_flight();
+    assert!(
+        (1..=3).contains(&most),
+        "{most} requests at once to one host"
+    );
+}
+
+#[test]
+fn sigterm_hands_back_what_a_worker_holds() {
+    let redis = redis();
+    let site = site(1500);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 12);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let mut leaving = worker(
+        &redis,
+        dir.path(),
+        "leaving",
+        &["-j", "12", "--grace", "100ms"],
+    );
+    let mut collecting = Running::start(
+        &mut collector(&redis, &input, "handback", &out, &["--lease", "120s"]),
+        dir.path(),
+        "collector",
+    );
+    wait_for("the worker to hold every line", || {
+        status_if_any(&redis, "handback")["in_flight"].as_u64() == Some(12)
+    });
+    leaving.signal(libc::SIGTERM);
+    assert_eq!(leaving.wait().code(), Some(0), "{}", leaving.stderr());
+    assert!(
+        leaving.stderr().contains("went back"),
+        "{}",
+        leaving.stderr()
+    );
+    let job = status(&redis, "handback");
+    assert_eq!(job["in_flight"], 0, "{job}");
+    assert_eq!(job["waiting"], 12, "{job}");
+    // The next worker takes them at once, long before a 120 s lease would run out.
+    let _staying = worker(&redis, dir.path(), "staying", &["-j", "12"]);
+    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+}
+
+#[test]
+fn passwords_are_never_printed_and_bad_brokers_exit_2() {
+    let redis = LocalRedis::start_with_password("pw-s3cret").expect("redis-server starts");
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 5);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let port = redis.port();
+    let wrong = format!("redis://:wrong-pw@127.0.0.1:{port}");
+    for command in [
+        abreast().args(["status", "--broker", &wrong]),
+        abreast().args(["worker", "--broker", &wrong]),
+        abreast()
+            .arg("fetch")
+            .arg(&input)
+            .args(["--broker", &wrong, "--job", "x"]),
+        abreast().args(["status", "--broker", "http://:pw-s3cret@127.0.0.1/"]),
+        abreast().args([
+            "status",
+            "--broker",
+            &format!("redis://:pw-s3cret@127.0.0.1:{port}/db"),
+        ]),
+        abreast().args(["status", "--broker", &redis.url(), "--job", "a b"]),
+    ] {
+        let (stdout, stderr) = run_expecting(command, 2);
+        assert!(
+            !stderr.contains("s3cret") && !stderr.contains("wrong-pw"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("s3cret"));
+        // The cause on one line (clap adds a pointer to --help below a usage error).
+        let causes = stderr.lines().filter(|l| l.contains("error:")).count();
+        assert_eq!(causes, 1, "one line: {stderr}");
+    }
+    let mut serving = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    run_expecting(&mut collector(&redis, &input, "secret", &out, &[]), 0);
+    let (stdout, stderr) = run_expecting(abreast().args(["status", "--broker", &redis.url()]), 0);
+    assert!(stdout.contains("redis://:***@127.0.0.1"), "{stdout}");
+    serving.signal(libc::SIGTERM);
+    serving.wait();
+    for text in [
+        stdout,
+        stderr,
+        serving.stderr(),
+        std::fs::read_to_string(&out).unwrap(),
+    ] {
+        assert!(!text.contains("pw-s3cret"), "{text}");
+    }
+}
+
+#[test]
+fn entries_abreast_did_not_write_are_skipped_and_an_idle_job_says_how_to_start_a_worker() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 6);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let mut collecting = Running::start(
+        &mut collector(&redis, &input, "foreign", &out, &[]),
+        dir.path(),
+        "collector",
+    );
+    wait_for("the note on a job no worker serves", || {
+        collecting
+            .stderr()
+            .contains("abreast worker --broker redis://127.0.0.1:")
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = abreast_queue::BrokerUrl::parse(&redis.url()).unwrap();
+        let queue = abreast_queue::RedisQueue::connect(&url).await.unwrap();
+        let job = abreast_queue::JobName::new("foreign").unwrap();
+        queue
+            .add_raw_entry(&job, false, &[("hello", "world")])
+            .await
+            .unwrap();
+        queue
+            .add_raw_entry(&job, true, &[("n", "1")])
+            .await
+            .unwrap();
+    });
+    let serving = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+    assert_eq!(status(&redis, "foreign")["foreign"], 2);
+    assert!(
+        collecting.stderr().contains("did not write"),
+        "{}",
+        collecting.stderr()
+    );
+    wait_for("the worker's note", || {
+        serving.stderr().contains("did not write")
+    });
+}
