@@ -107,6 +107,19 @@ pub(crate) fn row(
     pages: u64,
     server: Option<&ThreadClocks>,
 ) -> anyhow::Result<Row> {
+    row_with(timing, dir, urls, pages, server, "")
+}
+
+/// As [`row`], with `options` (lines of curl's config file, such as `cacert = "FILE"` and
+/// `resolve = "NAME:PORT:127.0.0.1"`) before the URLs.
+pub(crate) fn row_with(
+    timing: &Timing<'_>,
+    dir: &Path,
+    urls: &str,
+    pages: u64,
+    server: Option<&ThreadClocks>,
+    options: &str,
+) -> anyhow::Result<Row> {
     if let Err(why) = curl_version() {
         return Ok(Row::skipped(
             Mechanism::Async,
@@ -118,11 +131,12 @@ pub(crate) fn row(
     }
     timing.progress.case("curl -Z");
     let config = dir.join("curl.conf");
-    let mut text = String::with_capacity(urls.len() * 2);
+    let mut text = String::with_capacity(options.len() + urls.len() * 2);
+    text.push_str(options);
     for url in urls.lines() {
         // The config file's quoting: a backslash or a quote is escaped with a backslash.
-        let quoted = url.replace('\\', "\\\\").replace('"', "\\\"");
-        text.push_str(&format!("url = \"{quoted}\"\noutput = \"/dev/null\"\n"));
+        let quoted = quote(url);
+        text.push_str(&format!("url = {quoted}\noutput = \"/dev/null\"\n"));
     }
     std::fs::write(&config, text).context("could not write curl's config file")?;
     for _ in 0..timing.bench.warmup {
@@ -152,6 +166,13 @@ pub(crate) fn row(
     .with_cpu(&cpu)
     .with_server_cpu(&server_cpu)
     .with_peak_memory(peak_memory_bytes))
+}
+
+/// A value for curl's config file: in double quotes, a backslash or a quote escaped with a
+/// backslash.
+pub(crate) fn quote(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
 }
 
 /// The run, unless it got fewer than `pages` pages.

@@ -33,7 +33,7 @@ use crate::{Sizes, Timing, page_urls};
 /// hundred bytes) but, with no latency, the 100 connections of the explainer's aiohttp program:
 /// there, more connections only add set-up and scheduling (on 2 cores hybrid fetches 16k pages/s
 /// with 1000, 25k with 100).
-fn concurrency(mode: Mode, latency: Duration) -> usize {
+pub(crate) fn concurrency(mode: Mode, latency: Duration) -> usize {
     match mode {
         Mode::Threads | Mode::Processes => 64,
         Mode::Async | Mode::Hybrid if latency.is_zero() => 100,
@@ -41,7 +41,7 @@ fn concurrency(mode: Mode, latency: Duration) -> usize {
     }
 }
 
-fn mechanism(mode: Mode) -> Mechanism {
+pub(crate) fn mechanism(mode: Mode) -> Mechanism {
     match mode {
         Mode::Threads => Mechanism::Threads,
         Mode::Async => Mechanism::Async,
@@ -60,7 +60,28 @@ fn fetch_all(
     pages: u64,
     workers: Option<usize>,
 ) -> anyhow::Result<()> {
-    let mut config = FetchConfig::default();
+    fetch_all_with(
+        FetchConfig::default(),
+        mode,
+        extraction,
+        concurrency,
+        urls,
+        pages,
+        workers,
+    )
+}
+
+/// As [`fetch_all`], starting from `config` (for settings of the client's own, such as the
+/// HTTPS suites' CA and name server).
+pub(crate) fn fetch_all_with(
+    mut config: FetchConfig,
+    mode: Mode,
+    extraction: Extraction,
+    concurrency: usize,
+    urls: &str,
+    pages: u64,
+    workers: Option<usize>,
+) -> anyhow::Result<()> {
     config.mode = mode;
     config.concurrency = Some(concurrency);
     config.workers = workers;
@@ -87,14 +108,14 @@ fn fetch_all(
 /// The test site on a runtime of its own with one thread per two CPUs, so that on a large
 /// machine the server is never what limits the fetchers. Its threads register their CPU clocks
 /// in [`BenchSite::threads`].
-struct BenchSite {
+pub(crate) struct BenchSite {
     runtime: tokio::runtime::Runtime,
     site: Option<RunningSite>,
-    threads: Arc<ThreadClocks>,
+    pub(crate) threads: Arc<ThreadClocks>,
 }
 
 impl BenchSite {
-    fn start(config: SiteConfig) -> anyhow::Result<BenchSite> {
+    pub(crate) fn start(config: SiteConfig) -> anyhow::Result<BenchSite> {
         let threads = ThreadClocks::new();
         let (starting, stopping) = (Arc::clone(&threads), Arc::clone(&threads));
         let workers = (std::thread::available_parallelism().map_or(1, usize::from) / 2).max(1);
@@ -128,6 +149,11 @@ impl BenchSite {
 
     fn base_url(&self) -> &str {
         self.site.as_ref().map_or("", RunningSite::base_url)
+    }
+
+    /// The running site (its counters, CA and name server).
+    pub(crate) fn site(&self) -> &RunningSite {
+        self.site.as_ref().expect("the site runs until the drop")
     }
 }
 

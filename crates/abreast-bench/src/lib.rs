@@ -6,6 +6,9 @@
 //! [`SuiteName::Fetch`] is the example job, I/O-bound: every fetch mode (and, with the Python
 //! programs, the explainer's three) fetches the same pages, first behind latency, then with none;
 //! a `curl -Z` row, where curl is installed, shows what a plain client spends on the same pages.
+//! With [`Sizes::tls_hosts`], the fetch suites run over HTTPS across that many host names instead,
+//! with the test site's CA and name server (`fetch-tls-hosts`, `fetch-tls-one-host`,
+//! `fetch-tls-latency`), and each row notes the connections and DNS queries the site counted.
 //! [`SuiteName::Cpu`] is CPU-bound: metadata extraction from pages in memory, and a pure compute
 //! task. [`SuiteName::Overhead`] is the per-task cost of each operation, the memory of waiting
 //! coroutines, and the time from creating a pool to its first result.
@@ -40,6 +43,7 @@ mod curl;
 mod error;
 pub mod export;
 mod fetch;
+mod https;
 pub mod memory;
 mod overhead;
 pub mod python;
@@ -74,6 +78,11 @@ pub struct Sizes {
     /// `{base}/page/{I}` for `I` below [`Sizes::pages`] (a trailing `/` on the base is dropped);
     /// see [`page_urls`]. The latency and throughput parts become one part, as the server is.
     pub base_url: Option<String>,
+    /// fetch: run the HTTPS suites across this many host names instead of the plain ones
+    /// (`abreast bench fetch --tls --hosts N`).
+    pub tls_hosts: Option<u64>,
+    /// fetch with [`Sizes::tls_hosts`]: pages of the parts with no added latency.
+    pub tls_pages: u64,
     /// cpu: pages whose metadata is extracted.
     pub cpu_pages: u64,
     /// cpu: compute tasks (each sums the squares below a number); 0 means four per CPU.
@@ -97,6 +106,8 @@ impl Default for Sizes {
             page_size: 64 * 1024,
             throughput_pages: 2000,
             base_url: None,
+            tls_hosts: None,
+            tls_pages: 5000,
             cpu_pages: 1000,
             square_tasks: 0,
             square_size: 25_000_000,
@@ -343,7 +354,10 @@ pub fn run(
         let measured = match suite {
             SuiteName::Fetch => {
                 progress.suite("fetch");
-                fetch::suites(&timing, sizes)
+                match sizes.tls_hosts {
+                    Some(hosts) => https::suites(&timing, sizes, hosts),
+                    None => fetch::suites(&timing, sizes),
+                }
             }
             SuiteName::Cpu => {
                 progress.suite("cpu");

@@ -53,6 +53,40 @@ fn the_fetch_suites_measure_client_and_server_cpu_apart_and_compare_with_curl() 
 }
 
 #[test]
+fn the_https_suites_fetch_across_host_names_and_note_the_site_counts() {
+    let sizes = Sizes {
+        pages: 6,
+        tls_hosts: Some(3),
+        tls_pages: 12,
+        ..tiny()
+    };
+    let bench = Bench::new(0, 1);
+    let report = abreast_bench::run(&bench, &[SuiteName::Fetch], &sizes, &NoProgress).unwrap();
+    let names: Vec<&str> = report.suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["fetch-tls-hosts", "fetch-tls-one-host", "fetch-tls-latency"]
+    );
+    for suite in &report.suites {
+        // Every mode's row (timed, or skipped with its reason) and curl's.
+        assert_eq!(suite.rows.len(), 5, "{suite:?}");
+        for row in &suite.rows {
+            let note = row.note.as_deref().unwrap_or_default();
+            if row.wall.is_some() {
+                // Curl resolves with --resolve lines: it asks the name server nothing.
+                assert!(note.contains("per host and run: "), "{row:?}");
+                assert!(row.cpu.is_some_and(|cpu| cpu.median > 0.0), "{row:?}");
+            } else {
+                assert!(note.starts_with("skipped: "), "{row:?}");
+            }
+            if row.implementation == Implementation::Curl && row.wall.is_some() {
+                assert!(note.ends_with("DNS 0.00 A, 0.00 AAAA"), "{row:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn an_external_server_is_fetched_at_base_page_n() {
     let site = abreast_site::Site::start_in_background(
         abreast_site::SiteConfig::default()

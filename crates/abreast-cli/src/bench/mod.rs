@@ -67,6 +67,28 @@ struct SizeArgs {
     /// --export DIR` writes the test site's pages as files for any web server.
     #[arg(long, value_name = "BASE", conflicts_with_all = ["latency", "throughput_pages"])]
     base_url: Option<String>,
+    /// fetch: over HTTPS across --hosts host names (https://hN.site.test:PORT/page/M, the test
+    /// site's CA and name server) instead of plain HTTP: --tls-pages pages with no latency, the
+    /// same from one host name, and --pages behind --latency. Rows note the connections and DNS
+    /// queries per host.
+    #[arg(long, conflicts_with_all = ["base_url", "throughput_pages"])]
+    tls: bool,
+    /// fetch --tls: how many host names.
+    #[arg(
+        long,
+        default_value_t = 1000,
+        requires = "tls",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    hosts: u64,
+    /// fetch --tls: pages fetched with no added latency.
+    #[arg(
+        long,
+        default_value_t = 5000,
+        requires = "tls",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    tls_pages: u64,
     /// cpu: pages whose metadata is extracted.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     cpu_pages: u64,
@@ -102,6 +124,8 @@ impl SizeArgs {
             page_size: self.page_size,
             throughput_pages: self.throughput_pages,
             base_url: self.base_url.clone(),
+            tls_hosts: self.tls.then_some(self.hosts),
+            tls_pages: self.tls_pages,
             cpu_pages: self.cpu_pages,
             square_tasks: self.square_tasks,
             square_size: self.square_size,

@@ -1,0 +1,301 @@
+//! The fetch suites over HTTPS on many host names (`abreast bench fetch --tls --hosts N`): the
+//! open web's costs, offline. The built-in test site serves HTTPS for any name under `site.test`
+//! (its own CA) and runs a name server for them; the clients trust that CA and resolve through
+//! that server, as a crawler meets a thousand sites.
+//!
+//! Three parts, each on a fresh site: `fetch-tls-hosts` (the pages with no added latency,
+//! `https://hN.site.test:PORT/page/M` with the host names interleaved, page `M` on host
+//! `M mod N`), `fetch-tls-one-host` (the same pages from one host name: the baseline of the
+//! per-page CPU), and `fetch-tls-latency` (pages behind latency across the hosts, where the
+//! handshakes' round trips add to the wait). Rows: abreast's modes, curl (`-Z --parallel-max 100`
+//! with one `--resolve` line per host and `--cacert`, the URLs in the same order), and with the
+//! Python rows the explainer's aiohttp program with a resolver pointed at the site's name server
+//! and an SSL context trusting its CA. Each row's note gives what the site counted during it,
+//! per run: connections opened per host (TLS handshakes; how many negotiated h2) and DNS
+//! queries per host name and type.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use abreast_fetch::{Extraction, FetchConfig, Mode};
+use abreast_site::{Latency, RunningSite, SiteConfig};
+use anyhow::Context as _;
+
+use crate::fetch::{BenchSite, concurrency, fetch_all_with, mechanism};
+use crate::python::{self, Program, PythonCase};
+use crate::report::{Implementation, Mechanism, Row, SuiteReport};
+use crate::{Sizes, Timing};
+
+/// What the site counted, at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    handshakes: u64,
+    h2: u64,
+    dns_a: u64,
+    dns_aaaa: u64,
+}
+
+impl Counts {
+    fn of(site: &RunningSite) -> Counts {
+        let counters = site.counters();
+        let (mut dns_a, mut dns_aaaa) = (0, 0);
+        for (_, kind, count) in counters.dns_query_counts() {
+            match kind.as_str() {
+                "A" => dns_a += count,
+                "AAAA" => dns_aaaa += count,
+                _ => {}
+            }
+        }
+        Counts {
+            handshakes: counters.tls_handshakes(),
+            h2: counters.h2_connections(),
+            dns_a,
+            dns_aaaa,
+        }
+    }
+
+    /// The note for a row that ran `runs` times across `hosts` host names, from the counts
+    /// before it (`self`) and after it.
+    fn note(self, after: Counts, runs: u64, hosts: u64) -> String {
+        let per = |before: u64, after: u64| (after - before) as f64 / (runs * hosts) as f64;
+        format!(
+            "per host and run: {:.2} connections ({} of {} h2), DNS {:.2} A, {:.2} AAAA",
+            per(self.handshakes, after.handshakes),
+            after.h2 - self.h2,
+            after.handshakes - self.handshakes,
+            per(self.dns_a, after.dns_a),
+            per(self.dns_aaaa, after.dns_aaaa),
+        )
+    }
+}
+
+/// Adds `note` to the row's note (after what the row says already, such as `skipped: ...`).
+fn with_note(mut row: Row, note: String) -> Row {
+    row.note = Some(match row.note.take() {
+        Some(first) => format!("{first}; {note}"),
+        None => note,
+    });
+    row
+}
+
+/// The URLs of `pages` pages under `https://{host}:{port}`, host `hN.{domain}` for page `M`
+/// with `N = M mod hosts` (interleaved), or `{domain}` itself for one host.
+fn urls(domain: &str, port: u16, pages: u64, hosts: Option<u64>) -> String {
+    (0..pages)
+        .map(|page| match hosts {
+            Some(hosts) => format!("https://h{}.{domain}:{port}/page/{page}\n", page % hosts),
+            None => format!("https://{domain}:{port}/page/{page}\n"),
+        })
+        .collect()
+}
+
+/// Points abreast's client at the site's CA and name server.
+fn open_web(ca_file: &Path, dns: SocketAddr) -> anyhow::Result<FetchConfig> {
+    let _ = (ca_file, dns);
+    anyhow::bail!(
+        "abreast's client cannot yet trust an extra CA and resolve through a given name server \
+         (--cacert, --dns-server)"
+    )
+}
+
+/// One part: abreast's modes, curl and (with the Python rows) the aiohttp program on `pages`
+/// pages across `hosts` host names (`None`: one).
+fn part(
+    bench: &Timing<'_>,
+    sizes: &Sizes,
+    pages: u64,
+    hosts: Option<u64>,
+    latency: Duration,
+) -> anyhow::Result<Vec<Row>> {
+    let site_latency = if latency.is_zero() {
+        Latency::None
+    } else {
+        Latency::Fixed(latency)
+    };
+    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let bench_site = BenchSite::start(
+        SiteConfig::default()
+            .pages(pages)
+            .page_size(usize::try_from(sizes.page_size)?)
+            .latency(site_latency)
+            .tls(true)
+            .dns(Some(loopback)),
+    )?;
+    let site = bench_site.site();
+    let server = Some(&*bench_site.threads);
+    let (domain, port) = (site.domain().to_owned(), site.addr().port());
+    let dns = site
+        .dns_addr()
+        .context("the test site's name server did not start")?;
+    let host_count = hosts.unwrap_or(1);
+    let urls = urls(&domain, port, pages, hosts);
+    let dir = tempfile::tempdir().context("could not make a temporary folder")?;
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, site.ca_pem().unwrap_or_default())
+        .context("could not write the test site's CA")?;
+    let every_run = bench.bench.warmup + bench.bench.runs;
+
+    let mut rows = Vec::new();
+    for mode in Mode::ALL {
+        let label = format!("fetch {mode}");
+        let workers = concurrency(mode, latency);
+        let row = match open_web(&ca_file, dns) {
+            Err(why) => Row::skipped(
+                mechanism(mode),
+                Implementation::Rust,
+                workers,
+                pages,
+                format!("skipped: {why:#}"),
+            ),
+            Ok(config) => {
+                let before = Counts::of(site);
+                let row =
+                    bench.row_beside(server, mechanism(mode), workers, pages, &label, || {
+                        fetch_all_with(
+                            config.clone(),
+                            mode,
+                            Extraction::Full,
+                            workers,
+                            &urls,
+                            pages,
+                            sizes.threads_given(),
+                        )
+                    })?;
+                with_note(row, before.note(Counts::of(site), every_run, host_count))
+            }
+        };
+        rows.push(row);
+    }
+    if bench.bench.curl {
+        let mut options = format!(
+            "cacert = {}\n",
+            crate::curl::quote(&ca_file.to_string_lossy())
+        );
+        let names: Vec<String> = match hosts {
+            Some(hosts) => (0..hosts).map(|n| format!("h{n}.{domain}")).collect(),
+            None => vec![domain.clone()],
+        };
+        for name in names {
+            options.push_str(&format!("resolve = \"{name}:{port}:127.0.0.1\"\n"));
+        }
+        let before = Counts::of(site);
+        let row = crate::curl::row_with(bench, dir.path(), &urls, pages, server, &options)?;
+        let ran = row.wall.is_some();
+        rows.push(if ran {
+            with_note(row, before.note(Counts::of(site), every_run, host_count))
+        } else {
+            row
+        });
+    }
+    if bench.python_rows() {
+        let list = dir.path().join("urls.txt");
+        std::fs::write(&list, &urls).context("could not write the URL list")?;
+        let workers = 100;
+        let case = PythonCase {
+            program: Program::AsyncFetch,
+            args: python::args([
+                list.as_os_str().to_owned(),
+                "--workers".into(),
+                workers.to_string().into(),
+                "--cafile".into(),
+                ca_file.as_os_str().to_owned(),
+                "--dns-server".into(),
+                dns.to_string().into(),
+            ]),
+            mechanism: Mechanism::Async,
+            variant: None,
+            workers,
+            tasks: pages,
+        };
+        let before = Counts::of(site);
+        if let Some(row) = bench.python_row(&case, Duration::from_secs(600)) {
+            let ran = row.wall.is_some();
+            rows.push(if ran {
+                with_note(
+                    row,
+                    before.note(Counts::of(site), bench.bench.runs, host_count),
+                )
+            } else {
+                row
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs the HTTPS suites: `fetch-tls-hosts` and `fetch-tls-one-host` on [`Sizes::tls_pages`]
+/// pages with no added latency, then `fetch-tls-latency` on [`Sizes::pages`] behind
+/// [`Sizes::latency`], across [`Sizes::tls_hosts`] host names.
+pub(crate) fn suites(
+    bench: &Timing<'_>,
+    sizes: &Sizes,
+    hosts: u64,
+) -> anyhow::Result<Vec<SuiteReport>> {
+    anyhow::ensure!(hosts > 0, "--hosts must be at least 1");
+    let kib = sizes.page_size / 1024;
+    let pages = sizes.tls_pages;
+    Ok(vec![
+        SuiteReport {
+            name: "fetch-tls-hosts".into(),
+            description: format!(
+                "{pages} pages of {kib} KiB over HTTPS across {hosts} host names \
+                 (https://hN.site.test, interleaved), no added latency; names resolved by the \
+                 test site's name server"
+            ),
+            unit: "pages".into(),
+            rows: part(bench, sizes, pages, Some(hosts), Duration::ZERO)?,
+        },
+        SuiteReport {
+            name: "fetch-tls-one-host".into(),
+            description: format!(
+                "the same {pages} pages of {kib} KiB over HTTPS from one host name"
+            ),
+            unit: "pages".into(),
+            rows: part(bench, sizes, pages, None, Duration::ZERO)?,
+        },
+        SuiteReport {
+            name: "fetch-tls-latency".into(),
+            description: format!(
+                "{} pages of {kib} KiB over HTTPS across {hosts} host names behind {} of latency",
+                sizes.pages,
+                humantime::format_duration(sizes.latency)
+            ),
+            unit: "pages".into(),
+            rows: part(bench, sizes, sizes.pages, Some(hosts), sizes.latency)?,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_interleave_the_hosts() {
+        assert_eq!(
+            urls("site.test", 8443, 3, Some(2)),
+            "https://h0.site.test:8443/page/0\nhttps://h1.site.test:8443/page/1\n\
+             https://h0.site.test:8443/page/2\n"
+        );
+        assert_eq!(
+            urls("site.test", 8443, 1, None),
+            "https://site.test:8443/page/0\n"
+        );
+    }
+
+    #[test]
+    fn the_note_counts_per_host_and_run() {
+        let before = Counts::default();
+        let after = Counts {
+            handshakes: 4000,
+            h2: 4000,
+            dns_a: 4000,
+            dns_aaaa: 0,
+        };
+        assert_eq!(
+            before.note(after, 4, 1000),
+            "per host and run: 1.00 connections (4000 of 4000 h2), DNS 1.00 A, 0.00 AAAA"
+        );
+    }
+}
