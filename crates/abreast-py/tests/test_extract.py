@@ -33,11 +33,11 @@ def test_extract_bytes_reads_like_a_browser():
     assert page["preview"]["url"] == "https://example.com/"
     # No icon declared: the preview falls back on the origin's /favicon.ico.
     assert page["preview"]["icon"] == "https://example.com/favicon.ico"
-    assert page["metas"] == [
+    assert page["meta"] == [
         {"name": "description", "content": "Fish & chips"},
         {"property": "og:title", "content": "Chips"},
     ]
-    assert page["end"] == "complete"
+    assert page["truncated"] is False
     assert page["url"] == "https://example.com/shop"
 
 
@@ -68,14 +68,14 @@ def test_extract_without_url_gives_none():
 def test_extract_str_is_read_as_utf8():
     page = abreast.extract("<meta charset=shift_jis><title>caf\u00e9 \u65e5\u672c</title>")
     assert page["title"] == "caf\u00e9 \u65e5\u672c"
-    assert page["encoding"] == "UTF-8"
+    assert page["charset"] == "UTF-8"
 
 
 def test_extract_uses_the_content_type_charset():
-    body = "<title>caf\u00e9</title>".encode("windows-1252")
-    page = abreast.extract(body, content_type="text/html; charset=windows-1252")
+    body = "<title>caf\u00e9</title>".encode("iso-8859-2")
+    page = abreast.extract(body, content_type="text/html; charset=iso-8859-2")
     assert page["title"] == "caf\u00e9"
-    assert page["encoding_source"] == "content_type"
+    assert page["charset"] == "ISO-8859-2"
 
 
 def test_extract_bytearray():
@@ -96,7 +96,7 @@ def test_extract_rejects_bad_arguments():
 def test_extract_malformed_input_never_raises():
     for body in (b"", b"<", b"<meta", b"\xff\xfe\x00<", bytes(range(256)) * 10, b"<title>" * 1000):
         page = abreast.extract(body)
-        assert isinstance(page["metas"], list)
+        assert isinstance(page["meta"], list)
 
 
 def test_extract_a_test_site_page(site):
@@ -109,7 +109,7 @@ def test_extract_a_test_site_page(site):
     assert page["og"]["title"] == ["Page 7"]
     assert page["json_ld"], "the test site's pages carry JSON-LD, parsed"
     # The decoys in a script string and a comment are not metadata.
-    assert all(meta.get("name") != "decoy" for meta in page["metas"])
+    assert all(meta.get("name") != "decoy" for meta in page["meta"])
 
 
 def pages(count):
@@ -235,7 +235,7 @@ def test_dicts_are_what_the_command_lines_json_loads_as(tmp_path, cli):
     assert type(offers["price"]) is float and type(offers["list"][1]) is float
     assert offers["ok"] is True and offers["none"] is None
     assert offers["list"][3:] == [[], {}]
-    assert page["metas"][0] == {"charset": "utf-8"}
+    assert page["meta"][0] == {"charset": "utf-8"}
     assert page["og"]["image"] == [
         {"url": "https://example.com/a.jpg", "width": "1200"},
         {"url": "https://example.com/p/b.jpg"},
