@@ -24,7 +24,7 @@ pub enum Format {
 
 /// The CSV columns, in order: the record's plain fields, its lists and maps as JSON text, and
 /// the preview as flat `preview_*` columns.
-pub const CSV_COLUMNS: [&str; 31] = [
+pub const CSV_COLUMNS: [&str; 32] = [
     "url",
     "final_url",
     "status",
@@ -36,6 +36,7 @@ pub const CSV_COLUMNS: [&str; 31] = [
     "bytes",
     "truncated",
     "content_type",
+    "http_version",
     "charset",
     "title",
     "lang",
@@ -133,6 +134,7 @@ fn csv_fields(record: &Record) -> impl Iterator<Item = String> {
         record.bytes.to_string(),
         record.truncated.to_string(),
         text(&record.content_type),
+        text(&record.http_version),
         record.page.charset.clone(),
         text(&record.page.title),
         text(&record.page.lang),
