@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use abreast_fetch::{
-    Extraction, FetchError, Mode, Next, RunOptions, StopSignal, fetch,
-};
+use abreast_fetch::{Extraction, FetchError, Mode, Next, RunOptions, StopSignal, fetch};
 use abreast_site::{Site, SiteConfig};
 
 use crate::support::{MODES, config, every_config, site};

@@ -155,9 +155,7 @@ fn serve(config: &str) -> Result<(), WorkerError> {
 
     let registry = registry();
     writer.write_all(&wire::MAGIC.to_le_bytes())?;
-    writer
-        .write_all(&registry.build_hash.to_le_bytes())
-        ?;
+    writer.write_all(&registry.build_hash.to_le_bytes())?;
     writer.flush()?;
 
     // INIT: the initializer, if any, then one outcome.
