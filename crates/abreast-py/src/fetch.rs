@@ -40,14 +40,14 @@ const INPUT_BATCH: usize = 256;
 
 /// Locks `mutex`, taking over a lock whose holder panicked (the data stays consistent: every
 /// critical section here is a single push, pop or take).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The URLs of a Python iterable, as the pipeline's input: pulled a batch at a time with the
 /// GIL held; a Python exception (or an item that is not a str) ends the input and is kept in
 /// `error` to be raised after the records of the URLs before it.
-struct PyUrls {
+pub(crate) struct PyUrls {
     source: Option<Py<PyIterator>>,
     buffer: VecDeque<String>,
     read: u64,
@@ -57,6 +57,20 @@ struct PyUrls {
 }
 
 impl PyUrls {
+    /// The URLs of `urls`, read lazily; a Python exception it raises is kept in `error`.
+    pub(crate) fn new(
+        urls: &Bound<'_, PyAny>,
+        error: Arc<Mutex<Option<PyErr>>>,
+    ) -> PyResult<PyUrls> {
+        Ok(PyUrls {
+            source: Some(urls.try_iter()?.unbind()),
+            buffer: VecDeque::new(),
+            read: 0,
+            error,
+            failed: None,
+        })
+    }
+
     /// Pulls up to [`INPUT_BATCH`] URLs; on an error keeps it and ends the input.
     fn refill(&mut self) -> Result<(), std::io::Error> {
         let Some(source) = self.source.take() else {

@@ -10,11 +10,13 @@
 //! | `abreast.extract(html, url=, content_type=)` | [`extract::extract`] |
 //! | `abreast.extract_many(pages, workers=)` | [`extract::ExtractMany`], on an [`abreast::threads::ThreadPool`] |
 //! | `abreast.fetch(urls, ...)`, `abreast.afetch(urls, ...)` | [`fetch::FetchRun`], on [`abreast_fetch::fetch`] |
+//! | `abreast.fetch(urls, broker=..., job=...)` (and `afetch`) | [`broker::BrokerRun`], on [`abreast_queue`] |
 //! | `abreast.testing.TestSite` | [`site::TestSite`], an [`abreast_site::BackgroundSite`] |
 //!
 //! Results reach Python through serde ([`convert`]), so a field added to a page's metadata
 //! or to a fetch record appears in the Python dicts with no change here.
 
+mod broker;
 mod convert;
 mod extract;
 mod fetch;
@@ -28,6 +30,7 @@ fn _abreast(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(extract::extract, module)?)?;
     module.add_class::<extract::ExtractMany>()?;
     module.add_class::<fetch::FetchRun>()?;
+    module.add_class::<broker::BrokerRun>()?;
     module.add_function(wrap_pyfunction!(fetch::serve_as_worker, module)?)?;
     module.add("FetchError", module.py().get_type::<fetch::FetchError>())?;
     module.add_class::<site::TestSite>()?;

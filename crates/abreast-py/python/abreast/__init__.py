@@ -81,12 +81,45 @@ def _start(
     extract: bool,
     ordered: bool,
     insecure: bool,
+    broker: Optional[str] = None,
+    job: Optional[str] = None,
+    lease: Seconds = 60.0,
+    max_deliveries: int = 3,
 ) -> Fetch:
     """Checks every option, then starts the run."""
     if _options.flag("head_only", head_only) and not _options.flag("extract", extract):
         raise ValueError(
             "head_only=True reads each page to the end of its head to extract it, and "
             "extract=False extracts nothing: pass one or the other"
+        )
+    if broker is not None or job is not None:
+        if not isinstance(broker, str) or not isinstance(job, str):
+            raise TypeError(
+                "broker= and job= go together, both str, e.g. "
+                "broker=\"redis://127.0.0.1:6379\", job=\"crawl-1\""
+            )
+        if mode != "hybrid" or jobs is not None or ordered:
+            raise ValueError(
+                "mode, jobs and ordered are each worker's own with broker= (set them on "
+                "`abreast worker`); records come as the workers finish them"
+            )
+        return _abreast.BrokerRun(
+            _options.urls(urls),
+            broker=broker,
+            job=job,
+            lease=_options.seconds("lease", lease, "60.0"),
+            max_deliveries=_options.count("max_deliveries", max_deliveries, 3, 1),
+            per_host=_options.count("per_host", per_host, 8, 1),
+            rate=_options.rate(rate),
+            timeout=_options.seconds("timeout", timeout, "30.0"),
+            connect_timeout=_options.seconds("connect_timeout", connect_timeout, "10.0"),
+            retries=_options.count("retries", retries, 2, 0),
+            max_bytes=_options.count("max_bytes", max_bytes, 10 * 2**20, 1),
+            max_redirects=_options.count("max_redirects", max_redirects, 10, 0),
+            headers=_options.headers(headers),
+            head_only=_options.flag("head_only", head_only),
+            extract=_options.flag("extract", extract),
+            insecure=_options.flag("insecure", insecure),
         )
     return _abreast.FetchRun(
         _options.urls(urls),
@@ -124,6 +157,10 @@ def fetch(
     extract: bool = True,
     ordered: bool = False,
     insecure: bool = False,
+    broker: Optional[str] = None,
+    job: Optional[str] = None,
+    lease: Seconds = 60.0,
+    max_deliveries: int = 3,
 ) -> Fetch:
     """Fetches every URL of ``urls`` at once and yields one record per URL as each completes.
 
@@ -157,6 +194,18 @@ def fetch(
       check needs; the page fields stay empty.
     - ``ordered``: yield records in input order instead of as they complete.
     - ``insecure``: accept invalid TLS certificates.
+    - ``broker``, ``job``: past one machine. The URLs are submitted as job ``job`` on the Redis
+      at ``broker`` (``"redis://[:PASSWORD@]HOST:PORT[/DB]"``, ``rediss://`` for TLS), fetched by
+      the ``abreast worker`` processes serving it (on any machines), and their records yielded
+      as the workers finish them: one per URL, the same records. The options above travel with
+      the job, except ``mode``, ``jobs`` and ``ordered``, which are each worker's own (passing
+      them raises ValueError). Submitting is idempotent: the same call again adds nothing and
+      yields the records not yet collected, so a script that died resumes by calling again;
+      other URLs or options under an existing name raise FetchError. A record leaves the broker
+      once the iteration has moved past its batch. ``lease`` (seconds, default 60) is how long a
+      worker may hold a URL without renewing it before another takes it; a URL whose workers
+      keep dying gets a ``gave_up`` record after ``max_deliveries`` (default 3) deliveries. A
+      bad ``broker`` or ``job`` raises ValueError; the password never appears in a message.
 
     Example::
 
@@ -180,6 +229,10 @@ def fetch(
         extract=extract,
         ordered=ordered,
         insecure=insecure,
+        broker=broker,
+        job=job,
+        lease=lease,
+        max_deliveries=max_deliveries,
     )
 
 
@@ -249,6 +302,10 @@ def afetch(
     extract: bool = True,
     ordered: bool = False,
     insecure: bool = False,
+    broker: Optional[str] = None,
+    job: Optional[str] = None,
+    lease: Seconds = 60.0,
+    max_deliveries: int = 3,
 ) -> AsyncFetch:
     """:func:`fetch` as an async iterator for asyncio; same options, same records.
 
@@ -279,6 +336,10 @@ def afetch(
             extract=extract,
             ordered=ordered,
             insecure=insecure,
+            broker=broker,
+            job=job,
+            lease=lease,
+            max_deliveries=max_deliveries,
         )
     )
 

@@ -21,6 +21,46 @@ class ExtractMany(Iterator[Page]):
     def close(self) -> None:
         """Stops the iteration now: no more items are read and the threads are freed."""
 
+class BrokerRun(Iterator[Record]):
+    """A job on a broker being collected: records as the workers finish them; also a context
+    manager (``close()`` stops collecting; what was not taken stays on the broker)."""
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        *,
+        broker: str,
+        job: str,
+        lease: float,
+        max_deliveries: int,
+        per_host: int,
+        rate: Optional[float],
+        timeout: float,
+        connect_timeout: float,
+        retries: int,
+        max_bytes: int,
+        max_redirects: int,
+        headers: List[Tuple[str, str]],
+        head_only: bool,
+        extract: bool,
+        insecure: bool,
+    ) -> None: ...
+    def __iter__(self) -> "BrokerRun": ...
+    def __next__(self) -> Record: ...
+    def wait(self, max: int = 256, timeout: float = 0.1) -> None:
+        """Waits (GIL released) for the next batch for :meth:`pop` (used by afetch)."""
+    def pop(self) -> Optional[Record]:
+        """The next record already waited for, or None."""
+    def finished(self) -> bool:
+        """True once every record was delivered; raises the job's error, if any."""
+    def close(self) -> None:
+        """Stops collecting; records not yet taken stay on the broker."""
+    @property
+    def summary(self) -> Optional[dict]:
+        """The counts of the records handed out so far."""
+    def __enter__(self) -> "BrokerRun": ...
+    def __exit__(self, *exc_info: object) -> None: ...
+
 class FetchRun(Iterator[Record]):
     """A fetch run: records as they complete; also a context manager."""
 

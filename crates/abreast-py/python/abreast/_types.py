@@ -38,6 +38,7 @@ ErrorKind = Literal[
     "http",
     "read",
     "internal",
+    "gave_up",
 ]
 """What went wrong with a URL: ``record["error"]["kind"]``."""
 

@@ -1,0 +1,479 @@
+//! `abreast.fetch(urls, broker=..., job=...)` and `afetch`: submit the URLs as a job on a broker
+//! and collect its records from the `abreast worker`s, as `abreast fetch --broker` does.
+//!
+//! A thread of its own runs the broker's client: it submits the URLs (read from the Python
+//! iterable a batch per GIL acquisition, as a plain fetch reads them), takes the job's collector
+//! claim, and reads the results a batch at a time. A batch is handed to Python whole; once
+//! Python has taken every record of it (it asks for the next), the thread acks the batch, which
+//! removes it from the broker, and reads the next; `close()` acks the records of the batch taken
+//! so far. So the next call with the same job yields the records not taken yet. (A Python
+//! process killed outright has its last batch, taken or not, given again.) The job's settings are the same JSON the CLI writes, so a job submitted from
+//! Python is served by `abreast worker` like any other.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use abreast_fetch::{ErrorInfo, ErrorKind, Extraction, HttpSettings, Record, StopSignal, Summary};
+use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, QueueError, RedisQueue};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::convert::to_python;
+use crate::fetch::{FetchError, PyUrls, lock};
+
+/// The longest wait with the GIL released before signals are checked again.
+const WAIT: Duration = Duration::from_millis(100);
+/// Results read per batch.
+const BATCH: usize = 256;
+/// How long the collector claim lasts unless renewed.
+const CLAIM_TTL: Duration = Duration::from_secs(6);
+
+/// The job's settings as they travel to the workers: the JSON `abreast fetch --broker` writes
+/// (`JobSettings` in the CLI), field for field.
+#[derive(serde::Serialize)]
+struct JobSettings<'a> {
+    http: &'a HttpSettings,
+    per_host: usize,
+    rate: Option<f64>,
+}
+
+/// What the broker's thread sends to Python.
+enum Message {
+    /// Records to hand out; acked once all are taken.
+    Batch(Vec<Record>),
+    /// Every line has its record.
+    Done,
+    /// The job could not be submitted or collected.
+    Failed(String),
+}
+
+/// The iterator behind `abreast.fetch(urls, broker=..., job=...)` (and its `afetch`).
+#[pyclass(module = "abreast._abreast")]
+pub(crate) struct BrokerRun {
+    messages: flume::Receiver<Message>,
+    /// How many records of the batch handed out were taken (all of it, or fewer when the
+    /// collection is closed): the thread then acks those.
+    taken: flume::Sender<usize>,
+    /// The size of the batch handed out.
+    batch_len: std::sync::atomic::AtomicUsize,
+    buffer: Mutex<VecDeque<Record>>,
+    /// A batch was handed out and its "taken" not yet sent.
+    outstanding: AtomicBool,
+    ended: Mutex<Option<Result<(), String>>>,
+    summary: Mutex<Summary>,
+    started: std::time::Instant,
+    stop: StopSignal,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[pymethods]
+impl BrokerRun {
+    /// Submits `urls` as job `job` on `broker` and starts collecting (options already checked
+    /// by `abreast.fetch`).
+    #[new]
+    #[pyo3(signature = (urls, *, broker, job, lease, max_deliveries, per_host, rate, timeout,
+        connect_timeout, retries, max_bytes, max_redirects, headers, head_only, extract, insecure))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        urls: &Bound<'_, PyAny>,
+        broker: &str,
+        job: &str,
+        lease: f64,
+        max_deliveries: u32,
+        per_host: usize,
+        rate: Option<f64>,
+        timeout: f64,
+        connect_timeout: f64,
+        retries: u32,
+        max_bytes: usize,
+        max_redirects: u32,
+        headers: Vec<(String, String)>,
+        head_only: bool,
+        extract: bool,
+        insecure: bool,
+    ) -> PyResult<Self> {
+        let value_error = |error: QueueError| PyValueError::new_err(error.to_string());
+        let url = BrokerUrl::parse(broker).map_err(value_error)?;
+        let job = JobName::new(job).map_err(value_error)?;
+        let seconds = |value: f64, name: &str| {
+            Duration::try_from_secs_f64(value).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "{name} must be a finite number of seconds > 0, e.g. 10.0"
+                ))
+            })
+        };
+        let mut http = HttpSettings::default();
+        http.connect_timeout = seconds(connect_timeout, "connect_timeout")?;
+        http.timeout = seconds(timeout, "timeout")?;
+        http.max_bytes = max_bytes;
+        http.extraction = match (extract, head_only) {
+            (true, false) => Extraction::Full,
+            (true, true) => Extraction::HeadOnly,
+            (false, false) => Extraction::Off,
+            (false, true) => {
+                return Err(PyValueError::new_err(
+                    "head_only=True and extract=False contradict each other: pass one or the other",
+                ));
+            }
+        };
+        http.insecure = insecure;
+        http.headers = headers;
+        http.max_redirects = max_redirects;
+        http.retries = retries;
+        let settings = JobSettings {
+            http: &http,
+            per_host,
+            rate,
+        };
+        let spec = JobSpec {
+            settings: serde_json::to_string(&settings)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+            lease: seconds(lease, "lease")?,
+            max_deliveries,
+        };
+        let input_error = Arc::new(Mutex::new(None));
+        let input = PyUrls::new(urls, Arc::clone(&input_error))?;
+        let (send, messages) = flume::bounded(1);
+        let (taken, taken_rx) = flume::bounded(1);
+        let stop = StopSignal::new();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("abreast-broker".into())
+                .spawn(move || {
+                    let outcome = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime
+                            .block_on(collect(&url, &job, &spec, input, &send, &taken_rx, &stop)),
+                        Err(error) => Err(format!("could not start the broker's runtime: {error}")),
+                    };
+                    let input_error = lock(&input_error)
+                        .take()
+                        .map(|error| Python::attach(|py| error.value(py).to_string()));
+                    let message = match (outcome, input_error) {
+                        (_, Some(error)) => {
+                            Message::Failed(format!("reading the URLs failed: {error}"))
+                        }
+                        (Ok(()), None) => Message::Done,
+                        (Err(error), None) => Message::Failed(error),
+                    };
+                    let _ = send.send(message);
+                })
+                .map_err(|error| FetchError::new_err(error.to_string()))?
+        };
+        Ok(BrokerRun {
+            messages,
+            taken,
+            buffer: Mutex::new(VecDeque::new()),
+            outstanding: AtomicBool::new(false),
+            batch_len: std::sync::atomic::AtomicUsize::new(0),
+            ended: Mutex::new(None),
+            summary: Mutex::new(Summary::default()),
+            started: std::time::Instant::now(),
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        loop {
+            if let Some(record) = self.pop(py)? {
+                return Ok(Some(record));
+            }
+            if self.finished()? {
+                return Ok(None);
+            }
+            self.wait(py, BATCH, WAIT.as_secs_f64());
+            if let Err(interrupt) = py.check_signals() {
+                self.close(py);
+                return Err(interrupt);
+            }
+        }
+    }
+
+    /// For `afetch`, on an executor thread: waits up to `timeout` seconds for the next batch,
+    /// with the GIL released (`max` is the batch's size, fixed here).
+    #[pyo3(signature = (max = 256, timeout = 0.1))]
+    fn wait(&self, py: Python<'_>, max: usize, timeout: f64) {
+        let _ = max;
+        if !lock(&self.buffer).is_empty() || lock(&self.ended).is_some() {
+            return;
+        }
+        if self.outstanding.swap(false, Ordering::SeqCst) {
+            let _ = self.taken.send(self.batch_len.load(Ordering::SeqCst));
+        }
+        let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(WAIT);
+        let message = py.detach(|| self.messages.recv_timeout(timeout));
+        match message {
+            Ok(Message::Batch(records)) => {
+                self.batch_len.store(records.len(), Ordering::SeqCst);
+                self.outstanding.store(true, Ordering::SeqCst);
+                lock(&self.buffer).extend(records);
+            }
+            Ok(Message::Done) => *lock(&self.ended) = Some(Ok(())),
+            Ok(Message::Failed(error)) => *lock(&self.ended) = Some(Err(error)),
+            Err(flume::RecvTimeoutError::Timeout) => {}
+            Err(flume::RecvTimeoutError::Disconnected) => {
+                lock(&self.ended).get_or_insert(Ok(()));
+            }
+        }
+    }
+
+    /// For `afetch`: the next record already waited for, or None.
+    fn pop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let record = lock(&self.buffer).pop_front();
+        match record {
+            Some(record) => {
+                lock(&self.summary).count(&record);
+                to_python(py, &record).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// For `afetch`: True once every record was delivered; raises the job's error, if any.
+    fn finished(&self) -> PyResult<bool> {
+        if !lock(&self.buffer).is_empty() {
+            return Ok(false);
+        }
+        match lock(&self.ended).as_ref() {
+            None => Ok(false),
+            Some(Ok(())) => Ok(true),
+            Some(Err(error)) => Err(FetchError::new_err(error.clone())),
+        }
+    }
+
+    /// Stops collecting now: records taken so far stay collected; the rest stay on the broker
+    /// for the next call with the same job.
+    fn close(&self, py: Python<'_>) {
+        // The records of the batch already taken are acked; the rest stay on the broker.
+        let left = std::mem::take(&mut *lock(&self.buffer)).len();
+        if self.outstanding.swap(false, Ordering::SeqCst) {
+            let taken = self.batch_len.load(Ordering::SeqCst).saturating_sub(left);
+            let _ = self.taken.send(taken);
+        }
+        self.stop.raise();
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            py.detach(move || {
+                // The thread may wait to hand a batch over: take it off its hands.
+                while !thread.is_finished() {
+                    let _ = self.messages.recv_timeout(Duration::from_millis(20));
+                }
+                let _ = thread.join();
+            });
+        }
+        lock(&self.ended).get_or_insert(Ok(()));
+    }
+
+    /// The counts of the records handed out so far (records, ok, failed by kind...).
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut summary = lock(&self.summary).clone();
+        summary.finish(self.started.elapsed());
+        to_python(py, &summary).map(Some)
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
+        self.close(py);
+    }
+}
+
+impl Drop for BrokerRun {
+    fn drop(&mut self) {
+        self.stop.raise();
+        if let Some(thread) = lock(&self.thread).take() {
+            let messages = self.messages.clone();
+            // The thread may need the GIL to finish (reading the URLs): release it meanwhile.
+            Python::attach(|py| {
+                py.detach(move || {
+                    while !thread.is_finished() {
+                        let _ = messages.recv_timeout(Duration::from_millis(20));
+                    }
+                    let _ = thread.join();
+                });
+            });
+        }
+    }
+}
+
+/// Retries `call` through broker outages until it succeeds, fails for good, or `stop` is raised
+/// (`None`).
+async fn retry<T, Fut>(
+    stop: &StopSignal,
+    mut call: impl FnMut() -> Fut,
+) -> Result<Option<T>, String>
+where
+    Fut: std::future::Future<Output = Result<T, QueueError>>,
+{
+    let mut failures = 0u32;
+    loop {
+        if stop.is_raised() {
+            return Ok(None);
+        }
+        match call().await {
+            Ok(value) => return Ok(Some(value)),
+            Err(error) if error.is_transient() => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(30) {
+                    eprintln!("abreast: {error}; retrying with backoff");
+                }
+                let wait =
+                    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(3));
+                tokio::time::sleep(wait).await;
+            }
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+/// Submits and collects; records go to Python through `send`, each batch acked once `taken`
+/// says Python has all of it.
+#[allow(clippy::too_many_arguments)]
+async fn collect(
+    url: &BrokerUrl,
+    job: &JobName,
+    spec: &JobSpec,
+    input: PyUrls,
+    send: &flume::Sender<Message>,
+    taken: &flume::Receiver<usize>,
+    stop: &StopSignal,
+) -> Result<(), String> {
+    let Some(queue) = retry(stop, || RedisQueue::connect(url)).await? else {
+        return Ok(());
+    };
+    let mut lines = input.filter_map(|line| match line {
+        Err(error) => Some(Err(error)),
+        Ok(line) => {
+            let line = line.trim();
+            (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
+        }
+    });
+    // The URLs are read once: an outage during the submission ends the call (rerun it: what
+    // was added is not added twice).
+    queue
+        .submit(job, spec, &mut lines)
+        .await
+        .map_err(|error| error.to_string())?;
+    drop(lines);
+    let holder = format!(
+        "python-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    );
+    loop {
+        match retry(stop, || queue.claim_collector(job, &holder, CLAIM_TTL)).await? {
+            None => return Ok(()),
+            Some(true) => break,
+            Some(false) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let outcome = collect_claimed(&queue, job, &holder, send, taken, stop).await;
+    let _ = queue.release_collector(job, &holder).await;
+    outcome
+}
+
+async fn collect_claimed(
+    queue: &RedisQueue,
+    job: &JobName,
+    holder: &str,
+    send: &flume::Sender<Message>,
+    taken: &flume::Receiver<usize>,
+    stop: &StopSignal,
+) -> Result<(), String> {
+    let Some(mut bits) = retry(stop, || queue.collected(job)).await? else {
+        return Ok(());
+    };
+    // A batch announced by an earlier collector with a file is not this one's: start afresh.
+    retry(stop, || queue.ack_results(job, &[])).await?;
+    let is_set = |bits: &[u8], line: u64| {
+        bits.get((line / 8) as usize)
+            .is_some_and(|byte| byte & (0x80 >> (line % 8)) != 0)
+    };
+    let mut last_check = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        if stop.is_raised() {
+            return Ok(());
+        }
+        if last_check.elapsed() >= Duration::from_secs(1) {
+            last_check = std::time::Instant::now();
+            if retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await? == Some(false) {
+                return Err(format!("another collector took job {job} over"));
+            }
+            match retry(stop, || queue.job(job)).await? {
+                None => return Ok(()),
+                Some(None) => return Err(format!("job {job} was deleted while it was collected")),
+                Some(Some(info)) if info.status.is_finished() => return Ok(()),
+                Some(Some(_)) => {}
+            }
+        }
+        let Some(batch) = retry(stop, || {
+            queue.read_results(job, BATCH, Duration::from_millis(200))
+        })
+        .await?
+        else {
+            return Ok(());
+        };
+        let mut acked: Vec<(String, u64)> = Vec::new();
+        let mut fresh: Vec<(String, u64)> = Vec::new();
+        let mut records = Vec::new();
+        for entry in batch.entries {
+            let seen = |list: &[(String, u64)]| list.iter().any(|(_, l)| *l == entry.line);
+            if is_set(&bits, entry.line) || seen(&acked) || seen(&fresh) {
+                acked.push((entry.id, entry.line));
+                continue;
+            }
+            fresh.push((entry.id.clone(), entry.line));
+            records.push(serde_json::from_str::<Record>(&entry.body).unwrap_or_else(|error| {
+                Record::failed(
+                    format!("(line {} of job {job})", entry.line + 1),
+                    ErrorInfo::new(
+                        ErrorKind::Internal,
+                        format!("the worker's record did not parse ({error}); do the workers run this abreast version?"),
+                    ),
+                )
+            }));
+        }
+        if acked.is_empty() && fresh.is_empty() {
+            continue;
+        }
+        if !records.is_empty() {
+            if send.send_async(Message::Batch(records)).await.is_err() {
+                return Ok(());
+            }
+            // Acked once Python took every record of it, or those it took before closing.
+            let count = loop {
+                match tokio::time::timeout(Duration::from_millis(100), taken.recv_async()).await {
+                    Ok(Ok(count)) => break count,
+                    Ok(Err(_)) => return Ok(()),
+                    Err(_) if stop.is_raised() => return Ok(()),
+                    Err(_) => {}
+                }
+            };
+            fresh.truncate(count);
+        }
+        acked.extend(fresh);
+        retry(&StopSignal::new(), || queue.ack_results(job, &acked)).await?;
+        for (_, line) in acked {
+            let index = (line / 8) as usize;
+            if bits.len() <= index {
+                bits.resize(index + 1, 0);
+            }
+            bits[index] |= 0x80 >> (line % 8);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+"""abreast.fetch(urls, broker=..., job=...) and afetch: a job on a real redis-server (started
+here on a free port in a temporary folder; a machine without one fails these tests, saying to
+install it), served by `abreast worker` processes of the CLI, collected from Python."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import abreast
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: the broker tests need it (apt-get install redis-server)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+    yield f"redis://127.0.0.1:{port}"
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def worker(cli, redis_url, tmp_path_factory):
+    log = tmp_path_factory.mktemp("worker") / "stderr"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [cli, "worker", "--broker", redis_url, "--mode", "async", "-j", "8"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_job_collected_from_python_has_one_record_per_url(site, redis_url, worker):
+    urls = [site.url(f"/page/{n}") for n in range(20)] + ["not a url", site.url("/page/3")]
+    records = list(abreast.fetch(iter(urls), broker=redis_url, job="py-sync", per_host=4))
+    assert Counter(r["url"] for r in records) == Counter(urls)
+    by_url = {r["url"]: r for r in records}
+    assert by_url[site.url("/page/5")]["ok"] and by_url[site.url("/page/5")]["title"] == "Page 5"
+    assert by_url["not a url"]["error"]["kind"] == "invalid_url"
+    # The same records as a plain fetch, key for key.
+    plain = {r["url"]: r for r in abreast.fetch([site.url("/page/5")])}
+    assert set(plain[site.url("/page/5")]) == set(by_url[site.url("/page/5")])
+    # Again: nothing added, nothing left to collect.
+    assert list(abreast.fetch(urls, broker=redis_url, job="py-sync", per_host=4)) == []
+    with pytest.raises(abreast.FetchError, match="another input"):
+        list(abreast.fetch(urls[:5], broker=redis_url, job="py-sync", per_host=4))
+
+
+def test_afetch_collects_a_job(site, redis_url, worker):
+    urls = [site.url(f"/page/{n}") for n in range(30, 45)]
+
+    async def collect():
+        return [record async for record in abreast.afetch(urls, broker=redis_url, job="py-async")]
+
+    records = asyncio.run(collect())
+    assert sorted(r["url"] for r in records) == sorted(urls)
+    assert all(r["ok"] for r in records)
+
+
+def test_a_record_taken_is_not_given_again_and_the_rest_are(site, redis_url, worker):
+    urls = [site.url(f"/page/{n}") for n in range(50, 80)]
+    run = abreast.fetch(urls, broker=redis_url, job="py-resume")
+    first = [next(run)]
+    run.close()
+    rest = list(abreast.fetch(urls, broker=redis_url, job="py-resume"))
+    assert Counter(r["url"] for r in first + rest) == Counter(urls)
+
+
+def test_bad_options_raise_and_hide_the_password(redis_url):
+    with pytest.raises(ValueError) as error:
+        abreast.fetch(["http://a.test/"], broker="http://:s3cret@127.0.0.1/", job="x")
+    assert "s3cret" not in str(error.value)
+    with pytest.raises(ValueError, match="job name"):
+        abreast.fetch(["http://a.test/"], broker=redis_url, job="a b")
+    with pytest.raises(ValueError, match="each worker's own"):
+        abreast.fetch(["http://a.test/"], broker=redis_url, job="x", mode="threads")
+    with pytest.raises(TypeError):
+        abreast.fetch(["http://a.test/"], broker=redis_url)
