@@ -91,9 +91,10 @@ impl HostLimits {
         }
     }
 
-    /// How long to wait for this host's next rate slot, reserving it.
-    fn reserve_start(&self, entry: &HostEntry) -> Duration {
-        let Some(interval) = self.interval else {
+    /// How long to wait for this host's next rate slot, reserving it; `floor` (the host's
+    /// robots.txt `Crawl-delay`) is the least time between two starts, whatever `--rate` says.
+    fn reserve_start(&self, entry: &HostEntry, floor: Option<Duration>) -> Duration {
+        let Some(interval) = self.interval.max(floor) else {
             return Duration::ZERO;
         };
         let mut next = entry.next_start.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,14 +104,15 @@ impl HostLimits {
         start - now
     }
 
-    /// Waits (asynchronously) for a slot and a rate slot of `host`.
-    pub async fn acquire(self: &Arc<Self>, host: &str) -> HostPermit {
+    /// Waits (asynchronously) for a slot and a rate slot of `host`, with at least `floor` (a
+    /// robots.txt `Crawl-delay`) between two starts to it.
+    pub async fn acquire(self: &Arc<Self>, host: &str, floor: Option<Duration>) -> HostPermit {
         let entry = self.entry(host);
         let permit = Arc::clone(&entry.slots)
             .acquire_owned()
             .await
             .expect("host semaphores are never closed");
-        let wait = self.reserve_start(&entry);
+        let wait = self.reserve_start(&entry, floor);
         drop(entry);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -122,12 +124,13 @@ impl HostLimits {
         }
     }
 
-    /// Waits (blocking this thread) for a slot and a rate slot of `host`.
-    pub fn acquire_blocking(self: &Arc<Self>, host: &str) -> HostPermit {
+    /// Waits (blocking this thread) for a slot and a rate slot of `host`, with at least `floor`
+    /// between two starts to it.
+    pub fn acquire_blocking(self: &Arc<Self>, host: &str, floor: Option<Duration>) -> HostPermit {
         let entry = self.entry(host);
         let permit = futures::executor::block_on(Arc::clone(&entry.slots).acquire_owned())
             .expect("host semaphores are never closed");
-        let wait = self.reserve_start(&entry);
+        let wait = self.reserve_start(&entry, floor);
         drop(entry);
         if !wait.is_zero() {
             std::thread::sleep(wait);
@@ -161,7 +164,7 @@ mod tests {
                 let (limits, active, most) = (&limits, &active, &most);
                 scope.spawn(move || {
                     for _ in 0..20 {
-                        let _permit = limits.acquire_blocking("a.test");
+                        let _permit = limits.acquire_blocking("a.test", None);
                         let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_micros(200));
@@ -178,7 +181,9 @@ mod tests {
     fn rate_spaces_out_request_starts() {
         let limits = HostLimits::new(8, Some(100.0));
         let start = Instant::now();
-        let permits: Vec<_> = (0..5).map(|_| limits.acquire_blocking("r.test")).collect();
+        let permits: Vec<_> = (0..5)
+            .map(|_| limits.acquire_blocking("r.test", None))
+            .collect();
         // Five starts at 100 per second: the fifth waits at least 40 ms after the first.
         assert!(start.elapsed() >= Duration::from_millis(40));
         drop(permits);

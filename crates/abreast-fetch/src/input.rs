@@ -4,8 +4,11 @@
 //! pipeline may fetch, or the reason it may not (not a URL, or a scheme other than http/https),
 //! which becomes an error record. A line is never dropped and never crashes the run.
 //!
-//! The input of a run is any iterator of [`IntoUrlLine`] items: strings, URLs, or the
-//! `io::Result<String>` lines of a reader ([`lines`]).
+//! The input of a run is any iterator of [`IntoUrlLine`] items: strings, bytes, URLs, or the
+//! lines of a reader ([`lines`]), which are read as bytes: lists from the web are not always
+//! UTF-8. A line that is not UTF-8 is still a line of its own ([`Target::parse_bytes`]): raw
+//! bytes in its path or query are percent-encoded, as browsers do, and one whose host cannot be
+//! read becomes an `invalid_url` record that shows the line with U+FFFD for what is not UTF-8.
 
 use std::io::BufRead;
 
@@ -51,6 +54,49 @@ impl Target {
         }
     }
 
+    /// Parses one trimmed, non-blank, non-comment line that may not be UTF-8. A UTF-8 line is
+    /// parsed as [`parse`](Self::parse) does. In any other, the bytes past the host that are not
+    /// ASCII are percent-encoded (`caf\xE9` becomes `caf%E9`, as a browser sends it) before the
+    /// URL is parsed; a host with such bytes is refused. The target's line is the bytes read as
+    /// UTF-8, U+FFFD standing for what is not.
+    pub fn parse_bytes(index: u64, line: &[u8]) -> Target {
+        if let Ok(text) = std::str::from_utf8(line) {
+            return Target::parse(index, text);
+        }
+        let shown = String::from_utf8_lossy(line).into_owned();
+        let authority_start = line
+            .windows(3)
+            .position(|w| w == b"://")
+            .map_or(0, |at| at + 3);
+        let authority_end = line[authority_start..]
+            .iter()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .map_or(line.len(), |at| authority_start + at);
+        if !line[authority_start..authority_end].is_ascii() {
+            return Target {
+                index,
+                line: shown,
+                url: Err(ErrorInfo::new(
+                    ErrorKind::InvalidUrl,
+                    "the host is not UTF-8 text (a line in another encoding, such as Latin-1?); \
+                     give the URL in UTF-8, or its host in punycode",
+                )),
+            };
+        }
+        let mut encoded = String::with_capacity(line.len() + 16);
+        for &byte in line {
+            if byte.is_ascii() {
+                encoded.push(char::from(byte));
+            } else {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        Target {
+            line: shown,
+            ..Target::parse(index, &encoded)
+        }
+    }
+
     /// The URL's host, lowercased, if the line is a fetchable URL.
     pub fn host(&self) -> Option<&str> {
         self.url.as_ref().ok().and_then(Url::host_str)
@@ -71,40 +117,60 @@ impl Target {
 
 /// One item of a run's input: a line that may hold a URL, or the error that ended the input.
 ///
-/// Implemented for `String`, `&'static str`, [`Url`] and `io::Result<String>` (the lines of a
-/// reader), so a run takes a `Vec<String>`, a generator of URLs or [`lines`] alike.
+/// Implemented for `String`, `&str`, `Vec<u8>`, `&[u8]`, [`Url`], and `io::Result` of a
+/// `String` or of a `Vec<u8>` (the lines of a reader), so a run takes a `Vec<String>`, lines of
+/// bytes in any encoding, a generator of URLs or [`lines`] alike.
 pub trait IntoUrlLine {
-    /// The line, or the input's error.
-    fn into_url_line(self) -> std::io::Result<String>;
+    /// The line's bytes (UTF-8, or not), or the input's error.
+    fn into_url_line(self) -> std::io::Result<Vec<u8>>;
 }
 
 impl IntoUrlLine for String {
-    fn into_url_line(self) -> std::io::Result<String> {
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.into_bytes())
+    }
+}
+
+impl IntoUrlLine for &str {
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.as_bytes().to_vec())
+    }
+}
+
+impl IntoUrlLine for Vec<u8> {
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
         Ok(self)
     }
 }
 
-impl IntoUrlLine for &'static str {
-    fn into_url_line(self) -> std::io::Result<String> {
-        Ok(self.to_owned())
+impl IntoUrlLine for &[u8] {
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.to_vec())
     }
 }
 
 impl IntoUrlLine for Url {
-    fn into_url_line(self) -> std::io::Result<String> {
-        Ok(self.into())
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
+        Ok(String::from(self).into_bytes())
     }
 }
 
 impl IntoUrlLine for std::io::Result<String> {
-    fn into_url_line(self) -> std::io::Result<String> {
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
+        self.map(String::into_bytes)
+    }
+}
+
+impl IntoUrlLine for std::io::Result<Vec<u8>> {
+    fn into_url_line(self) -> std::io::Result<Vec<u8>> {
         self
     }
 }
 
-/// The lines of `reader`, streamed, for a run's input.
-pub fn lines<R: BufRead>(reader: R) -> std::io::Lines<R> {
-    reader.lines()
+/// The lines of `reader` as bytes, streamed, for a run's input: a line that is not UTF-8 is
+/// read like any other (and a `\r` before the `\n` is trimmed with the other white space).
+pub fn lines<R: BufRead>(reader: R) -> std::io::Split<R> {
+    reader.split(b'\n')
 }
 
 /// Streams the targets of `input`, item by item: blank lines and `#` comments are skipped, the
@@ -120,11 +186,11 @@ where
         .filter_map(move |line| match line.into_url_line() {
             Err(error) => Some(Err(error)),
             Ok(line) => {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
+                let line = line.trim_ascii();
+                if line.is_empty() || line.starts_with(b"#") {
                     return None;
                 }
-                let target = Target::parse(index, line);
+                let target = Target::parse_bytes(index, line);
                 index += 1;
                 Some(Ok(target))
             }
@@ -175,5 +241,28 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_encoded_or_refused_by_their_host() {
+        let path = Target::parse_bytes(0, b"http://a.test/caf\xe9?q=\xe9t\xe9");
+        assert_eq!(path.line, "http://a.test/caf\u{fffd}?q=\u{fffd}t\u{fffd}");
+        assert_eq!(path.url.unwrap().as_str(), "http://a.test/caf%E9?q=%E9t%E9");
+        let host = Target::parse_bytes(1, b"http://caf\xe9.example/x");
+        assert_eq!(host.line, "http://caf\u{fffd}.example/x");
+        assert_eq!(host.url.unwrap_err().kind, ErrorKind::InvalidUrl);
+        // A UTF-8 line with a non-ASCII host is an IDN, parsed as text.
+        let idn = Target::parse_bytes(2, "http://café.example/".as_bytes());
+        assert_eq!(idn.host(), Some("xn--caf-dma.example"));
+        let input: &[u8] = b"http://a.test/1\r\nhttp://b.test/\xff\n\nhttp://c.test/3";
+        let lines: Vec<String> = targets(lines(input)).map(|t| t.unwrap().line).collect();
+        assert_eq!(
+            lines,
+            [
+                "http://a.test/1",
+                "http://b.test/\u{fffd}",
+                "http://c.test/3"
+            ]
+        );
     }
 }

@@ -120,6 +120,7 @@ pub(crate) fn finish_record_at(
     record.content_type = fetched.content_type;
     record.attempts = fetched.attempts;
     record.elapsed_ms = fetched.elapsed_ms;
+    record.http_version = fetched.http_version;
     match fetched.body {
         Ok(body) => {
             record.ok = true;
@@ -183,6 +184,7 @@ pub fn extract_record(
         body: Ok(body),
         attempts: 0,
         elapsed_ms: 0,
+        http_version: None,
     };
     finish_record(line, fetched, extractor)
 }

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Decode,
     /// Any other HTTP-level failure.
     Http,
+    /// The host's robots.txt disallows the URL (or could not be fetched), and the run obeys it
+    /// (`--robots obey`): no request was made.
+    Robots,
     /// A page on disk could not be read (`abreast extract`).
     Read,
     /// A bug in abreast: a step panicked, or a worker's record did not parse. Please report it.
@@ -59,6 +62,7 @@ impl ErrorKind {
             ErrorKind::Body => "body",
             ErrorKind::Decode => "decode",
             ErrorKind::Http => "http",
+            ErrorKind::Robots => "robots",
             ErrorKind::Read => "read",
             ErrorKind::Internal => "internal",
             ErrorKind::GaveUp => "gave_up",

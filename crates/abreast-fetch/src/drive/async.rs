@@ -1,15 +1,12 @@
 //! `async`: the explainer's second program. `-j` coroutines on one thread, each fetching with
 //! the async client and extracting on the same thread.
 
-use std::sync::Arc;
-
 use abreast_meta::Extractor;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{Job, fetch_async, forward, guarded_async};
+use super::{Job, Shared, fetch_async, forward, guarded_async};
 use crate::config::{FetchConfig, FetchError};
-use crate::hosts::HostLimits;
 use crate::http::asynchronous::AsyncClient;
 use crate::page::finish_record_at;
 use crate::record::Record;
@@ -20,15 +17,15 @@ pub(super) fn drive(
     jobs: impl futures::Stream<Item = Job>,
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
-    limits: Arc<HostLimits>,
+    shared: Shared,
     extractor: Option<Extractor>,
 ) -> Result<(), FetchError> {
     let client = AsyncClient::new(config.http.clone())
         .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
-    let (client, limits, extractor) = (&client, &limits, extractor.as_ref());
+    let (client, shared, extractor) = (&client, &shared, extractor.as_ref());
     let fetch_one = |(sequence, target): Job| async move {
         let record = guarded_async(target.line.clone(), async move {
-            match fetch_async(target, client, limits).await {
+            match fetch_async(target, client, shared).await {
                 Ok((line, url, fetched)) => finish_record_at(line, fetched, Some(url), extractor),
                 Err(refused) => refused,
             }

@@ -28,9 +28,8 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Job, Jobs, fetch_async, finish_guarded, guarded_async};
+use super::{Delivery, Job, Jobs, Shared, fetch_async, finish_guarded, guarded_async};
 use crate::config::{FetchConfig, FetchError};
-use crate::hosts::HostLimits;
 use crate::http::asynchronous::AsyncClient;
 use crate::input::Target;
 use crate::record::Record;
@@ -41,9 +40,10 @@ pub(super) fn drive(
     jobs: Jobs,
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
-    limits: Arc<HostLimits>,
+    shared: Shared,
     extractor: Option<Extractor>,
 ) -> Result<(), FetchError> {
+    let shared = Arc::new(shared);
     let extraction = match extractor {
         Some(extractor) => {
             let pool = ThreadPool::builder()
@@ -64,7 +64,7 @@ pub(super) fn drive(
             target,
             Delivery::new(sequence, sender, Some(slot)),
             Arc::clone(&client),
-            Arc::clone(&limits),
+            Arc::clone(&shared),
             extraction.clone(),
         ));
     };
@@ -118,13 +118,13 @@ async fn fetch_then_extract(
     target: Target,
     delivery: Delivery,
     client: Arc<AsyncClient>,
-    limits: Arc<HostLimits>,
+    shared: Arc<Shared>,
     extraction: Option<(Arc<Extractor>, Arc<ThreadPool>)>,
 ) {
     // The fetch's future (reqwest's, the body sink) is large; boxed, the task stays small, so
     // spawning the task and storing its end copy a few hundred bytes instead of all of it.
     let line = target.line.clone();
-    let fetch = Box::pin(fetch_async(target, &client, &limits));
+    let fetch = Box::pin(fetch_async(target, &client, &shared));
     let record = match guarded_async(line, fetch).await {
         Ok(Ok((line, url, fetched))) => {
             let Some((extractor, pool)) = extraction else {

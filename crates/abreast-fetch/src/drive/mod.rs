@@ -6,6 +6,7 @@
 //! | step | shared code | threads | async | hybrid | processes |
 //! |---|---|---|---|---|---|
 //! | refuse a line that is no fetchable URL | [`Target::fetchable`] | pool thread | coroutine | I/O task | parent |
+//! | with `--robots obey`, check the host's robots.txt | [`RobotsGate`] | pool thread | coroutine | I/O task | parent |
 //! | take the host's permit, fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
 //! | extract, make the record | [`finish_record`](crate::page::finish_record) | pool thread | coroutine | extraction pool (I/O task with [`Extraction::Off`](crate::Extraction::Off)) | worker |
 //! | a panic fails its own URL, never the run | [`guarded`], [`guarded_async`] | pool thread | coroutine | both | worker (the pool reports it) |
@@ -18,6 +19,7 @@
 mod r#async;
 mod hybrid;
 mod processes;
+mod robots;
 mod threads;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +38,8 @@ use crate::http::asynchronous::AsyncClient;
 use crate::input::Target;
 use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
+use crate::robots::RobotsPolicy;
+pub(crate) use robots::RobotsGate;
 
 /// A numbered target, ready for a driver.
 pub(crate) type Job = (u64, Target);
@@ -56,18 +60,31 @@ pub(crate) fn drive(
 ) -> Result<(), FetchError> {
     let limits = HostLimits::new(config.per_host, config.rate);
     let extractor = config.http.extractor();
+    let robots = (config.http.robots == RobotsPolicy::Obey)
+        .then(|| Arc::new(RobotsGate::new(config.http.user_agent())));
+    let shared = Shared { limits, robots };
     match config.mode {
-        Mode::Threads => threads::drive(config, jobs, sender, cancel, limits, extractor),
+        Mode::Threads => threads::drive(config, jobs, sender, cancel, shared, extractor),
         Mode::Async => {
             let jobs = jobs.into_stream(config.concurrency(), config.mode)?;
-            r#async::drive(config, jobs, sender, cancel, limits, extractor)
+            r#async::drive(config, jobs, sender, cancel, shared, extractor)
         }
-        Mode::Hybrid => hybrid::drive(config, jobs, sender, cancel, limits, extractor),
+        Mode::Hybrid => hybrid::drive(config, jobs, sender, cancel, shared, extractor),
         Mode::Processes => {
             let jobs = jobs.into_stream(config.concurrency(), config.mode)?;
-            processes::drive(config, jobs, sender, cancel, limits)
+            processes::drive(config, jobs, sender, cancel, shared)
         }
     }
+}
+
+/// What every URL of a run shares before its request: the per-host limits, and the hosts'
+/// robots.txt rules when the run obeys them.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    /// The per-host caps and rates.
+    pub(crate) limits: Arc<HostLimits>,
+    /// The robots.txt step, with `--robots obey`.
+    pub(crate) robots: Option<Arc<RobotsGate>>,
 }
 
 /// What the driver shares with the run: whether the intake is closed, and counts.
@@ -164,12 +181,19 @@ impl Jobs {
 pub(crate) async fn fetch_async(
     target: Target,
     client: &AsyncClient,
-    limits: &Arc<HostLimits>,
+    shared: &Shared,
 ) -> Result<(String, Url, Fetched), Record> {
     let (line, url) = target.fetchable()?;
+    let floor = match &shared.robots {
+        None => None,
+        Some(gate) => match gate.check_async(&url, client).await {
+            Ok(floor) => floor,
+            Err(refused) => return Err(Record::failed(line, refused)),
+        },
+    };
     let host = url.host_str().unwrap_or_default();
     let fetched = {
-        let _permit = limits.acquire(host).await;
+        let _permit = shared.limits.acquire(host, floor).await;
         client.fetch_url(&url).await
     };
     Ok((line, url, fetched))

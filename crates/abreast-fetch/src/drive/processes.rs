@@ -13,10 +13,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{Job, forward};
+use super::{Job, Shared, forward};
 use crate::config::{FetchConfig, FetchError};
-use crate::hosts::HostLimits;
 use crate::http::HttpSettings;
+use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
 use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
@@ -35,14 +35,16 @@ pub(crate) struct PageJob {
 /// The client of this worker process, made on its first task and kept for the next ones.
 static CLIENT: Mutex<Option<Arc<BlockingClient>>> = Mutex::new(None);
 
-fn worker_client(settings: &HttpSettings) -> Arc<BlockingClient> {
+fn worker_client(settings: &HttpSettings) -> Result<Arc<BlockingClient>, ErrorInfo> {
     let mut client = CLIENT.lock().unwrap_or_else(|p| p.into_inner());
     match client.as_ref() {
-        Some(existing) if existing.settings() == settings => Arc::clone(existing),
+        Some(existing) if existing.settings() == settings => Ok(Arc::clone(existing)),
         _ => {
-            let fresh = Arc::new(BlockingClient::new(settings.clone()));
+            let fresh = BlockingClient::new(settings.clone())
+                .map_err(|error| ErrorInfo::new(ErrorKind::Tls, format!("--cacert: {error}")))?;
+            let fresh = Arc::new(fresh);
             *client = Some(Arc::clone(&fresh));
-            fresh
+            Ok(fresh)
         }
     }
 }
@@ -55,9 +57,13 @@ fn worker_client(settings: &HttpSettings) -> Arc<BlockingClient> {
 /// the record's writer writes.
 #[abreast::task]
 pub(crate) fn fetch_page(job: PageJob) -> String {
-    let client = worker_client(&job.settings);
-    let extractor = job.settings.extractor();
-    let record = finish_record_at(job.line, client.fetch(&job.url), None, extractor.as_ref());
+    let record = match worker_client(&job.settings) {
+        Ok(client) => {
+            let extractor = job.settings.extractor();
+            finish_record_at(job.line, client.fetch(&job.url), None, extractor.as_ref())
+        }
+        Err(error) => Record::failed(job.line, error),
+    };
     serde_json::to_string(&record).expect("a record serializes to JSON")
 }
 
@@ -67,7 +73,7 @@ pub(super) fn drive(
     jobs: impl futures::Stream<Item = Job>,
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
-    limits: Arc<HostLimits>,
+    shared: Shared,
 ) -> Result<(), FetchError> {
     let concurrency = config.concurrency();
     let mut builder = ProcessPool::builder().workers(concurrency);
@@ -77,13 +83,30 @@ pub(super) fn drive(
     let pool = builder
         .build()
         .map_err(|error| FetchError::setup(config.mode, "the worker processes", error))?;
-    let (workers, limits, settings) = (&pool, &limits, &config.http);
+    // robots.txt is fetched here, in the parent, once per host for all the workers.
+    let robots = match &shared.robots {
+        Some(gate) => {
+            let client = AsyncClient::new(config.http.clone())
+                .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
+            Some((Arc::clone(gate), client))
+        }
+        None => None,
+    };
+    let (workers, shared, settings, robots) = (&pool, &shared, &config.http, &robots);
     let fetch_one = |(sequence, target): Job| async move {
         let (line, url) = match target.fetchable() {
             Ok(fetchable) => fetchable,
             Err(refused) => return (sequence, refused),
         };
-        let _permit = limits.acquire(url.host_str().unwrap_or_default()).await;
+        let floor = match robots {
+            None => None,
+            Some((gate, client)) => match gate.check_async(&url, client).await {
+                Ok(floor) => floor,
+                Err(refused) => return (sequence, Record::failed(line, refused)),
+            },
+        };
+        let host = url.host_str().unwrap_or_default();
+        let _permit = shared.limits.acquire(host, floor).await;
         let job = PageJob {
             line: line.clone(),
             url: url.into(),

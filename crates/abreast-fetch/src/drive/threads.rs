@@ -12,9 +12,8 @@ use abreast::threads::ThreadPool;
 use abreast_meta::Extractor;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Jobs, guarded};
+use super::{Delivery, Jobs, Shared, guarded};
 use crate::config::{FetchConfig, FetchError};
-use crate::hosts::HostLimits;
 use crate::http::blocking::BlockingClient;
 use crate::page::finish_record_at;
 use crate::record::Record;
@@ -25,7 +24,7 @@ pub(super) fn drive(
     jobs: Jobs,
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
-    limits: Arc<HostLimits>,
+    shared: Shared,
     extractor: Option<Extractor>,
 ) -> Result<(), FetchError> {
     let concurrency = config.concurrency();
@@ -36,7 +35,10 @@ pub(super) fn drive(
         .stack_size(1024 * 1024)
         .build()
         .map_err(|error| FetchError::setup(config.mode, "the thread pool", error))?;
-    let client = Arc::new(BlockingClient::new(config.http.clone()));
+    let client = BlockingClient::new(config.http.clone())
+        .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
+    let client = Arc::new(client);
+    let shared = Arc::new(shared);
     let extractor = Arc::new(extractor);
     let intake = Arc::clone(&jobs.intake);
     for (sequence, target) in jobs {
@@ -44,9 +46,9 @@ pub(super) fn drive(
             break;
         }
         let delivery = Delivery::new(sequence, sender, None);
-        let (client, limits, extractor) = (
+        let (client, shared, extractor) = (
             Arc::clone(&client),
-            Arc::clone(&limits),
+            Arc::clone(&shared),
             Arc::clone(&extractor),
         );
         // The handle is not kept: the task sends its own record.
@@ -54,8 +56,16 @@ pub(super) fn drive(
             let record = guarded(target.line.clone(), |_| match target.fetchable() {
                 Err(refused) => refused,
                 Ok((line, url)) => {
+                    let floor = match &shared.robots {
+                        None => None,
+                        Some(gate) => match gate.check_blocking(&url, &client) {
+                            Ok(floor) => floor,
+                            Err(refused) => return Record::failed(line, refused),
+                        },
+                    };
                     let fetched = {
-                        let _permit = limits.acquire_blocking(url.host_str().unwrap_or_default());
+                        let host = url.host_str().unwrap_or_default();
+                        let _permit = shared.limits.acquire_blocking(host, floor);
                         client.fetch(url.as_str())
                     };
                     finish_record_at(line, fetched, Some(url), (*extractor).as_ref())

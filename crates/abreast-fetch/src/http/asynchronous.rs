@@ -1,29 +1,41 @@
 //! The async HTTP stack (reqwest on hyper, rustls): thousands of requests in flight on one
 //! runtime. It serves the `async` mode (the explainer's second program) and the `hybrid` mode.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use url::Url;
 
 use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
+use crate::http::dns::{DnsError, ForReqwest, Resolver};
 use crate::http::{Attempt, Fetched, Head, HttpSettings};
+use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
-/// An async client for one run's settings. Clone it freely: clones share the connection pool.
+/// An async client for one run's settings. Clone it freely: clones share the connection pool
+/// and the name cache.
 #[derive(Debug, Clone)]
 pub struct AsyncClient {
     client: reqwest::Client,
+    resolver: Resolver,
     settings: HttpSettings,
 }
 
 /// The client could not be built (for example the TLS set-up failed).
 #[derive(Debug, thiserror::Error)]
-#[error("could not set up the HTTP client: {0}")]
-pub struct ClientError(#[from] reqwest::Error);
+pub enum ClientError {
+    /// reqwest refused the configuration.
+    #[error("could not set up the HTTP client: {0}")]
+    Reqwest(#[from] reqwest::Error),
+    /// `--cacert` could not be used.
+    #[error("could not use --cacert: {0}")]
+    Ca(#[from] crate::http::tls::CaError),
+}
 
 impl AsyncClient {
-    /// A client with keep-alive and HTTP/2 where offered, the run's time limits, at most
-    /// `max_redirects` redirects and only to http or https.
+    /// A client with keep-alive and HTTP/2 where offered (ALPN `h2`, unless `--http1.1`), the
+    /// run's time limits and name servers, at most `max_redirects` redirects and only to http
+    /// or https.
     pub fn new(settings: HttpSettings) -> Result<AsyncClient, ClientError> {
         crate::install_crypto_provider();
         let max_redirects = settings.max_redirects as usize;
@@ -50,34 +62,66 @@ impl AsyncClient {
             reqwest::header::ACCEPT_ENCODING,
             reqwest::header::HeaderValue::from_static(ACCEPT_ENCODING),
         );
-        let client = reqwest::Client::builder()
+        let resolver = settings.resolver();
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .redirect(redirects)
             .user_agent(settings.user_agent())
             .default_headers(headers)
-            .tls_danger_accept_invalid_certs(settings.insecure)
-            .build()?;
-        Ok(AsyncClient { client, settings })
+            .dns_resolver(Arc::new(ForReqwest(resolver.clone())))
+            .tls_danger_accept_invalid_certs(settings.insecure);
+        if settings.http1_only {
+            builder = builder.http1_only();
+        }
+        if let Some(pem) = &settings.cacert {
+            for der in crate::http::tls::certificates(pem)? {
+                builder = builder.add_root_certificate(reqwest::Certificate::from_der(&der)?);
+            }
+        }
+        let client = builder.build()?;
+        Ok(AsyncClient {
+            client,
+            resolver,
+            settings,
+        })
     }
 
     /// Fetches `url`, already parsed (the HTTP client takes it as it is instead of parsing its
     /// text again), with retries; never panics, never returns without an outcome.
     pub async fn fetch_url(&self, url: &Url) -> Fetched {
-        self.fetch_with(url.as_str(), url).await
+        let limits = (self.settings.max_bytes, self.settings.extraction);
+        self.fetch_with(url.as_str(), url, limits).await
     }
 
-    /// Fetches `target` (whose text is `url`) with retries.
-    async fn fetch_with<U>(&self, url: &str, target: &U) -> Fetched
-    where
-        U: reqwest::IntoUrl + Clone,
-    {
-        let policy = self.settings.retry_policy();
+    /// Fetches a robots.txt, its body kept whole up to `max_bytes`.
+    pub(crate) async fn fetch_robots(&self, url: &str, max_bytes: usize) -> Fetched {
+        match Url::parse(url) {
+            Ok(parsed) => {
+                self.fetch_with(url, &parsed, (max_bytes, Extraction::Full))
+                    .await
+            }
+            Err(error) => Attempt::Failed(ErrorInfo::new(ErrorKind::InvalidUrl, error.to_string()))
+                .into_fetched(url.to_owned(), 0, std::time::Duration::ZERO),
+        }
+    }
+
+    /// Fetches `target` (whose text is `url`) with retries, its body read within `limits`
+    /// (the cap, and how much is kept). Its host is looked up first: a name that does not
+    /// resolve is an error of kind `dns` at once, never a time-out of the connection.
+    async fn fetch_with(&self, url: &str, target: &Url, limits: (usize, Extraction)) -> Fetched {
         let start = Instant::now();
+        if let Some(url::Host::Domain(host)) = target.host()
+            && let Err(error) = self.resolver.lookup(host).await
+        {
+            return Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string()))
+                .into_fetched(url.to_owned(), 1, start.elapsed());
+        }
+        let policy = self.settings.retry_policy();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(target.clone(), attempts).await;
+            let attempt = self.attempt(target.clone(), attempts, limits).await;
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -85,7 +129,7 @@ impl AsyncClient {
         }
     }
 
-    async fn attempt(&self, url: impl reqwest::IntoUrl, attempt: u32) -> Attempt {
+    async fn attempt(&self, url: Url, attempt: u32, limits: (usize, Extraction)) -> Attempt {
         let mut response = match self.client.get(url).send().await {
             Ok(response) => response,
             Err(error) => {
@@ -95,6 +139,7 @@ impl AsyncClient {
         let head = Head::judge(
             response.url().to_string(),
             response.status().as_u16(),
+            response.version(),
             response.headers(),
             attempt,
         );
@@ -105,8 +150,7 @@ impl AsyncClient {
         let body = match to_read.encoding() {
             Err(error) => Err(error),
             Ok(encoding) => {
-                let mut sink =
-                    BodySink::new(encoding, self.settings.max_bytes, self.settings.extraction);
+                let mut sink = BodySink::new(encoding, limits.0, limits.1);
                 let length = response.content_length();
                 let mut consumed = 0u64;
                 loop {
@@ -178,8 +222,27 @@ fn chain(error: &dyn std::error::Error) -> String {
     message
 }
 
+/// The run's own lookup error somewhere in `error`'s chain (a redirect to a host that does not
+/// resolve), if there is one.
+fn dns_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a DnsError> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(dns) = error.downcast_ref::<DnsError>() {
+            return Some(dns);
+        }
+        next = error.source();
+    }
+    None
+}
+
 /// Maps a reqwest error to a record's error kind and message.
 fn classify(error: &reqwest::Error) -> ErrorInfo {
+    if let Some(dns) = dns_error(error) {
+        return ErrorInfo::new(ErrorKind::Dns, dns.to_string());
+    }
+    if let Some(cause) = crate::http::tls::describe(error) {
+        return ErrorInfo::new(ErrorKind::Tls, cause);
+    }
     let message = chain(error);
     let lower = message.to_ascii_lowercase();
     let kind = if error.is_timeout() {

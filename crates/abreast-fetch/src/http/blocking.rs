@@ -9,65 +9,40 @@ use ureq::ResponseExt;
 use crate::http::body::{
     ACCEPT_ENCODING, BodySink, Encoding, Flow, HEAD_ONLY_DRAIN, worth_draining,
 };
+use crate::http::dns::{DnsError, ForUreq, Resolver};
+use crate::http::tls::CaError;
 use crate::http::{Attempt, Fetched, Head, HttpSettings, io_error_kind};
+use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
 /// Idle connections a blocking client keeps for reuse, in all and to one host: enough for the
 /// requests a run has in flight at once (`-j`, default 64 threads).
 const IDLE_CONNECTIONS: usize = 1024;
 
-/// ureq's resolver, except that a host written as an IP address is taken as it is.
-///
-/// With a time limit set, ureq's own resolver does every lookup on a thread it starts for it,
-/// even of `127.0.0.1`, and it looks up every request's host, pooled connection or not: a
-/// threads-mode run of 5,000 pages started 8,000 threads. An address needs no lookup.
-#[derive(Debug, Default)]
-struct LiteralsFirst(ureq::unversioned::resolver::DefaultResolver);
-
-impl ureq::unversioned::resolver::Resolver for LiteralsFirst {
-    fn resolve(
-        &self,
-        uri: &::http::Uri,
-        config: &ureq::config::Config,
-        timeout: ureq::unversioned::transport::NextTimeout,
-    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        let literal = uri.host().and_then(|host| {
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            host.parse::<std::net::IpAddr>().ok()
-        });
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("http") => Some(80),
-            Some("https") => Some(443),
-            _ => None,
-        });
-        match (literal, port) {
-            (Some(ip), Some(port)) => {
-                let mut addresses = self.empty();
-                addresses.push(std::net::SocketAddr::new(ip, port));
-                Ok(addresses)
-            }
-            _ => self.0.resolve(uri, config, timeout),
-        }
-    }
-}
-
 /// A blocking client for one run's settings. Share it between threads: it pools connections.
 #[derive(Debug, Clone)]
 pub struct BlockingClient {
     agent: ureq::Agent,
+    resolver: Resolver,
     settings: HttpSettings,
 }
 
 impl BlockingClient {
-    /// A client with connection reuse, the run's time limits, redirect limit and TLS policy.
-    pub fn new(settings: HttpSettings) -> BlockingClient {
+    /// A client with connection reuse, the run's time limits, redirect limit, TLS policy and
+    /// name servers. It speaks HTTP/1.1 only (ureq has no HTTP/2). Fails only on a `--cacert`
+    /// that holds no certificate.
+    ///
+    /// ureq's own resolver does every lookup on a thread it starts for it, even of
+    /// `127.0.0.1`, and looks up every request's host, pooled connection or not (a threads-mode
+    /// run of 5,000 pages started 8,000 threads); the run's caching resolver takes an address
+    /// as it is and looks each name up once.
+    pub fn new(settings: HttpSettings) -> Result<BlockingClient, CaError> {
         crate::install_crypto_provider();
-        let tls = ureq::tls::TlsConfig::builder()
-            .disable_verification(settings.insecure)
-            .build();
+        let mut tls = ureq::tls::TlsConfig::builder().disable_verification(settings.insecure);
+        if let Some(pem) = &settings.cacert {
+            tls = tls.root_certs(crate::http::tls::ureq_roots(pem)?);
+        }
+        let tls = tls.build();
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_global(Some(settings.timeout))
@@ -80,12 +55,17 @@ impl BlockingClient {
             .user_agent(settings.user_agent())
             .tls_config(tls)
             .build();
+        let resolver = settings.resolver();
         let agent = ureq::Agent::with_parts(
             config,
             ureq::unversioned::transport::DefaultConnector::new(),
-            LiteralsFirst::default(),
+            ForUreq(resolver.clone()),
         );
-        BlockingClient { agent, settings }
+        Ok(BlockingClient {
+            agent,
+            resolver,
+            settings,
+        })
     }
 
     /// The settings this client was made with.
@@ -95,12 +75,32 @@ impl BlockingClient {
 
     /// Fetches `url` with retries; never panics, never returns without an outcome.
     pub fn fetch(&self, url: &str) -> Fetched {
-        let policy = self.settings.retry_policy();
+        let limits = (self.settings.max_bytes, self.settings.extraction);
+        self.fetch_within(url, limits)
+    }
+
+    /// Fetches a robots.txt, its body kept whole up to `max_bytes`.
+    pub(crate) fn fetch_robots(&self, url: &str, max_bytes: usize) -> Fetched {
+        self.fetch_within(url, (max_bytes, Extraction::Full))
+    }
+
+    /// Fetches `url` with retries, its body read within `limits` (the cap, and how much is
+    /// kept). Its host is looked up first: a name that does not resolve is an error of kind
+    /// `dns` at once, never a time-out of the connection.
+    fn fetch_within(&self, url: &str, limits: (usize, Extraction)) -> Fetched {
         let start = Instant::now();
+        if let Ok(parsed) = url::Url::parse(url)
+            && let Some(url::Host::Domain(host)) = parsed.host()
+            && let Err(error) = self.resolver.lookup_blocking(host)
+        {
+            return Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string()))
+                .into_fetched(url.to_owned(), 1, start.elapsed());
+        }
+        let policy = self.settings.retry_policy();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(url, attempts);
+            let attempt = self.attempt(url, attempts, limits);
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => std::thread::sleep(wait),
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -108,7 +108,7 @@ impl BlockingClient {
         }
     }
 
-    fn attempt(&self, url: &str, attempt: u32) -> Attempt {
+    fn attempt(&self, url: &str, attempt: u32, limits: (usize, Extraction)) -> Attempt {
         let mut request = self
             .agent
             .get(url)
@@ -125,6 +125,7 @@ impl BlockingClient {
         let head = Head::judge(
             response.get_uri().to_string(),
             response.status().as_u16(),
+            response.version(),
             response.headers(),
             attempt,
         );
@@ -135,7 +136,7 @@ impl BlockingClient {
         let body = to_read.encoding().and_then(|encoding| {
             let length = response.body().content_length();
             let reader = response.into_body().into_reader();
-            read_body(reader, length, encoding, &self.settings)
+            read_body(reader, length, encoding, limits)
         });
         to_read.answered(body)
     }
@@ -148,9 +149,9 @@ fn read_body(
     mut reader: impl Read,
     length: Option<u64>,
     encoding: Encoding,
-    settings: &HttpSettings,
+    (max_bytes, extraction): (usize, Extraction),
 ) -> Result<crate::page::Body, ErrorInfo> {
-    let mut sink = BodySink::new(encoding, settings.max_bytes, settings.extraction);
+    let mut sink = BodySink::new(encoding, max_bytes, extraction);
     let mut buffer = vec![0; 64 * 1024];
     let mut consumed = 0u64;
     loop {
@@ -214,6 +215,21 @@ fn drain(reader: &mut impl Read, buffer: &mut [u8]) {
 /// Maps a ureq error to a record's error kind and message.
 fn classify(error: &ureq::Error) -> ErrorInfo {
     use ureq::Error as E;
+    match error {
+        // The run's resolver failed (a redirect to a host that does not resolve).
+        E::Other(inner) => {
+            if let Some(dns) = inner.downcast_ref::<DnsError>() {
+                return ErrorInfo::new(ErrorKind::Dns, dns.to_string());
+            }
+        }
+        E::Rustls(tls) => return ErrorInfo::new(ErrorKind::Tls, crate::http::tls::in_words(tls)),
+        E::Io(io) => {
+            if let Some(cause) = crate::http::tls::describe(io) {
+                return ErrorInfo::new(ErrorKind::Tls, cause);
+            }
+        }
+        _ => {}
+    }
     let kind = match error {
         E::Timeout(_) => ErrorKind::Timeout,
         E::HostNotFound => ErrorKind::Dns,
@@ -233,7 +249,7 @@ fn classify(error: &ureq::Error) -> ErrorInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ureq::unversioned::resolver::Resolver;
+    use ureq::unversioned::resolver::Resolver as _;
     use ureq::unversioned::transport::NextTimeout;
 
     fn resolve(uri: &str) -> Vec<std::net::SocketAddr> {
@@ -246,7 +262,8 @@ mod tests {
             ..NextTimeout::default()
         };
         let uri: ::http::Uri = uri.parse().unwrap();
-        LiteralsFirst::default()
+        let resolver = crate::http::dns::Resolver::new(crate::http::dns::DnsConfig::default());
+        ForUreq(resolver)
             .resolve(&uri, &config, timeout)
             .unwrap()
             .iter()

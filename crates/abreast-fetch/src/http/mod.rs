@@ -15,17 +15,22 @@ use serde::{Deserialize, Serialize};
 pub mod asynchronous;
 pub mod blocking;
 pub mod body;
+pub mod dns;
 pub mod retry;
+pub mod tls;
 
 use crate::page::{Body, Extraction};
 use crate::record::{ErrorInfo, ErrorKind};
 use retry::RetryPolicy;
 
-/// The User-Agent both stacks send unless `-H User-Agent:` overrides it.
+/// The User-Agent both stacks send unless `--user-agent` or `-H User-Agent:` gives another:
+/// `abreast/VERSION (+HOME)`, HOME being the project's home (the workspace's `repository`).
 pub const USER_AGENT: &str = concat!(
     "abreast/",
     env!("CARGO_PKG_VERSION"),
-    " (+https://example.invalid/abreast)"
+    " (+",
+    env!("CARGO_PKG_REPOSITORY"),
+    ")"
 );
 
 /// How every request of a run is made. Serializable: the process pool ships it to workers.
@@ -54,6 +59,24 @@ pub struct HttpSettings {
     pub retry_base_ms: u64,
     /// Longest wait between attempts, in milliseconds (a longer Retry-After is not honoured).
     pub retry_max_wait_ms: u64,
+    /// Name servers to ask instead of the system's (`--dns-server IP[:PORT]`).
+    #[serde(default)]
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// PEM certificates to trust beside the platform's roots (`--cacert FILE`, its contents, so
+    /// workers elsewhere need no copy of the file); see [`HttpSettings::set_cacert`].
+    #[serde(default)]
+    pub cacert: Option<Vec<u8>>,
+    /// Speak HTTP/1.1 only (`--http1.1`): no HTTP/2 by ALPN. The blocking client (threads and
+    /// processes modes) speaks HTTP/1.1 only anyway.
+    #[serde(default)]
+    pub http1_only: bool,
+    /// The User-Agent (`--user-agent`); `None`: [`USER_AGENT`]. A `User-Agent` in
+    /// [`headers`](Self::headers) wins over both.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Whether each host's robots.txt is fetched and obeyed (`--robots`).
+    #[serde(default)]
+    pub robots: crate::robots::RobotsPolicy,
 }
 
 impl Default for HttpSettings {
@@ -71,6 +94,11 @@ impl Default for HttpSettings {
             retries: retry.retries,
             retry_base_ms: retry.base.as_millis() as u64,
             retry_max_wait_ms: retry.max_wait.as_millis() as u64,
+            dns_servers: Vec::new(),
+            cacert: None,
+            http1_only: false,
+            user_agent: None,
+            robots: crate::robots::RobotsPolicy::Ignore,
         }
     }
 }
@@ -85,12 +113,32 @@ impl HttpSettings {
         }
     }
 
-    /// The User-Agent to send: the one given with `-H`, else abreast's.
+    /// The User-Agent to send: the one given with `-H`, else `--user-agent`'s, else abreast's.
+    /// Its first word (the product token) also names the run's group in robots.txt.
     pub fn user_agent(&self) -> &str {
         self.headers
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
-            .map_or(USER_AGENT, |(_, value)| value.as_str())
+            .map(|(_, value)| value.as_str())
+            .or(self.user_agent.as_deref())
+            .unwrap_or(USER_AGENT)
+    }
+
+    /// Trusts the PEM certificates of `pem` (the contents of `--cacert FILE`) beside the
+    /// platform's roots, after checking that it holds at least one.
+    pub fn set_cacert(&mut self, pem: Vec<u8>) -> Result<(), tls::CaError> {
+        tls::certificates(&pem)?;
+        self.cacert = Some(pem);
+        Ok(())
+    }
+
+    /// The caching resolver these settings describe: their name servers, the connect time
+    /// limit as each name's deadline.
+    pub(crate) fn resolver(&self) -> dns::Resolver {
+        dns::Resolver::new(dns::DnsConfig {
+            servers: self.dns_servers.clone(),
+            deadline: self.connect_timeout,
+        })
     }
 
     /// The extra headers other than User-Agent.
@@ -134,6 +182,19 @@ pub struct Fetched {
     pub attempts: u32,
     /// Milliseconds from the first attempt's start to the end of the last.
     pub elapsed_ms: u64,
+    /// The HTTP version of the final response (`"HTTP/1.1"`, `"HTTP/2"`), if one came.
+    pub http_version: Option<String>,
+}
+
+/// The name a record gives an HTTP version.
+pub(crate) fn version_name(version: ::http::Version) -> &'static str {
+    match version {
+        ::http::Version::HTTP_09 => "HTTP/0.9",
+        ::http::Version::HTTP_10 => "HTTP/1.0",
+        ::http::Version::HTTP_2 => "HTTP/2",
+        ::http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
 }
 
 /// One attempt's result, as the retry loop sees it.
@@ -143,6 +204,7 @@ pub(crate) enum Attempt {
     Answered {
         final_url: String,
         status: u16,
+        version: &'static str,
         content_type: Option<String>,
         body: Result<Body, ErrorInfo>,
     },
@@ -150,6 +212,7 @@ pub(crate) enum Attempt {
     Retryable {
         final_url: String,
         status: u16,
+        version: &'static str,
         content_type: Option<String>,
         retry_after: Option<String>,
     },
@@ -172,28 +235,37 @@ impl Attempt {
 
     /// The final attempt as the fetch's outcome.
     pub(crate) fn into_fetched(self, url: String, attempts: u32, elapsed: Duration) -> Fetched {
-        let (final_url, status, content_type, body) = match self {
+        let (final_url, status, version, content_type, body) = match self {
             Attempt::Answered {
                 final_url,
                 status,
+                version,
                 content_type,
                 body,
-            } => (Some(final_url), Some(status), content_type, body),
+            } => (
+                Some(final_url),
+                Some(status),
+                Some(version),
+                content_type,
+                body,
+            ),
             Attempt::Retryable {
                 final_url,
                 status,
+                version,
                 content_type,
                 ..
             } => (
                 Some(final_url),
                 Some(status),
+                Some(version),
                 content_type,
                 Err(ErrorInfo::new(
                     ErrorKind::Status,
                     status_message(status, attempts),
                 )),
             ),
-            Attempt::Failed(error) => (None, None, None, Err(error)),
+            Attempt::Failed(error) => (None, None, None, None, Err(error)),
         };
         Fetched {
             url,
@@ -203,6 +275,7 @@ impl Attempt {
             body,
             attempts,
             elapsed_ms: elapsed.as_millis() as u64,
+            http_version: version.map(str::to_owned),
         }
     }
 }
@@ -221,6 +294,7 @@ pub(crate) enum Head {
 pub(crate) struct BodyToRead {
     final_url: String,
     status: u16,
+    version: &'static str,
     content_type: Option<String>,
     /// The Content-Encoding to decode, or why it cannot be.
     encoding: Result<crate::http::body::Encoding, crate::http::body::UnsupportedEncoding>,
@@ -239,6 +313,7 @@ impl BodyToRead {
         Attempt::Answered {
             final_url: self.final_url,
             status: self.status,
+            version: self.version,
             content_type: self.content_type,
             body,
         }
@@ -250,9 +325,11 @@ impl Head {
     pub(crate) fn judge(
         final_url: String,
         status: u16,
+        version: ::http::Version,
         headers: &::http::HeaderMap,
         attempt: u32,
     ) -> Head {
+        let version = version_name(version);
         let header = |name: &str| {
             headers
                 .get(name)
@@ -264,6 +341,7 @@ impl Head {
             return Head::Done(Attempt::Retryable {
                 final_url,
                 status,
+                version,
                 content_type,
                 retry_after: header("retry-after"),
             });
@@ -272,6 +350,7 @@ impl Head {
             return Head::Done(Attempt::Answered {
                 final_url,
                 status,
+                version,
                 content_type,
                 body: Err(ErrorInfo::new(
                     ErrorKind::Status,
@@ -282,6 +361,7 @@ impl Head {
         Head::ReadBody(BodyToRead {
             final_url,
             status,
+            version,
             content_type,
             encoding: crate::http::body::Encoding::from_header(
                 header("content-encoding").as_deref(),

@@ -71,12 +71,21 @@ pub fn fetch_lines(config: &FetchConfig, lines: &[String]) -> (Vec<Record>, Summ
 
 /// Runs the pipeline over `input` with `done` already done.
 pub fn fetch_text(config: &FetchConfig, input: &str, done: ResumeLedger) -> (Vec<Record>, Summary) {
+    fetch_bytes(config, input.as_bytes(), done)
+}
+
+/// Runs the pipeline over `input`, bytes in any encoding, with `done` already done.
+pub fn fetch_bytes(
+    config: &FetchConfig,
+    input: &[u8],
+    done: ResumeLedger,
+) -> (Vec<Record>, Summary) {
     let mut out = Vec::new();
     let summary = {
         let mut writer = RecordWriter::new(&mut out, Format::Jsonl, true).unwrap();
         run(
             config,
-            Cursor::new(input.to_owned()),
+            Cursor::new(input.to_vec()),
             done,
             &mut writer,
             &StopSignal::new(),

@@ -1,0 +1,110 @@
+//! The robots.txt step of every mode (`--robots obey`): before a URL's request, its host's
+//! robots.txt is fetched (once per run, whichever task asks first; the others wait for that
+//! fetch) and the URL checked against it. A disallowed URL becomes a record of kind `robots`
+//! and no request is made; an allowed one goes on, at no more than the file's `Crawl-delay`.
+//!
+//! The file is fetched with the run's own client, time limits and retries, following redirects,
+//! its body cut at [`MAX_ROBOTS_BYTES`]; its outcome is read as RFC 9309 asks
+//! ([`Rules::from_outcome`]): a 2xx body is parsed; a 4xx answer or a redirect chain that does
+//! not end allows everything; a 5xx answer (after the retries, 429 included) or no answer at
+//! all disallows everything for the run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::http::Fetched;
+use crate::http::asynchronous::AsyncClient;
+use crate::http::blocking::BlockingClient;
+use crate::record::{ErrorInfo, ErrorKind};
+use crate::robots::{Claim, MAX_ROBOTS_BYTES, Outcome, RobotsCache, Rules, product_token};
+
+/// The robots.txt rules of a run's hosts, for the crawler named by the run's User-Agent.
+#[derive(Debug)]
+pub(crate) struct RobotsGate {
+    cache: Arc<RobotsCache>,
+    token: String,
+}
+
+/// May this URL be fetched: at what pace (the host's `Crawl-delay`, if any), or why not.
+pub(crate) type Verdict = Result<Option<Duration>, ErrorInfo>;
+
+impl RobotsGate {
+    /// A gate for the crawler whose User-Agent is `user_agent`.
+    pub(crate) fn new(user_agent: &str) -> RobotsGate {
+        RobotsGate {
+            cache: RobotsCache::new(),
+            token: product_token(user_agent).to_ascii_lowercase(),
+        }
+    }
+
+    /// Checks `url` against its host's robots.txt, fetching the file with `client` if no task
+    /// has yet.
+    pub(crate) async fn check_async(&self, url: &Url, client: &AsyncClient) -> Verdict {
+        let origin = url.origin().ascii_serialization();
+        let robots_url = format!("{origin}/robots.txt");
+        loop {
+            let rules = match self.cache.claim(&origin) {
+                Claim::Known(rules) => rules,
+                Claim::Wait(receiver) => match receiver.recv_async().await {
+                    Ok(rules) => rules,
+                    Err(_) => continue, // that fetch was abandoned: claim again
+                },
+                Claim::Fetch(fetching) => {
+                    let fetched = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES).await;
+                    fetching.complete(self.rules_of(fetched))
+                }
+            };
+            return verdict(&rules, url, &robots_url);
+        }
+    }
+
+    /// [`check_async`](Self::check_async) on the calling thread, with the blocking client.
+    pub(crate) fn check_blocking(&self, url: &Url, client: &BlockingClient) -> Verdict {
+        let origin = url.origin().ascii_serialization();
+        let robots_url = format!("{origin}/robots.txt");
+        loop {
+            let rules = match self.cache.claim(&origin) {
+                Claim::Known(rules) => rules,
+                Claim::Wait(receiver) => match receiver.recv() {
+                    Ok(rules) => rules,
+                    Err(_) => continue,
+                },
+                Claim::Fetch(fetching) => {
+                    let fetched = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES);
+                    fetching.complete(self.rules_of(fetched))
+                }
+            };
+            return verdict(&rules, url, &robots_url);
+        }
+    }
+
+    /// The rules a fetch of robots.txt gives, as RFC 9309 §2.3.1 reads its outcome.
+    fn rules_of(&self, fetched: Fetched) -> Rules {
+        let outcome = match (&fetched.body, fetched.status) {
+            (Ok(body), _) => Outcome::Body(&body.bytes),
+            // 429 asks the crawler to slow down: like a 5xx, it is no leave to crawl.
+            (Err(error), Some(status)) if (300..500).contains(&status) && status != 429 => {
+                Outcome::Unavailable(&error.message)
+            }
+            (Err(error), _) if error.kind == ErrorKind::Redirect => {
+                Outcome::Unavailable(&error.message)
+            }
+            (Err(error), _) => Outcome::Unreachable(&error.message),
+        };
+        Rules::from_outcome(outcome, &self.token)
+    }
+}
+
+/// The verdict of `rules` on `url`, whose robots.txt is `robots_url`.
+fn verdict(rules: &Rules, url: &Url, robots_url: &str) -> Verdict {
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    rules
+        .check(&path, robots_url)
+        .map(|()| rules.crawl_delay())
+        .map_err(|refusal| ErrorInfo::new(ErrorKind::Robots, refusal.message))
+}

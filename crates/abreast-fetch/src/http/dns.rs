@@ -1,0 +1,527 @@
+//! Name lookups for both HTTP stacks: one caching resolver per run, on hickory-resolver.
+//!
+//! reqwest's default resolver runs each `getaddrinfo` on a blocking thread and caches nothing;
+//! ureq's starts a thread per lookup. On a list of thousands of hosts the lookups then queue
+//! behind the request's time limit and fail as time-outs. [`Resolver`] instead:
+//!
+//! - looks names up asynchronously with hickory-resolver (the system's name servers from
+//!   `/etc/resolv.conf` and its hosts file, or those of `--dns-server`), on one thread of its
+//!   own that starts with the first name to look up (a run of IP addresses never starts it);
+//! - makes one lookup at a time per name: requests for a name being looked up wait for that
+//!   lookup instead of starting their own;
+//! - keeps each answer until its TTL runs out, and each failure for [`FAILURE_TTL`];
+//! - gives up after the run's `--connect-timeout` with a [`DnsError`] that says so, so a name
+//!   server that never answers costs each of its hosts that long and no more, while the other
+//!   hosts go on.
+//!
+//! The async stack uses it through reqwest's resolver hook ([`ForReqwest`]), the blocking stack
+//! through ureq's resolver trait ([`ForUreq`]); both stacks also look a URL's host up before
+//! the request ([`Resolver::lookup`], [`Resolver::lookup_blocking`]), so a name that does not
+//! resolve is a record of kind `dns`, never a time-out.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
+/// How long a failed lookup is remembered: the URLs of a name that does not resolve fail at
+/// once for this long instead of asking again.
+pub const FAILURE_TTL: Duration = Duration::from_secs(10);
+
+/// Names remembered at most; past this, expired entries are dropped, then the oldest half.
+const CACHE_ENTRIES: usize = 65_536;
+
+/// Why a name did not resolve. Its message names the host and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not resolve {host}: {cause}")]
+pub struct DnsError {
+    /// The name looked up.
+    pub host: String,
+    /// What went wrong, in words.
+    pub cause: String,
+}
+
+impl DnsError {
+    fn new(host: &str, cause: impl Into<String>) -> DnsError {
+        DnsError {
+            host: host.to_owned(),
+            cause: cause.into(),
+        }
+    }
+}
+
+/// The addresses of one name, as looked up (port 0: the caller adds its own).
+pub type Addresses = Arc<[IpAddr]>;
+
+type Outcome = Result<Addresses, DnsError>;
+
+/// One name in the cache: answered (until a time), or being looked up (with whoever waits).
+enum Entry {
+    Answered { outcome: Outcome, until: Instant },
+    Pending(Vec<flume::Sender<Outcome>>),
+}
+
+/// The answers of a run, shared by the lookup thread and every caller.
+#[derive(Default)]
+struct Cache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// What a caller must do for a name.
+enum Claim {
+    /// The answer is known.
+    Known(Outcome),
+    /// Another caller is looking it up: wait on this.
+    Wait(flume::Receiver<Outcome>),
+    /// Nobody is: this caller starts the lookup, then waits on this.
+    Start(flume::Receiver<Outcome>),
+}
+
+impl Cache {
+    fn claim(&self, host: &str) -> Claim {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (sender, receiver) = flume::bounded(1);
+        match entries.get_mut(host) {
+            Some(Entry::Answered { outcome, until }) if *until > Instant::now() => {
+                Claim::Known(outcome.clone())
+            }
+            Some(Entry::Pending(waiters)) => {
+                waiters.push(sender);
+                Claim::Wait(receiver)
+            }
+            _ => {
+                if entries.len() >= CACHE_ENTRIES {
+                    shrink(&mut entries);
+                }
+                entries.insert(host.to_owned(), Entry::Pending(vec![sender]));
+                Claim::Start(receiver)
+            }
+        }
+    }
+
+    /// Records the outcome of the lookup of `host` and hands it to everyone waiting for it.
+    fn answer(&self, host: &str, outcome: Outcome, until: Instant) {
+        let waiters = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = Entry::Answered {
+                outcome: outcome.clone(),
+                until,
+            };
+            match entries.insert(host.to_owned(), entry) {
+                Some(Entry::Pending(waiters)) => waiters,
+                _ => Vec::new(),
+            }
+        };
+        for waiter in waiters {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+/// Makes room in a full cache: drops the expired answers, and if that is not enough, half of
+/// the answers, soonest to expire first. Lookups in flight are kept.
+fn shrink(entries: &mut HashMap<String, Entry>) {
+    let now = Instant::now();
+    entries.retain(|_, entry| match entry {
+        Entry::Answered { until, .. } => *until > now,
+        Entry::Pending(_) => true,
+    });
+    if entries.len() < CACHE_ENTRIES {
+        return;
+    }
+    let mut ends: Vec<Instant> = entries
+        .values()
+        .filter_map(|entry| match entry {
+            Entry::Answered { until, .. } => Some(*until),
+            Entry::Pending(_) => None,
+        })
+        .collect();
+    ends.sort_unstable();
+    if let Some(&cut) = ends.get(ends.len() / 2) {
+        entries.retain(|_, entry| match entry {
+            Entry::Answered { until, .. } => *until > cut,
+            Entry::Pending(_) => true,
+        });
+    }
+}
+
+/// How a run looks names up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DnsConfig {
+    /// Name servers to ask instead of the system's (`--dns-server`); empty: the system's.
+    pub servers: Vec<SocketAddr>,
+    /// How long one name may take, all its queries and retries together (the run's
+    /// `--connect-timeout`).
+    pub deadline: Duration,
+}
+
+/// The caching resolver of one run. Clones share the cache and the lookup thread.
+#[derive(Clone)]
+pub struct Resolver {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: DnsConfig,
+    cache: Arc<Cache>,
+    /// The lookup thread's queue and handle, once started; or why it could not start.
+    thread: Mutex<Option<Result<LookupThread, DnsError>>>,
+}
+
+struct LookupThread {
+    queue: flume::Sender<String>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let thread = self
+            .thread
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(Ok(LookupThread { queue, handle })) = thread {
+            // The closed queue ends the thread; its lookups in flight are dropped with its
+            // runtime.
+            drop(queue);
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Resolver {
+    /// A resolver for `config`. Nothing starts until the first name is looked up.
+    pub fn new(config: DnsConfig) -> Resolver {
+        Resolver {
+            inner: Arc::new(Inner {
+                config,
+                cache: Arc::new(Cache::default()),
+                thread: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The addresses of `host`, waiting without blocking the runtime. A host written as an IP
+    /// address is its own answer.
+    pub async fn lookup(&self, host: &str) -> Outcome {
+        match self.claim(host) {
+            Claim::Known(outcome) => outcome,
+            Claim::Wait(receiver) | Claim::Start(receiver) => receiver
+                .recv_async()
+                .await
+                .unwrap_or_else(|_| Err(stopped(host))),
+        }
+    }
+
+    /// [`lookup`](Self::lookup), blocking the calling thread.
+    pub fn lookup_blocking(&self, host: &str) -> Outcome {
+        match self.claim(host) {
+            Claim::Known(outcome) => outcome,
+            Claim::Wait(receiver) | Claim::Start(receiver) => {
+                receiver.recv().unwrap_or_else(|_| Err(stopped(host)))
+            }
+        }
+    }
+
+    /// What the caller must do for `host`; a lookup to start is handed to the lookup thread.
+    fn claim(&self, host: &str) -> Claim {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Claim::Known(Ok(Arc::from([ip])));
+        }
+        let host = host.to_ascii_lowercase();
+        let claim = self.inner.cache.claim(&host);
+        if let Claim::Start(_) = &claim
+            && let Err(error) = self.start(&host)
+        {
+            let until = Instant::now() + FAILURE_TTL;
+            self.inner.cache.answer(&host, Err(error), until);
+        }
+        claim
+    }
+
+    /// Hands `host` to the lookup thread, starting it first if need be.
+    fn start(&self, host: &str) -> Result<(), DnsError> {
+        let mut thread = self.inner.thread.lock().unwrap_or_else(|p| p.into_inner());
+        let started = thread.get_or_insert_with(|| {
+            LookupThread::start(self.inner.config.clone(), Arc::clone(&self.inner.cache))
+        });
+        match started {
+            Ok(running) => running
+                .queue
+                .send(host.to_owned())
+                .map_err(|_| stopped(host)),
+            Err(error) => Err(DnsError::new(host, error.cause.clone())),
+        }
+    }
+}
+
+fn stopped(host: &str) -> DnsError {
+    DnsError::new(
+        host,
+        "the lookup thread stopped (a bug in abreast; please report it)",
+    )
+}
+
+impl LookupThread {
+    /// Starts the thread that looks names up: a current-thread runtime running hickory, one task
+    /// per name.
+    fn start(config: DnsConfig, cache: Arc<Cache>) -> Result<LookupThread, DnsError> {
+        let resolver = build(&config)?;
+        let (queue, names) = flume::unbounded::<String>();
+        let handle = std::thread::Builder::new()
+            .name("abreast-dns".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let cause = format!("could not start the lookup runtime: {error}");
+                        for name in names.drain() {
+                            let until = Instant::now() + FAILURE_TTL;
+                            cache.answer(&name, Err(DnsError::new(&name, cause.clone())), until);
+                        }
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    while let Ok(name) = names.recv_async().await {
+                        let (resolver, cache) = (resolver.clone(), Arc::clone(&cache));
+                        let deadline = config.deadline;
+                        tokio::spawn(async move {
+                            let (outcome, until) = resolve(&resolver, &name, deadline).await;
+                            cache.answer(&name, outcome, until);
+                        });
+                    }
+                });
+            })
+            .map_err(|error| {
+                DnsError::new("", format!("could not start the lookup thread: {error}"))
+            })?;
+        Ok(LookupThread { queue, handle })
+    }
+}
+
+/// The hickory resolver for `config`: the given name servers, or the system's.
+fn build(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = if config.servers.is_empty() {
+        TokioResolver::builder(provider).map_err(|error| {
+            DnsError::new(
+                "",
+                format!(
+                    "could not read the system's DNS configuration ({error}); \
+                     name a server with --dns-server IP[:PORT]"
+                ),
+            )
+        })?
+    } else {
+        let servers = config
+            .servers
+            .iter()
+            .map(|server| {
+                let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
+                for connection in &mut name_server.connections {
+                    connection.port = server.port();
+                }
+                name_server
+            })
+            .collect();
+        TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
+    };
+    let options = builder.options_mut();
+    // Both families are asked for at once, IPv4 first: most hosts that have both are reached
+    // on either, and many networks have no IPv6 route.
+    options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    // Each query may take a third of the deadline, so a lost packet is asked again in time.
+    options.timeout =
+        (config.deadline / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    options.attempts = 2;
+    // This cache is the one that counts; hickory's own stays small.
+    options.cache_size = 1024;
+    builder
+        .build()
+        .map_err(|error| DnsError::new("", format!("could not set up the resolver: {error}")))
+}
+
+/// Looks `name` up within `deadline`: its outcome and until when to keep it.
+async fn resolve(resolver: &TokioResolver, name: &str, deadline: Duration) -> (Outcome, Instant) {
+    let failed = |cause: String| {
+        (
+            Err(DnsError::new(name, cause)),
+            Instant::now() + FAILURE_TTL,
+        )
+    };
+    match tokio::time::timeout(deadline, resolver.lookup_ip(name)).await {
+        Err(_) => failed(format!(
+            "no answer from the name servers within {} ms (--connect-timeout)",
+            deadline.as_millis()
+        )),
+        Ok(Err(error)) if error.is_nx_domain() => failed("no such domain (NXDOMAIN)".into()),
+        Ok(Err(error)) if error.is_no_records_found() => {
+            failed("the name has no A or AAAA record".into())
+        }
+        Ok(Err(error)) => failed(error.to_string()),
+        Ok(Ok(answer)) => {
+            let addresses: Addresses = answer.iter().collect();
+            if addresses.is_empty() {
+                failed("the name has no A or AAAA record".into())
+            } else {
+                (Ok(addresses), answer.valid_until())
+            }
+        }
+    }
+}
+
+/// Parses `--dns-server IP[:PORT]`: `192.0.2.1`, `192.0.2.1:5353`, `2001:db8::1` or
+/// `[2001:db8::1]:5353`; the port is 53 when not given.
+pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a name server address: give an IP address, with a port if not \
+                 53 (192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:5353)"
+            )
+        })
+}
+
+/// The resolver in reqwest's hook, for the async stack.
+#[derive(Debug, Clone)]
+pub struct ForReqwest(pub Resolver);
+
+impl reqwest::dns::Resolve for ForReqwest {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.0.clone();
+        Box::pin(async move {
+            let addresses = resolver.lookup(name.as_str()).await?;
+            let addresses: Vec<SocketAddr> =
+                addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The resolver as ureq's, for the blocking stack: a host written as an IP address is taken as
+/// it is, any other is looked up in the run's cache.
+#[derive(Debug, Clone)]
+pub struct ForUreq(pub Resolver);
+
+impl ureq::unversioned::resolver::Resolver for ForUreq {
+    fn resolve(
+        &self,
+        uri: &::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
+        let port = uri
+            .port_u16()
+            .or(match uri.scheme_str() {
+                Some("http") => Some(80),
+                Some("https") => Some(443),
+                _ => None,
+            })
+            .ok_or_else(|| ureq::Error::BadUri(format!("{uri} has no port and no known scheme")))?;
+        let found = self
+            .0
+            .lookup_blocking(host)
+            .map_err(|error| ureq::Error::Other(Box::new(error)))?;
+        let mut addresses = self.empty();
+        // ureq keeps at most its array's worth of addresses.
+        for ip in found.iter() {
+            if addresses.try_push(SocketAddr::new(*ip, port)).is_err() {
+                break;
+            }
+        }
+        Ok(addresses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_parse_with_and_without_ports() {
+        assert_eq!(
+            parse_server("192.0.2.1").unwrap(),
+            "192.0.2.1:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(parse_server("::1").unwrap(), "[::1]:53".parse().unwrap());
+        assert_eq!(
+            parse_server("[::1]:54").unwrap(),
+            "[::1]:54".parse().unwrap()
+        );
+        assert_eq!(parse_server("[::1]").unwrap(), "[::1]:53".parse().unwrap());
+        let error = parse_server("dns.example").unwrap_err();
+        assert!(error.contains("not a name server address"), "{error}");
+    }
+
+    #[test]
+    fn addresses_are_their_own_answers_and_start_no_thread() {
+        let resolver = Resolver::new(DnsConfig {
+            servers: vec!["127.0.0.1:9".parse().unwrap()],
+            deadline: Duration::from_secs(1),
+        });
+        assert_eq!(
+            resolver.lookup_blocking("127.0.0.1").unwrap().as_ref(),
+            ["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            resolver.lookup_blocking("[::1]").unwrap().as_ref(),
+            ["::1".parse::<IpAddr>().unwrap()]
+        );
+        assert!(resolver.inner.thread.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn waiters_share_one_answer_and_failures_are_kept() {
+        let cache = Cache::default();
+        let Claim::Start(first) = cache.claim("a.test") else {
+            panic!("the first caller starts the lookup");
+        };
+        let Claim::Wait(second) = cache.claim("a.test") else {
+            panic!("the second caller waits for it");
+        };
+        let failure = Err(DnsError::new("a.test", "no such domain (NXDOMAIN)"));
+        cache.answer("a.test", failure.clone(), Instant::now() + FAILURE_TTL);
+        assert_eq!(first.recv().unwrap(), failure);
+        assert_eq!(second.recv().unwrap(), failure);
+        assert!(matches!(cache.claim("a.test"), Claim::Known(Err(_))));
+        // An expired answer is looked up again.
+        cache.answer("a.test", failure, Instant::now());
+        assert!(matches!(cache.claim("a.test"), Claim::Start(_)));
+    }
+}

@@ -1,0 +1,121 @@
+//! TLS for both HTTP stacks: the roots a run trusts, and a failed handshake in words.
+//!
+//! Both stacks use rustls with ring. The async stack (reqwest) verifies with the platform's
+//! verifier, to which `--cacert FILE` adds its certificates as extra roots; the blocking stack
+//! (ureq) uses Mozilla's roots (webpki-roots) by default, and with `--cacert` the platform's
+//! roots (rustls-native-certs) plus the file's. Each client keeps one rustls configuration for
+//! all its connections, so a second connection to a host resumes the first one's TLS session
+//! (rustls's in-memory session cache, 256 hosts) instead of a full handshake. `--insecure`
+//! turns verification off in both.
+//!
+//! A certificate that fails verification is a record of kind `tls` whose message names the
+//! cause in words ([`describe`]): a certificate for another name, an expired one, or one from
+//! an unknown authority, with what to do about it.
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+/// `--cacert` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The file is not PEM, or a certificate in it does not parse.
+    #[error("the CA file is not valid PEM ({0}): give one or more PEM certificates")]
+    Pem(String),
+    /// The file holds no certificate.
+    #[error("the CA file holds no certificate: give one or more PEM certificates")]
+    Empty,
+}
+
+/// The certificates of a PEM file (`--cacert`), in DER.
+pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| CaError::Pem(error.to_string()))?;
+    if certificates.is_empty() {
+        return Err(CaError::Empty);
+    }
+    Ok(certificates)
+}
+
+/// The roots of the blocking stack with `--cacert`: the platform's, then the file's.
+pub(crate) fn ureq_roots(pem: &[u8]) -> Result<ureq::tls::RootCerts, CaError> {
+    let extra = certificates(pem)?;
+    // A platform without a readable store still trusts the given file.
+    let platform = rustls_native_certs::load_native_certs().certs;
+    let all = platform
+        .into_iter()
+        .chain(extra)
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
+    Ok(ureq::tls::RootCerts::from(all))
+}
+
+/// The cause of a TLS failure somewhere in `error`'s chain, in words, if there is one.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(in_words(tls));
+        }
+        // An I/O error carries the TLS error inside it (sometimes inside another I/O error),
+        // not as its source.
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => error.source(),
+            },
+            None => error.source(),
+        };
+    }
+    None
+}
+
+/// A rustls error as a record's message says it.
+pub(crate) fn in_words(error: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let advice = "(--cacert FILE trusts another CA; --insecure skips verification)";
+    match error {
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                format!("the server's certificate is for another name: {certificate} {advice}")
+            }
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("the server's certificate has expired: {certificate} {advice}")
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("the server's certificate is not valid yet: {certificate} {advice}")
+            }
+            C::UnknownIssuer => format!(
+                "the server's certificate is signed by an unknown authority (its CA is not \
+                 trusted) {advice}"
+            ),
+            C::Revoked => format!("the server's certificate was revoked {advice}"),
+            other => format!("the server's certificate was refused: {other} {advice}"),
+        },
+        other => format!("the TLS handshake failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_with_no_certificate_is_refused() {
+        assert!(matches!(certificates(b"just text\n"), Err(CaError::Empty)));
+        let broken = b"-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n";
+        assert!(matches!(certificates(broken), Err(CaError::Pem(_))));
+    }
+
+    #[test]
+    fn certificate_errors_are_named_in_words() {
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, expired);
+        let wrapped = std::io::Error::other(inner);
+        let message = describe(&wrapped).unwrap();
+        assert!(message.contains("has expired"), "{message}");
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(in_words(&unknown).contains("unknown authority"));
+        let io = std::io::Error::other("plain");
+        assert_eq!(describe(&io), None);
+    }
+}

@@ -1,0 +1,346 @@
+//! `--robots obey` against a small server of this module whose robots.txt each test chooses:
+//! group and rule matching in every mode, one fetch of the file per host, the file's outcomes
+//! as RFC 9309 reads them (4xx, 5xx, huge, binary, slow, an endless redirect chain), the
+//! `Crawl-delay` floor, and the User-Agent the requests carry.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use abreast_fetch::{ErrorKind, Mode, RobotsPolicy};
+
+use crate::support::{MODES, by_url, config, fetch_lines};
+
+/// What the server answers for `/robots.txt`.
+#[derive(Clone)]
+pub enum RobotsReply {
+    /// 200 with this body.
+    Body(Vec<u8>),
+    /// This status, no body.
+    Status(u16),
+    /// 200, the head at once, then one byte a second.
+    Slow,
+    /// A redirect to `/robots.txt?n+1`, for ever.
+    RedirectLoop,
+}
+
+/// One request the server saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The path and query, as sent.
+    pub target: String,
+    /// The User-Agent header.
+    pub user_agent: String,
+    /// When it came.
+    pub at: Instant,
+}
+
+/// A plain HTTP/1.1 server on 127.0.0.1: `/robots.txt` as told, every other path a small page.
+/// Each connection is served on a thread of its own and closed after one answer.
+pub struct LocalServer {
+    /// Its address.
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl LocalServer {
+    /// Starts a server whose robots.txt answers `robots`.
+    pub fn start(robots: RobotsReply) -> LocalServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (robots, log) = (robots.clone(), Arc::clone(&log));
+                std::thread::spawn(move || serve(stream, &robots, &log));
+            }
+        });
+        LocalServer { addr, seen }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The requests seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests were for a target starting with `prefix`.
+    pub fn hits(&self, prefix: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|seen| seen.target.starts_with(prefix))
+            .count()
+    }
+}
+
+fn serve(stream: TcpStream, robots: &RobotsReply, log: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+    let mut user_agent = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("user-agent")
+        {
+            user_agent = value.trim().to_owned();
+        }
+    }
+    log.lock().unwrap().push(Seen {
+        target: target.clone(),
+        user_agent,
+        at: Instant::now(),
+    });
+    let mut stream = stream;
+    let answer = |status: &str, headers: &str, body: &[u8]| {
+        let mut reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        reply.extend_from_slice(body);
+        reply
+    };
+    let reply = if target.starts_with("/robots.txt") {
+        match robots {
+            RobotsReply::Body(body) => answer("200 OK", "Content-Type: text/plain\r\n", body),
+            RobotsReply::Status(code) => answer(&format!("{code} Status"), "", b""),
+            RobotsReply::RedirectLoop => {
+                // A new URL each time: the chain never repeats itself.
+                let location = format!("Location: {target}x\r\n");
+                answer("302 Found", &location, b"")
+            }
+            RobotsReply::Slow => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for _ in 0..1000 {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if stream.write_all(b"#").is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+        }
+    } else {
+        let page = format!("<html><head><title>{target}</title></head><body>x</body></html>");
+        answer("200 OK", "Content-Type: text/html\r\n", page.as_bytes())
+    };
+    let _ = stream.write_all(&reply);
+}
+
+/// A configuration of `mode` that obeys robots.txt.
+fn obeying(mode: Mode) -> abreast_fetch::FetchConfig {
+    let mut config = config(mode);
+    config.http.robots = RobotsPolicy::Obey;
+    config
+}
+
+const RULES: &str = "# the site's rules\n\
+    User-agent: *\n\
+    Disallow: /\n\
+    \n\
+    User-agent: OtherBot\n\
+    Disallow: /other-only\n\
+    \n\
+    User-agent: ABREAST\n\
+    Disallow: /private\n\
+    Allow: /private/open\n\
+    Disallow: /*.gif$\n";
+
+#[test]
+fn rules_decide_each_url_in_every_mode_with_one_fetch_of_the_file() {
+    for mode in MODES {
+        let server = LocalServer::start(RobotsReply::Body(RULES.as_bytes().to_vec()));
+        let base = server.base();
+        let mut urls = Vec::new();
+        for i in 0..6 {
+            for path in [
+                "/public",
+                "/private/x",
+                "/private/open/y",
+                "/a.gif",
+                "/a.gif?v",
+            ] {
+                urls.push(format!(
+                    "{base}{path}{}",
+                    if path.contains('?') {
+                        format!("={i}")
+                    } else {
+                        format!("#{i}")
+                    }
+                ));
+            }
+        }
+        let (records, summary) = fetch_lines(&obeying(mode), &urls);
+        assert_eq!(summary.records, urls.len() as u64, "{mode}");
+        for record in records {
+            let refused = record.url.contains("/private/x") || record.url.contains(".gif#");
+            match &record.error {
+                Some(error) if refused => {
+                    assert_eq!(error.kind, ErrorKind::Robots, "{mode} {}", record.url);
+                    assert!(
+                        error.message.contains("/robots.txt disallows it"),
+                        "{}",
+                        error.message
+                    );
+                    assert_eq!(record.attempts, 0, "{mode}: no request for {}", record.url);
+                }
+                None if !refused => assert!(record.ok, "{mode} {}", record.url),
+                other => panic!("{mode} {}: {other:?}", record.url),
+            }
+        }
+        assert_eq!(
+            server.hits("/robots.txt"),
+            1,
+            "{mode}: the file is fetched once"
+        );
+        assert_eq!(
+            server.hits("/private/x"),
+            0,
+            "{mode}: a disallowed URL is not requested"
+        );
+        let gifs = server
+            .seen()
+            .iter()
+            .filter(|s| s.target == "/a.gif")
+            .count();
+        assert_eq!(gifs, 0, "{mode}: /a.gif is disallowed, /a.gif?v is not");
+    }
+}
+
+#[test]
+fn the_user_agent_names_the_group_and_is_sent() {
+    let server = LocalServer::start(RobotsReply::Body(RULES.as_bytes().to_vec()));
+    let base = server.base();
+    let urls = vec![format!("{base}/other-only"), format!("{base}/public")];
+    // Another crawler's token picks its own group.
+    let mut config = obeying(Mode::Async);
+    config.http.user_agent = Some("OtherBot/2.0 (+https://example.org/bot)".into());
+    let records = by_url(fetch_lines(&config, &urls).0);
+    assert_eq!(
+        records[&urls[0]].error.as_ref().unwrap().kind,
+        ErrorKind::Robots
+    );
+    assert!(records[&urls[1]].ok);
+    let agents: Vec<String> = server.seen().into_iter().map(|s| s.user_agent).collect();
+    assert!(
+        agents
+            .iter()
+            .all(|a| a == "OtherBot/2.0 (+https://example.org/bot)"),
+        "{agents:?}"
+    );
+    // The default names abreast, its version and its home, in both stacks.
+    for mode in [Mode::Threads, Mode::Async] {
+        let server = LocalServer::start(RobotsReply::Status(404));
+        fetch_lines(
+            &crate::support::config(mode),
+            &[format!("{}/x", server.base())],
+        );
+        let expected = format!(
+            "abreast/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            env!("CARGO_PKG_REPOSITORY")
+        );
+        assert_eq!(server.seen()[0].user_agent, expected, "{mode}");
+        assert_eq!(server.hits("/robots.txt"), 0, "{mode}: ignored by default");
+    }
+}
+
+#[test]
+fn the_file_s_outcomes_as_the_rfc_reads_them_in_both_stacks() {
+    let mut huge = b"User-agent: *\nDisallow: /early\n".to_vec();
+    huge.resize(2 << 20, b'#');
+    huge.extend_from_slice(b"\nDisallow: /late\n");
+    let binary: Vec<u8> = (0..=255u8).cycle().take(64 * 1024).collect();
+    for mode in [Mode::Threads, Mode::Hybrid] {
+        // (reply, path, allowed)
+        let cases: Vec<(RobotsReply, &str, bool)> = vec![
+            (RobotsReply::Status(404), "/any", true),
+            (RobotsReply::Status(403), "/any", true),
+            (RobotsReply::Status(503), "/any", false),
+            (RobotsReply::Body(huge.clone()), "/early", false),
+            (RobotsReply::Body(huge.clone()), "/late", true),
+            (RobotsReply::Body(binary.clone()), "/any", true),
+            (RobotsReply::RedirectLoop, "/any", true),
+            (RobotsReply::Slow, "/any", false),
+        ];
+        let servers: Vec<LocalServer> = cases
+            .iter()
+            .map(|(reply, ..)| LocalServer::start(reply.clone()))
+            .collect();
+        let urls: Vec<String> = servers
+            .iter()
+            .zip(&cases)
+            .map(|(server, (_, path, _))| format!("{}{path}", server.base()))
+            .collect();
+        let mut config = obeying(mode);
+        config.http.retries = 0;
+        config.http.timeout = Duration::from_millis(1500);
+        let records = by_url(fetch_lines(&config, &urls).0);
+        for ((url, (_, _, allowed)), server) in urls.iter().zip(&cases).zip(&servers) {
+            let record = &records[url];
+            if *allowed {
+                assert!(record.ok, "{mode} {url}: {:?}", record.error);
+            } else {
+                let error = record.error.as_ref().unwrap();
+                assert_eq!(error.kind, ErrorKind::Robots, "{mode} {url}: {error:?}");
+                assert_eq!(server.hits("/robots.txt").min(1), 1);
+            }
+        }
+        let unreachable = records[&urls[2]].error.as_ref().unwrap();
+        assert!(
+            unreachable.message.contains("503"),
+            "{}",
+            unreachable.message
+        );
+        assert!(
+            records[&urls[7]]
+                .error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("could not be fetched")
+        );
+    }
+}
+
+#[test]
+fn crawl_delay_spaces_out_a_host_s_requests() {
+    let body = b"User-agent: *\nCrawl-delay: 0.3\n".to_vec();
+    for mode in [Mode::Threads, Mode::Async] {
+        let server = LocalServer::start(RobotsReply::Body(body.clone()));
+        let urls: Vec<String> = (0..3).map(|i| format!("{}/p{i}", server.base())).collect();
+        let (records, _) = fetch_lines(&obeying(mode), &urls);
+        assert!(records.iter().all(|r| r.ok), "{mode}");
+        let mut starts: Vec<Instant> = server
+            .seen()
+            .into_iter()
+            .filter(|s| s.target.starts_with("/p"))
+            .map(|s| s.at)
+            .collect();
+        starts.sort();
+        for pair in starts.windows(2) {
+            // A lower bound, which no slowness can break.
+            assert!(
+                pair[1] - pair[0] >= Duration::from_millis(290),
+                "{mode}: {starts:?}"
+            );
+        }
+    }
+}
