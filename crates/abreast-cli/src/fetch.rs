@@ -26,8 +26,9 @@ pub struct FetchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     pub(crate) format: FormatArg,
-    /// The mechanism: threads, async, processes, or hybrid (async I/O feeding extraction on
-    /// parallel workers).
+    /// The mechanism: threads (a blocking client, HTTP/1.1 only), async, processes (the
+    /// blocking client in worker processes, HTTP/1.1 only), or hybrid (async I/O feeding
+    /// extraction on parallel workers). async and hybrid speak HTTP/2 where offered.
     #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
     mode: Mode,
     /// Requests in flight at once [default: threads 64, async and hybrid 256, processes 4 per CPU].
@@ -82,6 +83,26 @@ pub struct FetchArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     insecure: bool,
+    /// Trust the CA certificates of this PEM file beside the platform's roots (as curl's
+    /// --cacert).
+    #[arg(long, value_name = "FILE", value_parser = read_cacert)]
+    cacert: Option<CaFile>,
+    /// Ask this name server instead of the system's (repeatable); the port is 53 if not given.
+    #[arg(long = "dns-server", value_name = "IP[:PORT]", value_parser = abreast_fetch::parse_dns_server)]
+    dns_servers: Vec<std::net::SocketAddr>,
+    /// Speak HTTP/1.1 only: offer no HTTP/2 by ALPN (the threads and processes modes speak
+    /// HTTP/1.1 only anyway).
+    #[arg(long = "http1.1")]
+    http1_1: bool,
+    /// The User-Agent header; its first word also names abreast's group in robots.txt
+    /// [default: abreast/VERSION (+HOME)]. -H "User-Agent: ..." wins over it.
+    #[arg(long, value_name = "TEXT")]
+    user_agent: Option<String>,
+    /// robots.txt: `ignore` fetches every URL given, as curl and wget do for a list the user
+    /// chose; `obey` fetches each host's robots.txt first (once per run) and gives the URLs it
+    /// disallows a record of kind `robots` with no request.
+    #[arg(long, value_name = "POLICY", default_value = "ignore", value_parser = parse_robots)]
+    robots: abreast_fetch::RobotsPolicy,
     /// After the first Ctrl-C (or SIGTERM), how long to wait for the URLs in flight before
     /// abandoning them (they get no record, so --resume fetches them again).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
@@ -150,6 +171,25 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     abreast_site::parse_size(text).map_err(|error| error.to_string())
 }
 
+/// A `--cacert` file, read and checked when the arguments are parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct CaFile {
+    pem: Vec<u8>,
+}
+
+fn read_cacert(path: &str) -> Result<CaFile, String> {
+    let pem = std::fs::read(path).map_err(|error| format!("could not read {path}: {error}"))?;
+    let mut check = HttpSettings::default();
+    check
+        .set_cacert(pem.clone())
+        .map_err(|error| format!("{path}: {error}"))?;
+    Ok(CaFile { pem })
+}
+
+fn parse_robots(text: &str) -> Result<abreast_fetch::RobotsPolicy, String> {
+    text.parse()
+}
+
 fn parse_header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once(':')
@@ -179,6 +219,11 @@ impl FetchArgs {
         settings.headers = self.headers.clone();
         settings.max_redirects = self.max_redirects;
         settings.retries = self.retries;
+        settings.dns_servers = self.dns_servers.clone();
+        settings.cacert = self.cacert.as_ref().map(|ca| ca.pem.clone());
+        settings.http1_only = self.http1_1;
+        settings.user_agent = self.user_agent.clone();
+        settings.robots = self.robots;
         settings
     }
 

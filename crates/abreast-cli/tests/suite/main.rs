@@ -5,5 +5,6 @@ mod bench;
 mod broker;
 mod extract;
 mod fetch;
+mod open_web;
 mod serve;
 mod util;

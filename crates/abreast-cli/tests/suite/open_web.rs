@@ -1,0 +1,202 @@
+//! `abreast fetch` on the open web, offline: `--dns-server` and `--cacert` against the test
+//! site's name server and CA, HTTP/2 and `--http1.1`, `--robots obey` and `--user-agent`
+//! against a small server of this module, and an input list with a Latin-1 line, resumed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use abreast_site::{Site, SiteConfig};
+
+use crate::util::{abreast, run_expecting};
+
+fn records_of(output: &str) -> Vec<serde_json::Value> {
+    output
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
+        .collect()
+}
+
+#[test]
+fn https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1() {
+    let config = SiteConfig::default()
+        .pages(20)
+        .page_size(2048)
+        .tls(true)
+        .dns(Some("127.0.0.1:0".parse().unwrap()));
+    let site = Site::start_in_background(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, site.ca_pem().unwrap()).unwrap();
+    let port = site.addr().port();
+    let urls: Vec<String> = (0..6)
+        .map(|i| format!("https://h{}.site.test:{port}/page/{i}", i % 3))
+        .collect();
+    let input = dir.path().join("urls.txt");
+    std::fs::write(&input, urls.join("\n")).unwrap();
+    let dns = site.dns_addr().unwrap().to_string();
+    for (extra, version) in [(None, "HTTP/2"), (Some("--http1.1"), "HTTP/1.1")] {
+        let mut command = abreast();
+        command
+            .args(["fetch", "--mode", "async", "--dns-server", &dns, "--cacert"])
+            .arg(&ca)
+            .arg(&input)
+            .args(extra);
+        let (stdout, _) = run_expecting(&mut command, 0);
+        let records = records_of(&stdout);
+        assert_eq!(records.len(), urls.len());
+        for record in records {
+            assert_eq!(record["http_version"], version, "{record}");
+        }
+    }
+    // A CA file that is not PEM, or a name server that is no address: usage errors.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let (_, stderr) = run_expecting(
+        abreast().args(["fetch", "--cacert"]).arg(&junk).arg(&input),
+        2,
+    );
+    assert!(stderr.contains("holds no certificate"), "{stderr}");
+    let (_, stderr) = run_expecting(
+        abreast()
+            .args(["fetch", "--dns-server", "ns.example"])
+            .arg(&input),
+        2,
+    );
+    assert!(stderr.contains("not a name server address"), "{stderr}");
+    let (_, stderr) = run_expecting(
+        abreast().args(["fetch", "--robots", "maybe"]).arg(&input),
+        2,
+    );
+    assert!(stderr.contains("use obey or ignore"), "{stderr}");
+}
+
+/// A server that answers `/robots.txt` with `robots` and any other path with a small page,
+/// recording each request's path and User-Agent. It stops with the test process.
+fn robots_server(robots: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+            let mut agent = String::new();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+                if let Some(value) = header
+                    .strip_prefix("user-agent:")
+                    .or(header.strip_prefix("User-Agent:"))
+                {
+                    agent = value.trim().to_owned();
+                }
+            }
+            let body = if path == "/robots.txt" {
+                robots
+            } else {
+                "<title>page</title>"
+            };
+            log.lock().unwrap().push((path, agent));
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn robots_obey_skips_what_the_file_disallows_for_the_user_agent_s_token() {
+    let (base, seen) =
+        robots_server("User-agent: *\nDisallow: /\n\nUser-agent: mybot\nDisallow: /private\n");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    std::fs::write(&input, format!("{base}/open\n{base}/private/1\n")).unwrap();
+    for mode in ["threads", "hybrid"] {
+        seen.lock().unwrap().clear();
+        let mut command = abreast();
+        command
+            .args(["fetch", "--mode", mode, "--robots", "obey", "--ordered"])
+            .args(["--user-agent", "MyBot/2.0 (+https://example.org/bot)"])
+            .arg(&input);
+        let (stdout, _) = run_expecting(&mut command, 1);
+        let records = records_of(&stdout);
+        assert_eq!(records[0]["ok"], true, "{mode}: {}", records[0]);
+        assert_eq!(
+            records[1]["error"]["kind"], "robots",
+            "{mode}: {}",
+            records[1]
+        );
+        let seen = seen.lock().unwrap().clone();
+        let paths: Vec<&str> = seen.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(paths, ["/robots.txt", "/open"], "{mode}");
+        assert!(
+            seen.iter()
+                .all(|(_, agent)| agent == "MyBot/2.0 (+https://example.org/bot)")
+        );
+    }
+}
+
+#[test]
+fn a_latin1_line_gets_its_own_record_and_resume_knows_it() {
+    let site = Site::start_in_background(SiteConfig::default().pages(10).page_size(1024)).unwrap();
+    let base = site.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    let mut latin1 = format!("{base}/page/1\n").into_bytes();
+    latin1.extend_from_slice(b"http://caf\xe9.example/\n");
+    latin1.extend_from_slice(format!("{base}/page/2?q=").as_bytes());
+    latin1.extend_from_slice(b"\xe9\n");
+    latin1.extend_from_slice(format!("{base}/page/3\n").as_bytes());
+    std::fs::write(&input, &latin1).unwrap();
+    let out = dir.path().join("out.jsonl");
+    for mode in ["threads", "async"] {
+        let _ = std::fs::remove_file(&out);
+        let mut command = abreast();
+        command
+            .args(["fetch", "--mode", mode])
+            .arg(&input)
+            .arg("-o")
+            .arg(&out);
+        run_expecting(&mut command, 1);
+        let records = records_of(&std::fs::read_to_string(&out).unwrap());
+        assert_eq!(
+            records.len(),
+            4,
+            "{mode}: one record per line, the run goes on"
+        );
+        let bad = records
+            .iter()
+            .find(|r| r["url"] == "http://caf\u{fffd}.example/")
+            .unwrap();
+        assert_eq!(bad["error"]["kind"], "invalid_url", "{mode}");
+        let encoded = records
+            .iter()
+            .find(|r| r["url"] == format!("{base}/page/2?q=\u{fffd}"))
+            .unwrap();
+        assert_eq!(
+            encoded["final_url"],
+            format!("{base}/page/2?q=%E9"),
+            "{mode}"
+        );
+        // Resumed, nothing is missing, so nothing is fetched again.
+        let mut resume = abreast();
+        resume
+            .args(["fetch", "--mode", mode, "--resume"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&out);
+        let (_, stderr) = run_expecting(&mut resume, 0);
+        assert!(stderr.contains("4 already done"), "{mode}: {stderr}");
+        assert_eq!(records_of(&std::fs::read_to_string(&out).unwrap()).len(), 4);
+    }
+}
