@@ -190,6 +190,7 @@ async fn collect_claimed(
         url,
         holder,
         bits: collected,
+        lines: status.lines,
         summary: Summary::default(),
         note,
         stop,
@@ -320,6 +321,8 @@ struct Collector<'a> {
     holder: &'a str,
     /// The lines already collected (bit `n` of byte `n / 8`, highest bit first).
     bits: Vec<u8>,
+    /// The job's lines (all submitted by now).
+    lines: u64,
     summary: Summary,
     note: OutageNote,
     stop: &'a StopSignal,
@@ -460,9 +463,12 @@ impl Collector<'_> {
             let mut acked = fresh.clone();
             acked.extend(repeats);
             // Acked even through a stop: what was written must not come again.
-            retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
+            let collected = retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
             for (_, line) in fresh {
                 self.mark(line);
+            }
+            if collected.is_some_and(|collected| collected >= self.lines) {
+                return Ok(false);
             }
         }
     }

@@ -188,7 +188,8 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 Ok(jobs) => worker.jobs = jobs,
                 Err(error) => worker.note.report(&error),
             }
-            next_jobs = now + Duration::from_secs(1);
+            // Often enough that a new job starts at once; SMEMBERS is cheap.
+            next_jobs = now + Duration::from_millis(250);
         }
         worker.extend_due().await;
         worker.close_idle_runs();

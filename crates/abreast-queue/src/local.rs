@@ -119,6 +119,11 @@ impl LocalRedis {
         self.port
     }
 
+    /// The server's process id, while it runs (the bench reads its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The folder of its data and log.
     pub fn dir(&self) -> &Path {
         &self.dir

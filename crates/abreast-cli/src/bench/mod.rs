@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod broker;
+
 use abreast_bench::{Bench, Progress, Sizes, SuiteName};
 use clap::{Args, ValueEnum};
 
@@ -107,6 +109,10 @@ struct SizeArgs {
     /// Worker threads or processes for CPU work (0: one per CPU).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// broker: pages of the cost comparison (no latency); the scaling part uses --pages behind
+    /// --latency.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    broker_pages: u64,
 }
 
 impl SizeArgs {
@@ -145,17 +151,23 @@ enum Suite {
     Cpu,
     /// Per-task cost of each mechanism on trivial tasks, and the memory of waiting coroutines.
     Overhead,
-    /// Every suite.
+    /// Every suite above (not broker).
     All,
+    /// The cost of a job on Redis Streams against a plain fetch, and 1, 2 and 4 workers behind
+    /// latency (needs redis-server).
+    Broker,
 }
 
-impl From<Suite> for SuiteName {
-    fn from(suite: Suite) -> SuiteName {
-        match suite {
-            Suite::Fetch => SuiteName::Fetch,
-            Suite::Cpu => SuiteName::Cpu,
-            Suite::Overhead => SuiteName::Overhead,
-            Suite::All => SuiteName::All,
+impl Suite {
+    /// The library's suite; `None` for the broker's, which the CLI runs (its workers are this
+    /// executable).
+    fn library_suite(self) -> Option<SuiteName> {
+        match self {
+            Suite::Fetch => Some(SuiteName::Fetch),
+            Suite::Cpu => Some(SuiteName::Cpu),
+            Suite::Overhead => Some(SuiteName::Overhead),
+            Suite::All => Some(SuiteName::All),
+            Suite::Broker => None,
         }
     }
 }
@@ -191,7 +203,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let bar = Bar(crate::progress::bar(None, "bench"));
-    let report = abreast_bench::run(&bench, &[args.suite.into()], &sizes, &bar)?;
+    let report = match args.suite.library_suite() {
+        Some(suite) => abreast_bench::run(&bench, &[suite], &sizes, &bar)?,
+        None => broker::run(&broker::BrokerSizes {
+            pages: args.sizes.broker_pages,
+            page_size: args.sizes.page_size,
+            scaling_pages: args.sizes.pages,
+            latency: args.sizes.latency,
+            warmup: args.warmup,
+            runs: args.runs,
+        })?,
+    };
     bar.0.finish_and_clear();
     if args.json {
         for row in abreast_bench::json_rows(&report) {
