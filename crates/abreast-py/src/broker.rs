@@ -356,9 +356,11 @@ async fn collect(
     let Some(queue) = retry(stop, || RedisQueue::connect(url)).await? else {
         return Ok(());
     };
+    // A job's lines are text: bytes that are not UTF-8 are submitted with U+FFFD for them.
     let mut lines = input.filter_map(|line| match line {
         Err(error) => Some(Err(error)),
         Ok(line) => {
+            let line = String::from_utf8_lossy(&line);
             let line = line.trim();
             (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
         }

@@ -22,7 +22,7 @@ use abreast_fetch::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyIterator, PyString};
+use pyo3::types::{PyBytes, PyIterator, PyString};
 
 use crate::convert::to_python;
 
@@ -49,7 +49,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `error` to be raised after the records of the URLs before it.
 pub(crate) struct PyUrls {
     source: Option<Py<PyIterator>>,
-    buffer: VecDeque<String>,
+    buffer: VecDeque<Vec<u8>>,
     read: u64,
     error: Arc<Mutex<Option<PyErr>>>,
     /// The input error, given to the pipeline once the URLs read before it have been.
@@ -83,16 +83,22 @@ impl PyUrls {
                     None => return Ok(false),
                     Some(item) => item?,
                 };
-                let url = item.cast::<PyString>().map_err(|_| {
-                    PyTypeError::new_err(format!(
-                        "fetch: URL {} must be a str, e.g. \"https://example.com/\"; got {}",
+                // A str is UTF-8; bytes may be in any encoding (a line of a list read from
+                // the web), and the pipeline reads them as it reads a file's lines.
+                let url = if let Ok(text) = item.cast::<PyString>() {
+                    text.to_cow()?.into_owned().into_bytes()
+                } else if let Ok(bytes) = item.cast::<PyBytes>() {
+                    bytes.as_bytes().to_vec()
+                } else {
+                    return Err(PyTypeError::new_err(format!(
+                        "fetch: URL {} must be a str or bytes, e.g. \"https://example.com/\"; got {}",
                         self.read,
                         item.repr()
                             .map(|r| r.to_string())
                             .unwrap_or_else(|_| "an object".into())
-                    ))
-                })?;
-                self.buffer.push_back(url.to_cow()?.into_owned());
+                    )));
+                };
+                self.buffer.push_back(url);
                 self.read += 1;
             }
             Ok::<bool, PyErr>(true)
@@ -114,7 +120,7 @@ impl PyUrls {
 }
 
 impl Iterator for PyUrls {
-    type Item = Result<String, std::io::Error>;
+    type Item = Result<Vec<u8>, std::io::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.buffer.is_empty()

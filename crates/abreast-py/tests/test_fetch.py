@@ -267,6 +267,18 @@ def test_a_url_that_is_not_a_str_raises_type_error(site):
         list(abreast.fetch([site.page_url(1), 42]))
 
 
+def test_bytes_in_any_encoding_are_lines_too(site):
+    # A Latin-1 line gets its own record: raw bytes in the query are percent-encoded, a host
+    # that is not UTF-8 is an invalid_url; the run goes on.
+    urls = [site.page_url(1).encode() + b"?q=caf\xe9", b"http://caf\xe9.example/", site.page_url(2)]
+    records = {r["url"]: r for r in abreast.fetch(urls, mode="async")}
+    assert len(records) == 3
+    encoded = records[site.page_url(1) + "?q=caf\ufffd"]
+    assert encoded["ok"] and encoded["final_url"] == site.page_url(1) + "?q=caf%E9"
+    assert records["http://caf\ufffd.example/"]["error"]["kind"] == "invalid_url"
+    assert records[site.page_url(2)]["ok"]
+
+
 @pytest.mark.parametrize(
     "options, error, message",
     [

@@ -65,7 +65,7 @@ Html = Union[bytes, bytearray, str]
 
 
 def _start(
-    urls: Iterable[str],
+    urls: Iterable[Union[str, bytes]],
     *,
     mode: str,
     jobs: Optional[int],
@@ -141,7 +141,7 @@ def _start(
 
 
 def fetch(
-    urls: Iterable[str],
+    urls: Iterable[Union[str, bytes]],
     *,
     mode: str = "hybrid",
     jobs: Optional[int] = None,
@@ -164,15 +164,18 @@ def fetch(
 ) -> Fetch:
     """Fetches every URL of ``urls`` at once and yields one record per URL as each completes.
 
-    ``urls`` is any iterable of str (a list, a file, a generator of ten million URLs): it is read
-    lazily, a window ahead of the fetches, so memory stays flat. Each record is a dict with the
+    ``urls`` is any iterable of str (a list, a file, a generator of ten million URLs), or of
+    bytes in any encoding (the lines of a file opened in binary: a Latin-1 line gets its own
+    record, its raw bytes percent-encoded as browsers do): it is read lazily, a window ahead of
+    the fetches, so memory stays flat. Each record is a dict with the
     fields of ``abreast fetch``'s JSON (see :class:`Record`); a URL that fails is a record with
     ``ok`` False and ``error`` ``{"kind", "message"}``, never an exception.
 
     The GIL is released while the run works and waits. Breaking out of the loop, ``close()``,
     or dropping the iterator stops the run and frees its threads; Ctrl-C raises
     KeyboardInterrupt within a second and stops it too. If reading ``urls`` raises, or an item
-    is not a str, the records of the URLs before it come first, then the exception is raised.
+    is not a str or bytes, the records of the URLs before it come first, then the exception is
+    raised.
 
     Options (checked at the call; a bad one raises TypeError or ValueError):
 
@@ -286,7 +289,7 @@ class AsyncFetch:
 
 
 def afetch(
-    urls: Iterable[str],
+    urls: Iterable[Union[str, bytes]],
     *,
     mode: str = "hybrid",
     jobs: Optional[int] = None,

@@ -27,7 +27,7 @@ class BrokerRun(Iterator[Record]):
 
     def __init__(
         self,
-        urls: Iterable[str],
+        urls: Iterable[Union[str, bytes]],
         *,
         broker: str,
         job: str,
@@ -66,7 +66,7 @@ class FetchRun(Iterator[Record]):
 
     def __init__(
         self,
-        urls: Iterable[str],
+        urls: Iterable[Union[str, bytes]],
         *,
         mode: str,
         jobs: Optional[int],

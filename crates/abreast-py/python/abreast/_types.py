@@ -36,6 +36,7 @@ ErrorKind = Literal[
     "body",
     "decode",
     "http",
+    "robots",
     "read",
     "internal",
     "gave_up",
