@@ -119,7 +119,7 @@ impl Target {
 ///
 /// Implemented for `String`, `&str`, `Vec<u8>`, `&[u8]`, [`Url`], and `io::Result` of a
 /// `String` or of a `Vec<u8>` (the lines of a reader), so a run takes a `Vec<String>`, lines of
-/// bytes in any encoding, a generator of URLs or [`lines`] alike.
+/// bytes in any encoding, a generator of URLs or the lines of a reader alike.
 pub trait IntoUrlLine {
     /// The line's bytes (UTF-8, or not), or the input's error.
     fn into_url_line(self) -> std::io::Result<Vec<u8>>;

@@ -2,9 +2,10 @@
 //! metadata, and write one record per input line, with any of abreast's mechanisms.
 //!
 //! ```text
-//! input lines -> parse URL -> shard filter (--shard K/N) -> skip done (--resume)
+//! input lines (bytes) -> parse URL -> shard filter (--shard K/N) -> skip done (--resume)
 //!   -> driver: threads | async | processes | hybrid   (global cap -j, per-host cap)
-//!   -> HTTP GET within limits -> abreast-meta -> Record -> ordered writer -> summary
+//!   -> robots.txt (--robots obey) -> DNS (cached) -> TLS -> HTTP/1.1 or HTTP/2 GET within limits
+//!   -> abreast-meta -> Record -> ordered writer -> summary
 //! ```
 //!
 //! Every input line yields exactly one [`Record`], a page or an error, whatever the servers
@@ -49,7 +50,8 @@
 //! | [`fetch`], [`Records`], [`Next`], [`RunOptions`] | a run: URLs in, records out as they complete |
 //! | [`run`], [`RecordWriter`], [`Format`], [`CSV_COLUMNS`] | a run written as JSON lines or CSV |
 //! | [`ResumeLedger`], [`open_for_resume`], [`Resumed`] | `--resume`: what an earlier run's output already has |
-//! | [`FetchConfig`], [`HttpSettings`], [`Mode`], [`Extraction`], [`Shard`], [`StopSignal`] | what a run is told |
+//! | [`FetchConfig`], [`HttpSettings`], [`Mode`], [`Extraction`], [`Shard`], [`StopSignal`], [`RobotsPolicy`] | what a run is told |
+//! | [`parse_dns_server`], [`CaError`] | `--dns-server`'s parser; why `--cacert` was refused |
 //! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
 //! | [`extract_record`] | the same record for a page already in hand |
 //! | [`Summary`] | a run's counts |
@@ -64,7 +66,8 @@
 //! | `input` | input lines to targets; [`IntoUrlLine`] |
 //! | `run` | [`fetch`], [`Records`], [`run`]: the stop, the counts |
 //! | `drive` | one module per mode (`threads`, `async`, `hybrid`, `processes`), the intake and the per-URL steps they share |
-//! | `http` | [`HttpSettings`], the blocking and async clients, body limits and decoding, retries |
+//! | `http` | [`HttpSettings`], the blocking and async clients, the caching resolver (`dns`), roots and certificate errors (`tls`), body limits and decoding, retries |
+//! | `robots` | robots.txt per RFC 9309: the parser, the matcher, the run's cache of hosts' rules (the step itself is `drive/robots.rs`) |
 //! | `page` | [`Extraction`], the kept body, and making a record of it |
 //! | `hosts` | per-host caps and rates |
 //! | `record`, `output`, `summary`, `shard` | the record, its writers and the resume ledger, the counts, `--shard` |

@@ -70,7 +70,7 @@ pub struct HttpSettings {
     /// processes modes) speaks HTTP/1.1 only anyway.
     #[serde(default)]
     pub http1_only: bool,
-    /// The User-Agent (`--user-agent`); `None`: [`USER_AGENT`]. A `User-Agent` in
+    /// The User-Agent (`--user-agent`); `None`: `abreast/VERSION (+HOME)`. A `User-Agent` in
     /// [`headers`](Self::headers) wins over both.
     #[serde(default)]
     pub user_agent: Option<String>,
