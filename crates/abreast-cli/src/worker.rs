@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use abreast_fetch::{
     ErrorInfo, ErrorKind, FetchConfig, Mode, Next, Record, RunOptions, StopSignal,
 };
-use abreast_queue::{JobName, Lease, Queue, QueueError, RedisQueue, WorkerBeat};
+use abreast_queue::{Completion, JobName, Lease, Queue, QueueError, RedisQueue, WorkerBeat};
 use anyhow::Context as _;
 use clap::Args;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -171,7 +171,23 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     while !stop.is_raised() {
         tokio::select! {
             event = incoming.recv() => {
-                if let Some(event) = event {
+                // The records ready now go in one round trip; the other events keep their
+                // order before them (a lease is fed before its record comes).
+                let mut records = Vec::new();
+                let mut later = Vec::new();
+                let mut next = event;
+                while let Some(event) = next.take() {
+                    match event {
+                        Event::Record(job, record) => records.push((job, *record)),
+                        fed @ Event::Fed { .. } => worker.handle(fed).await?,
+                        ended @ Event::Ended(..) => later.push(ended),
+                    }
+                    if records.len() < 256 {
+                        next = incoming.try_recv().ok();
+                    }
+                }
+                worker.records_done(records).await?;
+                for event in later {
                     worker.handle(event).await?;
                 }
                 continue;
@@ -475,36 +491,70 @@ impl Worker {
 
     /// Appends a record to its job's results and acks its lease.
     async fn record_done(&mut self, job: &JobName, record: Record) -> anyhow::Result<()> {
+        self.records_done(vec![(job.clone(), record)]).await
+    }
+
+    /// The lease a record is for, taken off the held ones, with the record's JSON.
+    fn take_lease(
+        &mut self,
+        job: &JobName,
+        record: &Record,
+    ) -> anyhow::Result<Option<(Held, String)>> {
         let Some(run) = self.runs.get_mut(job) else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(id) = run.fed.get_mut(&record.url).and_then(VecDeque::pop_front) else {
             eprintln!(
                 "abreast worker: a record for {} matched no lease of job {job} (a bug in abreast; please report it)",
                 record.url
             );
-            return Ok(());
+            return Ok(None);
         };
         if run.fed.get(&record.url).is_some_and(VecDeque::is_empty) {
             run.fed.remove(&record.url);
         }
         let Some(held) = run.held.remove(&id) else {
-            return Ok(());
+            return Ok(None);
         };
         run.last_used = Instant::now();
-        let body = serde_json::to_string(&record).context("could not encode a record")?;
-        let permit = held
-            .permit
-            .as_ref()
-            .map(|(host, holder)| (host.as_str(), holder.as_str()));
-        let outcome = retry(&mut self.note, None, || {
-            self.queue.complete(job, &held.lease, &body, false, permit)
-        })
-        .await;
-        match outcome {
-            Ok(_) => self.completed += 1,
-            Err(QueueError::NoSuchJob { .. }) => self.drop_run(job),
-            Err(error) => return Err(error).context("the worker could not write a record"),
+        let body = serde_json::to_string(record).context("could not encode a record")?;
+        Ok(Some((held, body)))
+    }
+
+    /// Appends records to their jobs' results and acks their leases: one round trip per job.
+    async fn records_done(&mut self, records: Vec<(JobName, Record)>) -> anyhow::Result<()> {
+        let mut by_job: Vec<(JobName, Vec<(Held, String)>)> = Vec::new();
+        for (job, record) in records {
+            let Some(done) = self.take_lease(&job, &record)? else {
+                continue;
+            };
+            match by_job.iter_mut().find(|(j, _)| *j == job) {
+                Some((_, list)) => list.push(done),
+                None => by_job.push((job, vec![done])),
+            }
+        }
+        for (job, done) in by_job {
+            let completions: Vec<Completion<'_>> = done
+                .iter()
+                .map(|(held, body)| Completion {
+                    lease: &held.lease,
+                    result: body,
+                    gave_up: false,
+                    permit: held
+                        .permit
+                        .as_ref()
+                        .map(|(host, holder)| (host.as_str(), holder.as_str())),
+                })
+                .collect();
+            let outcome = retry(&mut self.note, None, || {
+                self.queue.complete_many(&job, &completions)
+            })
+            .await;
+            match outcome {
+                Ok(_) => self.completed += done.len() as u64,
+                Err(QueueError::NoSuchJob { .. }) => self.drop_run(&job),
+                Err(error) => return Err(error).context("the worker could not write a record"),
+            }
         }
         Ok(())
     }

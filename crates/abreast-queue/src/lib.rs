@@ -96,6 +96,19 @@ pub struct Leased {
     pub foreign: u64,
 }
 
+/// One lease to complete with [`Queue::complete_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// The lease.
+    pub lease: &'a Lease,
+    /// The line's result.
+    pub result: &'a str,
+    /// Whether the line is given up.
+    pub gave_up: bool,
+    /// The host permit `(host, holder)` to release with it.
+    pub permit: Option<(&'a str, &'a str)>,
+}
+
 /// One result in a job's log, not yet collected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultEntry {
@@ -250,6 +263,14 @@ pub trait Queue: Send + Sync {
         gave_up: bool,
         permit: Option<(&str, &str)>,
     ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+    /// [`Queue::complete`] for many leases of one job in one round trip; what each returned,
+    /// in order.
+    fn complete_many(
+        &self,
+        job: &JobName,
+        completions: &[Completion<'_>],
+    ) -> impl Future<Output = Result<Vec<bool>, QueueError>> + Send;
 
     /// Hands these leases back so that other workers take them at once, without their
     /// delivery counts growing; releases the permits too.

@@ -28,8 +28,8 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::names::BrokerUrl;
 use crate::{
-    JobInfo, JobName, JobSpec, JobStatus, Lease, Leased, OpenBatch, Queue, QueueError, ResultBatch,
-    ResultEntry, Submitted, WorkerBeat,
+    Completion, JobInfo, JobName, JobSpec, JobStatus, Lease, Leased, OpenBatch, Queue, QueueError,
+    ResultBatch, ResultEntry, Submitted, WorkerBeat,
 };
 
 /// Lines added per round trip when submitting.
@@ -53,6 +53,9 @@ pub struct RedisQueue {
     /// Blocking reads of the results, kept apart so they never hold up other commands.
     blocking: ConnectionManager,
     scripts: std::sync::Arc<Scripts>,
+    /// Jobs whose results handed to this collector before were all read again: from then on
+    /// only new results are read (this collector acks each batch before it reads the next).
+    drained: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<JobName>>>,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -361,6 +364,7 @@ impl RedisQueue {
             control,
             blocking,
             scripts: std::sync::Arc::new(Scripts::new()),
+            drained: std::sync::Arc::default(),
         })
     }
 
@@ -831,6 +835,64 @@ impl Queue for RedisQueue {
         Ok(fresh == 1)
     }
 
+    async fn complete_many(
+        &self,
+        job: &JobName,
+        completions: &[Completion<'_>],
+    ) -> Result<Vec<bool>, QueueError> {
+        if completions.len() <= 1 {
+            let mut fresh = Vec::new();
+            for c in completions {
+                fresh.push(
+                    self.complete(job, c.lease, c.result, c.gave_up, c.permit)
+                        .await?,
+                );
+            }
+            return Ok(fresh);
+        }
+        let keys = Keys::of(job);
+        let mut pipe = redis::pipe();
+        for c in completions {
+            let (permit_key, holder) = match c.permit {
+                Some((host, holder)) => (keys.host(host), holder),
+                None => (keys.host(""), ""),
+            };
+            pipe.cmd("EVALSHA")
+                .arg(self.scripts.complete.get_hash())
+                .arg(5)
+                .arg(&keys.meta)
+                .arg(&keys.done)
+                .arg(&keys.results)
+                .arg(&keys.lines)
+                .arg(permit_key)
+                .arg(c.lease.line)
+                .arg(c.result)
+                .arg(&c.lease.id)
+                .arg(if c.gave_up { "1" } else { "0" })
+                .arg(holder);
+        }
+        match pipe
+            .query_async::<Vec<i64>>(&mut self.control.clone())
+            .await
+        {
+            Ok(fresh) => Ok(fresh.into_iter().map(|f| f == 1).collect()),
+            // A restarted broker forgot the script: one at a time, which loads it.
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                let mut fresh = Vec::new();
+                for c in completions {
+                    fresh.push(
+                        self.complete(job, c.lease, c.result, c.gave_up, c.permit)
+                            .await?,
+                    );
+                }
+                Ok(fresh)
+            }
+            Err(error) => Err(self.error(job, &error)),
+        }
+    }
+
     async fn hand_back(
         &self,
         job: &JobName,
@@ -884,11 +946,25 @@ impl Queue for RedisQueue {
             cmd
         };
         // Results handed to this collector before and never acked come first.
-        let pending: Value = read("0", None)
-            .query_async(&mut self.control.clone())
-            .await
-            .map_err(|e| self.error(job, &e))?;
-        let mut got = read_reply(&pending);
+        let drained = self
+            .drained
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(job);
+        let mut got = Vec::new();
+        if !drained {
+            let pending: Value = read("0", None)
+                .query_async(&mut self.control.clone())
+                .await
+                .map_err(|e| self.error(job, &e))?;
+            got = read_reply(&pending);
+            if got.is_empty() {
+                self.drained
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(job.clone());
+            }
+        }
         if got.is_empty() {
             let fresh: Value = read(">", Some(wait.min(Duration::from_secs(30))))
                 .query_async(&mut self.blocking.clone())

@@ -465,6 +465,32 @@ fn per_host_holds_across_three_workers() {
 }
 
 #[test]
+fn rate_holds_across_three_workers() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 21);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    let _workers: Vec<Running> = (0..3)
+        .map(|i| worker(&redis, dir.path(), &format!("w{i}"), &["-j", "16"]))
+        .collect();
+    let started = Instant::now();
+    run_expecting(
+        &mut collector(&redis, &input, "rate", &out, &["--rate", "20"]),
+        0,
+    );
+    // 21 starts at 20 per second job-wide take at least a second (three workers each keeping
+    // 20 per second on their own would need a third of it).
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_one_record_per_line(&out, &lines);
+}
+
+#[test]
 fn sigterm_hands_back_what_a_worker_holds() {
     let redis = redis();
     let site = site(1500);

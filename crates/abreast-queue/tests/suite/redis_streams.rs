@@ -220,7 +220,9 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     queue.begin_batch(&job, 42, &pairs).await.unwrap();
     let open = queue.open_batch(&job).await.unwrap().unwrap();
     assert_eq!((open.offset, open.entries.clone()), (42, pairs.clone()));
-    // A collector that died before its ack gets the same results again.
+    // A collector that died before its ack (the next one connects afresh) gets the same
+    // results again.
+    let queue = connect(&redis).await;
     let again = queue
         .read_results(&job, 10, Duration::from_millis(100))
         .await
