@@ -91,6 +91,8 @@ enum Base {
     Unavailable(String),
     /// The file is unreachable (5xx, no connection): everything is disallowed.
     Unreachable(String),
+    /// The host's name does not resolve: nothing of it can be fetched.
+    Unresolved(String),
 }
 
 /// Why a URL may not be fetched.
@@ -109,6 +111,9 @@ pub enum Outcome<'a> {
     Unavailable(&'a str),
     /// A 5xx answer after the retries, or no answer at all: the file is unreachable.
     Unreachable(&'a str),
+    /// The host's name did not resolve (why): neither the file nor any URL of the host can be
+    /// fetched, and the URLs' records say so.
+    Unresolved(&'a str),
 }
 
 impl Rules {
@@ -135,7 +140,16 @@ impl Rules {
                 verdict: Base::Unreachable(why.to_owned()),
                 ..Rules::allow_all()
             },
+            Outcome::Unresolved(why) => Rules {
+                verdict: Base::Unresolved(why.to_owned()),
+                ..Rules::allow_all()
+            },
         }
+    }
+
+    /// True when the host's name did not resolve: a refusal then reports that lookup's error.
+    pub fn is_unresolved(&self) -> bool {
+        matches!(self.verdict, Base::Unresolved(_))
     }
 
     /// Parses `body` for the crawler whose product token is `token`, keeping only the rules of
@@ -228,6 +242,11 @@ impl Rules {
                         "{robots_url} could not be fetched ({why}), so the host allows nothing \
                          for this run (RFC 9309); use --robots ignore to fetch it anyway"
                     ),
+                });
+            }
+            Base::Unresolved(why) => {
+                return Err(Refusal {
+                    message: why.clone(),
                 });
             }
             Base::Rules => {}

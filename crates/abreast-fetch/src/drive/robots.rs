@@ -91,6 +91,7 @@ impl RobotsGate {
             (Err(error), _) if error.kind == ErrorKind::Redirect => {
                 Outcome::Unavailable(&error.message)
             }
+            (Err(error), _) if error.kind == ErrorKind::Dns => Outcome::Unresolved(&error.message),
             (Err(error), _) => Outcome::Unreachable(&error.message),
         };
         Rules::from_outcome(outcome, &self.token)
@@ -103,8 +104,14 @@ fn verdict(rules: &Rules, url: &Url, robots_url: &str) -> Verdict {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
+    // A host whose name does not resolve is a `dns` record, as without robots.txt.
+    let kind = if rules.is_unresolved() {
+        ErrorKind::Dns
+    } else {
+        ErrorKind::Robots
+    };
     rules
         .check(&path, robots_url)
         .map(|()| rules.crawl_delay())
-        .map_err(|refusal| ErrorInfo::new(ErrorKind::Robots, refusal.message))
+        .map_err(|refusal| ErrorInfo::new(kind, refusal.message))
 }

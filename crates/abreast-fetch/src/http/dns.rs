@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 /// How long a failed lookup is remembered: the URLs of a name that does not resolve fail at
@@ -371,11 +372,15 @@ async fn resolve(resolver: &TokioResolver, name: &str, deadline: Duration) -> (O
             Instant::now() + FAILURE_TTL,
         )
     };
-    match tokio::time::timeout(deadline, resolver.lookup_ip(name)).await {
-        Err(_) => failed(format!(
+    let silent = || {
+        failed(format!(
             "no answer from the name servers within {} ms (--connect-timeout)",
             deadline.as_millis()
-        )),
+        ))
+    };
+    match tokio::time::timeout(deadline, resolver.lookup_ip(name)).await {
+        // hickory's own time limits (a third of the deadline per query) may end it first.
+        Err(_) | Ok(Err(NetError::Timeout)) => silent(),
         Ok(Err(error)) if error.is_nx_domain() => failed("no such domain (NXDOMAIN)".into()),
         Ok(Err(error)) if error.is_no_records_found() => {
             failed("the name has no A or AAAA record".into())

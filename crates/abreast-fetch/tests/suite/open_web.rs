@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use abreast_fetch::ResumeLedger;
-use abreast_fetch::{ErrorKind, FetchConfig, Mode, Record};
+use abreast_fetch::{ErrorKind, FetchConfig, Mode, Record, RobotsPolicy};
 use abreast_site::{BackgroundSite, Site, SiteConfig};
 
 use crate::support::{MODES, by_url, config, fetch_lines};
@@ -186,6 +186,23 @@ fn names_that_do_not_exist_are_dns_records_at_once() {
             assert!(error.message.contains("NXDOMAIN"), "{}", error.message);
         }
         eprintln!("{mode}: {count} NXDOMAIN names in {took:?}");
+    }
+    // Obeying robots.txt, such a host's URLs still say `dns`, not `robots`.
+    for mode in [Mode::Threads, Mode::Hybrid] {
+        let mut obeying = open_config(mode, &site);
+        obeying.http.robots = RobotsPolicy::Obey;
+        let urls = [
+            "http://r1.nowhere.test/".to_owned(),
+            "http://r1.nowhere.test/x".to_owned(),
+        ];
+        for record in fetch_lines(&obeying, &urls).0 {
+            assert_eq!(
+                kind(&record),
+                Some(ErrorKind::Dns),
+                "{mode}: {:?}",
+                record.error
+            );
+        }
     }
 }
 
