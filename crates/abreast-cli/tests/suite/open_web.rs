@@ -71,9 +71,12 @@ fn https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1() {
     assert!(stderr.contains("use obey or ignore"), "{stderr}");
 }
 
+/// The (path, User-Agent) of each request a server saw.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A server that answers `/robots.txt` with `robots` and any other path with a small page,
 /// recording each request's path and User-Agent. It stops with the test process.
-fn robots_server(robots: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+fn robots_server(robots: &'static str) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
