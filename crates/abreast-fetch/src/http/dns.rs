@@ -85,12 +85,12 @@ enum Claim {
 impl Cache {
     fn claim(&self, host: &str) -> Claim {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (sender, receiver) = flume::bounded(1);
         match entries.get_mut(host) {
             Some(Entry::Answered { outcome, until }) if *until > Instant::now() => {
                 Claim::Known(outcome.clone())
             }
             Some(Entry::Pending(waiters)) => {
+                let (sender, receiver) = flume::bounded(1);
                 waiters.push(sender);
                 Claim::Wait(receiver)
             }
@@ -98,6 +98,7 @@ impl Cache {
                 if entries.len() >= CACHE_ENTRIES {
                     shrink(&mut entries);
                 }
+                let (sender, receiver) = flume::bounded(1);
                 entries.insert(host.to_owned(), Entry::Pending(vec![sender]));
                 Claim::Start(receiver)
             }
@@ -247,7 +248,12 @@ impl Resolver {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Claim::Known(Ok(Arc::from([ip])));
         }
-        let host = host.to_ascii_lowercase();
+        // Both clients hand names lowercased already; a copy only for one that is not.
+        let host: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
         let claim = self.inner.cache.claim(&host);
         if let Claim::Start(_) = &claim
             && let Err(error) = self.start(&host)
