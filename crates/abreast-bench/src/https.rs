@@ -15,7 +15,6 @@
 //! queries per host name and type.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::time::Duration;
 
 use abreast_fetch::{Extraction, FetchConfig, Mode};
@@ -90,13 +89,16 @@ fn urls(domain: &str, port: u16, pages: u64, hosts: Option<u64>) -> String {
         .collect()
 }
 
-/// Points abreast's client at the site's CA and name server.
-fn open_web(ca_file: &Path, dns: SocketAddr) -> anyhow::Result<FetchConfig> {
-    let _ = (ca_file, dns);
-    anyhow::bail!(
-        "abreast's client cannot yet trust an extra CA and resolve through a given name server \
-         (--cacert, --dns-server)"
-    )
+/// A fetch configuration that trusts the site's CA (`--cacert`) and resolves through its name
+/// server (`--dns-server`).
+fn open_web(ca_pem: &str, dns: SocketAddr) -> anyhow::Result<FetchConfig> {
+    let mut config = FetchConfig::default();
+    config.http.dns_servers = vec![dns];
+    config
+        .http
+        .set_cacert(ca_pem.as_bytes().to_vec())
+        .context("the test site's CA was refused")?;
+    Ok(config)
 }
 
 /// One part: abreast's modes, curl and (with the Python rows) the aiohttp program on `pages`
@@ -140,7 +142,7 @@ fn part(
     for mode in Mode::ALL {
         let label = format!("fetch {mode}");
         let workers = concurrency(mode, latency);
-        let row = match open_web(&ca_file, dns) {
+        let row = match open_web(site.ca_pem().unwrap_or_default(), dns) {
             Err(why) => Row::skipped(
                 mechanism(mode),
                 Implementation::Rust,

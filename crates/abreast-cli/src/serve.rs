@@ -69,6 +69,30 @@ pub struct ServeArgs {
     base_url: String,
 }
 
+/// While alive, SIGPIPE is ignored; dropping it restores the default that `main` set (a closed
+/// stdout pipe ends the program quietly). Sockets need it ignored: vectored writes (`writev`,
+/// which hyper and rustls use) cannot ask for no signal as `send` can, so a client that hangs up
+/// while the test site writes to it would otherwise kill the whole program with SIGPIPE.
+#[derive(Debug)]
+pub(crate) struct SigpipeIgnored(());
+
+impl SigpipeIgnored {
+    /// Ignores SIGPIPE until the guard is dropped.
+    pub(crate) fn new() -> SigpipeIgnored {
+        // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; signal() is async-signal-safe
+        // and affects only how the signal is delivered.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        SigpipeIgnored(())
+    }
+}
+
+impl Drop for SigpipeIgnored {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`; SIG_DFL is main's disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+}
+
 /// Runs `abreast serve` until Ctrl-C, or writes the pages with `--export`.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = SiteConfig::default()
@@ -91,6 +115,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let _sockets = SigpipeIgnored::new();
     abreast::coroutines::run_multi_thread(args.threads, async move {
         let site = Site::start(config)
             .await

@@ -203,6 +203,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let bar = Bar(crate::progress::bar(None, "bench"));
+    // The fetch suites' test site and clients write to sockets in this process.
+    let sockets = crate::serve::SigpipeIgnored::new();
     let report = match args.suite.library_suite() {
         Some(suite) => abreast_bench::run(&bench, &[suite], &sizes, &bar)?,
         None => broker::run(&broker::BrokerSizes {
@@ -214,6 +216,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             runs: args.runs,
         })?,
     };
+    drop(sockets);
     bar.0.finish_and_clear();
     if args.json {
         for row in abreast_bench::json_rows(&report) {
