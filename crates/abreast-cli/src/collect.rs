@@ -232,9 +232,12 @@ async fn submit(
                 })?))
             }
         };
-        let mut lines = reader.lines().filter_map(|line| match line {
+        // Lines are read as bytes: one that is not UTF-8 goes on the job with those bytes
+        // percent-encoded, so the workers request what a local run would.
+        let mut lines = reader.split(b'\n').filter_map(|line| match line {
             Err(error) => Some(Err(error)),
             Ok(line) => {
+                let line = abreast_fetch::line_as_text(&line);
                 let line = line.trim();
                 (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
             }

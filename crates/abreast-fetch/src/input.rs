@@ -83,17 +83,9 @@ impl Target {
                 )),
             };
         }
-        let mut encoded = String::with_capacity(line.len() + 16);
-        for &byte in line {
-            if byte.is_ascii() {
-                encoded.push(char::from(byte));
-            } else {
-                encoded.push_str(&format!("%{byte:02X}"));
-            }
-        }
         Target {
             line: shown,
-            ..Target::parse(index, &encoded)
+            ..Target::parse(index, &line_as_text(line))
         }
     }
 
@@ -113,6 +105,25 @@ impl Target {
             Err(error) => Err(Record::failed(self.line, error)),
         }
     }
+}
+
+/// An input line as text: a UTF-8 line as it is; in any other, each byte that is not ASCII
+/// percent-encoded (`caf\xE9` becomes `caf%E9`), as a browser sends such a path or query. For
+/// carrying a line where only text goes (a broker job's lines): a run given the result requests
+/// what it would for the line itself, and a host with such bytes is still refused.
+pub fn line_as_text(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(line) {
+        return text.into();
+    }
+    let mut encoded = String::with_capacity(line.len() + 16);
+    for &byte in line {
+        if byte.is_ascii() {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded.into()
 }
 
 /// One item of a run's input: a line that may hold a URL, or the error that ended the input.
@@ -251,6 +262,17 @@ mod tests {
         let host = Target::parse_bytes(1, b"http://caf\xe9.example/x");
         assert_eq!(host.line, "http://caf\u{fffd}.example/x");
         assert_eq!(host.url.unwrap_err().kind, ErrorKind::InvalidUrl);
+        // As text (a broker job's line), the same requests result.
+        let text = line_as_text(b"http://caf\xe9.example/x?q=\xe9");
+        assert_eq!(text, "http://caf%E9.example/x?q=%E9");
+        assert_eq!(
+            Target::parse(1, &text).url.unwrap_err().kind,
+            ErrorKind::InvalidUrl
+        );
+        assert_eq!(
+            line_as_text("https://é.test/".as_bytes()),
+            "https://é.test/"
+        );
         // A UTF-8 line with a non-ASCII host is an IDN, parsed as text.
         let idn = Target::parse_bytes(2, "http://café.example/".as_bytes());
         assert_eq!(idn.host(), Some("xn--caf-dma.example"));

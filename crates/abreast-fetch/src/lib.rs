@@ -55,7 +55,7 @@
 //! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
 //! | [`extract_record`] | the same record for a page already in hand |
 //! | [`Summary`] | a run's counts |
-//! | [`IntoUrlLine`] | what an input item may be |
+//! | [`IntoUrlLine`], [`line_as_text`] | what an input item may be; a line of bytes as text |
 //! | [`FetchError`], [`ModeParseError`], [`ShardParseError`] | why a run could not start or finish |
 //!
 //! # Where things are
@@ -90,7 +90,7 @@ pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
 pub use http::HttpSettings;
 pub use http::dns::parse_server as parse_dns_server;
 pub use http::tls::CaError;
-pub use input::IntoUrlLine;
+pub use input::{IntoUrlLine, line_as_text};
 pub use output::{CSV_COLUMNS, Format, RecordWriter, ResumeLedger, Resumed, open_for_resume};
 pub use page::{Extraction, extract_record};
 pub use record::{ErrorInfo, ErrorKind, Record};

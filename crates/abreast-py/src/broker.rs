@@ -356,11 +356,12 @@ async fn collect(
     let Some(queue) = retry(stop, || RedisQueue::connect(url)).await? else {
         return Ok(());
     };
-    // A job's lines are text: bytes that are not UTF-8 are submitted with U+FFFD for them.
+    // A job's lines are text: one that is not UTF-8 goes with those bytes percent-encoded, so
+    // the workers request what a local run would.
     let mut lines = input.filter_map(|line| match line {
         Err(error) => Some(Err(error)),
         Ok(line) => {
-            let line = String::from_utf8_lossy(&line);
+            let line = abreast_fetch::line_as_text(&line);
             let line = line.trim();
             (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
         }

@@ -203,3 +203,56 @@ fn a_latin1_line_gets_its_own_record_and_resume_knows_it() {
         assert_eq!(records_of(&std::fs::read_to_string(&out).unwrap()).len(), 4);
     }
 }
+
+/// Kills the child when dropped, so a failed test leaves no worker running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_broker_job_takes_a_latin1_line_as_a_local_run_does() {
+    let redis = abreast_queue::LocalRedis::start().expect("redis-server starts (install it)");
+    let site = Site::start_in_background(SiteConfig::default().pages(10).page_size(1024)).unwrap();
+    let base = site.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    let mut latin1 = format!("{base}/page/1?q=caf").into_bytes();
+    latin1.extend_from_slice(b"\xe9\nhttp://caf\xe9.example/\n");
+    latin1.extend_from_slice(format!("{base}/page/2\n").as_bytes());
+    std::fs::write(&input, &latin1).unwrap();
+    let _worker = KillOnDrop(
+        abreast()
+            .args(["worker", "--broker", &redis.url(), "--mode", "async"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("abreast worker starts"),
+    );
+    let out = dir.path().join("out.jsonl");
+    let mut collect = abreast();
+    collect
+        .arg("fetch")
+        .arg(&input)
+        .args(["--broker", &redis.url(), "--job", "latin1", "-o"])
+        .arg(&out);
+    run_expecting(&mut collect, 1);
+    let records = records_of(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(records.len(), 3, "one record per line: {records:?}");
+    let encoded = format!("{base}/page/1?q=caf%E9");
+    let page = records
+        .iter()
+        .find(|r| r["url"] == encoded.as_str())
+        .unwrap();
+    assert_eq!(page["final_url"], encoded.as_str());
+    let host = records
+        .iter()
+        .find(|r| r["url"] == "http://caf%E9.example/")
+        .unwrap();
+    assert_eq!(host["error"]["kind"], "invalid_url");
+}
