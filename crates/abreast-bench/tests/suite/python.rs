@@ -332,3 +332,59 @@ fn a_failing_program_gives_a_failed_row() {
     );
     assert!(row.wall.is_none());
 }
+
+#[test]
+#[cfg_attr(
+    not(explainer_python),
+    ignore = "needs python3 with requests and aiohttp: python3 -m pip install requests aiohttp"
+)]
+fn async_fetch_trusts_the_test_site_ca_and_resolves_through_its_name_server() {
+    let python = python();
+    let site = abreast_site::Site::start_in_background(
+        abreast_site::SiteConfig::default()
+            .pages(6)
+            .page_size(4096)
+            .tls(true)
+            .dns(Some("127.0.0.1:0".parse().unwrap())),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, site.ca_pem().unwrap()).unwrap();
+    let port = site.addr().port();
+    let list = dir.path().join("urls.txt");
+    let lines: String = (0..6)
+        .map(|n| format!("https://h{}.site.test:{port}/page/{n}\n", n % 3))
+        .collect();
+    std::fs::write(&list, lines).unwrap();
+    let case = PythonCase {
+        program: Program::AsyncFetch,
+        args: args([
+            list.as_os_str(),
+            "--workers".as_ref(),
+            "10".as_ref(),
+            "--cafile".as_ref(),
+            ca.as_os_str(),
+            "--dns-server".as_ref(),
+            site.dns_addr().unwrap().to_string().as_ref(),
+        ]),
+        mechanism: Mechanism::Async,
+        variant: None,
+        workers: 10,
+        tasks: 6,
+    };
+    let run = python
+        .run(case.program, &case.args, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!((run.output.tasks, run.output.ok), (6, 6), "{run:?}");
+    let counters = site.counters();
+    for host in ["h0.site.test", "h1.site.test", "h2.site.test"] {
+        assert!(counters.tls_connections_for(host) >= 1, "{host}");
+        assert_eq!(
+            counters.dns_queries_for(host, "A"),
+            1,
+            "{host}: aiohttp caches"
+        );
+        assert_eq!(counters.dns_queries_for(host, "AAAA"), 0, "{host}");
+    }
+}
