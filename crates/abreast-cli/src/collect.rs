@@ -49,6 +49,48 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
+/// Where the collector writes: JSON lines as the workers encoded them (the bytes
+/// `RecordWriter` would write for the same record, so the record need not be decoded and encoded
+/// again), or CSV through `RecordWriter`.
+enum Output<W: Write> {
+    Jsonl(Counted<W>),
+    Csv(RecordWriter<Counted<W>>),
+}
+
+impl<W: Write> Output<W> {
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Jsonl(out) => out.flush(),
+            Output::Csv(writer) => writer.flush(),
+        }
+    }
+}
+
+/// The fields of a record the summary counts: all a JSON line is decoded into.
+#[derive(serde::Deserialize)]
+struct LineCounts {
+    url: String,
+    error: Option<ErrorInfo>,
+    elapsed_ms: u64,
+    attempts: u32,
+    bytes: u64,
+    truncated: bool,
+}
+
+impl LineCounts {
+    /// A record with these fields, for the summary.
+    fn record(self) -> Record {
+        let mut record = Record::empty(self.url);
+        record.ok = self.error.is_none();
+        record.error = self.error;
+        record.elapsed_ms = self.elapsed_ms;
+        record.attempts = self.attempts;
+        record.bytes = self.bytes;
+        record.truncated = self.truncated;
+        record
+    }
+}
+
 /// Runs `abreast fetch --broker`.
 pub fn run(args: &FetchArgs, url: &BrokerUrl, job: &JobName) -> anyhow::Result<ExitCode> {
     let stop = crate::fetch::stop_on_ctrl_c()?;
@@ -177,8 +219,12 @@ async fn collect_claimed(
         inner: BufWriter::with_capacity(256 * 1024, out),
         written: Arc::clone(&written),
     };
-    let mut writer =
-        RecordWriter::new(counted, format, header).context("could not write the output")?;
+    let mut writer = match format {
+        Format::Jsonl => Output::Jsonl(counted),
+        _ => Output::Csv(
+            RecordWriter::new(counted, format, header).context("could not write the output")?,
+        ),
+    };
 
     let collected = match retry(&mut note, Some(stop), || queue.collected(job)).await? {
         None => return Ok(ExitCode::from(130)),
@@ -350,7 +396,7 @@ impl Collector<'_> {
     /// Collects until every line has its record; true if a stop came first.
     async fn collect<W: Write>(
         &mut self,
-        writer: &mut RecordWriter<Counted<W>>,
+        writer: &mut Output<W>,
         written: &AtomicU64,
     ) -> anyhow::Result<bool> {
         let (queue, job, stop) = (self.queue, self.job, self.stop);
@@ -431,10 +477,18 @@ impl Collector<'_> {
                     repeats.push((entry.id, entry.line));
                     continue;
                 }
-                let record = serde_json::from_str::<Record>(&entry.body).unwrap_or_else(|error| {
+                let decoded = match writer {
+                    // The whole line is checked; only the counted fields are kept.
+                    Output::Jsonl(_) => serde_json::from_str::<LineCounts>(&entry.body)
+                        .map(|counted| (counted.record(), Some(entry.body))),
+                    Output::Csv(_) => {
+                        serde_json::from_str::<Record>(&entry.body).map(|record| (record, None))
+                    }
+                };
+                let record = decoded.unwrap_or_else(|error| {
                     // A worker of another version, or a damaged entry: the line still gets
                     // its one record.
-                    Record::failed(
+                    let record = Record::failed(
                         format!("(line {} of job {job})", entry.line + 1),
                         ErrorInfo::new(
                             ErrorKind::Internal,
@@ -443,7 +497,8 @@ impl Collector<'_> {
                                  running the same abreast version as this collector?"
                             ),
                         ),
-                    )
+                    );
+                    (record, None)
                 });
                 fresh.push((entry.id, entry.line));
                 records.push(record);
@@ -457,8 +512,26 @@ impl Collector<'_> {
                 if announced.is_none() {
                     return Ok(true);
                 }
-                for record in &records {
-                    writer.write(record).context("could not write the output")?;
+                for (record, line) in &records {
+                    match (&mut *writer, line) {
+                        (Output::Jsonl(out), line) => {
+                            let encoded;
+                            let line = match line {
+                                Some(line) => line,
+                                None => {
+                                    encoded = serde_json::to_string(record)
+                                        .context("encoding a record")?;
+                                    &encoded
+                                }
+                            };
+                            out.write_all(line.as_bytes())
+                                .and_then(|()| out.write_all(b"\n"))
+                                .context("could not write the output")?;
+                        }
+                        (Output::Csv(csv), _) => {
+                            csv.write(record).context("could not write the output")?;
+                        }
+                    }
                     self.summary.count(record);
                 }
                 writer.flush().context("could not write the output")?;

@@ -251,6 +251,16 @@ fn a_job_through_two_workers_writes_what_plain_fetch_writes() {
         "the same records"
     );
 
+    // CSV too: a header, then one row per line.
+    let csv_out = dir.path().join("out.csv");
+    run_expecting(
+        &mut collector(&redis, &input, "same-csv", &csv_out, &["--format", "csv"]),
+        1,
+    );
+    let mut reader = csv::Reader::from_path(&csv_out).unwrap();
+    assert_eq!(reader.headers().unwrap().get(0), Some("url"));
+    assert_eq!(reader.records().count(), 33);
+
     let job = status(&redis, "same");
     assert_eq!(job["done"], 33);
     assert_eq!(
