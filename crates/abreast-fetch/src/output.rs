@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(&row[0], "http://a.test/");
         assert_eq!(&row[4], "connect");
         assert_eq!(&row[5], "refused, \"quoted\"");
-        assert_eq!(&row[12], "a, b");
+        assert_eq!(&row[13], "a, b"); // title, after content_type, http_version, charset
     }
 
     #[test]
