@@ -75,7 +75,8 @@ impl BrokerRun {
     /// by `abreast.fetch`).
     #[new]
     #[pyo3(signature = (urls, *, broker, job, lease, max_deliveries, per_host, rate, timeout,
-        connect_timeout, retries, max_bytes, max_redirects, headers, head_only, extract, insecure))]
+        connect_timeout, retries, max_bytes, max_redirects, headers, head_only, extract, insecure,
+        cacert, dns_servers, http1_1, user_agent, robots))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         urls: &Bound<'_, PyAny>,
@@ -94,6 +95,11 @@ impl BrokerRun {
         head_only: bool,
         extract: bool,
         insecure: bool,
+        cacert: Option<Vec<u8>>,
+        dns_servers: Vec<String>,
+        http1_1: bool,
+        user_agent: Option<String>,
+        robots: &str,
     ) -> PyResult<Self> {
         let value_error = |error: QueueError| PyValueError::new_err(error.to_string());
         let url = BrokerUrl::parse(broker).map_err(value_error)?;
@@ -123,6 +129,14 @@ impl BrokerRun {
         http.headers = headers;
         http.max_redirects = max_redirects;
         http.retries = retries;
+        crate::fetch::open_web_settings(
+            &mut http,
+            cacert,
+            &dns_servers,
+            http1_1,
+            user_agent,
+            robots,
+        )?;
         let settings = JobSettings {
             http: &http,
             per_host,

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use abreast::processes::WorkerCommand;
 use abreast_fetch::{
-    Extraction, FetchConfig, Mode, Next, Record, Records, RunOptions, StopSignal, Summary,
+    Extraction, FetchConfig, HttpSettings, Mode, Next, Record, Records, RunOptions, StopSignal,
+    Summary,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -297,6 +298,35 @@ fn python_worker_command(py: Python<'_>) -> PyResult<WorkerCommand> {
     Ok(WorkerCommand::new(executable, args).with_explicit_init())
 }
 
+/// Sets the open-web options of `abreast.fetch` (types checked in Python) on `http`: the CA
+/// file's PEM, the name servers, HTTP/1.1 only, the User-Agent, the robots.txt policy.
+pub(crate) fn open_web_settings(
+    http: &mut HttpSettings,
+    cacert: Option<Vec<u8>>,
+    dns_servers: &[String],
+    http1_1: bool,
+    user_agent: Option<String>,
+    robots: &str,
+) -> PyResult<()> {
+    if let Some(pem) = cacert {
+        http.set_cacert(pem)
+            .map_err(|error| PyValueError::new_err(format!("cacert: {error}")))?;
+    }
+    http.dns_servers = dns_servers
+        .iter()
+        .map(|server| {
+            abreast_fetch::parse_dns_server(server)
+                .map_err(|error| PyValueError::new_err(format!("dns_servers: {error}")))
+        })
+        .collect::<PyResult<_>>()?;
+    http.http1_only = http1_1;
+    http.user_agent = user_agent;
+    http.robots = robots
+        .parse()
+        .map_err(|error: String| PyValueError::new_err(format!("robots: {error}")))?;
+    Ok(())
+}
+
 /// Serves as a worker of a `mode="processes"` run, in a process that run started, then exits
 /// the process; anywhere else it returns at once. Internal: the worker program calls it.
 #[pyfunction]
@@ -310,7 +340,8 @@ impl FetchRun {
     /// Starts a run over `urls` (options already checked by `abreast.fetch`).
     #[new]
     #[pyo3(signature = (urls, *, mode, jobs, per_host, rate, timeout, connect_timeout, retries,
-        max_bytes, max_redirects, headers, head_only, extract, ordered, insecure))]
+        max_bytes, max_redirects, headers, head_only, extract, ordered, insecure, cacert,
+        dns_servers, http1_1, user_agent, robots))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -329,6 +360,11 @@ impl FetchRun {
         extract: bool,
         ordered: bool,
         insecure: bool,
+        cacert: Option<Vec<u8>>,
+        dns_servers: Vec<String>,
+        http1_1: bool,
+        user_agent: Option<String>,
+        robots: &str,
     ) -> PyResult<Self> {
         let mode: Mode = mode
             .parse()
@@ -370,6 +406,14 @@ impl FetchRun {
         config.http.headers = headers;
         config.http.max_redirects = max_redirects;
         config.http.retries = retries;
+        open_web_settings(
+            &mut config.http,
+            cacert,
+            &dns_servers,
+            http1_1,
+            user_agent,
+            robots,
+        )?;
         let input_error = Arc::new(Mutex::new(None));
         let input = PyUrls {
             source: Some(urls.try_iter()?.unbind()),

@@ -267,6 +267,35 @@ def test_a_url_that_is_not_a_str_raises_type_error(site):
         list(abreast.fetch([site.page_url(1), 42]))
 
 
+def test_https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1():
+    with TestSite(pages=5, tls=True, dns=True) as site:
+        host, port = site.dns_address
+        urls = [site.https_url(f"/page/{n}", host=f"h{n}.site.test") for n in range(4)]
+        options = dict(cacert=site.ca_file, dns_servers=[f"{host}:{port}"], mode="async")
+        records = list(abreast.fetch(urls, **options))
+        assert [r["http_version"] for r in records] == ["HTTP/2"] * 4, records
+        records = list(abreast.fetch(urls, http1_1=True, **options))
+        assert [r["http_version"] for r in records] == ["HTTP/1.1"] * 4
+        untrusted = list(abreast.fetch(urls[:1], dns_servers=[f"{host}:{port}"]))
+        assert untrusted[0]["error"]["kind"] == "tls"
+        assert "unknown authority" in untrusted[0]["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        (dict(dns_servers="127.0.0.1"), TypeError, "wrap it in a list"),
+        (dict(dns_servers=["ns.example"]), ValueError, "not a name server address"),
+        (dict(robots="maybe"), ValueError, "robots must be"),
+        (dict(cacert="/nonexistent/ca.pem"), ValueError, "could not read"),
+        (dict(user_agent="a\nb"), ValueError, "one line"),
+    ],
+)
+def test_open_web_options_are_checked(site, options, error, message):
+    with pytest.raises(error, match=message):
+        abreast.fetch([site.page_url(1)], **options)
+
+
 def test_bytes_in_any_encoding_are_lines_too(site):
     # A Latin-1 line gets its own record: raw bytes in the query are percent-encoded, a host
     # that is not UTF-8 is an invalid_url; the run goes on.

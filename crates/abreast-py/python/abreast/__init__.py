@@ -23,6 +23,7 @@ local test site for offline tests.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, Iterable, Mapping, Optional, Tuple, Union
 
 from . import _abreast, _options
@@ -81,6 +82,11 @@ def _start(
     extract: bool,
     ordered: bool,
     insecure: bool,
+    cacert: Optional[Union[str, os.PathLike]] = None,
+    dns_servers: Optional[Iterable[str]] = None,
+    http1_1: bool = False,
+    user_agent: Optional[str] = None,
+    robots: str = "ignore",
     broker: Optional[str] = None,
     job: Optional[str] = None,
     lease: Seconds = 60.0,
@@ -92,6 +98,13 @@ def _start(
             "head_only=True reads each page to the end of its head to extract it, and "
             "extract=False extracts nothing: pass one or the other"
         )
+    open_web = dict(
+        cacert=_options.cacert(cacert),
+        dns_servers=_options.dns_servers(dns_servers),
+        http1_1=_options.flag("http1_1", http1_1),
+        user_agent=_options.user_agent(user_agent),
+        robots=_options.robots(robots),
+    )
     if broker is not None or job is not None:
         if not isinstance(broker, str) or not isinstance(job, str):
             raise TypeError(
@@ -120,6 +133,7 @@ def _start(
             head_only=_options.flag("head_only", head_only),
             extract=_options.flag("extract", extract),
             insecure=_options.flag("insecure", insecure),
+            **open_web,
         )
     return _abreast.FetchRun(
         _options.urls(urls),
@@ -137,6 +151,7 @@ def _start(
         extract=_options.flag("extract", extract),
         ordered=_options.flag("ordered", ordered),
         insecure=_options.flag("insecure", insecure),
+        **open_web,
     )
 
 
@@ -157,6 +172,11 @@ def fetch(
     extract: bool = True,
     ordered: bool = False,
     insecure: bool = False,
+    cacert: Optional[Union[str, os.PathLike]] = None,
+    dns_servers: Optional[Iterable[str]] = None,
+    http1_1: bool = False,
+    user_agent: Optional[str] = None,
+    robots: str = "ignore",
     broker: Optional[str] = None,
     job: Optional[str] = None,
     lease: Seconds = 60.0,
@@ -197,6 +217,15 @@ def fetch(
       check needs; the page fields stay empty.
     - ``ordered``: yield records in input order instead of as they complete.
     - ``insecure``: accept invalid TLS certificates.
+    - ``cacert``: the path of a PEM file whose CA certificates are trusted beside the platform's
+      (``abreast fetch --cacert``).
+    - ``dns_servers``: name servers to ask instead of the system's, e.g. ``["127.0.0.1:5353"]``
+      (``--dns-server``).
+    - ``http1_1``: speak HTTP/1.1 only, no HTTP/2 (``--http1.1``).
+    - ``user_agent``: the User-Agent (default ``abreast/VERSION (+HOME)``); its first word names
+      abreast's group in robots.txt.
+    - ``robots``: ``"ignore"`` (default) fetches every URL given; ``"obey"`` fetches each host's
+      robots.txt first and gives the URLs it disallows a record of kind ``robots``.
     - ``broker``, ``job``: past one machine. The URLs are submitted as job ``job`` on the Redis
       at ``broker`` (``"redis://[:PASSWORD@]HOST:PORT[/DB]"``, ``rediss://`` for TLS), fetched by
       the ``abreast worker`` processes serving it (on any machines), and their records yielded
@@ -232,6 +261,11 @@ def fetch(
         extract=extract,
         ordered=ordered,
         insecure=insecure,
+        cacert=cacert,
+        dns_servers=dns_servers,
+        http1_1=http1_1,
+        user_agent=user_agent,
+        robots=robots,
         broker=broker,
         job=job,
         lease=lease,
@@ -305,6 +339,11 @@ def afetch(
     extract: bool = True,
     ordered: bool = False,
     insecure: bool = False,
+    cacert: Optional[Union[str, os.PathLike]] = None,
+    dns_servers: Optional[Iterable[str]] = None,
+    http1_1: bool = False,
+    user_agent: Optional[str] = None,
+    robots: str = "ignore",
     broker: Optional[str] = None,
     job: Optional[str] = None,
     lease: Seconds = 60.0,
@@ -339,6 +378,11 @@ def afetch(
             extract=extract,
             ordered=ordered,
             insecure=insecure,
+            cacert=cacert,
+            dns_servers=dns_servers,
+            http1_1=http1_1,
+            user_agent=user_agent,
+            robots=robots,
             broker=broker,
             job=job,
             lease=lease,

@@ -44,6 +44,11 @@ class BrokerRun(Iterator[Record]):
         head_only: bool,
         extract: bool,
         insecure: bool,
+        cacert: Optional[bytes],
+        dns_servers: List[str],
+        http1_1: bool,
+        user_agent: Optional[str],
+        robots: str,
     ) -> None: ...
     def __iter__(self) -> "BrokerRun": ...
     def __next__(self) -> Record: ...
@@ -82,6 +87,11 @@ class FetchRun(Iterator[Record]):
         extract: bool,
         ordered: bool,
         insecure: bool,
+        cacert: Optional[bytes],
+        dns_servers: List[str],
+        http1_1: bool,
+        user_agent: Optional[str],
+        robots: str,
     ) -> None: ...
     def __iter__(self) -> "FetchRun": ...
     def __next__(self) -> Record: ...

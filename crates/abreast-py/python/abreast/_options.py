@@ -130,3 +130,50 @@ def workers(value: Any) -> int:
     if value is None:
         return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     return count("workers", value, 4, 1)
+
+
+def cacert(value: Any) -> Optional[bytes]:
+    """None, or the path of a PEM file of CA certificates, read here."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"cacert must be the path of a PEM file, e.g. cacert=\"ca.pem\"; got {value!r} ({_type_name(value)})")
+    try:
+        with open(value, "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise ValueError(f"cacert: could not read {value!r}: {error}") from error
+
+
+def dns_servers(value: Any) -> List[str]:
+    """None, or name server addresses (``IP`` or ``IP:PORT``), checked by the native module."""
+    example = "dns_servers=[\"127.0.0.1:5353\"]"
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"dns_servers must be a list of addresses, e.g. {example}; got a single {_type_name(value)}: wrap it in a list")
+    if not isinstance(value, Iterable):
+        raise TypeError(f"dns_servers must be a list of addresses, e.g. {example}; got {value!r}")
+    servers = list(value)
+    for server in servers:
+        if not isinstance(server, str):
+            raise TypeError(f"dns_servers must hold str addresses, e.g. {example}; got {server!r}")
+    return servers
+
+
+def user_agent(value: Any) -> Optional[str]:
+    """None (abreast's own), or a User-Agent with no line break."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"user_agent must be a str, e.g. user_agent=\"MyBot/2.0 (+https://example.org/bot)\"; got {value!r}")
+    if not value.strip() or any(c in value for c in "\r\n\0"):
+        raise ValueError(f"user_agent must be one line of text, e.g. user_agent=\"MyBot/2.0\"; got {value!r}")
+    return value
+
+
+def robots(value: Any) -> str:
+    """``"ignore"`` or ``"obey"``."""
+    if value not in ("ignore", "obey"):
+        raise ValueError(f"robots must be \"ignore\" or \"obey\", e.g. robots=\"obey\"; got {value!r}")
+    return value
