@@ -18,6 +18,9 @@ pub struct LocalRedis {
     port: u16,
     dir: PathBuf,
     password: Option<String>,
+    /// With TLS: the server's certificate chain, its key, and the CA clients' certificates are
+    /// checked against (clients are not asked for one).
+    tls: Option<[PathBuf; 3]>,
 }
 
 impl LocalRedis {
@@ -31,7 +34,20 @@ impl LocalRedis {
         LocalRedis::start_with(Some(password.to_owned()))
     }
 
+    /// Starts a server that speaks only TLS (`rediss://`), with this certificate (PEM, for
+    /// 127.0.0.1), its key and its CA.
+    pub fn start_tls(certificate: &Path, key: &Path, ca: &Path) -> io::Result<LocalRedis> {
+        LocalRedis::start_as(
+            None,
+            Some([certificate.to_owned(), key.to_owned(), ca.to_owned()]),
+        )
+    }
+
     fn start_with(password: Option<String>) -> io::Result<LocalRedis> {
+        LocalRedis::start_as(password, None)
+    }
+
+    fn start_as(password: Option<String>, tls: Option<[PathBuf; 3]>) -> io::Result<LocalRedis> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "abreast-redis-{}-{}",
@@ -47,6 +63,7 @@ impl LocalRedis {
             port,
             dir,
             password,
+            tls,
         };
         redis.launch()?;
         Ok(redis)
@@ -54,9 +71,19 @@ impl LocalRedis {
 
     fn launch(&mut self) -> io::Result<()> {
         let mut command = Command::new(redis_server());
+        match &self.tls {
+            None => command.arg("--port").arg(self.port.to_string()),
+            Some([certificate, key, ca]) => command
+                .args(["--port", "0", "--tls-auth-clients", "no", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(certificate)
+                .arg("--tls-key-file")
+                .arg(key)
+                .arg("--tls-ca-cert-file")
+                .arg(ca),
+        };
         command
-            .arg("--port")
-            .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", "everysec", "--daemonize", "no"])
             .arg("--dir")
@@ -130,11 +157,16 @@ impl LocalRedis {
         &self.dir
     }
 
-    /// `redis://[:PASSWORD@]127.0.0.1:PORT`.
+    /// `redis://[:PASSWORD@]127.0.0.1:PORT` (`rediss://` with TLS).
     pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
     }
 

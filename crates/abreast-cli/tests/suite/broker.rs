@@ -637,3 +637,72 @@ fn entries_abreast_did_not_write_are_skipped_and_an_idle_job_says_how_to_start_a
         serving.stderr().contains("did not write")
     });
 }
+
+/// A CA, and a certificate for 127.0.0.1 it signed, as PEM files: `(ca, certificate, key)`.
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "abreast broker test CA");
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("redis.pem"),
+        dir.join("redis.key"),
+    );
+    std::fs::write(&paths.0, ca_pem).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn a_job_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, certificate, key) = tls_files(dir.path());
+    let redis =
+        LocalRedis::start_tls(&certificate, &key, &ca).expect("redis-server starts with TLS");
+    assert!(redis.url().starts_with("rediss://"));
+    let site = site(0);
+    let lines = urls(&site, 10);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    // The broker's CA is trusted as a system one would be (rustls-native-certs reads
+    // SSL_CERT_FILE).
+    let mut serving = abreast();
+    serving
+        .args([
+            "worker",
+            "--broker",
+            &redis.url(),
+            "--mode",
+            "async",
+            "-j",
+            "4",
+        ])
+        .env("SSL_CERT_FILE", &ca);
+    let _worker = Running::start(&mut serving, dir.path(), "w");
+    run_expecting(
+        collector(&redis, &input, "tls", &out, &[]).env("SSL_CERT_FILE", &ca),
+        0,
+    );
+    assert_one_record_per_line(&out, &lines);
+    // A certificate nobody vouches for is refused: exit 2, after a few tries.
+    let other = tempfile::tempdir().unwrap();
+    let (stranger, _, _) = tls_files(other.path());
+    let (_, stderr) = run_expecting(
+        abreast()
+            .args(["status", "--broker", &redis.url()])
+            .env("SSL_CERT_FILE", &stranger),
+        2,
+    );
+    assert!(stderr.contains("cannot be reached"), "{stderr}");
+}
