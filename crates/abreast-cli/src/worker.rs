@@ -79,6 +79,63 @@ struct Held {
     admission: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// One host of a job, in this worker: its share of the host's permits (at most `--per-host`
+/// lines fed at once), and the job-wide permits kept for the next line of the host. A line
+/// done while another of its host waits hands its job-wide permit over here, instead of
+/// giving it back to the broker and the next one taking it again (two scripts fewer a URL).
+struct HostSlot {
+    local: Arc<Semaphore>,
+    /// Job-wide permits (their holders) held and free.
+    spare: std::sync::Mutex<Vec<String>>,
+    /// Admissions waiting for `local`.
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl HostSlot {
+    fn spare(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_awaited(&self) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+}
+
+/// Counts an admission as waiting for its host while it lives (a cancelled one too).
+struct Waiting<'a>(&'a HostSlot);
+
+impl<'a> Waiting<'a> {
+    fn new(slot: &'a HostSlot) -> Waiting<'a> {
+        slot.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(slot)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0
+            .waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl JobRun {
+    /// The job-wide permits kept free (`(host, holder)`), taken out: to give back.
+    fn take_spares(&self, only_unawaited: bool) -> Vec<(String, String)> {
+        let mut spares = Vec::new();
+        for (host, slot) in &self.hosts {
+            if only_unawaited && slot.is_awaited() {
+                continue;
+            }
+            spares.extend(slot.spare().drain(..).map(|holder| (host.clone(), holder)));
+        }
+        spares
+    }
+}
+
 /// One job this worker serves: its settings and its running fetch.
 struct JobRun {
     settings: JobSettings,
@@ -90,8 +147,9 @@ struct JobRun {
     held: HashMap<String, Held>,
     /// Fed URLs -> the ids of their leases, oldest first.
     fed: HashMap<String, VecDeque<String>>,
-    /// This worker's share of each host's permits.
-    hosts: HashMap<String, Arc<Semaphore>>,
+    /// This worker's share of each host's permits, and the job-wide ones it keeps for the next
+    /// line of the host.
+    hosts: HashMap<String, Arc<HostSlot>>,
     last_used: Instant,
     last_extended: Instant,
 }
@@ -407,12 +465,15 @@ impl Worker {
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https"))
             .and_then(|url| url.host_str().map(str::to_owned));
-        let local = host.as_ref().map(|host| {
-            Arc::clone(
-                run.hosts
-                    .entry(host.clone())
-                    .or_insert_with(|| Arc::new(Semaphore::new(run.settings.per_host.max(1)))),
-            )
+        let per_host = run.settings.per_host.max(1);
+        let slot = host.as_ref().map(|host| {
+            Arc::clone(run.hosts.entry(host.clone()).or_insert_with(|| {
+                Arc::new(HostSlot {
+                    local: Arc::new(Semaphore::new(per_host)),
+                    spare: std::sync::Mutex::new(Vec::new()),
+                    waiting: std::sync::atomic::AtomicUsize::new(0),
+                })
+            }))
         });
         let admission = Admission {
             queue: self.queue.clone(),
@@ -420,7 +481,7 @@ impl Worker {
             id: lease.id.clone(),
             text: lease.text.clone(),
             host,
-            local,
+            slot,
             holder: format!("{}/{}", self.id, lease.id),
             per_host: run.settings.per_host.max(1),
             rate: run.settings.rate,
@@ -472,8 +533,9 @@ impl Worker {
                 if let Some(mut run) = self.runs.remove(&job) {
                     // What it still held goes back to the others.
                     let leases: Vec<Lease> = run.held.values().map(|h| h.lease.clone()).collect();
-                    let permits: Vec<(String, String)> =
+                    let mut permits: Vec<(String, String)> =
                         run.held.values().filter_map(|h| h.permit.clone()).collect();
+                    permits.extend(run.take_spares(false));
                     run.close();
                     let mut note = OutageNote::new("worker");
                     let _ = retry(&mut note, None, || {
@@ -533,7 +595,19 @@ impl Worker {
                 None => by_job.push((job, vec![done])),
             }
         }
-        for (job, done) in by_job {
+        for (job, mut done) in by_job {
+            // A permit whose host has a line waiting is handed over, not given back.
+            if let Some(run) = self.runs.get(&job) {
+                for (held, _) in &mut done {
+                    let kept = held.permit.as_ref().and_then(|(host, holder)| {
+                        let slot = run.hosts.get(host)?;
+                        slot.is_awaited().then(|| slot.spare().push(holder.clone()))
+                    });
+                    if kept.is_some() {
+                        held.permit = None;
+                    }
+                }
+            }
             let completions: Vec<Completion<'_>> = done
                 .iter()
                 .map(|(held, body)| Completion {
@@ -572,8 +646,18 @@ impl Worker {
             let run = self.runs.get_mut(&job).expect("listed above");
             run.last_extended = now;
             let ids: Vec<String> = run.held.keys().cloned().collect();
-            let permits: Vec<(String, String)> =
+            let mut permits: Vec<(String, String)> =
                 run.held.values().filter_map(|h| h.permit.clone()).collect();
+            // Kept permits no line waits for any more go back; the others are renewed.
+            let unawaited = run.take_spares(true);
+            for (host, slot) in &run.hosts {
+                permits.extend(slot.spare().iter().map(|h| (host.clone(), h.clone())));
+            }
+            if !unawaited.is_empty()
+                && let Err(error) = self.queue.hand_back(&job, &self.id, &[], &unawaited).await
+            {
+                self.note.report(&error);
+            }
             if let Err(error) = self.queue.extend(&job, &self.id, &ids, &permits).await {
                 self.note.report(&error);
             }
@@ -649,11 +733,12 @@ impl Worker {
             .filter(|(_, held)| pick(held))
             .map(|(id, _)| id.clone())
             .collect();
-        if ids.is_empty() {
+        if ids.is_empty() && run.hosts.values().all(|slot| slot.spare().is_empty()) {
             return;
         }
         let mut leases = Vec::new();
-        let mut permits = Vec::new();
+        // At a stop nothing waits any more: the kept permits go back too.
+        let mut permits = run.take_spares(false);
         for id in ids {
             if let Some(mut held) = run.held.remove(&id) {
                 if let Some(task) = held.admission.take() {
@@ -687,7 +772,7 @@ struct Admission {
     id: String,
     text: String,
     host: Option<String>,
-    local: Option<Arc<Semaphore>>,
+    slot: Option<Arc<HostSlot>>,
     holder: String,
     per_host: usize,
     rate: Option<f64>,
@@ -703,15 +788,20 @@ impl Admission {
         let mut local = None;
         let mut permit = None;
         if let Some(host) = &self.host {
-            if let Some(semaphore) = self.local.clone() {
-                match semaphore.acquire_owned().await {
+            let mut reused = None;
+            if let Some(slot) = &self.slot {
+                let waiting = Waiting::new(slot);
+                match Arc::clone(&slot.local).acquire_owned().await {
                     Ok(taken) => local = Some(taken),
                     Err(_) => return,
                 }
+                drop(waiting);
+                reused = slot.spare().pop();
             }
             let mut note = OutageNote::new("worker");
             let mut wait = Duration::from_millis(5);
-            loop {
+            let holder = reused.clone().unwrap_or_else(|| self.holder.clone());
+            while reused.is_none() {
                 let taken = retry(&mut note, None, || {
                     self.queue
                         .acquire_host(&self.job, host, &self.holder, self.per_host, self.ttl)
@@ -727,7 +817,7 @@ impl Admission {
                     Err(_) => return,
                 }
             }
-            permit = Some((host.clone(), self.holder.clone()));
+            permit = Some((host.clone(), holder));
             if let Some(rate) = self.rate {
                 let reserved = retry(&mut note, None, || {
                     self.queue.reserve_start(&self.job, host, rate)
