@@ -23,6 +23,24 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("--tasks"), "{stderr}");
     run_expecting(abreast().arg("no-such-command"), 2);
     run_expecting(abreast().args(["bench", "no-such-suite"]), 2);
+    // --hosts and --tls-pages belong to --tls, which has no --base-url.
+    let (_, stderr) = run_expecting(abreast().args(["bench", "fetch", "--hosts", "3"]), 2);
+    assert!(stderr.contains("--tls"), "{stderr}");
+    let (_, stderr) = run_expecting(
+        abreast().args([
+            "bench",
+            "fetch",
+            "--tls",
+            "--base-url",
+            "http://127.0.0.1:1/",
+        ]),
+        2,
+    );
+    assert!(stderr.contains("--base-url"), "{stderr}");
+    run_expecting(
+        abreast().args(["bench", "fetch", "--tls", "--hosts", "0"]),
+        2,
+    );
 }
 
 fn overhead_args() -> [&'static str; 8] {
