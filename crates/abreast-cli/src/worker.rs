@@ -606,6 +606,9 @@ impl Worker {
                     if kept.is_some() {
                         held.permit = None;
                     }
+                    // The request is over: the next line of the host may start now, while
+                    // this one's record is written.
+                    held._local = None;
                 }
             }
             let completions: Vec<Completion<'_>> = done
