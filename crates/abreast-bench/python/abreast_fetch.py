@@ -3,7 +3,11 @@
 Counts every page's <meta> tags from the records. Prints one JSON line: program, workers, pages,
 ok, metas, seconds, cpu_seconds.
 
-Usage: abreast_fetch.py URLS_FILE [--workers N]
+For HTTPS on the test site's many names (abreast bench fetch --tls), --cafile trusts the site's
+CA and --dns-server IP:PORT resolves names through the site's name server (abreast.fetch's
+cacert= and dns_servers=).
+
+Usage: abreast_fetch.py URLS_FILE [--workers N] [--cafile FILE] [--dns-server IP:PORT]
 """
 
 import argparse
@@ -25,13 +29,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("urls_file")
     parser.add_argument("--workers", type=int, default=100)
+    parser.add_argument("--cafile", help="trust this CA's PEM for HTTPS")
+    parser.add_argument("--dns-server", help="resolve names through this name server, IP:PORT")
     args = parser.parse_args()
+    options = {}
+    if args.cafile:
+        options["cacert"] = args.cafile
+    if args.dns_server:
+        options["dns_servers"] = [args.dns_server]
     with open(args.urls_file) as lines:
         sites = [line.strip() for line in lines if line.strip()]
     cpu_start = cpu_seconds()
     start = time.perf_counter()
     ok = metas = 0
-    for record in abreast.fetch(sites, jobs=args.workers, per_host=args.workers):
+    for record in abreast.fetch(sites, jobs=args.workers, per_host=args.workers, **options):
         if record["ok"]:
             ok += 1
             metas += len(record["meta"])

@@ -10,7 +10,8 @@
 //! handshakes' round trips add to the wait). Rows: abreast's modes, curl (`-Z --parallel-max 100`
 //! with one `--resolve` line per host and `--cacert`, the URLs in the same order), and with the
 //! Python rows the explainer's aiohttp program with a resolver pointed at the site's name server
-//! and an SSL context trusting its CA. Each row's note gives what the site counted during it,
+//! and an SSL context trusting its CA, and `abreast.fetch` from Python with `cacert=` and
+//! `dns_servers=`. Each row's note gives what the site counted during it,
 //! per run: connections opened per host (TLS handshakes; how many negotiated h2) and DNS
 //! queries per host name and type.
 
@@ -99,6 +100,23 @@ fn open_web(ca_pem: &str, dns: SocketAddr) -> anyhow::Result<FetchConfig> {
         .set_cacert(ca_pem.as_bytes().to_vec())
         .context("the test site's CA was refused")?;
     Ok(config)
+}
+
+/// The Python case's row (none without the Python rows), with the site's counts in its note
+/// when it ran (Python cases have no warm-up).
+fn python_row(
+    bench: &Timing<'_>,
+    case: &PythonCase,
+    site: &RunningSite,
+    hosts: u64,
+) -> Option<Row> {
+    let before = Counts::of(site);
+    let row = bench.python_row(case, Duration::from_secs(600))?;
+    Some(if row.wall.is_some() {
+        with_note(row, before.note(Counts::of(site), bench.bench.runs, hosts))
+    } else {
+        row
+    })
 }
 
 /// One part: abreast's modes, curl and (with the Python rows) the aiohttp program on `pages`
@@ -210,18 +228,26 @@ fn part(
             workers,
             tasks: pages,
         };
-        let before = Counts::of(site);
-        if let Some(row) = bench.python_row(&case, Duration::from_secs(600)) {
-            let ran = row.wall.is_some();
-            rows.push(if ran {
-                with_note(
-                    row,
-                    before.note(Counts::of(site), bench.bench.runs, host_count),
-                )
-            } else {
-                row
-            });
-        }
+        rows.extend(python_row(bench, &case, site, host_count));
+        // The explainer's readers with abreast: the hybrid mode from Python.
+        let workers = concurrency(Mode::Hybrid, latency);
+        let case = PythonCase {
+            program: Program::AbreastFetch,
+            args: python::args([
+                list.as_os_str().to_owned(),
+                "--workers".into(),
+                workers.to_string().into(),
+                "--cafile".into(),
+                ca_file.as_os_str().to_owned(),
+                "--dns-server".into(),
+                dns.to_string().into(),
+            ]),
+            mechanism: Mechanism::Hybrid,
+            variant: Some("with abreast".to_owned()),
+            workers,
+            tasks: pages,
+        };
+        rows.extend(python_row(bench, &case, site, host_count));
     }
     Ok(rows)
 }
