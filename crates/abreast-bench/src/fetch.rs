@@ -31,8 +31,7 @@ use crate::{Sizes, Timing, page_urls};
 /// Requests in flight per mode in the bench: 64 threads and 64 worker processes (each costs a
 /// stack or a process), and for the coroutines a thousand behind latency (each waits for a few
 /// hundred bytes) but, with no latency, the 100 connections of the explainer's aiohttp program:
-/// there, more connections only add set-up and scheduling (on 2 cores hybrid fetches 16k pages/s
-/// with 1000, 25k with 100).
+/// there, more connections only add set-up and scheduling.
 pub(crate) fn concurrency(mode: Mode, latency: Duration) -> usize {
     match mode {
         Mode::Threads | Mode::Processes => 64,

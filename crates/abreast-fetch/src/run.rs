@@ -395,8 +395,7 @@ where
                 if records.is_idle() {
                     writer.flush().map_err(FetchError::Output)?;
                     // Let records gather before waiting for the next: woken once per batch
-                    // instead of once per record, this thread costs fewer context switches (on
-                    // 2 cores, client CPU per page 50 -> 45 µs).
+                    // instead of once per record, this thread costs fewer context switches.
                     std::thread::sleep(WRITER_GATHER);
                 }
             }

@@ -180,14 +180,15 @@
 //!
 //! `cargo bench -p abreast-meta --bench extract` compares, in one run, on a
 //! realistic 64 KiB page with 2,062 tags: [`extract`] about 2.3 GB/s per core
-//! (the target is 300 MB/s; the lol_html extractor it replaced ran at 440),
-//! `head_only` 5.8× faster than that, as fast as the explainer's regex
-//! `<meta .*?>` compiled by Rust (12.4 GB/s), which is a literal search that
-//! gets most tricky cases wrong. Python's `re` runs that regex at 2.95 GB/s on
-//! this page; on the test site's pages, in one run of `abreast bench cpu`,
-//! [`extract`] is 1.8× faster than it. A page in a legacy encoding with no
-//! declaration extracts at about 570 MB/s, the statistical guess costing more
-//! than the tokenizing. The README has the table and what it means.
+//! (the target is 300 MB/s), `head_only` 5.8× faster than that, as fast as the
+//! explainer's regex `<meta .*?>` compiled by Rust, which is a literal search
+//! that gets most tricky cases wrong. Python's `re` runs that regex a little
+//! faster than [`extract`] on this dense page, and at about its speed on the
+//! test site's pages (`abreast bench cpu`). A page in a legacy encoding with
+//! no declaration extracts at about 570 MB/s, the statistical guess costing
+//! more than the tokenizing. The figures on each machine, with the commands
+//! behind them, are in docs/BENCHMARKS.md; the README has the table and what
+//! it means.
 //!
 //! [lol_html]: https://docs.rs/lol_html
 #![deny(missing_docs)]

@@ -14,10 +14,9 @@
 //! With one I/O thread (the default on up to three CPUs), the runtime is a current-thread one
 //! on the driver's own thread, and the jobs are read on a thread of their own, as in the async
 //! mode, so a slow input never stalls the fetches. A multi-thread runtime of one worker, fed
-//! from the driver's thread, took 0.08 s more CPU on 5,000 pages of 64 KiB from nginx (0.93
-//! against 0.845 s; 0.46 against 0.38 s with `--no-extract`; medians of 16 interleaved rounds on
-//! 2 CPUs). With more I/O threads the driver reads the jobs itself and spawns the fetches on a
-//! multi-thread runtime of that many workers.
+//! from the driver's thread, would hand every fetch it spawns to another thread and pay for a
+//! scheduler that has no second worker to balance. With more I/O threads the driver reads the
+//! jobs itself and spawns the fetches on a multi-thread runtime of that many workers.
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;

@@ -9,17 +9,15 @@
 //!
 //! A body that needs no decoding and comes whole in one piece of the async client's read
 //! buffer (most pages of tens of kilobytes) is kept as that piece ([`BodyBytes::Shared`]), not
-//! copied: on 5,000 pages of 64 KiB from nginx, 73% came in one piece, and the copy was 8% of
-//! the hybrid mode's CPU samples. With head-only, so is a first piece that holds the end of the
-//! head, which is all the body needed (`memmove` fell from 10% to 4% of a head-only run's
-//! samples).
+//! copied: the piece is already the whole body, so a copy would only spend CPU and memory
+//! bandwidth on every page. With head-only, so is a first piece that holds the end of the head,
+//! which is all the body needed.
 //!
 //! Body buffers are recycled: [`recycle`] takes back a buffer whose page has been extracted,
 //! and the next sink starts from it. Without this, every page of a run allocates a fresh
 //! buffer of its size that the allocator hands back to the kernel when it is freed, so each
-//! 64 KiB page paid sixteen page faults (7% of the hybrid mode's CPU samples on the test site). The
-//! spares are bounded (at most [`SPARE_BYTES`] in all, none over [`SPARE_LARGEST`]) and freed
-//! when a run ends.
+//! 64 KiB page paid sixteen page faults. The spares are bounded (at most [`SPARE_BYTES`] in all,
+//! none over [`SPARE_LARGEST`]) and freed when a run ends.
 
 use std::io::{self, Write};
 use std::sync::Mutex;

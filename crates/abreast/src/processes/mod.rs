@@ -91,10 +91,10 @@
 //!
 //! Each worker is kept a few frames ahead (up to [`prefetch`](ProcessPoolBuilder::prefetch), about
 //! 2 ms of work) so it never waits for the parent between short tasks, and [`ProcessPool::map`]
-//! chunks short tasks by itself: on a 2-core machine a trivial task costs about 2.5 µs one by one
-//! and about 0.2 µs chunked (`cargo run --release -p abreast --example process_overhead`). For
-//! CPU-bound work the pool scales with cores like the thread pool does
-//! (`--example process_scaling`).
+//! chunks short tasks by itself, since a trivial task's cost is mostly its frame and round trip,
+//! shared by every item of a chunk (`cargo run --release -p abreast --example process_overhead`
+//! measures both; the figures are in docs/BENCHMARKS.md). For CPU-bound work the pool scales
+//! with cores like the thread pool does (`--example process_scaling`).
 //!
 //! # Lifetimes of processes
 //!
