@@ -26,6 +26,8 @@ use crate::fetch::FetchArgs;
 
 /// Results read per batch.
 const BATCH: usize = 256;
+/// How long the collector lets results gather after a small batch.
+const COLLECT_LINGER: Duration = Duration::from_millis(10);
 /// How long a collector's claim on its job lasts unless renewed.
 const CLAIM_TTL: Duration = Duration::from_secs(6);
 /// A job no live worker serves for this long gets a line on stderr.
@@ -536,6 +538,7 @@ impl Collector<'_> {
                 }
                 writer.flush().context("could not write the output")?;
             }
+            let fresh_count = fresh.len();
             let mut acked = fresh.clone();
             acked.extend(repeats);
             // Acked even through a stop: what was written must not come again.
@@ -545,6 +548,13 @@ impl Collector<'_> {
             }
             if collected.is_some_and(|collected| collected >= self.lines) {
                 return Ok(false);
+            }
+            // A small batch means the results trickle in: let more gather before the next
+            // read, so that the reads, announcements and acks are paid per batch, not per line.
+            if fresh_count < BATCH / 4
+                && crate::broker::sleep_unless_stopped(COLLECT_LINGER, stop).await
+            {
+                return Ok(true);
             }
         }
     }

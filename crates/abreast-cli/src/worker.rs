@@ -4,8 +4,12 @@
 //! one fetch whose input is a bounded channel: the lines it leases are fed in once they have
 //! their host's permit (job-wide `--per-host` and `--rate`, kept on the broker), and each record
 //! that comes out is matched back to its lease by URL (a multiset: a URL may be on several
-//! lines), appended to the job's results and its lease acked, in one step. A line delivered
-//! more than the job's `--max-deliveries` times gets a `gave_up` record instead of another try.
+//! lines), appended to the job's results and its lease acked, in one step. The step is taken
+//! for a batch: the records that come within 5 ms (at most 256) go in one script, so the
+//! broker's cost is paid per batch rather than per line; the records waiting are completed
+//! before any new lease, so a suspect line that kills the worker takes none of them with it.
+//! A line delivered more than the job's `--max-deliveries` times gets a `gave_up` record
+//! instead of another try.
 //!
 //! Leases are extended every third of the job's lease while held. On SIGTERM or Ctrl-C the
 //! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
@@ -62,8 +66,8 @@ enum Event {
         permit: Option<(String, String)>,
         local: Option<OwnedSemaphorePermit>,
     },
-    /// A record came out of a job's fetch.
-    Record(JobName, Box<Record>),
+    /// Records came out of a job's fetch (those ready at once go together: one wake-up).
+    Records(JobName, Vec<Record>),
     /// A job's fetch ended (its input closed, or it failed to start).
     Ended(JobName, Option<String>),
 }
@@ -136,6 +140,16 @@ impl JobRun {
     }
 }
 
+/// A record whose request is over, waiting to be appended with its lease acked.
+struct Done {
+    job: JobName,
+    lease: Lease,
+    /// The job-wide host permit to release with it, unless it was handed over.
+    permit: Option<(String, String)>,
+    /// The record's JSON.
+    body: String,
+}
+
 /// One job this worker serves: its settings and its running fetch.
 struct JobRun {
     settings: JobSettings,
@@ -164,6 +178,12 @@ impl JobRun {
         }
     }
 }
+
+/// Records completed in one script, at most.
+const RECORD_BATCH: usize = 256;
+/// How long a record waits for others to be completed with it. The broker's cost is mostly
+/// per round trip: a batch of records costs little more than one.
+const RECORD_LINGER: Duration = Duration::from_millis(5);
 
 /// The worker's state.
 struct Worker {
@@ -226,54 +246,92 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     let mut next_jobs = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Records wait up to RECORD_LINGER to be completed together (one script a batch).
+    let mut records: Vec<Done> = Vec::new();
+    let mut flush_at: Option<tokio::time::Instant> = None;
     while !stop.is_raised() {
-        tokio::select! {
+        let linger = async {
+            match flush_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ticked = tokio::select! {
             event = incoming.recv() => {
-                // The records ready now go in one round trip; the other events keep their
-                // order before them (a lease is fed before its record comes).
-                let mut records = Vec::new();
+                // The other events keep their order before the records (a lease is fed before
+                // its record comes); a fetch's end waits until its records are completed.
                 let mut later = Vec::new();
                 let mut next = event;
                 while let Some(event) = next.take() {
                     match event {
-                        Event::Record(job, record) => records.push((job, *record)),
+                        Event::Records(job, ready) => {
+                            records.extend(worker.take_records(&job, &ready)?);
+                        }
                         fed @ Event::Fed { .. } => worker.handle(fed).await?,
                         ended @ Event::Ended(..) => later.push(ended),
                     }
-                    if records.len() < 256 {
+                    if records.len() < RECORD_BATCH {
                         next = incoming.try_recv().ok();
                     }
                 }
-                worker.records_done(records).await?;
+                if records.len() >= RECORD_BATCH || !later.is_empty() {
+                    worker.complete(std::mem::take(&mut records)).await?;
+                    flush_at = None;
+                } else if !records.is_empty() && flush_at.is_none() {
+                    flush_at = Some(tokio::time::Instant::now() + RECORD_LINGER);
+                }
                 for event in later {
                     worker.handle(event).await?;
                 }
-                continue;
+                false
             }
-            _ = tick.tick() => {}
-        }
+            () = linger => {
+                worker.complete(std::mem::take(&mut records)).await?;
+                flush_at = None;
+                false
+            }
+            _ = tick.tick() => true,
+        };
         let now = Instant::now();
-        if now >= next_beat {
-            worker.beat().await;
-            next_beat = now + Duration::from_secs(2);
-        }
-        if now >= next_jobs {
-            match worker.queue.jobs().await {
-                Ok(jobs) => worker.jobs = jobs,
-                Err(error) => worker.note.report(&error),
+        if ticked {
+            if now >= next_beat {
+                worker.beat().await;
+                next_beat = now + Duration::from_secs(2);
             }
-            // Often enough that a new job starts at once; SMEMBERS is cheap.
-            next_jobs = now + Duration::from_millis(250);
+            if now >= next_jobs {
+                match worker.queue.jobs().await {
+                    Ok(jobs) => worker.jobs = jobs,
+                    Err(error) => worker.note.report(&error),
+                }
+                // An idle worker looks on every tick, so a new job starts at once (SMEMBERS is
+                // cheap); a busy one every quarter second.
+                next_jobs = if worker.held() == 0 {
+                    now
+                } else {
+                    now + Duration::from_millis(250)
+                };
+            }
+            worker.extend_due().await;
+            worker.close_idle_runs();
         }
-        worker.extend_due().await;
-        worker.close_idle_runs();
-        // A suspect (a line whose last worker died) is fetched with nothing new beside it.
-        if now >= next_lease && worker.held() < worker.capacity && !worker.holds_suspect() {
+        // Lines are leased on the tick, and at once when half the capacity is free, so a
+        // fast job never waits for the tick. A suspect (a line whose last worker died) is
+        // fetched with nothing new beside it.
+        let room = worker.capacity - worker.held().min(worker.capacity);
+        let wanted = ticked && room > 0 || room >= worker.capacity.div_ceil(2);
+        if wanted && now >= next_lease && !worker.holds_suspect() {
+            // The records waiting go first: a lease may bring a suspect, and a worker that it
+            // kills must not take the lines it had finished down with it.
+            if !records.is_empty() {
+                worker.complete(std::mem::take(&mut records)).await?;
+                flush_at = None;
+            }
             match worker.lease_some().await {
                 Ok(0) => {
-                    lease_failures = lease_failures.saturating_add(1).min(2);
+                    // Nothing to lease: ask again on a later tick, then every 100 ms.
+                    lease_failures = lease_failures.saturating_add(1).min(5);
                     next_lease =
-                        Instant::now() + Duration::from_millis(100 * u64::from(lease_failures));
+                        Instant::now() + Duration::from_millis(20 * u64::from(lease_failures));
                 }
                 Ok(_) => {
                     lease_failures = 0;
@@ -288,6 +346,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             }
         }
     }
+    worker.complete(records).await?;
     worker.shut_down(&mut incoming, args.grace).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -395,18 +454,25 @@ impl Worker {
                         return;
                     }
                 };
-                loop {
-                    match records.next_timeout(Duration::from_millis(200)) {
-                        Next::Record(record) => {
-                            if events
-                                .send(Event::Record(name.clone(), Box::new(record)))
-                                .is_err()
-                            {
+                let mut ended = false;
+                while !ended {
+                    let mut ready = match records.next_timeout(Duration::from_millis(200)) {
+                        Next::Record(record) => vec![record],
+                        Next::Pending => continue,
+                        Next::End => break,
+                    };
+                    while ready.len() < RECORD_BATCH {
+                        match records.next_timeout(Duration::ZERO) {
+                            Next::Record(record) => ready.push(record),
+                            Next::Pending => break,
+                            Next::End => {
+                                ended = true;
                                 break;
                             }
                         }
-                        Next::Pending => {}
-                        Next::End => break,
+                    }
+                    if events.send(Event::Records(name.clone(), ready)).is_err() {
+                        break;
                     }
                 }
                 let error = records.finish().err().map(|e| e.to_string());
@@ -525,7 +591,10 @@ impl Worker {
                         .push_back(id);
                 }
             }
-            Event::Record(job, record) => self.record_done(&job, *record).await?,
+            Event::Records(job, ready) => {
+                let done = self.take_records(&job, &ready)?;
+                self.complete(done).await?;
+            }
             Event::Ended(job, error) => {
                 if let Some(error) = error {
                     eprintln!("abreast worker: the fetch of job {job} failed: {error}");
@@ -551,17 +620,19 @@ impl Worker {
         Ok(())
     }
 
-    /// Appends a record to its job's results and acks its lease.
-    async fn record_done(&mut self, job: &JobName, record: Record) -> anyhow::Result<()> {
-        self.records_done(vec![(job.clone(), record)]).await
+    /// [`Worker::take_record`] for each record.
+    fn take_records(&mut self, job: &JobName, records: &[Record]) -> anyhow::Result<Vec<Done>> {
+        let mut done = Vec::with_capacity(records.len());
+        for record in records {
+            done.extend(self.take_record(job, record)?);
+        }
+        Ok(done)
     }
 
-    /// The lease a record is for, taken off the held ones, with the record's JSON.
-    fn take_lease(
-        &mut self,
-        job: &JobName,
-        record: &Record,
-    ) -> anyhow::Result<Option<(Held, String)>> {
+    /// Takes a record's lease off the held ones and encodes the record, to be completed. The
+    /// request is over: the host's next line may start now, while the record waits to be
+    /// written (its job-wide permit handed over if that line waits for one).
+    fn take_record(&mut self, job: &JobName, record: &Record) -> anyhow::Result<Option<Done>> {
         let Some(run) = self.runs.get_mut(job) else {
             return Ok(None);
         };
@@ -575,49 +646,45 @@ impl Worker {
         if run.fed.get(&record.url).is_some_and(VecDeque::is_empty) {
             run.fed.remove(&record.url);
         }
-        let Some(held) = run.held.remove(&id) else {
+        let Some(mut held) = run.held.remove(&id) else {
             return Ok(None);
         };
         run.last_used = Instant::now();
         let body = serde_json::to_string(record).context("could not encode a record")?;
-        Ok(Some((held, body)))
+        // A permit whose host has a line waiting is handed over, not given back.
+        let kept = held.permit.as_ref().and_then(|(host, holder)| {
+            let slot = run.hosts.get(host)?;
+            slot.is_awaited().then(|| slot.spare().push(holder.clone()))
+        });
+        if kept.is_some() {
+            held.permit = None;
+        }
+        held._local = None;
+        Ok(Some(Done {
+            job: job.clone(),
+            lease: held.lease,
+            permit: held.permit,
+            body,
+        }))
     }
 
     /// Appends records to their jobs' results and acks their leases: one round trip per job.
-    async fn records_done(&mut self, records: Vec<(JobName, Record)>) -> anyhow::Result<()> {
-        let mut by_job: Vec<(JobName, Vec<(Held, String)>)> = Vec::new();
-        for (job, record) in records {
-            let Some(done) = self.take_lease(&job, &record)? else {
-                continue;
-            };
-            match by_job.iter_mut().find(|(j, _)| *j == job) {
-                Some((_, list)) => list.push(done),
-                None => by_job.push((job, vec![done])),
+    async fn complete(&mut self, done: Vec<Done>) -> anyhow::Result<()> {
+        let mut jobs: Vec<JobName> = Vec::new();
+        for d in &done {
+            if !jobs.contains(&d.job) {
+                jobs.push(d.job.clone());
             }
         }
-        for (job, mut done) in by_job {
-            // A permit whose host has a line waiting is handed over, not given back.
-            if let Some(run) = self.runs.get(&job) {
-                for (held, _) in &mut done {
-                    let kept = held.permit.as_ref().and_then(|(host, holder)| {
-                        let slot = run.hosts.get(host)?;
-                        slot.is_awaited().then(|| slot.spare().push(holder.clone()))
-                    });
-                    if kept.is_some() {
-                        held.permit = None;
-                    }
-                    // The request is over: the next line of the host may start now, while
-                    // this one's record is written.
-                    held._local = None;
-                }
-            }
+        for job in jobs {
             let completions: Vec<Completion<'_>> = done
                 .iter()
-                .map(|(held, body)| Completion {
-                    lease: &held.lease,
-                    result: body,
+                .filter(|d| d.job == job)
+                .map(|d| Completion {
+                    lease: &d.lease,
+                    result: &d.body,
                     gave_up: false,
-                    permit: held
+                    permit: d
                         .permit
                         .as_ref()
                         .map(|(host, holder)| (host.as_str(), holder.as_str())),
@@ -628,7 +695,7 @@ impl Worker {
             })
             .await;
             match outcome {
-                Ok(_) => self.completed += done.len() as u64,
+                Ok(_) => self.completed += completions.len() as u64,
                 Err(QueueError::NoSuchJob { .. }) => self.drop_run(&job),
                 Err(error) => return Err(error).context("the worker could not write a record"),
             }
@@ -704,7 +771,10 @@ impl Worker {
         while self.held() > 0 && Instant::now() < deadline {
             let wait = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(wait, incoming.recv()).await {
-                Ok(Some(Event::Record(job, record))) => self.record_done(&job, *record).await?,
+                Ok(Some(Event::Records(job, ready))) => {
+                    let done = self.take_records(&job, &ready)?;
+                    self.complete(done).await?;
+                }
                 Ok(Some(Event::Fed { .. } | Event::Ended(..))) => {}
                 Ok(None) | Err(_) => break,
             }

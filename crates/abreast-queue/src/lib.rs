@@ -264,8 +264,9 @@ pub trait Queue: Send + Sync {
         permit: Option<(&str, &str)>,
     ) -> impl Future<Output = Result<bool, QueueError>> + Send;
 
-    /// [`Queue::complete`] for many leases of one job in one round trip; what each returned,
-    /// in order.
+    /// [`Queue::complete`] for many leases of one job in one atomic step and one round trip
+    /// (a worker completes its records in batches: the broker's cost is then mostly per batch,
+    /// not per line); what each returned, in order.
     fn complete_many(
         &self,
         job: &JobName,

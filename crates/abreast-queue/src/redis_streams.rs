@@ -207,21 +207,36 @@ end
 return out
 ";
 
-/// Appends a line's first result and acks its lease, releasing its permit. KEYS: meta, done,
-/// results, lines, permit. ARGV: line, result, id, gave_up (1/0), permit holder ('' for none).
+/// Appends each line's first result and acks the leases, releasing their permits: a whole
+/// batch of a worker's records in one script, so the script's own cost and the counters'
+/// updates are paid once a batch, not once a line. KEYS: meta, done, results, lines, permit
+/// keys... ARGV, six per lease: line, result, id, gave_up (1/0), index of its permit key in
+/// KEYS (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
-local fresh = 0
-if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 0 then
-  fresh = 1
-  redis.call('XADD', KEYS[3], '*', 'n', ARGV[1], 'r', ARGV[2])
-  redis.call('HINCRBY', KEYS[1], 'done', 1)
-  if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'gave_up', 1) end
+local out = {}
+local ids = {}
+local done, gave_up = 0, 0
+for i = 1, #ARGV, 6 do
+  local fresh = 0
+  if redis.call('SETBIT', KEYS[2], ARGV[i], 1) == 0 then
+    fresh = 1
+    redis.call('XADD', KEYS[3], '*', 'n', ARGV[i], 'r', ARGV[i + 1])
+    done = done + 1
+    if ARGV[i + 3] == '1' then gave_up = gave_up + 1 end
+  end
+  local k = tonumber(ARGV[i + 4])
+  if k > 0 then redis.call('ZREM', KEYS[k], ARGV[i + 5]) end
+  ids[#ids + 1] = ARGV[i + 2]
+  out[#out + 1] = fresh
 end
-redis.call('XACK', KEYS[4], 'workers', ARGV[3])
-redis.call('XDEL', KEYS[4], ARGV[3])
-if ARGV[5] ~= '' then redis.call('ZREM', KEYS[5], ARGV[5]) end
-return fresh
+if done > 0 then redis.call('HINCRBY', KEYS[1], 'done', done) end
+if gave_up > 0 then redis.call('HINCRBY', KEYS[1], 'gave_up', gave_up) end
+if #ids > 0 then
+  redis.call('XACK', KEYS[4], 'workers', unpack(ids))
+  redis.call('XDEL', KEYS[4], unpack(ids))
+end
+return out
 ";
 
 /// Renews the worker's own leases and its permits. KEYS: meta, lines, permit keys... ARGV:
@@ -266,12 +281,16 @@ return 1
 /// Marks results collected, removes them, closes the open batch. KEYS: meta, collected,
 /// results. ARGV: (id, line)...
 const ACK_RESULTS: &str = r"
+local ids = {}
+local collected = 0
 for i = 1, #ARGV, 2 do
-  if redis.call('SETBIT', KEYS[2], ARGV[i + 1], 1) == 0 then
-    redis.call('HINCRBY', KEYS[1], 'collected', 1)
-  end
-  redis.call('XACK', KEYS[3], 'collector', ARGV[i])
-  redis.call('XDEL', KEYS[3], ARGV[i])
+  if redis.call('SETBIT', KEYS[2], ARGV[i + 1], 1) == 0 then collected = collected + 1 end
+  ids[#ids + 1] = ARGV[i]
+end
+if collected > 0 then redis.call('HINCRBY', KEYS[1], 'collected', collected) end
+if #ids > 0 then
+  redis.call('XACK', KEYS[3], 'collector', unpack(ids))
+  redis.call('XDEL', KEYS[3], unpack(ids))
 end
 redis.call('HDEL', KEYS[1], 'journal')
 return tonumber(redis.call('HGET', KEYS[1], 'collected') or '0')
@@ -811,28 +830,14 @@ impl Queue for RedisQueue {
         gave_up: bool,
         permit: Option<(&str, &str)>,
     ) -> Result<bool, QueueError> {
-        let keys = Keys::of(job);
-        let (permit_key, holder) = match permit {
-            Some((host, holder)) => (keys.host(host), holder),
-            None => (keys.host(""), ""),
+        let completion = Completion {
+            lease,
+            result,
+            gave_up,
+            permit,
         };
-        let fresh: i64 = self
-            .scripts
-            .complete
-            .key(&keys.meta)
-            .key(&keys.done)
-            .key(&keys.results)
-            .key(&keys.lines)
-            .key(permit_key)
-            .arg(lease.line)
-            .arg(result)
-            .arg(&lease.id)
-            .arg(if gave_up { "1" } else { "0" })
-            .arg(holder)
-            .invoke_async(&mut self.control.clone())
-            .await
-            .map_err(|e| self.error(job, &e))?;
-        Ok(fresh == 1)
+        let fresh = self.complete_many(job, &[completion]).await?;
+        Ok(fresh.first().copied().unwrap_or(false))
     }
 
     async fn complete_many(
@@ -840,57 +845,47 @@ impl Queue for RedisQueue {
         job: &JobName,
         completions: &[Completion<'_>],
     ) -> Result<Vec<bool>, QueueError> {
-        if completions.len() <= 1 {
-            let mut fresh = Vec::new();
-            for c in completions {
-                fresh.push(
-                    self.complete(job, c.lease, c.result, c.gave_up, c.permit)
-                        .await?,
-                );
-            }
-            return Ok(fresh);
+        if completions.is_empty() {
+            return Ok(Vec::new());
         }
         let keys = Keys::of(job);
-        let mut pipe = redis::pipe();
+        let mut invocation = self.scripts.complete.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.done)
+            .key(&keys.results)
+            .key(&keys.lines);
+        // Each host's permit key once; a lease names its key by its index in KEYS (from 1).
+        let mut hosts: Vec<&str> = Vec::new();
         for c in completions {
-            let (permit_key, holder) = match c.permit {
-                Some((host, holder)) => (keys.host(host), holder),
-                None => (keys.host(""), ""),
+            if let Some((host, _)) = c.permit
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
+                invocation.key(keys.host(host));
+            }
+        }
+        for c in completions {
+            let (index, holder) = match c.permit {
+                Some((host, holder)) => (
+                    5 + hosts.iter().position(|h| *h == host).unwrap_or(0),
+                    holder,
+                ),
+                None => (0, ""),
             };
-            pipe.cmd("EVALSHA")
-                .arg(self.scripts.complete.get_hash())
-                .arg(5)
-                .arg(&keys.meta)
-                .arg(&keys.done)
-                .arg(&keys.results)
-                .arg(&keys.lines)
-                .arg(permit_key)
+            invocation
                 .arg(c.lease.line)
                 .arg(c.result)
                 .arg(&c.lease.id)
                 .arg(if c.gave_up { "1" } else { "0" })
+                .arg(index)
                 .arg(holder);
         }
-        match pipe
-            .query_async::<Vec<i64>>(&mut self.control.clone())
+        let fresh: Vec<i64> = invocation
+            .invoke_async(&mut self.control.clone())
             .await
-        {
-            Ok(fresh) => Ok(fresh.into_iter().map(|f| f == 1).collect()),
-            // A restarted broker forgot the script: one at a time, which loads it.
-            Err(error)
-                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-            {
-                let mut fresh = Vec::new();
-                for c in completions {
-                    fresh.push(
-                        self.complete(job, c.lease, c.result, c.gave_up, c.permit)
-                            .await?,
-                    );
-                }
-                Ok(fresh)
-            }
-            Err(error) => Err(self.error(job, &error)),
-        }
+            .map_err(|e| self.error(job, &e))?;
+        Ok(fresh.into_iter().map(|f| f == 1).collect())
     }
 
     async fn hand_back(
