@@ -15,16 +15,80 @@ use crate::http::{Attempt, Fetched, Head, HttpSettings, io_error_kind};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
-/// Idle connections a blocking client keeps for reuse, in all and to one host: enough for the
-/// requests a run has in flight at once (`-j`, default 64 threads).
-const IDLE_CONNECTIONS: usize = 1024;
+/// Idle connections a blocking client keeps for reuse to one host: enough for the requests a
+/// run has in flight at once (`-j`, default 64 threads).
+const IDLE_CONNECTIONS_PER_HOST: usize = 256;
+/// Hosts whose agents (and idle connections) a client keeps; past this an arbitrary one is
+/// dropped for each new host, so memory stays bounded on a list of millions of hosts.
+const HOSTS_KEPT: usize = 4096;
 
 /// A blocking client for one run's settings. Share it between threads: it pools connections.
+///
+/// Connections are pooled per host, in an agent of each host's own. ureq's pool recounts
+/// every idle connection per host each time one is taken or given back, which takes time that
+/// grows with the square of the hosts pooled: one shared pool of a thousand hosts' connections
+/// cost milliseconds of CPU a request. The agents share one connector, so the TLS
+/// configuration (the roots) and its session cache are made once.
 #[derive(Debug, Clone)]
 pub struct BlockingClient {
-    agent: ureq::Agent,
+    agents: std::sync::Arc<Agents>,
     resolver: Resolver,
     settings: HttpSettings,
+}
+
+/// The agents of a client, one per origin (scheme, host and port).
+#[derive(Debug)]
+struct Agents {
+    config: ureq::config::Config,
+    connector: SharedConnector,
+    resolver: ForUreq,
+    by_origin: std::sync::Mutex<std::collections::HashMap<String, ureq::Agent>>,
+}
+
+impl Agents {
+    /// The agent for `url`'s origin, made on first use.
+    fn for_url(&self, url: &str) -> ureq::Agent {
+        let origin = match url::Url::parse(url) {
+            Ok(parsed) => parsed.origin().ascii_serialization(),
+            // ureq reports what is wrong with it.
+            Err(_) => String::new(),
+        };
+        let mut agents = self
+            .by_origin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(agent) = agents.get(&origin) {
+            return agent.clone();
+        }
+        if agents.len() >= HOSTS_KEPT
+            && let Some(dropped) = agents.keys().next().cloned()
+        {
+            agents.remove(&dropped);
+        }
+        let agent = ureq::Agent::with_parts(
+            self.config.clone(),
+            self.connector.clone(),
+            self.resolver.clone(),
+        );
+        agents.insert(origin, agent.clone());
+        agent
+    }
+}
+
+/// ureq's default connector (TCP, then rustls), shared by a client's agents.
+#[derive(Debug, Clone)]
+struct SharedConnector(std::sync::Arc<ureq::unversioned::transport::DefaultConnector>);
+
+impl ureq::unversioned::transport::Connector for SharedConnector {
+    type Out = Box<dyn ureq::unversioned::transport::Transport>;
+
+    fn connect(
+        &self,
+        details: &ureq::unversioned::transport::ConnectionDetails<'_>,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        self.0.connect(details, chained)
+    }
 }
 
 impl BlockingClient {
@@ -49,20 +113,23 @@ impl BlockingClient {
             .max_redirects(settings.max_redirects)
             // Keep every connection a run can have open to a host, so none is closed only for
             // want of an idle slot (ureq keeps 3 per host by default).
-            .max_idle_connections(IDLE_CONNECTIONS)
-            .max_idle_connections_per_host(IDLE_CONNECTIONS)
+            .max_idle_connections(IDLE_CONNECTIONS_PER_HOST)
+            .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
             .http_status_as_error(false)
             .user_agent(settings.user_agent())
             .tls_config(tls)
             .build();
         let resolver = settings.resolver();
-        let agent = ureq::Agent::with_parts(
+        let agents = Agents {
             config,
-            ureq::unversioned::transport::DefaultConnector::new(),
-            ForUreq(resolver.clone()),
-        );
+            connector: SharedConnector(std::sync::Arc::new(
+                ureq::unversioned::transport::DefaultConnector::new(),
+            )),
+            resolver: ForUreq(resolver.clone()),
+            by_origin: std::sync::Mutex::default(),
+        };
         Ok(BlockingClient {
-            agent,
+            agents: std::sync::Arc::new(agents),
             resolver,
             settings,
         })
@@ -110,7 +177,8 @@ impl BlockingClient {
 
     fn attempt(&self, url: &str, attempt: u32, limits: (usize, Extraction)) -> Attempt {
         let mut request = self
-            .agent
+            .agents
+            .for_url(url)
             .get(url)
             .header("Accept-Encoding", ACCEPT_ENCODING);
         for (name, value) in self.settings.extra_headers() {

@@ -73,6 +73,30 @@ fn names_are_looked_up_once_and_pages_come_over_https_in_every_mode() {
 }
 
 #[test]
+fn threads_mode_keeps_each_hosts_connection_across_many_hosts() {
+    let site = open_site();
+    let port = site.addr().port();
+    let hosts = 60;
+    // Every host's pages far apart: each request comes back to a host after all the others.
+    let urls: Vec<String> = (0..3 * hosts)
+        .map(|i| {
+            format!(
+                "https://reuse-h{}.site.test:{port}/page/{}",
+                i % hosts,
+                i % 50
+            )
+        })
+        .collect();
+    let mut config = open_config(Mode::Threads, &site);
+    config.concurrency = Some(1);
+    let before = site.counters().connections();
+    let (records, _) = fetch_lines(&config, &urls);
+    let failed: Vec<_> = records.iter().filter(|r| !r.ok).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(site.counters().connections() - before, hosts as u64);
+}
+
+#[test]
 fn http1_1_is_forced_on_request() {
     let site = open_site();
     let base = site.https_base_url().unwrap().to_owned();
