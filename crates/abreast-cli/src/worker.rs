@@ -22,9 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use abreast_fetch::{
-    ErrorInfo, ErrorKind, FetchConfig, Mode, Next, Record, RunOptions, StopSignal,
+    ErrorInfo, ErrorKind, FetchConfig, Mode, Next, Record, RobotsFile, RobotsPolicy, RunOptions,
+    SharedRobots, StopSignal,
 };
-use abreast_queue::{Completion, JobName, Lease, Queue, QueueError, RedisQueue, WorkerBeat};
+use abreast_queue::{
+    Completion, JobName, Lease, Queue, QueueError, RedisQueue, RobotsEntry, WorkerBeat,
+};
 use anyhow::Context as _;
 use clap::Args;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -438,8 +441,19 @@ impl Worker {
         config.http = settings.http.clone();
         let (feed, lines) = flume::bounded::<String>(self.capacity);
         let stop = StopSignal::new();
+        // With `--robots obey` each host's file is fetched once for the job, by whichever
+        // worker comes first, and kept on the broker for the others.
+        let robots = (config.http.robots == RobotsPolicy::Obey).then(|| {
+            Arc::new(JobRobots {
+                queue: self.queue.clone(),
+                job: job.clone(),
+                holder: self.id.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            }) as Arc<dyn SharedRobots>
+        });
         let options = RunOptions {
             stop: Some(stop.clone()),
+            robots,
             ..RunOptions::default()
         };
         let events = self.events.clone();
@@ -834,6 +848,60 @@ impl Worker {
         })
         .await;
         timer.abort();
+    }
+}
+
+/// How long a worker may take to fetch a host's robots.txt before another may take over (its
+/// time limits and retries fit well within it).
+const ROBOTS_CLAIM: Duration = Duration::from_secs(120);
+/// How often a worker asks whether the robots.txt another fetches has come.
+const ROBOTS_POLL: Duration = Duration::from_millis(50);
+
+/// A boxed future, as [`SharedRobots`] returns them.
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A job's robots.txt files on the broker, shared by the runs of every worker that serves it.
+/// The run's threads call it; the broker is asked on the worker's own runtime.
+#[derive(Debug)]
+struct JobRobots {
+    queue: RedisQueue,
+    job: JobName,
+    holder: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl SharedRobots for JobRobots {
+    fn load<'a>(&'a self, origin: &'a str) -> Boxed<'a, Option<RobotsFile>> {
+        let (queue, job, holder) = (self.queue.clone(), self.job.clone(), self.holder.clone());
+        let origin = origin.to_owned();
+        let asked = self.runtime.spawn(async move {
+            // A claim whose worker died runs out, and a later ask takes it over.
+            let deadline = Instant::now() + ROBOTS_CLAIM + ROBOTS_CLAIM / 4;
+            loop {
+                match queue.robots(&job, &origin, &holder, ROBOTS_CLAIM).await {
+                    // Bytes abreast did not write: fetched again.
+                    Ok(RobotsEntry::Stored(bytes)) => return RobotsFile::from_bytes(&bytes),
+                    Ok(RobotsEntry::Busy) if Instant::now() < deadline => {
+                        tokio::time::sleep(ROBOTS_POLL).await;
+                    }
+                    // Ours to fetch; or the broker cannot say: fetched here rather than waited.
+                    _ => return None,
+                }
+            }
+        });
+        Box::pin(async move { asked.await.ok().flatten() })
+    }
+
+    fn store<'a>(&'a self, origin: &'a str, file: RobotsFile) -> Boxed<'a, ()> {
+        let (queue, job) = (self.queue.clone(), self.job.clone());
+        let origin = origin.to_owned();
+        let stored = self.runtime.spawn(async move {
+            // Unstored, the claim runs out and another worker fetches the file again.
+            let _ = queue.store_robots(&job, &origin, &file.to_bytes()).await;
+        });
+        Box::pin(async move {
+            let _ = stored.await;
+        })
     }
 }
 

@@ -51,6 +51,7 @@
 //! | [`run`], [`RecordWriter`], [`Format`], [`CSV_COLUMNS`] | a run written as JSON lines or CSV |
 //! | [`ResumeLedger`], [`open_for_resume`], [`Resumed`] | `--resume`: what an earlier run's output already has |
 //! | [`FetchConfig`], [`HttpSettings`], [`Mode`], [`Extraction`], [`Shard`], [`StopSignal`], [`RobotsPolicy`] | what a run is told |
+//! | [`SharedRobots`], [`RobotsFile`] | robots.txt files shared by several runs (a broker job's workers) |
 //! | [`parse_dns_server`], [`CaError`] | `--dns-server`'s parser; why `--cacert` was refused |
 //! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
 //! | [`extract_record`] | the same record for a page already in hand |
@@ -94,7 +95,7 @@ pub use input::{IntoUrlLine, line_as_text};
 pub use output::{CSV_COLUMNS, Format, RecordWriter, ResumeLedger, Resumed, open_for_resume};
 pub use page::{Extraction, extract_record};
 pub use record::{ErrorInfo, ErrorKind, Record};
-pub use robots::RobotsPolicy;
+pub use robots::{RobotsFile, RobotsPolicy, SharedRobots};
 pub use run::{Next, Records, RunOptions, fetch, run};
 pub use shard::{Shard, ShardParseError};
 pub use summary::Summary;

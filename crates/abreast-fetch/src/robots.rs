@@ -359,6 +359,77 @@ fn matches(pattern: &[u8], path: &[u8]) -> bool {
     }
 }
 
+/// A host's robots.txt as a fetch of it ended, owned: what [`SharedRobots`] passes between the
+/// runs that share files (the workers of one broker job), so that each host's file is fetched
+/// once for all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RobotsFile {
+    /// A 2xx answer with this body (at most [`MAX_ROBOTS_BYTES`]).
+    Body(Vec<u8>),
+    /// A 4xx answer, or a redirect chain that did not end (why): everything is allowed.
+    Unavailable(String),
+    /// A 5xx answer after the retries, or no answer at all (why): everything is disallowed.
+    Unreachable(String),
+    /// The host's name did not resolve (why).
+    Unresolved(String),
+}
+
+impl RobotsFile {
+    /// The outcome it records, to read rules from.
+    pub(crate) fn outcome(&self) -> Outcome<'_> {
+        match self {
+            RobotsFile::Body(body) => Outcome::Body(body),
+            RobotsFile::Unavailable(why) => Outcome::Unavailable(why),
+            RobotsFile::Unreachable(why) => Outcome::Unreachable(why),
+            RobotsFile::Unresolved(why) => Outcome::Unresolved(why),
+        }
+    }
+
+    /// The file as bytes, for a store: a tag byte, then the body or the reason.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (tag, rest) = match self {
+            RobotsFile::Body(body) => (b'B', body.as_slice()),
+            RobotsFile::Unavailable(why) => (b'A', why.as_bytes()),
+            RobotsFile::Unreachable(why) => (b'R', why.as_bytes()),
+            RobotsFile::Unresolved(why) => (b'D', why.as_bytes()),
+        };
+        let mut bytes = Vec::with_capacity(1 + rest.len());
+        bytes.push(tag);
+        bytes.extend_from_slice(rest);
+        bytes
+    }
+
+    /// The file [`RobotsFile::to_bytes`] wrote; `None` for bytes it did not write.
+    pub fn from_bytes(bytes: &[u8]) -> Option<RobotsFile> {
+        let (tag, rest) = bytes.split_first()?;
+        let text = || String::from_utf8(rest.to_vec()).ok();
+        Some(match tag {
+            b'B' => RobotsFile::Body(rest[..rest.len().min(MAX_ROBOTS_BYTES)].to_vec()),
+            b'A' => RobotsFile::Unavailable(text()?),
+            b'R' => RobotsFile::Unreachable(text()?),
+            b'D' => RobotsFile::Unresolved(text()?),
+            _ => return None,
+        })
+    }
+}
+
+/// robots.txt files shared by several runs: with it in [`RunOptions`](crate::RunOptions), a run
+/// asks it for a host's file before fetching the file itself, and hands it what it fetched. The
+/// broker's workers share one per job, so a host's file is fetched once per job.
+///
+/// An implementation that sees another run fetching the file waits for it (within reason);
+/// when it cannot tell (its store is unreachable), it answers `None` and the run fetches the
+/// file itself: a file fetched twice is better than a run that stalls.
+pub trait SharedRobots: Send + Sync + std::fmt::Debug {
+    /// The file of `origin` (`https://host:port`) as another run fetched it, or `None`: this
+    /// run fetches it, then calls [`SharedRobots::store`].
+    fn load<'a>(&'a self, origin: &'a str) -> futures::future::BoxFuture<'a, Option<RobotsFile>>;
+
+    /// Keeps `file` as `origin`'s, for the other runs.
+    fn store<'a>(&'a self, origin: &'a str, file: RobotsFile)
+    -> futures::future::BoxFuture<'a, ()>;
+}
+
 /// What a caller must do for a host's rules.
 #[derive(Debug)]
 pub enum Claim {
@@ -473,6 +544,23 @@ mod tests {
     use super::*;
 
     const URL: &str = "https://www.example.com/robots.txt";
+
+    #[test]
+    fn a_shared_file_comes_back_as_it_went_and_foreign_bytes_are_refused() {
+        let files = [
+            RobotsFile::Body(b"User-agent: *\nDisallow: /\xff\n".to_vec()),
+            RobotsFile::Unavailable("404 Not Found".into()),
+            RobotsFile::Unreachable("503 Service Unavailable".into()),
+            RobotsFile::Unresolved("no such name".into()),
+            RobotsFile::Body(Vec::new()),
+        ];
+        for file in files {
+            assert_eq!(RobotsFile::from_bytes(&file.to_bytes()), Some(file));
+        }
+        assert_eq!(RobotsFile::from_bytes(b""), None);
+        assert_eq!(RobotsFile::from_bytes(b"Xwhatever"), None);
+        assert_eq!(RobotsFile::from_bytes(b"A\xff"), None);
+    }
 
     fn allowed(rules: &Rules, path: &str) -> bool {
         rules.check(path, URL).is_ok()

@@ -41,6 +41,10 @@ pub struct RunOptions {
     /// URLs already done by an earlier run (`--resume`): as many occurrences of each are
     /// skipped.
     pub done: ResumeLedger,
+    /// With `--robots obey`: where the run gets hosts' robots.txt files other runs fetched,
+    /// and leaves those it fetches (a broker job's workers share one). `None`: the run
+    /// fetches each host's file itself, once.
+    pub robots: Option<std::sync::Arc<dyn crate::SharedRobots>>,
 }
 
 /// What [`Records::next_timeout`] found.
@@ -149,9 +153,10 @@ where
     let cancel = CancellationToken::new();
     let driver = {
         let (driver_config, cancel) = (config.clone(), cancel.clone());
+        let shared_robots = options.robots.clone();
         std::thread::Builder::new()
             .name("abreast-fetch-driver".into())
-            .spawn(move || drive(&driver_config, jobs, &sender, &cancel))
+            .spawn(move || drive(&driver_config, jobs, &sender, &cancel, shared_robots))
             .map_err(|error| FetchError::setup(config.mode, "the driver thread", error))?
     };
     Ok(Records {
@@ -385,6 +390,7 @@ where
     let options = RunOptions {
         stop: Some(stop.clone()),
         done,
+        robots: None,
     };
     let mut records = fetch(config, crate::input::lines(input), options)?;
     loop {

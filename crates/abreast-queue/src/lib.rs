@@ -202,6 +202,17 @@ pub struct WorkerBeat {
     pub seen_ms_ago: u64,
 }
 
+/// What [`Queue::robots`] found for a host's robots.txt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RobotsEntry {
+    /// A worker fetched it: the bytes it stored.
+    Stored(Vec<u8>),
+    /// Nobody has: the caller holds the claim to fetch it, then [`Queue::store_robots`].
+    Yours,
+    /// Another worker holds the claim and is fetching it: ask again shortly.
+    Busy,
+}
+
 /// The operations of a fetch job on a broker. Every method is one round trip or a few, and
 /// safe to retry after an error: a retried call never adds a line or a result twice.
 pub trait Queue: Send + Sync {
@@ -353,6 +364,26 @@ pub trait Queue: Send + Sync {
         host: &str,
         per_second: f64,
     ) -> impl Future<Output = Result<Duration, QueueError>> + Send;
+
+    /// A host's robots.txt for the job (`origin` is `https://host:port`): stored by the worker
+    /// that fetched it, or the claim to fetch it for `holder` (kept `ttl`, then another may
+    /// take it), or busy. So each host's file is fetched once per job, whatever the workers.
+    fn robots(
+        &self,
+        job: &JobName,
+        origin: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<RobotsEntry, QueueError>> + Send;
+
+    /// Stores a host's robots.txt for the job (as `abreast_fetch::RobotsFile::to_bytes`
+    /// wrote it) and drops the claim; it goes with the job.
+    fn store_robots(
+        &self,
+        job: &JobName,
+        origin: &str,
+        file: &[u8],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Records that `beat.id` is alive and what it holds.
     fn heartbeat(&self, beat: &WorkerBeat) -> impl Future<Output = Result<(), QueueError>> + Send;

@@ -12,6 +12,8 @@
 //! | `abreast:{NAME}:collector` | string | the collector's claim (expires) |
 //! | `abreast:{NAME}:host:HOST` | sorted set | per-host permits, scored by expiry |
 //! | `abreast:{NAME}:rate:HOST` | string | the next allowed request start to HOST |
+//! | `abreast:{NAME}:robots` | hash | each host's robots.txt (by origin), as the worker that fetched it stored it |
+//! | `abreast:{NAME}:robots-claim:ORIGIN` | string | the worker fetching ORIGIN's robots.txt (expires) |
 //! | `abreast:workers`, `abreast:workers:seen` | hashes | each worker's last report, and when |
 //!
 //! A lease is a pending entry of the `workers` group. Every step that must not be split (append
@@ -29,7 +31,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::names::BrokerUrl;
 use crate::{
     Completion, JobInfo, JobName, JobSpec, JobStatus, Lease, Leased, OpenBatch, Queue, QueueError,
-    ResultBatch, ResultEntry, Submitted, WorkerBeat,
+    ResultBatch, ResultEntry, RobotsEntry, Submitted, WorkerBeat,
 };
 
 /// Lines added per round trip when submitting.
@@ -79,6 +81,7 @@ struct Scripts {
     acquire_host: Script,
     reserve_start: Script,
     heartbeat: Script,
+    robots: Script,
 }
 
 impl Scripts {
@@ -96,6 +99,7 @@ impl Scripts {
             acquire_host: Script::new(ACQUIRE_HOST),
             reserve_start: Script::new(RESERVE_START),
             heartbeat: Script::new(HEARTBEAT),
+            robots: Script::new(ROBOTS),
         }
     }
 }
@@ -131,6 +135,14 @@ impl Keys {
 
     fn rate(&self, host: &str) -> String {
         format!("{}:rate:{host}", self.prefix)
+    }
+
+    fn robots(&self) -> String {
+        format!("{}:robots", self.prefix)
+    }
+
+    fn robots_claim(&self, origin: &str) -> String {
+        format!("{}:robots-claim:{origin}", self.prefix)
     }
 }
 
@@ -336,6 +348,19 @@ local next = tonumber(redis.call('GET', KEYS[1]) or '0')
 if next < now then next = now end
 redis.call('SET', KEYS[1], string.format('%d', next + interval), 'PX', math.floor((next + interval - now) / 1000) + 1000)
 return next - now
+";
+
+/// A host's robots.txt, or the claim to fetch it. KEYS: robots, the origin's claim. ARGV:
+/// origin, holder, ttl_ms. Returns {1, file}, {2} (the caller's claim) or {3} (busy).
+const ROBOTS: &str = r"
+local file = redis.call('HGET', KEYS[1], ARGV[1])
+if file then return {1, file} end
+local held = redis.call('GET', KEYS[2])
+if held == false or held == ARGV[2] then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return {2}
+end
+return {3}
 ";
 
 /// Records a heartbeat by the broker's clock. KEYS: workers, seen. ARGV: id, report.
@@ -740,6 +765,7 @@ impl Queue for RedisQueue {
             .arg(&keys.done)
             .arg(&keys.collected)
             .arg(&keys.collector)
+            .arg(keys.robots())
             .cmd("SREM")
             .arg(JOBS)
             .arg(job.as_str())
@@ -1125,6 +1151,56 @@ impl Queue for RedisQueue {
             .await
             .map_err(|e| self.error(job, &e))?;
         Ok(Duration::from_micros(wait_us.max(0) as u64))
+    }
+
+    async fn robots(
+        &self,
+        job: &JobName,
+        origin: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<RobotsEntry, QueueError> {
+        let keys = Keys::of(job);
+        let reply: Value = self
+            .scripts
+            .robots
+            .key(keys.robots())
+            .key(keys.robots_claim(origin))
+            .arg(origin)
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(match items(&reply) {
+            [tag, Value::BulkString(file), ..] if int(tag) == Some(1) => {
+                RobotsEntry::Stored(file.clone())
+            }
+            [tag, ..] if int(tag) == Some(2) => RobotsEntry::Yours,
+            _ => RobotsEntry::Busy,
+        })
+    }
+
+    async fn store_robots(
+        &self,
+        job: &JobName,
+        origin: &str,
+        file: &[u8],
+    ) -> Result<(), QueueError> {
+        let keys = Keys::of(job);
+        redis::pipe()
+            .atomic()
+            .cmd("HSET")
+            .arg(keys.robots())
+            .arg(origin)
+            .arg(file)
+            .ignore()
+            .cmd("DEL")
+            .arg(keys.robots_claim(origin))
+            .ignore()
+            .query_async::<()>(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))
     }
 
     async fn heartbeat(&self, beat: &WorkerBeat) -> Result<(), QueueError> {

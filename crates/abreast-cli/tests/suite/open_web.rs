@@ -256,3 +256,100 @@ fn a_broker_job_takes_a_latin1_line_as_a_local_run_does() {
         .unwrap();
     assert_eq!(host["error"]["kind"], "invalid_url");
 }
+
+#[test]
+fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
+    let redis = abreast_queue::LocalRedis::start().expect("redis-server starts (install it)");
+    let servers: Vec<(String, Seen)> = (0..3)
+        .map(|_| robots_server("User-agent: *\nDisallow: /private\n"))
+        .collect();
+    let mut lines = Vec::new();
+    for i in 0..20 {
+        for (base, _) in &servers {
+            let path = if i % 5 == 4 { "private" } else { "page" };
+            lines.push(format!("{base}/{path}/{i}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    // The async step (hybrid, async) and the blocking one (threads) both share the files.
+    let _workers: Vec<KillOnDrop> = ["hybrid", "async", "threads"]
+        .iter()
+        .map(|mode| {
+            KillOnDrop(
+                abreast()
+                    .args([
+                        "worker",
+                        "--broker",
+                        &redis.url(),
+                        "--mode",
+                        mode,
+                        "-j",
+                        "2",
+                    ])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("abreast worker starts"),
+            )
+        })
+        .collect();
+    let out = dir.path().join("out.jsonl");
+    let mut collect = abreast();
+    collect
+        .arg("fetch")
+        .arg(&input)
+        .args([
+            "--broker",
+            &redis.url(),
+            "--job",
+            "robots",
+            "--robots",
+            "obey",
+        ])
+        .arg("-o")
+        .arg(&out);
+    run_expecting(&mut collect, 1);
+    let records = records_of(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(records.len(), lines.len(), "one record per line");
+    for record in &records {
+        let private = record["url"].as_str().unwrap().contains("/private/");
+        let kind = &record["error"]["kind"];
+        assert_eq!(*kind == "robots", private, "{record}");
+        assert_eq!(record["ok"], !private, "{record}");
+    }
+    for (base, seen) in &servers {
+        let seen = seen.lock().unwrap();
+        let fetches = seen
+            .iter()
+            .filter(|(path, _)| path == "/robots.txt")
+            .count();
+        assert_eq!(fetches, 1, "{base}: robots.txt fetched {fetches} times");
+        assert!(!seen.iter().any(|(path, _)| path.starts_with("/private")));
+    }
+    // More than one worker served the job (their reports come every 2 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (stdout, _) = run_expecting(
+            abreast().args(["status", "--broker", &redis.url(), "--format", "json"]),
+            0,
+        );
+        let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let serving = status["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["completed"].as_u64().unwrap_or(0) > 0)
+            .count();
+        if serving >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "one worker served every line: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

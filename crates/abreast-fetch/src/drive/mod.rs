@@ -57,11 +57,12 @@ pub(crate) fn drive(
     jobs: Jobs,
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
+    shared_robots: Option<Arc<dyn crate::SharedRobots>>,
 ) -> Result<(), FetchError> {
     let limits = HostLimits::new(config.per_host, config.rate);
     let extractor = config.http.extractor();
     let robots = (config.http.robots == RobotsPolicy::Obey)
-        .then(|| Arc::new(RobotsGate::new(config.http.user_agent())));
+        .then(|| Arc::new(RobotsGate::new(config.http.user_agent(), shared_robots)));
     let shared = Shared { limits, robots };
     match config.mode {
         Mode::Threads => threads::drive(config, jobs, sender, cancel, shared, extractor),

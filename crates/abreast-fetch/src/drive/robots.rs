@@ -1,6 +1,7 @@
 //! The robots.txt step of every mode (`--robots obey`): before a URL's request, its host's
 //! robots.txt is fetched (once per run, whichever task asks first; the others wait for that
-//! fetch) and the URL checked against it. A disallowed URL becomes a record of kind `robots`
+//! fetch; or once for several runs, those that share a [`SharedRobots`], as a broker job's
+//! workers do) and the URL checked against it. A disallowed URL becomes a record of kind `robots`
 //! and no request is made; an allowed one goes on, at no more than the file's `Crawl-delay`.
 //!
 //! The file is fetched with the run's own client, time limits and retries, following redirects,
@@ -18,13 +19,17 @@ use crate::http::Fetched;
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
 use crate::record::{ErrorInfo, ErrorKind};
-use crate::robots::{Claim, MAX_ROBOTS_BYTES, Outcome, RobotsCache, Rules, product_token};
+use crate::robots::{
+    Claim, MAX_ROBOTS_BYTES, RobotsCache, RobotsFile, Rules, SharedRobots, product_token,
+};
 
 /// The robots.txt rules of a run's hosts, for the crawler named by the run's User-Agent.
 #[derive(Debug)]
 pub(crate) struct RobotsGate {
     cache: Arc<RobotsCache>,
     token: String,
+    /// Files shared with other runs (a broker job's workers), asked before a fetch.
+    shared: Option<Arc<dyn SharedRobots>>,
 }
 
 /// May this URL be fetched: at what pace (the host's `Crawl-delay`, if any), or why not.
@@ -32,10 +37,11 @@ pub(crate) type Verdict = Result<Option<Duration>, ErrorInfo>;
 
 impl RobotsGate {
     /// A gate for the crawler whose User-Agent is `user_agent`.
-    pub(crate) fn new(user_agent: &str) -> RobotsGate {
+    pub(crate) fn new(user_agent: &str, shared: Option<Arc<dyn SharedRobots>>) -> RobotsGate {
         RobotsGate {
             cache: RobotsCache::new(),
             token: product_token(user_agent).to_ascii_lowercase(),
+            shared,
         }
     }
 
@@ -52,8 +58,22 @@ impl RobotsGate {
                     Err(_) => continue, // that fetch was abandoned: claim again
                 },
                 Claim::Fetch(fetching) => {
-                    let fetched = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES).await;
-                    fetching.complete(self.rules_of(fetched))
+                    let file = match &self.shared {
+                        Some(shared) => shared.load(&origin).await,
+                        None => None,
+                    };
+                    let file = match file {
+                        Some(file) => file,
+                        None => {
+                            let fetched = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES).await;
+                            let file = file_of(fetched);
+                            if let Some(shared) = &self.shared {
+                                shared.store(&origin, file.clone()).await;
+                            }
+                            file
+                        }
+                    };
+                    fetching.complete(Rules::from_outcome(file.outcome(), &self.token))
                 }
             };
             return verdict(&rules, url, &robots_url);
@@ -72,29 +92,39 @@ impl RobotsGate {
                     Err(_) => continue,
                 },
                 Claim::Fetch(fetching) => {
-                    let fetched = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES);
-                    fetching.complete(self.rules_of(fetched))
+                    let shared = self.shared.as_ref();
+                    let file = shared.and_then(|s| futures::executor::block_on(s.load(&origin)));
+                    let file = match file {
+                        Some(file) => file,
+                        None => {
+                            let file = file_of(client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES));
+                            if let Some(shared) = shared {
+                                futures::executor::block_on(shared.store(&origin, file.clone()));
+                            }
+                            file
+                        }
+                    };
+                    fetching.complete(Rules::from_outcome(file.outcome(), &self.token))
                 }
             };
             return verdict(&rules, url, &robots_url);
         }
     }
+}
 
-    /// The rules a fetch of robots.txt gives, as RFC 9309 §2.3.1 reads its outcome.
-    fn rules_of(&self, fetched: Fetched) -> Rules {
-        let outcome = match (&fetched.body, fetched.status) {
-            (Ok(body), _) => Outcome::Body(&body.bytes),
-            // 429 asks the crawler to slow down: like a 5xx, it is no leave to crawl.
-            (Err(error), Some(status)) if (300..500).contains(&status) && status != 429 => {
-                Outcome::Unavailable(&error.message)
-            }
-            (Err(error), _) if error.kind == ErrorKind::Redirect => {
-                Outcome::Unavailable(&error.message)
-            }
-            (Err(error), _) if error.kind == ErrorKind::Dns => Outcome::Unresolved(&error.message),
-            (Err(error), _) => Outcome::Unreachable(&error.message),
-        };
-        Rules::from_outcome(outcome, &self.token)
+/// What a fetch of robots.txt gives, as RFC 9309 §2.3.1 sorts outcomes.
+fn file_of(fetched: Fetched) -> RobotsFile {
+    match (fetched.body, fetched.status) {
+        (Ok(body), _) => RobotsFile::Body(body.bytes.to_vec()),
+        // 429 asks the crawler to slow down: like a 5xx, it is no leave to crawl.
+        (Err(error), Some(status)) if (300..500).contains(&status) && status != 429 => {
+            RobotsFile::Unavailable(error.message)
+        }
+        (Err(error), _) if error.kind == ErrorKind::Redirect => {
+            RobotsFile::Unavailable(error.message)
+        }
+        (Err(error), _) if error.kind == ErrorKind::Dns => RobotsFile::Unresolved(error.message),
+        (Err(error), _) => RobotsFile::Unreachable(error.message),
     }
 }
 
