@@ -48,8 +48,11 @@ def main():
             metas += len(record["meta"])
     seconds = time.perf_counter() - start
     cpu = cpu_seconds() - cpu_start
+    # A debug build (maturin develop without --release) is many times slower: the bench says so.
+    build = getattr(abreast._abreast, "BUILD_PROFILE", None)
     print(json.dumps({"program": "abreast_fetch", "workers": args.workers, "pages": len(sites),
-                      "ok": ok, "metas": metas, "seconds": seconds, "cpu_seconds": cpu}))
+                      "ok": ok, "metas": metas, "seconds": seconds, "cpu_seconds": cpu,
+                      "build": build}))
 
 
 if __name__ == "__main__":

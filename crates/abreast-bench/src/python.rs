@@ -141,7 +141,15 @@ pub struct ProgramOutput {
     /// CPU time (user + system) of the program and its worker processes over the same span.
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// For `abreast_fetch`: how the abreast module it imported was built (`release` or
+    /// `debug`).
+    #[serde(default)]
+    pub build: Option<String>,
 }
+
+/// The note of a row measured on a debug build of the abreast module.
+pub const DEBUG_BUILD_NOTE: &str = "the abreast module is a debug build (`maturin develop` without \
+     `--release`), many times slower than abreast: install a release build to measure it";
 
 /// One run of a program.
 #[derive(Debug, Clone, PartialEq)]
@@ -370,6 +378,7 @@ impl Python {
         let mut seconds = Vec::new();
         let mut cpu = Vec::new();
         let mut peak_memory_bytes = 0;
+        let mut debug_build = false;
         for run in 0..warmup + runs {
             let PythonRun {
                 output,
@@ -384,6 +393,7 @@ impl Python {
                     case.tasks
                 );
             }
+            debug_build |= output.build.as_deref() == Some("debug");
             if run >= warmup {
                 seconds.push(output.seconds);
                 cpu.extend(output.cpu_seconds);
@@ -400,10 +410,14 @@ impl Python {
         .context("no timed runs: --runs must be at least 1")?
         .with_cpu(&cpu)
         .with_peak_memory(Some(peak_memory_bytes));
-        Ok(match &case.variant {
+        let mut row = match &case.variant {
             Some(variant) => row.with_variant(variant.clone()),
             None => row,
-        })
+        };
+        if debug_build {
+            row.note = Some(DEBUG_BUILD_NOTE.to_owned());
+        }
+        Ok(row)
     }
 
     /// The folder the programs were written to.

@@ -35,5 +35,13 @@ fn _abreast(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("FetchError", module.py().get_type::<fetch::FetchError>())?;
     module.add_class::<site::TestSite>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // How this module was built: `maturin develop` makes a debug build, many times slower,
+    // which `abreast bench --with-python` notes beside its figures.
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    module.add("BUILD_PROFILE", profile)?;
     Ok(())
 }

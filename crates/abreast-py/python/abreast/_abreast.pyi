@@ -5,6 +5,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from ._types import Page, Record
 
 __version__: str
+BUILD_PROFILE: str  # "release", or "debug" for a `maturin develop` build
 
 class FetchError(RuntimeError):
     """A fetch run could not start or could not read its input (never raised for a page that fails)."""
