@@ -303,7 +303,14 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             }
             if now >= next_jobs {
                 match worker.queue.jobs().await {
-                    Ok(jobs) => worker.jobs = jobs,
+                    Ok(jobs) => {
+                        // A new job is leased from at once, not after the idle back-off.
+                        if jobs.iter().any(|job| !worker.jobs.contains(job)) {
+                            next_lease = now;
+                            lease_failures = 0;
+                        }
+                        worker.jobs = jobs;
+                    }
                     Err(error) => worker.note.report(&error),
                 }
                 // An idle worker looks on every tick, so a new job starts at once (SMEMBERS is
