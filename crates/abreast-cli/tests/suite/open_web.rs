@@ -296,6 +296,8 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
             )
         })
         .collect();
+    // All three serve from the start (each reports itself when it starts).
+    wait_for_workers(&redis, |workers| workers.len() == 3);
     let out = dir.path().join("out.jsonl");
     let mut collect = abreast();
     collect
@@ -330,6 +332,20 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
         assert!(!seen.iter().any(|(path, _)| path.starts_with("/private")));
     }
     // More than one worker served the job (their reports come every 2 s).
+    wait_for_workers(&redis, |workers| {
+        workers
+            .iter()
+            .filter(|w| w["completed"].as_u64().unwrap_or(0) > 0)
+            .count()
+            >= 2
+    });
+}
+
+/// Waits until the workers `abreast status` lists satisfy `condition` (a minute at most: a hang).
+fn wait_for_workers(
+    redis: &abreast_queue::LocalRedis,
+    condition: impl Fn(&[serde_json::Value]) -> bool,
+) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (stdout, _) = run_expecting(
@@ -337,19 +353,13 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
             0,
         );
         let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        let serving = status["workers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|w| w["completed"].as_u64().unwrap_or(0) > 0)
-            .count();
-        if serving >= 2 {
-            break;
+        if condition(status["workers"].as_array().unwrap()) {
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "one worker served every line: {status}"
+            "the workers never got there: {status}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
