@@ -259,8 +259,78 @@ async fn collect_claimed(
     })
 }
 
-/// Submits the input (again: only what the job lacks). A file is read again from its start if
-/// the broker went away in the middle; standard input cannot be, so that fails.
+/// The input lines to submit, as text: blanks and comments skipped. Lines are read as bytes:
+/// one that is not UTF-8 goes on the job with those bytes percent-encoded, so the workers
+/// request what a local run would.
+fn submitted_lines(
+    reader: impl BufRead + Send + 'static,
+) -> impl Iterator<Item = std::io::Result<String>> + Send {
+    reader.split(b'\n').filter_map(|line| match line {
+        Err(error) => Some(Err(error)),
+        Ok(line) => {
+            let line = abreast_fetch::line_as_text(&line);
+            let line = line.trim();
+            (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
+        }
+    })
+}
+
+/// Standard input being submitted: each line read is also kept in a spool file, so a
+/// submission the broker interrupted starts again from the spool's first line and then goes on
+/// with standard input (a producer piping lines in keeps streaming them). The spool is removed
+/// when the submission ends.
+struct StdinSpool {
+    path: std::path::PathBuf,
+    writer: BufWriter<File>,
+    stdin: Box<dyn Iterator<Item = std::io::Result<String>> + Send>,
+}
+
+impl StdinSpool {
+    fn new(job: &JobName) -> anyhow::Result<StdinSpool> {
+        let path =
+            std::env::temp_dir().join(format!("abreast-submit-{}-{job}.lines", std::process::id()));
+        let file = File::create(&path).with_context(|| {
+            format!(
+                "could not create {}, where standard input is kept while it is submitted",
+                path.display()
+            )
+        })?;
+        Ok(StdinSpool {
+            path,
+            writer: BufWriter::new(file),
+            stdin: Box::new(submitted_lines(BufReader::new(std::io::stdin()))),
+        })
+    }
+
+    /// The lines of an attempt: those kept so far (none on the first), then standard input's,
+    /// each kept as it is read.
+    fn lines(
+        &mut self,
+    ) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>> + Send + '_> {
+        self.writer
+            .flush()
+            .context("could not write the copy of standard input")?;
+        let kept = File::open(&self.path)
+            .with_context(|| format!("could not read {} again", self.path.display()))?;
+        let writer = &mut self.writer;
+        let fresh = self.stdin.by_ref().map(move |line| {
+            let line = line?;
+            writeln!(writer, "{line}")?;
+            Ok(line)
+        });
+        Ok(BufReader::new(kept).lines().chain(fresh))
+    }
+}
+
+impl Drop for StdinSpool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Submits the input (again: only what the job lacks). If the broker goes away in the middle,
+/// the submission starts again from the input's first line: a file is read again, standard
+/// input from the copy kept of it ([`StdinSpool`]).
 async fn submit(
     queue: &RedisQueue,
     job: &JobName,
@@ -269,42 +339,36 @@ async fn submit(
     note: &mut OutageNote,
     stop: &StopSignal,
 ) -> anyhow::Result<Option<abreast_queue::Submitted>> {
-    let path = args.input.as_ref().filter(|path| path.as_os_str() != "-");
+    /// Where the lines come from.
+    enum Input<'a> {
+        File(&'a Path),
+        Stdin(StdinSpool),
+    }
+    let mut input = match args.input.as_ref().filter(|path| path.as_os_str() != "-") {
+        Some(path) => Input::File(path),
+        None => Input::Stdin(StdinSpool::new(job)?),
+    };
     let mut failures = 0;
     loop {
-        let reader: Box<dyn BufRead + Send> = match path {
-            None => Box::new(BufReader::new(std::io::stdin())),
-            Some(path) => {
-                Box::new(BufReader::new(File::open(path).with_context(|| {
-                    format!("could not open the input {}", path.display())
-                })?))
+        let outcome = match &mut input {
+            Input::Stdin(spool) => queue.submit(job, spec, &mut spool.lines()?).await,
+            Input::File(path) => {
+                let file = File::open(&path)
+                    .with_context(|| format!("could not open the input {}", path.display()))?;
+                queue
+                    .submit(job, spec, &mut submitted_lines(BufReader::new(file)))
+                    .await
             }
         };
-        // Lines are read as bytes: one that is not UTF-8 goes on the job with those bytes
-        // percent-encoded, so the workers request what a local run would.
-        let mut lines = reader.split(b'\n').filter_map(|line| match line {
-            Err(error) => Some(Err(error)),
-            Ok(line) => {
-                let line = abreast_fetch::line_as_text(&line);
-                let line = line.trim();
-                (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
-            }
-        });
-        match queue.submit(job, spec, &mut lines).await {
+        match outcome {
             Ok(submitted) => return Ok(Some(submitted)),
-            Err(error) if error.is_transient() && path.is_some() => {
+            Err(error) if error.is_transient() => {
                 note.report(&error);
                 failures += 1;
                 if crate::broker::sleep_unless_stopped(crate::broker::backoff(failures), stop).await
                 {
                     return Ok(None);
                 }
-            }
-            Err(error) if error.is_transient() => {
-                return Err(error).context(
-                    "the broker went away while standard input was submitted; rerun the same \
-                     command with the same input (what was added is not added twice)",
-                );
             }
             Err(error) => return Err(error.into()),
         }

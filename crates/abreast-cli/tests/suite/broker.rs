@@ -6,6 +6,7 @@
 //! secrets, foreign entries.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -389,6 +390,49 @@ fn a_restarted_broker_loses_nothing() {
         "{}",
         collecting.stderr()
     );
+}
+
+#[test]
+fn a_restarted_broker_loses_nothing_of_a_job_read_from_standard_input() {
+    let mut redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 40);
+    let out = dir.path().join("out.jsonl");
+    let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    let stderr = dir.path().join("collector.stderr");
+    let child = abreast()
+        .args([
+            "fetch",
+            "-",
+            "--broker",
+            &redis.url(),
+            "--job",
+            "stdin",
+            "-o",
+        ])
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("abreast starts");
+    let mut collecting = Running { child, stderr };
+    let mut input = collecting.child.stdin.take().unwrap();
+    for line in &lines[..20] {
+        writeln!(input, "{line}").unwrap();
+    }
+    input.flush().unwrap();
+    // The job exists: the submitter is reading standard input. The broker goes away under it.
+    wait_for("the job", || !status_if_any(&redis, "stdin").is_null());
+    redis.restart().unwrap();
+    for line in &lines[20..] {
+        writeln!(input, "{line}").unwrap();
+    }
+    drop(input);
+    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+    assert_eq!(status(&redis, "stdin")["lines"], 40);
 }
 
 #[test]
