@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use abreast_fetch::{ErrorInfo, ErrorKind, Format, Record, RecordWriter, StopSignal, Summary};
-use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, RedisQueue};
+use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, RedisQueue, Spool};
 use anyhow::{Context as _, bail};
 
 use crate::broker::{JobSettings, OutageNote, retry};
@@ -275,62 +275,9 @@ fn submitted_lines(
     })
 }
 
-/// Standard input being submitted: each line read is also kept in a spool file, so a
-/// submission the broker interrupted starts again from the spool's first line and then goes on
-/// with standard input (a producer piping lines in keeps streaming them). The spool is removed
-/// when the submission ends.
-struct StdinSpool {
-    path: std::path::PathBuf,
-    writer: BufWriter<File>,
-    stdin: Box<dyn Iterator<Item = std::io::Result<String>> + Send>,
-}
-
-impl StdinSpool {
-    fn new(job: &JobName) -> anyhow::Result<StdinSpool> {
-        let path =
-            std::env::temp_dir().join(format!("abreast-submit-{}-{job}.lines", std::process::id()));
-        let file = File::create(&path).with_context(|| {
-            format!(
-                "could not create {}, where standard input is kept while it is submitted",
-                path.display()
-            )
-        })?;
-        Ok(StdinSpool {
-            path,
-            writer: BufWriter::new(file),
-            stdin: Box::new(submitted_lines(BufReader::new(std::io::stdin()))),
-        })
-    }
-
-    /// The lines of an attempt: those kept so far (none on the first), then standard input's,
-    /// each kept as it is read.
-    fn lines(
-        &mut self,
-    ) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>> + Send + '_> {
-        self.writer
-            .flush()
-            .context("could not write the copy of standard input")?;
-        let kept = File::open(&self.path)
-            .with_context(|| format!("could not read {} again", self.path.display()))?;
-        let writer = &mut self.writer;
-        let fresh = self.stdin.by_ref().map(move |line| {
-            let line = line?;
-            writeln!(writer, "{line}")?;
-            Ok(line)
-        });
-        Ok(BufReader::new(kept).lines().chain(fresh))
-    }
-}
-
-impl Drop for StdinSpool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 /// Submits the input (again: only what the job lacks). If the broker goes away in the middle,
 /// the submission starts again from the input's first line: a file is read again, standard
-/// input from the copy kept of it ([`StdinSpool`]).
+/// input from the copy kept of it (a [`Spool`]).
 async fn submit(
     queue: &RedisQueue,
     job: &JobName,
@@ -340,13 +287,16 @@ async fn submit(
     stop: &StopSignal,
 ) -> anyhow::Result<Option<abreast_queue::Submitted>> {
     /// Where the lines come from.
-    enum Input<'a> {
+    enum Input<'a, I> {
         File(&'a Path),
-        Stdin(StdinSpool),
+        Stdin(Spool<I>),
     }
     let mut input = match args.input.as_ref().filter(|path| path.as_os_str() != "-") {
         Some(path) => Input::File(path),
-        None => Input::Stdin(StdinSpool::new(job)?),
+        None => Input::Stdin(Spool::new(
+            submitted_lines(BufReader::new(std::io::stdin())),
+            job,
+        )?),
     };
     let mut failures = 0;
     loop {

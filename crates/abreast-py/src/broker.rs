@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use abreast_fetch::{ErrorInfo, ErrorKind, Extraction, HttpSettings, Record, StopSignal, Summary};
-use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, QueueError, RedisQueue};
+use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, QueueError, RedisQueue, Spool};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -372,7 +372,7 @@ async fn collect(
     };
     // A job's lines are text: one that is not UTF-8 goes with those bytes percent-encoded, so
     // the workers request what a local run would.
-    let mut lines = input.filter_map(|line| match line {
+    let lines = input.filter_map(|line| match line {
         Err(error) => Some(Err(error)),
         Ok(line) => {
             let line = abreast_fetch::line_as_text(&line);
@@ -380,13 +380,30 @@ async fn collect(
             (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
         }
     });
-    // The URLs are read once: an outage during the submission ends the call (rerun it: what
-    // was added is not added twice).
-    queue
-        .submit(job, spec, &mut lines)
-        .await
-        .map_err(|error| error.to_string())?;
-    drop(lines);
+    // The URLs are read once; a copy kept on disk lets a submission the broker interrupted
+    // start again from the first (only what the job lacks is added).
+    let mut spool = Spool::new(lines, job).map_err(|error| error.to_string())?;
+    let mut failures = 0u32;
+    loop {
+        if stop.is_raised() {
+            return Ok(());
+        }
+        let mut lines = spool.lines().map_err(|error| {
+            format!("could not read the copy of the URLs kept while they are submitted: {error}")
+        })?;
+        match queue.submit(job, spec, &mut lines).await {
+            Ok(_) => break,
+            Err(error) if error.is_transient() => {
+                failures += 1;
+                eprintln!("abreast: {error}; submitting again with backoff");
+                let wait =
+                    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(3));
+                tokio::time::sleep(wait).await;
+            }
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    drop(spool);
     let holder = format!(
         "python-{}-{:?}",
         std::process::id(),

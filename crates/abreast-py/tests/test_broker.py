@@ -104,3 +104,70 @@ def test_bad_options_raise_and_hide_the_password(redis_url):
         abreast.fetch(["http://a.test/"], broker=redis_url, job="x", mode="threads")
     with pytest.raises(TypeError):
         abreast.fetch(["http://a.test/"], broker=redis_url)
+
+
+class RestartableRedis:
+    """A redis-server with AOF on a free port in `folder`, which a test can restart."""
+
+    def __init__(self, folder: Path):
+        self.server = shutil.which("redis-server")
+        if self.server is None:
+            pytest.fail("redis-server is not installed: the broker tests need it (apt-get install redis-server)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.folder = folder
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process = None
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.02)
+
+    def restart(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+            connection.sendall(b"SHUTDOWN\r\n")
+        self.process.wait(timeout=20)
+        self.start()
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def test_a_submission_the_broker_interrupted_starts_again_and_loses_nothing(site, cli, tmp_path, capfd):
+    redis = RestartableRedis(tmp_path)
+    worker = subprocess.Popen(
+        [cli, "worker", "--broker", redis.url, "--mode", "async", "-j", "8"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wanted = [site.url(f"/page/{n}") for n in range(40)]
+
+        def urls():
+            yield from wanted[:20]
+            # The job exists and its first URLs were read: the broker goes away under them.
+            redis.restart()
+            yield from wanted[20:]
+
+        records = list(abreast.fetch(urls(), broker=redis.url, job="py-restart", per_host=4))
+        assert Counter(r["url"] for r in records) == Counter(wanted)
+        assert "submitting again" in capfd.readouterr().err
+    finally:
+        worker.kill()
+        worker.wait()
+        redis.stop()

@@ -41,6 +41,7 @@ mod error;
 pub mod local;
 mod names;
 mod redis_streams;
+mod spool;
 
 use std::future::Future;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub use error::QueueError;
 pub use local::LocalRedis;
 pub use names::{BrokerUrl, JobName};
 pub use redis_streams::RedisQueue;
+pub use spool::Spool;
 
 /// What a job is, besides its lines: fixed when it is first submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
