@@ -268,6 +268,7 @@ pub trait Queue: Send + Sync {
     /// Appends `result` for the lease's line and acks the lease, in one atomic step; releases
     /// the host permit `permit` (`(host, holder)`) in the same step. Only a line's first
     /// result is appended: true if this one was. `gave_up` counts the line as given up.
+    /// [`Queue::complete_many`] with one lease.
     fn complete(
         &self,
         job: &JobName,
@@ -275,7 +276,18 @@ pub trait Queue: Send + Sync {
         result: &str,
         gave_up: bool,
         permit: Option<(&str, &str)>,
-    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+    ) -> impl Future<Output = Result<bool, QueueError>> + Send {
+        async move {
+            let completion = Completion {
+                lease,
+                result,
+                gave_up,
+                permit,
+            };
+            let fresh = self.complete_many(job, &[completion]).await?;
+            Ok(fresh.first().copied().unwrap_or(false))
+        }
+    }
 
     /// [`Queue::complete`] for many leases of one job in one atomic step and one round trip
     /// (a worker completes its records in batches: the broker's cost is then mostly per batch,

@@ -26,12 +26,12 @@ pub struct LocalRedis {
 impl LocalRedis {
     /// Starts a server with no password.
     pub fn start() -> io::Result<LocalRedis> {
-        LocalRedis::start_with(None)
+        LocalRedis::start_as(None, None)
     }
 
     /// Starts a server that asks for `password`.
     pub fn start_with_password(password: &str) -> io::Result<LocalRedis> {
-        LocalRedis::start_with(Some(password.to_owned()))
+        LocalRedis::start_as(Some(password.to_owned()), None)
     }
 
     /// Starts a server that speaks only TLS (`rediss://`), with this certificate (PEM, for
@@ -41,10 +41,6 @@ impl LocalRedis {
             None,
             Some([certificate.to_owned(), key.to_owned(), ca.to_owned()]),
         )
-    }
-
-    fn start_with(password: Option<String>) -> io::Result<LocalRedis> {
-        LocalRedis::start_as(password, None)
     }
 
     fn start_as(password: Option<String>, tls: Option<[PathBuf; 3]>) -> io::Result<LocalRedis> {

@@ -848,24 +848,6 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
-    async fn complete(
-        &self,
-        job: &JobName,
-        lease: &Lease,
-        result: &str,
-        gave_up: bool,
-        permit: Option<(&str, &str)>,
-    ) -> Result<bool, QueueError> {
-        let completion = Completion {
-            lease,
-            result,
-            gave_up,
-            permit,
-        };
-        let fresh = self.complete_many(job, &[completion]).await?;
-        Ok(fresh.first().copied().unwrap_or(false))
-    }
-
     async fn complete_many(
         &self,
         job: &JobName,
