@@ -153,6 +153,33 @@ struct Done {
     body: String,
 }
 
+/// Records waiting to be completed together (one script a batch), and when the oldest of them
+/// has waited [`RECORD_LINGER`].
+#[derive(Default)]
+struct Batch {
+    done: Vec<Done>,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Batch {
+    fn add(&mut self, done: Vec<Done>) {
+        if self.due.is_none() && !done.is_empty() {
+            self.due = Some(tokio::time::Instant::now() + RECORD_LINGER);
+        }
+        self.done.extend(done);
+    }
+
+    fn is_full(&self) -> bool {
+        self.done.len() >= RECORD_BATCH
+    }
+
+    /// The records, to complete now; the batch starts again empty.
+    fn take(&mut self) -> Vec<Done> {
+        self.due = None;
+        std::mem::take(&mut self.done)
+    }
+}
+
 /// One job this worker serves: its settings and its running fetch.
 struct JobRun {
     settings: JobSettings,
@@ -249,12 +276,11 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     let mut next_jobs = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Records wait up to RECORD_LINGER to be completed together (one script a batch).
-    let mut records: Vec<Done> = Vec::new();
-    let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut batch = Batch::default();
     while !stop.is_raised() {
+        let due = batch.due;
         let linger = async {
-            match flush_at {
+            match due {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
@@ -263,34 +289,28 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             event = incoming.recv() => {
                 // The other events keep their order before the records (a lease is fed before
                 // its record comes); a fetch's end waits until its records are completed.
-                let mut later = Vec::new();
+                let mut ended = Vec::new();
                 let mut next = event;
                 while let Some(event) = next.take() {
                     match event {
-                        Event::Records(job, ready) => {
-                            records.extend(worker.take_records(&job, &ready)?);
-                        }
-                        fed @ Event::Fed { .. } => worker.handle(fed).await?,
-                        ended @ Event::Ended(..) => later.push(ended),
+                        Event::Records(job, ready) => batch.add(worker.take_records(&job, &ready)?),
+                        Event::Fed { job, id, permit, local } => worker.fed(&job, id, permit, local),
+                        Event::Ended(job, error) => ended.push((job, error)),
                     }
-                    if records.len() < RECORD_BATCH {
+                    if !batch.is_full() {
                         next = incoming.try_recv().ok();
                     }
                 }
-                if records.len() >= RECORD_BATCH || !later.is_empty() {
-                    worker.complete(std::mem::take(&mut records)).await?;
-                    flush_at = None;
-                } else if !records.is_empty() && flush_at.is_none() {
-                    flush_at = Some(tokio::time::Instant::now() + RECORD_LINGER);
+                if batch.is_full() || !ended.is_empty() {
+                    worker.complete(batch.take()).await?;
                 }
-                for event in later {
-                    worker.handle(event).await?;
+                for (job, error) in ended {
+                    worker.ended(&job, error).await;
                 }
                 false
             }
             () = linger => {
-                worker.complete(std::mem::take(&mut records)).await?;
-                flush_at = None;
+                worker.complete(batch.take()).await?;
                 false
             }
             _ = tick.tick() => true,
@@ -332,10 +352,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
         if wanted && now >= next_lease && !worker.holds_suspect() {
             // The records waiting go first: a lease may bring a suspect, and a worker that it
             // kills must not take the lines it had finished down with it.
-            if !records.is_empty() {
-                worker.complete(std::mem::take(&mut records)).await?;
-                flush_at = None;
-            }
+            worker.complete(batch.take()).await?;
             match worker.lease_some().await {
                 Ok(0) => {
                     // Nothing to lease: ask again on a later tick, then every 100 ms.
@@ -356,7 +373,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             }
         }
     }
-    worker.complete(records).await?;
+    worker.complete(batch.take()).await?;
     worker.shut_down(&mut incoming, args.grace).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -570,7 +587,7 @@ impl Worker {
             host,
             slot,
             holder: format!("{}/{}", self.id, lease.id),
-            per_host: run.settings.per_host.max(1),
+            per_host,
             rate: run.settings.rate,
             ttl: run.lease,
             feed: run.feed.clone(),
@@ -591,54 +608,48 @@ impl Worker {
         Ok(())
     }
 
-    async fn handle(&mut self, event: Event) -> anyhow::Result<()> {
-        match event {
-            Event::Fed {
-                job,
-                id,
-                permit,
-                local,
-            } => {
-                let Some(run) = self.runs.get_mut(&job) else {
-                    return Ok(());
-                };
-                if let Some(held) = run.held.get_mut(&id) {
-                    held.admission = None;
-                    held.permit = permit;
-                    held._local = local;
-                    run.fed
-                        .entry(held.lease.text.clone())
-                        .or_default()
-                        .push_back(id);
-                }
-            }
-            Event::Records(job, ready) => {
-                let done = self.take_records(&job, &ready)?;
-                self.complete(done).await?;
-            }
-            Event::Ended(job, error) => {
-                if let Some(error) = error {
-                    eprintln!("abreast worker: the fetch of job {job} failed: {error}");
-                }
-                if let Some(mut run) = self.runs.remove(&job) {
-                    // What it still held goes back to the others.
-                    let leases: Vec<Lease> = run.held.values().map(|h| h.lease.clone()).collect();
-                    let mut permits: Vec<(String, String)> =
-                        run.held.values().filter_map(|h| h.permit.clone()).collect();
-                    permits.extend(run.take_spares(false));
-                    run.close();
-                    let mut note = OutageNote::new("worker");
-                    let _ = retry(&mut note, None, || {
-                        self.queue.hand_back(&job, &self.id, &leases, &permits)
-                    })
-                    .await;
-                    if let Some(reader) = run.reader.take() {
-                        let _ = tokio::task::spawn_blocking(move || reader.join()).await;
-                    }
-                }
+    /// A lease has its permits and its URL was fed: its record is matched to it by URL.
+    fn fed(
+        &mut self,
+        job: &JobName,
+        id: String,
+        permit: Option<(String, String)>,
+        local: Option<OwnedSemaphorePermit>,
+    ) {
+        let Some(run) = self.runs.get_mut(job) else {
+            return;
+        };
+        if let Some(held) = run.held.get_mut(&id) {
+            held.admission = None;
+            held.permit = permit;
+            held._local = local;
+            run.fed
+                .entry(held.lease.text.clone())
+                .or_default()
+                .push_back(id);
+        }
+    }
+
+    /// A job's fetch ended: what the run still held goes back to the others.
+    async fn ended(&mut self, job: &JobName, error: Option<String>) {
+        if let Some(error) = error {
+            eprintln!("abreast worker: the fetch of job {job} failed: {error}");
+        }
+        if let Some(mut run) = self.runs.remove(job) {
+            let leases: Vec<Lease> = run.held.values().map(|h| h.lease.clone()).collect();
+            let mut permits: Vec<(String, String)> =
+                run.held.values().filter_map(|h| h.permit.clone()).collect();
+            permits.extend(run.take_spares(false));
+            run.close();
+            let mut note = OutageNote::new("worker");
+            let _ = retry(&mut note, None, || {
+                self.queue.hand_back(job, &self.id, &leases, &permits)
+            })
+            .await;
+            if let Some(reader) = run.reader.take() {
+                let _ = tokio::task::spawn_blocking(move || reader.join()).await;
             }
         }
-        Ok(())
     }
 
     /// [`Worker::take_record`] for each record.
