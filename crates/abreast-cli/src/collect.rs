@@ -267,11 +267,7 @@ fn submitted_lines(
 ) -> impl Iterator<Item = std::io::Result<String>> + Send {
     reader.split(b'\n').filter_map(|line| match line {
         Err(error) => Some(Err(error)),
-        Ok(line) => {
-            let line = abreast_fetch::line_as_text(&line);
-            let line = line.trim();
-            (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
-        }
+        Ok(line) => abreast_fetch::job_line(&line).map(Ok),
     })
 }
 
@@ -552,20 +548,19 @@ impl Collector<'_> {
                 }
                 writer.flush().context("could not write the output")?;
             }
-            let fresh_count = fresh.len();
             let mut acked = fresh.clone();
             acked.extend(repeats);
             // Acked even through a stop: what was written must not come again.
             let collected = retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
-            for (_, line) in fresh {
-                self.mark(line);
+            for (_, line) in &fresh {
+                self.mark(*line);
             }
             if collected.is_some_and(|collected| collected >= self.lines) {
                 return Ok(false);
             }
             // A small batch means the results trickle in: let more gather before the next
             // read, so that the reads, announcements and acks are paid per batch, not per line.
-            if fresh_count < BATCH / 4
+            if fresh.len() < BATCH / 4
                 && crate::broker::sleep_unless_stopped(COLLECT_LINGER, stop).await
             {
                 return Ok(true);

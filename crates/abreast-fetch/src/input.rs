@@ -126,6 +126,14 @@ pub fn line_as_text(line: &[u8]) -> std::borrow::Cow<'_, str> {
     encoded.into()
 }
 
+/// An input line as a broker job carries it: as text ([`line_as_text`]) and trimmed; `None`
+/// for a blank line or a `#` comment, which a job skips as a run does.
+pub fn job_line(line: &[u8]) -> Option<String> {
+    let line = line_as_text(line);
+    let line = line.trim();
+    (!line.is_empty() && !line.starts_with('#')).then(|| line.to_owned())
+}
+
 /// One item of a run's input: a line that may hold a URL, or the error that ended the input.
 ///
 /// Implemented for `String`, `&str`, `Vec<u8>`, `&[u8]`, [`Url`], and `io::Result` of a

@@ -56,7 +56,7 @@
 //! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
 //! | [`extract_record`] | the same record for a page already in hand |
 //! | [`Summary`] | a run's counts |
-//! | [`IntoUrlLine`], [`line_as_text`] | what an input item may be; a line of bytes as text |
+//! | [`IntoUrlLine`], [`line_as_text`], [`job_line`] | what an input item may be; a line of bytes as text; as a broker job carries it |
 //! | [`FetchError`], [`ModeParseError`], [`ShardParseError`] | why a run could not start or finish |
 //!
 //! # Where things are
@@ -91,7 +91,7 @@ pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
 pub use http::HttpSettings;
 pub use http::dns::parse_server as parse_dns_server;
 pub use http::tls::CaError;
-pub use input::{IntoUrlLine, line_as_text};
+pub use input::{IntoUrlLine, job_line, line_as_text};
 pub use output::{CSV_COLUMNS, Format, RecordWriter, ResumeLedger, Resumed, open_for_resume};
 pub use page::{Extraction, extract_record};
 pub use record::{ErrorInfo, ErrorKind, Record};
@@ -100,7 +100,6 @@ pub use run::{Next, Records, RunOptions, fetch, run};
 pub use shard::{Shard, ShardParseError};
 pub use summary::Summary;
 
-/// Installs rustls's ring crypto provider for the process, once (both HTTP stacks use rustls).
 /// ring's provider with AES-128-GCM offered first, in TLS 1.3 and 1.2 alike, as browsers offer
 /// it (ring's own order puts AES-256 first). A server that follows the client's order, as most
 /// do, then runs the key schedule on SHA-256, which the CPU's SHA extensions compute, where
@@ -120,6 +119,7 @@ fn preferred_provider() -> rustls::crypto::CryptoProvider {
     provider
 }
 
+/// Installs rustls's ring crypto provider for the process, once (both HTTP stacks use rustls).
 pub(crate) fn install_crypto_provider() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {

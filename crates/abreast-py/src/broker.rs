@@ -346,13 +346,16 @@ where
                 if failures == 1 || failures.is_multiple_of(30) {
                     eprintln!("abreast: {error}; retrying with backoff");
                 }
-                let wait =
-                    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(3));
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(backoff(failures)).await;
             }
             Err(error) => return Err(error.to_string()),
         }
     }
+}
+
+/// The wait after `failures` failed tries in a row: 200 ms, doubling, at most 3 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(3))
 }
 
 /// Submits and collects; records go to Python through `send`, each batch acked once `taken`
@@ -374,11 +377,7 @@ async fn collect(
     // the workers request what a local run would.
     let lines = input.filter_map(|line| match line {
         Err(error) => Some(Err(error)),
-        Ok(line) => {
-            let line = abreast_fetch::line_as_text(&line);
-            let line = line.trim();
-            (!line.is_empty() && !line.starts_with('#')).then(|| Ok(line.to_owned()))
-        }
+        Ok(line) => abreast_fetch::job_line(&line).map(Ok),
     });
     // The URLs are read once; a copy kept on disk lets a submission the broker interrupted
     // start again from the first (only what the job lacks is added).
@@ -396,9 +395,7 @@ async fn collect(
             Err(error) if error.is_transient() => {
                 failures += 1;
                 eprintln!("abreast: {error}; submitting again with backoff");
-                let wait =
-                    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(3));
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(backoff(failures)).await;
             }
             Err(error) => return Err(error.to_string()),
         }

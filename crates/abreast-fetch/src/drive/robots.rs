@@ -58,21 +58,8 @@ impl RobotsGate {
                     Err(_) => continue, // that fetch was abandoned: claim again
                 },
                 Claim::Fetch(fetching) => {
-                    let file = match &self.shared {
-                        Some(shared) => shared.load(&origin).await,
-                        None => None,
-                    };
-                    let file = match file {
-                        Some(file) => file,
-                        None => {
-                            let fetched = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES).await;
-                            let file = file_of(fetched);
-                            if let Some(shared) = &self.shared {
-                                shared.store(&origin, file.clone()).await;
-                            }
-                            file
-                        }
-                    };
+                    let fetch = client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES);
+                    let file = self.file(&origin, fetch).await;
                     fetching.complete(Rules::from_outcome(file.outcome(), &self.token))
                 }
             };
@@ -92,23 +79,29 @@ impl RobotsGate {
                     Err(_) => continue,
                 },
                 Claim::Fetch(fetching) => {
-                    let shared = self.shared.as_ref();
-                    let file = shared.and_then(|s| futures::executor::block_on(s.load(&origin)));
-                    let file = match file {
-                        Some(file) => file,
-                        None => {
-                            let file = file_of(client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES));
-                            if let Some(shared) = shared {
-                                futures::executor::block_on(shared.store(&origin, file.clone()));
-                            }
-                            file
-                        }
-                    };
+                    // The fetch itself blocks this thread, as every request of this step does.
+                    let fetch = async { client.fetch_robots(&robots_url, MAX_ROBOTS_BYTES) };
+                    let file = futures::executor::block_on(self.file(&origin, fetch));
                     fetching.complete(Rules::from_outcome(file.outcome(), &self.token))
                 }
             };
             return verdict(&rules, url, &robots_url);
         }
+    }
+
+    /// `origin`'s file as the runs it is shared with have it; else fetched by `fetch`, then
+    /// shared with them.
+    async fn file(&self, origin: &str, fetch: impl Future<Output = Fetched>) -> RobotsFile {
+        if let Some(shared) = &self.shared
+            && let Some(file) = shared.load(origin).await
+        {
+            return file;
+        }
+        let file = file_of(fetch.await);
+        if let Some(shared) = &self.shared {
+            shared.store(origin, file.clone()).await;
+        }
+        file
     }
 }
 

@@ -46,13 +46,10 @@ struct Agents {
 }
 
 impl Agents {
-    /// The agent for `url`'s origin, made on first use.
-    fn for_url(&self, url: &str) -> ureq::Agent {
-        let origin = match url::Url::parse(url) {
-            Ok(parsed) => parsed.origin().ascii_serialization(),
-            // ureq reports what is wrong with it.
-            Err(_) => String::new(),
-        };
+    /// The agent for `url`'s origin, made on first use (`None`: a URL that does not parse,
+    /// whose request ureq refuses, saying why).
+    fn for_url(&self, url: Option<&url::Url>) -> ureq::Agent {
+        let origin = url.map_or_else(String::new, |url| url.origin().ascii_serialization());
         let mut agents = self
             .by_origin
             .lock()
@@ -156,18 +153,19 @@ impl BlockingClient {
     /// `dns` at once, never a time-out of the connection.
     fn fetch_within(&self, url: &str, limits: (usize, Extraction)) -> Fetched {
         let start = Instant::now();
-        if let Ok(parsed) = url::Url::parse(url)
-            && let Some(url::Host::Domain(host)) = parsed.host()
+        let parsed = url::Url::parse(url).ok();
+        if let Some(url::Host::Domain(host)) = parsed.as_ref().and_then(url::Url::host)
             && let Err(error) = self.resolver.lookup_blocking(host)
         {
             return Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string()))
                 .into_fetched(url.to_owned(), 1, start.elapsed());
         }
+        let agent = self.agents.for_url(parsed.as_ref());
         let policy = self.settings.retry_policy();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(url, attempts, limits);
+            let attempt = self.attempt(&agent, url, attempts, limits);
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => std::thread::sleep(wait),
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -175,12 +173,14 @@ impl BlockingClient {
         }
     }
 
-    fn attempt(&self, url: &str, attempt: u32, limits: (usize, Extraction)) -> Attempt {
-        let mut request = self
-            .agents
-            .for_url(url)
-            .get(url)
-            .header("Accept-Encoding", ACCEPT_ENCODING);
+    fn attempt(
+        &self,
+        agent: &ureq::Agent,
+        url: &str,
+        attempt: u32,
+        limits: (usize, Extraction),
+    ) -> Attempt {
+        let mut request = agent.get(url).header("Accept-Encoding", ACCEPT_ENCODING);
         for (name, value) in self.settings.extra_headers() {
             request = request.header(name, value);
         }
