@@ -88,14 +88,11 @@ pub fn current_thread_clock() -> Option<ClockId> {
 /// each started; `None` where the system does not say (not Linux).
 pub fn tree_seconds() -> Option<f64> {
     let own = read_clock(libc::CLOCK_PROCESS_CPUTIME_ID)?;
-    let reaped = rusage_seconds(libc::RUSAGE_CHILDREN)?;
+    let reaped = reaped_children_seconds()?;
     let ticks = clock_ticks_per_second();
     let mut total = own + reaped;
     for pid in crate::memory::descendants(std::process::id()) {
-        let mut clock: ClockId = 0;
-        // SAFETY: `clock` is valid for writing; a pid that is gone gives an error, not UB.
-        let known = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } == 0;
-        if let Some(seconds) = known.then(|| read_clock(clock)).flatten() {
+        if let Some(seconds) = process_seconds(pid) {
             total += seconds;
         }
         if let Some(reaped_ticks) = reaped_children_ticks(pid) {
@@ -103,6 +100,20 @@ pub fn tree_seconds() -> Option<f64> {
         }
     }
     Some(total)
+}
+
+/// CPU seconds of the live process `pid` since it started (its process clock); `None` once it
+/// has ended.
+pub fn process_seconds(pid: u32) -> Option<f64> {
+    let mut clock: ClockId = 0;
+    // SAFETY: `clock` is valid for writing; a pid that is gone gives an error, not UB.
+    let known = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } == 0;
+    known.then(|| read_clock(clock)).flatten()
+}
+
+/// CPU seconds of the children of this process that it has waited for.
+pub fn reaped_children_seconds() -> Option<f64> {
+    rusage_seconds(libc::RUSAGE_CHILDREN)
 }
 
 /// User + system seconds of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).

@@ -24,7 +24,7 @@ use abreast_site::{Latency, RunningSite, Site, SiteConfig};
 use anyhow::Context as _;
 
 use crate::cputime::ThreadClocks;
-use crate::python::{self, Program, PythonCase};
+use crate::python::{Program, PythonCase};
 use crate::report::{Mechanism, Row, SuiteReport};
 use crate::{Sizes, Timing, page_urls};
 
@@ -215,35 +215,21 @@ fn part(
                 sizes.cpu_workers(),
             ),
         ] {
-            let case = PythonCase {
-                program,
-                args: python::args([
-                    list.as_os_str().to_owned(),
-                    "--workers".into(),
-                    workers.to_string().into(),
-                ]),
-                mechanism,
-                variant: None,
-                workers,
-                tasks: pages,
-            };
+            let case = PythonCase::fetching(program, mechanism, workers, &list, pages, []);
             rows.extend(bench.python_row(&case, Duration::from_secs(600)));
         }
         // The explainer's readers with abreast: the hybrid mode from Python, as many requests
         // in flight as the Rust rows of the coroutine modes.
         let workers = concurrency(Mode::Hybrid, latency);
-        let case = PythonCase {
-            program: Program::AbreastFetch,
-            args: python::args([
-                list.as_os_str().to_owned(),
-                "--workers".into(),
-                workers.to_string().into(),
-            ]),
-            mechanism: Mechanism::Hybrid,
-            variant: Some("with abreast".to_owned()),
+        let case = PythonCase::fetching(
+            Program::AbreastFetch,
+            Mechanism::Hybrid,
             workers,
-            tasks: pages,
-        };
+            &list,
+            pages,
+            [],
+        )
+        .with_variant("with abreast");
         rows.extend(bench.python_row(&case, Duration::from_secs(600)));
     }
     Ok(rows)

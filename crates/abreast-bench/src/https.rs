@@ -102,6 +102,15 @@ fn open_web(ca_pem: &str, dns: SocketAddr) -> anyhow::Result<FetchConfig> {
     Ok(config)
 }
 
+/// `row` with what the site counted since `before` in its note, if it ran (`runs` times).
+fn counted(row: Row, before: Counts, site: &RunningSite, runs: u64, hosts: u64) -> Row {
+    if row.wall.is_some() {
+        with_note(row, before.note(Counts::of(site), runs, hosts))
+    } else {
+        row
+    }
+}
+
 /// The Python case's row (none without the Python rows), with the site's counts in its note
 /// when it ran (Python cases have no warm-up).
 fn python_row(
@@ -112,11 +121,7 @@ fn python_row(
 ) -> Option<Row> {
     let before = Counts::of(site);
     let row = bench.python_row(case, Duration::from_secs(600))?;
-    Some(if row.wall.is_some() {
-        with_note(row, before.note(Counts::of(site), bench.bench.runs, hosts))
-    } else {
-        row
-    })
+    Some(counted(row, before, site, bench.bench.runs, hosts))
 }
 
 /// One part: abreast's modes, curl and (with the Python rows) the aiohttp program on `pages`
@@ -156,11 +161,12 @@ fn part(
         .context("could not write the test site's CA")?;
     let every_run = bench.bench.warmup + bench.bench.runs;
 
+    let config = open_web(site.ca_pem().unwrap_or_default(), dns);
     let mut rows = Vec::new();
     for mode in Mode::ALL {
         let label = format!("fetch {mode}");
         let workers = concurrency(mode, latency);
-        let row = match open_web(site.ca_pem().unwrap_or_default(), dns) {
+        let row = match &config {
             Err(why) => Row::skipped(
                 mechanism(mode),
                 Implementation::Rust,
@@ -201,52 +207,39 @@ fn part(
         }
         let before = Counts::of(site);
         let row = crate::curl::row_with(bench, dir.path(), &urls, pages, server, &options)?;
-        let ran = row.wall.is_some();
-        rows.push(if ran {
-            with_note(row, before.note(Counts::of(site), every_run, host_count))
-        } else {
-            row
-        });
+        rows.push(counted(row, before, site, every_run, host_count));
     }
     if bench.python_rows() {
         let list = dir.path().join("urls.txt");
         std::fs::write(&list, &urls).context("could not write the URL list")?;
-        let workers = 100;
-        let case = PythonCase {
-            program: Program::AsyncFetch,
-            args: python::args([
-                list.as_os_str().to_owned(),
-                "--workers".into(),
-                workers.to_string().into(),
+        // Both programs trust the site's CA and ask its name server.
+        let open_web = || {
+            python::args([
                 "--cafile".into(),
                 ca_file.as_os_str().to_owned(),
                 "--dns-server".into(),
                 dns.to_string().into(),
-            ]),
-            mechanism: Mechanism::Async,
-            variant: None,
-            workers,
-            tasks: pages,
+            ])
         };
+        let case = PythonCase::fetching(
+            Program::AsyncFetch,
+            Mechanism::Async,
+            100,
+            &list,
+            pages,
+            open_web(),
+        );
         rows.extend(python_row(bench, &case, site, host_count));
         // The explainer's readers with abreast: the hybrid mode from Python.
-        let workers = concurrency(Mode::Hybrid, latency);
-        let case = PythonCase {
-            program: Program::AbreastFetch,
-            args: python::args([
-                list.as_os_str().to_owned(),
-                "--workers".into(),
-                workers.to_string().into(),
-                "--cafile".into(),
-                ca_file.as_os_str().to_owned(),
-                "--dns-server".into(),
-                dns.to_string().into(),
-            ]),
-            mechanism: Mechanism::Hybrid,
-            variant: Some("with abreast".to_owned()),
-            workers,
-            tasks: pages,
-        };
+        let case = PythonCase::fetching(
+            Program::AbreastFetch,
+            Mechanism::Hybrid,
+            concurrency(Mode::Hybrid, latency),
+            &list,
+            pages,
+            open_web(),
+        )
+        .with_variant("with abreast");
         rows.extend(python_row(bench, &case, site, host_count));
     }
     Ok(rows)

@@ -180,6 +180,38 @@ pub struct PythonCase {
 }
 
 impl PythonCase {
+    /// A case of one of the fetch programs: it reads the `pages` URLs of the file `list`, with
+    /// `workers` at once (`--workers`), then takes the arguments `extra`.
+    pub fn fetching(
+        program: Program,
+        mechanism: Mechanism,
+        workers: usize,
+        list: &std::path::Path,
+        pages: u64,
+        extra: impl IntoIterator<Item = OsString>,
+    ) -> PythonCase {
+        let mut args = args([
+            list.as_os_str().to_owned(),
+            "--workers".into(),
+            workers.to_string().into(),
+        ]);
+        args.extend(extra);
+        PythonCase {
+            program,
+            args,
+            mechanism,
+            variant: None,
+            workers,
+            tasks: pages,
+        }
+    }
+
+    /// The same case, as a variant row (`with abreast`).
+    pub fn with_variant(mut self, variant: &str) -> PythonCase {
+        self.variant = Some(variant.to_owned());
+        self
+    }
+
     /// The row for this case when it cannot run.
     pub fn skipped_row(&self, note: impl Into<String>) -> Row {
         let row = Row::skipped(

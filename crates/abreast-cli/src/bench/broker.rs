@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use abreast_bench::cputime::{process_seconds, reaped_children_seconds};
 use abreast_bench::{Implementation, Mechanism, Report, Row, SuiteReport};
 use abreast_queue::LocalRedis;
 use abreast_site::{Latency, Site, SiteConfig};
@@ -71,34 +72,14 @@ impl Drop for Worker {
     }
 }
 
-/// User plus system CPU seconds of a running process, from /proc.
+/// CPU seconds of the running process `pid`.
 fn process_cpu(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("could not read the CPU time of process {pid}"))?;
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // After the command's ")": state is field 3 of stat(5), utime 14 and stime 15.
-    let ticks = |index: usize| -> u64 {
-        fields
-            .get(index - 3)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    // SAFETY: sysconf has no preconditions.
-    let hertz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Ok((ticks(14) + ticks(15)) as f64 / hertz)
+    process_seconds(pid).with_context(|| format!("could not read the CPU time of process {pid}"))
 }
 
-/// User plus system CPU seconds of this process's children that have been waited for.
+/// CPU seconds of this process's children that have been waited for.
 fn children_cpu() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    reaped_children_seconds().unwrap_or(0.0)
 }
 
 /// Runs `command` to its end; an error unless it exits 0.
