@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use abreast_queue::LocalRedis;
 use abreast_site::{Latency, Site, SiteConfig};
 
-use crate::util::{abreast, run_expecting};
+use crate::util::{abreast, run_expecting, wait_for};
 
 fn redis() -> LocalRedis {
     LocalRedis::start().expect(
@@ -77,15 +77,6 @@ fn assert_one_record_per_line(path: &Path, lines: &[String]) {
         expected,
         "one record per input line"
     );
-}
-
-/// Waits for `condition` (the time limit only catches a hang).
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !condition() {
-        assert!(Instant::now() < deadline, "waited 90 s for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// A child `abreast` process, its stderr in a file, killed when dropped.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use abreast_site::{Site, SiteConfig};
 
-use crate::util::{abreast, run_expecting};
+use crate::util::{abreast, run_expecting, wait_for};
 
 fn records_of(output: &str) -> Vec<serde_json::Value> {
     output
@@ -225,15 +225,7 @@ fn a_broker_job_takes_a_latin1_line_as_a_local_run_does() {
     latin1.extend_from_slice(b"\xe9\nhttp://caf\xe9.example/\n");
     latin1.extend_from_slice(format!("{base}/page/2\n").as_bytes());
     std::fs::write(&input, &latin1).unwrap();
-    let _worker = KillOnDrop(
-        abreast()
-            .args(["worker", "--broker", &redis.url(), "--mode", "async"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("abreast worker starts"),
-    );
+    let _worker = worker(&redis, "async", &[]);
     let out = dir.path().join("out.jsonl");
     let mut collect = abreast();
     collect
@@ -276,25 +268,7 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
     // The async step (hybrid, async) and the blocking one (threads) both share the files.
     let _workers: Vec<KillOnDrop> = ["hybrid", "async", "threads"]
         .iter()
-        .map(|mode| {
-            KillOnDrop(
-                abreast()
-                    .args([
-                        "worker",
-                        "--broker",
-                        &redis.url(),
-                        "--mode",
-                        mode,
-                        "-j",
-                        "2",
-                    ])
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .expect("abreast worker starts"),
-            )
-        })
+        .map(|mode| worker(&redis, mode, &["-j", "2"]))
         .collect();
     // All three serve from the start (each reports itself when it starts).
     wait_for_workers(&redis, |workers| workers.len() == 3);
@@ -341,25 +315,31 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
     });
 }
 
-/// Waits until the workers `abreast status` lists satisfy `condition` (a minute at most: a hang).
+/// An `abreast worker` of `redis` in `mode`, its output dropped, killed when dropped.
+fn worker(redis: &abreast_queue::LocalRedis, mode: &str, extra: &[&str]) -> KillOnDrop {
+    KillOnDrop(
+        abreast()
+            .args(["worker", "--broker", &redis.url(), "--mode", mode])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("abreast worker starts"),
+    )
+}
+
+/// Waits until the workers `abreast status` lists satisfy `condition`.
 fn wait_for_workers(
     redis: &abreast_queue::LocalRedis,
     condition: impl Fn(&[serde_json::Value]) -> bool,
 ) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    wait_for("the workers", || {
         let (stdout, _) = run_expecting(
             abreast().args(["status", "--broker", &redis.url(), "--format", "json"]),
             0,
         );
         let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        if condition(status["workers"].as_array().unwrap()) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the workers never got there: {status}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        condition(status["workers"].as_array().unwrap())
+    });
 }

@@ -25,3 +25,15 @@ pub fn run_expecting(command: &mut Command, code: i32) -> (String, String) {
     );
     (stdout, stderr)
 }
+
+/// Waits for `condition` (the time limit only catches a hang).
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 90 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
