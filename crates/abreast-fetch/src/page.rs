@@ -185,6 +185,7 @@ pub fn extract_record(
         attempts: 0,
         elapsed_ms: 0,
         http_version: None,
+        redirect_to: None,
     };
     finish_record(line, fetched, extractor)
 }

@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Job, Shared, forward};
 use crate::config::{FetchConfig, FetchError};
-use crate::http::HttpSettings;
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
+use crate::http::{Fetched, Hops, HttpSettings};
 use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
@@ -26,10 +26,24 @@ use crate::record::{ErrorInfo, ErrorKind, Record};
 pub(crate) struct PageJob {
     /// The input line, as the record names it.
     pub(crate) line: String,
-    /// The parsed URL.
+    /// The parsed URL (a hop of its redirect chain, with `--robots obey`).
     pub(crate) url: String,
     /// The run's HTTP settings.
     pub(crate) settings: HttpSettings,
+    /// Whether the chain left its first host (credentials are then not sent).
+    pub(crate) left_host: bool,
+}
+
+/// What a worker gives back for a [`PageJob`], as JSON text: the pool's frames are postcard,
+/// which cannot carry the JSON-LD values or the untagged card entries of a record, while JSON
+/// carries exactly what the record's writer writes.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum PageOutcome {
+    /// The URL's record.
+    Record(String),
+    /// A redirect its client stopped at (`--robots obey`): the hop's [`Fetched`], for the
+    /// parent to check the target against its robots.txt and send the next hop.
+    Redirect(String),
 }
 
 /// The client of this worker process, made on its first task and kept for the next ones.
@@ -51,20 +65,27 @@ fn worker_client(settings: &HttpSettings) -> Result<Arc<BlockingClient>, ErrorIn
 
 /// Fetches one page and extracts its metadata, in a worker process. A panic here is caught by
 /// the pool and reported as the task's error, which becomes the URL's record.
-///
-/// The record crosses back as its JSON text: the pool's frames are postcard, which cannot carry
-/// the JSON-LD values or the untagged card entries of a record, while JSON carries exactly what
-/// the record's writer writes.
 #[abreast::task]
-pub(crate) fn fetch_page(job: PageJob) -> String {
-    let record = match worker_client(&job.settings) {
-        Ok(client) => {
-            let extractor = job.settings.extractor();
-            finish_record_at(job.line, client.fetch(&job.url), None, extractor.as_ref())
-        }
-        Err(error) => Record::failed(job.line, error),
+pub(crate) fn fetch_page(job: PageJob) -> PageOutcome {
+    let json = |record: &Record| serde_json::to_string(record).expect("a record serializes");
+    let client = match worker_client(&job.settings) {
+        Ok(client) => client,
+        Err(error) => return PageOutcome::Record(json(&Record::failed(job.line, error))),
     };
-    serde_json::to_string(&record).expect("a record serializes to JSON")
+    let fetched = client.fetch_hop(&job.url, job.left_host);
+    if fetched.redirect_to.is_some() {
+        let hop = serde_json::to_string(&fetched).expect("a fetch's outcome serializes");
+        return PageOutcome::Redirect(hop);
+    }
+    let extractor = job.settings.extractor();
+    let record = finish_record_at(job.line, fetched, None, extractor.as_ref());
+    PageOutcome::Record(json(&record))
+}
+
+/// The record of input line `line` when a worker's `what` did not parse (`error`).
+fn internal(line: &str, what: &str, error: &serde_json::Error) -> Record {
+    let message = format!("internal error: the worker's {what} did not parse: {error}");
+    Record::failed(line, ErrorInfo::new(ErrorKind::Internal, message))
 }
 
 /// Runs the jobs through a process pool of `-j` workers.
@@ -107,29 +128,57 @@ pub(super) fn drive(
         };
         let host = url.host_str().unwrap_or_default();
         let _permit = shared.limits.acquire(host, floor).await;
-        let job = PageJob {
-            line: line.clone(),
-            url: url.into(),
-            settings: settings.clone(),
-        };
-        let record = match workers.submit_async(fetch_page, job).await.await {
-            Ok(json) => serde_json::from_str::<Record>(&json).unwrap_or_else(|error| {
-                let message = format!("internal error: the worker's record did not parse: {error}");
-                Record::failed(line, ErrorInfo::new(ErrorKind::Internal, message))
-            }),
-            Err(error) => {
-                // The task panicked, or the worker died under this URL (the pool has replaced
-                // it), or it could not be sent: one error record.
-                let kind = if error.is_timeout() {
-                    ErrorKind::Timeout
-                } else if error.is_panic() || error.is_codec() {
-                    ErrorKind::Internal
-                } else {
-                    ErrorKind::Http
-                };
-                let message = format!("worker process failed: {error}");
-                Record::failed(line, ErrorInfo::new(kind, message))
+        // With `--robots obey` the workers stop at redirects: each hop's target is checked
+        // here, then sent to a worker as a job of its own.
+        let mut hops = Hops::new(&url, settings.max_redirects);
+        let mut hop = String::from(url);
+        let record = loop {
+            let job = PageJob {
+                line: line.clone(),
+                url: hop,
+                settings: settings.clone(),
+                left_host: hops.left_host(),
+            };
+            let fetched = match workers.submit_async(fetch_page, job).await.await {
+                Ok(PageOutcome::Record(json)) => {
+                    break match serde_json::from_str::<Record>(&json) {
+                        Ok(mut record) => {
+                            let (attempts, elapsed_ms) = hops.so_far();
+                            record.attempts += attempts;
+                            record.elapsed_ms += elapsed_ms;
+                            record
+                        }
+                        Err(error) => internal(&line, "record", &error),
+                    };
+                }
+                Ok(PageOutcome::Redirect(json)) => match serde_json::from_str::<Fetched>(&json) {
+                    Ok(fetched) => fetched,
+                    Err(error) => break internal(&line, "redirect", &error),
+                },
+                Err(error) => {
+                    // The task panicked, or the worker died under this URL (the pool has
+                    // replaced it), or it could not be sent: one error record.
+                    let kind = if error.is_timeout() {
+                        ErrorKind::Timeout
+                    } else if error.is_panic() || error.is_codec() {
+                        ErrorKind::Internal
+                    } else {
+                        ErrorKind::Http
+                    };
+                    let message = format!("worker process failed: {error}");
+                    break Record::failed(line, ErrorInfo::new(kind, message));
+                }
+            };
+            let next = match hops.after(fetched) {
+                Ok(outcome) => break finish_record_at(line, outcome, None, None),
+                Err(next) => next,
+            };
+            if let Some((gate, client)) = robots
+                && let Err(refused) = gate.check_async(&next, client).await
+            {
+                break finish_record_at(line, hops.refused(&next, refused), None, None);
             }
+            hop = next.into();
         };
         (sequence, record)
     };

@@ -66,7 +66,11 @@ pub(super) fn drive(
                     let fetched = {
                         let host = url.host_str().unwrap_or_default();
                         let _permit = shared.limits.acquire_blocking(host, floor);
-                        client.fetch(url.as_str())
+                        // Each redirect's target is checked too, before it is asked for.
+                        client.fetch_hops(&url, |next| match &shared.robots {
+                            None => Ok(()),
+                            Some(gate) => gate.check_blocking(next, &client).map(|_floor| ()),
+                        })
                     };
                     finish_record_at(line, fetched, Some(url), (*extractor).as_ref())
                 }

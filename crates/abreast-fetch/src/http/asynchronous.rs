@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
 use crate::http::dns::{DnsError, ForReqwest, Resolver};
-use crate::http::{Attempt, Fetched, Head, HttpSettings};
+use crate::http::{Attempt, Fetched, Head, Hops, HttpSettings};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
@@ -19,6 +19,9 @@ pub struct AsyncClient {
     client: reqwest::Client,
     resolver: Resolver,
     settings: HttpSettings,
+    /// The extra headers of each request, when the client stops at redirects (reqwest then
+    /// has no chain to drop credentials from): on the chain's first host, and after it left.
+    hop_headers: Option<Arc<[reqwest::header::HeaderMap; 2]>>,
 }
 
 /// The client could not be built (for example the TLS set-up failed).
@@ -35,29 +38,42 @@ pub enum ClientError {
 impl AsyncClient {
     /// A client with keep-alive and HTTP/2 where offered (ALPN `h2`, unless `--http1.1`), the
     /// run's time limits and name servers, at most `max_redirects` redirects and only to http
-    /// or https.
+    /// or https; or, with `--robots obey`, none: it stops at each ([`AsyncClient::fetch_hops`]).
     pub fn new(settings: HttpSettings) -> Result<AsyncClient, ClientError> {
         crate::install_crypto_provider();
         let max_redirects = settings.max_redirects as usize;
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if !matches!(attempt.url().scheme(), "http" | "https") {
-                let scheme = attempt.url().scheme().to_owned();
-                attempt.error(format!("refused a redirect to a {scheme}: URL"))
-            } else if attempt.previous().len() > max_redirects {
-                attempt.error(format!("too many redirects (more than {max_redirects})"))
-            } else {
-                attempt.follow()
+        let redirects = if settings.follows_redirects() {
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if !matches!(attempt.url().scheme(), "http" | "https") {
+                    let scheme = attempt.url().scheme().to_owned();
+                    attempt.error(format!("refused a redirect to a {scheme}: URL"))
+                } else if attempt.previous().len() > max_redirects {
+                    attempt.error(format!("too many redirects (more than {max_redirects})"))
+                } else {
+                    attempt.follow()
+                }
+            })
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let header_map = |left_host: bool| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (name, value) in settings.hop_headers(left_host) {
+                if let (Ok(name), Ok(value)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    reqwest::header::HeaderValue::from_str(value),
+                ) {
+                    headers.append(name, value);
+                }
             }
-        });
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in settings.extra_headers() {
-            if let (Ok(name), Ok(value)) = (
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-                reqwest::header::HeaderValue::from_str(value),
-            ) {
-                headers.append(name, value);
-            }
-        }
+            headers
+        };
+        let hop_headers = (!settings.follows_redirects())
+            .then(|| Arc::new([header_map(false), header_map(true)]));
+        let mut headers = match hop_headers {
+            Some(_) => reqwest::header::HeaderMap::new(),
+            None => header_map(false),
+        };
         headers.insert(
             reqwest::header::ACCEPT_ENCODING,
             reqwest::header::HeaderValue::from_static(ACCEPT_ENCODING),
@@ -84,21 +100,28 @@ impl AsyncClient {
             client,
             resolver,
             settings,
+            hop_headers,
         })
     }
 
     /// Fetches `url`, already parsed (the HTTP client takes it as it is instead of parsing its
-    /// text again), with retries; never panics, never returns without an outcome.
-    pub async fn fetch_url(&self, url: &Url) -> Fetched {
+    /// text again), with retries; never panics, never returns without an outcome. A client
+    /// that stops at redirects ([`HttpSettings::follows_redirects`]) follows each hop only once
+    /// `check` allowed its target; a refused hop is the outcome, with `check`'s error.
+    pub(crate) async fn fetch_hops<F>(&self, url: &Url, check: impl Fn(Url) -> F) -> Fetched
+    where
+        F: Future<Output = Result<(), ErrorInfo>>,
+    {
         let limits = (self.settings.max_bytes, self.settings.extraction);
-        self.fetch_with(url.as_str(), url, limits).await
+        self.follow(url, limits, check).await
     }
 
-    /// Fetches a robots.txt, its body kept whole up to `max_bytes`.
+    /// Fetches a robots.txt, its body kept whole up to `max_bytes`, its redirects followed.
     pub(crate) async fn fetch_robots(&self, url: &str, max_bytes: usize) -> Fetched {
         match Url::parse(url) {
             Ok(parsed) => {
-                self.fetch_with(url, &parsed, (max_bytes, Extraction::Full))
+                let limits = (max_bytes, Extraction::Full);
+                self.follow(&parsed, limits, |_| std::future::ready(Ok(())))
                     .await
             }
             Err(error) => Attempt::Failed(ErrorInfo::new(ErrorKind::InvalidUrl, error.to_string()))
@@ -106,10 +129,42 @@ impl AsyncClient {
         }
     }
 
-    /// Fetches `target` (whose text is `url`) with retries, its body read within `limits`
-    /// (the cap, and how much is kept). Its host is looked up first: a name that does not
-    /// resolve is an error of kind `dns` at once, never a time-out of the connection.
-    async fn fetch_with(&self, url: &str, target: &Url, limits: (usize, Extraction)) -> Fetched {
+    /// Fetches `url` and the redirects after it that `check` allows, if the client stops at
+    /// them (else reqwest followed them within the one fetch).
+    async fn follow<F>(
+        &self,
+        url: &Url,
+        limits: (usize, Extraction),
+        check: impl Fn(Url) -> F,
+    ) -> Fetched
+    where
+        F: Future<Output = Result<(), ErrorInfo>>,
+    {
+        let mut hops = Hops::new(url, self.settings.max_redirects);
+        let mut fetched = self.fetch_with(url, limits, false).await;
+        loop {
+            let next = match hops.after(fetched) {
+                Ok(outcome) => return outcome,
+                Err(next) => next,
+            };
+            if let Err(refused) = check(next.clone()).await {
+                return hops.refused(&next, refused);
+            }
+            fetched = self.fetch_with(&next, limits, hops.left_host()).await;
+        }
+    }
+
+    /// Fetches `target` with retries, its body read within `limits` (the cap, and how much is
+    /// kept), with the headers of a request to its chain's first host or not (`left_host`).
+    /// Its host is looked up first: a name that does not resolve is an error of kind `dns` at
+    /// once, never a time-out of the connection.
+    async fn fetch_with(
+        &self,
+        target: &Url,
+        limits: (usize, Extraction),
+        left_host: bool,
+    ) -> Fetched {
+        let url = target.as_str();
         let start = Instant::now();
         if let Some(url::Host::Domain(host)) = target.host()
             && let Err(error) = self.resolver.lookup(host).await
@@ -121,7 +176,9 @@ impl AsyncClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(target.clone(), attempts, limits).await;
+            let attempt = self
+                .attempt(target.clone(), attempts, limits, left_host)
+                .await;
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -129,8 +186,18 @@ impl AsyncClient {
         }
     }
 
-    async fn attempt(&self, url: Url, attempt: u32, limits: (usize, Extraction)) -> Attempt {
-        let mut response = match self.client.get(url).send().await {
+    async fn attempt(
+        &self,
+        url: Url,
+        attempt: u32,
+        limits: (usize, Extraction),
+        left_host: bool,
+    ) -> Attempt {
+        let mut request = self.client.get(url);
+        if let Some(headers) = &self.hop_headers {
+            request = request.headers(headers[usize::from(left_host)].clone());
+        }
+        let mut response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
                 return Attempt::Failed(classify(&error));
@@ -142,6 +209,7 @@ impl AsyncClient {
             response.version(),
             response.headers(),
             attempt,
+            self.hop_headers.is_some(),
         );
         let to_read = match head {
             Head::Done(attempt) => return attempt,

@@ -11,7 +11,7 @@ use crate::http::body::{
 };
 use crate::http::dns::{DnsError, ForUreq, Resolver};
 use crate::http::tls::CaError;
-use crate::http::{Attempt, Fetched, Head, HttpSettings, io_error_kind};
+use crate::http::{Attempt, Fetched, Head, Hops, HttpSettings, io_error_kind};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
@@ -107,7 +107,13 @@ impl BlockingClient {
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_global(Some(settings.timeout))
-            .max_redirects(settings.max_redirects)
+            // With `--robots obey` the client stops at every redirect: the run checks each hop's
+            // target before it follows it (`fetch_hops`).
+            .max_redirects(if settings.follows_redirects() {
+                settings.max_redirects
+            } else {
+                0
+            })
             // Keep every connection a run can have open to a host, so none is closed only for
             // want of an idle slot (ureq keeps 3 per host by default).
             .max_idle_connections(IDLE_CONNECTIONS_PER_HOST)
@@ -137,21 +143,62 @@ impl BlockingClient {
         &self.settings
     }
 
-    /// Fetches `url` with retries; never panics, never returns without an outcome.
-    pub fn fetch(&self, url: &str) -> Fetched {
+    /// Fetches `url` with retries; never panics, never returns without an outcome. A client
+    /// that stops at redirects ([`HttpSettings::follows_redirects`]) follows each hop only once
+    /// `check` allowed its target; a refused hop is the outcome, with `check`'s error.
+    pub(crate) fn fetch_hops(
+        &self,
+        url: &url::Url,
+        check: impl Fn(&url::Url) -> Result<(), ErrorInfo>,
+    ) -> Fetched {
         let limits = (self.settings.max_bytes, self.settings.extraction);
-        self.fetch_within(url, limits)
+        self.follow(url, limits, check)
     }
 
-    /// Fetches a robots.txt, its body kept whole up to `max_bytes`.
+    /// One hop of a chain (the whole chain if the client follows redirects), with the headers
+    /// of a request to the chain's first host or not (`left_host`): a process worker's fetch,
+    /// its parent following the redirects it stops at.
+    pub(crate) fn fetch_hop(&self, url: &str, left_host: bool) -> Fetched {
+        let limits = (self.settings.max_bytes, self.settings.extraction);
+        self.fetch_within(url, limits, left_host)
+    }
+
+    /// Fetches a robots.txt, its body kept whole up to `max_bytes`, its redirects followed.
     pub(crate) fn fetch_robots(&self, url: &str, max_bytes: usize) -> Fetched {
-        self.fetch_within(url, (max_bytes, Extraction::Full))
+        let limits = (max_bytes, Extraction::Full);
+        match url::Url::parse(url) {
+            Ok(parsed) => self.follow(&parsed, limits, |_| Ok(())),
+            Err(_) => self.fetch_within(url, limits, false),
+        }
+    }
+
+    /// Fetches `url` and the redirects after it that `check` allows, if the client stops at
+    /// them (else ureq followed them within the one fetch).
+    fn follow(
+        &self,
+        url: &url::Url,
+        limits: (usize, Extraction),
+        check: impl Fn(&url::Url) -> Result<(), ErrorInfo>,
+    ) -> Fetched {
+        let mut hops = Hops::new(url, self.settings.max_redirects);
+        let mut fetched = self.fetch_within(url.as_str(), limits, false);
+        loop {
+            let next = match hops.after(fetched) {
+                Ok(outcome) => return outcome,
+                Err(next) => next,
+            };
+            if let Err(refused) = check(&next) {
+                return hops.refused(&next, refused);
+            }
+            fetched = self.fetch_within(next.as_str(), limits, hops.left_host());
+        }
     }
 
     /// Fetches `url` with retries, its body read within `limits` (the cap, and how much is
-    /// kept). Its host is looked up first: a name that does not resolve is an error of kind
-    /// `dns` at once, never a time-out of the connection.
-    fn fetch_within(&self, url: &str, limits: (usize, Extraction)) -> Fetched {
+    /// kept), with the headers of a request to its chain's first host or not (`left_host`).
+    /// Its host is looked up first: a name that does not resolve is an error of kind `dns` at
+    /// once, never a time-out of the connection.
+    fn fetch_within(&self, url: &str, limits: (usize, Extraction), left_host: bool) -> Fetched {
         let start = Instant::now();
         let parsed = url::Url::parse(url).ok();
         if let Some(url::Host::Domain(host)) = parsed.as_ref().and_then(url::Url::host)
@@ -165,7 +212,7 @@ impl BlockingClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(&agent, url, attempts, limits);
+            let attempt = self.attempt(&agent, url, attempts, limits, left_host);
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => std::thread::sleep(wait),
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -179,9 +226,10 @@ impl BlockingClient {
         url: &str,
         attempt: u32,
         limits: (usize, Extraction),
+        left_host: bool,
     ) -> Attempt {
         let mut request = agent.get(url).header("Accept-Encoding", ACCEPT_ENCODING);
-        for (name, value) in self.settings.extra_headers() {
+        for (name, value) in self.settings.hop_headers(left_host) {
             request = request.header(name, value);
         }
         let response = match request.call() {
@@ -196,6 +244,7 @@ impl BlockingClient {
             response.version(),
             response.headers(),
             attempt,
+            !self.settings.follows_redirects(),
         );
         let to_read = match head {
             Head::Done(attempt) => return attempt,

@@ -149,6 +149,28 @@ impl HttpSettings {
             .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
+    /// The extra headers to send on a request of a redirect chain: all of them until the chain
+    /// leaves its first host (`left_host`), then those that carry no credentials, as the HTTP
+    /// libraries do when they follow redirects themselves (reqwest drops these four).
+    pub(crate) fn hop_headers(&self, left_host: bool) -> impl Iterator<Item = (&str, &str)> {
+        const CREDENTIALS: [&str; 4] = [
+            "authorization",
+            "cookie",
+            "proxy-authorization",
+            "www-authenticate",
+        ];
+        self.extra_headers().filter(move |(name, _)| {
+            !left_host || !CREDENTIALS.iter().any(|c| name.eq_ignore_ascii_case(c))
+        })
+    }
+
+    /// Whether the HTTP library follows redirects by itself. Not with `--robots obey`: each
+    /// hop's target is then checked against its host's robots.txt before it is requested, so
+    /// the client stops at every redirect and the run follows it ([`Hops`]).
+    pub(crate) fn follows_redirects(&self) -> bool {
+        self.robots == crate::robots::RobotsPolicy::Ignore
+    }
+
     /// The extractor matching these settings; none when they extract nothing.
     pub fn extractor(&self) -> Option<Extractor> {
         let head_only = match self.extraction {
@@ -184,6 +206,11 @@ pub struct Fetched {
     pub elapsed_ms: u64,
     /// The HTTP version of the final response (`"HTTP/1.1"`, `"HTTP/2"`), if one came.
     pub http_version: Option<String>,
+    /// Where the answer redirects to, when the client stops at redirects
+    /// ([`HttpSettings::follows_redirects`]) and the answer was one: the run checks that URL
+    /// before it asks for it ([`Hops`]).
+    #[serde(default)]
+    pub redirect_to: Option<String>,
 }
 
 /// The name a record gives an HTTP version.
@@ -216,6 +243,13 @@ pub(crate) enum Attempt {
         content_type: Option<String>,
         retry_after: Option<String>,
     },
+    /// A redirect the client stopped at ([`HttpSettings::follows_redirects`]): to `to`.
+    Redirected {
+        final_url: String,
+        status: u16,
+        version: &'static str,
+        to: String,
+    },
     /// No answer: retry if the failure is transient.
     Failed(ErrorInfo),
 }
@@ -224,7 +258,7 @@ impl Attempt {
     /// How long to wait before retry number `retry`, or `None` to stop with this attempt.
     pub(crate) fn wait_before_retry(&self, policy: &RetryPolicy, retry: u32) -> Option<Duration> {
         match self {
-            Attempt::Answered { .. } => None,
+            Attempt::Answered { .. } | Attempt::Redirected { .. } => None,
             Attempt::Retryable { retry_after, .. } => {
                 policy.wait_before(retry, retry_after.as_deref())
             }
@@ -235,6 +269,7 @@ impl Attempt {
 
     /// The final attempt as the fetch's outcome.
     pub(crate) fn into_fetched(self, url: String, attempts: u32, elapsed: Duration) -> Fetched {
+        let mut redirect_to = None;
         let (final_url, status, version, content_type, body) = match self {
             Attempt::Answered {
                 final_url,
@@ -265,6 +300,25 @@ impl Attempt {
                     status_message(status, attempts),
                 )),
             ),
+            Attempt::Redirected {
+                final_url,
+                status,
+                version,
+                to,
+            } => {
+                let error = ErrorInfo::new(
+                    ErrorKind::Redirect,
+                    format!("HTTP {status}: a redirect to {to}, not followed"),
+                );
+                redirect_to = Some(to);
+                (
+                    Some(final_url),
+                    Some(status),
+                    Some(version),
+                    None,
+                    Err(error),
+                )
+            }
             Attempt::Failed(error) => (None, None, None, None, Err(error)),
         };
         Fetched {
@@ -276,6 +330,7 @@ impl Attempt {
             attempts,
             elapsed_ms: elapsed.as_millis() as u64,
             http_version: version.map(str::to_owned),
+            redirect_to,
         }
     }
 }
@@ -321,13 +376,16 @@ impl BodyToRead {
 }
 
 impl Head {
-    /// Judges a response's status and headers, the same way for both HTTP stacks.
+    /// Judges a response's status and headers, the same way for both HTTP stacks. A client
+    /// that stops at redirects (`stops_at_redirects`) sees them here, and a redirect with a
+    /// `Location` ends the attempt with the URL to go to next.
     pub(crate) fn judge(
         final_url: String,
         status: u16,
         version: ::http::Version,
         headers: &::http::HeaderMap,
         attempt: u32,
+        stops_at_redirects: bool,
     ) -> Head {
         let version = version_name(version);
         let header = |name: &str| {
@@ -337,6 +395,12 @@ impl Head {
                 .map(str::to_owned)
         };
         let content_type = header("content-type");
+        if stops_at_redirects
+            && matches!(status, 301 | 302 | 303 | 307 | 308)
+            && let Some(location) = header("location")
+        {
+            return Head::Done(redirect(final_url, status, version, &location));
+        }
         if crate::http::retry::is_retryable_status(status) {
             return Head::Done(Attempt::Retryable {
                 final_url,
@@ -367,6 +431,125 @@ impl Head {
                 header("content-encoding").as_deref(),
             ),
         })
+    }
+}
+
+/// The attempt that stopped at a `status` redirect from `from` to `location`: where to go next,
+/// or why not (a `Location` that is no URL, or not an http or https one).
+fn redirect(from: String, status: u16, version: &'static str, location: &str) -> Attempt {
+    let refused = |message: String| Attempt::Answered {
+        final_url: from.clone(),
+        status,
+        version,
+        content_type: None,
+        body: Err(ErrorInfo::new(ErrorKind::Redirect, message)),
+    };
+    let target = url::Url::parse(&from).and_then(|base| base.join(location));
+    match target {
+        Err(error) => refused(format!(
+            "HTTP {status}: the redirect's Location `{location}` is no URL ({error})"
+        )),
+        Ok(to) if !matches!(to.scheme(), "http" | "https") => {
+            refused(format!("refused a redirect to a {}: URL", to.scheme()))
+        }
+        Ok(to) => Attempt::Redirected {
+            final_url: from,
+            status,
+            version,
+            to: to.into(),
+        },
+    }
+}
+
+/// Following a URL's redirects hop by hop, for a client that stops at them
+/// ([`HttpSettings::follows_redirects`]): the caller fetches each hop and checks each target
+/// (against its host's robots.txt) before it asks for it; this counts the hops against
+/// `--max-redirects`, adds up their requests and time, and makes the one outcome of the chain.
+#[derive(Debug)]
+pub(crate) struct Hops {
+    /// The URL the chain started from.
+    first: url::Url,
+    max: u32,
+    followed: u32,
+    attempts: u32,
+    elapsed_ms: u64,
+    /// The redirect the chain stopped at last, for the outcome of a refused hop.
+    last: Option<Fetched>,
+    left_host: bool,
+}
+
+impl Hops {
+    /// A chain from `first`, following at most `max` redirects.
+    pub(crate) fn new(first: &url::Url, max: u32) -> Hops {
+        Hops {
+            first: first.clone(),
+            max,
+            followed: 0,
+            attempts: 0,
+            elapsed_ms: 0,
+            last: None,
+            left_host: false,
+        }
+    }
+
+    /// Takes the outcome of the hop just fetched: the chain's outcome if it ends here, or the
+    /// URL to check and fetch next.
+    pub(crate) fn after(&mut self, mut fetched: Fetched) -> Result<Fetched, url::Url> {
+        self.attempts += fetched.attempts;
+        self.elapsed_ms += fetched.elapsed_ms;
+        let next = fetched
+            .redirect_to
+            .as_deref()
+            .and_then(|to| url::Url::parse(to).ok());
+        match next {
+            Some(next) if self.followed < self.max => {
+                self.followed += 1;
+                self.left_host |= next.host() != self.first.host()
+                    || next.port_or_known_default() != self.first.port_or_known_default();
+                self.last = Some(fetched);
+                Err(next)
+            }
+            next => {
+                if next.is_some() {
+                    let message = format!("too many redirects (more than {})", self.max);
+                    fetched.body = Err(ErrorInfo::new(ErrorKind::Redirect, message));
+                }
+                Ok(self.outcome(fetched))
+            }
+        }
+    }
+
+    /// The requests and milliseconds of the hops taken so far.
+    pub(crate) fn so_far(&self) -> (u32, u64) {
+        (self.attempts, self.elapsed_ms)
+    }
+
+    /// Whether the chain went to another host than its first (credentials are then no longer
+    /// sent: [`HttpSettings::hop_headers`]).
+    pub(crate) fn left_host(&self) -> bool {
+        self.left_host
+    }
+
+    /// The chain's outcome when the hop to `next` is refused (`why`): the redirect it stopped
+    /// at, with that error.
+    pub(crate) fn refused(mut self, next: &url::Url, why: ErrorInfo) -> Fetched {
+        let mut last = self.last.take().unwrap_or_else(|| {
+            Attempt::Failed(why.clone()).into_fetched(self.first.to_string(), 0, Duration::ZERO)
+        });
+        last.body = Err(ErrorInfo::new(
+            why.kind,
+            format!("the redirect to {next} was not followed: {}", why.message),
+        ));
+        self.outcome(last)
+    }
+
+    /// A hop's outcome as the chain's: the first URL's, with every hop's requests and time.
+    fn outcome(&self, mut fetched: Fetched) -> Fetched {
+        fetched.url = self.first.to_string();
+        fetched.attempts = self.attempts;
+        fetched.elapsed_ms = self.elapsed_ms;
+        fetched.redirect_to = None;
+        fetched
     }
 }
 

@@ -1,7 +1,8 @@
 //! `--robots obey` against a small server of this module whose robots.txt each test chooses:
 //! group and rule matching in every mode, one fetch of the file per host, the file's outcomes
 //! as RFC 9309 reads them (4xx, 5xx, huge, binary, slow, an endless redirect chain), the
-//! `Crawl-delay` floor, and the User-Agent the requests carry.
+//! `Crawl-delay` floor, the User-Agent the requests carry, and redirects whose targets are
+//! checked against their own host's file before they are followed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -32,6 +33,8 @@ pub struct Seen {
     pub target: String,
     /// The User-Agent header.
     pub user_agent: String,
+    /// The Authorization header, if one came.
+    pub authorization: Option<String>,
     /// When it came.
     pub at: Instant,
 }
@@ -88,20 +91,24 @@ fn serve(stream: TcpStream, robots: &RobotsReply, log: &Mutex<Vec<Seen>>) {
     }
     let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
     let mut user_agent = String::new();
+    let mut authorization = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("user-agent")
-        {
-            user_agent = value.trim().to_owned();
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("user-agent") {
+                user_agent = value.trim().to_owned();
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_owned());
+            }
         }
     }
     log.lock().unwrap().push(Seen {
         target: target.clone(),
         user_agent,
+        authorization,
         at: Instant::now(),
     });
     let mut stream = stream;
@@ -137,6 +144,9 @@ fn serve(stream: TcpStream, robots: &RobotsReply, log: &Mutex<Vec<Seen>>) {
                 return;
             }
         }
+    } else if let Some(to) = target.strip_prefix("/go/") {
+        // `/go/HOST:PORT/PATH` redirects to `http://HOST:PORT/PATH`.
+        answer("302 Found", &format!("Location: http://{to}\r\n"), b"")
     } else {
         let page = format!("<html><head><title>{target}</title></head><body>x</body></html>");
         answer("200 OK", "Content-Type: text/html\r\n", page.as_bytes())
@@ -316,6 +326,121 @@ fn the_file_s_outcomes_as_the_rfc_reads_them_in_both_stacks() {
                 .unwrap()
                 .message
                 .contains("could not be fetched")
+        );
+    }
+}
+
+#[test]
+fn a_redirect_s_target_is_checked_against_its_own_host_s_file_in_every_mode() {
+    for mode in MODES {
+        // `from` allows everything (no file); `to` disallows /private to abreast.
+        let from = LocalServer::start(RobotsReply::Status(404));
+        let to = LocalServer::start(RobotsReply::Body(RULES.as_bytes().to_vec()));
+        let (from_base, to_host) = (from.base(), to.addr.to_string());
+        let mut urls = Vec::new();
+        for i in 0..3 {
+            urls.push(format!("{from_base}/go/{to_host}/private/x?{i}"));
+            urls.push(format!("{from_base}/go/{to_host}/public?{i}"));
+        }
+        let mut config = obeying(mode);
+        config
+            .http
+            .headers
+            .push(("Authorization".into(), "Bearer for-the-first-host".into()));
+        let records = by_url(fetch_lines(&config, &urls).0);
+        for url in &urls {
+            let record = &records[url];
+            if url.contains("/private/") {
+                let error = record.error.as_ref().expect("refused");
+                assert_eq!(error.kind, ErrorKind::Robots, "{mode} {url}: {error:?}");
+                let target = url.replacen(&format!("{from_base}/go/"), "http://", 1);
+                assert!(
+                    error
+                        .message
+                        .contains(&format!("the redirect to {target} was not followed"))
+                        && error.message.contains("/robots.txt disallows it"),
+                    "{mode}: {}",
+                    error.message
+                );
+                assert_eq!(record.status, Some(302), "{mode} {url}");
+                assert_eq!(record.final_url.as_deref(), Some(url.as_str()), "{mode}");
+                assert_eq!(record.attempts, 1, "{mode}: the redirect was asked for");
+            } else {
+                assert!(record.ok, "{mode} {url}: {:?}", record.error);
+                let target = url.replacen(&format!("{from_base}/go/"), "http://", 1);
+                assert_eq!(record.final_url.as_deref(), Some(target.as_str()), "{mode}");
+                assert_eq!(record.attempts, 2, "{mode}: two requests, one per hop");
+            }
+        }
+        assert_eq!(
+            to.hits("/private"),
+            0,
+            "{mode}: a refused hop is no request"
+        );
+        assert_eq!(to.hits("/public"), 3, "{mode}");
+        assert_eq!(to.hits("/robots.txt"), 1, "{mode}: the target's file, once");
+        assert_eq!(from.hits("/robots.txt"), 1, "{mode}");
+        // Credentials stay with the first host, as when the HTTP library follows redirects.
+        let sent = |server: &LocalServer| {
+            server
+                .seen()
+                .iter()
+                .filter(|seen| !seen.target.starts_with("/robots.txt"))
+                .map(|seen| seen.authorization.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            sent(&from)
+                .iter()
+                .all(|a| a.as_deref() == Some("Bearer for-the-first-host")),
+            "{mode}: {:?}",
+            sent(&from)
+        );
+        assert!(
+            sent(&to).iter().all(Option::is_none),
+            "{mode}: {:?}",
+            sent(&to)
+        );
+    }
+}
+
+#[test]
+fn followed_hop_by_hop_redirects_keep_their_limits_in_every_mode() {
+    let site = crate::support::site();
+    let base = format!("http://{}", site.addr());
+    let (looping, chain, ftp) = (
+        format!("{base}/fault/redirect-loop"),
+        format!("{base}/fault/redirect/3?to=5"),
+        format!("{base}/fault/redirect-to?url=ftp://example.invalid/"),
+    );
+    for mode in MODES {
+        let mut config = obeying(mode);
+        config.http.max_redirects = 4;
+        let urls = [looping.clone(), chain.clone(), ftp.clone()];
+        let records = by_url(fetch_lines(&config, &urls).0);
+        let error = |url: &String| records[url].error.clone().expect("an error");
+        let too_many = error(&looping);
+        assert_eq!(too_many.kind, ErrorKind::Redirect, "{mode}");
+        assert_eq!(
+            too_many.message, "too many redirects (more than 4)",
+            "{mode}"
+        );
+        assert_eq!(
+            records[&looping].attempts, 5,
+            "{mode}: the first request and 4 hops"
+        );
+        assert!(records[&chain].ok, "{mode}: {:?}", records[&chain].error);
+        assert_eq!(
+            records[&chain].final_url.as_deref(),
+            Some(format!("{base}/page/5").as_str()),
+            "{mode}"
+        );
+        assert_eq!(records[&chain].attempts, 4, "{mode}");
+        let refused = error(&ftp);
+        assert_eq!(refused.kind, ErrorKind::Redirect, "{mode}");
+        assert_eq!(
+            refused.message, "refused a redirect to a ftp: URL",
+            "{mode}"
         );
     }
 }
