@@ -345,8 +345,8 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             worker.close_idle_runs();
         }
         // Lines are leased on the tick, and at once when half the capacity is free, so a
-        // fast job never waits for the tick. A suspect (a line whose last worker died) is
-        // fetched with nothing new beside it.
+        // fast job never waits for the tick. A suspect (a line whose workers died, on its last
+        // delivery) is fetched with nothing new beside it.
         let room = worker.capacity - worker.held().min(worker.capacity);
         let wanted = ticked && room > 0 || room >= worker.capacity.div_ceil(2);
         if wanted && now >= next_lease && !worker.holds_suspect() {
@@ -383,11 +383,12 @@ impl Worker {
         self.runs.values().map(|run| run.held.len()).sum()
     }
 
-    /// True while a lease taken over from a worker that died is held.
+    /// True while a suspect is held: a line taken over from a worker that died, on its last
+    /// delivery ([`abreast_queue::Lease::alone`]).
     fn holds_suspect(&self) -> bool {
         self.runs
             .values()
-            .any(|run| run.held.values().any(|held| held.lease.deliveries > 1))
+            .any(|run| run.held.values().any(|held| held.lease.alone))
     }
 
     async fn beat(&mut self) {

@@ -84,6 +84,10 @@ pub struct Lease {
     pub text: String,
     /// How many times the line has been delivered, this delivery included (1 the first time).
     pub deliveries: u64,
+    /// A suspect: taken over from a worker that died or stalled, on its last delivery before it
+    /// is given up. Its worker should lease nothing more until it is done, so that if it is what
+    /// kills its workers, it takes no other line down with it.
+    pub alone: bool,
 }
 
 /// What [`Queue::lease`] found.
@@ -91,8 +95,7 @@ pub struct Lease {
 pub struct Leased {
     /// The leases now held, those taken over from dead or slow workers first.
     pub leases: Vec<Lease>,
-    /// Of these, how many were taken over from another worker (their lease had run out): at
-    /// most one.
+    /// Of these, how many were taken over from another worker (their lease had run out).
     pub reclaimed: u64,
     /// Entries skipped because abreast did not write them (acked, deleted and counted).
     pub foreign: u64,
@@ -244,10 +247,12 @@ pub trait Queue: Send + Sync {
 
     /// Leases up to `max` lines of `job` to `worker`: first lines handed back, then lines
     /// whose lease ran out (taken over, their delivery count raised), then lines never
-    /// delivered. A line whose lease ran out is a suspect (it may be what killed its worker):
-    /// at most one comes per call, with no new line beside it, and a worker holding one should
-    /// lease nothing more until it is done, so a line that kills its workers is given up
-    /// alone, not with the lines that happened to share its worker.
+    /// delivered. Lines taken over come in bulk while they have a delivery to spare (most of a
+    /// dead worker's lines did not kill it); one on its last delivery before it is given up is
+    /// a suspect ([`Lease::alone`]): at most one comes per call, with no other line taken over
+    /// or new beside it, and a worker holding one should lease nothing more until it is done,
+    /// so a line that kills its workers is given up alone, not with the lines that happened to
+    /// share its worker.
     fn lease(
         &self,
         job: &JobName,

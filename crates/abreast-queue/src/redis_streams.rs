@@ -177,34 +177,45 @@ redis.call('HSET', KEYS[1], 'submitted', now, 'prefix', ARGV[2])
 return now
 ";
 
-/// Leases. First entries idle past the lease: those handed back (idle for years) all, and
-/// at most one "suspect" (its worker died or stalled: it may be what killed it), alone, with no
-/// new line beside it, so a line that kills its workers takes no other line down with it.
-/// Then, unless a suspect was taken, new entries. KEYS: meta, lines. ARGV: worker, max, the
-/// idle time that marks a handed-back entry.
-/// Returns {suspects taken, {id, deliveries, fields}...}.
+/// Leases. First entries idle past the lease: those handed back (idle for years) all; then
+/// those whose worker died or stalled, taken over with their delivery count raised. These come
+/// in bulk while they have a delivery to spare, since most of a dead worker's lines did not
+/// kill it; a line on its last delivery (a "suspect": it may be what killed its workers) comes
+/// alone, one per call, with no other taken-over or new line beside it, so a line that kills
+/// its workers is given up alone, taking no other line down with it. Then, unless a suspect
+/// was taken, new entries. KEYS: meta, lines. ARGV: worker, max, the idle time that marks a
+/// handed-back entry. Returns {taken over, {id, deliveries, fields, alone (1/0)}...}.
 const LEASE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local lease = redis.call('HGET', KEYS[1], 'lease_ms')
+local last = tonumber(redis.call('HGET', KEYS[1], 'max_deliveries'))
 local max = tonumber(ARGV[2])
 local out = {0}
 local idle = redis.call('XPENDING', KEYS[2], 'workers', 'IDLE', lease, '-', '+', max)
-local counts = {}
-local ids = {}
+local counts, back, ids, bulk = {}, {}, {}, {}
 local suspect = false
 for _, p in ipairs(idle) do
+  local delivery = tonumber(p[4]) + 1
+  counts[p[1]] = delivery
   if tonumber(p[3]) >= tonumber(ARGV[3]) then
-    table.insert(ids, p[1]); counts[p[1]] = tonumber(p[4]) + 1
-  elseif not suspect then
-    suspect = p[1]; table.insert(ids, p[1]); counts[p[1]] = tonumber(p[4]) + 1
+    back[p[1]] = true; table.insert(ids, p[1])
+  elseif delivery == last then
+    if not suspect then suspect = p[1] end
+  else
+    table.insert(bulk, p[1])
   end
+end
+if suspect then
+  table.insert(ids, suspect)
+else
+  for _, id in ipairs(bulk) do table.insert(ids, id) end
 end
 if #ids > 0 then
   local claimed = redis.call('XCLAIM', KEYS[2], 'workers', ARGV[1], lease, unpack(ids))
   for _, e in ipairs(claimed) do
     if e and e[2] then
-      table.insert(out, {e[1], counts[e[1]], e[2]})
-      if e[1] == suspect then out[1] = out[1] + 1 end
+      table.insert(out, {e[1], counts[e[1]], e[2], e[1] == suspect and 1 or 0})
+      if not back[e[1]] then out[1] = out[1] + 1 end
     end
   end
 end
@@ -213,7 +224,7 @@ local left = max - (#out - 1)
 if not suspect and left > 0 then
   local r = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', left, 'STREAMS', KEYS[2], '>')
   if r then
-    for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], 1, e[2]}) end
+    for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], 1, e[2], 0}) end
   end
 end
 return out
@@ -796,7 +807,7 @@ impl Queue for RedisQueue {
         };
         let mut foreign = Vec::new();
         for entry in reply.iter().skip(1) {
-            let [id, deliveries, body, ..] = items(entry) else {
+            let [id, deliveries, body, alone, ..] = items(entry) else {
                 continue;
             };
             let Some(id) = text(id) else { continue };
@@ -808,6 +819,7 @@ impl Queue for RedisQueue {
                     line,
                     text,
                     deliveries: int(deliveries).unwrap_or(1),
+                    alone: int(alone) == Some(1),
                 }),
                 _ => foreign.push(id),
             }

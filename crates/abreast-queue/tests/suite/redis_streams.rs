@@ -126,6 +126,79 @@ async fn an_interrupted_submission_continues_where_it_stopped() {
     assert_eq!(seen, expected, "each line once, numbered in input order");
 }
 
+/// Leases for `taker` until it gets lines whose lease ran out, `holder` meanwhile renewing
+/// `keep`; what that lease got.
+async fn until_taken_over(
+    queue: &RedisQueue,
+    job: &JobName,
+    holder: &str,
+    keep: &[String],
+    (taker, max): (&str, usize),
+) -> abreast_queue::Leased {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        queue.extend(job, holder, keep, &[]).await.unwrap();
+        let leased = queue.lease(job, taker, max).await.unwrap();
+        if !leased.leases.is_empty() {
+            return leased;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leases never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn lines_on_their_last_delivery_come_alone_the_others_in_bulk() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("suspects").unwrap();
+    let lease = Duration::from_millis(200);
+    submit(&queue, &job, &spec(200), lines(6)).await.unwrap();
+    // Four lines die with "a" (their lease runs out: idle by the broker's clock for longer
+    // than the lease once this much time has passed), then with "b", which takes them over in
+    // bulk (their second delivery) ...
+    assert_eq!(queue.lease(&job, "a", 4).await.unwrap().leases.len(), 4);
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let second = queue.lease(&job, "b", 4).await.unwrap();
+    assert_eq!(
+        (second.leases.len(), second.reclaimed),
+        (4, 4),
+        "{second:?}"
+    );
+    assert!(second.leases.iter().all(|l| !l.alone && l.deliveries == 2));
+    // ... so their third delivery is their last (max_deliveries 3): one at a time, alone, with
+    // no new line beside it.
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let mut last = Vec::new();
+    for _ in 0..4 {
+        let leased = queue.lease(&job, "c", 10).await.unwrap();
+        assert_eq!(leased.leases.len(), 1, "a suspect comes alone: {leased:?}");
+        assert_eq!(leased.reclaimed, 1);
+        let lease = &leased.leases[0];
+        assert!(lease.alone && lease.deliveries == 3, "{lease:?}");
+        last.push(lease.line);
+        queue
+            .complete(&job, lease, "{}", false, None)
+            .await
+            .unwrap();
+    }
+    last.sort();
+    assert_eq!(last, [0, 1, 2, 3]);
+    // Then the new lines, none a suspect.
+    let fresh = queue.lease(&job, "c", 10).await.unwrap();
+    let mut fresh_lines: Vec<u64> = fresh.leases.iter().map(|l| l.line).collect();
+    fresh_lines.sort();
+    assert_eq!(fresh_lines, [4, 5]);
+    assert!(fresh.leases.iter().all(|l| !l.alone && l.deliveries == 1));
+    assert_eq!(
+        queue.job(&job).await.unwrap().unwrap().status.redelivered,
+        8
+    );
+}
+
 #[tokio::test]
 async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() {
     let redis = redis();
@@ -140,27 +213,16 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
         "all held"
     );
 
-    // "a" keeps line 0 alive by extending; lines 1 and 2 run out and go elsewhere, one at a
-    // time (each a suspect), with no new line beside them.
+    // "a" keeps line 0 alive by extending; lines 1 and 2 run out and go elsewhere together:
+    // each has a delivery to spare.
     let keep = vec![first.leases[0].id.clone()];
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut taken = Vec::new();
-    while taken.len() < 2 {
-        queue.extend(&job, "a", &keep, &[]).await.unwrap();
-        let leased = queue.lease(&job, "b", 10).await.unwrap();
-        assert!(leased.leases.len() <= 1, "suspects come alone: {leased:?}");
-        assert_eq!(leased.reclaimed as usize, leased.leases.len());
-        taken.extend(leased.leases);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the leases never ran out"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut lines_taken: Vec<u64> = taken.iter().map(|l| l.line).collect();
-    lines_taken.sort();
-    assert_eq!(lines_taken, [1, 2]);
-    assert!(taken.iter().all(|l| l.deliveries == 2));
+    let taken = until_taken_over(&queue, &job, "a", &keep, ("b", 10)).await;
+    assert_eq!(taken.leases.len(), 2, "taken over in bulk: {taken:?}");
+    assert_eq!(taken.reclaimed, 2);
+    let mut taken = taken.leases;
+    taken.sort_by_key(|l| l.line);
+    assert_eq!(taken.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 2]);
+    assert!(taken.iter().all(|l| l.deliveries == 2 && !l.alone));
 
     // The old and the new holder both complete line 1: one result.
     let retaken = taken.iter().find(|l| l.line == 1).unwrap();
