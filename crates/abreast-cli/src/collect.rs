@@ -24,8 +24,9 @@ use anyhow::{Context as _, bail};
 use crate::broker::{JobSettings, OutageNote, retry};
 use crate::fetch::FetchArgs;
 
-/// Results read per batch.
-const BATCH: usize = 256;
+/// Results read per batch at most (16 of the broker's entries of up to 256 results: about
+/// 10 MB of records).
+const BATCH: usize = 4096;
 /// How long the collector lets results gather after a small batch.
 const COLLECT_LINGER: Duration = Duration::from_millis(10);
 /// How long a collector's claim on its job lasts unless renewed.
@@ -484,8 +485,9 @@ impl Collector<'_> {
             let mut fresh: Vec<(String, u64)> = Vec::new();
             let mut repeats: Vec<(String, u64)> = Vec::new();
             let mut records = Vec::new();
+            let mut in_batch = std::collections::HashSet::new();
             for entry in batch.entries {
-                if self.is_collected(entry.line) || fresh.iter().any(|(_, l)| *l == entry.line) {
+                if self.is_collected(entry.line) || !in_batch.insert(entry.line) {
                     repeats.push((entry.id, entry.line));
                     continue;
                 }

@@ -26,8 +26,8 @@ use crate::fetch::{FetchError, PyUrls, lock};
 
 /// The longest wait with the GIL released before signals are checked again.
 const WAIT: Duration = Duration::from_millis(100);
-/// Results read per batch.
-const BATCH: usize = 256;
+/// Results read per batch at most (16 of the broker's entries of up to 256 results).
+const BATCH: usize = 4096;
 /// How long the collector claim lasts unless renewed.
 const CLAIM_TTL: Duration = Duration::from_secs(6);
 
@@ -462,9 +462,9 @@ async fn collect_claimed(
         let mut acked: Vec<(String, u64)> = Vec::new();
         let mut fresh: Vec<(String, u64)> = Vec::new();
         let mut records = Vec::new();
+        let mut in_batch = std::collections::HashSet::new();
         for entry in batch.entries {
-            let seen = |list: &[(String, u64)]| list.iter().any(|(_, l)| *l == entry.line);
-            if is_set(&bits, entry.line) || seen(&acked) || seen(&fresh) {
+            if is_set(&bits, entry.line) || !in_batch.insert(entry.line) {
                 acked.push((entry.id, entry.line));
                 continue;
             }

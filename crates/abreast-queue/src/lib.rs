@@ -117,7 +117,8 @@ pub struct Completion<'a> {
 /// One result in a job's log, not yet collected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultEntry {
-    /// The broker's id of the entry.
+    /// The broker's id of the entry that holds it (the results of a worker's batch may share
+    /// one), as [`Queue::ack_results`] takes it back.
     pub id: String,
     /// The line the result is for.
     pub line: u64,
@@ -294,9 +295,10 @@ pub trait Queue: Send + Sync {
         }
     }
 
-    /// [`Queue::complete`] for many leases of one job in one atomic step and one round trip
-    /// (a worker completes its records in batches: the broker's cost is then mostly per batch,
-    /// not per line); what each returned, in order.
+    /// [`Queue::complete`] for many leases of one job, in as few steps as the broker allows,
+    /// each atomic (Redis: one script and one entry of the results per 256 leases; a worker
+    /// completes its records in batches, so the broker's cost is mostly per batch, not per
+    /// line); what each returned, in order.
     fn complete_many(
         &self,
         job: &JobName,
@@ -313,8 +315,9 @@ pub trait Queue: Send + Sync {
         permits: &[(String, String)],
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
-    /// Reads up to `max` results not yet collected: first those handed to this collector before
-    /// and never acked (a collector that was killed), then new ones, waiting at most `wait`.
+    /// Reads up to `max` results not yet collected (Redis: whole entries, at least one, so a
+    /// `max` under 256 may get up to 256): first those handed to this collector before and never
+    /// acked (a collector that was killed), then new ones, waiting at most `wait`.
     fn read_results(
         &self,
         job: &JobName,
@@ -337,7 +340,8 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<Option<OpenBatch>, QueueError>> + Send;
 
     /// Marks these results collected (their lines written and flushed), removes them from
-    /// the broker, and closes the announced batch. Returns how many lines are collected.
+    /// the broker (an entry shared by several results once all of them are collected), and
+    /// closes the announced batch. Returns how many lines are collected.
     fn ack_results(
         &self,
         job: &JobName,

@@ -7,7 +7,7 @@
 //! | `abreast:jobs` | set | the job names |
 //! | `abreast:{NAME}:meta` | hash | settings (JSON), lease, max deliveries, the submission's progress and input digest, the counters, the collector's open batch |
 //! | `abreast:{NAME}:lines` | stream, group `workers` | one entry per input line: `n` (its number), `u` (the line) |
-//! | `abreast:{NAME}:results` | stream, group `collector` | one entry per line done: `n`, `r` (the record's JSON) |
+//! | `abreast:{NAME}:results` | stream, group `collector` | one entry per batch a worker completed: `n` its lines, `l` their results' lengths, `r` the results (the records' JSON) one after the other |
 //! | `abreast:{NAME}:done`, `:collected` | bitmaps | lines with a result; lines written by the collector |
 //! | `abreast:{NAME}:collector` | string | the collector's claim (expires) |
 //! | `abreast:{NAME}:host:HOST` | sorted set | per-host permits, scored by expiry |
@@ -36,6 +36,9 @@ use crate::{
 
 /// Lines added per round trip when submitting.
 const SUBMIT_BATCH: usize = 512;
+/// Results one entry of the results stream holds at most (a worker's batch is split past it),
+/// so a collector's read of `max` results asks for `max / RESULTS_PER_ENTRY` entries.
+const RESULTS_PER_ENTRY: usize = 256;
 /// The idle time a handed-back lease is given: any later lease call takes it at once, and
 /// knows it from a lease that ran out (idle for about the lease).
 const HANDED_BACK_IDLE_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
@@ -231,29 +234,64 @@ return out
 ";
 
 /// Appends each line's first result and acks the leases, releasing their permits: a whole
-/// batch of a worker's records in one script, so the script's own cost and the counters'
-/// updates are paid once a batch, not once a line. KEYS: meta, done, results, lines, permit
-/// keys... ARGV, six per lease: line, result, id, gave_up (1/0), index of its permit key in
-/// KEYS (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
+/// batch of a worker's records in one script and one entry of the results stream (`n` the
+/// lines, `l` the results' lengths, `r` the results one after the other), so the broker's cost
+/// is mostly per batch, not per line. The results come as the entry holds them, joined by the
+/// caller: the script passes them on as they are when every line is new (Lua 5.1 joins strings
+/// a byte at a time), and cuts out the repeats otherwise. The done bits are set by `BITFIELD`,
+/// which returns each bit as it was: a line whose bit was set already had its result. KEYS:
+/// meta, done, results, lines, permit keys... ARGV: the results joined, their lengths (joined
+/// by commas), then five per lease: line, id, gave_up (1/0), index of its permit key in KEYS
+/// (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
-local out = {}
-local ids = {}
-local done, gave_up = 0, 0
-for i = 1, #ARGV, 6 do
-  local fresh = 0
-  if redis.call('SETBIT', KEYS[2], ARGV[i], 1) == 0 then
-    fresh = 1
-    redis.call('XADD', KEYS[3], '*', 'n', ARGV[i], 'r', ARGV[i + 1])
-    done = done + 1
-    if ARGV[i + 3] == '1' then gave_up = gave_up + 1 end
+local function setbits(key, offsets)
+  local before = {}
+  for first = 1, #offsets, 500 do
+    local args = {}
+    for j = first, math.min(first + 499, #offsets) do
+      args[#args + 1] = 'SET'; args[#args + 1] = 'u1'; args[#args + 1] = offsets[j]; args[#args + 1] = 1
+    end
+    for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do before[#before + 1] = bit end
   end
-  local k = tonumber(ARGV[i + 4])
-  if k > 0 then redis.call('ZREM', KEYS[k], ARGV[i + 5]) end
-  ids[#ids + 1] = ARGV[i + 2]
+  return before
+end
+local offsets = {}
+for i = 3, #ARGV, 5 do offsets[#offsets + 1] = ARGV[i] end
+local before = setbits(KEYS[2], offsets)
+local out, ids, lines = {}, {}, {}
+local gave_up = 0
+for k = 1, #before do
+  local i = 3 + 5 * (k - 1)
+  local fresh = 0
+  if before[k] == 0 then
+    fresh = 1
+    lines[#lines + 1] = ARGV[i]
+    if ARGV[i + 2] == '1' then gave_up = gave_up + 1 end
+  end
+  local p = tonumber(ARGV[i + 3])
+  if p > 0 then redis.call('ZREM', KEYS[p], ARGV[i + 4]) end
+  ids[#ids + 1] = ARGV[i + 1]
   out[#out + 1] = fresh
 end
-if done > 0 then redis.call('HINCRBY', KEYS[1], 'done', done) end
+if #lines > 0 then
+  local lengths, results = ARGV[2], ARGV[1]
+  if #lines < #before then
+    local kept, parts, at, k = {}, {}, 1, 0
+    for length in string.gmatch(ARGV[2], '%d+') do
+      k = k + 1
+      local n = tonumber(length)
+      if before[k] == 0 then
+        kept[#kept + 1] = length
+        parts[#parts + 1] = string.sub(ARGV[1], at, at + n - 1)
+      end
+      at = at + n
+    end
+    lengths, results = table.concat(kept, ','), table.concat(parts)
+  end
+  redis.call('XADD', KEYS[3], '*', 'n', table.concat(lines, ','), 'l', lengths, 'r', results)
+  redis.call('HINCRBY', KEYS[1], 'done', #lines)
+end
 if gave_up > 0 then redis.call('HINCRBY', KEYS[1], 'gave_up', gave_up) end
 if #ids > 0 then
   redis.call('XACK', KEYS[4], 'workers', unpack(ids))
@@ -302,18 +340,56 @@ return 1
 ";
 
 /// Marks results collected, removes them, closes the open batch. KEYS: meta, collected,
-/// results. ARGV: (id, line)...
+/// results. ARGV: (id, line)..., an id being `ENTRY#COUNT` (the entry, and how many lines it
+/// holds; see `read_results`). An entry leaves the stream once all its lines are collected: at
+/// once when all are acked here (a collector acks what it read, whole entries), else only if
+/// the lines not acked here were collected before.
 const ACK_RESULTS: &str = r"
-local ids = {}
-local collected = 0
+local function bits(key, op, offsets)
+  local out = {}
+  for first = 1, #offsets, 500 do
+    local args = {}
+    for j = first, math.min(first + 499, #offsets) do
+      args[#args + 1] = op; args[#args + 1] = 'u1'; args[#args + 1] = offsets[j]
+      if op == 'SET' then args[#args + 1] = 1 end
+    end
+    for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do out[#out + 1] = bit end
+  end
+  return out
+end
+local ids, want, got, offsets = {}, {}, {}, {}
 for i = 1, #ARGV, 2 do
-  if redis.call('SETBIT', KEYS[2], ARGV[i + 1], 1) == 0 then collected = collected + 1 end
-  ids[#ids + 1] = ARGV[i]
+  offsets[#offsets + 1] = ARGV[i + 1]
+  local id, count = string.match(ARGV[i], '^(.+)#(%d+)$')
+  if not id then id, count = ARGV[i], 1 end
+  if not want[id] then want[id] = tonumber(count); got[id] = 0; ids[#ids + 1] = id end
+  got[id] = got[id] + 1
+end
+local collected = 0
+for _, bit in ipairs(bits(KEYS[2], 'SET', offsets)) do
+  if bit == 0 then collected = collected + 1 end
 end
 if collected > 0 then redis.call('HINCRBY', KEYS[1], 'collected', collected) end
-if #ids > 0 then
-  redis.call('XACK', KEYS[3], 'collector', unpack(ids))
-  redis.call('XDEL', KEYS[3], unpack(ids))
+local whole = {}
+for _, id in ipairs(ids) do
+  if got[id] >= want[id] then
+    whole[#whole + 1] = id
+  else
+    local entry = redis.call('XRANGE', KEYS[3], id, id)[1]
+    if entry and entry[2][1] == 'n' then
+      local lines = {}
+      for line in string.gmatch(entry[2][2], '%d+') do lines[#lines + 1] = line end
+      local all = true
+      for _, bit in ipairs(bits(KEYS[2], 'GET', lines)) do
+        if bit == 0 then all = false end
+      end
+      if all then whole[#whole + 1] = id end
+    end
+  end
+end
+if #whole > 0 then
+  redis.call('XACK', KEYS[3], 'collector', unpack(whole))
+  redis.call('XDEL', KEYS[3], unpack(whole))
 end
 redis.call('HDEL', KEYS[1], 'journal')
 return tonumber(redis.call('HGET', KEYS[1], 'collected') or '0')
@@ -495,6 +571,62 @@ impl RedisQueue {
     }
 
     /// Acks, deletes and counts entries abreast did not write.
+    /// [`Queue::complete_many`] for at most [`RESULTS_PER_ENTRY`] leases: one script, one
+    /// entry of results.
+    async fn complete_entry(
+        &self,
+        job: &JobName,
+        completions: &[Completion<'_>],
+    ) -> Result<Vec<bool>, QueueError> {
+        let keys = Keys::of(job);
+        let mut invocation = self.scripts.complete.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.done)
+            .key(&keys.results)
+            .key(&keys.lines);
+        // Each host's permit key once; a lease names its key by its index in KEYS (from 1).
+        let mut hosts: Vec<&str> = Vec::new();
+        for c in completions {
+            if let Some((host, _)) = c.permit
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
+                invocation.key(keys.host(host));
+            }
+        }
+        let mut joined = String::with_capacity(completions.iter().map(|c| c.result.len()).sum());
+        let mut lengths = String::with_capacity(completions.len() * 5);
+        for c in completions {
+            joined.push_str(c.result);
+            if !lengths.is_empty() {
+                lengths.push(',');
+            }
+            lengths.push_str(&c.result.len().to_string());
+        }
+        invocation.arg(joined).arg(lengths);
+        for c in completions {
+            let (index, holder) = match c.permit {
+                Some((host, holder)) => (
+                    5 + hosts.iter().position(|h| *h == host).unwrap_or(0),
+                    holder,
+                ),
+                None => (0, ""),
+            };
+            invocation
+                .arg(c.lease.line)
+                .arg(&c.lease.id)
+                .arg(if c.gave_up { "1" } else { "0" })
+                .arg(index)
+                .arg(holder);
+        }
+        let fresh: Vec<i64> = invocation
+            .invoke_async(&mut self.control.clone())
+            .await
+            .map_err(|e| self.error(job, &e))?;
+        Ok(fresh.into_iter().map(|f| f == 1).collect())
+    }
+
     async fn drop_foreign(
         &self,
         job: &JobName,
@@ -597,6 +729,31 @@ fn read_reply(value: &Value) -> Vec<(String, Vec<(String, String)>)> {
             })
             .unwrap_or_default(),
     }
+}
+
+/// The results of an entry of the results stream as [`COMPLETE`] wrote it: each line with its
+/// result; `None` for an entry abreast did not write.
+fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String)>> {
+    let [(n, lines), (l, lengths), (r, results)] = fields else {
+        return None;
+    };
+    if (n.as_str(), l.as_str(), r.as_str()) != ("n", "l", "r") {
+        return None;
+    }
+    let lines = lines.split(',').map(|n| n.parse::<u64>().ok());
+    let mut lengths = lengths.split(',').map(|l| l.parse::<usize>().ok());
+    let mut rest = results.as_str();
+    let mut out = Vec::new();
+    for line in lines {
+        let length = lengths.next()??;
+        if !rest.is_char_boundary(length) || length < 2 {
+            return None;
+        }
+        let (result, after) = rest.split_at(length);
+        out.push((line?, result.to_owned()));
+        rest = after;
+    }
+    (rest.is_empty() && lengths.next().is_none()).then_some(out)
 }
 
 fn get(fields: &[(String, String)], name: &str) -> Option<String> {
@@ -865,47 +1022,11 @@ impl Queue for RedisQueue {
         job: &JobName,
         completions: &[Completion<'_>],
     ) -> Result<Vec<bool>, QueueError> {
-        if completions.is_empty() {
-            return Ok(Vec::new());
+        let mut fresh = Vec::with_capacity(completions.len());
+        for chunk in completions.chunks(RESULTS_PER_ENTRY) {
+            fresh.extend(self.complete_entry(job, chunk).await?);
         }
-        let keys = Keys::of(job);
-        let mut invocation = self.scripts.complete.prepare_invoke();
-        invocation
-            .key(&keys.meta)
-            .key(&keys.done)
-            .key(&keys.results)
-            .key(&keys.lines);
-        // Each host's permit key once; a lease names its key by its index in KEYS (from 1).
-        let mut hosts: Vec<&str> = Vec::new();
-        for c in completions {
-            if let Some((host, _)) = c.permit
-                && !hosts.contains(&host)
-            {
-                hosts.push(host);
-                invocation.key(keys.host(host));
-            }
-        }
-        for c in completions {
-            let (index, holder) = match c.permit {
-                Some((host, holder)) => (
-                    5 + hosts.iter().position(|h| *h == host).unwrap_or(0),
-                    holder,
-                ),
-                None => (0, ""),
-            };
-            invocation
-                .arg(c.lease.line)
-                .arg(c.result)
-                .arg(&c.lease.id)
-                .arg(if c.gave_up { "1" } else { "0" })
-                .arg(index)
-                .arg(holder);
-        }
-        let fresh: Vec<i64> = invocation
-            .invoke_async(&mut self.control.clone())
-            .await
-            .map_err(|e| self.error(job, &e))?;
-        Ok(fresh.into_iter().map(|f| f == 1).collect())
+        Ok(fresh)
     }
 
     async fn hand_back(
@@ -953,7 +1074,7 @@ impl Queue for RedisQueue {
                 .arg("collector")
                 .arg("collector")
                 .arg("COUNT")
-                .arg(max.max(1));
+                .arg((max / RESULTS_PER_ENTRY).max(1));
             if let Some(block) = block {
                 cmd.arg("BLOCK").arg(block.as_millis().max(1) as u64);
             }
@@ -989,13 +1110,21 @@ impl Queue for RedisQueue {
         }
         let mut batch = ResultBatch::default();
         let mut foreign = Vec::new();
-        for (id, body) in got {
-            let line = get(&body, "n").and_then(|n| n.parse::<u64>().ok());
-            match (line, get(&body, "r")) {
-                (Some(line), Some(body)) if body.len() > 1 => {
-                    batch.entries.push(ResultEntry { id, line, body })
+        for (id, fields) in got {
+            match results_of(&fields) {
+                Some(results) => {
+                    // Each line names its entry and the entry's size: `ack_results` removes
+                    // the entry once all its lines are collected.
+                    let tagged = format!("{id}#{}", results.len());
+                    batch
+                        .entries
+                        .extend(results.into_iter().map(|(line, body)| ResultEntry {
+                            id: tagged.clone(),
+                            line,
+                            body,
+                        }));
                 }
-                _ => foreign.push(id),
+                None => foreign.push(id),
             }
         }
         batch.foreign = foreign.len() as u64;

@@ -268,7 +268,7 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
 
     // The collector: three results, one per line; acked ones leave the broker.
     let batch = queue
-        .read_results(&job, 10, Duration::from_millis(100))
+        .read_results(&job, 4096, Duration::from_millis(100))
         .await
         .unwrap();
     let mut got: Vec<u64> = batch.entries.iter().map(|e| e.line).collect();
@@ -286,7 +286,7 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     // results again.
     let queue = connect(&redis).await;
     let again = queue
-        .read_results(&job, 10, Duration::from_millis(100))
+        .read_results(&job, 4096, Duration::from_millis(100))
         .await
         .unwrap();
     assert_eq!(again.entries, batch.entries);
@@ -294,7 +294,7 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     assert!(queue.open_batch(&job).await.unwrap().is_none());
     assert!(
         queue
-            .read_results(&job, 10, Duration::from_millis(50))
+            .read_results(&job, 4096, Duration::from_millis(50))
             .await
             .unwrap()
             .entries
@@ -331,7 +331,7 @@ async fn entries_abreast_did_not_write_are_skipped_and_counted() {
         .await
         .unwrap();
     let batch = queue
-        .read_results(&job, 10, Duration::from_millis(100))
+        .read_results(&job, 4096, Duration::from_millis(100))
         .await
         .unwrap();
     assert_eq!((batch.entries.len(), batch.foreign), (1, 1));
@@ -486,4 +486,103 @@ async fn a_restarted_broker_keeps_the_job_and_the_client_reconnects() {
         (status.lines, status.done, status.in_flight, status.waiting),
         (5, 1, 1, 3)
     );
+}
+
+#[tokio::test]
+async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("shared").unwrap();
+    submit(&queue, &job, &spec(60_000), lines(4)).await.unwrap();
+    let leased = queue.lease(&job, "w", 10).await.unwrap();
+    let results = ["{\"a\":\"é\"}", "{\"b\":2}", "{\"c\":\"line\\nbreak\"}"];
+    let completions: Vec<abreast_queue::Completion<'_>> = leased
+        .leases
+        .iter()
+        .zip(results)
+        .map(|(lease, result)| abreast_queue::Completion {
+            lease,
+            result,
+            gave_up: false,
+            permit: None,
+        })
+        .collect();
+    assert_eq!(
+        queue.complete_many(&job, &completions).await.unwrap(),
+        [true, true, true]
+    );
+    // A batch with a repeat (line 1, fetched twice) keeps only the new result.
+    let mixed = [
+        abreast_queue::Completion {
+            lease: &leased.leases[1],
+            result: "{\"b\":\"again\"}",
+            gave_up: false,
+            permit: None,
+        },
+        abreast_queue::Completion {
+            lease: &leased.leases[3],
+            result: "{\"d\":4}",
+            gave_up: false,
+            permit: None,
+        },
+    ];
+    assert_eq!(
+        queue.complete_many(&job, &mixed).await.unwrap(),
+        [false, true]
+    );
+    let mut batch = queue
+        .read_results(&job, 4096, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let last = batch.entries.pop().unwrap();
+    assert_eq!((last.line, last.body.as_str()), (3, "{\"d\":4}"));
+    queue
+        .ack_results(&job, &[(last.id.clone(), last.line)])
+        .await
+        .unwrap();
+    let got: Vec<(u64, &str)> = batch
+        .entries
+        .iter()
+        .map(|e| (e.line, e.body.as_str()))
+        .collect();
+    assert_eq!(got, [(0, results[0]), (1, results[1]), (2, results[2])]);
+    assert!(batch.entries.iter().all(|e| e.id == batch.entries[0].id));
+    // Two of the three collected (a Python caller that stopped taking records): the entry
+    // stays, and a collector after it gets the third line again.
+    let pairs: Vec<(String, u64)> = batch
+        .entries
+        .iter()
+        .map(|e| (e.id.clone(), e.line))
+        .collect();
+    assert_eq!(queue.ack_results(&job, &pairs[..2]).await.unwrap(), 3);
+    let queue = connect(&redis).await;
+    let again = queue
+        .read_results(&job, 4096, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.entries.len(),
+        3,
+        "the entry stays until all is collected"
+    );
+    assert_eq!(queue.ack_results(&job, &pairs[2..]).await.unwrap(), 4);
+    assert!(
+        queue
+            .read_results(&job, 4096, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .entries
+            .is_empty(),
+        "the entry left once its last line was collected"
+    );
+    // Lengths that do not add up make an entry foreign, not a crash.
+    queue
+        .add_raw_entry(&job, true, &[("n", "0,1"), ("l", "3,9"), ("r", "{}{}")])
+        .await
+        .unwrap();
+    let foreign = queue
+        .read_results(&job, 4096, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!((foreign.entries.len(), foreign.foreign), (0, 1));
 }
