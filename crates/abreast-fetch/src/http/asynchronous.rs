@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
 use crate::http::dns::{DnsError, ForReqwest, Resolver};
+use crate::http::first_connection::FirstConnections;
 use crate::http::{Attempt, Fetched, Head, Hops, HttpSettings};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
@@ -19,6 +20,10 @@ const H2_STREAM_WINDOW: u32 = 1 << 20;
 /// The same for all of a connection's responses together: room for several pages at once.
 const H2_CONNECTION_WINDOW: u32 = 4 << 20;
 
+/// The longest a request waits for the first answer of its origin (see [`FirstConnections`]),
+/// unless the connect time limit is shorter.
+const FIRST_ANSWER_WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// An async client for one run's settings. Clone it freely: clones share the connection pool
 /// and the name cache.
 #[derive(Debug, Clone)]
@@ -29,6 +34,9 @@ pub struct AsyncClient {
     /// The extra headers of each request, when the client stops at redirects (reqwest then
     /// has no chain to drop credentials from): on the chain's first host, and after it left.
     hop_headers: Option<Arc<[reqwest::header::HeaderMap; 2]>>,
+    /// The HTTPS origins with no connection yet: a request waits for its origin's first
+    /// answer, so that an HTTP/2 server gets one connection, not one per request.
+    first_connections: Option<Arc<FirstConnections>>,
 }
 
 /// The client could not be built (for example the TLS set-up failed).
@@ -105,11 +113,16 @@ impl AsyncClient {
             }
         }
         let client = builder.build()?;
+        // With `--http1.1` there is no HTTP/2 to share: each request goes on at once.
+        let first_connections = (!settings.http1_only).then(|| {
+            FirstConnections::new(settings.connect_timeout.min(FIRST_ANSWER_WAIT_AT_MOST))
+        });
         Ok(AsyncClient {
             client,
             resolver,
             settings,
             hop_headers,
+            first_connections,
         })
     }
 
@@ -202,6 +215,10 @@ impl AsyncClient {
         limits: (usize, Extraction),
         left_host: bool,
     ) -> Attempt {
+        let opening = match &self.first_connections {
+            Some(first) => first.enter(&url).await,
+            None => None,
+        };
         let mut request = self.client.get(url);
         if let Some(headers) = &self.hop_headers {
             request = request.headers(headers[usize::from(left_host)].clone());
@@ -212,6 +229,9 @@ impl AsyncClient {
                 return Attempt::Failed(classify(&error));
             }
         };
+        if let Some(opening) = opening {
+            opening.answered();
+        }
         let head = Head::judge(
             response.url().to_string(),
             response.status().as_u16(),

@@ -16,6 +16,7 @@ pub mod asynchronous;
 pub mod blocking;
 pub mod body;
 pub mod dns;
+mod first_connection;
 pub mod retry;
 pub mod tls;
 

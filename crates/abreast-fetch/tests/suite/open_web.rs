@@ -97,6 +97,47 @@ fn threads_mode_keeps_each_hosts_connection_across_many_hosts() {
 }
 
 #[test]
+fn a_burst_to_a_new_http2_host_shares_one_connection() {
+    let site = open_site();
+    let port = site.addr().port();
+    for mode in [Mode::Async, Mode::Hybrid] {
+        let urls: Vec<String> = (0..40)
+            .map(|i| format!("https://burst-{mode}.site.test:{port}/page/{i}"))
+            .collect();
+        let mut config = open_config(mode, &site);
+        config.concurrency = Some(32);
+        config.per_host = 32;
+        let before = (
+            site.counters().connections(),
+            site.counters().h2_connections(),
+        );
+        let (records, _) = fetch_lines(&config, &urls);
+        assert!(records.iter().all(|r| r.ok), "{mode}");
+        let opened = (
+            site.counters().connections() - before.0,
+            site.counters().h2_connections() - before.1,
+        );
+        assert_eq!(
+            opened,
+            (1, 1),
+            "{mode}: 32 requests at once, one connection"
+        );
+    }
+    // Over HTTP/1.1 the requests go on at once, each on a connection of its own.
+    let urls: Vec<String> = (0..40)
+        .map(|i| format!("https://burst-h1.site.test:{port}/page/{i}"))
+        .collect();
+    let mut config = open_config(Mode::Async, &site);
+    config.concurrency = Some(32);
+    config.per_host = 32;
+    config.http.http1_only = true;
+    let before = site.counters().connections();
+    let (records, _) = fetch_lines(&config, &urls);
+    assert!(records.iter().all(|r| r.ok));
+    assert!(site.counters().connections() - before > 1);
+}
+
+#[test]
 fn http1_1_is_forced_on_request() {
     let site = open_site();
     let base = site.https_base_url().unwrap().to_owned();
