@@ -93,10 +93,10 @@ impl Scripts {
             create: Script::new(CREATE),
             add_lines: Script::new(ADD_LINES),
             lease: Script::new(LEASE),
-            complete: Script::new(COMPLETE),
+            complete: Script::new(&format!("{BITS}{COMPLETE}")),
             extend: Script::new(EXTEND),
             hand_back: Script::new(HAND_BACK),
-            ack_results: Script::new(ACK_RESULTS),
+            ack_results: Script::new(&format!("{BITS}{ACK_RESULTS}")),
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
             acquire_host: Script::new(ACQUIRE_HOST),
@@ -233,32 +233,39 @@ end
 return out
 ";
 
+/// The Lua function `bits(key, op, offsets)` that [`COMPLETE`] and [`ACK_RESULTS`] start with:
+/// `BITFIELD key op u1 offset [1]...` for each offset (`op` `SET`, to 1, or `GET`), 500 to a
+/// call (a Lua call takes only so many arguments), and the bits as they were.
+const BITS: &str = r"
+local function bits(key, op, offsets)
+  local out = {}
+  for first = 1, #offsets, 500 do
+    local args = {}
+    for j = first, math.min(first + 499, #offsets) do
+      args[#args + 1] = op; args[#args + 1] = 'u1'; args[#args + 1] = offsets[j]
+      if op == 'SET' then args[#args + 1] = 1 end
+    end
+    for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do out[#out + 1] = bit end
+  end
+  return out
+end
+";
+
 /// Appends each line's first result and acks the leases, releasing their permits: a whole
 /// batch of a worker's records in one script and one entry of the results stream (`n` the
 /// lines, `l` the results' lengths, `r` the results one after the other), so the broker's cost
 /// is mostly per batch, not per line. The results come as the entry holds them, joined by the
 /// caller: the script passes them on as they are when every line is new (Lua 5.1 joins strings
 /// a byte at a time), and cuts out the repeats otherwise. The done bits are set by `BITFIELD`,
-/// which returns each bit as it was: a line whose bit was set already had its result. KEYS:
+/// which returns each bit as it was ([`BITS`]): a line whose bit was set already had its result. KEYS:
 /// meta, done, results, lines, permit keys... ARGV: the results joined, their lengths (joined
 /// by commas), then five per lease: line, id, gave_up (1/0), index of its permit key in KEYS
 /// (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
-local function setbits(key, offsets)
-  local before = {}
-  for first = 1, #offsets, 500 do
-    local args = {}
-    for j = first, math.min(first + 499, #offsets) do
-      args[#args + 1] = 'SET'; args[#args + 1] = 'u1'; args[#args + 1] = offsets[j]; args[#args + 1] = 1
-    end
-    for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do before[#before + 1] = bit end
-  end
-  return before
-end
 local offsets = {}
 for i = 3, #ARGV, 5 do offsets[#offsets + 1] = ARGV[i] end
-local before = setbits(KEYS[2], offsets)
+local before = bits(KEYS[2], 'SET', offsets)
 local out, ids, lines = {}, {}, {}
 local gave_up = 0
 for k = 1, #before do
@@ -345,18 +352,6 @@ return 1
 /// once when all are acked here (a collector acks what it read, whole entries), else only if
 /// the lines not acked here were collected before.
 const ACK_RESULTS: &str = r"
-local function bits(key, op, offsets)
-  local out = {}
-  for first = 1, #offsets, 500 do
-    local args = {}
-    for j = first, math.min(first + 499, #offsets) do
-      args[#args + 1] = op; args[#args + 1] = 'u1'; args[#args + 1] = offsets[j]
-      if op == 'SET' then args[#args + 1] = 1 end
-    end
-    for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do out[#out + 1] = bit end
-  end
-  return out
-end
 local ids, want, got, offsets = {}, {}, {}, {}
 for i = 1, #ARGV, 2 do
   offsets[#offsets + 1] = ARGV[i + 1]
