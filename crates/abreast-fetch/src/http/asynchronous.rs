@@ -241,7 +241,14 @@ impl AsyncClient {
             self.hop_headers.is_some(),
         );
         let to_read = match head {
-            Head::Done(attempt) => return attempt,
+            Head::Done(attempt) => {
+                // A small body (an error page, a redirect's note) is read to its end, so that
+                // an HTTP/1.1 connection goes back to the pool for the next request.
+                if worth_draining(response.content_length()) {
+                    drain(&mut response).await;
+                }
+                return attempt;
+            }
             Head::ReadBody(to_read) => to_read,
         };
         let body = match to_read.encoding() {

@@ -247,7 +247,15 @@ impl BlockingClient {
             !self.settings.follows_redirects(),
         );
         let to_read = match head {
-            Head::Done(attempt) => return attempt,
+            Head::Done(attempt) => {
+                // A small body (an error page, a redirect's note) is read to its end, so that
+                // the connection goes back to the pool for the next request.
+                if worth_draining(response.body().content_length()) {
+                    let mut reader = response.into_body().into_reader();
+                    drain(&mut reader, &mut [0; 8 * 1024]);
+                }
+                return attempt;
+            }
             Head::ReadBody(to_read) => to_read,
         };
         let body = to_read.encoding().and_then(|encoding| {

@@ -321,3 +321,31 @@ fn connections_are_reused() {
         );
     }
 }
+
+#[test]
+fn answers_that_are_not_pages_keep_their_connection() {
+    // A 404, a 503 (retried), and a redirect the client stops at (`--robots obey`: the site has
+    // no robots.txt, a 404 that is itself such an answer): each small body is read to its end so
+    // the next request goes on the same connection.
+    for mode in [Mode::Threads, Mode::Async] {
+        let site = site();
+        let base = site.base_url();
+        let lines = [
+            format!("{base}/fault/status/404"),
+            format!("{base}/fault/status/503?retry_after=0"),
+            format!("{base}/fault/redirect/2?to=3"),
+            format!("{base}/fault/status/410"),
+        ];
+        let mut config = config(mode);
+        config.concurrency = Some(1);
+        config.http.robots = abreast_fetch::RobotsPolicy::Obey;
+        let records = by_url(fetch_lines(&config, &lines).0);
+        assert!(records[&lines[2]].ok, "{mode}: {:?}", records[&lines[2]]);
+        let (connections, requests) = (site.counters().connections(), site.counters().requests());
+        assert_eq!(
+            (connections, requests),
+            (1, 1 + 1 + 3 + 3 + 1),
+            "{mode}: robots.txt, 404, 503 three times, three hops, 410"
+        );
+    }
+}
