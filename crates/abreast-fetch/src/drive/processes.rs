@@ -6,7 +6,10 @@
 //! record is awaited. A worker that crashes fails only its URL (the record says so) and is
 //! replaced. Each worker keeps one blocking client, so its connections are reused across tasks.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+
+use url::Url;
 
 use abreast::processes::ProcessPool;
 use futures::StreamExt;
@@ -17,7 +20,8 @@ use super::{Job, Shared, forward};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
-use crate::http::{Fetched, Hops, HttpSettings};
+use crate::http::dns::Resolver;
+use crate::http::{Attempt, Fetched, Hops, HttpSettings};
 use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
@@ -32,6 +36,9 @@ pub(crate) struct PageJob {
     pub(crate) settings: HttpSettings,
     /// Whether the chain left its first host (credentials are then not sent).
     pub(crate) left_host: bool,
+    /// The URL's host name and its addresses, as the parent looked them up once for all the
+    /// workers (none for a host written as an address).
+    pub(crate) addresses: Option<(String, Vec<IpAddr>)>,
 }
 
 /// What a worker gives back for a [`PageJob`], as JSON text: the pool's frames are postcard,
@@ -72,6 +79,9 @@ pub(crate) fn fetch_page(job: PageJob) -> PageOutcome {
         Ok(client) => client,
         Err(error) => return PageOutcome::Record(json(&Record::failed(job.line, error))),
     };
+    if let Some((host, addresses)) = &job.addresses {
+        client.seed(host, addresses);
+    }
     let fetched = client.fetch_hop(&job.url, job.left_host);
     if fetched.redirect_to.is_some() {
         let hop = serde_json::to_string(&fetched).expect("a fetch's outcome serializes");
@@ -80,6 +90,28 @@ pub(crate) fn fetch_page(job: PageJob) -> PageOutcome {
     let extractor = job.settings.extractor();
     let record = finish_record_at(job.line, fetched, None, extractor.as_ref());
     PageOutcome::Record(json(&record))
+}
+
+/// The addresses of `url`'s host for its job (none for a host written as an address), or, for
+/// a name that does not resolve, the outcome a worker's fetch would have had: a `dns` error.
+async fn addresses_of(
+    resolver: &Resolver,
+    url: &Url,
+) -> Result<Option<(String, Vec<IpAddr>)>, Fetched> {
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    match resolver.lookup(host).await {
+        Ok(addresses) => Ok(Some((host.to_owned(), addresses.to_vec()))),
+        Err(error) => Err(
+            Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string())).into_fetched(
+                url.to_string(),
+                1,
+                started.elapsed(),
+            ),
+        ),
+    }
 }
 
 /// The record of input line `line` when a worker's `what` did not parse (`error`).
@@ -113,7 +145,9 @@ pub(super) fn drive(
         }
         None => None,
     };
-    let (workers, shared, settings, robots) = (&pool, &shared, &config.http, &robots);
+    let resolver = config.http.resolver();
+    let (workers, shared, settings, robots, resolver) =
+        (&pool, &shared, &config.http, &robots, &resolver);
     let fetch_one = |(sequence, target): Job| async move {
         let (line, url) = match target.fetchable() {
             Ok(fetchable) => fetchable,
@@ -131,13 +165,20 @@ pub(super) fn drive(
         // With `--robots obey` the workers stop at redirects: each hop's target is checked
         // here, then sent to a worker as a job of its own.
         let mut hops = Hops::new(&url, settings.max_redirects);
-        let mut hop = String::from(url);
+        let mut hop = url;
         let record = loop {
+            // The host is looked up here, once for all the workers; a name that does not
+            // resolve is its `dns` record at once.
+            let addresses = match addresses_of(resolver, &hop).await {
+                Ok(addresses) => addresses,
+                Err(unresolved) => break finish_record_at(line, hops.end(unresolved), None, None),
+            };
             let job = PageJob {
                 line: line.clone(),
-                url: hop,
+                url: hop.into(),
                 settings: settings.clone(),
                 left_host: hops.left_host(),
+                addresses,
             };
             let fetched = match workers.submit_async(fetch_page, job).await.await {
                 Ok(PageOutcome::Record(json)) => {
@@ -178,7 +219,7 @@ pub(super) fn drive(
             {
                 break finish_record_at(line, hops.refused(&next, refused), None, None);
             }
-            hop = next.into();
+            hop = next;
         };
         (sequence, record)
     };

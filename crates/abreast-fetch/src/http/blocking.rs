@@ -138,6 +138,11 @@ impl BlockingClient {
         })
     }
 
+    /// Takes `addresses` as the answer for `host` (see [`crate::http::dns::Resolver::seed`]).
+    pub(crate) fn seed(&self, host: &str, addresses: &[std::net::IpAddr]) {
+        self.resolver.seed(host, addresses);
+    }
+
     /// The settings this client was made with.
     pub fn settings(&self) -> &HttpSettings {
         &self.settings

@@ -55,6 +55,10 @@ impl DnsError {
     }
 }
 
+/// How long an answer given by [`Resolver::seed`] is kept: the parent sends it again with
+/// each job for the host, fresh from its own cache.
+pub const SEEDED_TTL: Duration = Duration::from_secs(30);
+
 /// The addresses of one name, as looked up (port 0: the caller adds its own).
 pub type Addresses = Arc<[IpAddr]>;
 
@@ -227,6 +231,16 @@ impl Resolver {
                 .await
                 .unwrap_or_else(|_| Err(stopped(host))),
         }
+    }
+
+    /// Takes `addresses` as `host`'s answer for [`SEEDED_TTL`]: a process worker's resolver is
+    /// given each job's answer by its parent, which looked the name up once for all workers.
+    pub fn seed(&self, host: &str, addresses: &[IpAddr]) {
+        let until = Instant::now() + SEEDED_TTL;
+        let answer = Ok(Arc::from(addresses));
+        self.inner
+            .cache
+            .answer(&host.to_ascii_lowercase(), answer, until);
     }
 
     /// [`lookup`](Self::lookup), blocking the calling thread.

@@ -520,6 +520,13 @@ impl Hops {
         }
     }
 
+    /// The chain's outcome when it ends with `fetched`, a hop that got no answer to follow.
+    pub(crate) fn end(mut self, fetched: Fetched) -> Fetched {
+        self.attempts += fetched.attempts;
+        self.elapsed_ms += fetched.elapsed_ms;
+        self.outcome(fetched)
+    }
+
     /// The requests and milliseconds of the hops taken so far.
     pub(crate) fn so_far(&self) -> (u32, u64) {
         (self.attempts, self.elapsed_ms)
