@@ -1,5 +1,5 @@
-//! One connection first: the requests to an HTTPS origin that has no connection yet wait for
-//! the first one's answer, which tells whether the server speaks HTTP/2 (ALPN). If it does,
+//! One connection first: the requests to an HTTPS origin the client has not reached yet wait
+//! for the first one's answer, which tells whether the server speaks HTTP/2 (ALPN). If it does,
 //! they all share that one connection; if not, they go on at once, each on a connection of its
 //! own, as before. Without this, a burst of requests to a new origin opens a connection each
 //! (hyper's pool learns the protocol only once a connection is up) and throws all but one away:
