@@ -21,7 +21,7 @@ use crate::config::{FetchConfig, FetchError};
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
 use crate::http::dns::Resolver;
-use crate::http::{Attempt, Fetched, Hops, HttpSettings};
+use crate::http::{Attempt, Fetched, HopTerms, Hops, HttpSettings};
 use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
@@ -34,8 +34,9 @@ pub(crate) struct PageJob {
     pub(crate) url: String,
     /// The run's HTTP settings.
     pub(crate) settings: HttpSettings,
-    /// Whether the chain left its first host (credentials are then not sent).
-    pub(crate) left_host: bool,
+    /// Its place in its redirect chain: whether the chain left its first host (credentials are
+    /// then not sent), and what is left of the chain's time limit.
+    pub(crate) terms: HopTerms,
     /// The URL's host name and its addresses, as the parent looked them up once for all the
     /// workers (none for a host written as an address).
     pub(crate) addresses: Option<(String, Vec<IpAddr>)>,
@@ -82,7 +83,7 @@ pub(crate) fn fetch_page(job: PageJob) -> PageOutcome {
     if let Some((host, addresses)) = &job.addresses {
         client.seed(host, addresses);
     }
-    let fetched = client.fetch_hop(&job.url, job.left_host);
+    let fetched = client.fetch_hop(&job.url, job.terms);
     if fetched.redirect_to.is_some() {
         let hop = serde_json::to_string(&fetched).expect("a fetch's outcome serializes");
         return PageOutcome::Redirect(hop);
@@ -164,7 +165,7 @@ pub(super) fn drive(
         let _permit = shared.limits.acquire(host, floor).await;
         // With `--robots obey` the workers stop at redirects: each hop's target is checked
         // here, then sent to a worker as a job of its own.
-        let mut hops = Hops::new(&url, settings.max_redirects);
+        let mut hops = Hops::new(&url, settings.max_redirects, settings.timeout);
         let mut hop = url;
         let record = loop {
             // The host is looked up here, once for all the workers; a name that does not
@@ -177,7 +178,7 @@ pub(super) fn drive(
                 line: line.clone(),
                 url: hop.into(),
                 settings: settings.clone(),
-                left_host: hops.left_host(),
+                terms: hops.terms(),
                 addresses,
             };
             let fetched = match workers.submit_async(fetch_page, job).await.await {

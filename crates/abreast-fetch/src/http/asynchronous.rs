@@ -9,7 +9,7 @@ use url::Url;
 use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
 use crate::http::dns::{DnsError, ForReqwest, Resolver};
 use crate::http::first_connection::FirstConnections;
-use crate::http::{Attempt, Fetched, Head, Hops, HttpSettings};
+use crate::http::{Attempt, Fetched, Head, HopTerms, Hops, HttpSettings};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
@@ -162,8 +162,8 @@ impl AsyncClient {
     where
         F: Future<Output = Result<(), ErrorInfo>>,
     {
-        let mut hops = Hops::new(url, self.settings.max_redirects);
-        let mut fetched = self.fetch_with(url, limits, false).await;
+        let mut hops = Hops::new(url, self.settings.max_redirects, self.settings.timeout);
+        let mut fetched = self.fetch_with(url, limits, HopTerms::default()).await;
         loop {
             let next = match hops.after(fetched) {
                 Ok(outcome) => return outcome,
@@ -172,19 +172,19 @@ impl AsyncClient {
             if let Err(refused) = check(next.clone()).await {
                 return hops.refused(&next, refused);
             }
-            fetched = self.fetch_with(&next, limits, hops.left_host()).await;
+            fetched = self.fetch_with(&next, limits, hops.terms()).await;
         }
     }
 
     /// Fetches `target` with retries, its body read within `limits` (the cap, and how much is
-    /// kept), with the headers of a request to its chain's first host or not (`left_host`).
+    /// kept), on the `terms` of its place in its redirect chain.
     /// Its host is looked up first: a name that does not resolve is an error of kind `dns` at
     /// once, never a time-out of the connection.
     async fn fetch_with(
         &self,
         target: &Url,
         limits: (usize, Extraction),
-        left_host: bool,
+        terms: HopTerms,
     ) -> Fetched {
         let url = target.as_str();
         let start = Instant::now();
@@ -198,9 +198,7 @@ impl AsyncClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self
-                .attempt(target.clone(), attempts, limits, left_host)
-                .await;
+            let attempt = self.attempt(target.clone(), attempts, limits, terms).await;
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -213,7 +211,7 @@ impl AsyncClient {
         url: Url,
         attempt: u32,
         limits: (usize, Extraction),
-        left_host: bool,
+        terms: HopTerms,
     ) -> Attempt {
         let opening = match &self.first_connections {
             Some(first) => first.enter(&url).await,
@@ -221,7 +219,10 @@ impl AsyncClient {
         };
         let mut request = self.client.get(url);
         if let Some(headers) = &self.hop_headers {
-            request = request.headers(headers[usize::from(left_host)].clone());
+            request = request.headers(headers[usize::from(terms.left_host)].clone());
+        }
+        if let Some(time_left) = terms.time_left {
+            request = request.timeout(time_left);
         }
         let mut response = match request.send().await {
             Ok(response) => response,

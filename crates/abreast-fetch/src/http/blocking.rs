@@ -11,7 +11,7 @@ use crate::http::body::{
 };
 use crate::http::dns::{DnsError, ForUreq, Resolver};
 use crate::http::tls::CaError;
-use crate::http::{Attempt, Fetched, Head, Hops, HttpSettings, io_error_kind};
+use crate::http::{Attempt, Fetched, Head, HopTerms, Hops, HttpSettings, io_error_kind};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
@@ -160,12 +160,12 @@ impl BlockingClient {
         self.follow(url, limits, check)
     }
 
-    /// One hop of a chain (the whole chain if the client follows redirects), with the headers
-    /// of a request to the chain's first host or not (`left_host`): a process worker's fetch,
-    /// its parent following the redirects it stops at.
-    pub(crate) fn fetch_hop(&self, url: &str, left_host: bool) -> Fetched {
+    /// One hop of a chain (the whole chain if the client follows redirects), on the `terms` of
+    /// its place in the chain: a process worker's fetch, its parent following the redirects it
+    /// stops at.
+    pub(crate) fn fetch_hop(&self, url: &str, terms: HopTerms) -> Fetched {
         let limits = (self.settings.max_bytes, self.settings.extraction);
-        self.fetch_within(url, limits, left_host)
+        self.fetch_within(url, limits, terms)
     }
 
     /// Fetches a robots.txt, its body kept whole up to `max_bytes`, its redirects followed.
@@ -173,7 +173,7 @@ impl BlockingClient {
         let limits = (max_bytes, Extraction::Full);
         match url::Url::parse(url) {
             Ok(parsed) => self.follow(&parsed, limits, |_| Ok(())),
-            Err(_) => self.fetch_within(url, limits, false),
+            Err(_) => self.fetch_within(url, limits, HopTerms::default()),
         }
     }
 
@@ -185,8 +185,8 @@ impl BlockingClient {
         limits: (usize, Extraction),
         check: impl Fn(&url::Url) -> Result<(), ErrorInfo>,
     ) -> Fetched {
-        let mut hops = Hops::new(url, self.settings.max_redirects);
-        let mut fetched = self.fetch_within(url.as_str(), limits, false);
+        let mut hops = Hops::new(url, self.settings.max_redirects, self.settings.timeout);
+        let mut fetched = self.fetch_within(url.as_str(), limits, HopTerms::default());
         loop {
             let next = match hops.after(fetched) {
                 Ok(outcome) => return outcome,
@@ -195,15 +195,15 @@ impl BlockingClient {
             if let Err(refused) = check(&next) {
                 return hops.refused(&next, refused);
             }
-            fetched = self.fetch_within(next.as_str(), limits, hops.left_host());
+            fetched = self.fetch_within(next.as_str(), limits, hops.terms());
         }
     }
 
     /// Fetches `url` with retries, its body read within `limits` (the cap, and how much is
-    /// kept), with the headers of a request to its chain's first host or not (`left_host`).
+    /// kept), on the `terms` of its place in its redirect chain.
     /// Its host is looked up first: a name that does not resolve is an error of kind `dns` at
     /// once, never a time-out of the connection.
-    fn fetch_within(&self, url: &str, limits: (usize, Extraction), left_host: bool) -> Fetched {
+    fn fetch_within(&self, url: &str, limits: (usize, Extraction), terms: HopTerms) -> Fetched {
         let start = Instant::now();
         let parsed = url::Url::parse(url).ok();
         if let Some(url::Host::Domain(host)) = parsed.as_ref().and_then(url::Url::host)
@@ -217,7 +217,7 @@ impl BlockingClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self.attempt(&agent, url, attempts, limits, left_host);
+            let attempt = self.attempt(&agent, url, attempts, limits, terms);
             match attempt.wait_before_retry(&policy, attempts) {
                 Some(wait) => std::thread::sleep(wait),
                 None => return attempt.into_fetched(url.to_owned(), attempts, start.elapsed()),
@@ -231,11 +231,14 @@ impl BlockingClient {
         url: &str,
         attempt: u32,
         limits: (usize, Extraction),
-        left_host: bool,
+        terms: HopTerms,
     ) -> Attempt {
         let mut request = agent.get(url).header("Accept-Encoding", ACCEPT_ENCODING);
-        for (name, value) in self.settings.hop_headers(left_host) {
+        for (name, value) in self.settings.hop_headers(terms.left_host) {
             request = request.header(name, value);
+        }
+        if let Some(time_left) = terms.time_left {
+            request = request.config().timeout_global(Some(time_left)).build();
         }
         let response = match request.call() {
             Ok(response) => response,

@@ -462,6 +462,15 @@ fn redirect(from: String, status: u16, version: &'static str, location: &str) ->
     }
 }
 
+/// How a request of a redirect chain is made: with the credentials of `-H` while the chain is
+/// on its first host (`left_host` false), and, past the first request, within what is left of
+/// the chain's `--timeout` (`time_left`), as when the HTTP library follows the chain itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct HopTerms {
+    pub(crate) left_host: bool,
+    pub(crate) time_left: Option<Duration>,
+}
+
 /// Following a URL's redirects hop by hop, for a client that stops at them
 /// ([`HttpSettings::follows_redirects`]): the caller fetches each hop and checks each target
 /// (against its host's robots.txt) before it asks for it; this counts the hops against
@@ -471,6 +480,8 @@ pub(crate) struct Hops {
     /// The URL the chain started from.
     first: url::Url,
     max: u32,
+    /// The chain's time limit (`--timeout`), shared by its requests.
+    timeout: Duration,
     followed: u32,
     attempts: u32,
     elapsed_ms: u64,
@@ -480,11 +491,12 @@ pub(crate) struct Hops {
 }
 
 impl Hops {
-    /// A chain from `first`, following at most `max` redirects.
-    pub(crate) fn new(first: &url::Url, max: u32) -> Hops {
+    /// A chain from `first` that follows at most `max` redirects, all within `timeout`.
+    pub(crate) fn new(first: &url::Url, max: u32, timeout: Duration) -> Hops {
         Hops {
             first: first.clone(),
             max,
+            timeout,
             followed: 0,
             attempts: 0,
             elapsed_ms: 0,
@@ -532,10 +544,18 @@ impl Hops {
         (self.attempts, self.elapsed_ms)
     }
 
-    /// Whether the chain went to another host than its first (credentials are then no longer
-    /// sent: [`HttpSettings::hop_headers`]).
-    pub(crate) fn left_host(&self) -> bool {
-        self.left_host
+    /// The terms of the chain's next request: whether the chain went to another host than its
+    /// first (credentials are then no longer sent: [`HttpSettings::hop_headers`]), and the time
+    /// its requests so far left of its limit.
+    pub(crate) fn terms(&self) -> HopTerms {
+        HopTerms {
+            left_host: self.left_host,
+            time_left: Some(
+                self.timeout
+                    .saturating_sub(Duration::from_millis(self.elapsed_ms))
+                    .max(Duration::from_millis(1)),
+            ),
+        }
     }
 
     /// The chain's outcome when the hop to `next` is refused (`why`): the redirect it stopped

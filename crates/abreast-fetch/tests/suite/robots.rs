@@ -446,6 +446,35 @@ fn followed_hop_by_hop_redirects_keep_their_limits_in_every_mode() {
 }
 
 #[test]
+fn a_redirect_chain_keeps_one_time_limit_followed_hop_by_hop_or_not() {
+    // Three requests of 400 ms each against a limit of 1 s: the chain runs out of time whether
+    // the HTTP library follows it or the run does, hop by hop (`--robots obey`).
+    let site = abreast_site::Site::start_in_background(
+        abreast_site::SiteConfig::default()
+            .pages(10)
+            .page_size(1024)
+            .latency(abreast_site::Latency::Fixed(Duration::from_millis(400))),
+    )
+    .unwrap();
+    let chain = format!("http://{}/fault/redirect/2?to=3", site.addr());
+    for mode in [Mode::Threads, Mode::Async] {
+        for robots in [RobotsPolicy::Ignore, RobotsPolicy::Obey] {
+            let mut config = crate::support::config(mode);
+            config.http.robots = robots;
+            config.http.retries = 0;
+            config.http.timeout = Duration::from_secs(1);
+            let records = fetch_lines(&config, std::slice::from_ref(&chain)).0;
+            let error = records[0].error.as_ref().expect("out of time");
+            assert_eq!(
+                error.kind,
+                ErrorKind::Timeout,
+                "{mode} {robots:?}: {error:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn crawl_delay_spaces_out_a_host_s_requests() {
     let body = b"User-agent: *\nCrawl-delay: 0.3\n".to_vec();
     for mode in [Mode::Threads, Mode::Async] {
