@@ -195,20 +195,14 @@ pub(crate) async fn fetch_async(
     let host = url.host_str().unwrap_or_default();
     let fetched = {
         let _permit = shared.limits.acquire(host, floor).await;
-        match &shared.robots {
-            None => {
-                client
-                    .fetch_hops(&url, |_| std::future::ready(Ok(())))
-                    .await
+        // Each redirect's target is checked too, before it is asked for.
+        let check = |next: Url| async move {
+            match &shared.robots {
+                None => Ok(()),
+                Some(gate) => gate.check_async(&next, client).await.map(|_floor| ()),
             }
-            // Each redirect's target is checked too, before it is asked for.
-            Some(gate) => {
-                let check = |next: Url| async move {
-                    gate.check_async(&next, client).await.map(|_floor| ())
-                };
-                client.fetch_hops(&url, check).await
-            }
-        }
+        };
+        client.fetch_hops(&url, check).await
     };
     Ok((line, url, fetched))
 }

@@ -21,7 +21,7 @@ use crate::config::{FetchConfig, FetchError};
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
 use crate::http::dns::Resolver;
-use crate::http::{Attempt, Fetched, HopTerms, Hops, HttpSettings};
+use crate::http::{Fetched, HopTerms, Hops, HttpSettings};
 use crate::page::finish_record_at;
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
@@ -105,13 +105,11 @@ async fn addresses_of(
     let started = std::time::Instant::now();
     match resolver.lookup(host).await {
         Ok(addresses) => Ok(Some((host.to_owned(), addresses.to_vec()))),
-        Err(error) => Err(
-            Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string())).into_fetched(
-                url.to_string(),
-                1,
-                started.elapsed(),
-            ),
-        ),
+        Err(error) => Err(Fetched::unresolved(
+            url.to_string(),
+            &error,
+            started.elapsed(),
+        )),
     }
 }
 
@@ -165,7 +163,7 @@ pub(super) fn drive(
         let _permit = shared.limits.acquire(host, floor).await;
         // With `--robots obey` the workers stop at redirects: each hop's target is checked
         // here, then sent to a worker as a job of its own.
-        let mut hops = Hops::new(&url, settings.max_redirects, settings.timeout);
+        let mut hops = Hops::new(&url, settings);
         let mut hop = url;
         let record = loop {
             // The host is looked up here, once for all the workers; a name that does not

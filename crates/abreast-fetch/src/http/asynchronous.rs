@@ -162,7 +162,7 @@ impl AsyncClient {
     where
         F: Future<Output = Result<(), ErrorInfo>>,
     {
-        let mut hops = Hops::new(url, self.settings.max_redirects, self.settings.timeout);
+        let mut hops = Hops::new(url, &self.settings);
         let mut fetched = self.fetch_with(url, limits, HopTerms::default()).await;
         loop {
             let next = match hops.after(fetched) {
@@ -191,8 +191,7 @@ impl AsyncClient {
         if let Some(url::Host::Domain(host)) = target.host()
             && let Err(error) = self.resolver.lookup(host).await
         {
-            return Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string()))
-                .into_fetched(url.to_owned(), 1, start.elapsed());
+            return Fetched::unresolved(url.to_owned(), &error, start.elapsed());
         }
         let policy = self.settings.retry_policy();
         let mut attempts = 0;
@@ -239,7 +238,7 @@ impl AsyncClient {
             response.version(),
             response.headers(),
             attempt,
-            self.hop_headers.is_some(),
+            !self.settings.follows_redirects(),
         );
         let to_read = match head {
             Head::Done(attempt) => {

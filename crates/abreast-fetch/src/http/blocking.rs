@@ -185,7 +185,7 @@ impl BlockingClient {
         limits: (usize, Extraction),
         check: impl Fn(&url::Url) -> Result<(), ErrorInfo>,
     ) -> Fetched {
-        let mut hops = Hops::new(url, self.settings.max_redirects, self.settings.timeout);
+        let mut hops = Hops::new(url, &self.settings);
         let mut fetched = self.fetch_within(url.as_str(), limits, HopTerms::default());
         loop {
             let next = match hops.after(fetched) {
@@ -209,8 +209,7 @@ impl BlockingClient {
         if let Some(url::Host::Domain(host)) = parsed.as_ref().and_then(url::Url::host)
             && let Err(error) = self.resolver.lookup_blocking(host)
         {
-            return Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string()))
-                .into_fetched(url.to_owned(), 1, start.elapsed());
+            return Fetched::unresolved(url.to_owned(), &error, start.elapsed());
         }
         let agent = self.agents.for_url(parsed.as_ref());
         let policy = self.settings.retry_policy();

@@ -214,6 +214,15 @@ pub struct Fetched {
     pub redirect_to: Option<String>,
 }
 
+impl Fetched {
+    /// The outcome of a fetch of `url` whose host name did not resolve (`error`), `elapsed`
+    /// after it began: one attempt, no answer, an error of kind `dns`.
+    pub(crate) fn unresolved(url: String, error: &dns::DnsError, elapsed: Duration) -> Fetched {
+        Attempt::Failed(ErrorInfo::new(ErrorKind::Dns, error.to_string()))
+            .into_fetched(url, 1, elapsed)
+    }
+}
+
 /// The name a record gives an HTTP version.
 pub(crate) fn version_name(version: ::http::Version) -> &'static str {
     match version {
@@ -491,12 +500,13 @@ pub(crate) struct Hops {
 }
 
 impl Hops {
-    /// A chain from `first` that follows at most `max` redirects, all within `timeout`.
-    pub(crate) fn new(first: &url::Url, max: u32, timeout: Duration) -> Hops {
+    /// A chain from `first` that follows at most `--max-redirects` redirects, all within one
+    /// `--timeout` (`settings`').
+    pub(crate) fn new(first: &url::Url, settings: &HttpSettings) -> Hops {
         Hops {
             first: first.clone(),
-            max,
-            timeout,
+            max: settings.max_redirects,
+            timeout: settings.timeout,
             followed: 0,
             attempts: 0,
             elapsed_ms: 0,
@@ -508,8 +518,7 @@ impl Hops {
     /// Takes the outcome of the hop just fetched: the chain's outcome if it ends here, or the
     /// URL to check and fetch next.
     pub(crate) fn after(&mut self, mut fetched: Fetched) -> Result<Fetched, url::Url> {
-        self.attempts += fetched.attempts;
-        self.elapsed_ms += fetched.elapsed_ms;
+        self.count(&fetched);
         let next = fetched
             .redirect_to
             .as_deref()
@@ -534,9 +543,14 @@ impl Hops {
 
     /// The chain's outcome when it ends with `fetched`, a hop that got no answer to follow.
     pub(crate) fn end(mut self, fetched: Fetched) -> Fetched {
+        self.count(&fetched);
+        self.outcome(fetched)
+    }
+
+    /// Adds a hop's requests and time to the chain's.
+    fn count(&mut self, fetched: &Fetched) {
         self.attempts += fetched.attempts;
         self.elapsed_ms += fetched.elapsed_ms;
-        self.outcome(fetched)
     }
 
     /// The requests and milliseconds of the hops taken so far.
