@@ -65,7 +65,7 @@ enum Event {
     /// A lease has its permits and its URL was fed to the job's fetch.
     Fed {
         job: JobName,
-        id: String,
+        line: u64,
         permit: Option<(String, String)>,
         local: Option<OwnedSemaphorePermit>,
     },
@@ -84,6 +84,18 @@ struct Held {
     _local: Option<OwnedSemaphorePermit>,
     /// The task getting its permits, until the URL is fed.
     admission: Option<tokio::task::JoinHandle<()>>,
+    /// A suspect's line waiting for the one before it ([`JobRun::serial`]): not fed yet.
+    queued: bool,
+}
+
+/// An entry of which the worker holds lines: it is acked with the last of them.
+#[derive(Default)]
+struct HeldEntry {
+    /// Lines of it held.
+    lines: usize,
+    /// Some of its lines were handed back: another worker may hold the entry now, so it is not
+    /// acked from here.
+    handed_back: bool,
 }
 
 /// One host of a job, in this worker: its share of the host's permits (at most `--per-host`
@@ -151,6 +163,10 @@ struct Done {
     permit: Option<(String, String)>,
     /// The record's JSON.
     body: String,
+    /// Ack the lease's entry with it.
+    ack: bool,
+    /// A suspect's line: completed at once, before its entry's next line starts.
+    urgent: bool,
 }
 
 /// Records waiting to be completed together (one script a batch), and when the oldest of them
@@ -169,8 +185,9 @@ impl Batch {
         self.done.extend(done);
     }
 
-    fn is_full(&self) -> bool {
-        self.done.len() >= RECORD_BATCH
+    /// Full, or holding a suspect's line: to complete now.
+    fn is_due(&self) -> bool {
+        self.done.len() >= RECORD_BATCH || self.done.iter().any(|d| d.urgent)
     }
 
     /// The records, to complete now; the batch starts again empty.
@@ -188,9 +205,17 @@ struct JobRun {
     feed: Option<flume::Sender<String>>,
     stop: StopSignal,
     reader: Option<std::thread::JoinHandle<()>>,
-    held: HashMap<String, Held>,
-    /// Fed URLs -> the ids of their leases, oldest first.
-    fed: HashMap<String, VecDeque<String>>,
+    /// The lines held, by number.
+    held: HashMap<u64, Held>,
+    /// The entries of the lines held, by id.
+    entries: HashMap<String, HeldEntry>,
+    /// A suspect entry's lines not fed yet, fed one at a time in order, each completed before
+    /// the next starts ([`abreast_queue::Lease::alone`]).
+    serial: VecDeque<Lease>,
+    /// One of the suspect's lines is being fetched.
+    serial_busy: bool,
+    /// Fed URLs -> the numbers of their lines, oldest first.
+    fed: HashMap<String, VecDeque<u64>>,
     /// This worker's share of each host's permits, and the job-wide ones it keeps for the next
     /// line of the host.
     hosts: HashMap<String, Arc<HostSlot>>,
@@ -199,6 +224,34 @@ struct JobRun {
 }
 
 impl JobRun {
+    /// Counts a line of `lease`'s entry as held.
+    fn hold(&mut self, lease: &Lease) {
+        self.entries.entry(lease.id.clone()).or_default().lines += 1;
+    }
+
+    /// Counts a line of `lease`'s entry as no longer held: true if it was the last, and the
+    /// entry is to be acked with it.
+    fn release(&mut self, lease: &Lease) -> bool {
+        let Some(entry) = self.entries.get_mut(&lease.id) else {
+            return false;
+        };
+        entry.lines = entry.lines.saturating_sub(1);
+        if entry.lines > 0 {
+            return false;
+        }
+        let acked = !entry.handed_back;
+        self.entries.remove(&lease.id);
+        acked
+    }
+
+    /// Counts `lease`'s line as handed back: its entry is no longer acked from here.
+    fn handed_back(&mut self, lease: &Lease) {
+        if let Some(entry) = self.entries.get_mut(&lease.id) {
+            entry.handed_back = true;
+        }
+        self.release(lease);
+    }
+
     fn close(&mut self) {
         self.feed = None;
         for held in self.held.values_mut() {
@@ -294,16 +347,17 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 while let Some(event) = next.take() {
                     match event {
                         Event::Records(job, ready) => batch.add(worker.take_records(&job, &ready)?),
-                        Event::Fed { job, id, permit, local } => worker.fed(&job, id, permit, local),
+                        Event::Fed { job, line, permit, local } => worker.fed(&job, line, permit, local),
                         Event::Ended(job, error) => ended.push((job, error)),
                     }
-                    if !batch.is_full() {
+                    if !batch.is_due() {
                         next = incoming.try_recv().ok();
                     }
                 }
-                if batch.is_full() || !ended.is_empty() {
+                if batch.is_due() || !ended.is_empty() {
                     worker.complete(batch.take()).await?;
                 }
+                worker.advance_serial().await?;
                 for (job, error) in ended {
                     worker.ended(&job, error).await;
                 }
@@ -439,8 +493,17 @@ impl Worker {
                 continue;
             }
             let count = leased.leases.len();
-            for lease in leased.leases {
-                self.admit(&job, lease).await?;
+            let run = self.runs.get_mut(&job).expect("leased for a running job");
+            for lease in &leased.leases {
+                run.hold(lease);
+            }
+            if leased.leases[0].alone {
+                // A suspect entry (it comes alone): its lines one at a time, in order.
+                self.take_suspect(&job, leased.leases).await?;
+            } else {
+                for lease in leased.leases {
+                    self.admit(&job, lease);
+                }
             }
             return Ok(count);
         }
@@ -529,6 +592,9 @@ impl Worker {
                 stop,
                 reader: Some(reader),
                 held: HashMap::new(),
+                entries: HashMap::new(),
+                serial: VecDeque::new(),
+                serial_busy: false,
                 fed: HashMap::new(),
                 hosts: HashMap::new(),
                 last_used: now,
@@ -538,34 +604,87 @@ impl Worker {
         Ok(true)
     }
 
-    /// Takes a new lease in: gives it up if it was delivered too often, else starts getting
-    /// its permits, after which its URL is fed.
-    async fn admit(&mut self, job: &JobName, lease: Lease) -> Result<(), QueueError> {
+    /// Takes a suspect entry's lines in (in order): when the entry was delivered more than
+    /// the job's `--max-deliveries` times, its first line left undone is the one its last
+    /// worker was fetching when it died (its lines are fetched one at a time): that line is
+    /// given up. The others wait to be fed one at a time ([`Worker::advance_serial`]).
+    async fn take_suspect(&mut self, job: &JobName, leases: Vec<Lease>) -> Result<(), QueueError> {
+        let run = self.runs.get_mut(job).expect("leased for a running job");
+        let max_deliveries = run.max_deliveries;
+        let mut leases = leases.into_iter();
+        if let Some(first) = leases.next() {
+            if first.deliveries > u64::from(max_deliveries) {
+                self.give_up(job, first).await?;
+            } else {
+                run.serial.push_back(first);
+            }
+        }
+        let run = self.runs.get_mut(job).expect("leased for a running job");
+        run.serial.extend(leases);
+        for lease in &run.serial {
+            run.held.insert(
+                lease.line,
+                Held {
+                    lease: lease.clone(),
+                    permit: None,
+                    _local: None,
+                    admission: None,
+                    queued: true,
+                },
+            );
+        }
+        self.advance_serial().await
+    }
+
+    /// Writes a `gave_up` record for a line delivered more than `--max-deliveries` times.
+    async fn give_up(&mut self, job: &JobName, lease: Lease) -> Result<(), QueueError> {
+        let run = self.runs.get_mut(job).expect("leased for a running job");
+        let ack = run.release(&lease);
+        let record = Record::failed(
+            lease.text.clone(),
+            ErrorInfo::new(
+                ErrorKind::GaveUp,
+                format!(
+                    "gave up after {} deliveries (--max-deliveries {}): each worker that took \
+                     this line died or lost its lease before writing its record; fetch it \
+                     alone to see why",
+                    lease.deliveries - 1,
+                    run.max_deliveries
+                ),
+            ),
+        );
+        let body = serde_json::to_string(&record).expect("records serialize");
+        let mut note = OutageNote::new("worker");
+        retry(&mut note, None, || {
+            self.queue.complete(job, &lease, &body, true, ack, None)
+        })
+        .await?;
+        self.completed += 1;
+        Ok(())
+    }
+
+    /// Feeds the next line of each suspect entry whose line before it is completed.
+    async fn advance_serial(&mut self) -> Result<(), QueueError> {
+        let ready: Vec<JobName> = self
+            .runs
+            .iter()
+            .filter(|(_, run)| !run.serial_busy && !run.serial.is_empty() && run.feed.is_some())
+            .map(|(job, _)| job.clone())
+            .collect();
+        for job in ready {
+            let run = self.runs.get_mut(&job).expect("listed above");
+            if let Some(lease) = run.serial.pop_front() {
+                run.serial_busy = true;
+                self.admit(&job, lease);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a new lease in: starts getting its permits, after which its URL is fed.
+    fn admit(&mut self, job: &JobName, lease: Lease) {
         let run = self.runs.get_mut(job).expect("leased for a running job");
         run.last_used = Instant::now();
-        if lease.deliveries > u64::from(run.max_deliveries) {
-            let record = Record::failed(
-                lease.text.clone(),
-                ErrorInfo::new(
-                    ErrorKind::GaveUp,
-                    format!(
-                        "gave up after {} deliveries (--max-deliveries {}): each worker that took \
-                         this line died or lost its lease before writing its record; fetch it \
-                         alone to see why",
-                        lease.deliveries - 1,
-                        run.max_deliveries
-                    ),
-                ),
-            );
-            let body = serde_json::to_string(&record).expect("records serialize");
-            let mut note = OutageNote::new("worker");
-            retry(&mut note, None, || {
-                self.queue.complete(job, &lease, &body, true, None)
-            })
-            .await?;
-            self.completed += 1;
-            return Ok(());
-        }
         let host = url::Url::parse(&lease.text)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https"))
@@ -583,11 +702,11 @@ impl Worker {
         let admission = Admission {
             queue: self.queue.clone(),
             job: job.clone(),
-            id: lease.id.clone(),
+            line: lease.line,
             text: lease.text.clone(),
             host,
             slot,
-            holder: format!("{}/{}", self.id, lease.id),
+            holder: format!("{}/{}", self.id, lease.line),
             per_host,
             rate: run.settings.rate,
             ttl: run.lease,
@@ -598,36 +717,36 @@ impl Worker {
         };
         let task = tokio::spawn(admission.run());
         run.held.insert(
-            lease.id.clone(),
+            lease.line,
             Held {
                 lease,
                 permit: None,
                 _local: None,
                 admission: Some(task),
+                queued: false,
             },
         );
-        Ok(())
     }
 
     /// A lease has its permits and its URL was fed: its record is matched to it by URL.
     fn fed(
         &mut self,
         job: &JobName,
-        id: String,
+        line: u64,
         permit: Option<(String, String)>,
         local: Option<OwnedSemaphorePermit>,
     ) {
         let Some(run) = self.runs.get_mut(job) else {
             return;
         };
-        if let Some(held) = run.held.get_mut(&id) {
+        if let Some(held) = run.held.get_mut(&line) {
             held.admission = None;
             held.permit = permit;
             held._local = local;
             run.fed
                 .entry(held.lease.text.clone())
                 .or_default()
-                .push_back(id);
+                .push_back(line);
         }
     }
 
@@ -669,7 +788,7 @@ impl Worker {
         let Some(run) = self.runs.get_mut(job) else {
             return Ok(None);
         };
-        let Some(id) = run.fed.get_mut(&record.url).and_then(VecDeque::pop_front) else {
+        let Some(line) = run.fed.get_mut(&record.url).and_then(VecDeque::pop_front) else {
             eprintln!(
                 "abreast worker: a record for {} matched no lease of job {job} (a bug in abreast; please report it)",
                 record.url
@@ -679,9 +798,14 @@ impl Worker {
         if run.fed.get(&record.url).is_some_and(VecDeque::is_empty) {
             run.fed.remove(&record.url);
         }
-        let Some(mut held) = run.held.remove(&id) else {
+        let Some(mut held) = run.held.remove(&line) else {
             return Ok(None);
         };
+        let ack = run.release(&held.lease);
+        let urgent = held.lease.alone;
+        if urgent {
+            run.serial_busy = false;
+        }
         run.last_used = Instant::now();
         let body = serde_json::to_string(record).context("could not encode a record")?;
         // A permit whose host has a line waiting is handed over, not given back.
@@ -698,6 +822,8 @@ impl Worker {
             lease: held.lease,
             permit: held.permit,
             body,
+            ack,
+            urgent,
         }))
     }
 
@@ -721,6 +847,7 @@ impl Worker {
                         .permit
                         .as_ref()
                         .map(|(host, holder)| (host.as_str(), holder.as_str())),
+                    ack: d.ack,
                 })
                 .collect();
             let outcome = retry(&mut self.note, None, || {
@@ -748,7 +875,7 @@ impl Worker {
         for job in due {
             let run = self.runs.get_mut(&job).expect("listed above");
             run.last_extended = now;
-            let ids: Vec<String> = run.held.keys().cloned().collect();
+            let ids: Vec<String> = run.held.values().map(|h| h.lease.id.clone()).collect();
             let mut permits: Vec<(String, String)> =
                 run.held.values().filter_map(|h| h.permit.clone()).collect();
             // Kept permits no line waits for any more go back; the others are renewed.
@@ -797,7 +924,7 @@ impl Worker {
         // Leases still waiting for their permits were never fed: back at once.
         let jobs: Vec<JobName> = self.runs.keys().cloned().collect();
         for job in &jobs {
-            self.hand_back_where(job, |held| held.admission.is_some())
+            self.hand_back_where(job, |held| held.admission.is_some() || held.queued)
                 .await;
         }
         let deadline = Instant::now() + grace;
@@ -833,27 +960,30 @@ impl Worker {
         let Some(run) = self.runs.get_mut(job) else {
             return;
         };
-        let ids: Vec<String> = run
+        let lines: Vec<u64> = run
             .held
             .iter()
             .filter(|(_, held)| pick(held))
-            .map(|(id, _)| id.clone())
+            .map(|(line, _)| *line)
             .collect();
-        if ids.is_empty() && run.hosts.values().all(|slot| slot.spare().is_empty()) {
+        if lines.is_empty() && run.hosts.values().all(|slot| slot.spare().is_empty()) {
             return;
         }
         let mut leases = Vec::new();
         // At a stop nothing waits any more: the kept permits go back too.
         let mut permits = run.take_spares(false);
-        for id in ids {
-            if let Some(mut held) = run.held.remove(&id) {
+        for line in lines {
+            if let Some(mut held) = run.held.remove(&line) {
                 if let Some(task) = held.admission.take() {
                     task.abort();
                 }
                 permits.extend(held.permit.clone());
+                run.handed_back(&held.lease);
                 leases.push(held.lease);
             }
         }
+        run.serial
+            .retain(|lease| run.held.contains_key(&lease.line));
         let mut note = OutageNote::new("worker");
         // A broker that stays away: the leases run out by themselves.
         let stop = StopSignal::new();
@@ -929,7 +1059,7 @@ impl SharedRobots for JobRobots {
 struct Admission {
     queue: RedisQueue,
     job: JobName,
-    id: String,
+    line: u64,
     text: String,
     host: Option<String>,
     slot: Option<Arc<HostSlot>>,
@@ -1002,7 +1132,7 @@ impl Admission {
         }
         let sent = self.events.send(Event::Fed {
             job: self.job.clone(),
-            id: self.id.clone(),
+            line: self.line,
             permit,
             local,
         });

@@ -3,8 +3,8 @@
 //! collector or the broker dies.
 //!
 //! ```text
-//! submitter --submit--> lines (one entry per input line, numbered)
-//!                          |  lease (with a delivery count) / extend / hand back
+//! submitter --submit--> lines (entries of up to 16 input lines, numbered)
+//!                          |  lease whole entries (with a delivery count) / extend / hand back
 //!                          v
 //!                       workers --complete: append the record, then ack the lease, at once-->
 //!                          results --read / ack (after the collector wrote and flushed)--> FILE
@@ -17,10 +17,14 @@
 //! follow without changing the command line.
 //!
 //! The guarantees, each kept by the backend rather than by its callers:
-//! - **A lease is a pending entry.** An entry not completed within the job's lease goes to the
-//!   next worker that asks ([`Queue::lease`]); a worker on a long fetch keeps its leases with
-//!   [`Queue::extend`]. Every lease carries its delivery count, so a line that keeps killing its
-//!   workers can be given up instead of looping.
+//! - **A lease is a pending entry.** A job's lines travel in entries of several lines (Redis:
+//!   [`LINES_PER_ENTRY`]), so the broker's cost is paid per entry, not per line. An entry not
+//!   completed within the job's lease goes to the next worker that asks ([`Queue::lease`]),
+//!   with only its lines that have no result yet; a worker on a long fetch keeps its leases
+//!   with [`Queue::extend`]. Every lease carries its delivery count, so a line that keeps
+//!   killing its workers can be given up instead of looping: an entry on its last delivery
+//!   comes alone, its worker fetches its lines one at a time, and the line it leaves undone
+//!   when it dies again is the one given up.
 //! - **Append then ack, atomically.** [`Queue::complete`] appends the result and acks the lease
 //!   in one step, and appends only the first result of each line: a line fetched twice (its
 //!   lease ran out while the first worker was still at it) has one result.
@@ -49,7 +53,7 @@ use std::time::Duration;
 pub use error::QueueError;
 pub use local::LocalRedis;
 pub use names::{BrokerUrl, JobName};
-pub use redis_streams::RedisQueue;
+pub use redis_streams::{LINES_PER_ENTRY, RedisQueue};
 pub use spool::Spool;
 
 /// What a job is, besides its lines: fixed when it is first submitted.
@@ -74,19 +78,24 @@ pub struct Submitted {
 }
 
 /// One line held by a worker until it completes it, hands it back, or lets its lease run out.
+/// The lines of one entry share its lease: they are leased, extended and handed back together,
+/// and the entry is acked with the last of them ([`Completion::ack`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// The broker's id of the entry.
+    /// The broker's id of the entry that holds the line.
     pub id: String,
     /// The line's number in the job, from 0.
     pub line: u64,
     /// The line itself (a URL, or whatever the input held).
     pub text: String,
-    /// How many times the line has been delivered, this delivery included (1 the first time).
+    /// How many times the line's entry has been delivered, this delivery included (1 the first
+    /// time).
     pub deliveries: u64,
-    /// A suspect: taken over from a worker that died or stalled, on its last delivery before it
-    /// is given up. Its worker should lease nothing more until it is done, so that if it is what
-    /// kills its workers, it takes no other line down with it.
+    /// A suspect: its entry was taken over from a worker that died or stalled, on its last
+    /// delivery before it is given up. Its worker should lease nothing more until it is done,
+    /// and fetch the entry's lines one at a time in order, each completed before the next
+    /// starts: if one of them kills its workers, it takes no other line down with it, and it
+    /// is the first line of the entry left undone at the next delivery.
     pub alone: bool,
 }
 
@@ -112,6 +121,9 @@ pub struct Completion<'a> {
     pub gave_up: bool,
     /// The host permit `(host, holder)` to release with it.
     pub permit: Option<(&'a str, &'a str)>,
+    /// Ack the lease's entry with it: the worker completes the last line it held of the entry
+    /// (the others were completed before, or in the same call).
+    pub ack: bool,
 }
 
 /// One result in a job's log, not yet collected.
@@ -160,7 +172,8 @@ pub struct JobStatus {
     pub collected: u64,
     /// Lines no worker holds yet.
     pub waiting: u64,
-    /// Lines held by a worker now (lines handed back are waiting, not in flight).
+    /// Lines held by a worker now, without a result yet (lines handed back are waiting, not in
+    /// flight; Redis looks at the first 10,000 entries held).
     pub in_flight: u64,
     /// Leases taken over from a worker that died or was too slow.
     pub redelivered: u64,
@@ -246,14 +259,16 @@ pub trait Queue: Send + Sync {
     /// Removes the job and everything of it from the broker; false if there was none.
     fn delete_job(&self, job: &JobName) -> impl Future<Output = Result<bool, QueueError>> + Send;
 
-    /// Leases up to `max` lines of `job` to `worker`: first lines handed back, then lines
-    /// whose lease ran out (taken over, their delivery count raised), then lines never
-    /// delivered. Lines taken over come in bulk while they have a delivery to spare (most of a
-    /// dead worker's lines did not kill it); one on its last delivery before it is given up is
-    /// a suspect ([`Lease::alone`]): at most one comes per call, with no other line taken over
-    /// or new beside it, and a worker holding one should lease nothing more until it is done,
-    /// so a line that kills its workers is given up alone, not with the lines that happened to
-    /// share its worker.
+    /// Leases about `max` lines of `job` to `worker`, in whole entries (at least one, so a
+    /// `max` under an entry's size gets one entry): first entries handed back, then entries
+    /// whose lease ran out (taken over, their delivery count raised), then entries never
+    /// delivered. An entry taken over brings only its lines without a result. Entries taken
+    /// over come in bulk while they have a delivery to spare (most of a dead worker's lines did
+    /// not kill it); one on its last delivery before it is given up is a suspect
+    /// ([`Lease::alone`]): at most one comes per call, with no other entry taken over or new
+    /// beside it, and a worker holding one should lease nothing more until it is done and fetch
+    /// its lines one at a time, so a line that kills its workers is given up alone, not with
+    /// the lines that happened to share its worker or its entry.
     fn lease(
         &self,
         job: &JobName,
@@ -262,7 +277,8 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<Leased, QueueError>> + Send;
 
     /// Renews `worker`'s leases on these entries (those it still holds; one another worker
-    /// took over stays with that worker), and its host permits (see [`Queue::acquire_host`]).
+    /// took over stays with that worker; an id may come more than once), and its host permits
+    /// (see [`Queue::acquire_host`]).
     fn extend(
         &self,
         job: &JobName,
@@ -271,16 +287,17 @@ pub trait Queue: Send + Sync {
         permits: &[(String, String)],
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
-    /// Appends `result` for the lease's line and acks the lease, in one atomic step; releases
-    /// the host permit `permit` (`(host, holder)`) in the same step. Only a line's first
-    /// result is appended: true if this one was. `gave_up` counts the line as given up.
-    /// [`Queue::complete_many`] with one lease.
+    /// Appends `result` for the lease's line and, with `ack`, acks the lease's entry, in one
+    /// atomic step; releases the host permit `permit` (`(host, holder)`) in the same step. Only
+    /// a line's first result is appended: true if this one was. `gave_up` counts the line as
+    /// given up. [`Queue::complete_many`] with one lease.
     fn complete(
         &self,
         job: &JobName,
         lease: &Lease,
         result: &str,
         gave_up: bool,
+        ack: bool,
         permit: Option<(&str, &str)>,
     ) -> impl Future<Output = Result<bool, QueueError>> + Send {
         async move {
@@ -289,6 +306,7 @@ pub trait Queue: Send + Sync {
                 result,
                 gave_up,
                 permit,
+                ack,
             };
             let fresh = self.complete_many(job, &[completion]).await?;
             Ok(fresh.first().copied().unwrap_or(false))
@@ -305,8 +323,9 @@ pub trait Queue: Send + Sync {
         completions: &[Completion<'_>],
     ) -> impl Future<Output = Result<Vec<bool>, QueueError>> + Send;
 
-    /// Hands these leases back so that other workers take them at once, without their
-    /// delivery counts growing; releases the permits too.
+    /// Hands these leases' entries back so that other workers take them at once, without their
+    /// delivery counts growing (lines of an entry completed before stay done); releases the
+    /// permits too.
     fn hand_back(
         &self,
         job: &JobName,

@@ -5,8 +5,8 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `abreast:jobs` | set | the job names |
-//! | `abreast:{NAME}:meta` | hash | settings (JSON), lease, max deliveries, the submission's progress and input digest, the counters, the collector's open batch |
-//! | `abreast:{NAME}:lines` | stream, group `workers` | one entry per input line: `n` (its number), `u` (the line) |
+//! | `abreast:{NAME}:meta` | hash | settings (JSON), lease, max deliveries, lines per entry, the submission's progress and input digest, the counters, the collector's open batch |
+//! | `abreast:{NAME}:lines` | stream, group `workers` | one entry per [`LINES_PER_ENTRY`] input lines: `n` (the first one's number), `l` (their lengths), `u` (the lines one after the other) |
 //! | `abreast:{NAME}:results` | stream, group `collector` | one entry per batch a worker completed: `n` its lines, `l` their results' lengths, `r` the results (the records' JSON) one after the other |
 //! | `abreast:{NAME}:done`, `:collected` | bitmaps | lines with a result; lines written by the collector |
 //! | `abreast:{NAME}:collector` | string | the collector's claim (expires) |
@@ -36,6 +36,16 @@ use crate::{
 
 /// Lines added per round trip when submitting.
 const SUBMIT_BATCH: usize = 512;
+/// Lines per entry of a job's lines stream at most, unless [`RedisQueue::with_lines_per_entry`]
+/// says otherwise. The broker's cost is mostly per entry (added, leased, acked, deleted), so
+/// lines travel several to an entry; a worker leases whole entries.
+pub const LINES_PER_ENTRY: usize = 16;
+/// Entries a submitted batch of lines is cut into, at least (while they hold a line each): a
+/// small job is spread over as many entries as it has lines, up to this many, so that its
+/// lines still go to several workers.
+const ENTRIES_PER_BATCH: usize = 32;
+/// Entries pending that a status looks at to count the lines in flight, at most.
+const STATUS_PENDING_MAX: u64 = 10_000;
 /// Results one entry of the results stream holds at most (a worker's batch is split past it),
 /// so a collector's read of `max` results asks for `max / RESULTS_PER_ENTRY` entries.
 const RESULTS_PER_ENTRY: usize = 256;
@@ -44,8 +54,6 @@ const RESULTS_PER_ENTRY: usize = 256;
 const HANDED_BACK_IDLE_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 /// Entries idle this long were handed back.
 const HANDED_BACK_AT_LEAST_MS: u64 = HANDED_BACK_IDLE_MS / 2;
-/// Handed-back lines counted by a status, at most (more are counted as in flight).
-const STATUS_HANDED_BACK_MAX: u64 = 10_000;
 /// Workers silent for longer than this are dropped from the list.
 const FORGET_WORKER_MS: u64 = 3600 * 1000;
 
@@ -58,6 +66,8 @@ pub struct RedisQueue {
     /// Blocking reads of the results, kept apart so they never hold up other commands.
     blocking: ConnectionManager,
     scripts: std::sync::Arc<Scripts>,
+    /// Lines per entry of the jobs this queue submits.
+    per_entry: usize,
     /// Jobs whose results handed to this collector before were all read again: from then on
     /// only new results are read (this collector acks each batch before it reads the next).
     drained: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<JobName>>>,
@@ -76,6 +86,7 @@ struct Scripts {
     add_lines: Script,
     lease: Script,
     complete: Script,
+    in_flight: Script,
     extend: Script,
     hand_back: Script,
     ack_results: Script,
@@ -92,8 +103,9 @@ impl Scripts {
         Scripts {
             create: Script::new(CREATE),
             add_lines: Script::new(ADD_LINES),
-            lease: Script::new(LEASE),
+            lease: Script::new(&format!("{BITS}{LEASE}")),
             complete: Script::new(&format!("{BITS}{COMPLETE}")),
+            in_flight: Script::new(&format!("{BITS}{IN_FLIGHT}")),
             extend: Script::new(EXTEND),
             hand_back: Script::new(HAND_BACK),
             ack_results: Script::new(&format!("{BITS}{ACK_RESULTS}")),
@@ -154,45 +166,56 @@ const WORKERS: &str = "abreast:workers";
 const WORKERS_SEEN: &str = "abreast:workers:seen";
 
 /// Creates a job unless it exists. KEYS: meta, lines, results, jobs. ARGV: settings, lease_ms,
-/// max_deliveries, name.
+/// max_deliveries, name, lines per entry.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'settings', ARGV[1], 'lease_ms', ARGV[2], 'max_deliveries', ARGV[3],
   'submitted', 0, 'prefix', '', 'sealed', 0, 'done', 0, 'collected', 0, 'redelivered', 0,
-  'gave_up', 0, 'foreign', 0)
+  'gave_up', 0, 'foreign', 0, 'per_entry', ARGV[5])
 redis.pcall('XGROUP', 'CREATE', KEYS[2], 'workers', '0', 'MKSTREAM')
 redis.pcall('XGROUP', 'CREATE', KEYS[3], 'collector', '0', 'MKSTREAM')
 redis.call('SADD', KEYS[4], ARGV[4])
 return 1
 ";
 
-/// Adds lines after the `ARGV[1]` already there. KEYS: meta, lines. ARGV: expected count,
-/// digest of the input up to the last new line, the lines.
+/// Adds lines after the `ARGV[1]` already there, in entries of several lines each. KEYS:
+/// meta, lines. ARGV: expected count, digest of the input up to the last new line, then three
+/// per entry: its line count, the lines' lengths (joined by commas), the lines one after the
+/// other.
 const ADD_LINES: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
 if have ~= tonumber(ARGV[1]) then return -1 end
-for i = 3, #ARGV do
-  redis.call('XADD', KEYS[2], '*', 'n', string.format('%d', have + i - 3), 'u', ARGV[i])
+local now = have
+for i = 3, #ARGV, 3 do
+  redis.call('XADD', KEYS[2], '*', 'n', string.format('%d', now), 'l', ARGV[i + 1], 'u', ARGV[i + 2])
+  now = now + tonumber(ARGV[i])
 end
-local now = have + #ARGV - 2
 redis.call('HSET', KEYS[1], 'submitted', now, 'prefix', ARGV[2])
 return now
 ";
 
-/// Leases. First entries idle past the lease: those handed back (idle for years) all; then
-/// those whose worker died or stalled, taken over with their delivery count raised. These come
-/// in bulk while they have a delivery to spare, since most of a dead worker's lines did not
-/// kill it; a line on its last delivery (a "suspect": it may be what killed its workers) comes
-/// alone, one per call, with no other taken-over or new line beside it, so a line that kills
-/// its workers is given up alone, taking no other line down with it. Then, unless a suspect
-/// was taken, new entries. KEYS: meta, lines. ARGV: worker, max, the idle time that marks a
-/// handed-back entry. Returns {taken over, {id, deliveries, fields, alone (1/0)}...}.
+/// Leases whole entries, about as many as `ARGV[2]` lines make (at least one; entries are read
+/// while lines are wanted, so the last may bring a few more). First entries idle
+/// past the lease: those handed back (idle for years) all; then those whose worker died or
+/// stalled, taken over with their delivery count raised. These come in bulk while they have a
+/// delivery to spare, since most of a dead worker's lines did not kill it; an entry on its
+/// last delivery or past it (a "suspect": one of its lines may be what killed its workers; past
+/// its last, the worker gives up the first line left undone) comes alone,
+/// one per call, with no other taken-over or new entry beside it: its worker fetches its lines
+/// one at a time, so the line that kills it is the first it leaves undone. Then, unless a
+/// suspect was taken, new entries. An entry taken over comes with its lines' done bits (a
+/// string of 0 and 1), so that only the lines without a result are fetched again; one whose
+/// lines all have theirs is acked and deleted instead. KEYS: meta, lines, done. ARGV: worker,
+/// max lines, the idle time that marks a handed-back entry. Returns {lines taken over, {id,
+/// deliveries, fields, alone (1/0), done bits ('' for a new entry)}...}.
 const LEASE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local lease = redis.call('HGET', KEYS[1], 'lease_ms')
 local last = tonumber(redis.call('HGET', KEYS[1], 'max_deliveries'))
-local max = tonumber(ARGV[2])
+local per_entry = tonumber(redis.call('HGET', KEYS[1], 'per_entry') or '1')
+local max = math.max(1, math.ceil(tonumber(ARGV[2]) / per_entry))
+local want = tonumber(ARGV[2])
 local out = {0}
 local idle = redis.call('XPENDING', KEYS[2], 'workers', 'IDLE', lease, '-', '+', max)
 local counts, back, ids, bulk = {}, {}, {}, {}
@@ -202,7 +225,7 @@ for _, p in ipairs(idle) do
   counts[p[1]] = delivery
   if tonumber(p[3]) >= tonumber(ARGV[3]) then
     back[p[1]] = true; table.insert(ids, p[1])
-  elseif delivery == last then
+  elseif delivery >= last then
     if not suspect then suspect = p[1] end
   else
     table.insert(bulk, p[1])
@@ -213,27 +236,59 @@ if suspect then
 else
   for _, id in ipairs(bulk) do table.insert(ids, id) end
 end
+local finished = {}
 if #ids > 0 then
   local claimed = redis.call('XCLAIM', KEYS[2], 'workers', ARGV[1], lease, unpack(ids))
   for _, e in ipairs(claimed) do
     if e and e[2] then
-      table.insert(out, {e[1], counts[e[1]], e[2], e[1] == suspect and 1 or 0})
-      if not back[e[1]] then out[1] = out[1] + 1 end
+      local first, lengths
+      for i = 1, #e[2], 2 do
+        if e[2][i] == 'n' then first = tonumber(e[2][i + 1]) elseif e[2][i] == 'l' then lengths = e[2][i + 1] end
+      end
+      local done, undone = '', 1
+      if first then
+        local offsets = {}
+        for _ in string.gmatch(lengths or '1', '%d+') do offsets[#offsets + 1] = first + #offsets end
+        local flags = bits(KEYS[3], 'GET', offsets)
+        undone = 0
+        for _, bit in ipairs(flags) do if bit == 0 then undone = undone + 1 end end
+        done = table.concat(flags)
+      end
+      if undone == 0 then
+        finished[#finished + 1] = e[1]
+        if e[1] == suspect then suspect = false end
+      else
+        table.insert(out, {e[1], counts[e[1]], e[2], e[1] == suspect and 1 or 0, done})
+        want = want - undone
+        if not back[e[1]] then out[1] = out[1] + undone end
+      end
     end
   end
 end
+if #finished > 0 then
+  redis.call('XACK', KEYS[2], 'workers', unpack(finished))
+  redis.call('XDEL', KEYS[2], unpack(finished))
+end
 if out[1] > 0 then redis.call('HINCRBY', KEYS[1], 'redelivered', out[1]) end
-local left = max - (#out - 1)
-if not suspect and left > 0 then
-  local r = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', left, 'STREAMS', KEYS[2], '>')
-  if r then
-    for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], 1, e[2], 0}) end
+while not suspect and (want > 0 or #out == 1) do
+  local count = math.max(1, math.floor(want / per_entry))
+  local r = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', count, 'STREAMS', KEYS[2], '>')
+  if not r then break end
+  for _, e in ipairs(r[1][2]) do
+    table.insert(out, {e[1], 1, e[2], 0, ''})
+    local lines = 1
+    for i = 1, #e[2], 2 do
+      if e[2][i] == 'l' then lines = lines + select(2, string.gsub(e[2][i + 1], ',', ',')) end
+    end
+    want = want - lines
   end
+  if #r[1][2] < count then break end
 end
 return out
 ";
 
-/// The Lua function `bits(key, op, offsets)` that [`COMPLETE`] and [`ACK_RESULTS`] start with:
+/// The Lua function `bits(key, op, offsets)` that [`LEASE`], [`COMPLETE`], [`ACK_RESULTS`] and
+/// [`IN_FLIGHT`] start with:
 /// `BITFIELD key op u1 offset [1]...` for each offset (`op` `SET`, to 1, or `GET`), 500 to a
 /// call (a Lua call takes only so many arguments), and the bits as they were.
 const BITS: &str = r"
@@ -251,34 +306,34 @@ local function bits(key, op, offsets)
 end
 ";
 
-/// Appends each line's first result and acks the leases, releasing their permits: a whole
-/// batch of a worker's records in one script and one entry of the results stream (`n` the
-/// lines, `l` the results' lengths, `r` the results one after the other), so the broker's cost
-/// is mostly per batch, not per line. The results come as the entry holds them, joined by the
-/// caller: the script passes them on as they are when every line is new (Lua 5.1 joins strings
-/// a byte at a time), and cuts out the repeats otherwise. The done bits are set by `BITFIELD`,
-/// which returns each bit as it was ([`BITS`]): a line whose bit was set already had its result. KEYS:
-/// meta, done, results, lines, permit keys... ARGV: the results joined, their lengths (joined
-/// by commas), then five per lease: line, id, gave_up (1/0), index of its permit key in KEYS
-/// (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
+/// Appends each line's first result and acks the entries whose lines are all done, releasing
+/// the lines' permits: a whole batch of a worker's records in one script and one entry of the
+/// results stream (`n` the lines, `l` the results' lengths, `r` the results one after the
+/// other), so the broker's cost is mostly per batch, not per line. The results come as the
+/// entry holds them, joined by the caller: the script passes them on as they are when every
+/// line is new (Lua 5.1 joins strings a byte at a time), and cuts out the repeats otherwise.
+/// The done bits are set by `BITFIELD`, which returns each bit as it was ([`BITS`]): a line
+/// whose bit was set already had its result. KEYS: meta, done, results, lines, permit keys...
+/// ARGV: the results joined, their lengths (joined by commas), the ids of the entries to ack
+/// (joined by commas), then four per lease: line, gave_up (1/0), index of its permit key in
+/// KEYS (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local offsets = {}
-for i = 3, #ARGV, 5 do offsets[#offsets + 1] = ARGV[i] end
+for i = 4, #ARGV, 4 do offsets[#offsets + 1] = ARGV[i] end
 local before = bits(KEYS[2], 'SET', offsets)
-local out, ids, lines = {}, {}, {}
+local out, lines = {}, {}
 local gave_up = 0
 for k = 1, #before do
-  local i = 3 + 5 * (k - 1)
+  local i = 4 + 4 * (k - 1)
   local fresh = 0
   if before[k] == 0 then
     fresh = 1
     lines[#lines + 1] = ARGV[i]
-    if ARGV[i + 2] == '1' then gave_up = gave_up + 1 end
+    if ARGV[i + 1] == '1' then gave_up = gave_up + 1 end
   end
-  local p = tonumber(ARGV[i + 3])
-  if p > 0 then redis.call('ZREM', KEYS[p], ARGV[i + 4]) end
-  ids[#ids + 1] = ARGV[i + 1]
+  local p = tonumber(ARGV[i + 2])
+  if p > 0 then redis.call('ZREM', KEYS[p], ARGV[i + 3]) end
   out[#out + 1] = fresh
 end
 if #lines > 0 then
@@ -300,11 +355,39 @@ if #lines > 0 then
   redis.call('HINCRBY', KEYS[1], 'done', #lines)
 end
 if gave_up > 0 then redis.call('HINCRBY', KEYS[1], 'gave_up', gave_up) end
+local ids = {}
+for id in string.gmatch(ARGV[3], '[^,]+') do ids[#ids + 1] = id end
 if #ids > 0 then
   redis.call('XACK', KEYS[4], 'workers', unpack(ids))
   redis.call('XDEL', KEYS[4], unpack(ids))
 end
 return out
+";
+
+/// The lines held by workers now: those without a result in the entries pending and not
+/// handed back, the first `ARGV[2]` of them. KEYS: lines, done. ARGV: the idle time that marks
+/// a handed-back entry, entries to look at.
+const IN_FLIGHT: &str = r"
+local held = 0
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], 'workers', '-', '+', ARGV[2])) do
+  if tonumber(p[3]) < tonumber(ARGV[1]) then
+    local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]
+    local first, lengths
+    if entry then
+      for i = 1, #entry[2], 2 do
+        if entry[2][i] == 'n' then first = tonumber(entry[2][i + 1]) elseif entry[2][i] == 'l' then lengths = entry[2][i + 1] end
+      end
+    end
+    if first then
+      local offsets = {}
+      for _ in string.gmatch(lengths or '1', '%d+') do offsets[#offsets + 1] = first + #offsets end
+      for _, bit in ipairs(bits(KEYS[2], 'GET', offsets)) do
+        if bit == 0 then held = held + 1 end
+      end
+    end
+  end
+end
+return held
 ";
 
 /// Renews the worker's own leases and its permits. KEYS: meta, lines, permit keys... ARGV:
@@ -490,8 +573,19 @@ impl RedisQueue {
             control,
             blocking,
             scripts: std::sync::Arc::new(Scripts::new()),
+            per_entry: LINES_PER_ENTRY,
             drained: std::sync::Arc::default(),
         })
+    }
+
+    /// The same queue, submitting new jobs in entries of at most `lines` lines (at least 1; the
+    /// default is [`LINES_PER_ENTRY`]). A batch of the 512 lines sent per round trip is cut into
+    /// entries of that many lines, a smaller batch (a small job, its end, or a slow producer's
+    /// lines) into 32 entries or one per line. A worker leases whole entries: with 1, each line
+    /// is leased, extended and acked on its own.
+    pub fn with_lines_per_entry(mut self, lines: usize) -> RedisQueue {
+        self.per_entry = lines.max(1);
+        self
     }
 
     /// The broker's address, password hidden.
@@ -550,8 +644,16 @@ impl RedisQueue {
             .key(&keys.lines)
             .arg(have)
             .arg(digest);
-        for line in lines {
-            invocation.arg(line);
+        let size = lines
+            .len()
+            .div_ceil(ENTRIES_PER_BATCH)
+            .clamp(1, self.per_entry);
+        for entry in lines.chunks(size) {
+            let lengths: Vec<String> = entry.iter().map(|line| line.len().to_string()).collect();
+            invocation
+                .arg(entry.len())
+                .arg(lengths.join(","))
+                .arg(entry.concat());
         }
         let now: i64 = invocation
             .invoke_async(&mut self.control.clone())
@@ -599,7 +701,13 @@ impl RedisQueue {
             }
             lengths.push_str(&c.result.len().to_string());
         }
-        invocation.arg(joined).arg(lengths);
+        let mut acks: Vec<&str> = Vec::new();
+        for c in completions {
+            if c.ack && !acks.contains(&c.lease.id.as_str()) {
+                acks.push(&c.lease.id);
+            }
+        }
+        invocation.arg(joined).arg(lengths).arg(acks.join(","));
         for c in completions {
             let (index, holder) = match c.permit {
                 Some((host, holder)) => (
@@ -610,7 +718,6 @@ impl RedisQueue {
             };
             invocation
                 .arg(c.lease.line)
-                .arg(&c.lease.id)
                 .arg(if c.gave_up { "1" } else { "0" })
                 .arg(index)
                 .arg(holder);
@@ -751,11 +858,34 @@ fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String)>> {
     (rest.is_empty() && lengths.next().is_none()).then_some(out)
 }
 
-fn get(fields: &[(String, String)], name: &str) -> Option<String> {
-    fields
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.clone())
+/// The lines of an entry of the lines stream as [`ADD_LINES`] wrote it (`n` the first line's
+/// number, `l` the lines' lengths, `u` the lines one after the other; or, as an earlier abreast
+/// wrote them, `n` and `u` for one line): each line's number and text. `None` for an entry
+/// abreast did not write.
+fn lines_of(fields: &[(String, String)]) -> Option<Vec<(u64, String)>> {
+    match fields {
+        [(n, first), (u, line)] if (n.as_str(), u.as_str()) == ("n", "u") => {
+            Some(vec![(first.parse().ok()?, line.clone())])
+        }
+        [(n, first), (l, lengths), (u, joined)]
+            if (n.as_str(), l.as_str(), u.as_str()) == ("n", "l", "u") =>
+        {
+            let first: u64 = first.parse().ok()?;
+            let mut rest = joined.as_str();
+            let mut out = Vec::new();
+            for (k, length) in lengths.split(',').enumerate() {
+                let length: usize = length.parse().ok()?;
+                if !rest.is_char_boundary(length) {
+                    return None;
+                }
+                let (line, after) = rest.split_at(length);
+                out.push((first + k as u64, line.to_owned()));
+                rest = after;
+            }
+            rest.is_empty().then_some(out)
+        }
+        _ => None,
+    }
 }
 
 fn hex_digest(hasher: &Xxh3) -> String {
@@ -782,6 +912,7 @@ impl Queue for RedisQueue {
             .arg(lease_ms)
             .arg(spec.max_deliveries)
             .arg(job.as_str())
+            .arg(self.per_entry)
             .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
@@ -876,25 +1007,18 @@ impl Queue for RedisQueue {
             return Ok(None);
         }
         let keys = Keys::of(job);
-        let (length, pending, handed_back): (u64, Value, Value) = redis::pipe()
-            .cmd("XLEN")
-            .arg(&keys.lines)
-            .cmd("XPENDING")
-            .arg(&keys.lines)
-            .arg("workers")
-            .cmd("XPENDING")
-            .arg(&keys.lines)
-            .arg("workers")
-            .arg("IDLE")
+        let in_flight: i64 = self
+            .scripts
+            .in_flight
+            .key(&keys.lines)
+            .key(&keys.done)
             .arg(HANDED_BACK_AT_LEAST_MS)
-            .arg("-")
-            .arg("+")
-            .arg(STATUS_HANDED_BACK_MAX)
-            .query_async(&mut self.control.clone())
+            .arg(STATUS_PENDING_MAX)
+            .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        let pending = items(&pending).first().and_then(int).unwrap_or(0);
-        let in_flight = pending.saturating_sub(items(&handed_back).len() as u64);
+        let in_flight = in_flight.max(0) as u64;
+        let (lines, done) = (number(&meta, "submitted"), number(&meta, "done"));
         let spec = JobSpec {
             settings: field(&meta, "settings").unwrap_or("").to_owned(),
             lease: Duration::from_millis(number(&meta, "lease_ms")),
@@ -902,11 +1026,11 @@ impl Queue for RedisQueue {
         };
         let status = JobStatus {
             job: job.to_string(),
-            lines: number(&meta, "submitted"),
+            lines,
             sealed: number(&meta, "sealed") == 1,
-            done: number(&meta, "done"),
+            done,
             collected: number(&meta, "collected"),
-            waiting: length.saturating_sub(in_flight),
+            waiting: lines.saturating_sub(done).saturating_sub(in_flight),
             in_flight,
             redelivered: number(&meta, "redelivered"),
             gave_up: number(&meta, "gave_up"),
@@ -945,6 +1069,7 @@ impl Queue for RedisQueue {
             .lease
             .key(&keys.meta)
             .key(&keys.lines)
+            .key(&keys.done)
             .arg(worker)
             .arg(max.max(1))
             .arg(HANDED_BACK_AT_LEAST_MS)
@@ -959,21 +1084,28 @@ impl Queue for RedisQueue {
         };
         let mut foreign = Vec::new();
         for entry in reply.iter().skip(1) {
-            let [id, deliveries, body, alone, ..] = items(entry) else {
+            let [id, deliveries, body, alone, done, ..] = items(entry) else {
                 continue;
             };
             let Some(id) = text(id) else { continue };
-            let body = fields(body);
-            let line = get(&body, "n").and_then(|n| n.parse::<u64>().ok());
-            match (line, get(&body, "u")) {
-                (Some(line), Some(text)) if body.len() == 2 => leased.leases.push(Lease {
-                    id,
+            let Some(lines) = lines_of(&fields(body)) else {
+                foreign.push(id);
+                continue;
+            };
+            let done = text(done).unwrap_or_default().into_bytes();
+            let deliveries = int(deliveries).unwrap_or(1);
+            let alone = int(alone) == Some(1);
+            for (k, (line, text)) in lines.into_iter().enumerate() {
+                if done.get(k) == Some(&b'1') {
+                    continue;
+                }
+                leased.leases.push(Lease {
+                    id: id.clone(),
                     line,
                     text,
-                    deliveries: int(deliveries).unwrap_or(1),
-                    alone: int(alone) == Some(1),
-                }),
-                _ => foreign.push(id),
+                    deliveries,
+                    alone,
+                });
             }
         }
         leased.foreign = foreign.len() as u64;
@@ -993,6 +1125,10 @@ impl Queue for RedisQueue {
             return Ok(());
         }
         let keys = Keys::of(job);
+        // The lines of an entry share its id: each entry once.
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut invocation = self.scripts.extend.prepare_invoke();
         invocation
             .key(&keys.meta)
@@ -1035,13 +1171,20 @@ impl Queue for RedisQueue {
             return Ok(());
         }
         let keys = Keys::of(job);
+        // The lines of an entry share it: each entry once.
+        let mut entries: Vec<&Lease> = Vec::new();
+        for lease in leases {
+            if !entries.iter().any(|e| e.id == lease.id) {
+                entries.push(lease);
+            }
+        }
         let mut invocation = self.scripts.hand_back.prepare_invoke();
         invocation
             .key(&keys.lines)
             .arg(worker)
             .arg(HANDED_BACK_IDLE_MS)
-            .arg(leases.len());
-        for lease in leases {
+            .arg(entries.len());
+        for lease in entries {
             invocation
                 .arg(&lease.id)
                 .arg(lease.deliveries.saturating_sub(1));

@@ -10,10 +10,12 @@ fn redis() -> LocalRedis {
     LocalRedis::start().expect("redis-server starts (install it: apt-get install redis-server)")
 }
 
+/// A queue that submits one line per entry, so that each line is leased on its own.
 async fn connect(redis: &LocalRedis) -> RedisQueue {
     RedisQueue::connect(&BrokerUrl::parse(&redis.url()).unwrap())
         .await
         .expect("the local broker answers")
+        .with_lines_per_entry(1)
 }
 
 fn spec(lease_ms: u64) -> JobSpec {
@@ -181,7 +183,7 @@ async fn lines_on_their_last_delivery_come_alone_the_others_in_bulk() {
         assert!(lease.alone && lease.deliveries == 3, "{lease:?}");
         last.push(lease.line);
         queue
-            .complete(&job, lease, "{}", false, None)
+            .complete(&job, lease, "{}", false, true, None)
             .await
             .unwrap();
     }
@@ -197,6 +199,110 @@ async fn lines_on_their_last_delivery_come_alone_the_others_in_bulk() {
         queue.job(&job).await.unwrap().unwrap().status.redelivered,
         8
     );
+}
+
+#[tokio::test]
+async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_done_lines() {
+    let redis = redis();
+    let queue = connect(&redis).await.with_lines_per_entry(4);
+    let job = JobName::new("entries").unwrap();
+    let lease = Duration::from_millis(200);
+    let mut input = lines(128);
+    input[5] = Ok("http://a.test/é,\u{1F600}".into());
+    submit(&queue, &job, &spec(200), input).await.unwrap();
+    let numbers = |leased: &abreast_queue::Leased| -> Vec<u64> {
+        leased.leases.iter().map(|l| l.line).collect()
+    };
+    let status = || async { queue.job(&job).await.unwrap().unwrap().status };
+    // 32 entries of 4 lines: a lease of one line gets a whole entry, of 8 two.
+    let first = queue.lease(&job, "a", 1).await.unwrap();
+    assert_eq!(numbers(&first), [0, 1, 2, 3]);
+    assert!(
+        first
+            .leases
+            .iter()
+            .all(|l| l.id == first.leases[0].id && l.deliveries == 1)
+    );
+    let second = queue.lease(&job, "a", 8).await.unwrap();
+    assert_eq!(numbers(&second), (4..12).collect::<Vec<u64>>());
+    assert_eq!(second.leases[1].text, "http://a.test/é,\u{1F600}");
+    let now = status().await;
+    assert_eq!((now.in_flight, now.waiting), (12, 116));
+    // Lines 0 and 1 get their results, not acked (their entry is not done); 4 to 7 get theirs,
+    // the entry acked with the last.
+    for (k, lease) in first.leases[..2].iter().enumerate() {
+        queue
+            .complete(&job, lease, "{}", false, false, None)
+            .await
+            .unwrap();
+        assert_eq!(status().await.in_flight, 11 - k as u64);
+    }
+    for (k, lease) in second.leases[..4].iter().enumerate() {
+        queue
+            .complete(&job, lease, "{}", false, k == 3, None)
+            .await
+            .unwrap();
+    }
+    let now = status().await;
+    assert_eq!((now.done, now.in_flight, now.waiting), (6, 6, 116));
+    // "a" dies. "b" takes over what has no result, in bulk: lines 2, 3 and 8 to 11.
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let taken = queue.lease(&job, "b", 6).await.unwrap();
+    assert_eq!(numbers(&taken), [2, 3, 8, 9, 10, 11], "{taken:?}");
+    assert_eq!(taken.reclaimed, 6);
+    assert!(taken.leases.iter().all(|l| l.deliveries == 2 && !l.alone));
+    // "b" completes line 2 and hands the rest back: the next lease gets lines 3 and 8 to 11,
+    // their count as it was.
+    queue
+        .complete(&job, &taken.leases[0], "{}", false, false, None)
+        .await
+        .unwrap();
+    queue
+        .hand_back(&job, "b", &taken.leases[1..], &[])
+        .await
+        .unwrap();
+    let now = status().await;
+    assert_eq!((now.done, now.in_flight, now.waiting), (7, 0, 121));
+    let back = queue.lease(&job, "c", 5).await.unwrap();
+    assert_eq!(numbers(&back), [3, 8, 9, 10, 11]);
+    assert!(back.leases.iter().all(|l| l.deliveries == 2));
+    // "c" dies too: the entries' third delivery is their last, so each comes alone, its lines
+    // marked to be fetched one at a time.
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let suspect = queue.lease(&job, "d", 100).await.unwrap();
+    assert_eq!(numbers(&suspect), [3], "one entry, alone: {suspect:?}");
+    assert!(suspect.leases.iter().all(|l| l.alone && l.deliveries == 3));
+    queue
+        .complete(&job, &suspect.leases[0], "{}", false, true, None)
+        .await
+        .unwrap();
+    let suspect = queue.lease(&job, "d", 100).await.unwrap();
+    assert_eq!(numbers(&suspect), [8, 9, 10, 11]);
+    assert!(suspect.leases.iter().all(|l| l.alone && l.deliveries == 3));
+    // All its lines done but the entry not acked ("d" died just then): the next lease acks and
+    // deletes it instead of handing it out, and goes on to new entries.
+    for lease in &suspect.leases {
+        queue
+            .complete(&job, lease, "{}", false, false, None)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let fresh = queue.lease(&job, "e", 4).await.unwrap();
+    assert_eq!(numbers(&fresh), [12, 13, 14, 15]);
+    let now = status().await;
+    assert_eq!((now.done, now.in_flight, now.waiting), (12, 4, 112));
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let left: u64 = redis::cmd("XLEN")
+        .arg("abreast:{entries}:lines")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(left, 29, "the three entries done are acked and deleted");
 }
 
 #[tokio::test]
@@ -227,11 +333,11 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     // The old and the new holder both complete line 1: one result.
     let retaken = taken.iter().find(|l| l.line == 1).unwrap();
     let one = queue
-        .complete(&job, retaken, "{\"b\":1}", false, None)
+        .complete(&job, retaken, "{\"b\":1}", false, true, None)
         .await
         .unwrap();
     let two = queue
-        .complete(&job, &first.leases[1], "{\"a\":1}", false, None)
+        .complete(&job, &first.leases[1], "{\"a\":1}", false, true, None)
         .await
         .unwrap();
     assert!(one && !two, "only the first result is appended");
@@ -246,11 +352,11 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     assert_eq!((again.leases[0].line, again.leases[0].deliveries), (2, 2));
     assert_eq!(again.reclaimed, 0, "a line handed back is no suspect");
     queue
-        .complete(&job, &again.leases[0], "{\"c\":1}", true, None)
+        .complete(&job, &again.leases[0], "{\"c\":1}", true, true, None)
         .await
         .unwrap();
     queue
-        .complete(&job, &first.leases[0], "{\"a\":0}", false, None)
+        .complete(&job, &first.leases[0], "{\"a\":0}", false, true, None)
         .await
         .unwrap();
 
@@ -323,7 +429,7 @@ async fn entries_abreast_did_not_write_are_skipped_and_counted() {
     let leased = queue.lease(&job, "w", 10).await.unwrap();
     assert_eq!((leased.leases.len(), leased.foreign), (1, 2));
     queue
-        .complete(&job, &leased.leases[0], "{}", false, None)
+        .complete(&job, &leased.leases[0], "{}", false, true, None)
         .await
         .unwrap();
     queue
@@ -371,7 +477,14 @@ async fn host_permits_and_starts_hold_across_holders() {
     );
     let leased = queue.lease(&job, "w", 1).await.unwrap();
     queue
-        .complete(&job, &leased.leases[0], "{}", false, Some(("h.test", "a")))
+        .complete(
+            &job,
+            &leased.leases[0],
+            "{}",
+            false,
+            true,
+            Some(("h.test", "a")),
+        )
         .await
         .unwrap();
     assert!(
@@ -464,7 +577,7 @@ async fn a_restarted_broker_keeps_the_job_and_the_client_reconnects() {
     submit(&queue, &job, &spec(60_000), lines(5)).await.unwrap();
     let leased = queue.lease(&job, "w", 2).await.unwrap();
     queue
-        .complete(&job, &leased.leases[0], "{}", false, None)
+        .complete(&job, &leased.leases[0], "{}", false, true, None)
         .await
         .unwrap();
     redis.restart().unwrap();
@@ -505,6 +618,7 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
             result,
             gave_up: false,
             permit: None,
+            ack: true,
         })
         .collect();
     assert_eq!(
@@ -518,12 +632,14 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
             result: "{\"b\":\"again\"}",
             gave_up: false,
             permit: None,
+            ack: true,
         },
         abreast_queue::Completion {
             lease: &leased.leases[3],
             result: "{\"d\":4}",
             gave_up: false,
             permit: None,
+            ack: true,
         },
     ];
     assert_eq!(
