@@ -429,18 +429,20 @@ fn a_restarted_broker_loses_nothing_of_a_job_read_from_standard_input() {
 #[test]
 fn a_line_that_kills_its_workers_is_given_up_once() {
     // With 2 deliveries the second is the last, taken alone; with 3 the second is taken over in
-    // bulk with the lines that shared the dead worker, the third alone.
-    for max_deliveries in [2, 3] {
-        given_up_once(max_deliveries);
+    // bulk with the lines that shared the dead worker, the third alone. 11 lines travel one an
+    // entry; 200 in entries of 7, the poison line in the middle of one: its entry's lines are
+    // fetched one at a time on its last delivery, and only the poison line is given up.
+    for (max_deliveries, count, at) in [(2, 10, 4), (3, 10, 4), (3, 199, 101)] {
+        given_up_once(max_deliveries, count, at);
     }
 }
 
-fn given_up_once(max_deliveries: u32) {
+fn given_up_once(max_deliveries: u32, count: usize, at: usize) {
     let redis = redis();
     let site = site(0);
     let dir = tempfile::tempdir().unwrap();
-    let mut lines = urls(&site, 10);
-    lines.insert(4, format!("{}/page/1?poison", site.base_url()));
+    let mut lines = urls(&site, count);
+    lines.insert(at, format!("{}/page/1?poison", site.base_url()));
     let input = write_lines(dir.path(), "urls.txt", &lines);
     let out = dir.path().join("out.jsonl");
     let mut collecting = Running::start(
