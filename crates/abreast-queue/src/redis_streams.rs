@@ -306,57 +306,62 @@ local function bits(key, op, offsets)
 end
 ";
 
-/// Appends each line's first result and acks the entries whose lines are all done, releasing
-/// the lines' permits: a whole batch of a worker's records in one script and one entry of the
-/// results stream (`n` the lines, `l` the results' lengths, `r` the results one after the
-/// other), so the broker's cost is mostly per batch, not per line. The results come as the
-/// entry holds them, joined by the caller: the script passes them on as they are when every
-/// line is new (Lua 5.1 joins strings a byte at a time), and cuts out the repeats otherwise.
-/// The done bits are set by `BITFIELD`, which returns each bit as it was ([`BITS`]): a line
-/// whose bit was set already had its result. KEYS: meta, done, results, lines, permit keys...
-/// ARGV: the results joined, their lengths (joined by commas), the ids of the entries to ack
-/// (joined by commas), then four per lease: line, gave_up (1/0), index of its permit key in
-/// KEYS (0 for none), permit holder. Returns, per lease, 1 if its result was appended.
+/// Completes a batch of a worker's records, after the `XADD` that the same transaction
+/// (`MULTI`) starts with has appended them all as one entry of the results stream (`n` the
+/// lines, `l` the results' lengths, `r` the results one after the other): the records travel
+/// to the stream as the client sent them, never copied through Lua. The script sets the lines'
+/// done bits with `BITFIELD`, which returns each bit as it was ([`BITS`]): a line whose bit was
+/// set already had its result, and then the entry (the stream's last, as nothing runs between
+/// the two in a transaction) is cut to the new results, or deleted when none is new. It counts
+/// the lines done and given up, acks and deletes the entries whose lines are all done, and
+/// releases the lines' permits. KEYS: meta, done, results, lines, permit keys... ARGV: the ids
+/// of the entries to ack (joined by commas), then four per lease: line, gave_up (1/0), index of
+/// its permit key in KEYS (0 for none), permit holder. Returns, per lease, 1 if its result was
+/// new.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local offsets = {}
-for i = 4, #ARGV, 4 do offsets[#offsets + 1] = ARGV[i] end
+for i = 2, #ARGV, 4 do offsets[#offsets + 1] = ARGV[i] end
 local before = bits(KEYS[2], 'SET', offsets)
-local out, lines = {}, {}
-local gave_up = 0
+local out = {}
+local fresh, gave_up = 0, 0
 for k = 1, #before do
-  local i = 4 + 4 * (k - 1)
-  local fresh = 0
+  local i = 2 + 4 * (k - 1)
+  out[k] = 0
   if before[k] == 0 then
-    fresh = 1
-    lines[#lines + 1] = ARGV[i]
+    out[k] = 1
+    fresh = fresh + 1
     if ARGV[i + 1] == '1' then gave_up = gave_up + 1 end
   end
   local p = tonumber(ARGV[i + 2])
   if p > 0 then redis.call('ZREM', KEYS[p], ARGV[i + 3]) end
-  out[#out + 1] = fresh
 end
-if #lines > 0 then
-  local lengths, results = ARGV[2], ARGV[1]
-  if #lines < #before then
-    local kept, parts, at, k = {}, {}, 1, 0
-    for length in string.gmatch(ARGV[2], '%d+') do
-      k = k + 1
-      local n = tonumber(length)
-      if before[k] == 0 then
-        kept[#kept + 1] = length
-        parts[#parts + 1] = string.sub(ARGV[1], at, at + n - 1)
+if fresh < #before then
+  local entry = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+  if entry then
+    redis.call('XDEL', KEYS[3], entry[1])
+    local field = {}
+    for i = 1, #entry[2], 2 do field[entry[2][i]] = entry[2][i + 1] end
+    if fresh > 0 and field.l and field.r then
+      local lines, kept, parts, at, k = {}, {}, {}, 1, 0
+      for length in string.gmatch(field.l, '%d+') do
+        k = k + 1
+        local n = tonumber(length)
+        if before[k] == 0 then
+          lines[#lines + 1] = offsets[k]
+          kept[#kept + 1] = length
+          parts[#parts + 1] = string.sub(field.r, at, at + n - 1)
+        end
+        at = at + n
       end
-      at = at + n
+      redis.call('XADD', KEYS[3], '*', 'n', table.concat(lines, ','), 'l', table.concat(kept, ','), 'r', table.concat(parts))
     end
-    lengths, results = table.concat(kept, ','), table.concat(parts)
   end
-  redis.call('XADD', KEYS[3], '*', 'n', table.concat(lines, ','), 'l', lengths, 'r', results)
-  redis.call('HINCRBY', KEYS[1], 'done', #lines)
 end
+if fresh > 0 then redis.call('HINCRBY', KEYS[1], 'done', fresh) end
 if gave_up > 0 then redis.call('HINCRBY', KEYS[1], 'gave_up', gave_up) end
 local ids = {}
-for id in string.gmatch(ARGV[3], '[^,]+') do ids[#ids + 1] = id end
+for id in string.gmatch(ARGV[1], '[^,]+') do ids[#ids + 1] = id end
 if #ids > 0 then
   redis.call('XACK', KEYS[4], 'workers', unpack(ids))
   redis.call('XDEL', KEYS[4], unpack(ids))
@@ -692,14 +697,15 @@ impl RedisQueue {
                 invocation.key(keys.host(host));
             }
         }
-        let mut joined = String::with_capacity(completions.iter().map(|c| c.result.len()).sum());
         let mut lengths = String::with_capacity(completions.len() * 5);
+        let mut lines = String::with_capacity(completions.len() * 6);
         for c in completions {
-            joined.push_str(c.result);
             if !lengths.is_empty() {
                 lengths.push(',');
+                lines.push(',');
             }
             lengths.push_str(&c.result.len().to_string());
+            lines.push_str(&c.lease.line.to_string());
         }
         let mut acks: Vec<&str> = Vec::new();
         for c in completions {
@@ -707,7 +713,7 @@ impl RedisQueue {
                 acks.push(&c.lease.id);
             }
         }
-        invocation.arg(joined).arg(lengths).arg(acks.join(","));
+        invocation.arg(acks.join(","));
         for c in completions {
             let (index, holder) = match c.permit {
                 Some((host, holder)) => (
@@ -722,8 +728,26 @@ impl RedisQueue {
                 .arg(index)
                 .arg(holder);
         }
-        let fresh: Vec<i64> = invocation
-            .invoke_async(&mut self.control.clone())
+        // One transaction: the records appended as they are (NOMKSTREAM: a deleted job's
+        // stream is not made again), then the script that completes them; the script is loaded
+        // in it too, since a broker that restarted has forgotten it.
+        let (fresh,): (Vec<i64>,) = redis::pipe()
+            .atomic()
+            .load_script(&self.scripts.complete)
+            .ignore()
+            .cmd("XADD")
+            .arg(&keys.results)
+            .arg("NOMKSTREAM")
+            .arg("*")
+            .arg("n")
+            .arg(lines)
+            .arg("l")
+            .arg(lengths)
+            .arg("r")
+            .arg(Joined(completions))
+            .ignore()
+            .invoke_script(&invocation)
+            .query_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
         Ok(fresh.into_iter().map(|f| f == 1).collect())
@@ -751,6 +775,24 @@ impl RedisQueue {
         pipe.query_async::<()>(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))
+    }
+}
+
+/// The results of a batch as one argument, written one after the other straight into the
+/// command (no joined copy first).
+struct Joined<'a>(&'a [Completion<'a>]);
+
+impl redis::ToRedisArgs for Joined<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + redis::RedisWrite,
+    {
+        use std::io::Write as _;
+        let mut arg = out.writer_for_next_arg();
+        for c in self.0 {
+            // Writing to the command's own buffer does not fail.
+            let _ = arg.write_all(c.result.as_bytes());
+        }
     }
 }
 

@@ -646,6 +646,11 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
         queue.complete_many(&job, &mixed).await.unwrap(),
         [false, true]
     );
+    // A batch of repeats only leaves no entry.
+    assert_eq!(
+        queue.complete_many(&job, &mixed[..1]).await.unwrap(),
+        [false]
+    );
     let mut batch = queue
         .read_results(&job, 4096, Duration::from_millis(100))
         .await
