@@ -1,15 +1,19 @@
 //! `abreast worker`: serves the jobs on a broker until SIGTERM or Ctrl-C.
 //!
 //! The worker is one more consumer of `abreast_fetch::fetch()`. For each job it serves it runs
-//! one fetch whose input is a bounded channel: the lines it leases are fed in once they have
-//! their host's permit (job-wide `--per-host` and `--rate`, kept on the broker), and each record
-//! that comes out is matched back to its lease by URL (a multiset: a URL may be on several
-//! lines), appended to the job's results and its lease acked, in one step. The step is taken
-//! for a batch: the records that come within 5 ms (at most 256) go in one script, so the
-//! broker's cost is paid per batch rather than per line; the records waiting are completed
-//! before any new lease, so a suspect line that kills the worker takes none of them with it.
-//! A line delivered more than the job's `--max-deliveries` times gets a `gave_up` record
-//! instead of another try.
+//! one fetch whose input is a channel: the lines it leases (whole entries of the job's lines
+//! stream) wait in their host's lane until they have a permit (job-wide `--per-host` and
+//! `--rate`, kept on the broker), and the loop feeds them in; a line done hands its permit to
+//! its host's next waiting line, and only a host short of permits asks the broker, from one
+//! task per host. Each record that comes out is matched back to its lease by URL (a multiset:
+//! a URL may be on several lines), appended to the job's results and, with the last line of
+//! its entry, the entry acked, in one step. The step is taken for a batch: the records that
+//! come within 5 ms (at most 256) go in one transaction, so the broker's cost is paid per batch
+//! rather than per line; the records waiting are completed before any new lease, so a suspect
+//! entry that kills the worker takes none of them with it. A suspect's lines are fed one at a
+//! time, each completed before the next starts; past the job's `--max-deliveries`, the first
+//! line its last worker left undone (the one it died on) gets a `gave_up` record instead of
+//! another try.
 //!
 //! Leases are extended every third of the job's lease while held. On SIGTERM or Ctrl-C the
 //! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
@@ -30,7 +34,7 @@ use abreast_queue::{
 };
 use anyhow::Context as _;
 use clap::Args;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::broker::{JobSettings, OutageNote, backoff, retry};
 
@@ -60,14 +64,14 @@ pub struct WorkerArgs {
     grace: Duration,
 }
 
-/// What the worker's loop hears from its fetches and admission tasks.
+/// What the worker's loop hears from its fetches and its hosts' permit tasks.
 enum Event {
-    /// A lease has its permits and its URL was fed to the job's fetch.
-    Fed {
+    /// A job-wide permit of `host` (its holder), its start reserved under the job's `--rate`:
+    /// the host's next waiting line may be fed.
+    Permit {
         job: JobName,
-        line: u64,
-        permit: Option<(String, String)>,
-        local: Option<OwnedSemaphorePermit>,
+        host: String,
+        holder: String,
     },
     /// Records came out of a job's fetch (those ready at once go together: one wake-up).
     Records(JobName, Vec<Record>),
@@ -78,14 +82,11 @@ enum Event {
 /// A lease the worker holds.
 struct Held {
     lease: Lease,
-    /// The job-wide host permit `(host, holder)`, once taken.
+    /// The job-wide host permit `(host, holder)`, once fed.
     permit: Option<(String, String)>,
-    /// This worker's share of the host's permits, once taken.
-    _local: Option<OwnedSemaphorePermit>,
-    /// The task getting its permits, until the URL is fed.
-    admission: Option<tokio::task::JoinHandle<()>>,
-    /// A suspect's line waiting for the one before it ([`JobRun::serial`]): not fed yet.
-    queued: bool,
+    /// Fed to the job's fetch; until then it waits for its host's permit, or (a suspect's
+    /// line) for the line before it.
+    fed: bool,
 }
 
 /// An entry of which the worker holds lines: it is acked with the last of them.
@@ -98,58 +99,66 @@ struct HeldEntry {
     handed_back: bool,
 }
 
-/// One host of a job, in this worker: its share of the host's permits (at most `--per-host`
-/// lines fed at once), and the job-wide permits kept for the next line of the host. A line
-/// done while another of its host waits hands its job-wide permit over here, instead of
-/// giving it back to the broker and the next one taking it again (two scripts fewer a URL).
-struct HostSlot {
-    local: Arc<Semaphore>,
-    /// Job-wide permits (their holders) held and free.
-    spare: std::sync::Mutex<Vec<String>>,
-    /// Admissions waiting for `local`.
-    waiting: std::sync::atomic::AtomicUsize,
+/// One host of a job, in this worker: the lines waiting for it, this worker's share of its
+/// permits (at most `--per-host` lines fed at once), and the job-wide permits kept for its next
+/// line. The loop feeds lines itself: a line done while another of its host waits hands its
+/// job-wide permit over to it here, instead of giving it back to the broker and the next one
+/// taking it again. Permits from the broker (and, under `--rate`, each start) come from one
+/// task per host ([`PermitTask`]), asked for one at a time.
+#[derive(Default)]
+struct HostLane {
+    /// Lines waiting to be fed, in the order they came.
+    waiting: VecDeque<u64>,
+    /// Lines fed and not done.
+    running: usize,
+    /// Permits asked of the host's task and not come yet.
+    asked: usize,
+    /// Job-wide permits (their holders) held and free, shared with the permit task, which
+    /// takes one from here before it asks the broker for a new one.
+    spare: Spares,
+    /// The host's permit task, once started: what to ask it, and the task.
+    task: Option<(mpsc::UnboundedSender<()>, tokio::task::JoinHandle<()>)>,
 }
 
-impl HostSlot {
-    fn spare(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
-        self.spare
+/// A host's free job-wide permits (their holders), shared by the loop and the host's permit
+/// task.
+#[derive(Clone, Default)]
+struct Spares(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Spares {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn is_awaited(&self) -> bool {
-        self.waiting.load(std::sync::atomic::Ordering::SeqCst) > 0
+    fn pop(&self) -> Option<String> {
+        self.lock().pop()
     }
-}
 
-/// Counts an admission as waiting for its host while it lives (a cancelled one too).
-struct Waiting<'a>(&'a HostSlot);
-
-impl<'a> Waiting<'a> {
-    fn new(slot: &'a HostSlot) -> Waiting<'a> {
-        slot.waiting
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Waiting(slot)
+    fn push(&self, holder: String) {
+        self.lock().push(holder);
     }
-}
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0
-            .waiting
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lock())
     }
 }
 
 impl JobRun {
     /// The job-wide permits kept free (`(host, holder)`), taken out: to give back.
-    fn take_spares(&self, only_unawaited: bool) -> Vec<(String, String)> {
+    fn take_spares(&mut self, only_unawaited: bool) -> Vec<(String, String)> {
         let mut spares = Vec::new();
-        for (host, slot) in &self.hosts {
-            if only_unawaited && slot.is_awaited() {
+        for (host, lane) in &mut self.lanes {
+            if only_unawaited && !lane.waiting.is_empty() {
                 continue;
             }
-            spares.extend(slot.spare().drain(..).map(|holder| (host.clone(), holder)));
+            spares.extend(
+                lane.spare
+                    .take()
+                    .into_iter()
+                    .map(|holder| (host.clone(), holder)),
+            );
         }
         spares
     }
@@ -216,9 +225,10 @@ struct JobRun {
     serial_busy: bool,
     /// Fed URLs -> the numbers of their lines, oldest first.
     fed: HashMap<String, VecDeque<u64>>,
-    /// This worker's share of each host's permits, and the job-wide ones it keeps for the next
-    /// line of the host.
-    hosts: HashMap<String, Arc<HostSlot>>,
+    /// Each host's waiting lines and permits.
+    lanes: HashMap<String, HostLane>,
+    /// Job-wide permits no line waits for, to give back to the broker.
+    releasing: Vec<(String, String)>,
     last_used: Instant,
     last_extended: Instant,
 }
@@ -254,10 +264,39 @@ impl JobRun {
 
     fn close(&mut self) {
         self.feed = None;
-        for held in self.held.values_mut() {
-            if let Some(task) = held.admission.take() {
+        for lane in self.lanes.values_mut() {
+            if let Some((_, task)) = lane.task.take() {
                 task.abort();
             }
+        }
+    }
+
+    /// Feeds a held line to the job's fetch with its job-wide permit; its record is matched to
+    /// it by URL.
+    fn feed_line(&mut self, line: u64, permit: Option<(String, String)>, crash_on: Option<&str>) {
+        let Some(held) = self.held.get_mut(&line) else {
+            return;
+        };
+        held.fed = true;
+        held.permit = permit;
+        if let Some(needle) = crash_on
+            && !needle.is_empty()
+            && held.lease.text.contains(needle)
+        {
+            // The tests' poison line: this worker dies as a crashing fetch would.
+            eprintln!(
+                "abreast worker: ABREAST_TEST_CRASH_ON matched {}; aborting",
+                held.lease.text
+            );
+            std::process::abort();
+        }
+        self.fed
+            .entry(held.lease.text.clone())
+            .or_default()
+            .push_back(line);
+        if let Some(feed) = &self.feed {
+            // Unbounded: it holds at most the lines this worker holds.
+            let _ = feed.send(held.lease.text.clone());
         }
     }
 }
@@ -347,7 +386,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 while let Some(event) = next.take() {
                     match event {
                         Event::Records(job, ready) => batch.add(worker.take_records(&job, &ready)?),
-                        Event::Fed { job, line, permit, local } => worker.fed(&job, line, permit, local),
+                        Event::Permit { job, host, holder } => worker.permit_came(&job, host, holder),
                         Event::Ended(job, error) => ended.push((job, error)),
                     }
                     if !batch.is_due() {
@@ -358,6 +397,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                     worker.complete(batch.take()).await?;
                 }
                 worker.advance_serial().await?;
+                worker.release_permits().await;
                 for (job, error) in ended {
                     worker.ended(&job, error).await;
                 }
@@ -527,7 +567,7 @@ impl Worker {
         // The job-wide rate is kept on the broker, before a URL is fed.
         config.rate = None;
         config.http = settings.http.clone();
-        let (feed, lines) = flume::bounded::<String>(self.capacity);
+        let (feed, lines) = flume::unbounded::<String>();
         let stop = StopSignal::new();
         // With `--robots obey` each host's file is fetched once for the job, by whichever
         // worker comes first, and kept on the broker for the others.
@@ -596,7 +636,8 @@ impl Worker {
                 serial: VecDeque::new(),
                 serial_busy: false,
                 fed: HashMap::new(),
-                hosts: HashMap::new(),
+                lanes: HashMap::new(),
+                releasing: Vec::new(),
                 last_used: now,
                 last_extended: now,
             },
@@ -627,9 +668,7 @@ impl Worker {
                 Held {
                     lease: lease.clone(),
                     permit: None,
-                    _local: None,
-                    admission: None,
-                    queued: true,
+                    fed: false,
                 },
             );
         }
@@ -663,6 +702,20 @@ impl Worker {
         Ok(())
     }
 
+    /// Gives back the job-wide permits no line waits for (one round trip a job).
+    async fn release_permits(&mut self) {
+        for (job, run) in &mut self.runs {
+            if run.releasing.is_empty() {
+                continue;
+            }
+            let permits = std::mem::take(&mut run.releasing);
+            if let Err(error) = self.queue.hand_back(job, &self.id, &[], &permits).await {
+                // Unreleased, a permit runs out with the job's lease.
+                self.note.report(&error);
+            }
+        }
+    }
+
     /// Feeds the next line of each suspect entry whose line before it is completed.
     async fn advance_serial(&mut self) -> Result<(), QueueError> {
         let ready: Vec<JobName> = self
@@ -681,73 +734,131 @@ impl Worker {
         Ok(())
     }
 
-    /// Takes a new lease in: starts getting its permits, after which its URL is fed.
+    /// Takes a new lease in: a line of no host (not an http or https URL) is fed at once, the
+    /// others wait in their host's lane for a permit.
     fn admit(&mut self, job: &JobName, lease: Lease) {
+        let crash_on = self.crash_on();
         let run = self.runs.get_mut(job).expect("leased for a running job");
         run.last_used = Instant::now();
         let host = url::Url::parse(&lease.text)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https"))
             .and_then(|url| url.host_str().map(str::to_owned));
-        let per_host = run.settings.per_host.max(1);
-        let slot = host.as_ref().map(|host| {
-            Arc::clone(run.hosts.entry(host.clone()).or_insert_with(|| {
-                Arc::new(HostSlot {
-                    local: Arc::new(Semaphore::new(per_host)),
-                    spare: std::sync::Mutex::new(Vec::new()),
-                    waiting: std::sync::atomic::AtomicUsize::new(0),
-                })
-            }))
-        });
-        let admission = Admission {
-            queue: self.queue.clone(),
-            job: job.clone(),
-            line: lease.line,
-            text: lease.text.clone(),
-            host,
-            slot,
-            holder: format!("{}/{}", self.id, lease.line),
-            per_host,
-            rate: run.settings.rate,
-            ttl: run.lease,
-            feed: run.feed.clone(),
-            events: self.events.clone(),
-            #[cfg(debug_assertions)]
-            crash_on: self.crash_on.clone(),
-        };
-        let task = tokio::spawn(admission.run());
+        let line = lease.line;
         run.held.insert(
-            lease.line,
+            line,
             Held {
                 lease,
                 permit: None,
-                _local: None,
-                admission: Some(task),
-                queued: false,
+                fed: false,
             },
         );
+        match host {
+            None => run.feed_line(line, None, crash_on.as_deref()),
+            Some(host) => {
+                run.lanes
+                    .entry(host.clone())
+                    .or_default()
+                    .waiting
+                    .push_back(line);
+                self.pump(job, &host);
+            }
+        }
     }
 
-    /// A lease has its permits and its URL was fed: its record is matched to it by URL.
-    fn fed(
-        &mut self,
-        job: &JobName,
-        line: u64,
-        permit: Option<(String, String)>,
-        local: Option<OwnedSemaphorePermit>,
-    ) {
+    /// The tests' poison needle (debug builds only).
+    fn crash_on(&self) -> Option<String> {
+        #[cfg(debug_assertions)]
+        return self.crash_on.clone();
+        #[cfg(not(debug_assertions))]
+        None
+    }
+
+    /// Feeds the host's waiting lines while this worker's share of the host allows: at once
+    /// with a spare job-wide permit (without `--rate`), else asking the host's permit task.
+    fn pump(&mut self, job: &JobName, host: &str) {
+        let crash_on = self.crash_on();
         let Some(run) = self.runs.get_mut(job) else {
             return;
         };
-        if let Some(held) = run.held.get_mut(&line) {
-            held.admission = None;
-            held.permit = permit;
-            held._local = local;
-            run.fed
-                .entry(held.lease.text.clone())
-                .or_default()
-                .push_back(line);
+        let per_host = run.settings.per_host.max(1);
+        let rate = run.settings.rate;
+        loop {
+            let Some(lane) = run.lanes.get_mut(host) else {
+                return;
+            };
+            if lane.waiting.is_empty() || lane.running >= per_host {
+                break;
+            }
+            if rate.is_none()
+                && let Some(holder) = lane.spare.pop()
+            {
+                let line = lane.waiting.pop_front().expect("checked above");
+                lane.running += 1;
+                run.feed_line(line, Some((host.to_owned(), holder)), crash_on.as_deref());
+                continue;
+            }
+            if lane.running + lane.asked >= per_host || lane.waiting.len() <= lane.asked {
+                break;
+            }
+            let spare = lane.spare.clone();
+            let (ask, _) = lane.task.get_or_insert_with(|| {
+                let (ask, asks) = mpsc::unbounded_channel();
+                let task = PermitTask {
+                    queue: self.queue.clone(),
+                    job: job.clone(),
+                    host: host.to_owned(),
+                    worker: self.id.clone(),
+                    per_host,
+                    rate,
+                    ttl: run.lease,
+                    spare,
+                    events: self.events.clone(),
+                };
+                (ask, tokio::spawn(task.run(asks)))
+            });
+            if ask.send(()).is_err() {
+                return;
+            }
+            lane.asked += 1;
         }
+        // A permit no line of this worker waits for goes back to the broker now, for the other
+        // workers' lines of the host.
+        if let Some(lane) = run.lanes.get_mut(host)
+            && lane.waiting.is_empty()
+        {
+            let spare = lane.spare.take();
+            run.releasing
+                .extend(spare.into_iter().map(|holder| (host.to_owned(), holder)));
+        }
+    }
+
+    /// A permit of `host` came from its task: the host's next waiting line is fed with it, or
+    /// it is kept (and given back if no line waits for it).
+    fn permit_came(&mut self, job: &JobName, host: String, holder: String) {
+        let crash_on = self.crash_on();
+        let Some(run) = self.runs.get_mut(job) else {
+            return;
+        };
+        let Some(lane) = run.lanes.get_mut(&host) else {
+            return;
+        };
+        lane.asked = lane.asked.saturating_sub(1);
+        let per_host = run.settings.per_host.max(1);
+        // Its start is reserved: it is used at once if a line waits.
+        match lane.waiting.pop_front() {
+            Some(line) if lane.running < per_host => {
+                lane.running += 1;
+                run.feed_line(line, Some((host.clone(), holder)), crash_on.as_deref());
+            }
+            waiting => {
+                if let Some(line) = waiting {
+                    lane.waiting.push_front(line);
+                }
+                lane.spare.push(holder);
+            }
+        }
+        self.pump(job, &host);
     }
 
     /// A job's fetch ended: what the run still held goes back to the others.
@@ -808,15 +919,24 @@ impl Worker {
         }
         run.last_used = Instant::now();
         let body = serde_json::to_string(record).context("could not encode a record")?;
-        // A permit whose host has a line waiting is handed over, not given back.
-        let kept = held.permit.as_ref().and_then(|(host, holder)| {
-            let slot = run.hosts.get(host)?;
-            slot.is_awaited().then(|| slot.spare().push(holder.clone()))
-        });
-        if kept.is_some() {
+        // The host's share frees at once; its permit goes to the host's next waiting line if
+        // one waits, rather than back to the broker.
+        let mut host = None;
+        if let Some((name, holder)) = &held.permit
+            && let Some(lane) = run.lanes.get_mut(name)
+        {
+            lane.running = lane.running.saturating_sub(1);
+            if !lane.waiting.is_empty() {
+                lane.spare.push(holder.clone());
+                host = Some(name.clone());
+            }
+        }
+        if host.is_some() {
             held.permit = None;
         }
-        held._local = None;
+        if let Some(host) = host {
+            self.pump(job, &host);
+        }
         Ok(Some(Done {
             job: job.clone(),
             lease: held.lease,
@@ -880,8 +1000,8 @@ impl Worker {
                 run.held.values().filter_map(|h| h.permit.clone()).collect();
             // Kept permits no line waits for any more go back; the others are renewed.
             let unawaited = run.take_spares(true);
-            for (host, slot) in &run.hosts {
-                permits.extend(slot.spare().iter().map(|h| (host.clone(), h.clone())));
+            for (host, lane) in &run.lanes {
+                permits.extend(lane.spare.lock().iter().map(|h| (host.clone(), h.clone())));
             }
             if !unawaited.is_empty()
                 && let Err(error) = self.queue.hand_back(&job, &self.id, &[], &unawaited).await
@@ -924,8 +1044,7 @@ impl Worker {
         // Leases still waiting for their permits were never fed: back at once.
         let jobs: Vec<JobName> = self.runs.keys().cloned().collect();
         for job in &jobs {
-            self.hand_back_where(job, |held| held.admission.is_some() || held.queued)
-                .await;
+            self.hand_back_where(job, |held| !held.fed).await;
         }
         let deadline = Instant::now() + grace;
         while self.held() > 0 && Instant::now() < deadline {
@@ -935,7 +1054,11 @@ impl Worker {
                     let done = self.take_records(&job, &ready)?;
                     self.complete(done).await?;
                 }
-                Ok(Some(Event::Fed { .. } | Event::Ended(..))) => {}
+                // The lines that waited went back: it is kept, and given back below.
+                Ok(Some(Event::Permit { job, host, holder })) => {
+                    self.permit_came(&job, host, holder);
+                }
+                Ok(Some(Event::Ended(..))) => {}
                 Ok(None) | Err(_) => break,
             }
         }
@@ -966,16 +1089,18 @@ impl Worker {
             .filter(|(_, held)| pick(held))
             .map(|(line, _)| *line)
             .collect();
-        if lines.is_empty() && run.hosts.values().all(|slot| slot.spare().is_empty()) {
+        if lines.is_empty() && run.lanes.values().all(|lane| lane.spare.lock().is_empty()) {
             return;
         }
         let mut leases = Vec::new();
         // At a stop nothing waits any more: the kept permits go back too.
         let mut permits = run.take_spares(false);
         for line in lines {
-            if let Some(mut held) = run.held.remove(&line) {
-                if let Some(task) = held.admission.take() {
-                    task.abort();
+            if let Some(held) = run.held.remove(&line) {
+                if let Some((host, _)) = &held.permit
+                    && let Some(lane) = run.lanes.get_mut(host)
+                {
+                    lane.running = lane.running.saturating_sub(1);
                 }
                 permits.extend(held.permit.clone());
                 run.handed_back(&held.lease);
@@ -984,6 +1109,9 @@ impl Worker {
         }
         run.serial
             .retain(|lease| run.held.contains_key(&lease.line));
+        for lane in run.lanes.values_mut() {
+            lane.waiting.retain(|line| run.held.contains_key(line));
+        }
         let mut note = OutageNote::new("worker");
         // A broker that stays away: the leases run out by themselves.
         let stop = StopSignal::new();
@@ -1054,92 +1182,81 @@ impl SharedRobots for JobRobots {
     }
 }
 
-/// Getting a lease's permits, then feeding its URL: a task of its own, so a host at its limit
-/// holds back only its own lines.
-struct Admission {
+/// Permits given out so far by this process: each holder is unique.
+static PERMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// One host's job-wide permits, for the loop's lane of that host: each ask is answered, in
+/// order, with a permit whose start is reserved under the job's `--rate`: one of the host's
+/// spares if there is one (a line of the host finished), else a new one from the broker. A
+/// task of its own, so a host at its limit holds back only its own lines.
+struct PermitTask {
     queue: RedisQueue,
     job: JobName,
-    line: u64,
-    text: String,
-    host: Option<String>,
-    slot: Option<Arc<HostSlot>>,
-    holder: String,
+    host: String,
+    worker: String,
     per_host: usize,
     rate: Option<f64>,
     ttl: Duration,
-    feed: Option<flume::Sender<String>>,
+    spare: Spares,
     events: mpsc::UnboundedSender<Event>,
-    #[cfg(debug_assertions)]
-    crash_on: Option<String>,
 }
 
-impl Admission {
-    async fn run(self) {
-        let mut local = None;
-        let mut permit = None;
-        if let Some(host) = &self.host {
-            let mut reused = None;
-            if let Some(slot) = &self.slot {
-                let waiting = Waiting::new(slot);
-                match Arc::clone(&slot.local).acquire_owned().await {
-                    Ok(taken) => local = Some(taken),
-                    Err(_) => return,
-                }
-                drop(waiting);
-                reused = slot.spare().pop();
-            }
-            let mut note = OutageNote::new("worker");
-            let mut wait = Duration::from_millis(5);
-            let holder = reused.clone().unwrap_or_else(|| self.holder.clone());
-            while reused.is_none() {
-                let taken = retry(&mut note, None, || {
-                    self.queue
-                        .acquire_host(&self.job, host, &self.holder, self.per_host, self.ttl)
-                })
-                .await;
-                match taken {
-                    Ok(Some(true)) => break,
-                    Ok(_) => {
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_millis(100));
+impl PermitTask {
+    async fn run(self, mut asks: mpsc::UnboundedReceiver<()>) {
+        let mut note = OutageNote::new("worker");
+        while asks.recv().await.is_some() {
+            let holder = match self.spare.pop() {
+                Some(holder) => holder,
+                None => {
+                    let n = PERMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let mut holder = format!("{}/{n}", self.worker);
+                    let mut wait = Duration::from_millis(5);
+                    loop {
+                        let taken = retry(&mut note, None, || {
+                            self.queue.acquire_host(
+                                &self.job,
+                                &self.host,
+                                &holder,
+                                self.per_host,
+                                self.ttl,
+                            )
+                        })
+                        .await;
+                        match taken {
+                            Ok(Some(true)) => break,
+                            Ok(_) => {
+                                tokio::time::sleep(wait).await;
+                                wait = (wait * 2).min(Duration::from_millis(100));
+                                // A line of the host finished meanwhile: its permit serves.
+                                if let Some(spare) = self.spare.pop() {
+                                    holder = spare;
+                                    break;
+                                }
+                            }
+                            // The job is gone: the loop drops its run.
+                            Err(_) => return,
+                        }
                     }
-                    // The job is gone: the loop drops its run.
-                    Err(_) => return,
+                    holder
                 }
-            }
-            permit = Some((host.clone(), holder));
+            };
             if let Some(rate) = self.rate {
                 let reserved = retry(&mut note, None, || {
-                    self.queue.reserve_start(&self.job, host, rate)
+                    self.queue.reserve_start(&self.job, &self.host, rate)
                 })
                 .await;
                 if let Ok(Some(wait)) = reserved {
                     tokio::time::sleep(wait).await;
                 }
             }
-        }
-        #[cfg(debug_assertions)]
-        if let Some(needle) = &self.crash_on
-            && !needle.is_empty()
-            && self.text.contains(needle.as_str())
-        {
-            // The tests' poison line: this worker dies as a crashing fetch would.
-            eprintln!(
-                "abreast worker: ABREAST_TEST_CRASH_ON matched {}; aborting",
-                self.text
-            );
-            std::process::abort();
-        }
-        let sent = self.events.send(Event::Fed {
-            job: self.job.clone(),
-            line: self.line,
-            permit,
-            local,
-        });
-        if sent.is_ok()
-            && let Some(feed) = &self.feed
-        {
-            let _ = feed.send_async(self.text.clone()).await;
+            let permit = Event::Permit {
+                job: self.job.clone(),
+                host: self.host.clone(),
+                holder,
+            };
+            if self.events.send(permit).is_err() {
+                return;
+            }
         }
     }
 }
