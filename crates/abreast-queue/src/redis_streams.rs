@@ -435,18 +435,19 @@ return 1
 ";
 
 /// Marks results collected, removes them, closes the open batch. KEYS: meta, collected,
-/// results. ARGV: (id, line)..., an id being `ENTRY#COUNT` (the entry, and how many lines it
-/// holds; see `read_results`). An entry leaves the stream once all its lines are collected: at
-/// once when all are acked here (a collector acks what it read, whole entries), else only if
-/// the lines not acked here were collected before.
+/// results. ARGV: per entry, its id, how many lines it holds, how many of them are acked here,
+/// then those lines (see `read_results`). An entry leaves the stream once all its lines are
+/// collected: at once when all are acked here (a collector acks what it read, whole entries),
+/// else only if the lines not acked here were collected before.
 const ACK_RESULTS: &str = r"
 local ids, want, got, offsets = {}, {}, {}, {}
-for i = 1, #ARGV, 2 do
-  offsets[#offsets + 1] = ARGV[i + 1]
-  local id, count = string.match(ARGV[i], '^(.+)#(%d+)$')
-  if not id then id, count = ARGV[i], 1 end
-  if not want[id] then want[id] = tonumber(count); got[id] = 0; ids[#ids + 1] = id end
-  got[id] = got[id] + 1
+local i = 1
+while i <= #ARGV do
+  local id, k = ARGV[i], tonumber(ARGV[i + 2])
+  if not want[id] then want[id] = tonumber(ARGV[i + 1]); got[id] = 0; ids[#ids + 1] = id end
+  got[id] = got[id] + k
+  for j = i + 3, i + 2 + k do offsets[#offsets + 1] = ARGV[j] end
+  i = i + 3 + k
 end
 local collected = 0
 for _, bit in ipairs(bits(KEYS[2], 'SET', offsets)) do
@@ -1369,8 +1370,23 @@ impl Queue for RedisQueue {
             .key(&keys.meta)
             .key(&keys.collected)
             .key(&keys.results);
-        for (id, line) in entries {
-            invocation.arg(id).arg(line);
+        // Grouped by entry (a collector acks whole entries, in order): each id once.
+        let mut at = 0;
+        while at < entries.len() {
+            let id = &entries[at].0;
+            let group = entries[at..]
+                .iter()
+                .take_while(|(other, _)| other == id)
+                .count();
+            let (entry, count) = match id.rsplit_once('#') {
+                Some((entry, count)) if count.parse::<u64>().is_ok() => (entry, count),
+                _ => (id.as_str(), "1"),
+            };
+            invocation.arg(entry).arg(count).arg(group);
+            for (_, line) in &entries[at..at + group] {
+                invocation.arg(line);
+            }
+            at += group;
         }
         let collected: i64 = invocation
             .invoke_async(&mut self.control.clone())
