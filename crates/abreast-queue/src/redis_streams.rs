@@ -314,28 +314,23 @@ end
 /// set already had its result, and then the entry (the stream's last, as nothing runs between
 /// the two in a transaction) is cut to the new results, or deleted when none is new. It counts
 /// the lines done and given up, acks and deletes the entries whose lines are all done, and
-/// releases the lines' permits. KEYS: meta, done, results, lines, permit keys... ARGV: the ids
-/// of the entries to ack (joined by commas), then four per lease: line, gave_up (1/0), index of
-/// its permit key in KEYS (0 for none), permit holder. Returns, per lease, 1 if its result was
-/// new.
+/// releases the permits. KEYS: meta, done, results, lines, permit keys... ARGV: the ids of the
+/// entries to ack, the lines, the positions (from 1) of the lines given up, each joined by
+/// commas, then two per permit to release: the index of its key in KEYS, its holder. Returns,
+/// per line, 1 if its result was new.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local offsets = {}
-for i = 2, #ARGV, 4 do offsets[#offsets + 1] = ARGV[i] end
+for line in string.gmatch(ARGV[2], '%d+') do offsets[#offsets + 1] = line end
 local before = bits(KEYS[2], 'SET', offsets)
 local out = {}
 local fresh, gave_up = 0, 0
 for k = 1, #before do
-  local i = 2 + 4 * (k - 1)
-  out[k] = 0
-  if before[k] == 0 then
-    out[k] = 1
-    fresh = fresh + 1
-    if ARGV[i + 1] == '1' then gave_up = gave_up + 1 end
-  end
-  local p = tonumber(ARGV[i + 2])
-  if p > 0 then redis.call('ZREM', KEYS[p], ARGV[i + 3]) end
+  out[k] = 1 - before[k]
+  fresh = fresh + out[k]
 end
+for k in string.gmatch(ARGV[3], '%d+') do gave_up = gave_up + out[tonumber(k)] end
+for i = 4, #ARGV, 2 do redis.call('ZREM', KEYS[tonumber(ARGV[i])], ARGV[i + 1]) end
 if fresh < #before then
   local entry = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
   if entry then
@@ -714,20 +709,20 @@ impl RedisQueue {
                 acks.push(&c.lease.id);
             }
         }
-        invocation.arg(acks.join(","));
+        let gave_up: Vec<String> = (1..)
+            .zip(completions)
+            .filter(|(_, c)| c.gave_up)
+            .map(|(k, _)| k.to_string())
+            .collect();
+        invocation
+            .arg(acks.join(","))
+            .arg(&lines)
+            .arg(gave_up.join(","));
         for c in completions {
-            let (index, holder) = match c.permit {
-                Some((host, holder)) => (
-                    5 + hosts.iter().position(|h| *h == host).unwrap_or(0),
-                    holder,
-                ),
-                None => (0, ""),
-            };
-            invocation
-                .arg(c.lease.line)
-                .arg(if c.gave_up { "1" } else { "0" })
-                .arg(index)
-                .arg(holder);
+            if let Some((host, holder)) = c.permit {
+                let index = 5 + hosts.iter().position(|h| *h == host).unwrap_or(0);
+                invocation.arg(index).arg(holder);
+            }
         }
         // One transaction: the records appended as they are (NOMKSTREAM: a deleted job's
         // stream is not made again), then the script that completes them; the script is loaded
