@@ -104,7 +104,7 @@ struct HeldEntry {
 /// line. The loop feeds lines itself: a line done while another of its host waits hands its
 /// job-wide permit over to it here, instead of giving it back to the broker and the next one
 /// taking it again. Permits from the broker (and, under `--rate`, each start) come from one
-/// task per host ([`PermitTask`]), asked for one at a time.
+/// task per host ([`PermitTask`]), which answers the asks waiting together, in one round trip.
 #[derive(Default)]
 struct HostLane {
     /// Lines waiting to be fed, in the order they came.
@@ -1185,10 +1185,11 @@ impl SharedRobots for JobRobots {
 /// Permits given out so far by this process: each holder is unique.
 static PERMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// One host's job-wide permits, for the loop's lane of that host: each ask is answered, in
-/// order, with a permit whose start is reserved under the job's `--rate`: one of the host's
-/// spares if there is one (a line of the host finished), else a new one from the broker. A
-/// task of its own, so a host at its limit holds back only its own lines.
+/// One host's job-wide permits, for the loop's lane of that host: each ask is answered with a
+/// permit whose start is reserved under the job's `--rate`: one of the host's spares if there
+/// is one (a line of the host finished), else a new one from the broker, those of all the asks
+/// waiting taken in one round trip. A task of its own, so a host at its limit holds back only
+/// its own lines.
 struct PermitTask {
     queue: RedisQueue,
     job: JobName,
@@ -1204,58 +1205,70 @@ struct PermitTask {
 impl PermitTask {
     async fn run(self, mut asks: mpsc::UnboundedReceiver<()>) {
         let mut note = OutageNote::new("worker");
-        while asks.recv().await.is_some() {
-            let holder = match self.spare.pop() {
-                Some(holder) => holder,
-                None => {
-                    let n = PERMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let mut holder = format!("{}/{n}", self.worker);
-                    let mut wait = Duration::from_millis(5);
-                    loop {
-                        let taken = retry(&mut note, None, || {
-                            self.queue.acquire_host(
-                                &self.job,
-                                &self.host,
-                                &holder,
-                                self.per_host,
-                                self.ttl,
-                            )
-                        })
-                        .await;
-                        match taken {
-                            Ok(Some(true)) => break,
-                            Ok(_) => {
-                                tokio::time::sleep(wait).await;
-                                wait = (wait * 2).min(Duration::from_millis(100));
-                                // A line of the host finished meanwhile: its permit serves.
-                                if let Some(spare) = self.spare.pop() {
-                                    holder = spare;
-                                    break;
-                                }
-                            }
-                            // The job is gone: the loop drops its run.
-                            Err(_) => return,
-                        }
-                    }
-                    holder
-                }
-            };
-            if let Some(rate) = self.rate {
-                let reserved = retry(&mut note, None, || {
-                    self.queue.reserve_start(&self.job, &self.host, rate)
-                })
-                .await;
-                if let Ok(Some(wait)) = reserved {
-                    tokio::time::sleep(wait).await;
+        let mut wanted = 0usize;
+        let mut wait = Duration::from_millis(5);
+        loop {
+            if wanted == 0 {
+                match asks.recv().await {
+                    Some(()) => wanted = 1,
+                    None => return,
                 }
             }
-            let permit = Event::Permit {
-                job: self.job.clone(),
-                host: self.host.clone(),
-                holder,
-            };
-            if self.events.send(permit).is_err() {
-                return;
+            // Every ask waiting is answered together: one round trip for all of them.
+            while asks.try_recv().is_ok() {
+                wanted += 1;
+            }
+            let mut holders = Vec::new();
+            while holders.len() < wanted
+                && let Some(holder) = self.spare.pop()
+            {
+                holders.push(holder);
+            }
+            if holders.len() < wanted {
+                let fresh: Vec<String> = (holders.len()..wanted)
+                    .map(|_| {
+                        let n = PERMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        format!("{}/{n}", self.worker)
+                    })
+                    .collect();
+                let taken = retry(&mut note, None, || {
+                    self.queue
+                        .acquire_hosts(&self.job, &self.host, &fresh, self.per_host, self.ttl)
+                })
+                .await;
+                match taken {
+                    Ok(Some(taken)) => holders.extend(fresh.into_iter().take(taken)),
+                    Ok(None) => {}
+                    // The job is gone: the loop drops its run.
+                    Err(_) => return,
+                }
+            }
+            wanted -= holders.len();
+            for holder in holders {
+                if let Some(rate) = self.rate {
+                    let reserved = retry(&mut note, None, || {
+                        self.queue.reserve_start(&self.job, &self.host, rate)
+                    })
+                    .await;
+                    if let Ok(Some(wait)) = reserved {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                let permit = Event::Permit {
+                    job: self.job.clone(),
+                    host: self.host.clone(),
+                    holder,
+                };
+                if self.events.send(permit).is_err() {
+                    return;
+                }
+            }
+            if wanted > 0 {
+                // The host is at its limit: ask again later, or take a permit a line freed.
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(100));
+            } else {
+                wait = Duration::from_millis(5);
             }
         }
     }

@@ -389,6 +389,7 @@ pub trait Queue: Send + Sync {
 
     /// Takes one of the job's `limit` permits for `host` for `holder`, for at most `ttl`
     /// unless extended: false when all are held. This makes `--per-host` hold job-wide.
+    /// [`Queue::acquire_hosts`] with one holder.
     fn acquire_host(
         &self,
         job: &JobName,
@@ -396,7 +397,23 @@ pub trait Queue: Send + Sync {
         holder: &str,
         limit: usize,
         ttl: Duration,
-    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+    ) -> impl Future<Output = Result<bool, QueueError>> + Send {
+        async move {
+            let holders = [holder.to_owned()];
+            Ok(self.acquire_hosts(job, host, &holders, limit, ttl).await? == 1)
+        }
+    }
+
+    /// Takes permits of `host` for as many of `holders` as the job's `limit` leaves free, in
+    /// order, in one step: how many took one (the first that many holders).
+    fn acquire_hosts(
+        &self,
+        job: &JobName,
+        host: &str,
+        holders: &[String],
+        limit: usize,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<usize, QueueError>> + Send;
 
     /// Reserves the next request start to `host` at `per_second` starts per second, job-wide,
     /// and says how long to wait before it.

@@ -490,18 +490,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// Takes a permit if fewer than the limit are held. KEYS: the host's permits. ARGV: limit,
-/// holder, ttl_ms.
+/// Takes permits for the holders while fewer than the limit are held, in order. KEYS: the
+/// host's permits. ARGV: limit, ttl_ms, holders... Returns how many took one.
 const ACQUIRE_HOST: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
-  return 1
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local taken = 0
+for i = 3, #ARGV do
+  if taken >= free then break end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
+  taken = taken + 1
 end
-return 0
+if taken > 0 then redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2])) end
+return taken
 ";
 
 /// Reserves the next start to a host and returns the wait in microseconds. KEYS: the host's
@@ -1428,25 +1431,28 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
-    async fn acquire_host(
+    async fn acquire_hosts(
         &self,
         job: &JobName,
         host: &str,
-        holder: &str,
+        holders: &[String],
         limit: usize,
         ttl: Duration,
-    ) -> Result<bool, QueueError> {
+    ) -> Result<usize, QueueError> {
+        if holders.is_empty() {
+            return Ok(0);
+        }
         let taken: i64 = self
             .scripts
             .acquire_host
             .key(Keys::of(job).host(host))
             .arg(limit)
-            .arg(holder)
             .arg(ttl.as_millis().max(1) as u64)
+            .arg(holders)
             .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        Ok(taken == 1)
+        Ok(usize::try_from(taken).unwrap_or(0).min(holders.len()))
     }
 
     async fn reserve_start(

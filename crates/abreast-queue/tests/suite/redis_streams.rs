@@ -508,6 +508,37 @@ async fn host_permits_and_starts_hold_across_holders() {
             .await
             .unwrap()
     );
+    // Many holders at once take what the limit leaves, in order.
+    let holders: Vec<String> = ["d", "e", "f", "g"].map(String::from).to_vec();
+    assert_eq!(
+        queue
+            .acquire_hosts(&job, "y.test", &holders, 3, ttl)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        queue
+            .acquire_hosts(&job, "y.test", &holders[3..], 3, ttl)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        queue
+            .hand_back(&job, "w", &[], &[("y.test".into(), "e".into())])
+            .await
+            .ok(),
+        Some(())
+    );
+    assert_eq!(
+        queue
+            .acquire_hosts(&job, "y.test", &holders[3..], 3, ttl)
+            .await
+            .unwrap(),
+        1,
+        "the permit given back is free again"
+    );
 
     let waits: Vec<Duration> = {
         let mut waits = Vec::new();
