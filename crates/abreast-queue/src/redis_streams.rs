@@ -241,14 +241,9 @@ if #ids > 0 then
   local claimed = redis.call('XCLAIM', KEYS[2], 'workers', ARGV[1], lease, unpack(ids))
   for _, e in ipairs(claimed) do
     if e and e[2] then
-      local first, lengths
-      for i = 1, #e[2], 2 do
-        if e[2][i] == 'n' then first = tonumber(e[2][i + 1]) elseif e[2][i] == 'l' then lengths = e[2][i + 1] end
-      end
+      local offsets = lines_of(e[2])
       local done, undone = '', 1
-      if first then
-        local offsets = {}
-        for _ in string.gmatch(lengths or '1', '%d+') do offsets[#offsets + 1] = first + #offsets end
+      if offsets then
         local flags = bits(KEYS[3], 'GET', offsets)
         undone = 0
         for _, bit in ipairs(flags) do if bit == 0 then undone = undone + 1 end end
@@ -276,22 +271,30 @@ while not suspect and (want > 0 or #out == 1) do
   if not r then break end
   for _, e in ipairs(r[1][2]) do
     table.insert(out, {e[1], 1, e[2], 0, ''})
-    local lines = 1
-    for i = 1, #e[2], 2 do
-      if e[2][i] == 'l' then lines = lines + select(2, string.gsub(e[2][i + 1], ',', ',')) end
-    end
-    want = want - lines
+    local lines = lines_of(e[2])
+    want = want - (lines and #lines or 1)
   end
   if #r[1][2] < count then break end
 end
 return out
 ";
 
-/// The Lua function `bits(key, op, offsets)` that [`LEASE`], [`COMPLETE`], [`ACK_RESULTS`] and
-/// [`IN_FLIGHT`] start with:
-/// `BITFIELD key op u1 offset [1]...` for each offset (`op` `SET`, to 1, or `GET`), 500 to a
-/// call (a Lua call takes only so many arguments), and the bits as they were.
+/// The Lua functions that [`LEASE`], [`COMPLETE`], [`ACK_RESULTS`] and [`IN_FLIGHT`] start
+/// with. `bits(key, op, offsets)`: `BITFIELD key op u1 offset [1]...` for each offset (`op`
+/// `SET`, to 1, or `GET`), 500 to a call (a Lua call takes only so many arguments), and the
+/// bits as they were. `lines_of(fields)`: the numbers of the lines an entry of the lines stream
+/// holds (from its `n` and `l`, one line without `l`), or nil for an entry abreast did not write.
 const BITS: &str = r"
+local function lines_of(fields)
+  local first, lengths
+  for i = 1, #fields, 2 do
+    if fields[i] == 'n' then first = tonumber(fields[i + 1]) elseif fields[i] == 'l' then lengths = fields[i + 1] end
+  end
+  if not first then return nil end
+  local lines = {}
+  for _ in string.gmatch(lengths or '1', '%d+') do lines[#lines + 1] = first + #lines end
+  return lines
+end
 local function bits(key, op, offsets)
   local out = {}
   for first = 1, #offsets, 500 do
@@ -372,15 +375,8 @@ local held = 0
 for _, p in ipairs(redis.call('XPENDING', KEYS[1], 'workers', '-', '+', ARGV[2])) do
   if tonumber(p[3]) < tonumber(ARGV[1]) then
     local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]
-    local first, lengths
-    if entry then
-      for i = 1, #entry[2], 2 do
-        if entry[2][i] == 'n' then first = tonumber(entry[2][i + 1]) elseif entry[2][i] == 'l' then lengths = entry[2][i + 1] end
-      end
-    end
-    if first then
-      local offsets = {}
-      for _ in string.gmatch(lengths or '1', '%d+') do offsets[#offsets + 1] = first + #offsets end
+    local offsets = entry and lines_of(entry[2])
+    if offsets then
       for _, bit in ipairs(bits(KEYS[2], 'GET', offsets)) do
         if bit == 0 then held = held + 1 end
       end
