@@ -264,10 +264,15 @@ impl JobRun {
 
     fn close(&mut self) {
         self.feed = None;
+        self.stop_permit_tasks();
+    }
+
+    fn stop_permit_tasks(&mut self) {
         for lane in self.lanes.values_mut() {
             if let Some((_, task)) = lane.task.take() {
                 task.abort();
             }
+            lane.asked = 0;
         }
     }
 
@@ -532,18 +537,27 @@ impl Worker {
             if leased.leases.is_empty() {
                 continue;
             }
-            let count = leased.leases.len();
             let run = self.runs.get_mut(&job).expect("leased for a running job");
-            for lease in &leased.leases {
+            // An entry of this worker's own can come back to it (its leases ran out while the
+            // broker was away): the lines it still holds stay as they are.
+            let (suspects, leases): (Vec<Lease>, Vec<Lease>) = leased
+                .leases
+                .into_iter()
+                .filter(|lease| !run.held.contains_key(&lease.line))
+                .partition(|lease| lease.alone);
+            let count = suspects.len() + leases.len();
+            for lease in suspects.iter().chain(&leases) {
                 run.hold(lease);
             }
-            if leased.leases[0].alone {
+            for lease in leases {
+                self.admit(&job, lease);
+            }
+            if !suspects.is_empty() {
                 // A suspect entry (it comes alone): its lines one at a time, in order.
-                self.take_suspect(&job, leased.leases).await?;
-            } else {
-                for lease in leased.leases {
-                    self.admit(&job, lease);
-                }
+                self.take_suspect(&job, suspects).await?;
+            }
+            if count == 0 {
+                continue;
             }
             return Ok(count);
         }
@@ -1045,6 +1059,10 @@ impl Worker {
         let jobs: Vec<JobName> = self.runs.keys().cloned().collect();
         for job in &jobs {
             self.hand_back_where(job, |held| !held.fed).await;
+            // No line waits any more: the hosts' permit tasks ask for none.
+            if let Some(run) = self.runs.get_mut(job) {
+                run.stop_permit_tasks();
+            }
         }
         let deadline = Instant::now() + grace;
         while self.held() > 0 && Instant::now() < deadline {
@@ -1089,12 +1107,16 @@ impl Worker {
             .filter(|(_, held)| pick(held))
             .map(|(line, _)| *line)
             .collect();
-        if lines.is_empty() && run.lanes.values().all(|lane| lane.spare.lock().is_empty()) {
+        if lines.is_empty()
+            && run.releasing.is_empty()
+            && run.lanes.values().all(|lane| lane.spare.lock().is_empty())
+        {
             return;
         }
         let mut leases = Vec::new();
         // At a stop nothing waits any more: the kept permits go back too.
         let mut permits = run.take_spares(false);
+        permits.append(&mut run.releasing);
         for line in lines {
             if let Some(held) = run.held.remove(&line) {
                 if let Some((host, _)) = &held.permit
@@ -1207,6 +1229,7 @@ impl PermitTask {
         let mut note = OutageNote::new("worker");
         let mut wanted = 0usize;
         let mut wait = Duration::from_millis(5);
+        let mut said: Option<Instant> = None;
         loop {
             if wanted == 0 {
                 match asks.recv().await {
@@ -1240,7 +1263,18 @@ impl PermitTask {
                     Ok(Some(taken)) => holders.extend(fresh.into_iter().take(taken)),
                     Ok(None) => {}
                     // The job is gone: the loop drops its run.
-                    Err(_) => return,
+                    Err(QueueError::NoSuchJob { .. }) => return,
+                    // Any other refusal is said (every 30 s at most) and tried again below, so
+                    // the host's lines are not left waiting for a task that ended.
+                    Err(error) => {
+                        if said.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(30)) {
+                            eprintln!(
+                                "abreast worker: could not take a permit of {} for job {}: {error}; trying again",
+                                self.host, self.job
+                            );
+                            said = Some(Instant::now());
+                        }
+                    }
                 }
             }
             wanted -= holders.len();

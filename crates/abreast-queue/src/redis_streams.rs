@@ -232,7 +232,7 @@ for _, p in ipairs(idle) do
   end
 end
 if suspect then
-  table.insert(ids, suspect)
+  ids = {suspect}
 else
   for _, id in ipairs(bulk) do table.insert(ids, id) end
 end

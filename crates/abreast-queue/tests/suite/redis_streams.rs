@@ -306,6 +306,43 @@ async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_
 }
 
 #[tokio::test]
+async fn a_suspect_comes_alone_even_beside_lines_handed_back() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("alone").unwrap();
+    let lease = Duration::from_millis(200);
+    submit(&queue, &job, &spec(200), lines(3)).await.unwrap();
+    // Lines 0 and 1 die with "a", then with "b": their next delivery is their last.
+    assert_eq!(queue.lease(&job, "a", 2).await.unwrap().leases.len(), 2);
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    assert_eq!(queue.lease(&job, "b", 2).await.unwrap().reclaimed, 2);
+    // Line 2 is handed back meanwhile.
+    let third = queue.lease(&job, "c", 1).await.unwrap();
+    assert_eq!(third.leases[0].line, 2);
+    queue
+        .hand_back(&job, "c", &third.leases, &[])
+        .await
+        .unwrap();
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let leased = queue.lease(&job, "d", 10).await.unwrap();
+        assert_eq!(leased.leases.len(), 1, "a suspect alone: {leased:?}");
+        assert!(leased.leases[0].alone && leased.leases[0].deliveries == 3);
+        lines.push(leased.leases[0].line);
+        queue
+            .complete(&job, &leased.leases[0], "{}", false, true, None)
+            .await
+            .unwrap();
+    }
+    lines.sort();
+    assert_eq!(lines, [0, 1]);
+    let back = queue.lease(&job, "d", 10).await.unwrap();
+    assert_eq!(back.leases.len(), 1);
+    assert!(back.leases[0].line == 2 && !back.leases[0].alone);
+}
+
+#[tokio::test]
 async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() {
     let redis = redis();
     let queue = connect(&redis).await;
