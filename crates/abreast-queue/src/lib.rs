@@ -259,16 +259,16 @@ pub trait Queue: Send + Sync {
     /// Removes the job and everything of it from the broker; false if there was none.
     fn delete_job(&self, job: &JobName) -> impl Future<Output = Result<bool, QueueError>> + Send;
 
-    /// Leases about `max` lines of `job` to `worker`, in whole entries (at least one, so a
-    /// `max` under an entry's size gets one entry): first entries handed back, then entries
-    /// whose lease ran out (taken over, their delivery count raised), then entries never
-    /// delivered. An entry taken over brings only its lines without a result. Entries taken
-    /// over come in bulk while they have a delivery to spare (most of a dead worker's lines did
-    /// not kill it); one on its last delivery before it is given up is a suspect
-    /// ([`Lease::alone`]): at most one comes per call, with no other entry taken over or new
-    /// beside it, and a worker holding one should lease nothing more until it is done and fetch
-    /// its lines one at a time, so a line that kills its workers is given up alone, not with
-    /// the lines that happened to share its worker or its entry.
+    /// Leases about `max` lines of `job` to `worker`, in whole entries (at least one, so a `max`
+    /// under an entry's size gets one entry): first entries handed back, then entries whose lease
+    /// ran out (taken over, their delivery count raised), then entries never delivered. An entry
+    /// taken over brings only its lines without a result. Entries taken over come in bulk while
+    /// they have a delivery to spare (most of a dead worker's lines did not kill it); one on its
+    /// last delivery before it is given up is a suspect ([`Lease::alone`]): at most one comes per
+    /// call, with no other entry (handed back, taken over or new) beside it, and a worker holding
+    /// one should lease nothing more until it is done and fetch its lines one at a time, so a line
+    /// that kills its workers is given up alone, not with the lines that happened to share its
+    /// worker or its entry.
     fn lease(
         &self,
         job: &JobName,

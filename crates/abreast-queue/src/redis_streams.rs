@@ -196,19 +196,18 @@ return now
 ";
 
 /// Leases whole entries, about as many as `ARGV[2]` lines make (at least one; entries are read
-/// while lines are wanted, so the last may bring a few more). First entries idle
-/// past the lease: those handed back (idle for years) all; then those whose worker died or
-/// stalled, taken over with their delivery count raised. These come in bulk while they have a
-/// delivery to spare, since most of a dead worker's lines did not kill it; an entry on its
-/// last delivery or past it (a "suspect": one of its lines may be what killed its workers; past
-/// its last, the worker gives up the first line left undone) comes alone,
-/// one per call, with no other taken-over or new entry beside it: its worker fetches its lines
-/// one at a time, so the line that kills it is the first it leaves undone. Then, unless a
-/// suspect was taken, new entries. An entry taken over comes with its lines' done bits (a
-/// string of 0 and 1), so that only the lines without a result are fetched again; one whose
-/// lines all have theirs is acked and deleted instead. KEYS: meta, lines, done. ARGV: worker,
-/// max lines, the idle time that marks a handed-back entry. Returns {lines taken over, {id,
-/// deliveries, fields, alone (1/0), done bits ('' for a new entry)}...}.
+/// while lines are wanted, so the last may bring a few more). First entries idle past the lease:
+/// those handed back (idle for years) all; then those whose worker died or stalled, taken over with
+/// their delivery count raised. These come in bulk while they have a delivery to spare, since most
+/// of a dead worker's lines did not kill it; an entry on its last delivery or past it (a "suspect":
+/// one of its lines may be what killed its workers; past its last, the worker gives up the first
+/// line left undone) comes alone, one per call, with no other entry (handed back, taken over or
+/// new) beside it: its worker fetches its lines one at a time, so the line that kills it is the
+/// first it leaves undone. Then, unless a suspect was taken, new entries. An entry taken over comes
+/// with its lines' done bits (a string of 0 and 1), so that only the lines without a result are
+/// fetched again; one whose lines all have theirs is acked and deleted instead. KEYS: meta, lines,
+/// done. ARGV: worker, max lines, the idle time that marks a handed-back entry. Returns {lines
+/// taken over, {id, deliveries, fields, alone (1/0), done bits ('' for a new entry)}...}.
 const LEASE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local lease = redis.call('HGET', KEYS[1], 'lease_ms')
