@@ -648,10 +648,9 @@ impl RedisQueue {
             .div_ceil(ENTRIES_PER_BATCH)
             .clamp(1, self.per_entry);
         for entry in lines.chunks(size) {
-            let lengths: Vec<String> = entry.iter().map(|line| line.len().to_string()).collect();
             invocation
                 .arg(entry.len())
-                .arg(lengths.join(","))
+                .arg(comma_list(entry.iter().map(String::len)))
                 .arg(entry.concat());
         }
         let now: i64 = invocation
@@ -691,31 +690,22 @@ impl RedisQueue {
                 invocation.key(keys.host(host));
             }
         }
-        let mut lengths = String::with_capacity(completions.len() * 5);
-        let mut lines = String::with_capacity(completions.len() * 6);
-        for c in completions {
-            if !lengths.is_empty() {
-                lengths.push(',');
-                lines.push(',');
-            }
-            lengths.push_str(&c.result.len().to_string());
-            lines.push_str(&c.lease.line.to_string());
-        }
+        let lengths = comma_list(completions.iter().map(|c| c.result.len()));
+        let lines = comma_list(completions.iter().map(|c| c.lease.line));
         let mut acks: Vec<&str> = Vec::new();
         for c in completions {
             if c.ack && !acks.contains(&c.lease.id.as_str()) {
                 acks.push(&c.lease.id);
             }
         }
-        let gave_up: Vec<String> = (1..)
+        let gave_up = (1..)
             .zip(completions)
             .filter(|(_, c)| c.gave_up)
-            .map(|(k, _)| k.to_string())
-            .collect();
+            .map(|(k, _)| k);
         invocation
-            .arg(acks.join(","))
+            .arg(comma_list(acks))
             .arg(&lines)
-            .arg(gave_up.join(","));
+            .arg(comma_list(gave_up));
         for c in completions {
             if let Some((host, holder)) = c.permit {
                 let index = 5 + hosts.iter().position(|h| *h == host).unwrap_or(0);
@@ -878,20 +868,47 @@ fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String)>> {
     if (n.as_str(), l.as_str(), r.as_str()) != ("n", "l", "r") {
         return None;
     }
-    let lines = lines.split(',').map(|n| n.parse::<u64>().ok());
-    let mut lengths = lengths.split(',').map(|l| l.parse::<usize>().ok());
-    let mut rest = results.as_str();
-    let mut out = Vec::new();
-    for line in lines {
-        let length = lengths.next()??;
-        if !rest.is_char_boundary(length) || length < 2 {
+    let results = split_joined(results, lengths)?;
+    let lines = lines
+        .split(',')
+        .map(|n| n.parse::<u64>().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    (lines.len() == results.len() && results.iter().all(|result| result.len() >= 2)).then(|| {
+        lines
+            .into_iter()
+            .zip(results.into_iter().map(str::to_owned))
+            .collect()
+    })
+}
+
+/// Items joined one after the other (`joined`), cut back apart by their lengths (`lengths`,
+/// joined by commas), as entries of both streams hold them; `None` if the lengths do not add up
+/// or cut a character.
+fn split_joined<'a>(joined: &'a str, lengths: &str) -> Option<Vec<&'a str>> {
+    let mut rest = joined;
+    let mut parts = Vec::new();
+    for length in lengths.split(',') {
+        let length: usize = length.parse().ok()?;
+        if !rest.is_char_boundary(length) {
             return None;
         }
-        let (result, after) = rest.split_at(length);
-        out.push((line?, result.to_owned()));
+        let (part, after) = rest.split_at(length);
+        parts.push(part);
         rest = after;
     }
-    (rest.is_empty() && lengths.next().is_none()).then_some(out)
+    rest.is_empty().then_some(parts)
+}
+
+/// Items joined by commas, as the scripts take lists.
+fn comma_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut list = String::new();
+    for item in items {
+        if !list.is_empty() {
+            list.push(',');
+        }
+        list.push_str(&item.to_string());
+    }
+    list
 }
 
 /// The lines of an entry of the lines stream as [`ADD_LINES`] wrote it (`n` the first line's
@@ -907,18 +924,12 @@ fn lines_of(fields: &[(String, String)]) -> Option<Vec<(u64, String)>> {
             if (n.as_str(), l.as_str(), u.as_str()) == ("n", "l", "u") =>
         {
             let first: u64 = first.parse().ok()?;
-            let mut rest = joined.as_str();
-            let mut out = Vec::new();
-            for (k, length) in lengths.split(',').enumerate() {
-                let length: usize = length.parse().ok()?;
-                if !rest.is_char_boundary(length) {
-                    return None;
-                }
-                let (line, after) = rest.split_at(length);
-                out.push((first + k as u64, line.to_owned()));
-                rest = after;
-            }
-            rest.is_empty().then_some(out)
+            let lines = split_joined(joined, lengths)?;
+            Some(
+                (first..)
+                    .zip(lines.into_iter().map(str::to_owned))
+                    .collect(),
+            )
         }
         _ => None,
     }
