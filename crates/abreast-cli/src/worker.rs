@@ -254,6 +254,15 @@ impl JobRun {
         acked
     }
 
+    /// Frees the share of its host that a fed line held (it is done or handed back): its
+    /// host's lane.
+    fn free_share(&mut self, held: &Held) -> Option<&mut HostLane> {
+        let (host, _) = held.permit.as_ref()?;
+        let lane = self.lanes.get_mut(host)?;
+        lane.running = lane.running.saturating_sub(1);
+        Some(lane)
+    }
+
     /// Counts `lease`'s line as handed back: its entry is no longer acked from here.
     fn handed_back(&mut self, lease: &Lease) {
         if let Some(entry) = self.entries.get_mut(&lease.id) {
@@ -401,7 +410,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 if batch.is_due() || !ended.is_empty() {
                     worker.complete(batch.take()).await?;
                 }
-                worker.advance_serial().await?;
+                worker.advance_serial();
                 worker.release_permits().await;
                 for (job, error) in ended {
                     worker.ended(&job, error).await;
@@ -686,7 +695,8 @@ impl Worker {
                 },
             );
         }
-        self.advance_serial().await
+        self.advance_serial();
+        Ok(())
     }
 
     /// Writes a `gave_up` record for a line delivered more than `--max-deliveries` times.
@@ -731,7 +741,7 @@ impl Worker {
     }
 
     /// Feeds the next line of each suspect entry whose line before it is completed.
-    async fn advance_serial(&mut self) -> Result<(), QueueError> {
+    fn advance_serial(&mut self) {
         let ready: Vec<JobName> = self
             .runs
             .iter()
@@ -745,7 +755,6 @@ impl Worker {
                 self.admit(&job, lease);
             }
         }
-        Ok(())
     }
 
     /// Takes a new lease in: a line of no host (not an http or https URL) is fed at once, the
@@ -860,17 +869,13 @@ impl Worker {
         lane.asked = lane.asked.saturating_sub(1);
         let per_host = run.settings.per_host.max(1);
         // Its start is reserved: it is used at once if a line waits.
-        match lane.waiting.pop_front() {
-            Some(line) if lane.running < per_host => {
-                lane.running += 1;
-                run.feed_line(line, Some((host.clone(), holder)), crash_on.as_deref());
-            }
-            waiting => {
-                if let Some(line) = waiting {
-                    lane.waiting.push_front(line);
-                }
-                lane.spare.push(holder);
-            }
+        if lane.running < per_host
+            && let Some(line) = lane.waiting.pop_front()
+        {
+            lane.running += 1;
+            run.feed_line(line, Some((host.clone(), holder)), crash_on.as_deref());
+        } else {
+            lane.spare.push(holder);
         }
         self.pump(job, &host);
     }
@@ -935,20 +940,11 @@ impl Worker {
         let body = serde_json::to_string(record).context("could not encode a record")?;
         // The host's share frees at once; its permit goes to the host's next waiting line if
         // one waits, rather than back to the broker.
-        let mut host = None;
-        if let Some((name, holder)) = &held.permit
-            && let Some(lane) = run.lanes.get_mut(name)
+        if let Some(lane) = run.free_share(&held)
+            && !lane.waiting.is_empty()
+            && let Some((host, holder)) = held.permit.take()
         {
-            lane.running = lane.running.saturating_sub(1);
-            if !lane.waiting.is_empty() {
-                lane.spare.push(holder.clone());
-                host = Some(name.clone());
-            }
-        }
-        if host.is_some() {
-            held.permit = None;
-        }
-        if let Some(host) = host {
+            lane.spare.push(holder);
             self.pump(job, &host);
         }
         Ok(Some(Done {
@@ -1119,11 +1115,7 @@ impl Worker {
         permits.append(&mut run.releasing);
         for line in lines {
             if let Some(held) = run.held.remove(&line) {
-                if let Some((host, _)) = &held.permit
-                    && let Some(lane) = run.lanes.get_mut(host)
-                {
-                    lane.running = lane.running.saturating_sub(1);
-                }
+                run.free_share(&held);
                 permits.extend(held.permit.clone());
                 run.handed_back(&held.lease);
                 leases.push(held.lease);
