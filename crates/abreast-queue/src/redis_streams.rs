@@ -692,18 +692,13 @@ impl RedisQueue {
         }
         let lengths = comma_list(completions.iter().map(|c| c.result.len()));
         let lines = comma_list(completions.iter().map(|c| c.lease.line));
-        let mut acks: Vec<&str> = Vec::new();
-        for c in completions {
-            if c.ack && !acks.contains(&c.lease.id.as_str()) {
-                acks.push(&c.lease.id);
-            }
-        }
+        let acks = each_entry_once(completions.iter().filter(|c| c.ack), |c| &c.lease.id);
         let gave_up = (1..)
             .zip(completions)
             .filter(|(_, c)| c.gave_up)
             .map(|(k, _)| k);
         invocation
-            .arg(comma_list(acks))
+            .arg(comma_list(acks.iter().map(|c| &c.lease.id)))
             .arg(&lines)
             .arg(comma_list(gave_up));
         for c in completions {
@@ -897,6 +892,16 @@ fn split_joined<'a>(joined: &'a str, lengths: &str) -> Option<Vec<&'a str>> {
         rest = after;
     }
     rest.is_empty().then_some(parts)
+}
+
+/// `items` with one of each entry id (`id_of`), in their first order: the lines of an entry
+/// share its lease, so it is acked, extended or handed back once.
+fn each_entry_once<'a, T>(
+    items: impl Iterator<Item = T>,
+    id_of: impl Fn(&T) -> &'a String,
+) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|item| seen.insert(id_of(item))).collect()
 }
 
 /// Items joined by commas, as the scripts take lists.
@@ -1172,10 +1177,7 @@ impl Queue for RedisQueue {
             return Ok(());
         }
         let keys = Keys::of(job);
-        // The lines of an entry share its id: each entry once.
-        let mut ids: Vec<&String> = ids.iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = each_entry_once(ids.iter(), |id| id);
         let mut invocation = self.scripts.extend.prepare_invoke();
         invocation
             .key(&keys.meta)
@@ -1218,13 +1220,7 @@ impl Queue for RedisQueue {
             return Ok(());
         }
         let keys = Keys::of(job);
-        // The lines of an entry share it: each entry once.
-        let mut entries: Vec<&Lease> = Vec::new();
-        for lease in leases {
-            if !entries.iter().any(|e| e.id == lease.id) {
-                entries.push(lease);
-            }
-        }
+        let entries = each_entry_once(leases.iter(), |lease| &lease.id);
         let mut invocation = self.scripts.hand_back.prepare_invoke();
         invocation
             .key(&keys.lines)
