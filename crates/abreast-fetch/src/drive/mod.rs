@@ -7,7 +7,7 @@
 //! |---|---|---|---|---|---|
 //! | refuse a line that is no fetchable URL | [`Target::fetchable`] | pool thread | coroutine | I/O task | parent |
 //! | with `--robots obey`, check the host's robots.txt | [`RobotsGate`] | pool thread | coroutine | I/O task | parent |
-//! | take the host's permit, fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
+//! | take the host's permit (each redirect hop its own host's), fetch | [`HostLimits`], the HTTP clients | pool thread | coroutine | I/O task | parent (permit), worker (fetch) |
 //! | extract, make the record | [`finish_record`](crate::page::finish_record) | pool thread | coroutine | extraction pool (I/O task with [`Extraction::Off`](crate::Extraction::Off)) | worker |
 //! | a panic fails its own URL, never the run | [`guarded`], [`guarded_async`] | pool thread | coroutine | both | worker (the pool reports it) |
 //!
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{FetchConfig, FetchError, Mode};
-use crate::hosts::HostLimits;
+use crate::hosts::{HostLimits, HostPermit};
 use crate::http::Fetched;
 use crate::http::asynchronous::AsyncClient;
 use crate::input::Target;
@@ -194,17 +194,39 @@ pub(crate) async fn fetch_async(
     };
     let host = url.host_str().unwrap_or_default();
     let fetched = {
-        let _permit = shared.limits.acquire(host, floor).await;
-        // Each redirect's target is checked too, before it is asked for.
-        let check = |next: Url| async move {
-            match &shared.robots {
-                None => Ok(()),
-                Some(gate) => gate.check_async(&next, client).await.map(|_floor| ()),
+        let permit = Mutex::new(Some(shared.limits.acquire(host, floor).await));
+        // Each redirect's target is checked too, before it is asked for, and waits for its own
+        // host's slot and pace (`--per-host`, `--rate`, its `Crawl-delay`).
+        let check = |next: Url| {
+            let permit = &permit;
+            async move {
+                let floor = match &shared.robots {
+                    None => None,
+                    Some(gate) => gate.check_async(&next, client).await?,
+                };
+                // The host left is freed first: a task never holds two, so two chains that
+                // redirect into each other's hosts cannot wait on each other.
+                drop(lock(permit).take());
+                let moved = shared.limits.acquire(hop_host(&next), floor).await;
+                *lock(permit) = Some(moved);
+                Ok(())
             }
         };
         client.fetch_hops(&url, check).await
     };
     Ok((line, url, fetched))
+}
+
+/// The host whose slot a request for `url` takes (empty for a URL without one).
+pub(crate) fn hop_host(url: &Url) -> &str {
+    url.host_str().unwrap_or_default()
+}
+
+/// Locks `permit`, poisoned or not: it only holds a permit.
+pub(crate) fn lock(
+    permit: &Mutex<Option<HostPermit>>,
+) -> std::sync::MutexGuard<'_, Option<HostPermit>> {
+    permit.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs `step` for the URL of input line `line`; a panic in it becomes that URL's error record

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{Job, Shared, forward};
+use super::{Job, Shared, forward, hop_host};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
@@ -159,8 +159,7 @@ pub(super) fn drive(
                 Err(refused) => return (sequence, Record::failed(line, refused)),
             },
         };
-        let host = url.host_str().unwrap_or_default();
-        let _permit = shared.limits.acquire(host, floor).await;
+        let mut permit = shared.limits.acquire(hop_host(&url), floor).await;
         // With `--robots obey` the workers stop at redirects: each hop's target is checked
         // here, then sent to a worker as a job of its own.
         let mut hops = Hops::new(&url, settings);
@@ -213,13 +212,21 @@ pub(super) fn drive(
                 Ok(outcome) => break finish_record_at(line, outcome, None, None),
                 Err(next) => next,
             };
-            if let Some((gate, client)) = robots
-                && let Err(refused) = gate.check_async(&next, client).await
-            {
-                break finish_record_at(line, hops.refused(&next, refused), None, None);
-            }
+            let floor = match robots {
+                None => None,
+                Some((gate, client)) => match gate.check_async(&next, client).await {
+                    Ok(floor) => floor,
+                    Err(refused) => {
+                        break finish_record_at(line, hops.refused(&next, refused), None, None);
+                    }
+                },
+            };
+            // The hop waits for its own host's slot and pace, the host left freed first.
+            drop(permit);
+            permit = shared.limits.acquire(hop_host(&next), floor).await;
             hop = next;
         };
+        drop(permit);
         (sequence, record)
     };
     let records = jobs.map(fetch_one).buffer_unordered(concurrency);

@@ -6,13 +6,13 @@
 //! cancelled, the tasks still queued are cancelled (they count as abandoned) and the pool is
 //! joined: a request in flight ends within its time limit.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use abreast::threads::ThreadPool;
 use abreast_meta::Extractor;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Jobs, Shared, guarded};
+use super::{Delivery, Jobs, Shared, guarded, hop_host, lock};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::blocking::BlockingClient;
 use crate::page::finish_record_at;
@@ -64,12 +64,19 @@ pub(super) fn drive(
                         },
                     };
                     let fetched = {
-                        let host = url.host_str().unwrap_or_default();
-                        let _permit = shared.limits.acquire_blocking(host, floor);
-                        // Each redirect's target is checked too, before it is asked for.
-                        client.fetch_hops(&url, |next| match &shared.robots {
-                            None => Ok(()),
-                            Some(gate) => gate.check_blocking(next, &client).map(|_floor| ()),
+                        let first = shared.limits.acquire_blocking(hop_host(&url), floor);
+                        let permit = Mutex::new(Some(first));
+                        // Each redirect's target is checked too, before it is asked for, and
+                        // waits for its own host's slot and pace, the host left freed first.
+                        client.fetch_hops(&url, |next| {
+                            let floor = match &shared.robots {
+                                None => None,
+                                Some(gate) => gate.check_blocking(next, &client)?,
+                            };
+                            drop(lock(&permit).take());
+                            let moved = shared.limits.acquire_blocking(hop_host(next), floor);
+                            *lock(&permit) = Some(moved);
+                            Ok(())
                         })
                     };
                     finish_record_at(line, fetched, Some(url), (*extractor).as_ref())

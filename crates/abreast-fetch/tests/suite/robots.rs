@@ -499,3 +499,34 @@ fn crawl_delay_spaces_out_a_host_s_requests() {
         );
     }
 }
+
+#[test]
+fn a_redirect_waits_for_the_crawl_delay_of_the_host_it_leads_to_in_every_mode() {
+    let paced = b"User-agent: *\nCrawl-delay: 0.3\n".to_vec();
+    for mode in MODES {
+        let target = LocalServer::start(RobotsReply::Body(paced.clone()));
+        let start = LocalServer::start(RobotsReply::Status(404));
+        // Three pages of a host without rules, each redirecting to the paced host.
+        let urls: Vec<String> = (0..3)
+            .map(|i| format!("{}/go/{}/p{i}", start.base(), target.addr))
+            .collect();
+        let began = Instant::now();
+        let (records, _) = fetch_lines(&obeying(mode), &urls);
+        assert!(records.iter().all(|r| r.ok), "{mode}: {records:?}");
+        let starts: Vec<Instant> = target
+            .seen()
+            .into_iter()
+            .filter(|s| s.target.starts_with("/p"))
+            .map(|s| s.at)
+            .collect();
+        assert_eq!(starts.len(), 3, "{mode}");
+        // As above: the third start to the paced host is two delays after the first at the
+        // earliest, whichever host's page led there.
+        let last = starts.into_iter().max().unwrap();
+        assert!(
+            last - began >= Duration::from_millis(600),
+            "{mode}: {:?}",
+            last - began
+        );
+    }
+}
