@@ -48,6 +48,16 @@ impl std::fmt::Debug for HostPermit {
     }
 }
 
+impl HostPermit {
+    /// True if no other request to this host is in flight now: a connection left by the last
+    /// one is then idle.
+    pub fn alone(&self) -> bool {
+        self.permit.as_ref().is_some_and(|permit| {
+            permit.semaphore().available_permits() + 1 == self.limits.per_host
+        })
+    }
+}
+
 impl Drop for HostPermit {
     fn drop(&mut self) {
         drop(self.permit.take());
@@ -175,6 +185,18 @@ mod tests {
         });
         assert_eq!(most.load(Ordering::SeqCst), 2);
         assert_eq!(limits.tracked_hosts(), 0);
+    }
+
+    #[test]
+    fn a_permit_knows_whether_others_to_its_host_are_in_flight() {
+        let limits = HostLimits::new(4, None);
+        let first = limits.acquire_blocking("a.test", None);
+        let elsewhere = limits.acquire_blocking("b.test", None);
+        assert!(first.alone() && elsewhere.alone());
+        let second = limits.acquire_blocking("a.test", None);
+        assert!(!first.alone() && !second.alone());
+        drop(second);
+        assert!(first.alone());
     }
 
     #[test]

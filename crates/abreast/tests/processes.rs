@@ -952,3 +952,69 @@ fn a_pool_dropped_right_after_a_submit_sends_the_last_frame_and_stops() {
         }
     });
 }
+
+/// Creates the file `mark`, waits until the file `gate` exists, then returns its worker's pid.
+#[abreast::task]
+fn mark_then_gated_pid(mark: String, gate: String) -> u32 {
+    std::fs::write(&mark, b"").expect("the mark file can be written");
+    while !std::path::Path::new(&gate).exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::process::id()
+}
+
+#[test]
+fn tasks_sharing_an_affinity_key_go_to_the_worker_that_took_the_last() {
+    let pool = pool(3);
+    // Three keys' first tasks run at once, so each is on a worker of its own.
+    let gate = scratch_file("affinity-gate");
+    let marks: Vec<String> = (0..3)
+        .map(|key| scratch_file(&format!("affinity-mark-{key}")))
+        .collect();
+    let first: Vec<_> = (0..3u64)
+        .map(|key| {
+            let arg = (marks[key as usize].clone(), gate.clone());
+            pool.submit_with_affinity(key, mark_then_gated_pid, arg)
+        })
+        .collect();
+    marks.iter().for_each(|mark| wait_for_file(mark));
+    std::fs::write(&gate, b"").unwrap();
+    let owners: Vec<u32> = first.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(owners.iter().collect::<HashSet<_>>().len(), 3, "{owners:?}");
+    // Then, one at a time, each key's tasks go back to its worker.
+    for round in 0..4 {
+        for key in 0..3u64 {
+            let pid = pool
+                .submit_with_affinity(key, worker_pid, ())
+                .join()
+                .unwrap();
+            assert_eq!(pid, owners[key as usize], "round {round}, key {key}");
+        }
+    }
+    for path in marks.iter().chain([&gate]) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[test]
+fn an_affinity_never_waits_behind_more_than_one_task() {
+    let pool = pool(2);
+    let (mark, gate) = (scratch_file("affine-mark"), scratch_file("affine-gate"));
+    let running = pool.submit_with_affinity(7, mark_then_gated_pid, (mark.clone(), gate.clone()));
+    wait_for_file(&mark);
+    // The key's worker is busy: the next task of the key waits for it, the one after that
+    // goes to the other worker at once.
+    let behind = pool.submit_with_affinity(7, worker_pid, ());
+    let elsewhere = pool.submit_with_affinity(7, worker_pid, ());
+    let other = elsewhere
+        .join_timeout(Duration::from_secs(60))
+        .expect("done while the key's worker is busy");
+    assert!(!running.is_finished() && !behind.is_finished());
+    std::fs::write(&gate, b"").unwrap();
+    let owner = running.join().unwrap();
+    assert_eq!(behind.join().unwrap(), owner);
+    assert_ne!(other, owner);
+    for path in [mark, gate] {
+        let _ = std::fs::remove_file(path);
+    }
+}

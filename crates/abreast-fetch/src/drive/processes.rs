@@ -4,7 +4,9 @@
 //! The parent runs the per-host limits and the global cap as coroutines on one thread: each
 //! URL waits for its host's slot, is submitted to the [`ProcessPool`] without blocking, and its
 //! record is awaited. A worker that crashes fails only its URL (the record says so) and is
-//! replaced. Each worker keeps one blocking client, so its connections are reused across tasks.
+//! replaced. Each worker keeps one blocking client, so its connections are reused across tasks,
+//! and a page alone on its host goes to the worker that fetched the host last unless that worker
+//! is busy ([`ProcessPool::submit_async_with_affinity`]), so a host's pages share a connection.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -113,6 +115,12 @@ async fn addresses_of(
     }
 }
 
+/// The affinity key of `host`'s pages in the pool.
+fn host_key(host: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(host)
+}
+
 /// The record of input line `line` when a worker's `what` did not parse (`error`).
 fn internal(line: &str, what: &str, error: &serde_json::Error) -> Record {
     let message = format!("internal error: the worker's {what} did not parse: {error}");
@@ -171,6 +179,9 @@ pub(super) fn drive(
                 Ok(addresses) => addresses,
                 Err(unresolved) => break finish_record_at(line, hops.end(unresolved), None, None),
             };
+            // Alone on its host, a page goes to the worker that fetched the host last, whose
+            // connection to it is idle now. Beside others, it goes to any free worker.
+            let key = permit.alone().then(|| host_key(hop_host(&hop)));
             let job = PageJob {
                 line: line.clone(),
                 url: hop.into(),
@@ -178,7 +189,15 @@ pub(super) fn drive(
                 terms: hops.terms(),
                 addresses,
             };
-            let fetched = match workers.submit_async(fetch_page, job).await.await {
+            let submitted = match key {
+                Some(key) => {
+                    workers
+                        .submit_async_with_affinity(key, fetch_page, job)
+                        .await
+                }
+                None => workers.submit_async(fetch_page, job).await,
+            };
+            let fetched = match submitted.await {
                 Ok(PageOutcome::Record(json)) => {
                     break match serde_json::from_str::<Record>(&json) {
                         Ok(mut record) => {

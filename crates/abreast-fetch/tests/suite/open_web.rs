@@ -93,6 +93,36 @@ fn threads_mode_keeps_each_hosts_connection_across_many_hosts() {
 }
 
 #[test]
+fn processes_mode_sends_a_host_s_pages_to_the_worker_holding_its_connection() {
+    let site = open_site();
+    let port = site.addr().port();
+    let hosts = 40;
+    // Four workers, each host's pages far apart: without affinity a host's four pages would
+    // land on 2.7 workers on average (each opening its own connection), with it on one.
+    let urls: Vec<String> = (0..4 * hosts)
+        .map(|i| {
+            format!(
+                "https://affine-h{}.site.test:{port}/page/{}",
+                i % hosts,
+                i % 50
+            )
+        })
+        .collect();
+    let mut config = open_config(Mode::Processes, &site);
+    config.concurrency = Some(4);
+    let before = site.counters().connections();
+    let (records, _) = fetch_lines(&config, &urls);
+    let failed: Vec<_> = records.iter().filter(|r| !r.ok).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    let opened = site.counters().connections() - before;
+    // 40 to 50 here, loaded or not; 110 to 120 with plain submits.
+    assert!(
+        opened < 2 * hosts as u64,
+        "{opened} connections for {hosts} hosts"
+    );
+}
+
+#[test]
 fn a_burst_to_a_new_http2_host_shares_one_connection() {
     let site = open_site();
     let port = site.addr().port();

@@ -88,6 +88,8 @@ pub(crate) struct Job {
     /// Items in the frame when it was sent (for the chunk clock).
     pub(crate) size: usize,
     pub(crate) clock: Option<Arc<ChunkClock>>,
+    /// The key of a task submitted with an affinity: the lane that takes it becomes the key's.
+    pub(crate) affinity: Option<u64>,
 }
 
 impl Job {
@@ -98,6 +100,7 @@ impl Job {
             registration,
             items,
             clock,
+            affinity,
             ..
         } = self;
         items.into_iter().map(move |item| Job {
@@ -106,6 +109,7 @@ impl Job {
             items: VecDeque::from([item]),
             size: 1,
             clock: clock.clone(),
+            affinity,
         })
     }
 
@@ -141,6 +145,9 @@ struct LaneState {
     in_flight: VecDeque<Job>,
     /// Frames to send again (their worker died before running them), before any new job.
     resend: VecDeque<Job>,
+    /// Tasks submitted to this lane for their affinity key ([`Lane::offer`]), taken after
+    /// `resend` and before the pool's queue.
+    own: VecDeque<Job>,
     /// When the front frame last made progress (started, or an item finished).
     front_since: Instant,
     kill: Option<Kill>,
@@ -165,6 +172,11 @@ struct LaneState {
 const PIPELINE_NANOS: u64 = 2_000_000;
 
 impl LaneState {
+    /// Takes every frame held here to send (to resend, or routed here by affinity).
+    fn take_held(&mut self) -> Vec<Job> {
+        self.resend.drain(..).chain(self.own.drain(..)).collect()
+    }
+
     /// How many frames may be in flight now: about [`PIPELINE_NANOS`] of work, at least one
     /// (and only one until a frame was measured), at most `prefetch`.
     fn depth(&self, prefetch: usize) -> usize {
@@ -176,6 +188,10 @@ impl LaneState {
             .clamp(1, prefetch)
     }
 }
+
+/// How many tasks (running, in the pipe or waiting) may be ahead of one that [`Lane::offer`]
+/// takes for its affinity key.
+const MOST_AHEAD_OF_AN_AFFINE_TASK: usize = 1;
 
 /// One worker slot of a pool.
 pub(crate) struct Lane {
@@ -205,6 +221,7 @@ impl Lane {
                 pid: None,
                 in_flight: VecDeque::new(),
                 resend: VecDeque::new(),
+                own: VecDeque::new(),
                 front_since: Instant::now(),
                 kill: None,
                 dead: true,
@@ -246,6 +263,22 @@ impl Lane {
         self.changed.notify_all();
         drop(state);
         let _ = self.wake.try_send(());
+    }
+
+    /// Takes `job` (a task with an affinity key that names this lane) if its worker is alive and
+    /// at most one task is ahead of it here, so it waits behind one other at most; else gives it
+    /// back, for the pool's queue.
+    pub(crate) fn offer(&self, job: Job) -> Result<(), Job> {
+        let mut state = self.lock();
+        let ahead = state.in_flight.len() + state.own.len();
+        if state.dead || state.recycling || ahead > MOST_AHEAD_OF_AN_AFFINE_TASK {
+            return Err(job);
+        }
+        state.own.push_back(job);
+        drop(state);
+        // The lane thread may be waiting for the pool's queue: have it look here.
+        let _ = self.wake.try_send(());
+        Ok(())
     }
 
     /// The pid of the live worker, if any.
@@ -367,7 +400,7 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                 };
                 let job = {
                     let mut state = lane.lock();
-                    state.resend.pop_front()
+                    state.resend.pop_front().or_else(|| state.own.pop_front())
                 }
                 .or_else(|| lane.context.jobs.try_recv().ok());
                 let fail = |job: Job| {
@@ -384,7 +417,7 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                 if lane.context.jobs.is_disconnected() {
                     // The pool is closing and this lane cannot get a worker: fail what is left
                     // rather than leave it waiting.
-                    let left: Vec<Job> = lane.lock().resend.drain(..).collect();
+                    let left = lane.lock().take_held();
                     left.into_iter().for_each(fail);
                     while let Ok(job) = lane.context.jobs.try_recv() {
                         fail(job);
@@ -404,7 +437,7 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
 
 /// After `shutdown_now`: cancels what this lane holds and every job still queued.
 fn cancel_everything(lane: &Lane) {
-    let jobs: Vec<Job> = lane.lock().resend.drain(..).collect();
+    let jobs = lane.lock().take_held();
     for job in jobs {
         job.fail_all(|task| TaskError::Cancelled { task });
     }
@@ -444,7 +477,7 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                 state.waiting = false;
             }
         }
-        let resent = state.resend.pop_front();
+        let resent = state.resend.pop_front().or_else(|| state.own.pop_front());
         drop(state);
         let mut job = match resent {
             Some(job) => job,
@@ -459,7 +492,8 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                         // they are never answered and the lane waits here forever.
                         let _ = worker.writer.flush();
                         let mut state = lane.lock();
-                        if state.in_flight.is_empty() && state.resend.is_empty() && !state.dead {
+                        let held = !state.resend.is_empty() || !state.own.is_empty();
+                        if state.in_flight.is_empty() && !held && !state.dead {
                             state.retiring = true;
                             drop(state);
                             let _ = worker.writer.write_all(&[wire::EXIT]);
@@ -485,6 +519,9 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
         if context.stopping_now() {
             job.fail_all(|task| TaskError::Cancelled { task });
             continue;
+        }
+        if let Some(key) = job.affinity {
+            context.affinity.remember(key, lane.index);
         }
         // Tasks cancelled while queued are dropped here (their handles already say so).
         let mut kept = VecDeque::with_capacity(job.items.len());
@@ -554,8 +591,11 @@ fn next_job(lane: &Lane, worker: &mut Worker) -> Next {
         Err(flume::TryRecvError::Disconnected) => return Next::Closed,
         Err(flume::TryRecvError::Empty) => {}
     }
-    if lane.lock().dead {
-        return Next::Recheck;
+    {
+        let state = lane.lock();
+        if state.dead || !state.own.is_empty() {
+            return Next::Recheck;
+        }
     }
     // The wait is bounded: a wake-up that flume's select loses (seen once in about ten runs of
     // the test suite: a lane slept in here while its worker was dead, and the pool hung) then

@@ -200,6 +200,7 @@ where
                     items,
                     size,
                     clock: Some(Arc::clone(&self.clock)),
+                    affinity: None,
                 });
             }
             if pulled < chunk {

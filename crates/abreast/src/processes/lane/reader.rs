@@ -223,6 +223,7 @@ fn handle_death(lane: &Lane, pid: u32, exit: WorkerExit) {
                         items: VecDeque::from([item]),
                         size: 1,
                         clock: None,
+                        affinity: rest.affinity,
                     };
                     if !rest.items.is_empty() {
                         state.resend.push_front(rest);
