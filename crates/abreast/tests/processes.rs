@@ -997,23 +997,27 @@ fn tasks_sharing_an_affinity_key_go_to_the_worker_that_took_the_last() {
 }
 
 #[test]
-fn an_affinity_never_waits_behind_more_than_one_task() {
+fn a_task_kept_for_its_key_s_busy_worker_goes_to_a_free_one() {
     let pool = pool(2);
     let (mark, gate) = (scratch_file("affine-mark"), scratch_file("affine-gate"));
     let running = pool.submit_with_affinity(7, mark_then_gated_pid, (mark.clone(), gate.clone()));
     wait_for_file(&mark);
-    // The key's worker is busy: the next task of the key waits for it, the one after that
-    // goes to the other worker at once.
-    let behind = pool.submit_with_affinity(7, worker_pid, ());
-    let elsewhere = pool.submit_with_affinity(7, worker_pid, ());
-    let other = elsewhere
-        .join_timeout(Duration::from_secs(60))
-        .expect("done while the key's worker is busy");
-    assert!(!running.is_finished() && !behind.is_finished());
+    // The key's worker is busy for as long as the gate stays shut: the next task of the key is
+    // kept for it, then taken by the free worker.
+    let other = pool
+        .submit_with_affinity(7, worker_pid, ())
+        .join_timeout(Duration::from_secs(60));
+    let next = other
+        .is_ok()
+        .then(|| pool.submit_with_affinity(7, worker_pid, ()).join());
+    let busy_meanwhile = !running.is_finished();
+    // The gate opens before any assertion, so a failure cannot leave the pool waiting on it.
     std::fs::write(&gate, b"").unwrap();
-    let owner = running.join().unwrap();
-    assert_eq!(behind.join().unwrap(), owner);
-    assert_ne!(other, owner);
+    let other = other.expect("done while the key's worker is busy");
+    assert!(busy_meanwhile);
+    // The key is now the free worker's.
+    assert_eq!(next.unwrap().unwrap(), other);
+    assert_ne!(running.join().unwrap(), other);
     for path in [mark, gate] {
         let _ = std::fs::remove_file(path);
     }

@@ -200,13 +200,13 @@ pub(crate) async fn fetch_async(
         let check = |next: Url| {
             let permit = &permit;
             async move {
+                // The host left is freed first (its request is over): a task never holds two,
+                // so two chains that redirect into each other's hosts cannot wait on each other.
+                drop(lock(permit).take());
                 let floor = match &shared.robots {
                     None => None,
                     Some(gate) => gate.check_async(&next, client).await?,
                 };
-                // The host left is freed first: a task never holds two, so two chains that
-                // redirect into each other's hosts cannot wait on each other.
-                drop(lock(permit).take());
                 let moved = shared.limits.acquire(hop_host(&next), floor).await;
                 *lock(permit) = Some(moved);
                 Ok(())

@@ -115,10 +115,11 @@ async fn addresses_of(
     }
 }
 
-/// The affinity key of `host`'s pages in the pool.
-fn host_key(host: &str) -> u64 {
+/// The affinity key of `url`'s origin (scheme, host, port: what a pooled connection serves).
+fn origin_key(url: &Url) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(host)
+    let origin = (url.scheme(), url.host_str(), url.port_or_known_default());
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(origin)
 }
 
 /// The record of input line `line` when a worker's `what` did not parse (`error`).
@@ -179,9 +180,9 @@ pub(super) fn drive(
                 Ok(addresses) => addresses,
                 Err(unresolved) => break finish_record_at(line, hops.end(unresolved), None, None),
             };
-            // Alone on its host, a page goes to the worker that fetched the host last, whose
+            // Alone on its host, a page goes to the worker that fetched its origin last, whose
             // connection to it is idle now. Beside others, it goes to any free worker.
-            let key = permit.alone().then(|| host_key(hop_host(&hop)));
+            let key = permit.alone().then(|| origin_key(&hop));
             let job = PageJob {
                 line: line.clone(),
                 url: hop.into(),
@@ -231,6 +232,8 @@ pub(super) fn drive(
                 Ok(outcome) => break finish_record_at(line, outcome, None, None),
                 Err(next) => next,
             };
+            // The hop waits for its own host's slot and pace, the host left freed first.
+            drop(permit);
             let floor = match robots {
                 None => None,
                 Some((gate, client)) => match gate.check_async(&next, client).await {
@@ -240,12 +243,9 @@ pub(super) fn drive(
                     }
                 },
             };
-            // The hop waits for its own host's slot and pace, the host left freed first.
-            drop(permit);
             permit = shared.limits.acquire(hop_host(&next), floor).await;
             hop = next;
         };
-        drop(permit);
         (sequence, record)
     };
     let records = jobs.map(fetch_one).buffer_unordered(concurrency);

@@ -69,11 +69,11 @@ pub(super) fn drive(
                         // Each redirect's target is checked too, before it is asked for, and
                         // waits for its own host's slot and pace, the host left freed first.
                         client.fetch_hops(&url, |next| {
+                            drop(lock(&permit).take());
                             let floor = match &shared.robots {
                                 None => None,
                                 Some(gate) => gate.check_blocking(next, &client)?,
                             };
-                            drop(lock(&permit).take());
                             let moved = shared.limits.acquire_blocking(hop_host(next), floor);
                             *lock(&permit) = Some(moved);
                             Ok(())

@@ -145,9 +145,6 @@ struct LaneState {
     in_flight: VecDeque<Job>,
     /// Frames to send again (their worker died before running them), before any new job.
     resend: VecDeque<Job>,
-    /// Tasks submitted to this lane for their affinity key ([`Lane::offer`]), taken after
-    /// `resend` and before the pool's queue.
-    own: VecDeque<Job>,
     /// When the front frame last made progress (started, or an item finished).
     front_since: Instant,
     kill: Option<Kill>,
@@ -172,11 +169,6 @@ struct LaneState {
 const PIPELINE_NANOS: u64 = 2_000_000;
 
 impl LaneState {
-    /// Takes every frame held here to send (to resend, or routed here by affinity).
-    fn take_held(&mut self) -> Vec<Job> {
-        self.resend.drain(..).chain(self.own.drain(..)).collect()
-    }
-
     /// How many frames may be in flight now: about [`PIPELINE_NANOS`] of work, at least one
     /// (and only one until a frame was measured), at most `prefetch`.
     fn depth(&self, prefetch: usize) -> usize {
@@ -189,9 +181,61 @@ impl LaneState {
     }
 }
 
-/// How many tasks (running, in the pipe or waiting) may be ahead of one that [`Lane::offer`]
+/// How many frames (running, in the pipe or waiting) may be ahead of a task that [`Lane::offer`]
 /// takes for its affinity key.
 const MOST_AHEAD_OF_AN_AFFINE_TASK: usize = 1;
+
+/// How long a task kept for its affinity key waits for its lane before a free lane may take it:
+/// four times as long as the lane's frames take, and at least this.
+const AFFINE_PATIENCE: Duration = Duration::from_millis(20);
+
+/// Per lane, the tasks kept for it for their affinity key ([`Lane::offer`]), each with the time
+/// from which another lane may take it. A lane takes its own after the frames it must send again
+/// and before the pool's queue; a lane with nothing to do takes another's that waited past that
+/// time, so a task is never stuck behind a slow one while a worker is free.
+pub(crate) struct AffineQueues {
+    lanes: Box<[Mutex<KeptTasks>]>,
+}
+
+/// The tasks kept for one lane, each with when another lane may take it.
+type KeptTasks = VecDeque<(Instant, Job)>;
+
+impl AffineQueues {
+    pub(crate) fn new(lanes: usize) -> AffineQueues {
+        AffineQueues {
+            lanes: (0..lanes).map(|_| Mutex::new(VecDeque::new())).collect(),
+        }
+    }
+
+    fn lock(&self, lane: usize) -> MutexGuard<'_, KeptTasks> {
+        self.lanes[lane].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn len(&self, lane: usize) -> usize {
+        self.lock(lane).len()
+    }
+
+    /// The oldest task kept for `lane`.
+    fn take(&self, lane: usize) -> Option<Job> {
+        self.lock(lane).pop_front().map(|(_, job)| job)
+    }
+
+    /// A task kept for another lane than `lane` that waited past its patience.
+    fn take_stale(&self, lane: usize) -> Option<Job> {
+        (0..self.lanes.len())
+            .filter(|&other| other != lane)
+            .find_map(|other| {
+                let mut queue = self.lock(other);
+                let stale = queue
+                    .front()
+                    .is_some_and(|(free_from, _)| *free_from <= Instant::now());
+                stale
+                    .then(|| queue.pop_front())
+                    .flatten()
+                    .map(|(_, job)| job)
+            })
+    }
+}
 
 /// One worker slot of a pool.
 pub(crate) struct Lane {
@@ -221,7 +265,6 @@ impl Lane {
                 pid: None,
                 in_flight: VecDeque::new(),
                 resend: VecDeque::new(),
-                own: VecDeque::new(),
                 front_since: Instant::now(),
                 kill: None,
                 dead: true,
@@ -265,20 +308,29 @@ impl Lane {
         let _ = self.wake.try_send(());
     }
 
-    /// Takes `job` (a task with an affinity key that names this lane) if its worker is alive and
-    /// at most one task is ahead of it here, so it waits behind one other at most; else gives it
-    /// back, for the pool's queue.
+    /// Keeps `job` (a task whose affinity key names this lane) for this lane if its worker is
+    /// alive and at most one frame is ahead of it here; else gives it back, for the pool's queue.
     pub(crate) fn offer(&self, job: Job) -> Result<(), Job> {
-        let mut state = self.lock();
-        let ahead = state.in_flight.len() + state.own.len();
+        let state = self.lock();
+        let affine = &self.context.affine;
+        let ahead = state.in_flight.len() + state.resend.len() + affine.len(self.index);
         if state.dead || state.recycling || ahead > MOST_AHEAD_OF_AN_AFFINE_TASK {
             return Err(job);
         }
-        state.own.push_back(job);
+        let frame = Duration::from_nanos(state.frame_nanos.saturating_mul(4));
+        let free_from = Instant::now() + frame.max(AFFINE_PATIENCE);
+        affine.lock(self.index).push_back((free_from, job));
         drop(state);
         // The lane thread may be waiting for the pool's queue: have it look here.
         let _ = self.wake.try_send(());
         Ok(())
+    }
+
+    /// Takes every frame this lane holds to send: those to send again, then those kept for it.
+    fn take_held(&self) -> Vec<Job> {
+        let mut held: Vec<Job> = self.lock().resend.drain(..).collect();
+        held.extend(std::iter::from_fn(|| self.context.affine.take(self.index)));
+        held
     }
 
     /// The pid of the live worker, if any.
@@ -400,8 +452,9 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                 };
                 let job = {
                     let mut state = lane.lock();
-                    state.resend.pop_front().or_else(|| state.own.pop_front())
+                    state.resend.pop_front()
                 }
+                .or_else(|| lane.context.affine.take(lane.index))
                 .or_else(|| lane.context.jobs.try_recv().ok());
                 let fail = |job: Job| {
                     job.fail_all(|task| TaskError::Io {
@@ -417,7 +470,7 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
                 if lane.context.jobs.is_disconnected() {
                     // The pool is closing and this lane cannot get a worker: fail what is left
                     // rather than leave it waiting.
-                    let left = lane.lock().take_held();
+                    let left = lane.take_held();
                     left.into_iter().for_each(fail);
                     while let Ok(job) = lane.context.jobs.try_recv() {
                         fail(job);
@@ -437,7 +490,7 @@ fn restart(lane: &Arc<Lane>) -> Option<Worker> {
 
 /// After `shutdown_now`: cancels what this lane holds and every job still queued.
 fn cancel_everything(lane: &Lane) {
-    let jobs = lane.lock().take_held();
+    let jobs = lane.take_held();
     for job in jobs {
         job.fail_all(|task| TaskError::Cancelled { task });
     }
@@ -477,7 +530,8 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                 state.waiting = false;
             }
         }
-        let resent = state.resend.pop_front().or_else(|| state.own.pop_front());
+        let resent = state.resend.pop_front();
+        let resent = resent.or_else(|| context.affine.take(lane.index));
         drop(state);
         let mut job = match resent {
             Some(job) => job,
@@ -492,8 +546,10 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                         // they are never answered and the lane waits here forever.
                         let _ = worker.writer.flush();
                         let mut state = lane.lock();
-                        let held = !state.resend.is_empty() || !state.own.is_empty();
-                        if state.in_flight.is_empty() && !held && !state.dead {
+                        if !state.resend.is_empty() || context.affine.len(lane.index) > 0 {
+                            continue;
+                        }
+                        if state.in_flight.is_empty() && !state.dead {
                             state.retiring = true;
                             drop(state);
                             let _ = worker.writer.write_all(&[wire::EXIT]);
@@ -520,9 +576,6 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
             job.fail_all(|task| TaskError::Cancelled { task });
             continue;
         }
-        if let Some(key) = job.affinity {
-            context.affinity.remember(key, lane.index);
-        }
         // Tasks cancelled while queued are dropped here (their handles already say so).
         let mut kept = VecDeque::with_capacity(job.items.len());
         for mut item in job.items.drain(..) {
@@ -534,6 +587,9 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
         job.items = kept;
         if job.items.is_empty() {
             continue;
+        }
+        if let Some(key) = job.affinity {
+            context.affinity.remember(key, lane.index);
         }
         let args: Vec<(Arc<Vec<u8>>, std::ops::Range<usize>)> = job
             .items
@@ -575,31 +631,39 @@ enum Next {
     Closed,
 }
 
-/// Takes the next job, flushing what was written before waiting for one.
+/// Takes the next job, flushing what was written before waiting for one: one kept for this
+/// lane, else the pool's next, else one kept too long for a busy lane.
 fn next_job(lane: &Lane, worker: &mut Worker) -> Next {
-    let jobs = &lane.context.jobs;
-    match jobs.try_recv() {
-        Ok(job) => return Next::Job(job),
-        Err(flume::TryRecvError::Disconnected) => return Next::Closed,
-        Err(flume::TryRecvError::Empty) => {}
+    let (jobs, affine) = (&lane.context.jobs, &lane.context.affine);
+    let next = || {
+        if let Some(job) = affine.take(lane.index) {
+            return Some(Next::Job(job));
+        }
+        match jobs.try_recv() {
+            Ok(job) => Some(Next::Job(job)),
+            Err(error) => match affine.take_stale(lane.index) {
+                Some(job) => Some(Next::Job(job)),
+                None if error == flume::TryRecvError::Disconnected => Some(Next::Closed),
+                None => None,
+            },
+        }
+    };
+    if let Some(next) = next() {
+        return next;
     }
     let _ = worker.writer.flush();
     // Forget stale wake-ups, then look again: whatever happens after this wakes the select.
     let _ = lane.woken.try_recv();
-    match jobs.try_recv() {
-        Ok(job) => return Next::Job(job),
-        Err(flume::TryRecvError::Disconnected) => return Next::Closed,
-        Err(flume::TryRecvError::Empty) => {}
+    if let Some(next) = next() {
+        return next;
     }
-    {
-        let state = lane.lock();
-        if state.dead || !state.own.is_empty() {
-            return Next::Recheck;
-        }
+    if lane.lock().dead {
+        return Next::Recheck;
     }
     // The wait is bounded: a wake-up that flume's select loses (seen once in about ten runs of
     // the test suite: a lane slept in here while its worker was dead, and the pool hung) then
-    // costs at most this long instead of forever.
+    // costs at most this long instead of forever. It also bounds how long a task kept for a
+    // busy lane waits past its patience before this one takes it.
     flume::Selector::new()
         .recv(jobs, |job| match job {
             Ok(job) => Next::Job(job),

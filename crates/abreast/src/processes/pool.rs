@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::lane::{Item, ItemSink, Job, Lane, StartError, run_lane};
+use super::lane::{AffineQueues, Item, ItemSink, Job, Lane, StartError, run_lane};
 use super::registry::{Registration, Task, registry};
 use crate::error::{CodecStage, TaskError, TaskId};
 use crate::handle::{Counters, PoolStats, Slot, TaskHandle};
@@ -132,6 +132,8 @@ pub(crate) struct LaneContext {
     pub(crate) jobs: flume::Receiver<Job>,
     /// Which lane took each affinity key last.
     pub(crate) affinity: AffinityTable,
+    /// The tasks kept for each lane for their affinity key.
+    pub(crate) affine: AffineQueues,
     /// `shutdown_now` (or a second Ctrl-C): cancel everything, restart nothing.
     stopping_now: AtomicBool,
 }
@@ -142,9 +144,8 @@ impl LaneContext {
     }
 }
 
-/// Which lane last took a task of each affinity key, for the last [`AFFINITY_KEYS`] keys or
-/// more: once that many are known the table starts again empty, which costs each key its
-/// preference once.
+/// Which lane last took a task of each affinity key, for up to [`AFFINITY_KEYS`] keys: once
+/// that many are known the table starts again empty, which costs each key its preference once.
 pub(crate) struct AffinityTable {
     lanes: Mutex<HashMap<u64, usize>>,
 }
@@ -384,6 +385,7 @@ impl ProcessPoolBuilder {
             counters: Arc::new(Counters::default()),
             jobs,
             affinity: AffinityTable::new(),
+            affine: AffineQueues::new(workers),
             stopping_now: AtomicBool::new(false),
         });
         let lanes: Vec<Arc<Lane>> = (0..workers)
@@ -700,13 +702,22 @@ impl ProcessPool {
 
     /// Like [`submit`](Self::submit), with an affinity `key`: tasks that share a key go to the
     /// worker that last took one of them, so what that worker kept from it (its open connections
-    /// to a host, a cache) serves the next. Only a preference, never a wait for a busy worker:
-    /// the task goes there when at most one task is ahead of it on that worker (running or
-    /// waiting); otherwise it joins the pool's queue like any other, and the worker that takes it
-    /// becomes the key's. The pool remembers at least the last 65,536 keys.
+    /// to a host, a cache) serves the next. Only a preference:
     ///
-    /// `abreast fetch --mode processes` keys each page by its host, so one worker's connection
-    /// serves a host's pages, as one `requests.Session` would.
+    /// - The task is kept for that worker when at most one task (or `map` chunk) is ahead of it
+    ///   there, running or waiting; a task kept so is taken before the pool's queue. Otherwise
+    ///   it joins the queue like any other task.
+    /// - A kept task that still waits after 20 ms goes to the next worker with nothing to do (an
+    ///   idle worker looks at least every 50 ms), so it never waits long behind a slow task
+    ///   while another worker is free.
+    /// - The worker that takes the task becomes the key's.
+    ///
+    /// The pool remembers up to 65,536 keys, then forgets them all and starts again, which costs
+    /// each key its preference once.
+    ///
+    /// `abreast fetch --mode processes` keys a page by its host when no other request to the
+    /// host is in flight, so one worker's connection serves the host's pages, as one
+    /// `requests.Session` would.
     pub fn submit_with_affinity<T: Task>(
         &self,
         key: u64,
