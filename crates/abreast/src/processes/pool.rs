@@ -707,9 +707,10 @@ impl ProcessPool {
     /// - The task is kept for that worker when at most one task (or `map` chunk) is ahead of it
     ///   there, running or waiting; a task kept so is taken before the pool's queue. Otherwise
     ///   it joins the queue like any other task.
-    /// - A kept task that still waits after 20 ms goes to the next worker with nothing to do (an
-    ///   idle worker looks at least every 50 ms), so it never waits long behind a slow task
-    ///   while another worker is free.
+    /// - A kept task that still waits after four times as long as that worker's tasks usually
+    ///   take (at least 20 ms) goes to the next worker with nothing to do (an idle worker looks
+    ///   at least every 50 ms), so it never waits long behind a slow task while another worker
+    ///   is free.
     /// - The worker that takes the task becomes the key's.
     ///
     /// The pool remembers up to 65,536 keys, then forgets them all and starts again, which costs
