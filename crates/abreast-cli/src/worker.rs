@@ -1194,6 +1194,24 @@ impl SharedRobots for JobRobots {
             let _ = stored.await;
         })
     }
+
+    fn pace<'a>(&'a self, host: &'a str, delay: Duration) -> Boxed<'a, ()> {
+        let (queue, job) = (self.queue.clone(), self.job.clone());
+        let host = host.to_owned();
+        // The host's next start job-wide, the one `--rate` reserves too: a request reserves
+        // there once more, at its Crawl-delay, after its permit (and its `--rate` start) came,
+        // so the starts of all the workers are that far apart at least.
+        let paced = self.runtime.spawn(async move {
+            let per_second = 1.0 / delay.as_secs_f64().max(1e-3);
+            // Unreachable, the broker cannot say: the worker's own pace holds meanwhile.
+            if let Ok(wait) = queue.reserve_start(&job, &host, per_second).await {
+                tokio::time::sleep(wait).await;
+            }
+        });
+        Box::pin(async move {
+            let _ = paced.await;
+        })
+    }
 }
 
 /// Permits given out so far by this process: each holder is unique.

@@ -415,7 +415,8 @@ impl RobotsFile {
 
 /// robots.txt files shared by several runs: with it in [`RunOptions`](crate::RunOptions), a run
 /// asks it for a host's file before fetching the file itself, and hands it what it fetched. The
-/// broker's workers share one per job, so a host's file is fetched once per job.
+/// broker's workers share one per job, so a host's file is fetched once per job, and a host's
+/// `Crawl-delay` spaces the requests of all of them ([`SharedRobots::pace`]).
 ///
 /// An implementation that sees another run fetching the file waits for it (within reason);
 /// when it cannot tell (its store is unreachable), it answers `None` and the run fetches the
@@ -428,6 +429,13 @@ pub trait SharedRobots: Send + Sync + std::fmt::Debug {
     /// Keeps `file` as `origin`'s, for the other runs.
     fn store<'a>(&'a self, origin: &'a str, file: RobotsFile)
     -> futures::future::BoxFuture<'a, ()>;
+
+    /// Waits until a request to `host` may start at least `delay` (its `Crawl-delay`) after the
+    /// last one that any of the runs started to it, and reserves that start. A run calls it
+    /// once it holds the host's permit, before each request to a host with a `Crawl-delay`.
+    /// When it cannot tell (its store is unreachable) it returns at once: the run's own pace
+    /// still holds.
+    fn pace<'a>(&'a self, host: &'a str, delay: Duration) -> futures::future::BoxFuture<'a, ()>;
 }
 
 /// What a caller must do for a host's rules.

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use abreast_site::{Site, SiteConfig};
 
@@ -72,10 +73,10 @@ fn https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1() {
 }
 
 /// The (path, User-Agent) of each request a server saw.
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
+type Seen = Arc<Mutex<Vec<(String, String, Instant)>>>;
 
 /// A server that answers `/robots.txt` with `robots` and any other path with a small page,
-/// recording each request's path and User-Agent. It stops with the test process.
+/// recording each request's path, User-Agent and time. It stops with the test process.
 fn robots_server(robots: &'static str) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -105,7 +106,7 @@ fn robots_server(robots: &'static str) -> (String, Seen) {
             } else {
                 "<title>page</title>"
             };
-            log.lock().unwrap().push((path, agent));
+            log.lock().unwrap().push((path, agent, Instant::now()));
             let mut stream = stream;
             let _ = write!(
                 stream,
@@ -140,11 +141,11 @@ fn robots_obey_skips_what_the_file_disallows_for_the_user_agent_s_token() {
             records[1]
         );
         let seen = seen.lock().unwrap().clone();
-        let paths: Vec<&str> = seen.iter().map(|(path, _)| path.as_str()).collect();
+        let paths: Vec<&str> = seen.iter().map(|(path, ..)| path.as_str()).collect();
         assert_eq!(paths, ["/robots.txt", "/open"], "{mode}");
         assert!(
             seen.iter()
-                .all(|(_, agent)| agent == "MyBot/2.0 (+https://example.org/bot)")
+                .all(|(_, agent, _)| agent == "MyBot/2.0 (+https://example.org/bot)")
         );
     }
 }
@@ -300,10 +301,10 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
         let seen = seen.lock().unwrap();
         let fetches = seen
             .iter()
-            .filter(|(path, _)| path == "/robots.txt")
+            .filter(|(path, ..)| path == "/robots.txt")
             .count();
         assert_eq!(fetches, 1, "{base}: robots.txt fetched {fetches} times");
-        assert!(!seen.iter().any(|(path, _)| path.starts_with("/private")));
+        assert!(!seen.iter().any(|(path, ..)| path.starts_with("/private")));
     }
     // More than one worker served the job (their reports come every 2 s).
     wait_for_workers(&redis, |workers| {
@@ -313,6 +314,49 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
             .count()
             >= 2
     });
+}
+
+#[test]
+fn a_broker_job_s_workers_keep_a_host_s_crawl_delay_between_them() {
+    let redis = abreast_queue::LocalRedis::start().expect("redis-server starts (install it)");
+    let (base, seen) = robots_server("User-agent: *\nCrawl-delay: 0.4\n");
+    let pages = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    let lines: Vec<String> = (0..pages).map(|i| format!("{base}/page/{i}")).collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let _workers: Vec<KillOnDrop> = ["hybrid", "async", "threads"]
+        .iter()
+        .map(|mode| worker(&redis, mode, &["-j", "2"]))
+        .collect();
+    wait_for_workers(&redis, |workers| workers.len() == 3);
+    let began = Instant::now();
+    let mut collect = abreast();
+    collect
+        .arg("fetch")
+        .arg(&input)
+        .args(["--broker", &redis.url(), "--job", "paced"])
+        .args(["--robots", "obey", "-o"])
+        .arg(dir.path().join("out.jsonl"));
+    run_expecting(&mut collect, 0);
+    let starts: Vec<Instant> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, ..)| path.starts_with("/page/"))
+        .map(|(.., at)| *at)
+        .collect();
+    assert_eq!(starts.len(), pages);
+    // Each start is reserved on the broker at least the delay after the one before, whichever
+    // worker makes it, and the first no earlier than the job: the last comes seven delays
+    // after the job began at the earliest. Each worker keeping the delay on its own would
+    // start them three at a time.
+    let last = starts.into_iter().max().unwrap();
+    assert!(
+        last - began >= Duration::from_millis(7 * 400),
+        "{:?}",
+        last - began
+    );
 }
 
 /// An `abreast worker` of `redis` in `mode`, its output dropped, killed when dropped.

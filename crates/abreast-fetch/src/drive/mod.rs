@@ -24,6 +24,7 @@ mod threads;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use abreast_meta::Extractor;
 use futures::FutureExt;
@@ -194,7 +195,7 @@ pub(crate) async fn fetch_async(
     };
     let host = url.host_str().unwrap_or_default();
     let fetched = {
-        let permit = Mutex::new(Some(shared.limits.acquire(host, floor).await));
+        let permit = Mutex::new(Some(host_permit(shared, host, floor).await));
         // Each redirect's target is checked too, before it is asked for, and waits for its own
         // host's slot and pace (`--per-host`, `--rate`, its `Crawl-delay`).
         let check = |next: Url| {
@@ -207,7 +208,7 @@ pub(crate) async fn fetch_async(
                     None => None,
                     Some(gate) => gate.check_async(&next, client).await?,
                 };
-                let moved = shared.limits.acquire(hop_host(&next), floor).await;
+                let moved = host_permit(shared, hop_host(&next), floor).await;
                 *lock(permit) = Some(moved);
                 Ok(())
             }
@@ -215,6 +216,34 @@ pub(crate) async fn fetch_async(
         client.fetch_hops(&url, check).await
     };
     Ok((line, url, fetched))
+}
+
+/// Waits for `host`'s permit in this run, with `floor` (its `Crawl-delay`) between two starts;
+/// in a job whose robots.txt files are shared with other runs (a broker's workers), also for
+/// the host's start job-wide at that delay.
+pub(crate) async fn host_permit(
+    shared: &Shared,
+    host: &str,
+    floor: Option<Duration>,
+) -> HostPermit {
+    let permit = shared.limits.acquire(host, floor).await;
+    if let Some(gate) = &shared.robots {
+        gate.pace(host, floor).await;
+    }
+    permit
+}
+
+/// [`host_permit`], waiting on the calling thread.
+pub(crate) fn host_permit_blocking(
+    shared: &Shared,
+    host: &str,
+    floor: Option<Duration>,
+) -> HostPermit {
+    let permit = shared.limits.acquire_blocking(host, floor);
+    if let Some(gate) = &shared.robots {
+        futures::executor::block_on(gate.pace(host, floor));
+    }
+    permit
 }
 
 /// The host whose slot a request for `url` takes (empty for a URL without one).

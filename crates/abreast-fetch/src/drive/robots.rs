@@ -89,6 +89,14 @@ impl RobotsGate {
         }
     }
 
+    /// Waits for a job-wide start of a request to `host` at its `Crawl-delay` (`floor`), when
+    /// the files are shared with other runs; at once otherwise (the run's own pace holds).
+    pub(crate) async fn pace(&self, host: &str, floor: Option<Duration>) {
+        if let (Some(shared), Some(delay)) = (&self.shared, floor) {
+            shared.pace(host, delay).await;
+        }
+    }
+
     /// `origin`'s file as the runs it is shared with have it; else fetched by `fetch`, then
     /// shared with them.
     async fn file(&self, origin: &str, fetch: impl Future<Output = Fetched>) -> RobotsFile {
