@@ -267,12 +267,7 @@ fn a_broker_job_fetches_each_host_s_robots_txt_once_whatever_its_workers() {
     let input = dir.path().join("urls.txt");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     // The async step (hybrid, async) and the blocking one (threads) both share the files.
-    let _workers: Vec<KillOnDrop> = ["hybrid", "async", "threads"]
-        .iter()
-        .map(|mode| worker(&redis, mode, &["-j", "2"]))
-        .collect();
-    // All three serve from the start (each reports itself when it starts).
-    wait_for_workers(&redis, |workers| workers.len() == 3);
+    let _workers = three_workers(&redis);
     let out = dir.path().join("out.jsonl");
     let mut collect = abreast();
     collect
@@ -325,11 +320,7 @@ fn a_broker_job_s_workers_keep_a_host_s_crawl_delay_between_them() {
     let input = dir.path().join("urls.txt");
     let lines: Vec<String> = (0..pages).map(|i| format!("{base}/page/{i}")).collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let _workers: Vec<KillOnDrop> = ["hybrid", "async", "threads"]
-        .iter()
-        .map(|mode| worker(&redis, mode, &["-j", "2"]))
-        .collect();
-    wait_for_workers(&redis, |workers| workers.len() == 3);
+    let _workers = three_workers(&redis);
     let began = Instant::now();
     let mut collect = abreast();
     collect
@@ -357,6 +348,17 @@ fn a_broker_job_s_workers_keep_a_host_s_crawl_delay_between_them() {
         "{:?}",
         last - began
     );
+}
+
+/// Three workers of `redis` (hybrid, async and threads, `-j 2`), once all three serve (each
+/// reports itself when it starts).
+fn three_workers(redis: &abreast_queue::LocalRedis) -> Vec<KillOnDrop> {
+    let workers = ["hybrid", "async", "threads"]
+        .iter()
+        .map(|mode| worker(redis, mode, &["-j", "2"]))
+        .collect();
+    wait_for_workers(redis, |workers| workers.len() == 3);
+    workers
 }
 
 /// An `abreast worker` of `redis` in `mode`, its output dropped, killed when dropped.

@@ -68,54 +68,39 @@ fn names_are_looked_up_once_and_pages_come_over_https_in_every_mode() {
     }
 }
 
-#[test]
-fn threads_mode_keeps_each_hosts_connection_across_many_hosts() {
+/// The connections `mode` with `-j concurrency` opens to fetch `rounds` pages of each of `hosts`
+/// names (`NAME-hN.site.test`), every host's pages far apart: each request comes back to a host
+/// after all the others. Every page must come.
+fn connections_across_hosts(mode: Mode, concurrency: usize, hosts: usize, rounds: usize) -> u64 {
     let site = open_site();
     let port = site.addr().port();
-    let hosts = 60;
-    // Every host's pages far apart: each request comes back to a host after all the others.
-    let urls: Vec<String> = (0..3 * hosts)
+    let urls: Vec<String> = (0..rounds * hosts)
         .map(|i| {
-            format!(
-                "https://reuse-h{}.site.test:{port}/page/{}",
-                i % hosts,
-                i % 50
-            )
+            let host = i % hosts;
+            format!("https://{mode}-h{host}.site.test:{port}/page/{}", i % 50)
         })
         .collect();
-    let mut config = open_config(Mode::Threads, &site);
-    config.concurrency = Some(1);
+    let mut config = open_config(mode, &site);
+    config.concurrency = Some(concurrency);
     let before = site.counters().connections();
     let (records, _) = fetch_lines(&config, &urls);
     let failed: Vec<_> = records.iter().filter(|r| !r.ok).collect();
     assert!(failed.is_empty(), "{failed:?}");
-    assert_eq!(site.counters().connections() - before, hosts as u64);
+    site.counters().connections() - before
+}
+
+#[test]
+fn threads_mode_keeps_each_hosts_connection_across_many_hosts() {
+    assert_eq!(connections_across_hosts(Mode::Threads, 1, 60, 3), 60);
 }
 
 #[test]
 fn processes_mode_sends_a_host_s_pages_to_the_worker_holding_its_connection() {
-    let site = open_site();
-    let port = site.addr().port();
+    // Four workers: without affinity a host's four pages would land on 2.7 workers on average
+    // (each opening its own connection), with it on one. 40 to 50 here, loaded or not; 110 to
+    // 120 with plain submits.
     let hosts = 40;
-    // Four workers, each host's pages far apart: without affinity a host's four pages would
-    // land on 2.7 workers on average (each opening its own connection), with it on one.
-    let urls: Vec<String> = (0..4 * hosts)
-        .map(|i| {
-            format!(
-                "https://affine-h{}.site.test:{port}/page/{}",
-                i % hosts,
-                i % 50
-            )
-        })
-        .collect();
-    let mut config = open_config(Mode::Processes, &site);
-    config.concurrency = Some(4);
-    let before = site.counters().connections();
-    let (records, _) = fetch_lines(&config, &urls);
-    let failed: Vec<_> = records.iter().filter(|r| !r.ok).collect();
-    assert!(failed.is_empty(), "{failed:?}");
-    let opened = site.counters().connections() - before;
-    // 40 to 50 here, loaded or not; 110 to 120 with plain submits.
+    let opened = connections_across_hosts(Mode::Processes, 4, hosts, 4);
     assert!(
         opened < 2 * hosts as u64,
         "{opened} connections for {hosts} hosts"
