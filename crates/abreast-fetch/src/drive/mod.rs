@@ -193,9 +193,8 @@ pub(crate) async fn fetch_async(
             Err(refused) => return Err(Record::failed(line, refused)),
         },
     };
-    let host = url.host_str().unwrap_or_default();
     let fetched = {
-        let permit = Mutex::new(Some(host_permit(shared, host, floor).await));
+        let permit = Mutex::new(Some(host_permit(shared, &url, floor).await));
         // Each redirect's target is checked too, before it is asked for, and waits for its own
         // host's slot and pace (`--per-host`, `--rate`, its `Crawl-delay`).
         let check = |next: Url| {
@@ -208,7 +207,7 @@ pub(crate) async fn fetch_async(
                     None => None,
                     Some(gate) => gate.check_async(&next, client).await?,
                 };
-                let moved = host_permit(shared, hop_host(&next), floor).await;
+                let moved = host_permit(shared, &next, floor).await;
                 *lock(permit) = Some(moved);
                 Ok(())
             }
@@ -218,14 +217,11 @@ pub(crate) async fn fetch_async(
     Ok((line, url, fetched))
 }
 
-/// Waits for `host`'s permit in this run, with `floor` (its `Crawl-delay`) between two starts;
-/// in a job whose robots.txt files are shared with other runs (a broker's workers), also for
-/// the host's start job-wide at that delay.
-pub(crate) async fn host_permit(
-    shared: &Shared,
-    host: &str,
-    floor: Option<Duration>,
-) -> HostPermit {
+/// Waits for the permit of `url`'s host in this run, with `floor` (its `Crawl-delay`) between
+/// two starts; in a job whose robots.txt files are shared with other runs (a broker's workers),
+/// also for the host's start job-wide at that delay.
+pub(crate) async fn host_permit(shared: &Shared, url: &Url, floor: Option<Duration>) -> HostPermit {
+    let host = host_of(url);
     let permit = shared.limits.acquire(host, floor).await;
     if let Some(gate) = &shared.robots {
         gate.pace(host, floor).await;
@@ -236,9 +232,10 @@ pub(crate) async fn host_permit(
 /// [`host_permit`], waiting on the calling thread.
 pub(crate) fn host_permit_blocking(
     shared: &Shared,
-    host: &str,
+    url: &Url,
     floor: Option<Duration>,
 ) -> HostPermit {
+    let host = host_of(url);
     let permit = shared.limits.acquire_blocking(host, floor);
     if let Some(gate) = &shared.robots {
         futures::executor::block_on(gate.pace(host, floor));
@@ -247,7 +244,7 @@ pub(crate) fn host_permit_blocking(
 }
 
 /// The host whose slot a request for `url` takes (empty for a URL without one).
-pub(crate) fn hop_host(url: &Url) -> &str {
+fn host_of(url: &Url) -> &str {
     url.host_str().unwrap_or_default()
 }
 

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{Job, Shared, forward, hop_host, host_permit};
+use super::{Job, Shared, forward, host_permit};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
@@ -168,7 +168,7 @@ pub(super) fn drive(
                 Err(refused) => return (sequence, Record::failed(line, refused)),
             },
         };
-        let mut permit = host_permit(shared, hop_host(&url), floor).await;
+        let mut permit = host_permit(shared, &url, floor).await;
         // With `--robots obey` the workers stop at redirects: each hop's target is checked
         // here, then sent to a worker as a job of its own.
         let mut hops = Hops::new(&url, settings);
@@ -243,7 +243,7 @@ pub(super) fn drive(
                     }
                 },
             };
-            permit = host_permit(shared, hop_host(&next), floor).await;
+            permit = host_permit(shared, &next, floor).await;
             hop = next;
         };
         (sequence, record)

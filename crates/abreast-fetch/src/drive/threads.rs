@@ -12,7 +12,7 @@ use abreast::threads::ThreadPool;
 use abreast_meta::Extractor;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Jobs, Shared, guarded, hop_host, host_permit_blocking, lock};
+use super::{Delivery, Jobs, Shared, guarded, host_permit_blocking, lock};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::blocking::BlockingClient;
 use crate::page::finish_record_at;
@@ -64,7 +64,7 @@ pub(super) fn drive(
                         },
                     };
                     let fetched = {
-                        let first = host_permit_blocking(&shared, hop_host(&url), floor);
+                        let first = host_permit_blocking(&shared, &url, floor);
                         let permit = Mutex::new(Some(first));
                         // Each redirect's target is checked too, before it is asked for, and
                         // waits for its own host's slot and pace, the host left freed first.
@@ -74,7 +74,7 @@ pub(super) fn drive(
                                 None => None,
                                 Some(gate) => gate.check_blocking(next, &client)?,
                             };
-                            let moved = host_permit_blocking(&shared, hop_host(next), floor);
+                            let moved = host_permit_blocking(&shared, next, floor);
                             *lock(&permit) = Some(moved);
                             Ok(())
                         })

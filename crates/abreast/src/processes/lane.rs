@@ -530,8 +530,8 @@ fn feed(lane: &Arc<Lane>, worker: &mut Worker) -> Fed {
                 state.waiting = false;
             }
         }
+        // Tasks kept for this lane come next, from `next_job`.
         let resent = state.resend.pop_front();
-        let resent = resent.or_else(|| context.affine.take(lane.index));
         drop(state);
         let mut job = match resent {
             Some(job) => job,
