@@ -215,7 +215,8 @@ where
 }
 
 impl Records {
-    /// The next record, waiting at most `timeout` for it.
+    /// The next record, waiting at most `timeout` for it; with a zero timeout, one already
+    /// waiting (so a loop of them drains what is ready without blocking).
     pub fn next_timeout(&mut self, timeout: Duration) -> Next {
         let deadline = Instant::now() + timeout;
         loop {
@@ -235,11 +236,10 @@ impl Records {
                 self.end();
                 continue;
             }
-            if now >= deadline {
-                return Next::Pending;
-            }
             // Wake at least every 100 ms to see a stop request.
-            let mut wait = (deadline - now).min(Duration::from_millis(100));
+            let mut wait = deadline
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100));
             if let Some(end) = self.grace_deadline {
                 wait = wait.min(end.saturating_duration_since(now));
             }
@@ -247,11 +247,24 @@ impl Records {
                 .receiver
                 .as_ref()
                 .expect("a run not ended has its receiver");
-            match receiver.recv_timeout(wait) {
+            // A record already waiting is taken even when the time is up (a zero timeout
+            // drains what is ready).
+            let received = if wait.is_zero() {
+                receiver.try_recv().map_err(|error| match error {
+                    flume::TryRecvError::Empty => flume::RecvTimeoutError::Timeout,
+                    flume::TryRecvError::Disconnected => flume::RecvTimeoutError::Disconnected,
+                })
+            } else {
+                receiver.recv_timeout(wait)
+            };
+            match received {
                 Ok((sequence, record)) if self.ordered => {
                     self.reorder.insert(sequence, record);
                 }
                 Ok((_, record)) => return self.hand_out(record),
+                Err(flume::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                    return Next::Pending;
+                }
                 Err(flume::RecvTimeoutError::Timeout) => {}
                 Err(flume::RecvTimeoutError::Disconnected) => self.end(),
             }

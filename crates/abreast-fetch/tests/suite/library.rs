@@ -58,6 +58,43 @@ fn a_record_is_handed_out_before_the_input_ends() {
 }
 
 #[test]
+fn a_zero_timeout_hands_out_the_records_already_waiting() {
+    let site = site();
+    for (mode, config) in every_config() {
+        let (lines, input) = flume::unbounded::<String>();
+        let mut records = fetch(&config, input, RunOptions::default()).unwrap();
+        for n in 0..3 {
+            lines.send(format!("{}/page/{n}", site.base_url())).unwrap();
+        }
+        // The first record is waited for; the other two then come without waiting, once ready.
+        let first = records.next_timeout(Duration::from_secs(60));
+        let mut drained = Vec::new();
+        let hang_limit = std::time::Instant::now() + Duration::from_secs(60);
+        while drained.len() < 2 && std::time::Instant::now() < hang_limit {
+            if records.is_idle() {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            drained.push(records.next_timeout(Duration::ZERO));
+        }
+        // The input ends before any assertion: a run still reading it would hang its drop.
+        drop(lines);
+        assert!(
+            matches!(first, Next::Record(_)),
+            "{mode}: no record within a minute"
+        );
+        assert_eq!(drained.len(), 2, "{mode}: the records did not come");
+        for next in drained {
+            assert!(
+                matches!(next, Next::Record(_)),
+                "{mode}: a record was ready, yet a zero timeout gave {next:?}"
+            );
+        }
+        assert!(records.next().is_none(), "{mode}: the input ended");
+    }
+}
+
+#[test]
 fn a_stop_ends_the_records_and_counts_the_abandoned() {
     let slow = Site::start_in_background(
         SiteConfig::default()
