@@ -4,6 +4,9 @@
 //! One [`HostLimits`] serves every mode: async drivers await a permit, blocking drivers (threads,
 //! and the parent of the process pool) wait for one on their thread. Entries of idle hosts are
 //! dropped, so a list of a million distinct hosts does not keep a million entries.
+//!
+//! Limits kept outside the run ([`SharedHosts`]: a broker job's, across its workers) come on
+//! top: a request holds its run's permit and then the shared one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,11 +36,44 @@ impl std::fmt::Debug for HostLimits {
     }
 }
 
-/// Held while a request to a host is in flight; dropping it frees the host's slot.
+/// Limits on each host's requests that a run shares with other runs (a broker job's workers
+/// share one per job, kept on the broker): with it in [`RunOptions`](crate::RunOptions), every
+/// request, redirect hops included, waits for its place here once it holds its own run's
+/// per-host slot, and keeps it until the request is over.
+pub trait SharedHosts: Send + Sync + std::fmt::Debug {
+    /// Waits until a request to `host` may start under the shared limits, and holds its place
+    /// there until the returned permit is dropped.
+    fn acquire<'a>(&'a self, host: &'a str) -> futures::future::BoxFuture<'a, SharedPermit>;
+}
+
+/// A request's place under a [`SharedHosts`]'s limits: dropping it frees the place.
+pub struct SharedPermit {
+    /// Kept only to be dropped with the permit.
+    _held: Box<dyn Send + Sync>,
+}
+
+impl SharedPermit {
+    /// A permit that frees its place when `held` is dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> SharedPermit {
+        SharedPermit {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedPermit")
+    }
+}
+
+/// Held while a request to a host is in flight; dropping it frees the host's slot (and its
+/// place under the shared limits, if any).
 pub struct HostPermit {
     limits: Arc<HostLimits>,
     host: String,
     permit: Option<OwnedSemaphorePermit>,
+    shared: Option<SharedPermit>,
 }
 
 impl std::fmt::Debug for HostPermit {
@@ -49,6 +85,12 @@ impl std::fmt::Debug for HostPermit {
 }
 
 impl HostPermit {
+    /// Holds `shared` (the request's place under the shared limits) with this permit.
+    pub(crate) fn with_shared(mut self, shared: SharedPermit) -> HostPermit {
+        self.shared = Some(shared);
+        self
+    }
+
     /// True if no other request to this host is in flight now: a connection left by the last
     /// one is then idle.
     pub fn alone(&self) -> bool {
@@ -60,6 +102,7 @@ impl HostPermit {
 
 impl Drop for HostPermit {
     fn drop(&mut self) {
+        drop(self.shared.take());
         drop(self.permit.take());
         self.limits.forget_if_idle(&self.host);
     }
@@ -131,6 +174,7 @@ impl HostLimits {
             limits: Arc::clone(self),
             host: host.to_owned(),
             permit: Some(permit),
+            shared: None,
         }
     }
 
@@ -149,6 +193,7 @@ impl HostLimits {
             limits: Arc::clone(self),
             host: host.to_owned(),
             permit: Some(permit),
+            shared: None,
         }
     }
 

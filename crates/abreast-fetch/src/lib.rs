@@ -88,6 +88,7 @@ mod shard;
 mod summary;
 
 pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
+pub use hosts::{SharedHosts, SharedPermit};
 pub use http::HttpSettings;
 pub use http::dns::parse_server as parse_dns_server;
 pub use http::tls::CaError;

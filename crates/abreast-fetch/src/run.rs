@@ -45,6 +45,10 @@ pub struct RunOptions {
     /// and leaves those it fetches (a broker job's workers share one). `None`: the run
     /// fetches each host's file itself, once.
     pub robots: Option<std::sync::Arc<dyn crate::SharedRobots>>,
+    /// Per-host limits shared with other runs (a broker job's, across its workers): each
+    /// request also waits for its place there. `None`: the run's own `--per-host` and
+    /// `--rate` are the only limits.
+    pub hosts: Option<std::sync::Arc<dyn crate::SharedHosts>>,
 }
 
 /// What [`Records::next_timeout`] found.
@@ -153,10 +157,19 @@ where
     let cancel = CancellationToken::new();
     let driver = {
         let (driver_config, cancel) = (config.clone(), cancel.clone());
-        let shared_robots = options.robots.clone();
+        let (shared_robots, shared_hosts) = (options.robots.clone(), options.hosts.clone());
         std::thread::Builder::new()
             .name("abreast-fetch-driver".into())
-            .spawn(move || drive(&driver_config, jobs, &sender, &cancel, shared_robots))
+            .spawn(move || {
+                drive(
+                    &driver_config,
+                    jobs,
+                    &sender,
+                    &cancel,
+                    shared_robots,
+                    shared_hosts,
+                )
+            })
             .map_err(|error| FetchError::setup(config.mode, "the driver thread", error))?
     };
     Ok(Records {
@@ -403,7 +416,7 @@ where
     let options = RunOptions {
         stop: Some(stop.clone()),
         done,
-        robots: None,
+        ..RunOptions::default()
     };
     let mut records = fetch(config, crate::input::lines(input), options)?;
     loop {

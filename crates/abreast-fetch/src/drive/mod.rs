@@ -59,12 +59,17 @@ pub(crate) fn drive(
     sender: &flume::Sender<(u64, Record)>,
     cancel: &CancellationToken,
     shared_robots: Option<Arc<dyn crate::SharedRobots>>,
+    shared_hosts: Option<Arc<dyn crate::SharedHosts>>,
 ) -> Result<(), FetchError> {
     let limits = HostLimits::new(config.per_host, config.rate);
     let extractor = config.http.extractor();
     let robots = (config.http.robots == RobotsPolicy::Obey)
         .then(|| Arc::new(RobotsGate::new(config.http.user_agent(), shared_robots)));
-    let shared = Shared { limits, robots };
+    let shared = Shared {
+        limits,
+        robots,
+        hosts: shared_hosts,
+    };
     match config.mode {
         Mode::Threads => threads::drive(config, jobs, sender, cancel, shared, extractor),
         Mode::Async => {
@@ -87,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Arc<HostLimits>,
     /// The robots.txt step, with `--robots obey`.
     pub(crate) robots: Option<Arc<RobotsGate>>,
+    /// Per-host limits shared with other runs (a broker job's).
+    pub(crate) hosts: Option<Arc<dyn crate::SharedHosts>>,
 }
 
 /// What the driver shares with the run: whether the intake is closed, and counts.
@@ -218,11 +225,15 @@ pub(crate) async fn fetch_async(
 }
 
 /// Waits for the permit of `url`'s host in this run, with `floor` (its `Crawl-delay`) between
-/// two starts; in a job whose robots.txt files are shared with other runs (a broker's workers),
-/// also for the host's start job-wide at that delay.
+/// two starts, then for its place under the limits shared with other runs, if any; in a job
+/// whose robots.txt files are shared with other runs (a broker's workers), also for the host's
+/// start job-wide at that delay.
 pub(crate) async fn host_permit(shared: &Shared, url: &Url, floor: Option<Duration>) -> HostPermit {
     let host = host_of(url);
-    let permit = shared.limits.acquire(host, floor).await;
+    let mut permit = shared.limits.acquire(host, floor).await;
+    if let Some(hosts) = &shared.hosts {
+        permit = permit.with_shared(hosts.acquire(host).await);
+    }
     if let Some(gate) = &shared.robots {
         gate.pace(host, floor).await;
     }
@@ -236,7 +247,10 @@ pub(crate) fn host_permit_blocking(
     floor: Option<Duration>,
 ) -> HostPermit {
     let host = host_of(url);
-    let permit = shared.limits.acquire_blocking(host, floor);
+    let mut permit = shared.limits.acquire_blocking(host, floor);
+    if let Some(hosts) = &shared.hosts {
+        permit = permit.with_shared(futures::executor::block_on(hosts.acquire(host)));
+    }
     if let Some(gate) = &shared.robots {
         futures::executor::block_on(gate.pace(host, floor));
     }
