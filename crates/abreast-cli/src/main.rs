@@ -9,6 +9,7 @@ mod broker;
 mod collect;
 mod extract;
 mod fetch;
+mod job_hosts;
 mod progress;
 mod serve;
 mod status;

@@ -2,18 +2,18 @@
 //!
 //! The worker is one more consumer of `abreast_fetch::fetch()`. For each job it serves it runs
 //! one fetch whose input is a channel: the lines it leases (whole entries of the job's lines
-//! stream) wait in their host's lane until they have a permit (job-wide `--per-host` and
-//! `--rate`, kept on the broker), and the loop feeds them in; a line done hands its permit to
-//! its host's next waiting line, and only a host short of permits asks the broker, from one
-//! task per host. Each record that comes out is matched back to its lease by URL (a multiset:
-//! a URL may be on several lines), appended to the job's results and, with the last line of
-//! its entry, the entry acked, in one step. The step is taken for a batch: the records that
-//! come within 5 ms (at most 256) go in one transaction, so the broker's cost is paid per batch
-//! rather than per line; the records waiting are completed before any new lease, so a suspect
-//! entry that kills the worker takes none of them with it. A suspect's lines are fed one at a
-//! time, each completed before the next starts; past the job's `--max-deliveries`, the first
-//! line its last worker left undone (the one it died on) gets a `gave_up` record instead of
-//! another try.
+//! stream) are fed in at once, and each request waits in the fetch for its host's permits, its
+//! run's own and then the job-wide one ([`JobHosts`]: `--per-host` and `--rate` kept on the
+//! broker, redirect hops included). A request that ends hands its job-wide permit to its host's
+//! next request on the spot. Each record that comes out is matched back to its lease by URL (a
+//! multiset: a URL may be on several lines), appended to the job's results and, with the last
+//! line of its entry, the entry acked, in one step. The step is taken for a batch: the records
+//! that come within 5 ms (at most 256) go in one transaction, so the broker's cost is paid per
+//! batch rather than per line; the records waiting are completed before any new lease, so a
+//! suspect entry that kills the worker takes none of them with it. A suspect's lines are fed
+//! one at a time, each completed before the next starts; past the job's `--max-deliveries`,
+//! the first line its last worker left undone (the one it died on) gets a `gave_up` record
+//! instead of another try.
 //!
 //! Leases are extended every third of the job's lease while held. On SIGTERM or Ctrl-C the
 //! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use abreast_fetch::{
     ErrorInfo, ErrorKind, FetchConfig, Mode, Next, Record, RobotsFile, RobotsPolicy, RunOptions,
-    SharedRobots, StopSignal,
+    SharedHosts, SharedRobots, StopSignal,
 };
 use abreast_queue::{
     Completion, JobName, Lease, Queue, QueueError, RedisQueue, RobotsEntry, WorkerBeat,
@@ -37,6 +37,7 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use crate::broker::{JobSettings, OutageNote, backoff, retry};
+use crate::job_hosts::JobHosts;
 
 /// Arguments of `abreast worker`.
 #[derive(Debug, Args)]
@@ -64,15 +65,8 @@ pub struct WorkerArgs {
     grace: Duration,
 }
 
-/// What the worker's loop hears from its fetches and its hosts' permit tasks.
+/// What the worker's loop hears from its fetches.
 enum Event {
-    /// A job-wide permit of `host` (its holder), its start reserved under the job's `--rate`:
-    /// the host's next waiting line may be fed.
-    Permit {
-        job: JobName,
-        host: String,
-        holder: String,
-    },
     /// Records came out of a job's fetch (those ready at once go together: one wake-up).
     Records(JobName, Vec<Record>),
     /// A job's fetch ended (its input closed, or it failed to start).
@@ -82,10 +76,8 @@ enum Event {
 /// A lease the worker holds.
 struct Held {
     lease: Lease,
-    /// The job-wide host permit `(host, holder)`, once fed.
-    permit: Option<(String, String)>,
-    /// Fed to the job's fetch; until then it waits for its host's permit, or (a suspect's
-    /// line) for the line before it.
+    /// Fed to the job's fetch (where it waits for its host's permits); until then (a suspect's
+    /// line) it waits for the line before it.
     fed: bool,
 }
 
@@ -99,77 +91,10 @@ struct HeldEntry {
     handed_back: bool,
 }
 
-/// One host of a job, in this worker: the lines waiting for it, this worker's share of its
-/// permits (at most `--per-host` lines fed at once), and the job-wide permits kept for its next
-/// line. The loop feeds lines itself: a line done while another of its host waits hands its
-/// job-wide permit over to it here, instead of giving it back to the broker and the next one
-/// taking it again. Permits from the broker (and, under `--rate`, each start) come from one
-/// task per host ([`PermitTask`]), which answers the asks waiting together, in one round trip.
-#[derive(Default)]
-struct HostLane {
-    /// Lines waiting to be fed, in the order they came.
-    waiting: VecDeque<u64>,
-    /// Lines fed and not done.
-    running: usize,
-    /// Permits asked of the host's task and not come yet.
-    asked: usize,
-    /// Job-wide permits (their holders) held and free, shared with the permit task, which
-    /// takes one from here before it asks the broker for a new one.
-    spare: Spares,
-    /// The host's permit task, once started: what to ask it, and the task.
-    task: Option<(mpsc::UnboundedSender<()>, tokio::task::JoinHandle<()>)>,
-}
-
-/// A host's free job-wide permits (their holders), shared by the loop and the host's permit
-/// task.
-#[derive(Clone, Default)]
-struct Spares(Arc<std::sync::Mutex<Vec<String>>>);
-
-impl Spares {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn pop(&self) -> Option<String> {
-        self.lock().pop()
-    }
-
-    fn push(&self, holder: String) {
-        self.lock().push(holder);
-    }
-
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.lock())
-    }
-}
-
-impl JobRun {
-    /// The job-wide permits kept free (`(host, holder)`), taken out: to give back.
-    fn take_spares(&mut self, only_unawaited: bool) -> Vec<(String, String)> {
-        let mut spares = Vec::new();
-        for (host, lane) in &mut self.lanes {
-            if only_unawaited && !lane.waiting.is_empty() {
-                continue;
-            }
-            spares.extend(
-                lane.spare
-                    .take()
-                    .into_iter()
-                    .map(|holder| (host.clone(), holder)),
-            );
-        }
-        spares
-    }
-}
-
 /// A record whose request is over, waiting to be appended with its lease acked.
 struct Done {
     job: JobName,
     lease: Lease,
-    /// The job-wide host permit to release with it, unless it was handed over.
-    permit: Option<(String, String)>,
     /// The record's JSON.
     body: String,
     /// Ack the lease's entry with it.
@@ -208,7 +133,6 @@ impl Batch {
 
 /// One job this worker serves: its settings and its running fetch.
 struct JobRun {
-    settings: JobSettings,
     lease: Duration,
     max_deliveries: u32,
     feed: Option<flume::Sender<String>>,
@@ -225,9 +149,9 @@ struct JobRun {
     serial_busy: bool,
     /// Fed URLs -> the numbers of their lines, oldest first.
     fed: HashMap<String, VecDeque<u64>>,
-    /// Each host's waiting lines and permits.
-    lanes: HashMap<String, HostLane>,
-    /// Job-wide permits no line waits for, to give back to the broker.
+    /// The job-wide permits of the hosts, which the fetch waits for before each request.
+    hosts: Arc<JobHosts>,
+    /// Job-wide permits no request wants any more, to give back to the broker.
     releasing: Vec<(String, String)>,
     last_used: Instant,
     last_extended: Instant,
@@ -254,15 +178,6 @@ impl JobRun {
         acked
     }
 
-    /// Frees the share of its host that a fed line held (it is done or handed back): its
-    /// host's lane.
-    fn free_share(&mut self, held: &Held) -> Option<&mut HostLane> {
-        let (host, _) = held.permit.as_ref()?;
-        let lane = self.lanes.get_mut(host)?;
-        lane.running = lane.running.saturating_sub(1);
-        Some(lane)
-    }
-
     /// Counts `lease`'s line as handed back: its entry is no longer acked from here.
     fn handed_back(&mut self, lease: &Lease) {
         if let Some(entry) = self.entries.get_mut(&lease.id) {
@@ -271,28 +186,20 @@ impl JobRun {
         self.release(lease);
     }
 
+    /// Ends the fetch's input and its hosts' permits (kept to give back).
     fn close(&mut self) {
         self.feed = None;
-        self.stop_permit_tasks();
+        let held = self.hosts.end();
+        self.releasing.extend(held);
     }
 
-    fn stop_permit_tasks(&mut self) {
-        for lane in self.lanes.values_mut() {
-            if let Some((_, task)) = lane.task.take() {
-                task.abort();
-            }
-            lane.asked = 0;
-        }
-    }
-
-    /// Feeds a held line to the job's fetch with its job-wide permit; its record is matched to
-    /// it by URL.
-    fn feed_line(&mut self, line: u64, permit: Option<(String, String)>, crash_on: Option<&str>) {
+    /// Feeds a held line to the job's fetch, where it waits for its host's permits; its record
+    /// is matched to it by URL.
+    fn feed_line(&mut self, line: u64, crash_on: Option<&str>) {
         let Some(held) = self.held.get_mut(&line) else {
             return;
         };
         held.fed = true;
-        held.permit = permit;
         if let Some(needle) = crash_on
             && !needle.is_empty()
             && held.lease.text.contains(needle)
@@ -317,6 +224,9 @@ impl JobRun {
 
 /// Records completed in one script, at most.
 const RECORD_BATCH: usize = 256;
+/// How long the thread reading a job's records lets others gather after the first, before it
+/// hands them to the loop together.
+const RECORD_GATHER: Duration = Duration::from_millis(2);
 /// How long a record waits for others to be completed with it. The broker's cost is mostly
 /// per round trip: a batch of records costs little more than one.
 const RECORD_LINGER: Duration = Duration::from_millis(5);
@@ -400,7 +310,6 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 while let Some(event) = next.take() {
                     match event {
                         Event::Records(job, ready) => batch.add(worker.take_records(&job, &ready)?),
-                        Event::Permit { job, host, holder } => worker.permit_came(&job, host, holder),
                         Event::Ended(job, error) => ended.push((job, error)),
                     }
                     if !batch.is_due() {
@@ -411,7 +320,6 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                     worker.complete(batch.take()).await?;
                 }
                 worker.advance_serial();
-                worker.release_permits().await;
                 for (job, error) in ended {
                     worker.ended(&job, error).await;
                 }
@@ -450,6 +358,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 };
             }
             worker.extend_due().await;
+            worker.release_permits().await;
             worker.close_idle_runs();
         }
         // Lines are leased on the tick, and at once when half the capacity is free, so a
@@ -602,9 +511,21 @@ impl Worker {
                 runtime: tokio::runtime::Handle::current(),
             }) as Arc<dyn SharedRobots>
         });
+        // Each request, redirect hops included, takes its host's job-wide permit (and, under
+        // `--rate`, its start) once it holds the fetch's own per-host slot.
+        let hosts = Arc::new(JobHosts::new(
+            self.queue.clone(),
+            job.clone(),
+            self.id.clone(),
+            settings.per_host,
+            settings.rate,
+            info.spec.lease,
+            tokio::runtime::Handle::current(),
+        ));
         let options = RunOptions {
             stop: Some(stop.clone()),
             robots,
+            hosts: Some(Arc::clone(&hosts) as Arc<dyn SharedHosts>),
             ..RunOptions::default()
         };
         let events = self.events.clone();
@@ -626,6 +547,9 @@ impl Worker {
                         Next::Pending => continue,
                         Next::End => break,
                     };
+                    // The records that end meanwhile come along: one wake-up of the loop for
+                    // them all, rather than one each.
+                    std::thread::sleep(RECORD_GATHER);
                     while ready.len() < RECORD_BATCH {
                         match records.next_timeout(Duration::ZERO) {
                             Next::Record(record) => ready.push(record),
@@ -648,7 +572,6 @@ impl Worker {
         self.runs.insert(
             job.clone(),
             JobRun {
-                settings,
                 lease: info.spec.lease,
                 max_deliveries: info.spec.max_deliveries,
                 feed: Some(feed),
@@ -659,7 +582,7 @@ impl Worker {
                 serial: VecDeque::new(),
                 serial_busy: false,
                 fed: HashMap::new(),
-                lanes: HashMap::new(),
+                hosts,
                 releasing: Vec::new(),
                 last_used: now,
                 last_extended: now,
@@ -690,7 +613,6 @@ impl Worker {
                 lease.line,
                 Held {
                     lease: lease.clone(),
-                    permit: None,
                     fed: false,
                 },
             );
@@ -726,9 +648,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Gives back the job-wide permits no line waits for (one round trip a job).
+    /// Gives back the job-wide permits no request has wanted for a while (one round trip a
+    /// job).
     async fn release_permits(&mut self) {
         for (job, run) in &mut self.runs {
+            run.releasing.extend(run.hosts.take_idle());
             if run.releasing.is_empty() {
                 continue;
             }
@@ -757,36 +681,15 @@ impl Worker {
         }
     }
 
-    /// Takes a new lease in: a line of no host (not an http or https URL) is fed at once, the
-    /// others wait in their host's lane for a permit.
+    /// Takes a new lease in and feeds it to the job's fetch, where it waits for its host's
+    /// permits.
     fn admit(&mut self, job: &JobName, lease: Lease) {
         let crash_on = self.crash_on();
         let run = self.runs.get_mut(job).expect("leased for a running job");
         run.last_used = Instant::now();
-        let host = url::Url::parse(&lease.text)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
-            .and_then(|url| url.host_str().map(str::to_owned));
         let line = lease.line;
-        run.held.insert(
-            line,
-            Held {
-                lease,
-                permit: None,
-                fed: false,
-            },
-        );
-        match host {
-            None => run.feed_line(line, None, crash_on.as_deref()),
-            Some(host) => {
-                run.lanes
-                    .entry(host.clone())
-                    .or_default()
-                    .waiting
-                    .push_back(line);
-                self.pump(job, &host);
-            }
-        }
+        run.held.insert(line, Held { lease, fed: false });
+        run.feed_line(line, crash_on.as_deref());
     }
 
     /// The tests' poison needle (debug builds only).
@@ -797,89 +700,6 @@ impl Worker {
         None
     }
 
-    /// Feeds the host's waiting lines while this worker's share of the host allows: at once
-    /// with a spare job-wide permit (without `--rate`), else asking the host's permit task.
-    fn pump(&mut self, job: &JobName, host: &str) {
-        let crash_on = self.crash_on();
-        let Some(run) = self.runs.get_mut(job) else {
-            return;
-        };
-        let per_host = run.settings.per_host.max(1);
-        let rate = run.settings.rate;
-        loop {
-            let Some(lane) = run.lanes.get_mut(host) else {
-                return;
-            };
-            if lane.waiting.is_empty() || lane.running >= per_host {
-                break;
-            }
-            if rate.is_none()
-                && let Some(holder) = lane.spare.pop()
-            {
-                let line = lane.waiting.pop_front().expect("checked above");
-                lane.running += 1;
-                run.feed_line(line, Some((host.to_owned(), holder)), crash_on.as_deref());
-                continue;
-            }
-            if lane.running + lane.asked >= per_host || lane.waiting.len() <= lane.asked {
-                break;
-            }
-            let spare = lane.spare.clone();
-            let (ask, _) = lane.task.get_or_insert_with(|| {
-                let (ask, asks) = mpsc::unbounded_channel();
-                let task = PermitTask {
-                    queue: self.queue.clone(),
-                    job: job.clone(),
-                    host: host.to_owned(),
-                    worker: self.id.clone(),
-                    per_host,
-                    rate,
-                    ttl: run.lease,
-                    spare,
-                    events: self.events.clone(),
-                };
-                (ask, tokio::spawn(task.run(asks)))
-            });
-            if ask.send(()).is_err() {
-                return;
-            }
-            lane.asked += 1;
-        }
-        // A permit no line of this worker waits for goes back to the broker now, for the other
-        // workers' lines of the host.
-        if let Some(lane) = run.lanes.get_mut(host)
-            && lane.waiting.is_empty()
-        {
-            let spare = lane.spare.take();
-            run.releasing
-                .extend(spare.into_iter().map(|holder| (host.to_owned(), holder)));
-        }
-    }
-
-    /// A permit of `host` came from its task: the host's next waiting line is fed with it, or
-    /// it is kept (and given back if no line waits for it).
-    fn permit_came(&mut self, job: &JobName, host: String, holder: String) {
-        let crash_on = self.crash_on();
-        let Some(run) = self.runs.get_mut(job) else {
-            return;
-        };
-        let Some(lane) = run.lanes.get_mut(&host) else {
-            return;
-        };
-        lane.asked = lane.asked.saturating_sub(1);
-        let per_host = run.settings.per_host.max(1);
-        // Its start is reserved: it is used at once if a line waits.
-        if lane.running < per_host
-            && let Some(line) = lane.waiting.pop_front()
-        {
-            lane.running += 1;
-            run.feed_line(line, Some((host.clone(), holder)), crash_on.as_deref());
-        } else {
-            lane.spare.push(holder);
-        }
-        self.pump(job, &host);
-    }
-
     /// A job's fetch ended: what the run still held goes back to the others.
     async fn ended(&mut self, job: &JobName, error: Option<String>) {
         if let Some(error) = error {
@@ -887,10 +707,8 @@ impl Worker {
         }
         if let Some(mut run) = self.runs.remove(job) {
             let leases: Vec<Lease> = run.held.values().map(|h| h.lease.clone()).collect();
-            let mut permits: Vec<(String, String)> =
-                run.held.values().filter_map(|h| h.permit.clone()).collect();
-            permits.extend(run.take_spares(false));
             run.close();
+            let permits = std::mem::take(&mut run.releasing);
             let mut note = OutageNote::new("worker");
             let _ = retry(&mut note, None, || {
                 self.queue.hand_back(job, &self.id, &leases, &permits)
@@ -911,9 +729,8 @@ impl Worker {
         Ok(done)
     }
 
-    /// Takes a record's lease off the held ones and encodes the record, to be completed. The
-    /// request is over: the host's next line may start now, while the record waits to be
-    /// written (its job-wide permit handed over if that line waits for one).
+    /// Takes a record's lease off the held ones and encodes the record, to be completed. Its
+    /// request's permits were freed when it ended, in the fetch.
     fn take_record(&mut self, job: &JobName, record: &Record) -> anyhow::Result<Option<Done>> {
         let Some(run) = self.runs.get_mut(job) else {
             return Ok(None);
@@ -928,7 +745,7 @@ impl Worker {
         if run.fed.get(&record.url).is_some_and(VecDeque::is_empty) {
             run.fed.remove(&record.url);
         }
-        let Some(mut held) = run.held.remove(&line) else {
+        let Some(held) = run.held.remove(&line) else {
             return Ok(None);
         };
         let ack = run.release(&held.lease);
@@ -938,19 +755,9 @@ impl Worker {
         }
         run.last_used = Instant::now();
         let body = serde_json::to_string(record).context("could not encode a record")?;
-        // The host's share frees at once; its permit goes to the host's next waiting line if
-        // one waits, rather than back to the broker.
-        if let Some(lane) = run.free_share(&held)
-            && !lane.waiting.is_empty()
-            && let Some((host, holder)) = held.permit.take()
-        {
-            lane.spare.push(holder);
-            self.pump(job, &host);
-        }
         Ok(Some(Done {
             job: job.clone(),
             lease: held.lease,
-            permit: held.permit,
             body,
             ack,
             urgent,
@@ -973,10 +780,8 @@ impl Worker {
                     lease: &d.lease,
                     result: &d.body,
                     gave_up: false,
-                    permit: d
-                        .permit
-                        .as_ref()
-                        .map(|(host, holder)| (host.as_str(), holder.as_str())),
+                    // Its permits were freed as its request ended.
+                    permit: None,
                     ack: d.ack,
                 })
                 .collect();
@@ -1006,18 +811,7 @@ impl Worker {
             let run = self.runs.get_mut(&job).expect("listed above");
             run.last_extended = now;
             let ids: Vec<String> = run.held.values().map(|h| h.lease.id.clone()).collect();
-            let mut permits: Vec<(String, String)> =
-                run.held.values().filter_map(|h| h.permit.clone()).collect();
-            // Kept permits no line waits for any more go back; the others are renewed.
-            let unawaited = run.take_spares(true);
-            for (host, lane) in &run.lanes {
-                permits.extend(lane.spare.lock().iter().map(|h| (host.clone(), h.clone())));
-            }
-            if !unawaited.is_empty()
-                && let Err(error) = self.queue.hand_back(&job, &self.id, &[], &unawaited).await
-            {
-                self.note.report(&error);
-            }
+            let permits = run.hosts.holders();
             if let Err(error) = self.queue.extend(&job, &self.id, &ids, &permits).await {
                 self.note.report(&error);
             }
@@ -1039,8 +833,9 @@ impl Worker {
 
     fn drop_run(&mut self, job: &JobName) {
         if let Some(mut run) = self.runs.remove(job) {
-            run.close();
+            // Stopped first, so that the requests that `close` wakes are not made.
             run.stop.raise();
+            run.close();
             // The reader ends at once (the fetch's grace is zero) and is not waited for.
         }
     }
@@ -1051,32 +846,39 @@ impl Worker {
         incoming: &mut mpsc::UnboundedReceiver<Event>,
         grace: Duration,
     ) -> anyhow::Result<()> {
-        // Leases still waiting for their permits were never fed: back at once.
+        // No request starts any more: the lines whose requests have not started (waiting for
+        // their hosts' permits in the fetch, or a suspect's lines not fed yet) go back below.
         let jobs: Vec<JobName> = self.runs.keys().cloned().collect();
         for job in &jobs {
             self.hand_back_where(job, |held| !held.fed).await;
-            // No line waits any more: the hosts' permit tasks ask for none.
             if let Some(run) = self.runs.get_mut(job) {
-                run.stop_permit_tasks();
+                let free = run.hosts.close();
+                run.releasing.extend(free);
             }
         }
+        // The requests under way get the grace period. Once none is, the records of those
+        // that just ended are waited for while they keep coming.
         let deadline = Instant::now() + grace;
         while self.held() > 0 && Instant::now() < deadline {
-            let wait = deadline.saturating_duration_since(Instant::now());
+            let mut wait = deadline.saturating_duration_since(Instant::now());
+            if self.runs.values().all(|run| run.hosts.in_use() == 0) {
+                wait = wait.min(SETTLE);
+            }
             match tokio::time::timeout(wait, incoming.recv()).await {
                 Ok(Some(Event::Records(job, ready))) => {
                     let done = self.take_records(&job, &ready)?;
                     self.complete(done).await?;
-                }
-                // The lines that waited went back: it is kept, and given back below.
-                Ok(Some(Event::Permit { job, host, holder })) => {
-                    self.permit_came(&job, host, holder);
                 }
                 Ok(Some(Event::Ended(..))) => {}
                 Ok(None) | Err(_) => break,
             }
         }
         for job in &jobs {
+            if let Some(run) = self.runs.get_mut(job) {
+                // The requests still under way are abandoned: their permits go back too.
+                run.stop.raise();
+                run.close();
+            }
             self.hand_back_where(job, |_| true).await;
         }
         let handed: Vec<JobName> = self.runs.keys().cloned().collect();
@@ -1103,29 +905,19 @@ impl Worker {
             .filter(|(_, held)| pick(held))
             .map(|(line, _)| *line)
             .collect();
-        if lines.is_empty()
-            && run.releasing.is_empty()
-            && run.lanes.values().all(|lane| lane.spare.lock().is_empty())
-        {
+        if lines.is_empty() && run.releasing.is_empty() {
             return;
         }
         let mut leases = Vec::new();
-        // At a stop nothing waits any more: the kept permits go back too.
-        let mut permits = run.take_spares(false);
-        permits.append(&mut run.releasing);
+        let permits = std::mem::take(&mut run.releasing);
         for line in lines {
             if let Some(held) = run.held.remove(&line) {
-                run.free_share(&held);
-                permits.extend(held.permit.clone());
                 run.handed_back(&held.lease);
                 leases.push(held.lease);
             }
         }
         run.serial
             .retain(|lease| run.held.contains_key(&lease.line));
-        for lane in run.lanes.values_mut() {
-            lane.waiting.retain(|line| run.held.contains_key(line));
-        }
         let mut note = OutageNote::new("worker");
         // A broker that stays away: the leases run out by themselves.
         let stop = StopSignal::new();
@@ -1141,6 +933,10 @@ impl Worker {
         timer.abort();
     }
 }
+
+/// At a stop, once no request is under way, how long the worker waits for more records of
+/// those that just ended (their pages being read) before it hands back the rest.
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// How long a worker may take to fetch a host's robots.txt before another may take over (its
 /// time limits and retries fit well within it).
@@ -1211,109 +1007,5 @@ impl SharedRobots for JobRobots {
         Box::pin(async move {
             let _ = paced.await;
         })
-    }
-}
-
-/// Permits given out so far by this process: each holder is unique.
-static PERMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// One host's job-wide permits, for the loop's lane of that host: each ask is answered with a
-/// permit whose start is reserved under the job's `--rate`: one of the host's spares if there
-/// is one (a line of the host finished), else a new one from the broker, those of all the asks
-/// waiting taken in one round trip. A task of its own, so a host at its limit holds back only
-/// its own lines.
-struct PermitTask {
-    queue: RedisQueue,
-    job: JobName,
-    host: String,
-    worker: String,
-    per_host: usize,
-    rate: Option<f64>,
-    ttl: Duration,
-    spare: Spares,
-    events: mpsc::UnboundedSender<Event>,
-}
-
-impl PermitTask {
-    async fn run(self, mut asks: mpsc::UnboundedReceiver<()>) {
-        let mut note = OutageNote::new("worker");
-        let mut wanted = 0usize;
-        let mut wait = Duration::from_millis(5);
-        let mut said: Option<Instant> = None;
-        loop {
-            if wanted == 0 {
-                match asks.recv().await {
-                    Some(()) => wanted = 1,
-                    None => return,
-                }
-            }
-            // Every ask waiting is answered together: one round trip for all of them.
-            while asks.try_recv().is_ok() {
-                wanted += 1;
-            }
-            let mut holders = Vec::new();
-            while holders.len() < wanted
-                && let Some(holder) = self.spare.pop()
-            {
-                holders.push(holder);
-            }
-            if holders.len() < wanted {
-                let fresh: Vec<String> = (holders.len()..wanted)
-                    .map(|_| {
-                        let n = PERMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        format!("{}/{n}", self.worker)
-                    })
-                    .collect();
-                let taken = retry(&mut note, None, || {
-                    self.queue
-                        .acquire_hosts(&self.job, &self.host, &fresh, self.per_host, self.ttl)
-                })
-                .await;
-                match taken {
-                    Ok(Some(taken)) => holders.extend(fresh.into_iter().take(taken)),
-                    Ok(None) => {}
-                    // The job is gone: the loop drops its run.
-                    Err(QueueError::NoSuchJob { .. }) => return,
-                    // Any other refusal is said (every 30 s at most) and tried again below, so
-                    // the host's lines are not left waiting for a task that ended.
-                    Err(error) => {
-                        if said.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(30)) {
-                            eprintln!(
-                                "abreast worker: could not take a permit of {} for job {}: {error}; trying again",
-                                self.host, self.job
-                            );
-                            said = Some(Instant::now());
-                        }
-                    }
-                }
-            }
-            wanted -= holders.len();
-            for holder in holders {
-                if let Some(rate) = self.rate {
-                    let reserved = retry(&mut note, None, || {
-                        self.queue.reserve_start(&self.job, &self.host, rate)
-                    })
-                    .await;
-                    if let Ok(Some(wait)) = reserved {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                let permit = Event::Permit {
-                    job: self.job.clone(),
-                    host: self.host.clone(),
-                    holder,
-                };
-                if self.events.send(permit).is_err() {
-                    return;
-                }
-            }
-            if wanted > 0 {
-                // The host is at its limit: ask again later, or take a permit a line freed.
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_millis(100));
-            } else {
-                wait = Duration::from_millis(5);
-            }
-        }
     }
 }

@@ -350,6 +350,56 @@ fn a_broker_job_s_workers_keep_a_host_s_crawl_delay_between_them() {
     );
 }
 
+#[test]
+fn a_broker_job_s_redirect_hops_keep_the_job_wide_per_host_limit_of_the_host_they_lead_to() {
+    let redis = abreast_queue::LocalRedis::start().expect("redis-server starts (install it)");
+    // Two names for 127.0.0.1 from the first site's name server: its pages redirect at once
+    // from `start.site.test` to `target.site.test`, the second site, which takes its time.
+    let start = Site::start_in_background(
+        SiteConfig::default()
+            .pages(1)
+            .dns(Some("127.0.0.1:0".parse().unwrap())),
+    )
+    .unwrap();
+    let target = Site::start_in_background(
+        SiteConfig::default()
+            .pages(8)
+            .latency("300ms".parse().unwrap()),
+    )
+    .unwrap();
+    let (from, to) = (start.addr().port(), target.addr().port());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    let lines: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                "http://start.site.test:{from}/fault/redirect-to?url=http://target.site.test:{to}/page/{i}"
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let _workers = three_workers(&redis);
+    let dns = start.dns_addr().unwrap().to_string();
+    let out = dir.path().join("out.jsonl");
+    let mut collect = abreast();
+    collect
+        .arg("fetch")
+        .arg(&input)
+        .args(["--broker", &redis.url(), "--job", "hops", "--per-host", "1"])
+        .args(["--robots", "obey", "--dns-server", &dns, "-o"])
+        .arg(&out);
+    run_expecting(&mut collect, 0);
+    let records = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(records.lines().count(), 6, "{records}");
+    assert!(
+        records.lines().all(|line| line.contains(r#""ok":true"#)),
+        "{records}"
+    );
+    // The start pages go one at a time job-wide and answer at once: without the job-wide
+    // permit for the host a hop leads to, each worker would be at the slow host at once.
+    assert_eq!(target.counters().most_in_flight(), 1);
+}
+
 /// Three workers of `redis` (hybrid, async and threads, `-j 2`), once all three serve (each
 /// reports itself when it starts).
 fn three_workers(redis: &abreast_queue::LocalRedis) -> Vec<KillOnDrop> {

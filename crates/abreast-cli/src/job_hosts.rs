@@ -1,0 +1,431 @@
+//! A broker job's per-host limits in one worker: the job-wide permits (`--per-host`, and each
+//! start under `--rate`) that the worker's fetch waits for before each request, redirect hops
+//! included ([`abreast_fetch::SharedHosts`]).
+//!
+//! A permit is a holder's name in the host's set on the broker. A request that finishes hands
+//! its permit straight to the next request of its host waiting in this worker, on the thread
+//! that finished it: no round trip, no hop through the worker's loop. Only a host short of
+//! permits asks the broker, from one task per host ([`PermitTask`]) that answers the asks
+//! waiting together. A permit no request has wanted for a while goes back to the broker, for
+//! the other workers ([`JobHosts::take_idle`]).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use abreast_fetch::{SharedHosts, SharedPermit};
+use abreast_queue::{JobName, Queue, QueueError, RedisQueue};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::broker::{OutageNote, retry};
+
+/// How long a free permit stays with a worker that no request of its host wants before it goes
+/// back to the broker.
+pub const IDLE_PERMIT: Duration = Duration::from_millis(20);
+
+/// Permits given out so far by this process: each holder is unique.
+static PERMITS: AtomicU64 = AtomicU64::new(0);
+
+/// One job's hosts in this worker: what its fetch asks before each request.
+#[derive(Debug)]
+pub struct JobHosts {
+    queue: RedisQueue,
+    job: JobName,
+    worker: String,
+    per_host: usize,
+    rate: Option<f64>,
+    /// How long a permit lives on the broker unless renewed (the job's lease).
+    ttl: Duration,
+    runtime: tokio::runtime::Handle,
+    state: Arc<Mutex<State>>,
+}
+
+/// The hosts' permits, shared by the fetch's requests, the permit tasks and the worker's loop.
+#[derive(Debug, Default)]
+struct State {
+    hosts: HashMap<String, HostShare>,
+    /// No request may start any more (the worker is stopping): those that ask wait until the
+    /// run ends.
+    closed: bool,
+    /// The run is over: a request still waiting goes on without a permit (its record is not
+    /// kept), and a permit handed in is not kept.
+    ended: bool,
+}
+
+/// One host's permits in this worker.
+#[derive(Debug, Default)]
+struct HostShare {
+    /// Permits held and free, with when each went free.
+    spare: Vec<(String, Instant)>,
+    /// Requests waiting for a permit, oldest first.
+    waiters: VecDeque<oneshot::Sender<String>>,
+    /// Permits that requests hold now.
+    in_use: HashSet<String>,
+    /// Asks sent to the host's task and not answered yet.
+    asked: usize,
+    /// The host's permit task, once started: what to ask it, and the task.
+    task: Option<(mpsc::UnboundedSender<()>, tokio::task::JoinHandle<()>)>,
+}
+
+impl HostShare {
+    fn is_idle(&self) -> bool {
+        self.spare.is_empty() && self.waiters.is_empty() && self.in_use.is_empty()
+    }
+
+    /// Hands `holder` to the oldest request still waiting; gives it back if none is.
+    fn hand_to_waiter(&mut self, mut holder: String) -> Result<(), String> {
+        while let Some(waiter) = self.waiters.pop_front() {
+            self.in_use.insert(holder.clone());
+            match waiter.send(holder) {
+                Ok(()) => return Ok(()),
+                // That request was cancelled: the next one gets it.
+                Err(back) => {
+                    self.in_use.remove(&back);
+                    holder = back;
+                }
+            }
+        }
+        Err(holder)
+    }
+}
+
+/// A request's job-wide permit: dropping it frees the permit for the host's next request.
+struct JobPermit {
+    state: Arc<Mutex<State>>,
+    host: String,
+    holder: String,
+    /// Without `--rate` a freed permit goes straight to a waiting request; with it, each start
+    /// is reserved on the broker by the host's task, which takes spares first.
+    hand_over: bool,
+}
+
+impl Drop for JobPermit {
+    fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        if state.ended {
+            return;
+        }
+        let closed = state.closed;
+        let Some(share) = state.hosts.get_mut(&self.host) else {
+            return;
+        };
+        if !share.in_use.remove(&self.holder) {
+            return;
+        }
+        let holder = std::mem::take(&mut self.holder);
+        let holder = if self.hand_over && !closed {
+            match share.hand_to_waiter(holder) {
+                Ok(()) => return,
+                Err(holder) => holder,
+            }
+        } else {
+            holder
+        };
+        share.spare.push((holder, Instant::now()));
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl JobHosts {
+    /// The hosts of `job` for worker `worker`, whose permit tasks run on `runtime`.
+    pub fn new(
+        queue: RedisQueue,
+        job: JobName,
+        worker: String,
+        per_host: usize,
+        rate: Option<f64>,
+        ttl: Duration,
+        runtime: tokio::runtime::Handle,
+    ) -> JobHosts {
+        JobHosts {
+            queue,
+            job,
+            worker,
+            per_host: per_host.max(1),
+            rate,
+            ttl,
+            runtime,
+            state: Arc::default(),
+        }
+    }
+
+    /// Every permit held, free or in use, as `(host, holder)`: to renew.
+    pub fn holders(&self) -> Vec<(String, String)> {
+        let state = lock(&self.state);
+        let mut held = Vec::new();
+        for (host, share) in &state.hosts {
+            let free = share.spare.iter().map(|(holder, _)| holder);
+            for holder in share.in_use.iter().chain(free) {
+                held.push((host.clone(), holder.clone()));
+            }
+        }
+        held
+    }
+
+    /// The permits free for at least [`IDLE_PERMIT`] with no request of their host waiting,
+    /// taken out: to give back to the broker. A host left with nothing ends its task.
+    pub fn take_idle(&self) -> Vec<(String, String)> {
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        let mut idle = Vec::new();
+        state.hosts.retain(|host, share| {
+            if share.waiters.is_empty() {
+                share.spare.retain(|(holder, since)| {
+                    let keep = now.duration_since(*since) < IDLE_PERMIT;
+                    if !keep {
+                        idle.push((host.clone(), holder.clone()));
+                    }
+                    keep
+                });
+            }
+            let forget = share.is_idle() && share.asked == 0;
+            if forget && let Some((_, task)) = share.task.take() {
+                task.abort();
+            }
+            !forget
+        });
+        idle
+    }
+
+    /// Lets no request start any more: those that ask from now on, and those waiting, wait
+    /// until [`JobHosts::end`]. The free permits are taken out, to give back.
+    pub fn close(&self) -> Vec<(String, String)> {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        let mut free = Vec::new();
+        for (host, share) in &mut state.hosts {
+            if let Some((_, task)) = share.task.take() {
+                task.abort();
+            }
+            share.asked = 0;
+            free.extend(
+                share
+                    .spare
+                    .drain(..)
+                    .map(|(holder, _)| (host.clone(), holder)),
+            );
+        }
+        free
+    }
+
+    /// Requests holding a permit now.
+    pub fn in_use(&self) -> usize {
+        let state = lock(&self.state);
+        state.hosts.values().map(|share| share.in_use.len()).sum()
+    }
+
+    /// The run is over: its permit tasks end, the requests still waiting go on without a
+    /// permit (the run is stopped and keeps none of their records), and every permit held is
+    /// taken out, to give back.
+    pub fn end(&self) -> Vec<(String, String)> {
+        let mut state = lock(&self.state);
+        state.ended = true;
+        let mut held = Vec::new();
+        for (host, mut share) in state.hosts.drain() {
+            if let Some((_, task)) = share.task.take() {
+                task.abort();
+            }
+            let free = share.spare.into_iter().map(|(holder, _)| holder);
+            held.extend(
+                share
+                    .in_use
+                    .into_iter()
+                    .chain(free)
+                    .map(|h| (host.clone(), h)),
+            );
+            // Dropped, the waiters' senders wake them.
+        }
+        held
+    }
+
+    /// Asks `host`'s task for one more permit, starting the task if it has none.
+    fn ask(&self, host: &str, share: &mut HostShare) {
+        let (ask, _) = share.task.get_or_insert_with(|| {
+            let (ask, asks) = mpsc::unbounded_channel();
+            let task = PermitTask {
+                queue: self.queue.clone(),
+                job: self.job.clone(),
+                host: host.to_owned(),
+                worker: self.worker.clone(),
+                per_host: self.per_host,
+                rate: self.rate,
+                ttl: self.ttl,
+                state: Arc::clone(&self.state),
+            };
+            (ask, self.runtime.spawn(task.run(asks)))
+        });
+        if ask.send(()).is_ok() {
+            share.asked += 1;
+        }
+    }
+}
+
+impl SharedHosts for JobHosts {
+    fn acquire<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = SharedPermit> + Send + 'a>> {
+        let hand_over = self.rate.is_none();
+        let waiting = {
+            let mut state = lock(&self.state);
+            if state.ended {
+                return Box::pin(std::future::ready(SharedPermit::new(())));
+            }
+            let closed = state.closed;
+            let share = state.hosts.entry(host.to_owned()).or_default();
+            let (send, receive) = oneshot::channel();
+            if !closed {
+                if hand_over && let Some((holder, _)) = share.spare.pop() {
+                    share.in_use.insert(holder.clone());
+                    return Box::pin(std::future::ready(self.permit(host, holder)));
+                }
+                share.waiters.push_back(send);
+                if share.asked < share.waiters.len() {
+                    self.ask(host, share);
+                }
+            } else {
+                // Kept, so that `end` wakes it.
+                share.waiters.push_back(send);
+            }
+            receive
+        };
+        Box::pin(async move {
+            match waiting.await {
+                Ok(holder) => self.permit(host, holder),
+                // The run ended while it waited.
+                Err(_) => SharedPermit::new(()),
+            }
+        })
+    }
+}
+
+impl JobHosts {
+    fn permit(&self, host: &str, holder: String) -> SharedPermit {
+        SharedPermit::new(JobPermit {
+            state: Arc::clone(&self.state),
+            host: host.to_owned(),
+            holder,
+            hand_over: self.rate.is_none(),
+        })
+    }
+}
+
+/// One host's job-wide permits from the broker: each ask is answered with a permit whose start
+/// is reserved under the job's `--rate`: one of the host's spares if there is one, else a new
+/// one from the broker, those of all the asks waiting taken in one round trip. A task of its
+/// own, so a host at its limit holds back only its own requests.
+struct PermitTask {
+    queue: RedisQueue,
+    job: JobName,
+    host: String,
+    worker: String,
+    per_host: usize,
+    rate: Option<f64>,
+    ttl: Duration,
+    state: Arc<Mutex<State>>,
+}
+
+impl PermitTask {
+    async fn run(self, mut asks: mpsc::UnboundedReceiver<()>) {
+        let mut note = OutageNote::new("worker");
+        let mut wanted = 0usize;
+        let mut wait = Duration::from_millis(5);
+        let mut said: Option<Instant> = None;
+        loop {
+            if wanted == 0 {
+                match asks.recv().await {
+                    Some(()) => wanted = 1,
+                    None => return,
+                }
+            }
+            // Every ask waiting is answered together: one round trip for all of them.
+            while asks.try_recv().is_ok() {
+                wanted += 1;
+            }
+            let mut holders = self.spares(wanted);
+            if holders.len() < wanted {
+                let fresh: Vec<String> = (holders.len()..wanted)
+                    .map(|_| {
+                        let n = PERMITS.fetch_add(1, Ordering::Relaxed);
+                        format!("{}/{n}", self.worker)
+                    })
+                    .collect();
+                let taken = retry(&mut note, None, || {
+                    self.queue
+                        .acquire_hosts(&self.job, &self.host, &fresh, self.per_host, self.ttl)
+                })
+                .await;
+                match taken {
+                    Ok(Some(taken)) => holders.extend(fresh.into_iter().take(taken)),
+                    Ok(None) => {}
+                    // The job is gone: the worker drops its run.
+                    Err(QueueError::NoSuchJob { .. }) => return,
+                    // Any other refusal is said (every 30 s at most) and tried again below, so
+                    // the host's requests are not left waiting for a task that ended.
+                    Err(error) => {
+                        if said.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(30)) {
+                            eprintln!(
+                                "abreast worker: could not take a permit of {} for job {}: {error}; trying again",
+                                self.host, self.job
+                            );
+                            said = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+            wanted -= holders.len();
+            for holder in holders {
+                if let Some(rate) = self.rate {
+                    let reserved = retry(&mut note, None, || {
+                        self.queue.reserve_start(&self.job, &self.host, rate)
+                    })
+                    .await;
+                    if let Ok(Some(wait)) = reserved {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                self.deliver(holder);
+            }
+            if wanted > 0 {
+                // The host is at its limit: ask again later, or take a permit a request freed.
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(100));
+            } else {
+                wait = Duration::from_millis(5);
+            }
+        }
+    }
+
+    /// Up to `wanted` of the host's free permits, taken out.
+    fn spares(&self, wanted: usize) -> Vec<String> {
+        let mut state = lock(&self.state);
+        let Some(share) = state.hosts.get_mut(&self.host) else {
+            return Vec::new();
+        };
+        let keep = share.spare.len().saturating_sub(wanted);
+        share
+            .spare
+            .drain(keep..)
+            .map(|(holder, _)| holder)
+            .collect()
+    }
+
+    /// Hands a permit to the host's oldest waiting request, or keeps it free.
+    fn deliver(&self, holder: String) {
+        let mut state = lock(&self.state);
+        if state.ended {
+            return;
+        }
+        let share = state.hosts.entry(self.host.clone()).or_default();
+        share.asked = share.asked.saturating_sub(1);
+        if let Err(holder) = share.hand_to_waiter(holder) {
+            share.spare.push((holder, Instant::now()));
+        }
+    }
+}
