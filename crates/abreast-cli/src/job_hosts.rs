@@ -46,10 +46,10 @@ pub struct JobHosts {
 struct State {
     hosts: HashMap<String, HostShare>,
     /// No request may start any more (the worker is stopping): those that ask wait until the
-    /// run ends.
+    /// run is cancelled, and never start.
     closed: bool,
-    /// The run is over: a request still waiting goes on without a permit (its record is not
-    /// kept), and a permit handed in is not kept.
+    /// The run is over: no permit is kept or handed out any more, and a permit task that
+    /// brings one gives it back itself.
     ended: bool,
 }
 
@@ -116,7 +116,11 @@ impl Drop for JobPermit {
         let holder = std::mem::take(&mut self.holder);
         let holder = if self.hand_over && !closed {
             match share.hand_to_waiter(holder) {
-                Ok(()) => return,
+                // That request's ask to the host's task is answered.
+                Ok(()) => {
+                    share.asked = share.asked.saturating_sub(1);
+                    return;
+                }
                 Err(holder) => holder,
             }
         } else {
@@ -193,16 +197,16 @@ impl JobHosts {
         idle
     }
 
-    /// Lets no request start any more: those that ask from now on, and those waiting, wait
-    /// until [`JobHosts::end`]. The free permits are taken out, to give back.
+    /// Lets no request start any more: those that ask from now on, and those waiting, never
+    /// start (the run cancels them). The free permits are taken out, to give back. The permit
+    /// tasks are not aborted, since one may have taken permits on the broker that it has not
+    /// handed in yet: each sees the gate closed and gives those back itself.
     pub fn close(&self) -> Vec<(String, String)> {
         let mut state = lock(&self.state);
         state.closed = true;
         let mut free = Vec::new();
         for (host, share) in &mut state.hosts {
-            if let Some((_, task)) = share.task.take() {
-                task.abort();
-            }
+            share.task = None;
             share.asked = 0;
             free.extend(
                 share
@@ -220,17 +224,14 @@ impl JobHosts {
         state.hosts.values().map(|share| share.in_use.len()).sum()
     }
 
-    /// The run is over: its permit tasks end, the requests still waiting go on without a
-    /// permit (the run is stopped and keeps none of their records), and every permit held is
-    /// taken out, to give back.
+    /// The run is over: every permit held is taken out, to give back; the permit tasks end
+    /// (giving back themselves what they bring after this), and a request still waiting never
+    /// starts (it is cancelled with the run).
     pub fn end(&self) -> Vec<(String, String)> {
         let mut state = lock(&self.state);
         state.ended = true;
         let mut held = Vec::new();
-        for (host, mut share) in state.hosts.drain() {
-            if let Some((_, task)) = share.task.take() {
-                task.abort();
-            }
+        for (host, share) in state.hosts.drain() {
             let free = share.spare.into_iter().map(|(holder, _)| holder);
             held.extend(
                 share
@@ -239,7 +240,6 @@ impl JobHosts {
                     .chain(free)
                     .map(|h| (host.clone(), h)),
             );
-            // Dropped, the waiters' senders wake them.
         }
         held
     }
@@ -275,7 +275,7 @@ impl SharedHosts for JobHosts {
         let waiting = {
             let mut state = lock(&self.state);
             if state.ended {
-                return Box::pin(std::future::ready(SharedPermit::new(())));
+                return Box::pin(std::future::pending());
             }
             let closed = state.closed;
             let share = state.hosts.entry(host.to_owned()).or_default();
@@ -290,7 +290,7 @@ impl SharedHosts for JobHosts {
                     self.ask(host, share);
                 }
             } else {
-                // Kept, so that `end` wakes it.
+                // It never starts: the run cancels it at its end.
                 share.waiters.push_back(send);
             }
             receive
@@ -298,8 +298,8 @@ impl SharedHosts for JobHosts {
         Box::pin(async move {
             match waiting.await {
                 Ok(holder) => self.permit(host, holder),
-                // The run ended while it waited.
-                Err(_) => SharedPermit::new(()),
+                // The run ended while it waited: the request never starts.
+                Err(_) => std::future::pending().await,
             }
         })
     }
@@ -348,6 +348,12 @@ impl PermitTask {
             while asks.try_recv().is_ok() {
                 wanted += 1;
             }
+            // Only as many as requests still wait for (a request that ended may have handed
+            // its permit to one), and none once the gate is closed.
+            wanted = self.still_wanted(wanted);
+            if wanted == 0 {
+                continue;
+            }
             let mut holders = self.spares(wanted);
             if holders.len() < wanted {
                 let fresh: Vec<String> = (holders.len()..wanted)
@@ -390,7 +396,14 @@ impl PermitTask {
                         tokio::time::sleep(wait).await;
                     }
                 }
-                self.deliver(holder);
+                if let Err(late) = self.deliver(holder) {
+                    // The gate closed meanwhile: this task gives it back itself.
+                    let permit = [(self.host.clone(), late)];
+                    let _ = retry(&mut note, None, || {
+                        self.queue.hand_back(&self.job, &self.worker, &[], &permit)
+                    })
+                    .await;
+                }
             }
             if wanted > 0 {
                 // The host is at its limit: ask again later, or take a permit a request freed.
@@ -416,16 +429,33 @@ impl PermitTask {
             .collect()
     }
 
-    /// Hands a permit to the host's oldest waiting request, or keeps it free.
-    fn deliver(&self, holder: String) {
+    /// How many of `wanted` permits requests still wait for: at most one per waiting request,
+    /// none once the gate is closed.
+    fn still_wanted(&self, wanted: usize) -> usize {
         let mut state = lock(&self.state);
-        if state.ended {
-            return;
+        if state.closed || state.ended {
+            return 0;
+        }
+        let Some(share) = state.hosts.get_mut(&self.host) else {
+            return 0;
+        };
+        let wanted = wanted.min(share.waiters.len());
+        share.asked = wanted;
+        wanted
+    }
+
+    /// Hands a permit to the host's oldest waiting request, or keeps it free; once the gate is
+    /// closed, it comes back, to give back to the broker.
+    fn deliver(&self, holder: String) -> Result<(), String> {
+        let mut state = lock(&self.state);
+        if state.closed || state.ended {
+            return Err(holder);
         }
         let share = state.hosts.entry(self.host.clone()).or_default();
         share.asked = share.asked.saturating_sub(1);
         if let Err(holder) = share.hand_to_waiter(holder) {
             share.spare.push((holder, Instant::now()));
         }
+        Ok(())
     }
 }

@@ -131,7 +131,7 @@ impl Batch {
     }
 }
 
-/// One job this worker serves: its settings and its running fetch.
+/// One job this worker serves: its running fetch, the lines it holds, its hosts' permits.
 struct JobRun {
     lease: Duration,
     max_deliveries: u32,
@@ -303,8 +303,8 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
         };
         let ticked = tokio::select! {
             event = incoming.recv() => {
-                // The other events keep their order before the records (a lease is fed before
-                // its record comes); a fetch's end waits until its records are completed.
+                // The events waiting are taken together; a fetch's end waits until its
+                // records are completed.
                 let mut ended = Vec::new();
                 let mut next = event;
                 while let Some(event) = next.take() {
@@ -496,7 +496,7 @@ impl Worker {
         };
         let mut config = self.config.clone();
         config.per_host = settings.per_host.max(1);
-        // The job-wide rate is kept on the broker, before a URL is fed.
+        // The job-wide rate is kept on the broker, and taken before each request (JobHosts).
         config.rate = None;
         config.http = settings.http.clone();
         let (feed, lines) = flume::unbounded::<String>();
@@ -833,7 +833,6 @@ impl Worker {
 
     fn drop_run(&mut self, job: &JobName) {
         if let Some(mut run) = self.runs.remove(job) {
-            // Stopped first, so that the requests that `close` wakes are not made.
             run.stop.raise();
             run.close();
             // The reader ends at once (the fetch's grace is zero) and is not waited for.
@@ -872,6 +871,12 @@ impl Worker {
                 Ok(Some(Event::Ended(..))) => {}
                 Ok(None) | Err(_) => break,
             }
+            // The permits that the requests just ended freed go back now, for the others.
+            for run in self.runs.values_mut() {
+                let free = run.hosts.close();
+                run.releasing.extend(free);
+            }
+            self.release_permits().await;
         }
         for job in &jobs {
             if let Some(run) = self.runs.get_mut(job) {

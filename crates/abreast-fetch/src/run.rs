@@ -273,6 +273,12 @@ impl Records {
             match received {
                 Ok((sequence, record)) if self.ordered => {
                     self.reorder.insert(sequence, record);
+                    // Records out of order that keep coming do not hold the caller past its
+                    // time.
+                    if Instant::now() >= deadline && !self.reorder.contains_key(&self.next_sequence)
+                    {
+                        return Next::Pending;
+                    }
                 }
                 Ok((_, record)) => return self.hand_out(record),
                 Err(flume::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
