@@ -459,3 +459,85 @@ impl PermitTask {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abreast_queue::{BrokerUrl, LocalRedis};
+    use tokio::time::timeout;
+
+    /// Long enough to see that a request waits; the checks that must succeed wait much longer.
+    const WAITS: Duration = Duration::from_millis(100);
+    const HANG_LIMIT: Duration = Duration::from_secs(30);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_freed_permit_goes_to_the_next_request_and_a_closed_gate_starts_none() {
+        let redis = LocalRedis::start().expect("redis-server starts (install it)");
+        let queue = RedisQueue::connect(&BrokerUrl::parse(&redis.url()).unwrap())
+            .await
+            .unwrap();
+        let job = JobName::new("hosts").unwrap();
+        let ttl = Duration::from_secs(60);
+        let hosts = JobHosts::new(
+            queue.clone(),
+            job.clone(),
+            "w".into(),
+            2,
+            None,
+            ttl,
+            tokio::runtime::Handle::current(),
+        );
+        let first = timeout(HANG_LIMIT, hosts.acquire("h.test")).await.unwrap();
+        let second = timeout(HANG_LIMIT, hosts.acquire("h.test")).await.unwrap();
+        // Both job-wide permits are this worker's: none is left on the broker, and a third
+        // request waits.
+        let probe = |holder: &'static str| queue.acquire_host(&job, "h.test", holder, 2, ttl);
+        assert!(!probe("probe-1").await.unwrap());
+        let mut third = hosts.acquire("h.test");
+        assert!(timeout(WAITS, &mut third).await.is_err());
+        // A request that ends hands its permit to the one waiting, with no round trip.
+        drop(first);
+        let third = timeout(HANG_LIMIT, third).await.expect("handed over");
+        assert_eq!(hosts.holders().len(), 2);
+        assert_eq!(hosts.in_use(), 2);
+        // Closed, the gate starts no request, even with a permit free.
+        assert!(hosts.close().is_empty());
+        drop(second);
+        assert!(timeout(WAITS, hosts.acquire("h.test")).await.is_err());
+        // At the end every permit held comes out, and given back, frees the broker's.
+        let held = hosts.end();
+        assert_eq!(held.len(), 2, "{held:?}");
+        drop(third);
+        queue.hand_back(&job, "w", &[], &held).await.unwrap();
+        assert!(probe("probe-2").await.unwrap());
+        assert!(probe("probe-3").await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_permit_nobody_wants_goes_back_to_the_broker() {
+        let redis = LocalRedis::start().expect("redis-server starts (install it)");
+        let queue = RedisQueue::connect(&BrokerUrl::parse(&redis.url()).unwrap())
+            .await
+            .unwrap();
+        let job = JobName::new("idle").unwrap();
+        let hosts = JobHosts::new(
+            queue.clone(),
+            job.clone(),
+            "w".into(),
+            1,
+            None,
+            Duration::from_secs(60),
+            tokio::runtime::Handle::current(),
+        );
+        drop(timeout(HANG_LIMIT, hosts.acquire("h.test")).await.unwrap());
+        // Free, it stays a while for this worker's next request.
+        assert_eq!(hosts.holders().len(), 1);
+        tokio::time::sleep(IDLE_PERMIT).await;
+        let idle = hosts.take_idle();
+        assert_eq!(idle.len(), 1);
+        assert!(hosts.holders().is_empty());
+        queue.hand_back(&job, "w", &[], &idle).await.unwrap();
+        let free = queue.acquire_host(&job, "h.test", "other", 1, Duration::from_secs(60));
+        assert!(free.await.unwrap());
+    }
+}
