@@ -69,6 +69,7 @@ pub(crate) fn drive(
         limits,
         robots,
         hosts: shared_hosts,
+        cancel: cancel.clone(),
     };
     match config.mode {
         Mode::Threads => threads::drive(config, jobs, sender, cancel, shared, extractor),
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) robots: Option<Arc<RobotsGate>>,
     /// Per-host limits shared with other runs (a broker job's).
     pub(crate) hosts: Option<Arc<dyn crate::SharedHosts>>,
+    /// Fires when the run ends: a blocking thread stops waiting for a shared place then.
+    pub(crate) cancel: CancellationToken,
 }
 
 /// What the driver shares with the run: whether the intake is closed, and counts.
@@ -240,21 +243,29 @@ pub(crate) async fn host_permit(shared: &Shared, url: &Url, floor: Option<Durati
     permit
 }
 
-/// [`host_permit`], waiting on the calling thread.
+/// [`host_permit`], waiting on the calling thread; `None` if the run ended while the request
+/// waited for its place under the shared limits (the request is then abandoned, never made:
+/// an async task waiting there is simply dropped).
 pub(crate) fn host_permit_blocking(
     shared: &Shared,
     url: &Url,
     floor: Option<Duration>,
-) -> HostPermit {
+) -> Option<HostPermit> {
     let host = host_of(url);
     let mut permit = shared.limits.acquire_blocking(host, floor);
     if let Some(hosts) = &shared.hosts {
-        permit = permit.with_shared(futures::executor::block_on(hosts.acquire(host)));
+        let place = futures::executor::block_on(async {
+            tokio::select! {
+                place = hosts.acquire(host) => Some(place),
+                () = shared.cancel.cancelled() => None,
+            }
+        })?;
+        permit = permit.with_shared(place);
     }
     if let Some(gate) = &shared.robots {
         futures::executor::block_on(gate.pace(host, floor));
     }
-    permit
+    Some(permit)
 }
 
 /// The host whose slot a request for `url` takes (empty for a URL without one).

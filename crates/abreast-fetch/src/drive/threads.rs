@@ -16,7 +16,7 @@ use super::{Delivery, Jobs, Shared, guarded, host_permit_blocking, lock};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::blocking::BlockingClient;
 use crate::page::finish_record_at;
-use crate::record::Record;
+use crate::record::{ErrorInfo, ErrorKind, Record};
 
 /// Runs `jobs` on a pool of `-j` threads.
 pub(super) fn drive(
@@ -53,6 +53,8 @@ pub(super) fn drive(
         );
         // The handle is not kept: the task sends its own record.
         let _handle = pool.submit(move || {
+            // Set when the run ended before a request could start: nothing is sent then.
+            let abandoned = std::cell::Cell::new(false);
             let record = guarded(target.line.clone(), |_| match target.fetchable() {
                 Err(refused) => refused,
                 Ok((line, url)) => {
@@ -64,7 +66,10 @@ pub(super) fn drive(
                         },
                     };
                     let fetched = {
-                        let first = host_permit_blocking(&shared, &url, floor);
+                        let Some(first) = host_permit_blocking(&shared, &url, floor) else {
+                            abandoned.set(true);
+                            return Record::failed(line, run_ended());
+                        };
                         let permit = Mutex::new(Some(first));
                         // Each redirect's target is checked too, before it is asked for, and
                         // waits for its own host's slot and pace, the host left freed first.
@@ -74,7 +79,10 @@ pub(super) fn drive(
                                 None => None,
                                 Some(gate) => gate.check_blocking(next, &client)?,
                             };
-                            let moved = host_permit_blocking(&shared, next, floor);
+                            let Some(moved) = host_permit_blocking(&shared, next, floor) else {
+                                abandoned.set(true);
+                                return Err(run_ended());
+                            };
                             *lock(&permit) = Some(moved);
                             Ok(())
                         })
@@ -82,7 +90,9 @@ pub(super) fn drive(
                     finish_record_at(line, fetched, Some(url), (*extractor).as_ref())
                 }
             });
-            delivery.send(record);
+            if !abandoned.get() {
+                delivery.send(record);
+            }
         });
     }
     if intake.is_closed() || cancel.is_cancelled() {
@@ -91,4 +101,12 @@ pub(super) fn drive(
         pool.shutdown();
     }
     Ok(())
+}
+
+/// Why a request that never started has no record: its run ended while it waited.
+fn run_ended() -> ErrorInfo {
+    ErrorInfo::new(
+        ErrorKind::Http,
+        "the run ended before the request could start",
+    )
 }

@@ -1,10 +1,14 @@
 //! The library API: any iterator of URLs in, records out as they complete; a dropped run frees
 //! its threads and worker processes; input errors and stops reach the caller.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use abreast_fetch::{Extraction, FetchError, Mode, Next, RunOptions, StopSignal, fetch};
+use abreast_fetch::{
+    Extraction, FetchError, Mode, Next, RunOptions, SharedHosts, SharedPermit, StopSignal, fetch,
+};
 use abreast_site::{Site, SiteConfig};
+use futures::future::BoxFuture;
 
 use crate::support::{MODES, config, every_config, site};
 
@@ -124,6 +128,50 @@ fn a_stop_ends_the_records_and_counts_the_abandoned() {
         assert!(
             summary.records < 1000,
             "{mode}: the stop ended the run early"
+        );
+    }
+}
+
+/// Shared limits that never give a place: every request waits for one.
+#[derive(Debug)]
+struct NoPlace;
+
+impl SharedHosts for NoPlace {
+    fn acquire<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, SharedPermit> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn a_request_waiting_for_a_shared_place_when_the_run_stops_is_never_made() {
+    let site = site();
+    for (mode, mut config) in every_config() {
+        config.grace = Duration::ZERO;
+        let before = site.counters().requests();
+        let base = site.base_url().to_owned();
+        let urls = (0..4).map(move |n| format!("{base}/page/{n}"));
+        let options = RunOptions {
+            hosts: Some(Arc::new(NoPlace)),
+            ..RunOptions::default()
+        };
+        let mut records = fetch(&config, urls, options).unwrap();
+        assert!(matches!(
+            records.next_timeout(Duration::from_millis(200)),
+            Next::Pending
+        ));
+        records.stop();
+        // Dropped, the run waits for its threads: each must stop waiting for its place.
+        let (dropped, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(records);
+            let _ = dropped.send(());
+        });
+        done.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{mode}: the run's drop hung on a waiting request"));
+        assert_eq!(
+            site.counters().requests(),
+            before,
+            "{mode}: a request was made without its place"
         );
     }
 }
