@@ -641,7 +641,7 @@ impl Worker {
         let body = serde_json::to_string(&record).expect("records serialize");
         let mut note = OutageNote::new("worker");
         retry(&mut note, None, || {
-            self.queue.complete(job, &lease, &body, true, ack, None)
+            self.queue.complete(job, &lease, &body, true, ack)
         })
         .await?;
         self.completed += 1;
@@ -780,8 +780,6 @@ impl Worker {
                     lease: &d.lease,
                     result: &d.body,
                     gave_up: false,
-                    // Its permits were freed as its request ended.
-                    permit: None,
                     ack: d.ack,
                 })
                 .collect();

@@ -119,8 +119,6 @@ pub struct Completion<'a> {
     pub result: &'a str,
     /// Whether the line is given up.
     pub gave_up: bool,
-    /// The host permit `(host, holder)` to release with it.
-    pub permit: Option<(&'a str, &'a str)>,
     /// Ack the lease's entry with it: the worker completes the last line it held of the entry
     /// (the others were completed before, or in the same call).
     pub ack: bool,
@@ -288,8 +286,7 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Appends `result` for the lease's line and, with `ack`, acks the lease's entry, in one
-    /// atomic step; releases the host permit `permit` (`(host, holder)`) in the same step. Only
-    /// a line's first result is appended: true if this one was. `gave_up` counts the line as
+    /// atomic step. Only a line's first result is appended: true if this one was. `gave_up` counts the line as
     /// given up. [`Queue::complete_many`] with one lease.
     fn complete(
         &self,
@@ -298,14 +295,12 @@ pub trait Queue: Send + Sync {
         result: &str,
         gave_up: bool,
         ack: bool,
-        permit: Option<(&str, &str)>,
     ) -> impl Future<Output = Result<bool, QueueError>> + Send {
         async move {
             let completion = Completion {
                 lease,
                 result,
                 gave_up,
-                permit,
                 ack,
             };
             let fresh = self.complete_many(job, &[completion]).await?;

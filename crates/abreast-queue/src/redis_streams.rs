@@ -315,11 +315,10 @@ end
 /// done bits with `BITFIELD`, which returns each bit as it was ([`BITS`]): a line whose bit was
 /// set already had its result, and then the entry (the stream's last, as nothing runs between
 /// the two in a transaction) is cut to the new results, or deleted when none is new. It counts
-/// the lines done and given up, acks and deletes the entries whose lines are all done, and
-/// releases the permits. KEYS: meta, done, results, lines, permit keys... ARGV: the ids of the
-/// entries to ack, the lines, the positions (from 1) of the lines given up, each joined by
-/// commas, then two per permit to release: the index of its key in KEYS, its holder. Returns,
-/// per line, 1 if its result was new.
+/// the lines done and given up, and acks and deletes the entries whose lines are all done.
+/// KEYS: meta, done, results, lines. ARGV: the ids of the entries to ack, the lines, the
+/// positions (from 1) of the lines given up, each joined by commas. Returns, per line, 1 if its
+/// result was new.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local offsets = {}
@@ -332,7 +331,6 @@ for k = 1, #before do
   fresh = fresh + out[k]
 end
 for k in string.gmatch(ARGV[3], '%d+') do gave_up = gave_up + out[tonumber(k)] end
-for i = 4, #ARGV, 2 do redis.call('ZREM', KEYS[tonumber(ARGV[i])], ARGV[i + 1]) end
 if fresh < #before then
   local entry = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
   if entry then
@@ -665,7 +663,6 @@ impl RedisQueue {
         Ok(now as u64)
     }
 
-    /// Acks, deletes and counts entries abreast did not write.
     /// [`Queue::complete_many`] for at most [`RESULTS_PER_ENTRY`] leases: one script, one
     /// entry of results.
     async fn complete_entry(
@@ -680,16 +677,6 @@ impl RedisQueue {
             .key(&keys.done)
             .key(&keys.results)
             .key(&keys.lines);
-        // Each host's permit key once; a lease names its key by its index in KEYS (from 1).
-        let mut hosts: Vec<&str> = Vec::new();
-        for c in completions {
-            if let Some((host, _)) = c.permit
-                && !hosts.contains(&host)
-            {
-                hosts.push(host);
-                invocation.key(keys.host(host));
-            }
-        }
         let lengths = comma_list(completions.iter().map(|c| c.result.len()));
         let lines = comma_list(completions.iter().map(|c| c.lease.line));
         let acks = each_entry_once(completions.iter().filter(|c| c.ack), |c| &c.lease.id);
@@ -701,12 +688,6 @@ impl RedisQueue {
             .arg(comma_list(acks.iter().map(|c| &c.lease.id)))
             .arg(&lines)
             .arg(comma_list(gave_up));
-        for c in completions {
-            if let Some((host, holder)) = c.permit {
-                let index = 5 + hosts.iter().position(|h| *h == host).unwrap_or(0);
-                invocation.arg(index).arg(holder);
-            }
-        }
         // One transaction: the records appended as they are (NOMKSTREAM: a deleted job's
         // stream is not made again), then the script that completes them; the script is loaded
         // in it too, since a broker that restarted has forgotten it.

@@ -183,7 +183,7 @@ async fn lines_on_their_last_delivery_come_alone_the_others_in_bulk() {
         assert!(lease.alone && lease.deliveries == 3, "{lease:?}");
         last.push(lease.line);
         queue
-            .complete(&job, lease, "{}", false, true, None)
+            .complete(&job, lease, "{}", false, true)
             .await
             .unwrap();
     }
@@ -232,14 +232,14 @@ async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_
     // the entry acked with the last.
     for (k, lease) in first.leases[..2].iter().enumerate() {
         queue
-            .complete(&job, lease, "{}", false, false, None)
+            .complete(&job, lease, "{}", false, false)
             .await
             .unwrap();
         assert_eq!(status().await.in_flight, 11 - k as u64);
     }
     for (k, lease) in second.leases[..4].iter().enumerate() {
         queue
-            .complete(&job, lease, "{}", false, k == 3, None)
+            .complete(&job, lease, "{}", false, k == 3)
             .await
             .unwrap();
     }
@@ -254,7 +254,7 @@ async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_
     // "b" completes line 2 and hands the rest back: the next lease gets lines 3 and 8 to 11,
     // their count as it was.
     queue
-        .complete(&job, &taken.leases[0], "{}", false, false, None)
+        .complete(&job, &taken.leases[0], "{}", false, false)
         .await
         .unwrap();
     queue
@@ -273,7 +273,7 @@ async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_
     assert_eq!(numbers(&suspect), [3], "one entry, alone: {suspect:?}");
     assert!(suspect.leases.iter().all(|l| l.alone && l.deliveries == 3));
     queue
-        .complete(&job, &suspect.leases[0], "{}", false, true, None)
+        .complete(&job, &suspect.leases[0], "{}", false, true)
         .await
         .unwrap();
     let suspect = queue.lease(&job, "d", 100).await.unwrap();
@@ -283,7 +283,7 @@ async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_
     // deletes it instead of handing it out, and goes on to new entries.
     for lease in &suspect.leases {
         queue
-            .complete(&job, lease, "{}", false, false, None)
+            .complete(&job, lease, "{}", false, false)
             .await
             .unwrap();
     }
@@ -331,7 +331,7 @@ async fn a_suspect_comes_alone_even_beside_lines_handed_back() {
         assert!(leased.leases[0].alone && leased.leases[0].deliveries == 3);
         lines.push(leased.leases[0].line);
         queue
-            .complete(&job, &leased.leases[0], "{}", false, true, None)
+            .complete(&job, &leased.leases[0], "{}", false, true)
             .await
             .unwrap();
     }
@@ -370,11 +370,11 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     // The old and the new holder both complete line 1: one result.
     let retaken = taken.iter().find(|l| l.line == 1).unwrap();
     let one = queue
-        .complete(&job, retaken, "{\"b\":1}", false, true, None)
+        .complete(&job, retaken, "{\"b\":1}", false, true)
         .await
         .unwrap();
     let two = queue
-        .complete(&job, &first.leases[1], "{\"a\":1}", false, true, None)
+        .complete(&job, &first.leases[1], "{\"a\":1}", false, true)
         .await
         .unwrap();
     assert!(one && !two, "only the first result is appended");
@@ -389,11 +389,11 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
     assert_eq!((again.leases[0].line, again.leases[0].deliveries), (2, 2));
     assert_eq!(again.reclaimed, 0, "a line handed back is no suspect");
     queue
-        .complete(&job, &again.leases[0], "{\"c\":1}", true, true, None)
+        .complete(&job, &again.leases[0], "{\"c\":1}", true, true)
         .await
         .unwrap();
     queue
-        .complete(&job, &first.leases[0], "{\"a\":0}", false, true, None)
+        .complete(&job, &first.leases[0], "{\"a\":0}", false, true)
         .await
         .unwrap();
 
@@ -466,7 +466,7 @@ async fn entries_abreast_did_not_write_are_skipped_and_counted() {
     let leased = queue.lease(&job, "w", 10).await.unwrap();
     assert_eq!((leased.leases.len(), leased.foreign), (1, 2));
     queue
-        .complete(&job, &leased.leases[0], "{}", false, true, None)
+        .complete(&job, &leased.leases[0], "{}", false, true)
         .await
         .unwrap();
     queue
@@ -512,24 +512,14 @@ async fn host_permits_and_starts_hold_across_holders() {
             .await
             .unwrap()
     );
-    let leased = queue.lease(&job, "w", 1).await.unwrap();
-    queue
-        .complete(
-            &job,
-            &leased.leases[0],
-            "{}",
-            false,
-            true,
-            Some(("h.test", "a")),
-        )
-        .await
-        .unwrap();
+    let permit = [("h.test".to_owned(), "a".to_owned())];
+    queue.hand_back(&job, "w", &[], &permit).await.unwrap();
     assert!(
         queue
             .acquire_host(&job, "h.test", "c", 2, ttl)
             .await
             .unwrap(),
-        "released on complete"
+        "given back"
     );
     // Expired holders free their permits.
     assert!(
@@ -645,7 +635,7 @@ async fn a_restarted_broker_keeps_the_job_and_the_client_reconnects() {
     submit(&queue, &job, &spec(60_000), lines(5)).await.unwrap();
     let leased = queue.lease(&job, "w", 2).await.unwrap();
     queue
-        .complete(&job, &leased.leases[0], "{}", false, true, None)
+        .complete(&job, &leased.leases[0], "{}", false, true)
         .await
         .unwrap();
     redis.restart().unwrap();
@@ -685,7 +675,6 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
             lease,
             result,
             gave_up: false,
-            permit: None,
             ack: true,
         })
         .collect();
@@ -699,14 +688,12 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
             lease: &leased.leases[1],
             result: "{\"b\":\"again\"}",
             gave_up: false,
-            permit: None,
             ack: true,
         },
         abreast_queue::Completion {
             lease: &leased.leases[3],
             result: "{\"d\":4}",
             gave_up: false,
-            permit: None,
             ack: true,
         },
     ];
