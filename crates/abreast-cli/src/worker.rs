@@ -810,8 +810,12 @@ impl Worker {
             run.last_extended = now;
             let ids: Vec<String> = run.held.values().map(|h| h.lease.id.clone()).collect();
             let permits = run.hosts.holders();
-            if let Err(error) = self.queue.extend(&job, &self.id, &ids, &permits).await {
-                self.note.report(&error);
+            match self.queue.extend(&job, &self.id, &ids, &permits).await {
+                Ok(()) => {}
+                // Deleted: its lines (maybe all waiting for permits that will never come)
+                // are let go, and the fetch with them.
+                Err(QueueError::NoSuchJob { .. }) => self.drop_run(&job),
+                Err(error) => self.note.report(&error),
             }
         }
     }

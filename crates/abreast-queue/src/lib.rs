@@ -276,7 +276,7 @@ pub trait Queue: Send + Sync {
 
     /// Renews `worker`'s leases on these entries (those it still holds; one another worker
     /// took over stays with that worker; an id may come more than once), and its host permits
-    /// (see [`Queue::acquire_host`]).
+    /// (see [`Queue::acquire_host`]). [`QueueError::NoSuchJob`] once the job is deleted.
     fn extend(
         &self,
         job: &JobName,

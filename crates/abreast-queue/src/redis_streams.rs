@@ -387,7 +387,7 @@ return held
 /// worker, number of ids, ids..., holders (one per permit key).
 const EXTEND: &str = r"
 local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_ms'))
-if not lease then return 0 end
+if not lease then return redis.error_reply('NOJOB the job was deleted') end
 local n = tonumber(ARGV[2])
 for i = 3, 2 + n do
   local p = redis.call('XPENDING', KEYS[2], 'workers', ARGV[i], ARGV[i], 1)

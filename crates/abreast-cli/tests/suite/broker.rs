@@ -592,6 +592,69 @@ fn sigterm_hands_back_what_a_worker_holds() {
 }
 
 #[test]
+fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 4);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let out = dir.path().join("out.jsonl");
+    // The host's one permit (--per-host 1) is someone else's for two minutes: every request of
+    // the worker waits for it.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let url = abreast_queue::BrokerUrl::parse(&redis.url()).unwrap();
+            let queue = abreast_queue::RedisQueue::connect(&url).await.unwrap();
+            let job = abreast_queue::JobName::new("deleted").unwrap();
+            let ttl = Duration::from_secs(120);
+            let taken = abreast_queue::Queue::acquire_host(
+                &queue,
+                &job,
+                "127.0.0.1",
+                "someone-else",
+                1,
+                ttl,
+            );
+            assert!(taken.await.unwrap());
+        });
+    let mut collecting = Running::start(
+        &mut collector(
+            &redis,
+            &input,
+            "deleted",
+            &out,
+            &["--per-host", "1", "--lease", "3s"],
+        ),
+        dir.path(),
+        "collector",
+    );
+    let serving = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    // What the worker's last heartbeat (every 2 s) said it held.
+    let held = || {
+        let (stdout, _) = run_expecting(
+            abreast().args(["status", "--broker", &redis.url(), "--format", "json"]),
+            0,
+        );
+        let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        status["workers"][0]["held"].as_u64()
+    };
+    wait_for("the worker to hold every line", || held() == Some(4));
+    run_expecting(
+        abreast().args(["status", "--broker", &redis.url(), "--delete", "deleted"]),
+        0,
+    );
+    collecting.kill();
+    // The worker lets the lines go at its next renewal of their lease (a third of it).
+    wait_for("the worker to let the deleted job's lines go", || {
+        held() == Some(0)
+    });
+    drop(serving);
+}
+
+#[test]
 fn passwords_are_never_printed_and_bad_brokers_exit_2() {
     let redis = LocalRedis::start_with_password("pw-s3cret").expect("redis-server starts");
     let site = site(0);
