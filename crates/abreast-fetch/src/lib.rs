@@ -52,6 +52,7 @@
 //! | [`ResumeLedger`], [`open_for_resume`], [`Resumed`] | `--resume`: what an earlier run's output already has |
 //! | [`FetchConfig`], [`HttpSettings`], [`Mode`], [`Extraction`], [`Shard`], [`StopSignal`], [`RobotsPolicy`] | what a run is told |
 //! | [`SharedRobots`], [`RobotsFile`] | robots.txt files shared by several runs (a broker job's workers) |
+//! | [`SharedHosts`], [`SharedPermit`] | per-host limits shared by several runs (a broker job's `--per-host` and `--rate`) |
 //! | [`parse_dns_server`], [`CaError`] | `--dns-server`'s parser; why `--cacert` was refused |
 //! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
 //! | [`extract_record`] | the same record for a page already in hand |
@@ -70,7 +71,7 @@
 //! | `http` | [`HttpSettings`], the blocking and async clients, the caching resolver (`dns`), roots and certificate errors (`tls`), body limits and decoding, retries |
 //! | `robots` | robots.txt per RFC 9309: the parser, the matcher, the run's cache of hosts' rules (the step itself is `drive/robots.rs`) |
 //! | `page` | [`Extraction`], the kept body, and making a record of it |
-//! | `hosts` | per-host caps and rates |
+//! | `hosts` | per-host caps and rates; [`SharedHosts`] |
 //! | `record`, `output`, `summary`, `shard` | the record, its writers and the resume ledger, the counts, `--shard` |
 #![deny(missing_docs)]
 
