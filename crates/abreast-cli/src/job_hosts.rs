@@ -30,6 +30,14 @@ static PERMITS: AtomicU64 = AtomicU64::new(0);
 /// One job's hosts in this worker: what its fetch asks before each request.
 #[derive(Debug)]
 pub struct JobHosts {
+    broker: Broker,
+    runtime: tokio::runtime::Handle,
+    state: Arc<Mutex<State>>,
+}
+
+/// Where and how this worker takes a job's permits.
+#[derive(Debug, Clone)]
+struct Broker {
     queue: RedisQueue,
     job: JobName,
     worker: String,
@@ -37,8 +45,6 @@ pub struct JobHosts {
     rate: Option<f64>,
     /// How long a permit lives on the broker unless renewed (the job's lease).
     ttl: Duration,
-    runtime: tokio::runtime::Handle,
-    state: Arc<Mutex<State>>,
 }
 
 /// The hosts' permits, shared by the fetch's requests, the permit tasks and the worker's loop.
@@ -148,12 +154,14 @@ impl JobHosts {
         runtime: tokio::runtime::Handle,
     ) -> JobHosts {
         JobHosts {
-            queue,
-            job,
-            worker,
-            per_host: per_host.max(1),
-            rate,
-            ttl,
+            broker: Broker {
+                queue,
+                job,
+                worker,
+                per_host: per_host.max(1),
+                rate,
+                ttl,
+            },
             runtime,
             state: Arc::default(),
         }
@@ -249,13 +257,8 @@ impl JobHosts {
         let (ask, _) = share.task.get_or_insert_with(|| {
             let (ask, asks) = mpsc::unbounded_channel();
             let task = PermitTask {
-                queue: self.queue.clone(),
-                job: self.job.clone(),
+                broker: self.broker.clone(),
                 host: host.to_owned(),
-                worker: self.worker.clone(),
-                per_host: self.per_host,
-                rate: self.rate,
-                ttl: self.ttl,
                 state: Arc::clone(&self.state),
             };
             (ask, self.runtime.spawn(task.run(asks)))
@@ -271,7 +274,7 @@ impl SharedHosts for JobHosts {
         &'a self,
         host: &'a str,
     ) -> std::pin::Pin<Box<dyn Future<Output = SharedPermit> + Send + 'a>> {
-        let hand_over = self.rate.is_none();
+        let hand_over = self.broker.rate.is_none();
         let waiting = {
             let mut state = lock(&self.state);
             if state.ended {
@@ -311,7 +314,7 @@ impl JobHosts {
             state: Arc::clone(&self.state),
             host: host.to_owned(),
             holder,
-            hand_over: self.rate.is_none(),
+            hand_over: self.broker.rate.is_none(),
         })
     }
 }
@@ -321,18 +324,21 @@ impl JobHosts {
 /// one from the broker, those of all the asks waiting taken in one round trip. A task of its
 /// own, so a host at its limit holds back only its own requests.
 struct PermitTask {
-    queue: RedisQueue,
-    job: JobName,
+    broker: Broker,
     host: String,
-    worker: String,
-    per_host: usize,
-    rate: Option<f64>,
-    ttl: Duration,
     state: Arc<Mutex<State>>,
 }
 
 impl PermitTask {
     async fn run(self, mut asks: mpsc::UnboundedReceiver<()>) {
+        let Broker {
+            queue,
+            job,
+            worker,
+            per_host,
+            rate,
+            ttl,
+        } = &self.broker;
         let mut note = OutageNote::new("worker");
         let mut wanted = 0usize;
         let mut wait = Duration::from_millis(5);
@@ -359,12 +365,11 @@ impl PermitTask {
                 let fresh: Vec<String> = (holders.len()..wanted)
                     .map(|_| {
                         let n = PERMITS.fetch_add(1, Ordering::Relaxed);
-                        format!("{}/{n}", self.worker)
+                        format!("{worker}/{n}")
                     })
                     .collect();
                 let taken = retry(&mut note, None, || {
-                    self.queue
-                        .acquire_hosts(&self.job, &self.host, &fresh, self.per_host, self.ttl)
+                    queue.acquire_hosts(job, &self.host, &fresh, *per_host, *ttl)
                 })
                 .await;
                 match taken {
@@ -378,7 +383,7 @@ impl PermitTask {
                         if said.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(30)) {
                             eprintln!(
                                 "abreast worker: could not take a permit of {} for job {}: {error}; trying again",
-                                self.host, self.job
+                                self.host, job
                             );
                             said = Some(Instant::now());
                         }
@@ -387,9 +392,9 @@ impl PermitTask {
             }
             wanted -= holders.len();
             for holder in holders {
-                if let Some(rate) = self.rate {
+                if let Some(rate) = *rate {
                     let reserved = retry(&mut note, None, || {
-                        self.queue.reserve_start(&self.job, &self.host, rate)
+                        queue.reserve_start(job, &self.host, rate)
                     })
                     .await;
                     if let Ok(Some(wait)) = reserved {
@@ -400,7 +405,7 @@ impl PermitTask {
                     // The gate closed meanwhile: this task gives it back itself.
                     let permit = [(self.host.clone(), late)];
                     let _ = retry(&mut note, None, || {
-                        self.queue.hand_back(&self.job, &self.worker, &[], &permit)
+                        queue.hand_back(job, worker, &[], &permit)
                     })
                     .await;
                 }
