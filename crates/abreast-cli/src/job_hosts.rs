@@ -70,8 +70,10 @@ struct HostShare {
     in_use: HashSet<String>,
     /// Asks sent to the host's task and not answered yet.
     asked: usize,
-    /// The host's permit task, once started: what to ask it, and the task.
-    task: Option<(mpsc::UnboundedSender<()>, tokio::task::JoinHandle<()>)>,
+    /// What to ask the host's permit task, once started. The task ends once this is dropped
+    /// and it has handed in what it was bringing; it is never aborted, since it may hold
+    /// permits taken on the broker that it has not handed in yet.
+    task: Option<mpsc::UnboundedSender<()>>,
 }
 
 impl HostShare {
@@ -181,7 +183,8 @@ impl JobHosts {
     }
 
     /// The permits free for at least [`IDLE_PERMIT`] with no request of their host waiting,
-    /// taken out: to give back to the broker. A host left with nothing ends its task.
+    /// taken out: to give back to the broker. A host left with nothing is forgotten, and its
+    /// task ends.
     pub fn take_idle(&self) -> Vec<(String, String)> {
         let mut state = lock(&self.state);
         let now = Instant::now();
@@ -197,9 +200,6 @@ impl JobHosts {
                 });
             }
             let forget = share.is_idle() && share.asked == 0;
-            if forget && let Some((_, task)) = share.task.take() {
-                task.abort();
-            }
             !forget
         });
         idle
@@ -254,14 +254,15 @@ impl JobHosts {
 
     /// Asks `host`'s task for one more permit, starting the task if it has none.
     fn ask(&self, host: &str, share: &mut HostShare) {
-        let (ask, _) = share.task.get_or_insert_with(|| {
+        let ask = share.task.get_or_insert_with(|| {
             let (ask, asks) = mpsc::unbounded_channel();
             let task = PermitTask {
                 broker: self.broker.clone(),
                 host: host.to_owned(),
                 state: Arc::clone(&self.state),
             };
-            (ask, self.runtime.spawn(task.run(asks)))
+            self.runtime.spawn(task.run(asks));
+            ask
         });
         if ask.send(()).is_ok() {
             share.asked += 1;
