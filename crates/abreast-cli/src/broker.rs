@@ -1,11 +1,12 @@
 //! What the broker's three commands share: the job's settings as they travel to the workers
-//! ([`JobSettings`]), connecting with a retry that says what it waits for, and retrying a
+//! ([`JobSettings`]), the summary of a record that travels beside it ([`record_summary`]),
+//! connecting with a retry that says what it waits for, and retrying a
 //! broker call through an outage.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use abreast_fetch::{HttpSettings, StopSignal};
+use abreast_fetch::{ErrorInfo, ErrorKind, HttpSettings, Record, StopSignal};
 use abreast_queue::{BrokerUrl, QueueError, RedisQueue};
 use anyhow::Context as _;
 
@@ -35,6 +36,51 @@ impl JobSettings {
              version?); resubmit the job with this version",
         )
     }
+}
+
+/// What the collector counts of a record ([`abreast_fetch::Summary::count`]), sent by the
+/// worker beside the record's JSON so that the collector need not decode the record:
+/// `kind:elapsed_ms:attempts:bytes:truncated`, the kind empty for a record without error and
+/// truncated `1` or `0`.
+pub fn record_summary(record: &Record) -> String {
+    format!(
+        "{}:{}:{}:{}:{}",
+        record.error_kind().map_or("", ErrorKind::as_str),
+        record.elapsed_ms,
+        record.attempts,
+        record.bytes,
+        u8::from(record.truncated)
+    )
+}
+
+/// A record with the fields that [`record_summary`] gave (an error's message left empty);
+/// `None` if `summary` is not one.
+pub fn summarized_record(summary: &str) -> Option<Record> {
+    use serde::Deserialize as _;
+    use serde::de::IntoDeserializer as _;
+    let mut fields = summary.split(':');
+    let mut next = || fields.next();
+    let (kind, elapsed, attempts, bytes, truncated) = (next()?, next()?, next()?, next()?, next()?);
+    if next().is_some() {
+        return None;
+    }
+    let mut record = Record::empty("");
+    if !kind.is_empty() {
+        let kind = ErrorKind::deserialize(kind.into_deserializer())
+            .map_err(|_: serde::de::value::Error| ())
+            .ok()?;
+        record.ok = false;
+        record.error = Some(ErrorInfo::new(kind, ""));
+    }
+    record.elapsed_ms = elapsed.parse().ok()?;
+    record.attempts = attempts.parse().ok()?;
+    record.bytes = bytes.parse().ok()?;
+    record.truncated = match truncated {
+        "1" => true,
+        "0" => false,
+        _ => return None,
+    };
+    Some(record)
 }
 
 /// Parses `--broker` (after clap, so that no error shows the password).
@@ -202,4 +248,52 @@ fn random_u32() -> u32 {
             .map_or(0, |d| d.as_nanos()),
     );
     hasher.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_s_summary_gives_back_what_the_collector_counts() {
+        let mut ok = Record::empty("http://a.test/");
+        (ok.elapsed_ms, ok.attempts, ok.bytes, ok.truncated) = (12, 1, 65_536, true);
+        let failed = Record::failed(
+            "http://b.test/",
+            ErrorInfo::new(ErrorKind::Dns, "no such name"),
+        );
+        for record in [ok, failed] {
+            let summary = record_summary(&record);
+            assert!(!summary.contains(','), "{summary}");
+            let back = summarized_record(&summary).unwrap();
+            assert_eq!(
+                (
+                    back.error_kind(),
+                    back.ok,
+                    back.elapsed_ms,
+                    back.attempts,
+                    back.bytes,
+                    back.truncated
+                ),
+                (
+                    record.error_kind(),
+                    record.ok,
+                    record.elapsed_ms,
+                    record.attempts,
+                    record.bytes,
+                    record.truncated
+                )
+            );
+        }
+        for bad in [
+            "",
+            "dns:1:1:1",
+            "dns:1:1:1:0:9",
+            "nonsense:1:1:1:0",
+            ":x:1:1:0",
+            ":1:1:1:2",
+        ] {
+            assert!(summarized_record(bad).is_none(), "{bad:?}");
+        }
+    }
 }

@@ -94,6 +94,16 @@ impl LineCounts {
     }
 }
 
+/// Whether a worker's record is one JSON object on one line, as far as a cheap look tells: it
+/// opens and closes a brace and holds no line break (JSON escapes those in strings).
+fn is_one_object(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    body.starts_with('{')
+        && body.ends_with('}')
+        && !bytes.contains(&b'\n')
+        && !bytes.contains(&b'\r')
+}
+
 /// Runs `abreast fetch --broker`.
 pub fn run(args: &FetchArgs, url: &BrokerUrl, job: &JobName) -> anyhow::Result<ExitCode> {
     let stop = crate::fetch::stop_on_ctrl_c()?;
@@ -491,11 +501,20 @@ impl Collector<'_> {
                     repeats.push((entry.id, entry.line));
                     continue;
                 }
-                let decoded = match writer {
+                let summarized = match writer {
+                    // The worker's summary has what the summary counts; the line is written
+                    // as the worker encoded it, once it is sure to be one line of one object.
+                    Output::Jsonl(_) if is_one_object(&entry.body) => {
+                        crate::broker::summarized_record(&entry.summary)
+                    }
+                    _ => None,
+                };
+                let decoded = match (&*writer, summarized) {
+                    (Output::Jsonl(_), Some(record)) => Ok((record, Some(entry.body))),
                     // The whole line is checked; only the counted fields are kept.
-                    Output::Jsonl(_) => serde_json::from_str::<LineCounts>(&entry.body)
+                    (Output::Jsonl(_), None) => serde_json::from_str::<LineCounts>(&entry.body)
                         .map(|counted| (counted.record(), Some(entry.body))),
-                    Output::Csv(_) => {
+                    (Output::Csv(_), _) => {
                         serde_json::from_str::<Record>(&entry.body).map(|record| (record, None))
                     }
                 };

@@ -97,6 +97,8 @@ struct Done {
     lease: Lease,
     /// The record's JSON.
     body: String,
+    /// What the collector counts of it ([`crate::broker::record_summary`]).
+    summary: String,
     /// Ack the lease's entry with it.
     ack: bool,
     /// A suspect's line: completed at once, before its entry's next line starts.
@@ -759,6 +761,7 @@ impl Worker {
             job: job.clone(),
             lease: held.lease,
             body,
+            summary: crate::broker::record_summary(record),
             ack,
             urgent,
         }))
@@ -779,6 +782,7 @@ impl Worker {
                 .map(|d| Completion {
                     lease: &d.lease,
                     result: &d.body,
+                    summary: &d.summary,
                     gave_up: false,
                     ack: d.ack,
                 })

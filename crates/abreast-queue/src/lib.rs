@@ -117,6 +117,10 @@ pub struct Completion<'a> {
     pub lease: &'a Lease,
     /// The line's result.
     pub result: &'a str,
+    /// What a collector counts of the result, so that it need not decode the result (abreast:
+    /// a record's error kind, time, attempts, bytes and truncation); empty for none. It must not
+    /// hold a comma.
+    pub summary: &'a str,
     /// Whether the line is given up.
     pub gave_up: bool,
     /// Ack the lease's entry with it: the worker completes the last line it held of the entry
@@ -134,6 +138,8 @@ pub struct ResultEntry {
     pub line: u64,
     /// The result as the worker wrote it (abreast: the record's JSON).
     pub body: String,
+    /// The worker's summary of the result ([`Completion::summary`]); empty for none.
+    pub summary: String,
 }
 
 /// What [`Queue::read_results`] found.
@@ -300,6 +306,7 @@ pub trait Queue: Send + Sync {
             let completion = Completion {
                 lease,
                 result,
+                summary: "",
                 gave_up,
                 ack,
             };

@@ -243,9 +243,9 @@ if #ids > 0 then
       local offsets = lines_of(e[2])
       local done, undone = '', 1
       if offsets then
-        local flags = bits(KEYS[3], 'GET', offsets)
+        local flags = get_bits(KEYS[3], offsets)
         undone = 0
-        for _, bit in ipairs(flags) do if bit == 0 then undone = undone + 1 end end
+        for _, flag in ipairs(flags) do if flag == 0 then undone = undone + 1 end end
         done = table.concat(flags)
       end
       if undone == 0 then
@@ -279,10 +279,18 @@ return out
 ";
 
 /// The Lua functions that [`LEASE`], [`COMPLETE`], [`ACK_RESULTS`] and [`IN_FLIGHT`] start
-/// with. `bits(key, op, offsets)`: `BITFIELD key op u1 offset [1]...` for each offset (`op`
-/// `SET`, to 1, or `GET`), 500 to a call (a Lua call takes only so many arguments), and the
-/// bits as they were. `lines_of(fields)`: the numbers of the lines an entry of the lines stream
-/// holds (from its `n` and `l`, one line without `l`), or nil for an entry abreast did not write.
+/// with, on bitmaps of lines (bit `n` in byte `n / 8`, highest bit first, as `BITFIELD`
+/// numbers them).
+///
+/// - `mark(key, at)`: ORs into `key` the spans that `ARGV` holds from `at` on, pairs of a first
+///   byte and its mask (from [`bit_spans`]); each span is one `GETRANGE` and one `SETRANGE`, and
+///   the script works per byte, never per line. Returns the spans as they were ({first byte,
+///   bytes}...) and whether any bit of the masks was set already.
+/// - `was_set(olds, line)`: the bit of `line` (0 or 1) in spans `mark` returned.
+/// - `get_bits(key, lines)`: the bits of `lines` in `key` (0 or 1, in their order), one
+///   `GETRANGE` over them all.
+/// - `lines_of(fields)`: the numbers of the lines an entry of the lines stream holds (from its
+///   `n` and `l`, one line without `l`), or nil for an entry abreast did not write.
 const BITS: &str = r"
 local function lines_of(fields)
   local first, lengths
@@ -294,15 +302,49 @@ local function lines_of(fields)
   for _ in string.gmatch(lengths or '1', '%d+') do lines[#lines + 1] = first + #lines end
   return lines
 end
-local function bits(key, op, offsets)
-  local out = {}
-  for first = 1, #offsets, 500 do
-    local args = {}
-    for j = first, math.min(first + 499, #offsets) do
-      args[#args + 1] = op; args[#args + 1] = 'u1'; args[#args + 1] = offsets[j]
-      if op == 'SET' then args[#args + 1] = 1 end
+local function mark(key, at)
+  local olds, overlap = {}, false
+  for i = at, #ARGV, 2 do
+    local first, mask = tonumber(ARGV[i]), ARGV[i + 1]
+    local old = redis.call('GETRANGE', key, first, first + #mask - 1)
+    if string.find(old, '[^%z]') then
+      local bytes = {}
+      for b = 1, #mask do
+        local o, m = string.byte(old, b) or 0, string.byte(mask, b)
+        if bit.band(o, m) ~= 0 then overlap = true end
+        bytes[b] = bit.bor(o, m)
+      end
+      redis.call('SETRANGE', key, first, string.char(unpack(bytes)))
+    else
+      redis.call('SETRANGE', key, first, mask)
     end
-    for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do out[#out + 1] = bit end
+    olds[#olds + 1] = {first, old}
+  end
+  return olds, overlap
+end
+local function was_set(olds, line)
+  local at = math.floor(line / 8)
+  for _, span in ipairs(olds) do
+    local b = at - span[1] + 1
+    if b >= 1 and b <= #span[2] then
+      return bit.band(string.byte(span[2], b), bit.rshift(128, line % 8)) ~= 0 and 1 or 0
+    end
+  end
+  return 0
+end
+local function get_bits(key, lines)
+  local out, numbers = {}, {}
+  if #lines == 0 then return out end
+  local low, high = tonumber(lines[1]), tonumber(lines[1])
+  for k, line in ipairs(lines) do
+    numbers[k] = tonumber(line)
+    if numbers[k] < low then low = numbers[k] elseif numbers[k] > high then high = numbers[k] end
+  end
+  local first = math.floor(low / 8)
+  local held = redis.call('GETRANGE', key, first, math.floor(high / 8))
+  for k, line in ipairs(numbers) do
+    local byte = string.byte(held, math.floor(line / 8) - first + 1) or 0
+    out[k] = bit.band(byte, bit.rshift(128, line % 8)) ~= 0 and 1 or 0
   end
   return out
 end
@@ -310,29 +352,33 @@ end
 
 /// Completes a batch of a worker's records, after the `XADD` that the same transaction
 /// (`MULTI`) starts with has appended them all as one entry of the results stream (`n` the
-/// lines, `l` the results' lengths, `r` the results one after the other): the records travel
+/// lines, `l` the results' lengths, `r` the results one after the other, `s` their summaries
+/// joined by commas): the records travel
 /// to the stream as the client sent them, never copied through Lua. The script sets the lines'
-/// done bits with `BITFIELD`, which returns each bit as it was ([`BITS`]): a line whose bit was
-/// set already had its result, and then the entry (the stream's last, as nothing runs between
-/// the two in a transaction) is cut to the new results, or deleted when none is new. It counts
-/// the lines done and given up, and acks and deletes the entries whose lines are all done.
-/// KEYS: meta, done, results, lines. ARGV: the ids of the entries to ack, the lines, the
-/// positions (from 1) of the lines given up, each joined by commas. Returns, per line, 1 if its
-/// result was new.
+/// done bits (`mark`, [`BITS`]). When none was set before and no line comes twice, every result
+/// is new and the script never looks at a line. Otherwise it finds the lines that already had
+/// their result, and cuts the entry (the stream's last, as nothing runs between the two in a
+/// transaction) to the new results, or deletes it when none is new. It counts the lines done
+/// and given up, and acks and deletes the entries whose lines are all done. KEYS: meta, done,
+/// results, lines. ARGV: the ids of the entries to ack, the lines, the positions (from 1) of
+/// the lines given up, each joined by commas; the number of lines (0 if one comes twice); the
+/// spans of the lines' bits. Returns, per line, 1 if its result was new; nothing when all are.
 const COMPLETE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
-local offsets = {}
-for line in string.gmatch(ARGV[2], '%d+') do offsets[#offsets + 1] = line end
-local before = bits(KEYS[2], 'SET', offsets)
-local out = {}
-local fresh, gave_up = 0, 0
-for k = 1, #before do
-  out[k] = 1 - before[k]
-  fresh = fresh + out[k]
-end
-for k in string.gmatch(ARGV[3], '%d+') do gave_up = gave_up + out[tonumber(k)] end
-if fresh < #before then
-  local entry = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+local olds, overlap = mark(KEYS[2], 5)
+local out, fresh, gave_up = {}, tonumber(ARGV[4]), 0
+if overlap or fresh == 0 then
+  local seen, offsets = {}, {}
+  fresh = 0
+  for line in string.gmatch(ARGV[2], '%d+') do
+    local n = tonumber(line)
+    offsets[#offsets + 1] = line
+    out[#offsets] = (seen[n] or was_set(olds, n) == 1) and 0 or 1
+    seen[n] = true
+    fresh = fresh + out[#offsets]
+  end
+  for k in string.gmatch(ARGV[3], '%d+') do gave_up = gave_up + out[tonumber(k)] end
+  local entry = fresh < #offsets and redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
   if entry then
     redis.call('XDEL', KEYS[3], entry[1])
     local field = {}
@@ -342,16 +388,27 @@ if fresh < #before then
       for length in string.gmatch(field.l, '%d+') do
         k = k + 1
         local n = tonumber(length)
-        if before[k] == 0 then
+        if out[k] == 1 then
           lines[#lines + 1] = offsets[k]
           kept[#kept + 1] = length
           parts[#parts + 1] = string.sub(field.r, at, at + n - 1)
         end
         at = at + n
       end
-      redis.call('XADD', KEYS[3], '*', 'n', table.concat(lines, ','), 'l', table.concat(kept, ','), 'r', table.concat(parts))
+      local entry = {'n', table.concat(lines, ','), 'l', table.concat(kept, ','), 'r', table.concat(parts)}
+      if field.s then
+        local summaries, k = {}, 0
+        for summary in string.gmatch(field.s .. ',', '([^,]*),') do
+          k = k + 1
+          if out[k] == 1 then summaries[#summaries + 1] = summary end
+        end
+        entry[7], entry[8] = 's', table.concat(summaries, ',')
+      end
+      redis.call('XADD', KEYS[3], '*', unpack(entry))
     end
   end
+else
+  for _ in string.gmatch(ARGV[3], '%d+') do gave_up = gave_up + 1 end
 end
 if fresh > 0 then redis.call('HINCRBY', KEYS[1], 'done', fresh) end
 if gave_up > 0 then redis.call('HINCRBY', KEYS[1], 'gave_up', gave_up) end
@@ -374,8 +431,8 @@ for _, p in ipairs(redis.call('XPENDING', KEYS[1], 'workers', '-', '+', ARGV[2])
     local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]
     local offsets = entry and lines_of(entry[2])
     if offsets then
-      for _, bit in ipairs(bits(KEYS[2], 'GET', offsets)) do
-        if bit == 0 then held = held + 1 end
+      for _, flag in ipairs(get_bits(KEYS[2], offsets)) do
+        if flag == 0 then held = held + 1 end
       end
     end
   end
@@ -423,28 +480,36 @@ return 1
 ";
 
 /// Marks results collected, removes them, closes the open batch. KEYS: meta, collected,
-/// results. ARGV: per entry, its id, how many lines it holds, how many of them are acked here,
-/// then those lines (see `read_results`). An entry leaves the stream once all its lines are
-/// collected: at once when all are acked here (a collector acks what it read, whole entries),
-/// else only if the lines not acked here were collected before.
+/// results. ARGV: the number of entries; the number of lines acked (each once); per entry, its
+/// id, how many lines it holds and how many of them are acked here; then the spans of the acked
+/// lines' bits (`mark`, [`BITS`]). The lines newly collected are those whose bits were not set
+/// before (the collector acks again what it had collected, to remove an entry that came twice):
+/// all of them, unless a bit was set already. An entry leaves the stream once
+/// all its lines are collected: at once when all are acked here (a collector acks what it read,
+/// whole entries), else only if the lines not acked here were collected before.
 const ACK_RESULTS: &str = r"
-local ids, want, got, offsets = {}, {}, {}, {}
-local i = 1
-while i <= #ARGV do
-  local id, k = ARGV[i], tonumber(ARGV[i + 2])
-  if not want[id] then want[id] = tonumber(ARGV[i + 1]); got[id] = 0; ids[#ids + 1] = id end
-  got[id] = got[id] + k
-  for j = i + 3, i + 2 + k do offsets[#offsets + 1] = ARGV[j] end
-  i = i + 3 + k
-end
-local collected = 0
-for _, bit in ipairs(bits(KEYS[2], 'SET', offsets)) do
-  if bit == 0 then collected = collected + 1 end
+local entries = tonumber(ARGV[1])
+local spans_at = 3 + 3 * entries
+local olds, overlap = mark(KEYS[2], spans_at)
+local collected = tonumber(ARGV[2])
+if overlap then
+  collected = 0
+  for k, span in ipairs(olds) do
+    local mask = ARGV[spans_at + 2 * k - 1]
+    for b = 1, #mask do
+      local fresh = bit.band(string.byte(mask, b), bit.bnot(string.byte(span[2], b) or 0))
+      while fresh ~= 0 do
+        collected = collected + 1
+        fresh = bit.band(fresh, fresh - 1)
+      end
+    end
+  end
 end
 if collected > 0 then redis.call('HINCRBY', KEYS[1], 'collected', collected) end
 local whole = {}
-for _, id in ipairs(ids) do
-  if got[id] >= want[id] then
+for i = 3, 2 + 3 * entries, 3 do
+  local id = ARGV[i]
+  if tonumber(ARGV[i + 2]) >= tonumber(ARGV[i + 1]) then
     whole[#whole + 1] = id
   else
     local entry = redis.call('XRANGE', KEYS[3], id, id)[1]
@@ -452,8 +517,8 @@ for _, id in ipairs(ids) do
       local lines = {}
       for line in string.gmatch(entry[2][2], '%d+') do lines[#lines + 1] = line end
       local all = true
-      for _, bit in ipairs(bits(KEYS[2], 'GET', lines)) do
-        if bit == 0 then all = false end
+      for _, flag in ipairs(get_bits(KEYS[2], lines)) do
+        if flag == 0 then all = false end
       end
       if all then whole[#whole + 1] = id end
     end
@@ -684,10 +749,19 @@ impl RedisQueue {
             .zip(completions)
             .filter(|(_, c)| c.gave_up)
             .map(|(k, _)| k);
+        let (spans, distinct) = bit_spans(completions.iter().map(|c| c.lease.line));
         invocation
             .arg(comma_list(acks.iter().map(|c| &c.lease.id)))
             .arg(&lines)
-            .arg(comma_list(gave_up));
+            .arg(comma_list(gave_up))
+            .arg(if distinct == completions.len() {
+                distinct
+            } else {
+                0
+            });
+        for (first, mask) in &spans {
+            invocation.arg(first).arg(mask);
+        }
         // One transaction: the records appended as they are (NOMKSTREAM: a deleted job's
         // stream is not made again), then the script that completes them; the script is loaded
         // in it too, since a broker that restarted has forgotten it.
@@ -705,11 +779,17 @@ impl RedisQueue {
             .arg(lengths)
             .arg("r")
             .arg(Joined(completions))
+            .arg("s")
+            .arg(comma_list(completions.iter().map(|c| c.summary)))
             .ignore()
             .invoke_script(&invocation)
             .query_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
+        // Nothing back: every result was new.
+        if fresh.is_empty() {
+            return Ok(vec![true; completions.len()]);
+        }
         Ok(fresh.into_iter().map(|f| f == 1).collect())
     }
 
@@ -836,23 +916,38 @@ fn read_reply(value: &Value) -> Vec<(String, Vec<(String, String)>)> {
 }
 
 /// The results of an entry of the results stream as [`COMPLETE`] wrote it: each line with its
-/// result; `None` for an entry abreast did not write.
-fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String)>> {
-    let [(n, lines), (l, lengths), (r, results)] = fields else {
-        return None;
+/// result and its summary (empty where the entry has none); `None` for an entry abreast did not
+/// write.
+fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String, String)>> {
+    let (lines, lengths, results, summaries) = match fields {
+        [(n, lines), (l, lengths), (r, results)] => ((n, lines), (l, lengths), (r, results), None),
+        [(n, lines), (l, lengths), (r, results), (s, summaries)] if s == "s" => {
+            ((n, lines), (l, lengths), (r, results), Some(summaries))
+        }
+        _ => return None,
     };
-    if (n.as_str(), l.as_str(), r.as_str()) != ("n", "l", "r") {
+    if (lines.0.as_str(), lengths.0.as_str(), results.0.as_str()) != ("n", "l", "r") {
         return None;
     }
-    let results = split_joined(results, lengths)?;
+    let results = split_joined(results.1, lengths.1)?;
     let lines = lines
+        .1
         .split(',')
         .map(|n| n.parse::<u64>().ok())
         .collect::<Option<Vec<u64>>>()?;
-    (lines.len() == results.len() && results.iter().all(|result| result.len() >= 2)).then(|| {
+    let summaries: Vec<&str> = match summaries {
+        Some(summaries) => summaries.split(',').collect(),
+        None => vec![""; lines.len()],
+    };
+    (lines.len() == results.len()
+        && summaries.len() == lines.len()
+        && results.iter().all(|result| result.len() >= 2))
+    .then(|| {
         lines
             .into_iter()
-            .zip(results.into_iter().map(str::to_owned))
+            .zip(results)
+            .zip(summaries)
+            .map(|((line, result), summary)| (line, result.to_owned(), summary.to_owned()))
             .collect()
     })
 }
@@ -885,11 +980,39 @@ fn each_entry_once<'a, T>(
     items.filter(|item| seen.insert(id_of(item))).collect()
 }
 
+/// Bytes of a bitmap at most this far apart share a span in [`bit_spans`].
+const SPAN_GAP: u64 = 64;
+
+/// The bits of `lines` in a bitmap of lines (bit `n` in byte `n / 8`, highest bit first, as
+/// Redis numbers them), as spans to OR in: each span's first byte and the mask of its bytes.
+/// Lines close together share a span, so the scripts ([`BITS`]) read and write each span at
+/// once and work per byte, not per line. Also returns how many distinct lines there are.
+fn bit_spans(lines: impl IntoIterator<Item = u64>) -> (Vec<(u64, Vec<u8>)>, usize) {
+    let mut bits: Vec<u64> = lines.into_iter().collect();
+    bits.sort_unstable();
+    bits.dedup();
+    let mut spans: Vec<(u64, Vec<u8>)> = Vec::new();
+    for &line in &bits {
+        let (byte, bit) = (line / 8, 0x80u8 >> (line % 8));
+        match spans.last_mut() {
+            Some((first, mask)) if byte < *first + mask.len() as u64 + SPAN_GAP => {
+                let at = (byte - *first) as usize;
+                if at >= mask.len() {
+                    mask.resize(at + 1, 0);
+                }
+                mask[at] |= bit;
+            }
+            _ => spans.push((byte, vec![bit])),
+        }
+    }
+    (spans, bits.len())
+}
+
 /// Items joined by commas, as the scripts take lists.
 fn comma_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     let mut list = String::new();
-    for item in items {
-        if !list.is_empty() {
+    for (k, item) in items.into_iter().enumerate() {
+        if k > 0 {
             list.push(',');
         }
         list.push_str(&item.to_string());
@@ -1280,11 +1403,16 @@ impl Queue for RedisQueue {
                     let tagged = format!("{id}#{}", results.len());
                     batch
                         .entries
-                        .extend(results.into_iter().map(|(line, body)| ResultEntry {
-                            id: tagged.clone(),
-                            line,
-                            body,
-                        }));
+                        .extend(
+                            results
+                                .into_iter()
+                                .map(|(line, body, summary)| ResultEntry {
+                                    id: tagged.clone(),
+                                    line,
+                                    body,
+                                    summary,
+                                }),
+                        );
                 }
                 None => foreign.push(id),
             }
@@ -1352,6 +1480,7 @@ impl Queue for RedisQueue {
             .key(&keys.collected)
             .key(&keys.results);
         // Grouped by entry (a collector acks whole entries, in order): each id once.
+        let mut groups = Vec::new();
         let mut at = 0;
         while at < entries.len() {
             let id = &entries[at].0;
@@ -1359,15 +1488,19 @@ impl Queue for RedisQueue {
                 .iter()
                 .take_while(|(other, _)| other == id)
                 .count();
-            let (entry, count) = match id.rsplit_once('#') {
-                Some((entry, count)) if count.parse::<u64>().is_ok() => (entry, count),
-                _ => (id.as_str(), "1"),
-            };
-            invocation.arg(entry).arg(count).arg(group);
-            for (_, line) in &entries[at..at + group] {
-                invocation.arg(line);
-            }
+            groups.push(match id.rsplit_once('#') {
+                Some((entry, count)) if count.parse::<u64>().is_ok() => (entry, count, group),
+                _ => (id.as_str(), "1", group),
+            });
             at += group;
+        }
+        let (spans, distinct) = bit_spans(entries.iter().map(|(_, line)| *line));
+        invocation.arg(groups.len()).arg(distinct);
+        for (entry, count, group) in groups {
+            invocation.arg(entry).arg(count).arg(group);
+        }
+        for (first, mask) in &spans {
+            invocation.arg(first).arg(mask);
         }
         let collected: i64 = invocation
             .invoke_async(&mut self.control.clone())

@@ -674,6 +674,7 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
         .map(|(lease, result)| abreast_queue::Completion {
             lease,
             result,
+            summary: "",
             gave_up: false,
             ack: true,
         })
@@ -687,12 +688,14 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
         abreast_queue::Completion {
             lease: &leased.leases[1],
             result: "{\"b\":\"again\"}",
+            summary: "",
             gave_up: false,
             ack: true,
         },
         abreast_queue::Completion {
             lease: &leased.leases[3],
             result: "{\"d\":4}",
+            summary: "",
             gave_up: false,
             ack: true,
         },
@@ -761,4 +764,84 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
         .await
         .unwrap();
     assert_eq!((foreign.entries.len(), foreign.foreign), (0, 1));
+}
+
+#[tokio::test]
+async fn lines_far_apart_and_a_line_twice_in_one_batch_are_each_counted_once() {
+    let redis = redis();
+    let queue = connect(&redis).await.with_lines_per_entry(16);
+    let job = JobName::new("spans").unwrap();
+    submit(&queue, &job, &spec(60_000), lines(1200))
+        .await
+        .unwrap();
+    let leased = queue.lease(&job, "w", 1200).await.unwrap().leases;
+    assert_eq!(leased.len(), 1200);
+    let lease = |line: u64| leased.iter().find(|l| l.line == line).unwrap();
+    let completion = |line: u64, result: &'static str| abreast_queue::Completion {
+        lease: lease(line),
+        result,
+        summary: &result[5..result.len() - 1],
+        gave_up: false,
+        ack: false,
+    };
+    // Line 0 and lines 1100 and 1199 lie over 130 bytes apart: spans of their own. Line 5
+    // comes twice.
+    let first = [
+        completion(0, "{\"n\":0}"),
+        completion(5, "{\"n\":5}"),
+        completion(1100, "{\"n\":1100}"),
+        completion(1199, "{\"n\":1199}"),
+        completion(5, "{\"n\":\"5+\"}"),
+    ];
+    assert_eq!(
+        queue.complete_many(&job, &first).await.unwrap(),
+        [true, true, true, true, false]
+    );
+    // Next to lines done before: only line 7 is new.
+    let second = [
+        completion(5, "{\"n\":\"5++\"}"),
+        completion(7, "{\"n\":7}"),
+        completion(1100, "{\"n\":\"1100+\"}"),
+    ];
+    assert_eq!(
+        queue.complete_many(&job, &second).await.unwrap(),
+        [false, true, false]
+    );
+    assert_eq!(queue.job(&job).await.unwrap().unwrap().status.done, 5);
+
+    let batch = queue
+        .read_results(&job, 4096, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let got: Vec<(u64, &str, &str)> = batch
+        .entries
+        .iter()
+        .map(|e| (e.line, e.body.as_str(), e.summary.as_str()))
+        .collect();
+    // Each with its own summary, also where the entry was cut to the new results.
+    assert_eq!(
+        got,
+        [
+            (0, "{\"n\":0}", "0"),
+            (5, "{\"n\":5}", "5"),
+            (1100, "{\"n\":1100}", "1100"),
+            (1199, "{\"n\":1199}", "1199"),
+            (7, "{\"n\":7}", "7")
+        ]
+    );
+    // Acked with a line twice: five lines collected.
+    let mut pairs: Vec<(String, u64)> = batch
+        .entries
+        .iter()
+        .map(|e| (e.id.clone(), e.line))
+        .collect();
+    pairs.insert(1, pairs[0].clone());
+    assert_eq!(queue.ack_results(&job, &pairs).await.unwrap(), 5);
+    // Acked again (a collector rerun after its ack): nothing more.
+    assert_eq!(queue.ack_results(&job, &pairs).await.unwrap(), 5);
+    let bits = queue.collected(&job).await.unwrap();
+    let set: Vec<u64> = (0..bits.len() as u64 * 8)
+        .filter(|n| bits[(n / 8) as usize] & (0x80 >> (n % 8)) != 0)
+        .collect();
+    assert_eq!(set, [0, 5, 7, 1100, 1199]);
 }
