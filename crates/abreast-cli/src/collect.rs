@@ -503,7 +503,8 @@ impl Collector<'_> {
                 }
                 let summarized = match writer {
                     // The worker's summary has what the summary counts; the line is written
-                    // as the worker encoded it, once it is sure to be one line of one object.
+                    // as the worker encoded it, once a cheap look says it is one line holding
+                    // an object (the workers encode records with serde_json, as `fetch` does).
                     Output::Jsonl(_) if is_one_object(&entry.body) => {
                         crate::broker::summarized_record(&entry.summary)
                     }

@@ -506,10 +506,14 @@ if overlap then
   end
 end
 if collected > 0 then redis.call('HINCRBY', KEYS[1], 'collected', collected) end
-local whole = {}
+local ids, want, got, whole = {}, {}, {}, {}
 for i = 3, 2 + 3 * entries, 3 do
   local id = ARGV[i]
-  if tonumber(ARGV[i + 2]) >= tonumber(ARGV[i + 1]) then
+  if not want[id] then want[id] = tonumber(ARGV[i + 1]); got[id] = 0; ids[#ids + 1] = id end
+  got[id] = got[id] + tonumber(ARGV[i + 2])
+end
+for _, id in ipairs(ids) do
+  if got[id] >= want[id] then
     whole[#whole + 1] = id
   else
     local entry = redis.call('XRANGE', KEYS[3], id, id)[1]
@@ -742,6 +746,10 @@ impl RedisQueue {
             .key(&keys.done)
             .key(&keys.results)
             .key(&keys.lines);
+        debug_assert!(
+            completions.iter().all(|c| !c.summary.contains(',')),
+            "a summary holds no comma"
+        );
         let lengths = comma_list(completions.iter().map(|c| c.result.len()));
         let lines = comma_list(completions.iter().map(|c| c.lease.line));
         let acks = each_entry_once(completions.iter().filter(|c| c.ack), |c| &c.lease.id);
@@ -935,14 +943,13 @@ fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String, String)>>
         .split(',')
         .map(|n| n.parse::<u64>().ok())
         .collect::<Option<Vec<u64>>>()?;
-    let summaries: Vec<&str> = match summaries {
-        Some(summaries) => summaries.split(',').collect(),
-        None => vec![""; lines.len()],
+    // Summaries out of step with the results are dropped, not the results: a summary only
+    // spares the collector decoding its result.
+    let summaries: Vec<&str> = match summaries.map(|s| s.split(',').collect::<Vec<_>>()) {
+        Some(summaries) if summaries.len() == lines.len() => summaries,
+        _ => vec![""; lines.len()],
     };
-    (lines.len() == results.len()
-        && summaries.len() == lines.len()
-        && results.iter().all(|result| result.len() >= 2))
-    .then(|| {
+    (lines.len() == results.len() && results.iter().all(|result| result.len() >= 2)).then(|| {
         lines
             .into_iter()
             .zip(results)
@@ -982,11 +989,15 @@ fn each_entry_once<'a, T>(
 
 /// Bytes of a bitmap at most this far apart share a span in [`bit_spans`].
 const SPAN_GAP: u64 = 64;
+/// Bytes a span of [`bit_spans`] covers at most: the script passes a span's bytes to one Lua
+/// call (`string.char(unpack(bytes))`), and Lua 5.1 takes about 8,000 values at most.
+const SPAN_MAX: u64 = 4096;
 
 /// The bits of `lines` in a bitmap of lines (bit `n` in byte `n / 8`, highest bit first, as
 /// Redis numbers them), as spans to OR in: each span's first byte and the mask of its bytes.
-/// Lines close together share a span, so the scripts ([`BITS`]) read and write each span at
-/// once and work per byte, not per line. Also returns how many distinct lines there are.
+/// Lines close together share a span (of at most [`SPAN_MAX`] bytes), so the scripts
+/// ([`BITS`]) read and write each span at once and work per byte, not per line. Also returns
+/// how many distinct lines there are.
 fn bit_spans(lines: impl IntoIterator<Item = u64>) -> (Vec<(u64, Vec<u8>)>, usize) {
     let mut bits: Vec<u64> = lines.into_iter().collect();
     bits.sort_unstable();
@@ -995,7 +1006,9 @@ fn bit_spans(lines: impl IntoIterator<Item = u64>) -> (Vec<(u64, Vec<u8>)>, usiz
     for &line in &bits {
         let (byte, bit) = (line / 8, 0x80u8 >> (line % 8));
         match spans.last_mut() {
-            Some((first, mask)) if byte < *first + mask.len() as u64 + SPAN_GAP => {
+            Some((first, mask))
+                if byte < *first + mask.len() as u64 + SPAN_GAP && byte < *first + SPAN_MAX =>
+            {
                 let at = (byte - *first) as usize;
                 if at >= mask.len() {
                     mask.resize(at + 1, 0);
@@ -1479,7 +1492,8 @@ impl Queue for RedisQueue {
             .key(&keys.meta)
             .key(&keys.collected)
             .key(&keys.results);
-        // Grouped by entry (a collector acks whole entries, in order): each id once.
+        // Grouped in runs of one entry (a collector acks whole entries, in order; the script
+        // adds up an entry that comes in two runs).
         let mut groups = Vec::new();
         let mut at = 0;
         while at < entries.len() {
@@ -1698,5 +1712,42 @@ impl Queue for RedisQueue {
         }
         workers.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(workers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_spans_join_lines_close_together_and_stay_short() {
+        let (spans, distinct) = bit_spans([9, 0, 1, 9, 500]);
+        assert_eq!(distinct, 4);
+        // Lines 0, 1 and 9 in bytes 0 and 1; line 500 in byte 62, within the gap.
+        assert_eq!(spans.len(), 1);
+        assert_eq!((spans[0].0, spans[0].1.len()), (0, 63));
+        assert_eq!(&spans[0].1[..2], [0b1100_0000, 0b0100_0000]);
+        assert_eq!(spans[0].1[62], 0b0000_1000);
+        // Far apart: two spans.
+        let (spans, _) = bit_spans([0, 8 * (SPAN_GAP + 1)]);
+        assert_eq!(spans.len(), 2);
+        // Lines every 500 over 100,000 lines: never a span past SPAN_MAX bytes, and every
+        // line's bit in exactly one span.
+        let lines: Vec<u64> = (0..200).map(|k| k * 500).collect();
+        let (spans, distinct) = bit_spans(lines.iter().copied());
+        assert_eq!(distinct, 200);
+        assert!(spans.len() > 1);
+        assert!(spans.iter().all(|(_, mask)| mask.len() as u64 <= SPAN_MAX));
+        let ones: u32 = spans
+            .iter()
+            .flat_map(|(_, mask)| mask.iter().map(|b| b.count_ones()))
+            .sum();
+        assert_eq!(ones, 200);
+        for line in lines {
+            let (byte, bit) = (line / 8, 0x80u8 >> (line % 8));
+            assert!(spans.iter().any(|(first, mask)| byte >= *first
+                && byte < first + mask.len() as u64
+                && mask[(byte - first) as usize] & bit != 0));
+        }
     }
 }

@@ -844,4 +844,10 @@ async fn lines_far_apart_and_a_line_twice_in_one_batch_are_each_counted_once() {
         .filter(|n| bits[(n / 8) as usize] & (0x80 >> (n % 8)) != 0)
         .collect();
     assert_eq!(set, [0, 5, 7, 1100, 1199]);
+    // A batch wider than one Lua call takes as one span (lines every 500, over 9 KB of the
+    // bitmap), over bytes that hold bits already set: one line old, 149 new.
+    let wide: Vec<(String, u64)> = (0..150u64)
+        .map(|k| ("0-1#150".to_owned(), 1100 + k * 500))
+        .collect();
+    assert_eq!(queue.ack_results(&job, &wide).await.unwrap(), 5 + 149);
 }
