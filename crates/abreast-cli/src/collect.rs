@@ -97,11 +97,9 @@ impl LineCounts {
 /// Whether a worker's record is one JSON object on one line, as far as a cheap look tells: it
 /// opens and closes a brace and holds no line break (JSON escapes those in strings).
 fn is_one_object(body: &str) -> bool {
-    let bytes = body.as_bytes();
     body.starts_with('{')
         && body.ends_with('}')
-        && !bytes.contains(&b'\n')
-        && !bytes.contains(&b'\r')
+        && memchr::memchr2(b'\n', b'\r', body.as_bytes()).is_none()
 }
 
 /// Runs `abreast fetch --broker`.

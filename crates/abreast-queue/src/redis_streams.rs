@@ -857,14 +857,18 @@ fn number(meta: &[(String, String)], name: &str) -> u64 {
     field(meta, name).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn text(value: &Value) -> Option<String> {
+/// A reply's text, taken without copying where the reply holds bytes.
+fn into_text(value: Value) -> Option<String> {
     match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(text) => Some(text.clone()),
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(text) | Value::VerbatimString { text, .. } => Some(text),
         Value::Int(n) => Some(n.to_string()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
         _ => None,
     }
+}
+
+fn text(value: &Value) -> Option<String> {
+    into_text(value.clone())
 }
 
 fn int(value: &Value) -> Option<u64> {
@@ -881,44 +885,58 @@ fn items(value: &Value) -> &[Value] {
     }
 }
 
+fn into_items(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => Vec::new(),
+    }
+}
+
 /// An entry's fields as `(name, value)` pairs, from a flat array or a map.
-fn fields(value: &Value) -> Vec<(String, String)> {
+fn fields(value: Value) -> Vec<(String, String)> {
     match value {
         Value::Map(pairs) => pairs
-            .iter()
-            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .into_iter()
+            .filter_map(|(k, v)| Some((into_text(k)?, into_text(v)?)))
             .collect(),
-        other => items(other)
-            .chunks(2)
-            .filter_map(|pair| match pair {
-                [k, v] => Some((text(k)?, text(v)?)),
-                _ => None,
-            })
-            .collect(),
+        other => {
+            let mut flat = into_items(other).into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                if let (Some(k), Some(v)) = (into_text(k), into_text(v)) {
+                    pairs.push((k, v));
+                }
+            }
+            pairs
+        }
     }
 }
 
 /// The entries of a stream reply: `(id, fields)`.
-fn entries(value: &Value) -> Vec<(String, Vec<(String, String)>)> {
-    items(value)
-        .iter()
-        .filter_map(|entry| match items(entry) {
-            [id, body, ..] => Some((text(id)?, fields(body))),
-            _ => None,
+fn entries(value: Value) -> Vec<(String, Vec<(String, String)>)> {
+    into_items(value)
+        .into_iter()
+        .filter_map(|entry| {
+            let mut parts = into_items(entry).into_iter();
+            let id = into_text(parts.next()?)?;
+            Some((id, fields(parts.next()?)))
         })
         .collect()
 }
 
 /// The entries of an XREADGROUP reply for one stream (RESP2 array or RESP3 map).
-fn read_reply(value: &Value) -> Vec<(String, Vec<(String, String)>)> {
+fn read_reply(value: Value) -> Vec<(String, Vec<(String, String)>)> {
     match value {
-        Value::Map(streams) => streams.first().map(|(_, e)| entries(e)).unwrap_or_default(),
-        other => items(other)
-            .first()
-            .map(|stream| match items(stream) {
-                [_, e, ..] => entries(e),
-                _ => Vec::new(),
-            })
+        Value::Map(streams) => streams
+            .into_iter()
+            .next()
+            .map(|(_, e)| entries(e))
+            .unwrap_or_default(),
+        other => into_items(other)
+            .into_iter()
+            .next()
+            .and_then(|stream| into_items(stream).into_iter().nth(1))
+            .map(entries)
             .unwrap_or_default(),
     }
 }
@@ -1257,7 +1275,7 @@ impl Queue for RedisQueue {
                 continue;
             };
             let Some(id) = text(id) else { continue };
-            let Some(lines) = lines_of(&fields(body)) else {
+            let Some(lines) = lines_of(&fields(body.clone())) else {
                 foreign.push(id);
                 continue;
             };
@@ -1391,7 +1409,7 @@ impl Queue for RedisQueue {
                 .query_async(&mut self.control.clone())
                 .await
                 .map_err(|e| self.error(job, &e))?;
-            got = read_reply(&pending);
+            got = read_reply(pending);
             if got.is_empty() {
                 self.drained
                     .lock()
@@ -1404,7 +1422,7 @@ impl Queue for RedisQueue {
                 .query_async(&mut self.blocking.clone())
                 .await
                 .map_err(|e| self.error(job, &e))?;
-            got = read_reply(&fresh);
+            got = read_reply(fresh);
         }
         let mut batch = ResultBatch::default();
         let mut foreign = Vec::new();
