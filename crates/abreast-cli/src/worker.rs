@@ -756,7 +756,10 @@ impl Worker {
             run.serial_busy = false;
         }
         run.last_used = Instant::now();
-        let body = serde_json::to_string(record).context("could not encode a record")?;
+        // Sized for a page's record at once, rather than grown through five copies.
+        let mut body = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut body, record).context("could not encode a record")?;
+        let body = String::from_utf8(body).context("a record encoded to invalid UTF-8")?;
         Ok(Some(Done {
             job: job.clone(),
             lease: held.lease,
