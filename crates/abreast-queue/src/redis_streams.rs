@@ -773,11 +773,16 @@ impl RedisQueue {
         // One transaction: the records appended as they are (NOMKSTREAM: a deleted job's
         // stream is not made again), then the script that completes them; the script is loaded
         // in it too, since a broker that restarted has forgotten it.
-        let (fresh,): (Vec<i64>,) = redis::pipe()
-            .atomic()
-            .load_script(&self.scripts.complete)
-            .ignore()
-            .cmd("XADD")
+        let summaries = comma_list(completions.iter().map(|c| c.summary));
+        let results: usize = completions.iter().map(|c| c.result.len()).sum();
+        // Sized at once: the records are most of the command, and a growing buffer would copy
+        // them again at each doubling.
+        let mut append = redis::Cmd::with_capacity(
+            12,
+            results + summaries.len() + lines.len() + lengths.len() + keys.results.len() + 64,
+        );
+        append
+            .arg("XADD")
             .arg(&keys.results)
             .arg("NOMKSTREAM")
             .arg("*")
@@ -788,7 +793,12 @@ impl RedisQueue {
             .arg("r")
             .arg(Joined(completions))
             .arg("s")
-            .arg(comma_list(completions.iter().map(|c| c.summary)))
+            .arg(summaries);
+        let (fresh,): (Vec<i64>,) = redis::pipe()
+            .atomic()
+            .load_script(&self.scripts.complete)
+            .ignore()
+            .add_command(append)
             .ignore()
             .invoke_script(&invocation)
             .query_async(&mut self.control.clone())
