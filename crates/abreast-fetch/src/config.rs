@@ -114,7 +114,8 @@ pub struct FetchConfig {
     pub shard: Option<Shard>,
     /// How each request is made.
     pub http: HttpSettings,
-    /// After a stop, how long to wait for the URLs in flight before abandoning them.
+    /// After a stop, how long to wait for the requests under way before abandoning them (a
+    /// request still waiting for its host's slot or rate is abandoned at once).
     pub grace: Duration,
     /// Processes mode: how a worker process starts; `None`: this executable started again,
     /// which must run `abreast::processes::init()` first (the default `auto-init` feature does).

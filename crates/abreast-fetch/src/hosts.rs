@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 struct HostEntry {
     slots: Arc<Semaphore>,
@@ -179,22 +180,35 @@ impl HostLimits {
     }
 
     /// Waits (blocking this thread) for a slot and a rate slot of `host`, with at least `floor`
-    /// between two starts to it.
-    pub fn acquire_blocking(self: &Arc<Self>, host: &str, floor: Option<Duration>) -> HostPermit {
+    /// between two starts to it; `None` if `until` fires first (the rate slot it reserved then
+    /// goes unused).
+    pub fn acquire_blocking(
+        self: &Arc<Self>,
+        host: &str,
+        floor: Option<Duration>,
+        until: &CancellationToken,
+    ) -> Option<HostPermit> {
         let entry = self.entry(host);
-        let permit = futures::executor::block_on(Arc::clone(&entry.slots).acquire_owned())
-            .expect("host semaphores are never closed");
+        let permit = futures::executor::block_on(async {
+            tokio::select! {
+                biased;
+                () = until.cancelled() => None,
+                permit = Arc::clone(&entry.slots).acquire_owned() => {
+                    Some(permit.expect("host semaphores are never closed"))
+                }
+            }
+        })?;
         let wait = self.reserve_start(&entry, floor);
         drop(entry);
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
+        if !sleep_unless(wait, until) {
+            return None;
         }
-        HostPermit {
+        Some(HostPermit {
             limits: Arc::clone(self),
             host: host.to_owned(),
             permit: Some(permit),
             shared: None,
-        }
+        })
     }
 
     /// How many hosts have an entry now (for tests of the clean-up).
@@ -204,10 +218,36 @@ impl HostLimits {
     }
 }
 
+/// How often a blocking wait for a rate slot looks at its token.
+const WAKE_TO_LOOK: Duration = Duration::from_millis(20);
+
+/// Sleeps `wait` on this thread (which has no timer to wait on beside the token), looking at
+/// `until` every [`WAKE_TO_LOOK`]; false if it fired.
+fn sleep_unless(wait: Duration, until: &CancellationToken) -> bool {
+    let end = Instant::now() + wait;
+    loop {
+        if until.is_cancelled() {
+            return false;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(WAKE_TO_LOOK));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A slot and a rate slot of `host`, waited for with nothing to stop the wait.
+    fn acquire(limits: &Arc<HostLimits>, host: &str) -> HostPermit {
+        limits
+            .acquire_blocking(host, None, &CancellationToken::new())
+            .expect("nothing stops the wait")
+    }
 
     #[test]
     fn at_most_per_host_at_once_and_idle_hosts_forgotten() {
@@ -219,7 +259,7 @@ mod tests {
                 let (limits, active, most) = (&limits, &active, &most);
                 scope.spawn(move || {
                     for _ in 0..20 {
-                        let _permit = limits.acquire_blocking("a.test", None);
+                        let _permit = acquire(limits, "a.test");
                         let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_micros(200));
@@ -235,10 +275,10 @@ mod tests {
     #[test]
     fn a_permit_knows_whether_others_to_its_host_are_in_flight() {
         let limits = HostLimits::new(4, None);
-        let first = limits.acquire_blocking("a.test", None);
-        let elsewhere = limits.acquire_blocking("b.test", None);
+        let first = acquire(&limits, "a.test");
+        let elsewhere = acquire(&limits, "b.test");
         assert!(first.alone() && elsewhere.alone());
-        let second = limits.acquire_blocking("a.test", None);
+        let second = acquire(&limits, "a.test");
         assert!(!first.alone() && !second.alone());
         drop(second);
         assert!(first.alone());
@@ -248,11 +288,40 @@ mod tests {
     fn rate_spaces_out_request_starts() {
         let limits = HostLimits::new(8, Some(100.0));
         let start = Instant::now();
-        let permits: Vec<_> = (0..5)
-            .map(|_| limits.acquire_blocking("r.test", None))
-            .collect();
+        let permits: Vec<_> = (0..5).map(|_| acquire(&limits, "r.test")).collect();
         // Five starts at 100 per second: the fifth waits at least 40 ms after the first.
         assert!(start.elapsed() >= Duration::from_millis(40));
         drop(permits);
+    }
+
+    #[test]
+    fn a_blocking_wait_for_a_slot_or_a_rate_slot_ends_when_its_token_fires() {
+        // One start a minute: the second waits for a rate slot a minute away.
+        let limits = HostLimits::new(1, Some(1.0 / 60.0));
+        let stop = CancellationToken::new();
+        let first = limits.acquire_blocking("s.test", None, &stop).unwrap();
+        std::thread::scope(|scope| {
+            // Waiting for the slot the first holds.
+            let for_slot = scope.spawn(|| limits.acquire_blocking("s.test", None, &stop));
+            stop.cancel();
+            assert!(for_slot.join().unwrap().is_none());
+        });
+        drop(first);
+        let stop = CancellationToken::new();
+        std::thread::scope(|scope| {
+            // Holding the slot, sleeping until the rate slot.
+            let for_rate = scope.spawn(|| limits.acquire_blocking("s.test", None, &stop));
+            while limits
+                .hosts
+                .lock()
+                .unwrap()
+                .get("s.test")
+                .is_some_and(|entry| entry.slots.available_permits() == 1)
+            {
+                std::thread::yield_now();
+            }
+            stop.cancel();
+            assert!(for_rate.join().unwrap().is_none());
+        });
     }
 }

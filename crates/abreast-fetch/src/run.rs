@@ -5,9 +5,10 @@
 //! coroutine, a worker's reply) sends its `(sequence, Record)` pair over a bounded channel, and
 //! [`Records`] hands them out in completion order (or in input order with
 //! [`FetchConfig::ordered`]), counts them, and watches the stop signal. On the first stop it
-//! lets the driver take no new URL and waits up to the grace period for those in flight; what
-//! is still in flight then is abandoned (no record, so `--resume` fetches it again). Every URL
-//! taken either gets exactly one record or is counted as abandoned.
+//! lets the driver take no new URL, and a URL taken but still waiting for its host's slot or
+//! rate never starts its request; it waits up to the grace period for the requests under way.
+//! What is still in flight then is abandoned (no record, so `--resume` fetches it again). Every
+//! URL taken either gets exactly one record or is counted as abandoned.
 //!
 //! Ownership runs one way: the run owns the driver thread, which owns the mechanism (pool,
 //! runtime, worker processes); the mechanism's tasks hold only a sender of the channel and the
@@ -34,9 +35,10 @@ use crate::summary::Summary;
 /// What a run is given besides its configuration and input.
 #[derive(Debug, Default)]
 pub struct RunOptions {
-    /// A stop request (the CLI raises it on Ctrl-C): once raised, no new URL is taken, those in
-    /// flight get [`FetchConfig::grace`] to finish, and the rest are abandoned.
-    /// [`Records::stop`] raises it too.
+    /// A stop request (the CLI raises it on Ctrl-C): once raised, no new URL is taken, no
+    /// request still waiting for its host's slot or rate starts, the requests under way get
+    /// [`FetchConfig::grace`] to finish, and the rest are abandoned. [`Records::stop`] raises it
+    /// too.
     pub stop: Option<StopSignal>,
     /// URLs already done by an earlier run (`--resume`): as many occurrences of each are
     /// skipped.
@@ -296,8 +298,9 @@ impl Records {
             && self.receiver.as_ref().is_none_or(flume::Receiver::is_empty)
     }
 
-    /// Asks the run to stop, as a first Ctrl-C does: no new URL is taken, those in flight get
-    /// the grace period ([`FetchConfig::grace`]), then the records end.
+    /// Asks the run to stop, as a first Ctrl-C does: no new URL is taken, no request still
+    /// waiting for its host starts, the requests under way get the grace period
+    /// ([`FetchConfig::grace`]), then the records end.
     pub fn stop(&self) {
         self.stop.raise();
     }

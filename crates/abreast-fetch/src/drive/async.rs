@@ -23,17 +23,24 @@ pub(super) fn drive(
     let client = AsyncClient::new(config.http.clone())
         .map_err(|error| FetchError::setup(config.mode, "the HTTP client", error))?;
     let (client, shared, extractor) = (&client, &shared, extractor.as_ref());
+    // `None` for a URL whose request never started: the run stopped first.
     let fetch_one = |(sequence, target): Job| async move {
         let record = guarded_async(target.line.clone(), async move {
             match fetch_async(target, client, shared).await {
-                Ok((line, url, fetched)) => finish_record_at(line, fetched, Some(url), extractor),
-                Err(refused) => refused,
+                Ok(Some((line, url, fetched))) => {
+                    Some(finish_record_at(line, fetched, Some(url), extractor))
+                }
+                Ok(None) => None,
+                Err(refused) => Some(refused),
             }
         })
         .await;
-        (sequence, record.unwrap_or_else(|panicked| panicked))
+        Some((sequence, record.unwrap_or_else(Some)?))
     };
-    let records = jobs.map(fetch_one).buffer_unordered(config.concurrency());
+    let records = jobs
+        .map(fetch_one)
+        .buffer_unordered(config.concurrency())
+        .filter_map(std::future::ready);
     abreast::coroutines::run(forward(records, sender, cancel))
         .map_err(|error| FetchError::setup(config.mode, "the async runtime", error))
 }

@@ -125,7 +125,9 @@ async fn fetch_then_extract(
     let line = target.line.clone();
     let fetch = Box::pin(fetch_async(target, &client, &shared));
     let record = match guarded_async(line, fetch).await {
-        Ok(Ok((line, url, fetched))) => {
+        // The run stopped before the request could start: the delivery goes unsent.
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some((line, url, fetched)))) => {
             let Some((extractor, pool)) = extraction else {
                 delivery
                     .send_async(finish_guarded(line, url, fetched, None))

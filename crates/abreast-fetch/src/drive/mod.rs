@@ -69,6 +69,7 @@ pub(crate) fn drive(
         limits,
         robots,
         hosts: shared_hosts,
+        stopping: jobs.intake.stopped.clone(),
         cancel: cancel.clone(),
     };
     match config.mode {
@@ -95,7 +96,10 @@ pub(crate) struct Shared {
     pub(crate) robots: Option<Arc<RobotsGate>>,
     /// Per-host limits shared with other runs (a broker job's).
     pub(crate) hosts: Option<Arc<dyn crate::SharedHosts>>,
-    /// Fires when the run ends: a blocking thread stops waiting for a shared place then.
+    /// Fires when the run stops taking URLs (a stop, or its end): a request still waiting for
+    /// its first permit then is never made.
+    pub(crate) stopping: CancellationToken,
+    /// Fires when the run ends: a redirect hop stops waiting for its permit then.
     pub(crate) cancel: CancellationToken,
 }
 
@@ -112,6 +116,8 @@ pub(crate) struct Intake {
     pub(crate) other_shards: AtomicU64,
     /// An input error that ended the input early.
     pub(crate) input_error: Mutex<Option<std::io::Error>>,
+    /// Fires when the intake closes.
+    pub(crate) stopped: CancellationToken,
 }
 
 impl Intake {
@@ -129,9 +135,10 @@ impl Intake {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Takes no further URL.
+    /// Takes no further URL, and starts no request that waits for its host's permit.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        self.stopped.cancel();
     }
 }
 
@@ -189,12 +196,13 @@ impl Jobs {
 
 /// Fetches `target` with the async client once its host's permit is granted: the first two
 /// steps of the async and hybrid modes. Gives the line, its parsed URL and the outcome; a line
-/// that is no fetchable URL gives its record at once.
+/// that is no fetchable URL gives its record at once. `Ok(None)` when the run stopped before
+/// the request could start: it was never made, and the URL gets no record.
 pub(crate) async fn fetch_async(
     target: Target,
     client: &AsyncClient,
     shared: &Shared,
-) -> Result<(String, Url, Fetched), Record> {
+) -> Result<Option<(String, Url, Fetched)>, Record> {
     let (line, url) = target.fetchable()?;
     let floor = match &shared.robots {
         None => None,
@@ -203,8 +211,11 @@ pub(crate) async fn fetch_async(
             Err(refused) => return Err(Record::failed(line, refused)),
         },
     };
+    let Some(first) = start_permit(shared, &url, floor).await else {
+        return Ok(None);
+    };
     let fetched = {
-        let permit = Mutex::new(Some(host_permit(shared, &url, floor).await));
+        let permit = Mutex::new(Some(first));
         // Each redirect's target is checked too, before it is asked for, and waits for its own
         // host's slot and pace (`--per-host`, `--rate`, its `Crawl-delay`).
         let check = |next: Url| {
@@ -224,7 +235,7 @@ pub(crate) async fn fetch_async(
         };
         client.fetch_hops(&url, check).await
     };
-    Ok((line, url, fetched))
+    Ok(Some((line, url, fetched)))
 }
 
 /// Waits for the permit of `url`'s host in this run, with `floor` (its `Crawl-delay`) between
@@ -243,21 +254,40 @@ pub(crate) async fn host_permit(shared: &Shared, url: &Url, floor: Option<Durati
     permit
 }
 
-/// [`host_permit`], waiting on the calling thread; `None` if the run ended while the request
-/// waited for its place under the shared limits (the request is then abandoned, never made:
-/// an async task waiting there is simply dropped).
-pub(crate) fn host_permit_blocking(
+/// [`host_permit`] for a request's first hop: `None` if the run stops taking URLs before the
+/// permit comes (a first Ctrl-C, or the run's end). The request is then abandoned, never made,
+/// and the run need not wait its grace for it. A redirect hop of a request already made waits
+/// on ([`host_permit`]): the request is in flight, and the grace covers it.
+pub(crate) async fn start_permit(
     shared: &Shared,
     url: &Url,
     floor: Option<Duration>,
 ) -> Option<HostPermit> {
+    tokio::select! {
+        biased;
+        () = shared.stopping.cancelled() => None,
+        permit = host_permit(shared, url, floor) => Some(permit),
+    }
+}
+
+/// [`host_permit`], waiting on the calling thread; `None` if `until` fires first (the request is
+/// then abandoned, never made). A request's first hop waits until the run stops taking URLs
+/// ([`Shared::stopping`], as [`start_permit`]), a later hop until the run ends
+/// ([`Shared::cancel`]).
+pub(crate) fn host_permit_blocking(
+    shared: &Shared,
+    url: &Url,
+    floor: Option<Duration>,
+    until: &CancellationToken,
+) -> Option<HostPermit> {
     let host = host_of(url);
-    let mut permit = shared.limits.acquire_blocking(host, floor);
+    let mut permit = shared.limits.acquire_blocking(host, floor, until)?;
     if let Some(hosts) = &shared.hosts {
         let place = futures::executor::block_on(async {
             tokio::select! {
+                biased;
+                () = until.cancelled() => None,
                 place = hosts.acquire(host) => Some(place),
-                () = shared.cancel.cancelled() => None,
             }
         })?;
         permit = permit.with_shared(place);

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{Job, Shared, forward, host_permit};
+use super::{Job, Shared, forward, host_permit, start_permit};
 use crate::config::{FetchConfig, FetchError};
 use crate::http::asynchronous::AsyncClient;
 use crate::http::blocking::BlockingClient;
@@ -156,19 +156,20 @@ pub(super) fn drive(
     let resolver = config.http.resolver();
     let (workers, shared, settings, robots, resolver) =
         (&pool, &shared, &config.http, &robots, &resolver);
+    // `None` for a URL whose request never started: the run stopped first.
     let fetch_one = |(sequence, target): Job| async move {
         let (line, url) = match target.fetchable() {
             Ok(fetchable) => fetchable,
-            Err(refused) => return (sequence, refused),
+            Err(refused) => return Some((sequence, refused)),
         };
         let floor = match robots {
             None => None,
             Some((gate, client)) => match gate.check_async(&url, client).await {
                 Ok(floor) => floor,
-                Err(refused) => return (sequence, Record::failed(line, refused)),
+                Err(refused) => return Some((sequence, Record::failed(line, refused))),
             },
         };
-        let mut permit = host_permit(shared, &url, floor).await;
+        let mut permit = start_permit(shared, &url, floor).await?;
         // With `--robots obey` the workers stop at redirects: each hop's target is checked
         // here, then sent to a worker as a job of its own.
         let mut hops = Hops::new(&url, settings);
@@ -246,9 +247,12 @@ pub(super) fn drive(
             permit = host_permit(shared, &next, floor).await;
             hop = next;
         };
-        (sequence, record)
+        Some((sequence, record))
     };
-    let records = jobs.map(fetch_one).buffer_unordered(concurrency);
+    let records = jobs
+        .map(fetch_one)
+        .buffer_unordered(concurrency)
+        .filter_map(std::future::ready);
     abreast::coroutines::run(forward(records, sender, cancel))
         .map_err(|error| FetchError::setup(config.mode, "the async runtime", error))?;
     if cancel.is_cancelled() {

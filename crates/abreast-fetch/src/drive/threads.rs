@@ -53,7 +53,8 @@ pub(super) fn drive(
         );
         // The handle is not kept: the task sends its own record.
         let _handle = pool.submit(move || {
-            // Set when the run ended before a request could start: nothing is sent then.
+            // Set when the run stopped (or ended) before a request could start: nothing is
+            // sent then.
             let abandoned = std::cell::Cell::new(false);
             let record = guarded(target.line.clone(), |_| match target.fetchable() {
                 Err(refused) => refused,
@@ -66,7 +67,8 @@ pub(super) fn drive(
                         },
                     };
                     let fetched = {
-                        let Some(first) = host_permit_blocking(&shared, &url, floor) else {
+                        let first = host_permit_blocking(&shared, &url, floor, &shared.stopping);
+                        let Some(first) = first else {
                             abandoned.set(true);
                             return Record::failed(line, run_ended());
                         };
@@ -79,7 +81,8 @@ pub(super) fn drive(
                                 None => None,
                                 Some(gate) => gate.check_blocking(next, &client)?,
                             };
-                            let Some(moved) = host_permit_blocking(&shared, next, floor) else {
+                            let moved = host_permit_blocking(&shared, next, floor, &shared.cancel);
+                            let Some(moved) = moved else {
                                 abandoned.set(true);
                                 return Err(run_ended());
                             };

@@ -177,6 +177,39 @@ fn a_request_waiting_for_a_shared_place_when_the_run_stops_is_never_made() {
 }
 
 #[test]
+fn a_stopped_run_starts_none_of_the_requests_waiting_for_their_host() {
+    let site = site();
+    for (mode, mut config) in every_config() {
+        // One request at a time to the host and one start every 30 s: the first starts at
+        // once, the second holds the host's slot waiting for its start, the rest wait for the
+        // slot. The grace is long enough for them to start if the stop let them.
+        config.per_host = 1;
+        config.rate = Some(1.0 / 30.0);
+        config.grace = Duration::from_secs(120);
+        let before = site.counters().requests();
+        let base = site.base_url().to_owned();
+        let urls = (0..6).map(move |n| format!("{base}/page/{n}"));
+        let mut records = fetch(&config, urls, RunOptions::default()).unwrap();
+        assert!(
+            matches!(
+                records.next_timeout(Duration::from_secs(60)),
+                Next::Record(_)
+            ),
+            "{mode}: the first page comes"
+        );
+        records.stop();
+        assert_eq!(
+            records.by_ref().count(),
+            0,
+            "{mode}: a request waiting for its host started after the stop"
+        );
+        let summary = records.finish().unwrap();
+        assert_eq!((summary.records, summary.abandoned), (1, 5), "{mode}");
+        assert_eq!(site.counters().requests() - before, 1, "{mode}");
+    }
+}
+
+#[test]
 fn an_input_error_is_reported_after_the_records_before_it() {
     let site = site();
     let base = site.base_url().to_owned();
