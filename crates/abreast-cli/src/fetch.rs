@@ -46,7 +46,8 @@ pub struct FetchArgs {
     /// Threads doing network I/O in hybrid mode; default one per two CPUs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     io_threads: Option<u64>,
-    /// Write records in input order instead of as they complete.
+    /// Write records in input order instead of as they complete (after a Ctrl-C, up to the
+    /// first URL not fetched).
     #[arg(long)]
     ordered: bool,
     /// Skip the URLs that already have a record in the output file and append the rest

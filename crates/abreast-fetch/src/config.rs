@@ -108,7 +108,9 @@ pub struct FetchConfig {
     pub workers: Option<usize>,
     /// Threads of the hybrid mode's I/O runtime; `None`: one per two CPUs.
     pub io_threads: Option<usize>,
-    /// Write records in input order (`--ordered`) instead of as they complete.
+    /// Write records in input order (`--ordered`) instead of as they complete. After a stop,
+    /// the records end at the first URL abandoned (one not started, or still in flight when
+    /// the grace ran out): the order cannot go on past it.
     pub ordered: bool,
     /// Only this shard of the input (`--shard K/N`).
     pub shard: Option<Shard>,

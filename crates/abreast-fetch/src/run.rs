@@ -321,6 +321,9 @@ impl Records {
         while let Next::Record(_) = self.next_timeout(Duration::from_secs(3600)) {}
         let interrupted = self.grace_deadline.is_some();
         let driver = self.driver.take().expect("finish runs once");
+        // Nothing waits for a first permit any more, whether or not the records came to their
+        // end, so the driver can be joined.
+        self.intake.close();
         self.cancel.cancel();
         let outcome = if interrupted {
             // Joined by a thread of its own, so an interrupted program exits promptly.

@@ -203,6 +203,10 @@ pub(crate) async fn fetch_async(
     client: &AsyncClient,
     shared: &Shared,
 ) -> Result<Option<(String, Url, Fetched)>, Record> {
+    // Taken before the stop, first run after it: nothing of it starts.
+    if shared.stopping.is_cancelled() {
+        return Ok(None);
+    }
     let (line, url) = target.fetchable()?;
     let floor = match &shared.robots {
         None => None,
@@ -293,7 +297,13 @@ pub(crate) fn host_permit_blocking(
         permit = permit.with_shared(place);
     }
     if let Some(gate) = &shared.robots {
-        futures::executor::block_on(gate.pace(host, floor));
+        futures::executor::block_on(async {
+            tokio::select! {
+                biased;
+                () = until.cancelled() => None,
+                () = gate.pace(host, floor) => Some(()),
+            }
+        })?;
     }
     Some(permit)
 }

@@ -158,6 +158,10 @@ pub(super) fn drive(
         (&pool, &shared, &config.http, &robots, &resolver);
     // `None` for a URL whose request never started: the run stopped first.
     let fetch_one = |(sequence, target): Job| async move {
+        // Taken before the stop, first run after it: nothing of it starts.
+        if shared.stopping.is_cancelled() {
+            return None;
+        }
         let (line, url) = match target.fetchable() {
             Ok(fetchable) => fetchable,
             Err(refused) => return Some((sequence, refused)),

@@ -56,6 +56,10 @@ pub(super) fn drive(
             // Set when the run stopped (or ended) before a request could start: nothing is
             // sent then.
             let abandoned = std::cell::Cell::new(false);
+            // Queued before the stop, run after it: nothing of it starts.
+            if shared.stopping.is_cancelled() {
+                return;
+            }
             let record = guarded(target.line.clone(), |_| match target.fetchable() {
                 Err(refused) => refused,
                 Ok((line, url)) => {
