@@ -169,7 +169,8 @@ impl fmt::Display for Summary {
         if self.interrupted {
             write!(
                 f,
-                "; interrupted: {} in flight were abandoned, rerun with --resume to finish",
+                "; interrupted: {} URLs got no record (not started, or past the grace); rerun \
+                 with --resume to finish",
                 self.abandoned
             )?;
         }
