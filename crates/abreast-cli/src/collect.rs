@@ -499,21 +499,19 @@ impl Collector<'_> {
                     repeats.push((entry.id, entry.line));
                     continue;
                 }
-                let summarized = match writer {
+                let decoded = match writer {
                     // The worker's summary has what the summary counts; the line is written
                     // as the worker encoded it, once a cheap look says it is one line holding
                     // an object (the workers encode records with serde_json, as `fetch` does).
-                    Output::Jsonl(_) if is_one_object(&entry.body) => {
-                        crate::broker::summarized_record(&entry.summary)
-                    }
-                    _ => None,
-                };
-                let decoded = match (&*writer, summarized) {
-                    (Output::Jsonl(_), Some(record)) => Ok((record, Some(entry.body))),
-                    // The whole line is checked; only the counted fields are kept.
-                    (Output::Jsonl(_), None) => serde_json::from_str::<LineCounts>(&entry.body)
-                        .map(|counted| (counted.record(), Some(entry.body))),
-                    (Output::Csv(_), _) => {
+                    Output::Jsonl(_) => match crate::broker::summarized_record(&entry.summary)
+                        .filter(|_| is_one_object(&entry.body))
+                    {
+                        Some(record) => Ok((record, Some(entry.body))),
+                        // The whole line is checked; only the counted fields are kept.
+                        None => serde_json::from_str::<LineCounts>(&entry.body)
+                            .map(|counted| (counted.record(), Some(entry.body))),
+                    },
+                    Output::Csv(_) => {
                         serde_json::from_str::<Record>(&entry.body).map(|record| (record, None))
                     }
                 };

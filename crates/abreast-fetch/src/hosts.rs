@@ -189,15 +189,8 @@ impl HostLimits {
         until: &CancellationToken,
     ) -> Option<HostPermit> {
         let entry = self.entry(host);
-        let permit = futures::executor::block_on(async {
-            tokio::select! {
-                biased;
-                () = until.cancelled() => None,
-                permit = Arc::clone(&entry.slots).acquire_owned() => {
-                    Some(permit.expect("host semaphores are never closed"))
-                }
-            }
-        })?;
+        let permit = block_on_unless(Arc::clone(&entry.slots).acquire_owned(), until)?
+            .expect("host semaphores are never closed");
         let wait = self.reserve_start(&entry, floor);
         drop(entry);
         if !sleep_unless(wait, until) {
@@ -216,6 +209,21 @@ impl HostLimits {
     pub fn tracked_hosts(&self) -> usize {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
+}
+
+/// Waits on this thread for `future`; `None` if `until` fires first (a token already fired
+/// wins, even over a future that is ready).
+pub(crate) fn block_on_unless<T>(
+    future: impl std::future::Future<Output = T>,
+    until: &CancellationToken,
+) -> Option<T> {
+    futures::executor::block_on(async {
+        tokio::select! {
+            biased;
+            () = until.cancelled() => None,
+            value = future => Some(value),
+        }
+    })
 }
 
 /// How often a blocking wait for a rate slot looks at its token.

@@ -292,8 +292,8 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Appends `result` for the lease's line and, with `ack`, acks the lease's entry, in one
-    /// atomic step. Only a line's first result is appended: true if this one was. `gave_up` counts the line as
-    /// given up. [`Queue::complete_many`] with one lease.
+    /// atomic step. Only a line's first result is appended: true if this one was. `gave_up`
+    /// counts the line as given up. [`Queue::complete_many`] with one lease.
     fn complete(
         &self,
         job: &JobName,

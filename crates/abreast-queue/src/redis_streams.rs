@@ -286,6 +286,8 @@ return out
 ///   byte and its mask (from [`bit_spans`]); each span is one `GETRANGE` and one `SETRANGE`, and
 ///   the script works per byte, never per line. Returns the spans as they were ({first byte,
 ///   bytes}...) and whether any bit of the masks was set already.
+/// - `bit_at(held, first, line)`: the bit of `line` (0 or 1) in `held`, bytes of the bitmap from
+///   byte `first` on (0 past their end).
 /// - `was_set(olds, line)`: the bit of `line` (0 or 1) in spans `mark` returned.
 /// - `get_bits(key, lines)`: the bits of `lines` in `key` (0 or 1, in their order), one
 ///   `GETRANGE` over them all.
@@ -322,13 +324,14 @@ local function mark(key, at)
   end
   return olds, overlap
 end
+local function bit_at(held, first, line)
+  local byte = string.byte(held, math.floor(line / 8) - first + 1) or 0
+  return bit.band(byte, bit.rshift(128, line % 8)) ~= 0 and 1 or 0
+end
 local function was_set(olds, line)
   local at = math.floor(line / 8)
   for _, span in ipairs(olds) do
-    local b = at - span[1] + 1
-    if b >= 1 and b <= #span[2] then
-      return bit.band(string.byte(span[2], b), bit.rshift(128, line % 8)) ~= 0 and 1 or 0
-    end
+    if at >= span[1] and at < span[1] + #span[2] then return bit_at(span[2], span[1], line) end
   end
   return 0
 end
@@ -342,10 +345,7 @@ local function get_bits(key, lines)
   end
   local first = math.floor(low / 8)
   local held = redis.call('GETRANGE', key, first, math.floor(high / 8))
-  for k, line in ipairs(numbers) do
-    local byte = string.byte(held, math.floor(line / 8) - first + 1) or 0
-    out[k] = bit.band(byte, bit.rshift(128, line % 8)) ~= 0 and 1 or 0
-  end
+  for k, line in ipairs(numbers) do out[k] = bit_at(held, first, line) end
   return out
 end
 ";

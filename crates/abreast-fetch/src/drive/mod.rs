@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{FetchConfig, FetchError, Mode};
-use crate::hosts::{HostLimits, HostPermit};
+use crate::hosts::{HostLimits, HostPermit, block_on_unless};
 use crate::http::Fetched;
 use crate::http::asynchronous::AsyncClient;
 use crate::input::Target;
@@ -287,23 +287,10 @@ pub(crate) fn host_permit_blocking(
     let host = host_of(url);
     let mut permit = shared.limits.acquire_blocking(host, floor, until)?;
     if let Some(hosts) = &shared.hosts {
-        let place = futures::executor::block_on(async {
-            tokio::select! {
-                biased;
-                () = until.cancelled() => None,
-                place = hosts.acquire(host) => Some(place),
-            }
-        })?;
-        permit = permit.with_shared(place);
+        permit = permit.with_shared(block_on_unless(hosts.acquire(host), until)?);
     }
     if let Some(gate) = &shared.robots {
-        futures::executor::block_on(async {
-            tokio::select! {
-                biased;
-                () = until.cancelled() => None,
-                () = gate.pace(host, floor) => Some(()),
-            }
-        })?;
+        block_on_unless(gate.pace(host, floor), until)?;
     }
     Some(permit)
 }

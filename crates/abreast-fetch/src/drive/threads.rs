@@ -53,13 +53,13 @@ pub(super) fn drive(
         );
         // The handle is not kept: the task sends its own record.
         let _handle = pool.submit(move || {
-            // Set when the run stopped (or ended) before a request could start: nothing is
-            // sent then.
-            let abandoned = std::cell::Cell::new(false);
             // Queued before the stop, run after it: nothing of it starts.
             if shared.stopping.is_cancelled() {
                 return;
             }
+            // Set when the run stopped (or ended) before a request could start: nothing is
+            // sent then.
+            let abandoned = std::cell::Cell::new(false);
             let record = guarded(target.line.clone(), |_| match target.fetchable() {
                 Err(refused) => refused,
                 Ok((line, url)) => {
