@@ -8,14 +8,17 @@
 //! next request on the spot. Each record that comes out is matched back to its lease by URL (a
 //! multiset: a URL may be on several lines), appended to the job's results and, with the last
 //! line of its entry, the entry acked, in one step. The step is taken for a batch: the records
-//! that come within 5 ms (at most 256) go in one transaction, so the broker's cost is paid per
-//! batch rather than per line; the records waiting are completed before any new lease, so a
+//! that come within 5 ms (at most 256; at once when no other line is in flight) go in one
+//! transaction, so the broker's cost is paid per batch rather than per line; the records
+//! waiting are completed before any new lease, so a
 //! suspect entry that kills the worker takes none of them with it. A suspect's lines are fed
 //! one at a time, each completed before the next starts; past the job's `--max-deliveries`,
 //! the first line its last worker left undone (the one it died on) gets a `gave_up` record
 //! instead of another try.
 //!
-//! Leases are extended every third of the job's lease while held. On SIGTERM or Ctrl-C the
+//! An idle worker looks for work every 20 ms, and at once when a submitter announces new lines
+//! ([`RedisQueue::watch_new_lines`]). Leases are extended every third of the job's lease while
+//! held. On SIGTERM or Ctrl-C the
 //! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
 //! the rest (others take them at once), and exits 0; a second signal exits at once with 130
 //! (what it held goes to others when the leases run out).
@@ -71,6 +74,16 @@ enum Event {
     Records(JobName, Vec<Record>),
     /// A job's fetch ended (its input closed, or it failed to start).
     Ended(JobName, Option<String>),
+}
+
+/// What woke the worker's loop.
+enum Pass {
+    /// Records came (or waited their time) and were taken.
+    Records,
+    /// The tick: heartbeats, the job list, extensions, and leases when there is room.
+    Tick,
+    /// New lines were announced: as a tick, with the job list read and lines leased now.
+    NewLines,
 }
 
 /// A lease the worker holds.
@@ -295,6 +308,12 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Batch::default();
+    // New lines announced wake the loop at once: a new job starts without waiting for the tick.
+    let announced = Arc::new(tokio::sync::Notify::new());
+    let watcher = AbortOnDrop(tokio::spawn(watch_new_lines(
+        worker.queue.clone(),
+        Arc::clone(&announced),
+    )));
     while !stop.is_raised() {
         let due = batch.due;
         let linger = async {
@@ -303,7 +322,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 None => std::future::pending().await,
             }
         };
-        let ticked = tokio::select! {
+        let pass = tokio::select! {
             event = incoming.recv() => {
                 // The events waiting are taken together; a fetch's end waits until its
                 // records are completed.
@@ -318,22 +337,31 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                         next = incoming.try_recv().ok();
                     }
                 }
-                if batch.is_due() || !ended.is_empty() {
+                // With no line left in flight no other record is coming to join the batch.
+                if batch.is_due() || !ended.is_empty() || worker.held() == 0 {
                     worker.complete(batch.take()).await?;
                 }
                 worker.advance_serial();
                 for (job, error) in ended {
                     worker.ended(&job, error).await;
                 }
-                false
+                Pass::Records
             }
             () = linger => {
                 worker.complete(batch.take()).await?;
-                false
+                Pass::Records
             }
-            _ = tick.tick() => true,
+            _ = tick.tick() => Pass::Tick,
+            () = announced.notified() => Pass::NewLines,
         };
         let now = Instant::now();
+        if let Pass::NewLines = pass {
+            // The jobs are read again and leased from now, as on a tick.
+            next_jobs = now;
+            next_lease = now;
+            lease_failures = 0;
+        }
+        let ticked = matches!(pass, Pass::Tick | Pass::NewLines);
         if ticked {
             if now >= next_beat {
                 worker.beat().await;
@@ -392,9 +420,33 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             }
         }
     }
+    drop(watcher);
     worker.complete(batch.take()).await?;
     worker.shut_down(&mut incoming, args.grace).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Wakes the worker's loop at each batch of new lines announced on the broker, watching again
+/// 2 s after the connection is lost (the loop's tick stands in meanwhile, and the loop's own
+/// calls report the outage).
+async fn watch_new_lines(queue: RedisQueue, announced: Arc<tokio::sync::Notify>) {
+    loop {
+        if let Ok(mut watch) = queue.watch_new_lines().await {
+            while watch.next().await.is_some() {
+                announced.notify_one();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Worker {

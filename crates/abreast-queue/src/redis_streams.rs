@@ -16,6 +16,10 @@
 //! | `abreast:{NAME}:robots-claim:ORIGIN` | string | the worker fetching ORIGIN's robots.txt (expires) |
 //! | `abreast:workers`, `abreast:workers:seen` | hashes | each worker's last report, and when |
 //!
+//! Each batch of lines a submitter adds is announced on the pub/sub channel `abreast:new-lines`
+//! (the message: the job's name), so an idle worker starts on it at once
+//! ([`RedisQueue::watch_new_lines`]); only a hint, since workers also look for work on a timer.
+//!
 //! A lease is a pending entry of the `workers` group. Every step that must not be split (append
 //! a result and ack its lease; lease with delivery counts; take a permit) is one Lua script, so
 //! a process killed between two commands leaves nothing half-done. Connections are
@@ -61,6 +65,8 @@ const FORGET_WORKER_MS: u64 = 3600 * 1000;
 #[derive(Clone)]
 pub struct RedisQueue {
     url: BrokerUrl,
+    /// Opens the connection of [`RedisQueue::watch_new_lines`].
+    client: redis::Client,
     /// Every short command.
     control: ConnectionManager,
     /// Blocking reads of the results, kept apart so they never hold up other commands.
@@ -71,6 +77,35 @@ pub struct RedisQueue {
     /// Jobs whose results handed to this collector before were all read again: from then on
     /// only new results are read (this collector acks each batch before it reads the next).
     drained: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<JobName>>>,
+}
+
+/// The announcements of new lines ([`RedisQueue::watch_new_lines`]).
+pub struct NewLines {
+    messages: redis::aio::PubSubStream,
+}
+
+impl NewLines {
+    /// Waits for the next batch of new lines, in any job: the job's name; `None` once the
+    /// connection is lost (the broker restarted, say): watch again. A message that is not a
+    /// job's name (another program's, on the same channel) is passed over.
+    pub async fn next(&mut self) -> Option<JobName> {
+        loop {
+            let message = futures::StreamExt::next(&mut self.messages).await?;
+            if let Some(job) = message
+                .get_payload::<String>()
+                .ok()
+                .and_then(|name| JobName::new(&name).ok())
+            {
+                return Some(job);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for NewLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLines").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -162,6 +197,8 @@ impl Keys {
 }
 
 const JOBS: &str = "abreast:jobs";
+/// The pub/sub channel on which each batch of new lines is announced.
+const NEW_LINES: &str = "abreast:new-lines";
 const WORKERS: &str = "abreast:workers";
 const WORKERS_SEEN: &str = "abreast:workers:seen";
 
@@ -178,20 +215,21 @@ redis.call('SADD', KEYS[4], ARGV[4])
 return 1
 ";
 
-/// Adds lines after the `ARGV[1]` already there, in entries of several lines each. KEYS:
-/// meta, lines. ARGV: expected count, digest of the input up to the last new line, then three
-/// per entry: its line count, the lines' lengths (joined by commas), the lines one after the
-/// other.
+/// Adds lines after the `ARGV[1]` already there, in entries of several lines each, and announces
+/// them on the channel `ARGV[3]` with the job's name. KEYS: meta, lines. ARGV: expected count,
+/// digest of the input up to the last new line, the channel, the job's name, then three per
+/// entry: its line count, the lines' lengths (joined by commas), the lines one after the other.
 const ADD_LINES: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
 if have ~= tonumber(ARGV[1]) then return -1 end
 local now = have
-for i = 3, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   redis.call('XADD', KEYS[2], '*', 'n', string.format('%d', now), 'l', ARGV[i + 1], 'u', ARGV[i + 2])
   now = now + tonumber(ARGV[i])
 end
 redis.call('HSET', KEYS[1], 'submitted', now, 'prefix', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return now
 ";
 
@@ -629,13 +667,14 @@ impl RedisQueue {
             .await
             .map_err(map)?;
         let blocking = ConnectionManager::new_with_config(
-            client,
+            client.clone(),
             config.set_response_timeout(Some(Duration::from_secs(40))),
         )
         .await
         .map_err(map)?;
         Ok(RedisQueue {
             url: url.clone(),
+            client,
             control,
             blocking,
             scripts: std::sync::Arc::new(Scripts::new()),
@@ -652,6 +691,30 @@ impl RedisQueue {
     pub fn with_lines_per_entry(mut self, lines: usize) -> RedisQueue {
         self.per_entry = lines.max(1);
         self
+    }
+
+    /// Subscribes to the announcements of new lines: each batch of lines a submitter adds (the
+    /// first of a new job too) wakes the watcher, so an idle worker leases them at once rather
+    /// than on its next look. Only a hint (a message can be lost with its connection), on a
+    /// connection of its own; once the connection is lost, [`NewLines::next`] says so, and the
+    /// caller watches again.
+    pub async fn watch_new_lines(&self) -> Result<NewLines, QueueError> {
+        let map = |error: redis::RedisError| QueueError::from_redis(self.url.redacted(), &error);
+        let subscribe = async {
+            let mut pubsub = self.client.get_async_pubsub().await.map_err(map)?;
+            pubsub.subscribe(NEW_LINES).await.map_err(map)?;
+            Ok(NewLines {
+                messages: pubsub.into_on_message(),
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(5), subscribe)
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueueError::Unreachable {
+                    url: self.url.redacted().to_owned(),
+                    detail: "no answer to SUBSCRIBE within 5 s".into(),
+                })
+            })
     }
 
     /// The broker's address, password hidden.
@@ -709,7 +772,9 @@ impl RedisQueue {
             .key(&keys.meta)
             .key(&keys.lines)
             .arg(have)
-            .arg(digest);
+            .arg(digest)
+            .arg(NEW_LINES)
+            .arg(job.as_str());
         let size = lines
             .len()
             .div_ceil(ENTRIES_PER_BATCH)

@@ -292,14 +292,9 @@ async fn entries_of_several_lines_are_leased_whole_and_taken_over_without_their_
     assert_eq!(numbers(&fresh), [12, 13, 14, 15]);
     let now = status().await;
     assert_eq!((now.done, now.in_flight, now.waiting), (12, 4, 112));
-    let mut connection = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
     let left: u64 = redis::cmd("XLEN")
         .arg("abreast:{entries}:lines")
-        .query_async(&mut connection)
+        .query_async(&mut raw_connection(&redis).await)
         .await
         .unwrap();
     assert_eq!(left, 29, "the three entries done are acked and deleted");
@@ -625,6 +620,58 @@ async fn bad_passwords_and_dead_brokers_are_told_apart() {
     .unwrap_err();
     assert!(error.is_transient(), "{error}");
     assert!(!error.to_string().contains("s3cret-pw"), "{error}");
+}
+
+#[tokio::test]
+async fn each_batch_of_new_lines_is_announced_until_the_connection_is_lost() {
+    let mut redis = redis();
+    let queue = connect(&redis).await;
+    let mut watch = queue.watch_new_lines().await.unwrap();
+    let hang = Duration::from_secs(60);
+    let mut next = async || {
+        tokio::time::timeout(hang, watch.next())
+            .await
+            .expect("an announcement or the connection's end")
+    };
+    let (first, second) = (
+        JobName::new("first").unwrap(),
+        JobName::new("second").unwrap(),
+    );
+    // 600 lines go in two batches (512 a round trip): two announcements.
+    submit(&queue, &first, &spec(60_000), lines(600))
+        .await
+        .unwrap();
+    assert_eq!(next().await.as_ref(), Some(&first));
+    assert_eq!(next().await.as_ref(), Some(&first));
+    // The same input again adds nothing, so announces nothing; another program's message on
+    // the channel is passed over. What comes next is the second job's one batch.
+    submit(&queue, &first, &spec(60_000), lines(600))
+        .await
+        .unwrap();
+    let mut raw = raw_connection(&redis).await;
+    let subscribers: u64 = redis::cmd("PUBLISH")
+        .arg("abreast:new-lines")
+        .arg("not a job name")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(subscribers, 1, "one subscriber: this watch");
+    submit(&queue, &second, &spec(60_000), lines(3))
+        .await
+        .unwrap();
+    assert_eq!(next().await.as_ref(), Some(&second));
+    // A restarted broker ends the watch, which then says so instead of waiting for ever.
+    redis.restart().unwrap();
+    assert_eq!(next().await, None);
+}
+
+/// A plain connection to the test's broker, for what the queue does not offer.
+async fn raw_connection(redis: &LocalRedis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
