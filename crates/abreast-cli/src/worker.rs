@@ -82,8 +82,9 @@ enum Pass {
     Records,
     /// The tick: heartbeats, the job list, extensions, and leases when there is room.
     Tick,
-    /// New lines were announced: as a tick, with the job list read and lines leased now.
-    NewLines,
+    /// New lines were announced: as a tick, with lines leased now (and the job list read again
+    /// if one of the jobs is new to the worker).
+    NewLines(JobName),
 }
 
 /// A lease the worker holds.
@@ -309,10 +310,10 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Batch::default();
     // New lines announced wake the loop at once: a new job starts without waiting for the tick.
-    let announced = Arc::new(tokio::sync::Notify::new());
+    let (announce, mut announced) = mpsc::unbounded_channel();
     let watcher = AbortOnDrop(tokio::spawn(watch_new_lines(
         worker.queue.clone(),
-        Arc::clone(&announced),
+        announce,
     )));
     while !stop.is_raised() {
         let due = batch.due;
@@ -352,16 +353,23 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 Pass::Records
             }
             _ = tick.tick() => Pass::Tick,
-            () = announced.notified() => Pass::NewLines,
+            Some(job) = announced.recv() => Pass::NewLines(job),
         };
         let now = Instant::now();
-        if let Pass::NewLines = pass {
-            // The jobs are read again and leased from now, as on a tick.
-            next_jobs = now;
+        if let Pass::NewLines(job) = &pass {
+            // Lines are leased from now, as on a tick; the job list is read again only for a
+            // job the worker does not know yet. The announcements waiting come to the same.
+            let mut new_job = !worker.jobs.contains(job);
+            while let Ok(job) = announced.try_recv() {
+                new_job |= !worker.jobs.contains(&job);
+            }
+            if new_job {
+                next_jobs = now;
+            }
             next_lease = now;
             lease_failures = 0;
         }
-        let ticked = matches!(pass, Pass::Tick | Pass::NewLines);
+        let ticked = matches!(pass, Pass::Tick | Pass::NewLines(_));
         if ticked {
             if now >= next_beat {
                 worker.beat().await;
@@ -426,14 +434,16 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Wakes the worker's loop at each batch of new lines announced on the broker, watching again
-/// 2 s after the connection is lost (the loop's tick stands in meanwhile, and the loop's own
-/// calls report the outage).
-async fn watch_new_lines(queue: RedisQueue, announced: Arc<tokio::sync::Notify>) {
+/// Tells the worker's loop of each batch of new lines announced on the broker (the job's
+/// name), watching again 2 s after the connection is lost (the loop's tick stands in meanwhile,
+/// and the loop's own calls report the outage).
+async fn watch_new_lines(queue: RedisQueue, announce: mpsc::UnboundedSender<JobName>) {
     loop {
         if let Ok(mut watch) = queue.watch_new_lines().await {
-            while watch.next().await.is_some() {
-                announced.notify_one();
+            while let Some(job) = watch.next().await {
+                if announce.send(job).is_err() {
+                    return;
+                }
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
