@@ -16,7 +16,8 @@
 //! the first line its last worker left undone (the one it died on) gets a `gave_up` record
 //! instead of another try.
 //!
-//! An idle worker looks for work every 20 ms, and at once when a submitter announces new lines
+//! An idle worker reads the job list every 20 ms (and asks a job that had no lines again after 20
+//! to 100 ms), and leases at once when a submitter announces new lines
 //! ([`RedisQueue::watch_new_lines`]). Leases are extended every third of the job's lease while
 //! held. On SIGTERM or Ctrl-C the
 //! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
@@ -82,8 +83,8 @@ enum Pass {
     Records,
     /// The tick: heartbeats, the job list, extensions, and leases when there is room.
     Tick,
-    /// New lines were announced: as a tick, with lines leased now (and the job list read again
-    /// if one of the jobs is new to the worker).
+    /// New lines were announced: an idle worker takes it as a tick and leases now (and the job
+    /// list is read again if the job is new to the worker).
     NewLines(JobName),
 }
 
@@ -304,6 +305,8 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     );
     let mut next_lease = Instant::now();
     let mut lease_failures = 0u32;
+    // The last lease failed for the broker's trouble: its back-off stands.
+    let mut broker_trouble = false;
     let mut next_beat = Instant::now();
     let mut next_jobs = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -356,9 +359,10 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             Some(job) = announced.recv() => Pass::NewLines(job),
         };
         let now = Instant::now();
+        let mut woken = false;
         if let Pass::NewLines(job) = &pass {
-            // Lines are leased from now, as on a tick; the job list is read again only for a
-            // job the worker does not know yet. The announcements waiting come to the same.
+            // The job list is read again on the next tick only for a job the worker does not
+            // know yet; the announcements waiting come to the same.
             let mut new_job = !worker.jobs.contains(job);
             while let Ok(job) = announced.try_recv() {
                 new_job |= !worker.jobs.contains(&job);
@@ -366,10 +370,15 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             if new_job {
                 next_jobs = now;
             }
-            next_lease = now;
-            lease_failures = 0;
+            // An idle worker leases at once, as on a tick. A busy one leases as its room frees,
+            // and a broker in trouble keeps its back-off.
+            if worker.held() == 0 && !broker_trouble {
+                next_lease = now;
+                lease_failures = 0;
+                woken = true;
+            }
         }
-        let ticked = matches!(pass, Pass::Tick | Pass::NewLines(_));
+        let ticked = matches!(pass, Pass::Tick) || woken;
         if ticked {
             if now >= next_beat {
                 worker.beat().await;
@@ -410,6 +419,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             worker.complete(batch.take()).await?;
             match worker.lease_some().await {
                 Ok(0) => {
+                    broker_trouble = false;
                     // Nothing to lease: ask again on a later tick, then every 100 ms.
                     lease_failures = lease_failures.saturating_add(1).min(5);
                     next_lease =
@@ -417,9 +427,11 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 }
                 Ok(_) => {
                     lease_failures = 0;
+                    broker_trouble = false;
                     worker.note.recovered();
                 }
                 Err(error) if error.is_transient() => {
+                    broker_trouble = true;
                     worker.note.report(&error);
                     lease_failures = lease_failures.saturating_add(1);
                     next_lease = Instant::now() + backoff(lease_failures);

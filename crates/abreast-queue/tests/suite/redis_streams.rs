@@ -665,6 +665,41 @@ async fn each_batch_of_new_lines_is_announced_until_the_connection_is_lost() {
     assert_eq!(next().await, None);
 }
 
+#[tokio::test]
+async fn a_broker_that_refuses_the_announcements_still_takes_the_lines() {
+    let redis = redis();
+    // A user with every command but no pub/sub channel (as Redis 7's ACLs give by default).
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "quiet",
+            "on",
+            ">quiet-secret",
+            "~*",
+            "resetchannels",
+            "+@all",
+        ])
+        .query_async(&mut raw_connection(&redis).await)
+        .await
+        .unwrap();
+    let url = redis
+        .url()
+        .replace("redis://", "redis://quiet:quiet-secret@");
+    let queue = RedisQueue::connect(&BrokerUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let job = JobName::new("quiet").unwrap();
+    let submitted = submit(&queue, &job, &spec(60_000), lines(600))
+        .await
+        .unwrap();
+    assert_eq!((submitted.lines, submitted.added), (600, 600));
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert_eq!((status.lines, status.sealed), (600, true));
+    // Watching is refused with an error, not a hang: a worker then leases on its tick.
+    let watched = tokio::time::timeout(Duration::from_secs(60), queue.watch_new_lines()).await;
+    assert!(matches!(watched, Ok(Err(_))), "{watched:?}");
+}
+
 /// A plain connection to the test's broker, for what the queue does not offer.
 async fn raw_connection(redis: &LocalRedis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
