@@ -370,12 +370,10 @@ impl Site {
     /// ```
     pub async fn start(mut config: SiteConfig) -> Result<RunningSite, SiteError> {
         config.domain = dns::normalize_domain(&config.domain)?;
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| SiteError::Bind {
-                addr: config.addr,
-                source,
-            })?;
+        let listener = listen(config.addr).map_err(|source| SiteError::Bind {
+            addr: config.addr,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| SiteError::Bind {
             addr: config.addr,
             source,
@@ -401,9 +399,7 @@ impl Site {
         // 127.0.0.1 with its own name server, so a client that tries IPv6 first gets through.
         // Best effort: a host without IPv6, or with the port taken there, skips it.
         let ipv6 = if dns_sockets.is_some() && addr.ip().is_loopback() && addr.is_ipv4() {
-            TcpListener::bind((Ipv6Addr::LOCALHOST, addr.port()))
-                .await
-                .ok()
+            listen((Ipv6Addr::LOCALHOST, addr.port()).into()).ok()
         } else {
             None
         };
@@ -788,4 +784,23 @@ impl AsyncWrite for SiteStream {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// Connections the kernel holds for the site before it accepts them (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default). Clients that open hundreds of connections at once
+/// (several workers starting on one job, each with 256 requests in flight) overflow tokio's
+/// default of 1024; an overflowed connection waits for a retransmission, 200 ms to 1 s.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`ACCEPT_BACKLOG`].
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's own bind: a port left in TIME_WAIT by the last run can be bound again.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
