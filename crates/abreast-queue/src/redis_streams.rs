@@ -79,24 +79,53 @@ pub struct RedisQueue {
     drained: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<JobName>>>,
 }
 
+/// How often a watch of new lines pings the broker, by default: a connection that died without
+/// a word (a cut network, a load balancer's idle timeout) is found out, and one that lives is
+/// kept from looking idle.
+const WATCH_PING: Duration = Duration::from_secs(30);
+
+/// How long the broker has to answer a watch's ping.
+const WATCH_PING_WAIT: Duration = Duration::from_secs(5);
+
 /// The announcements of new lines ([`RedisQueue::watch_new_lines`]).
 pub struct NewLines {
+    sink: redis::aio::PubSubSink,
     messages: redis::aio::PubSubStream,
+    ping_every: Duration,
+    next_ping: tokio::time::Instant,
 }
 
 impl NewLines {
+    /// Pings the broker every `every` (30 s by default) while waiting for announcements.
+    pub fn ping_every(mut self, every: Duration) -> NewLines {
+        self.ping_every = every;
+        self.next_ping = tokio::time::Instant::now() + every;
+        self
+    }
+
     /// Waits for the next batch of new lines, in any job: the job's name; `None` once the
-    /// connection is lost (the broker restarted, say): watch again. A message that is not a
-    /// job's name (another program's, on the same channel) is passed over.
+    /// connection is lost (the broker restarted, or left a ping unanswered for 5 s): watch
+    /// again. A message that is not a job's name (another program's, on the same channel) is
+    /// passed over.
     pub async fn next(&mut self) -> Option<JobName> {
         loop {
-            let message = futures::StreamExt::next(&mut self.messages).await?;
-            if let Some(job) = message
-                .get_payload::<String>()
-                .ok()
-                .and_then(|name| JobName::new(&name).ok())
-            {
-                return Some(job);
+            tokio::select! {
+                message = futures::StreamExt::next(&mut self.messages) => {
+                    let job = message?
+                        .get_payload::<String>()
+                        .ok()
+                        .and_then(|name| JobName::new(&name).ok());
+                    if job.is_some() {
+                        return job;
+                    }
+                }
+                () = tokio::time::sleep_until(self.next_ping) => {
+                    let ping = self.sink.ping::<Value>();
+                    if !matches!(tokio::time::timeout(WATCH_PING_WAIT, ping).await, Ok(Ok(_))) {
+                        return None;
+                    }
+                    self.next_ping = tokio::time::Instant::now() + self.ping_every;
+                }
             }
         }
     }
@@ -697,15 +726,20 @@ impl RedisQueue {
     /// Subscribes to the announcements of new lines: each batch of lines a submitter adds (the
     /// first of a new job too) wakes the watcher, so an idle worker leases them at once rather
     /// than on its next look. Only a hint (a message can be lost with its connection), on a
-    /// connection of its own; once the connection is lost, [`NewLines::next`] says so, and the
-    /// caller watches again.
+    /// connection of its own, pinged every 30 s ([`NewLines::ping_every`]); once the connection
+    /// is lost, or a ping goes unanswered for 5 s, [`NewLines::next`] says so, and the caller
+    /// watches again.
     pub async fn watch_new_lines(&self) -> Result<NewLines, QueueError> {
         let map = |error: redis::RedisError| QueueError::from_redis(self.url.redacted(), &error);
         let subscribe = async {
             let mut pubsub = self.client.get_async_pubsub().await.map_err(map)?;
             pubsub.subscribe(NEW_LINES).await.map_err(map)?;
+            let (sink, messages) = pubsub.split();
             Ok(NewLines {
-                messages: pubsub.into_on_message(),
+                sink,
+                messages,
+                ping_every: WATCH_PING,
+                next_ping: tokio::time::Instant::now() + WATCH_PING,
             })
         };
         tokio::time::timeout(Duration::from_secs(5), subscribe)

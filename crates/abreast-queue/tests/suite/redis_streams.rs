@@ -700,6 +700,29 @@ async fn a_broker_that_refuses_the_announcements_still_takes_the_lines() {
     assert!(matches!(watched, Ok(Err(_))), "{watched:?}");
 }
 
+#[tokio::test]
+async fn a_watch_whose_broker_stops_answering_says_so() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let mut watch = queue
+        .watch_new_lines()
+        .await
+        .unwrap()
+        .ping_every(Duration::from_millis(50));
+    // Pings answered: the watch goes on waiting (nothing is announced).
+    let quiet = tokio::time::timeout(Duration::from_millis(500), watch.next()).await;
+    assert!(quiet.is_err(), "the watch ended: {quiet:?}");
+    // A broker that holds every command (as one behind a cut network would answer none): the
+    // next ping goes unanswered, and the watch says so.
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "10000", "ALL"])
+        .query_async(&mut raw_connection(&redis).await)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(60), watch.next()).await;
+    assert_eq!(lost.ok(), Some(None));
+}
+
 /// A plain connection to the test's broker, for what the queue does not offer.
 async fn raw_connection(redis: &LocalRedis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
