@@ -99,14 +99,23 @@ impl NewLines {
     /// Pings the broker every `every` (30 s by default) while waiting for announcements.
     pub fn ping_every(mut self, every: Duration) -> NewLines {
         self.ping_every = every;
-        self.next_ping = tokio::time::Instant::now() + every;
+        self.next_ping = Self::after(every);
         self
+    }
+
+    /// `every` from now, or as far as the clock goes.
+    fn after(every: Duration) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        now.checked_add(every)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
     }
 
     /// Waits for the next batch of new lines, in any job: the job's name; `None` once the
     /// connection is lost (the broker restarted, or left a ping unanswered for 5 s): watch
     /// again. A message that is not a job's name (another program's, on the same channel) is
-    /// passed over.
+    /// passed over. Cancelled, it loses no announcement; but a ping in flight is sent again by
+    /// the next call, so a caller that keeps cancelling it within 5 s never hears of a dead
+    /// connection.
     pub async fn next(&mut self) -> Option<JobName> {
         loop {
             tokio::select! {
@@ -124,7 +133,7 @@ impl NewLines {
                     if !matches!(tokio::time::timeout(WATCH_PING_WAIT, ping).await, Ok(Ok(_))) {
                         return None;
                     }
-                    self.next_ping = tokio::time::Instant::now() + self.ping_every;
+                    self.next_ping = Self::after(self.ping_every);
                 }
             }
         }
@@ -739,7 +748,7 @@ impl RedisQueue {
                 sink,
                 messages,
                 ping_every: WATCH_PING,
-                next_ping: tokio::time::Instant::now() + WATCH_PING,
+                next_ping: NewLines::after(WATCH_PING),
             })
         };
         tokio::time::timeout(Duration::from_secs(5), subscribe)

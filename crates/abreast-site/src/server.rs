@@ -788,8 +788,9 @@ impl AsyncWrite for SiteStream {
 
 /// Connections the kernel holds for the site before it accepts them (the kernel caps it at
 /// `net.core.somaxconn`, 4096 by default). Clients that open hundreds of connections at once
-/// (several workers starting on one job, each with 256 requests in flight) overflow tokio's
-/// default of 1024; an overflowed connection waits for a retransmission, 200 ms to 1 s.
+/// (several workers starting on one job, each with 256 requests in flight) overflow the 128 of
+/// tokio's `TcpListener::bind` (the standard library's value); an overflowed connection waits
+/// for a retransmission, 200 ms to 1 s.
 const ACCEPT_BACKLOG: u32 = 4096;
 
 /// A listener on `addr` with [`ACCEPT_BACKLOG`].
@@ -799,7 +800,9 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
-    // As tokio's own bind: a port left in TIME_WAIT by the last run can be bound again.
+    // As tokio's own bind: a port left in TIME_WAIT by the last run can be bound again (not on
+    // Windows, where it would let another program take a port in use).
+    #[cfg(not(windows))]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
