@@ -110,8 +110,8 @@ struct HeldEntry {
 struct Done {
     job: JobName,
     lease: Lease,
-    /// The record's JSON.
-    body: String,
+    /// Where the record's JSON is in its batch's [`Batch::bodies`].
+    body: std::ops::Range<usize>,
     /// What the collector counts of it ([`crate::broker::record_summary`]).
     summary: String,
     /// Ack the lease's entry with it.
@@ -125,15 +125,18 @@ struct Done {
 #[derive(Default)]
 struct Batch {
     done: Vec<Done>,
+    /// The records' JSON one after the other, in one buffer kept from batch to batch rather
+    /// than one allocation per record.
+    bodies: Vec<u8>,
     due: Option<tokio::time::Instant>,
 }
 
 impl Batch {
-    fn add(&mut self, done: Vec<Done>) {
-        if self.due.is_none() && !done.is_empty() {
+    fn push(&mut self, done: Done) {
+        if self.due.is_none() {
             self.due = Some(tokio::time::Instant::now() + RECORD_LINGER);
         }
-        self.done.extend(done);
+        self.done.push(done);
     }
 
     /// Full, or holding a suspect's line: to complete now.
@@ -141,12 +144,17 @@ impl Batch {
         self.done.len() >= RECORD_BATCH || self.done.iter().any(|d| d.urgent)
     }
 
-    /// The records, to complete now; the batch starts again empty.
-    fn take(&mut self) -> Vec<Done> {
+    /// Empties the batch once its records are completed, keeping the buffer (up to a size).
+    fn clear(&mut self) {
+        self.done.clear();
+        self.bodies.clear();
+        self.bodies.shrink_to(BODIES_KEPT);
         self.due = None;
-        std::mem::take(&mut self.done)
     }
 }
+
+/// The bytes of records' JSON a batch's buffer keeps between batches, at most.
+const BODIES_KEPT: usize = 4 << 20;
 
 /// One job this worker serves: its running fetch, the lines it holds, its hosts' permits.
 struct JobRun {
@@ -334,7 +342,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 let mut next = event;
                 while let Some(event) = next.take() {
                     match event {
-                        Event::Records(job, ready) => batch.add(worker.take_records(&job, &ready)?),
+                        Event::Records(job, ready) => worker.take_records(&job, &ready, &mut batch)?,
                         Event::Ended(job, error) => ended.push((job, error)),
                     }
                     if !batch.is_due() {
@@ -343,7 +351,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 }
                 // With no line left in flight no other record is coming to join the batch.
                 if batch.is_due() || !ended.is_empty() || worker.held() == 0 {
-                    worker.complete(batch.take()).await?;
+                    worker.complete(&mut batch).await?;
                 }
                 worker.advance_serial();
                 for (job, error) in ended {
@@ -352,7 +360,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 Pass::Records
             }
             () = linger => {
-                worker.complete(batch.take()).await?;
+                worker.complete(&mut batch).await?;
                 Pass::Records
             }
             _ = tick.tick() => Pass::Tick,
@@ -416,7 +424,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
         if wanted && now >= next_lease && !worker.holds_suspect() {
             // The records waiting go first: a lease may bring a suspect, and a worker that it
             // kills must not take the lines it had finished down with it.
-            worker.complete(batch.take()).await?;
+            worker.complete(&mut batch).await?;
             match worker.lease_some().await {
                 Ok(0) => {
                     broker_trouble = false;
@@ -441,7 +449,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
         }
     }
     drop(watcher);
-    worker.complete(batch.take()).await?;
+    worker.complete(&mut batch).await?;
     worker.shut_down(&mut incoming, args.grace).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -796,18 +804,29 @@ impl Worker {
         }
     }
 
-    /// [`Worker::take_record`] for each record.
-    fn take_records(&mut self, job: &JobName, records: &[Record]) -> anyhow::Result<Vec<Done>> {
-        let mut done = Vec::with_capacity(records.len());
+    /// [`Worker::take_record`] for each record, into `batch`.
+    fn take_records(
+        &mut self,
+        job: &JobName,
+        records: &[Record],
+        batch: &mut Batch,
+    ) -> anyhow::Result<()> {
         for record in records {
-            done.extend(self.take_record(job, record)?);
+            if let Some(done) = self.take_record(job, record, &mut batch.bodies)? {
+                batch.push(done);
+            }
         }
-        Ok(done)
+        Ok(())
     }
 
-    /// Takes a record's lease off the held ones and encodes the record, to be completed. Its
-    /// request's permits were freed when it ended, in the fetch.
-    fn take_record(&mut self, job: &JobName, record: &Record) -> anyhow::Result<Option<Done>> {
+    /// Takes a record's lease off the held ones and encodes the record at the end of `bodies`,
+    /// to be completed. Its request's permits were freed when it ended, in the fetch.
+    fn take_record(
+        &mut self,
+        job: &JobName,
+        record: &Record,
+        bodies: &mut Vec<u8>,
+    ) -> anyhow::Result<Option<Done>> {
         let Some(run) = self.runs.get_mut(job) else {
             return Ok(None);
         };
@@ -830,24 +849,29 @@ impl Worker {
             run.serial_busy = false;
         }
         run.last_used = Instant::now();
-        // Sized for a page's record at once, rather than grown through five copies.
-        let mut body = Vec::with_capacity(4096);
-        serde_json::to_writer(&mut body, record).context("could not encode a record")?;
-        let body = String::from_utf8(body).context("a record encoded to invalid UTF-8")?;
+        let start = bodies.len();
+        if let Err(error) = serde_json::to_writer(&mut *bodies, record) {
+            bodies.truncate(start);
+            return Err(error).context("could not encode a record");
+        }
         Ok(Some(Done {
             job: job.clone(),
             lease: held.lease,
-            body,
+            body: start..bodies.len(),
             summary: crate::broker::record_summary(record),
             ack,
             urgent,
         }))
     }
 
-    /// Appends records to their jobs' results and acks their leases: one round trip per job.
-    async fn complete(&mut self, done: Vec<Done>) -> anyhow::Result<()> {
+    /// Appends the batch's records to their jobs' results and acks their leases (one round trip
+    /// per job), then empties the batch.
+    async fn complete(&mut self, batch: &mut Batch) -> anyhow::Result<()> {
+        let done = &batch.done;
+        let bodies =
+            std::str::from_utf8(&batch.bodies).context("a record encoded to invalid UTF-8")?;
         let mut jobs: Vec<JobName> = Vec::new();
-        for d in &done {
+        for d in done {
             if !jobs.contains(&d.job) {
                 jobs.push(d.job.clone());
             }
@@ -858,7 +882,7 @@ impl Worker {
                 .filter(|d| d.job == job)
                 .map(|d| Completion {
                     lease: &d.lease,
-                    result: &d.body,
+                    result: &bodies[d.body.clone()],
                     summary: &d.summary,
                     gave_up: false,
                     ack: d.ack,
@@ -874,6 +898,7 @@ impl Worker {
                 Err(error) => return Err(error).context("the worker could not write a record"),
             }
         }
+        batch.clear();
         Ok(())
     }
 
@@ -948,8 +973,9 @@ impl Worker {
             }
             match tokio::time::timeout(wait, incoming.recv()).await {
                 Ok(Some(Event::Records(job, ready))) => {
-                    let done = self.take_records(&job, &ready)?;
-                    self.complete(done).await?;
+                    let mut batch = Batch::default();
+                    self.take_records(&job, &ready, &mut batch)?;
+                    self.complete(&mut batch).await?;
                 }
                 Ok(Some(Event::Ended(..))) => {}
                 Ok(None) | Err(_) => break,
