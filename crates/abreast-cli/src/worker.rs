@@ -342,7 +342,9 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                 let mut next = event;
                 while let Some(event) = next.take() {
                     match event {
-                        Event::Records(job, ready) => worker.take_records(&job, &ready, &mut batch)?,
+                        Event::Records(job, ready) => {
+                            worker.take_records(&job, &ready, &mut batch)?;
+                        }
                         Event::Ended(job, error) => ended.push((job, error)),
                     }
                     if !batch.is_due() {
