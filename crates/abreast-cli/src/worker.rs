@@ -10,19 +10,17 @@
 //! line of its entry, the entry acked, in one step. The step is taken for a batch: the records
 //! that come within 5 ms (at most 256; at once when no other line is in flight) go in one
 //! transaction, so the broker's cost is paid per batch rather than per line; the records
-//! waiting are completed before any new lease, so a
-//! suspect entry that kills the worker takes none of them with it. A suspect's lines are fed
-//! one at a time, each completed before the next starts; past the job's `--max-deliveries`,
-//! the first line its last worker left undone (the one it died on) gets a `gave_up` record
-//! instead of another try.
+//! waiting are completed before any new lease, so a suspect entry that kills the worker takes
+//! none of them with it. A suspect's lines are fed one at a time, each completed before the
+//! next starts; past the job's `--max-deliveries`, the first line its last worker left undone
+//! (the one it died on) gets a `gave_up` record instead of another try.
 //!
-//! An idle worker reads the job list every 20 ms (and asks a job that had no lines again after 20
-//! to 100 ms), and leases at once when a submitter announces new lines
+//! An idle worker reads the job list every 20 ms (and asks a job that had no lines again after
+//! 20 to 100 ms), and leases at once when a submitter announces new lines
 //! ([`RedisQueue::watch_new_lines`]). Leases are extended every third of the job's lease while
-//! held. On SIGTERM or Ctrl-C the
-//! worker takes no new lease, lets the fetches in flight finish within `--grace`, hands back
-//! the rest (others take them at once), and exits 0; a second signal exits at once with 130
-//! (what it held goes to others when the leases run out).
+//! held. On SIGTERM or Ctrl-C the worker takes no new lease, lets the fetches in flight finish
+//! within `--grace`, hands back the rest (others take them at once), and exits 0; a second
+//! signal exits at once with 130 (what it held goes to others when the leases run out).
 
 use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
@@ -39,6 +37,7 @@ use abreast_queue::{
 use anyhow::Context as _;
 use clap::Args;
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::broker::{JobSettings, OutageNote, backoff, retry};
 use crate::job_hosts::JobHosts;
@@ -322,7 +321,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     let mut batch = Batch::default();
     // New lines announced wake the loop at once: a new job starts without waiting for the tick.
     let (announce, mut announced) = mpsc::unbounded_channel();
-    let watcher = AbortOnDrop(tokio::spawn(watch_new_lines(
+    let watcher = AbortOnDropHandle::new(tokio::spawn(watch_new_lines(
         worker.queue.clone(),
         announce,
     )));
@@ -469,15 +468,6 @@ async fn watch_new_lines(queue: RedisQueue, announce: mpsc::UnboundedSender<JobN
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-/// A task aborted when this is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -968,6 +958,7 @@ impl Worker {
         // The requests under way get the grace period. Once none is, the records of those
         // that just ended are waited for while they keep coming.
         let deadline = Instant::now() + grace;
+        let mut batch = Batch::default();
         while self.held() > 0 && Instant::now() < deadline {
             let mut wait = deadline.saturating_duration_since(Instant::now());
             if self.runs.values().all(|run| run.hosts.in_use() == 0) {
@@ -975,7 +966,6 @@ impl Worker {
             }
             match tokio::time::timeout(wait, incoming.recv()).await {
                 Ok(Some(Event::Records(job, ready))) => {
-                    let mut batch = Batch::default();
                     self.take_records(&job, &ready, &mut batch)?;
                     self.complete(&mut batch).await?;
                 }

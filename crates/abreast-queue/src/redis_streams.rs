@@ -1064,19 +1064,19 @@ fn read_reply(value: Value) -> Vec<(String, Vec<(String, String)>)> {
 /// result and its summary (empty where the entry has none); `None` for an entry abreast did not
 /// write.
 fn results_of(fields: &[(String, String)]) -> Option<Vec<(u64, String, String)>> {
-    let (lines, lengths, results, summaries) = match fields {
-        [(n, lines), (l, lengths), (r, results)] => ((n, lines), (l, lengths), (r, results), None),
-        [(n, lines), (l, lengths), (r, results), (s, summaries)] if s == "s" => {
-            ((n, lines), (l, lengths), (r, results), Some(summaries))
-        }
-        _ => return None,
+    let [(n, lines), (l, lengths), (r, results), rest @ ..] = fields else {
+        return None;
     };
-    if (lines.0.as_str(), lengths.0.as_str(), results.0.as_str()) != ("n", "l", "r") {
+    if (n.as_str(), l.as_str(), r.as_str()) != ("n", "l", "r") {
         return None;
     }
-    let results = split_joined(results.1, lengths.1)?;
+    let summaries = match rest {
+        [] => None,
+        [(s, summaries)] if s == "s" => Some(summaries),
+        _ => return None,
+    };
+    let results = split_joined(results, lengths)?;
     let lines = lines
-        .1
         .split(',')
         .map(|n| n.parse::<u64>().ok())
         .collect::<Option<Vec<u64>>>()?;
