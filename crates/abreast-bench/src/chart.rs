@@ -121,7 +121,13 @@ fn bar_style(row: &Row) -> String {
 /// Draws the legend below `y`: the mechanisms that appear, and how Python and curl rows look.
 /// Returns the y below it.
 fn legend(body: &mut String, report: &Report, y: f64) -> f64 {
-    let rows = || report.suites.iter().flat_map(|suite| &suite.rows);
+    let rows = || {
+        report
+            .suites
+            .iter()
+            .flat_map(|suite| &suite.rows)
+            .filter(|row| !row.lower_bound)
+    };
     let y = y + 16.0;
     let mut x = MARGIN;
     for mechanism in Mechanism::ALL {
@@ -248,6 +254,17 @@ fn nice_step(rough: f64) -> f64 {
 
 /// Draws one suite's panel starting at `top`; returns the y below it.
 fn panel(body: &mut String, suite: &SuiteReport, top: f64, left: f64, right: f64) -> f64 {
+    // A lower-bound row did only part of the work: its bar would compare nothing.
+    let charted = SuiteReport {
+        rows: suite
+            .rows
+            .iter()
+            .filter(|row| !row.lower_bound)
+            .cloned()
+            .collect(),
+        ..suite.clone()
+    };
+    let suite = &charted;
     let unit = format!("{}/s", suite.unit);
     let _ = writeln!(
         body,

@@ -14,6 +14,11 @@
 //! `dns_servers=`. Each row's note gives what the site counted during it,
 //! per run: connections opened per host (TLS handshakes; how many negotiated h2) and DNS
 //! queries per host name and type.
+//!
+//! Across the hosts with no added latency, one more row, `handshakes alone`, bounds what the
+//! rows can reach: a bare client that only looks each name up, connects and completes a TLS
+//! handshake, with no request and no page. Its CPU is counted per page of the part, so one
+//! host's CPU per page plus that row's is the least a page across the hosts can cost.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -193,6 +198,9 @@ fn part(
         };
         rows.push(row);
     }
+    if let (Some(hosts), true, Ok(_)) = (hosts, latency.is_zero(), &config) {
+        rows.push(handshakes_alone(bench, site, server, hosts, pages)?);
+    }
     if bench.bench.curl {
         let mut options = format!(
             "cacert = {}\n",
@@ -243,6 +251,139 @@ fn part(
         rows.extend(python_row(bench, &case, site, host_count));
     }
     Ok(rows)
+}
+
+/// The `handshakes alone` row: for each of `hosts` names, one `A` query to the site's name
+/// server (a new UDP socket, as a resolver asks), a TCP connection, a TLS handshake with
+/// abreast's crypto provider and ALPN (the site's CA as the only root), then close: the least a
+/// new host costs any client, with no request. The row counts `pages` tasks, so its CPU per
+/// page is what the handshakes alone add to each page of the part.
+fn handshakes_alone(
+    bench: &Timing<'_>,
+    site: &RunningSite,
+    server: Option<&crate::cputime::ThreadClocks>,
+    hosts: u64,
+    pages: u64,
+) -> anyhow::Result<Row> {
+    use rustls::pki_types::pem::PemObject as _;
+    let ca = site.ca_pem().context("the test site serves no HTTPS")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots
+            .add(certificate.context("the test site's CA is not PEM")?)
+            .context("the test site's CA was refused")?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        abreast_fetch::tls_crypto_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = std::sync::Arc::new(config);
+    let dns = site
+        .dns_addr()
+        .context("the test site's name server did not start")?;
+    let names: Vec<String> = (0..hosts)
+        .map(|n| format!("h{n}.{}", site.domain()))
+        .collect();
+    let row = bench.row_beside(
+        server,
+        Mechanism::Sequential,
+        1,
+        pages,
+        "handshakes alone",
+        || {
+            for name in &names {
+                let addr = lookup(dns, name)?;
+                handshake(&config, name, SocketAddr::from((addr, site.addr().port())))?;
+            }
+            Ok(())
+        },
+    )?;
+    let per_host = row
+        .cpu_per_task()
+        .map(|seconds| seconds * pages as f64 / hosts as f64);
+    let note = match per_host {
+        Some(seconds) => format!(
+            "no pages: a lookup, a connection and a TLS handshake per host name, {:.0} µs of \
+             CPU each; one host's CPU/page plus this row's is the least a page here can cost",
+            seconds * 1e6
+        ),
+        None => "no pages: a lookup, a connection and a TLS handshake per host name".into(),
+    };
+    Ok(with_note(
+        row.with_variant("handshakes alone").as_lower_bound(),
+        note,
+    ))
+}
+
+/// The first `A` record of `name` from the name server at `dns`, asked over UDP from a new
+/// socket.
+fn lookup(dns: SocketAddr, name: &str) -> anyhow::Result<Ipv4Addr> {
+    const ID: [u8; 2] = [0xab, 0x12];
+    // Header: the id, recursion desired, one question; then the name, type A, class IN.
+    let mut query = Vec::with_capacity(name.len() + 18);
+    query.extend_from_slice(&ID);
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        query.push(u8::try_from(label.len()).context("a label of over 255 bytes")?);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+    socket.send_to(&query, dns)?;
+    let mut answer = [0u8; 512];
+    let length = socket
+        .recv(&mut answer)
+        .with_context(|| format!("the name server did not answer for {name}"))?;
+    let answer = &answer[..length];
+    let refused = || anyhow::anyhow!("no A record for {name}");
+    // Header and question as asked, then the first record: its name (a pointer, or labels),
+    // type, class, TTL and length (10 bytes), then the address.
+    if answer.len() < query.len() || answer[..2] != ID || answer[3] & 0x0f != 0 || answer[7] == 0 {
+        return Err(refused());
+    }
+    let mut at = query.len();
+    while let Some(&byte) = answer.get(at) {
+        match byte {
+            0 => break,
+            pointer if pointer & 0xc0 == 0xc0 => {
+                at += 1;
+                break;
+            }
+            label => at += 1 + usize::from(label),
+        }
+    }
+    let fields = answer.get(at + 1..at + 11).ok_or_else(refused)?;
+    anyhow::ensure!(
+        fields[..2] == [0, 1] && fields[8..] == [0, 4],
+        "no A record for {name}"
+    );
+    let address: [u8; 4] = answer
+        .get(at + 11..at + 15)
+        .ok_or_else(refused)?
+        .try_into()?;
+    Ok(Ipv4Addr::from(address))
+}
+
+/// Connects to `addr` and completes a TLS handshake for `name`, then closes the connection.
+fn handshake(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    name: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_owned())?;
+    let mut tls = rustls::ClientConnection::new(config.clone(), server_name)?;
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp)
+            .with_context(|| format!("the TLS handshake with {name} failed"))?;
+    }
+    Ok(())
 }
 
 /// Runs the HTTPS suites: `fetch-tls-hosts` and `fetch-tls-one-host` on [`Sizes::tls_pages`]

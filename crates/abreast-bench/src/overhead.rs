@@ -48,6 +48,7 @@ pub fn suite(bench: &Timing<'_>, sizes: &Sizes) -> anyhow::Result<SuiteReport> {
             server_cpu: None,
             peak_memory_bytes: Some(grown),
             note: Some(format!("{per:.0} bytes per waiting coroutine")),
+            lower_bound: false,
         });
     }
     bench.progress.case_done();

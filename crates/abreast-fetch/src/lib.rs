@@ -102,11 +102,18 @@ pub use run::{Next, Records, RunOptions, fetch, run};
 pub use shard::{Shard, ShardParseError};
 pub use summary::Summary;
 
-/// ring's provider with AES-128-GCM offered first, in TLS 1.3 and 1.2 alike, as browsers offer
-/// it (ring's own order puts AES-256 first). A server that follows the client's order, as most
-/// do, then runs the key schedule on SHA-256, which the CPU's SHA extensions compute, where
-/// SHA-384 runs in software: a handshake costs less, and so does each body's decryption.
-fn preferred_provider() -> rustls::crypto::CryptoProvider {
+/// The rustls crypto provider of abreast's clients: ring's, with the choices browsers make
+/// stated rather than left to ring's defaults, which have changed between rustls releases.
+///
+/// - AES-128-GCM is offered first, in TLS 1.3 and 1.2 alike (ring's own order puts AES-256
+///   first). A server that follows the client's order, as most do, then runs the key schedule
+///   on SHA-256, which the CPU's SHA extensions compute, where SHA-384 runs in software: a
+///   handshake costs less, and so does each body's decryption.
+/// - X25519 is the key share a TLS 1.3 ClientHello carries, then P-256 and P-384 (rustls
+///   0.23.48 moved P-384 first for ring, whose P-384 runs on generic big-number code: a
+///   handshake's key exchange there costs several times X25519's).
+pub fn tls_crypto_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::kx_group;
     let mut provider = rustls::crypto::ring::default_provider();
     let rank = |suite: &rustls::SupportedCipherSuite| match suite.suite() {
         rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => 0,
@@ -118,6 +125,7 @@ fn preferred_provider() -> rustls::crypto::CryptoProvider {
     };
     // A stable sort: within a rank, ring's order stands.
     provider.cipher_suites.sort_by_key(rank);
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
     provider
 }
 
@@ -126,6 +134,33 @@ pub(crate) fn install_crypto_provider() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         // Another part of the program may have installed one already: that one is kept.
-        let _ = preferred_provider().install_default();
+        let _ = tls_crypto_provider().install_default();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::{CipherSuite, NamedGroup};
+
+    #[test]
+    fn the_tls_provider_offers_aes_128_and_x25519_first() {
+        let provider = super::tls_crypto_provider();
+        assert_eq!(
+            provider.cipher_suites[0].suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        let groups: Vec<NamedGroup> = provider
+            .kx_groups
+            .iter()
+            .map(|group| group.name())
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                NamedGroup::X25519,
+                NamedGroup::secp256r1,
+                NamedGroup::secp384r1
+            ]
+        );
+    }
 }

@@ -184,6 +184,11 @@ pub struct Row {
     /// Anything a reader must know, such as `skipped: aiohttp is not installed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The row did only part of the suite's work, as a lower bound on what every other row
+    /// must spend (for example the TLS handshakes alone, with no page): it is shown in the
+    /// tables but left out of the comparisons and the chart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lower_bound: bool,
 }
 
 impl Row {
@@ -208,6 +213,7 @@ impl Row {
             server_cpu: None,
             peak_memory_bytes: None,
             note: None,
+            lower_bound: false,
         })
     }
 
@@ -231,12 +237,19 @@ impl Row {
             server_cpu: None,
             peak_memory_bytes: None,
             note: Some(note.into()),
+            lower_bound: false,
         }
     }
 
     /// Sets the variant (builder style).
     pub fn with_variant(mut self, variant: impl Into<String>) -> Row {
         self.variant = Some(variant.into());
+        self
+    }
+
+    /// Marks the row as a lower bound (builder style): see [`Row::lower_bound`].
+    pub fn as_lower_bound(mut self) -> Row {
+        self.lower_bound = true;
         self
     }
 

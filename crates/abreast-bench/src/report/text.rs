@@ -37,12 +37,13 @@ impl SuiteReport {
     /// last, for example `async ran 12.30× faster than threads`. Rows are compared by time per
     /// task (their median), so rows with different task counts still compare fairly. Where runs
     /// vary, the range of the ratio (best case to worst case) follows in brackets. Empty when
-    /// fewer than two rows were timed.
+    /// fewer than two rows were timed. Lower-bound rows ([`Row::lower_bound`]) are left out.
     pub fn summary(&self) -> Vec<String> {
         let labels = self.labels();
         let mut timed: Vec<(&String, PerTask)> = labels
             .iter()
             .zip(&self.rows)
+            .filter(|(_, row)| !row.lower_bound)
             .filter_map(|(label, row)| Some((label, row.per_task()?)))
             .collect();
         if timed.len() < 2 {
@@ -69,7 +70,7 @@ impl SuiteReport {
 
     /// Lines comparing each row's CPU per task with the curl reference row's, lowest first,
     /// such as `hybrid used 1.31× the CPU per page of curl (60.2 µs against 46.0 µs)`; empty
-    /// without a timed curl row with its CPU.
+    /// without a timed curl row with its CPU. Lower-bound rows are left out.
     pub fn cpu_summary(&self) -> Vec<String> {
         let Some(curl) = self
             .rows
@@ -87,7 +88,7 @@ impl SuiteReport {
             .labels()
             .into_iter()
             .zip(&self.rows)
-            .filter(|(_, row)| row.implementation != Implementation::Curl)
+            .filter(|(_, row)| row.implementation != Implementation::Curl && !row.lower_bound)
             .filter_map(|(label, row)| Some((label, row.cpu_per_task()?)))
             .collect();
         others.sort_by(|a, b| a.1.total_cmp(&b.1));

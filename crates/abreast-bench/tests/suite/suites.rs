@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use abreast_bench::{Bench, Implementation, NoProgress, Sizes, SuiteName};
+use abreast_bench::{Bench, Implementation, NoProgress, Row, Sizes, SuiteName};
 
 fn tiny() -> Sizes {
     Sizes {
@@ -68,9 +68,26 @@ fn the_https_suites_fetch_across_host_names_and_note_the_site_counts() {
         ["fetch-tls-hosts", "fetch-tls-one-host", "fetch-tls-latency"]
     );
     for suite in &report.suites {
-        // Every mode's row (timed, or skipped with its reason) and curl's.
-        assert_eq!(suite.rows.len(), 5, "{suite:?}");
-        for row in &suite.rows {
+        // Every mode's row (timed, or skipped with its reason) and curl's; across the hosts
+        // with no latency, the handshakes alone too.
+        let bounds: Vec<&Row> = suite.rows.iter().filter(|row| row.lower_bound).collect();
+        let across_hosts = suite.name == "fetch-tls-hosts";
+        assert_eq!(bounds.len(), usize::from(across_hosts), "{suite:?}");
+        assert_eq!(suite.rows.len(), 5 + bounds.len(), "{suite:?}");
+        if let Some(bound) = bounds.first() {
+            assert_eq!(bound.variant.as_deref(), Some("handshakes alone"));
+            assert_eq!(bound.tasks, 12, "counted per page of the part");
+            assert!(bound.cpu.is_some_and(|cpu| cpu.median > 0.0), "{bound:?}");
+            let note = bound.note.as_deref().unwrap();
+            assert!(note.contains("a TLS handshake per host name"), "{note}");
+            // Left out of the comparisons: it fetched no page.
+            let lines = suite.summary();
+            assert!(
+                !lines.iter().any(|line| line.contains("handshakes")),
+                "{lines:?}"
+            );
+        }
+        for row in suite.rows.iter().filter(|row| !row.lower_bound) {
             let note = row.note.as_deref().unwrap_or_default();
             if row.wall.is_some() {
                 // Curl resolves with --resolve lines: it asks the name server nothing.
