@@ -280,6 +280,9 @@ fn handshakes_alone(
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Every run shakes hands in full, as a run of abreast does with each new host: no session
+    // is kept from an earlier run's visit to the same name.
+    config.resumption = rustls::client::Resumption::disabled();
     let config = std::sync::Arc::new(config);
     let dns = site
         .dns_addr()

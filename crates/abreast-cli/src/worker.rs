@@ -32,7 +32,8 @@ use abreast_fetch::{
     SharedHosts, SharedRobots, StopSignal,
 };
 use abreast_queue::{
-    Completion, JobName, Lease, Queue, QueueError, RedisQueue, RobotsEntry, WorkerBeat,
+    Completion, JobName, Lease, NEW_LINES_CHANNEL, Queue, QueueError, RedisQueue, RobotsEntry,
+    WorkerBeat,
 };
 use anyhow::Context as _;
 use clap::Args;
@@ -316,7 +317,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
     let mut broker_trouble = false;
     let mut next_beat = Instant::now();
     let mut next_jobs = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Batch::default();
     // New lines announced wake the loop at once: a new job starts without waiting for the tick.
@@ -457,18 +458,52 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
 
 /// Tells the worker's loop of each batch of new lines announced on the broker (the job's
 /// name), watching again 2 s after the connection is lost (the loop's tick stands in meanwhile,
-/// and the loop's own calls report the outage).
+/// and the loop's own calls report the outage). A broker that refuses this user the channel
+/// (its ACL) is said once, and asked again only every [`REFUSED_WATCH_RETRY`], in case the
+/// right is granted: until then new jobs are found on the tick.
 async fn watch_new_lines(queue: RedisQueue, announce: mpsc::UnboundedSender<JobName>) {
+    let mut said_refused = false;
     loop {
-        if let Ok(mut watch) = queue.watch_new_lines().await {
-            while let Some(job) = watch.next().await {
-                if announce.send(job).is_err() {
-                    return;
+        let wait = match queue.watch_new_lines().await {
+            Ok(mut watch) => {
+                said_refused = false;
+                while let Some(job) = watch.next().await {
+                    if announce.send(job).is_err() {
+                        return;
+                    }
                 }
+                WATCH_RETRY
             }
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+            Err(QueueError::Auth { detail, .. }) => {
+                if !said_refused {
+                    said_refused = true;
+                    eprintln!("{}", refused_watch_message(&detail));
+                }
+                REFUSED_WATCH_RETRY
+            }
+            Err(_) => WATCH_RETRY,
+        };
+        tokio::time::sleep(wait).await;
     }
+}
+
+/// How often the worker's loop ticks: heartbeats, the job list (new jobs where no announcement
+/// came), extensions, and leases when there is room.
+const TICK: Duration = Duration::from_millis(20);
+
+/// How long the watch waits before it subscribes again after its connection was lost.
+const WATCH_RETRY: Duration = Duration::from_secs(2);
+/// How long it waits after the broker refused the subscription.
+const REFUSED_WATCH_RETRY: Duration = Duration::from_secs(60);
+
+/// What a worker says once when the broker refuses it the announcements' channel.
+fn refused_watch_message(detail: &str) -> String {
+    format!(
+        "abreast worker: the broker refuses this user the channel {NEW_LINES_CHANNEL} ({detail}); \
+         new jobs are found by polling every {} ms instead, a little later. To have them \
+         announced, grant it: ACL SETUSER <user> &{NEW_LINES_CHANNEL}",
+        TICK.as_millis()
+    )
 }
 
 impl Worker {

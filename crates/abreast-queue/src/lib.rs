@@ -53,7 +53,7 @@ use std::time::Duration;
 pub use error::QueueError;
 pub use local::LocalRedis;
 pub use names::{BrokerUrl, JobName};
-pub use redis_streams::{LINES_PER_ENTRY, NewLines, RedisQueue};
+pub use redis_streams::{LINES_PER_ENTRY, NEW_LINES_CHANNEL, NewLines, RedisQueue};
 pub use spool::Spool;
 
 /// What a job is, besides its lines: fixed when it is first submitted.

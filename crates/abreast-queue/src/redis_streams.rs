@@ -235,8 +235,9 @@ impl Keys {
 }
 
 const JOBS: &str = "abreast:jobs";
-/// The pub/sub channel on which each batch of new lines is announced.
-const NEW_LINES: &str = "abreast:new-lines";
+/// The pub/sub channel on which each batch of new lines is announced (the job's name): a broker
+/// user needs the right to it (`&abreast:new-lines` in its ACL) for [`RedisQueue::watch_new_lines`].
+pub const NEW_LINES_CHANNEL: &str = "abreast:new-lines";
 const WORKERS: &str = "abreast:workers";
 const WORKERS_SEEN: &str = "abreast:workers:seen";
 
@@ -742,7 +743,7 @@ impl RedisQueue {
         let map = |error: redis::RedisError| QueueError::from_redis(self.url.redacted(), &error);
         let subscribe = async {
             let mut pubsub = self.client.get_async_pubsub().await.map_err(map)?;
-            pubsub.subscribe(NEW_LINES).await.map_err(map)?;
+            pubsub.subscribe(NEW_LINES_CHANNEL).await.map_err(map)?;
             let (sink, messages) = pubsub.split();
             Ok(NewLines {
                 sink,
@@ -817,7 +818,7 @@ impl RedisQueue {
             .key(&keys.lines)
             .arg(have)
             .arg(digest)
-            .arg(NEW_LINES)
+            .arg(NEW_LINES_CHANNEL)
             .arg(job.as_str());
         let size = lines
             .len()

@@ -654,6 +654,70 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
     drop(serving);
 }
 
+/// One command to `redis` on a connection of its own, as the default user; its reply's first
+/// line.
+fn raw_command(redis: &LocalRedis, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(command.as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).unwrap();
+    reply.trim_end().to_owned()
+}
+
+#[test]
+fn a_worker_refused_the_announcements_says_so_once_and_still_works() {
+    let redis = redis();
+    // A user with every command but no pub/sub channel (as Redis 7's ACLs give by default).
+    let reply = raw_command(
+        &redis,
+        &[
+            "ACL",
+            "SETUSER",
+            "quiet",
+            "on",
+            ">quiet-secret",
+            "~*",
+            "resetchannels",
+            "+@all",
+        ],
+    );
+    assert_eq!(reply, "+OK");
+    let quiet = redis
+        .url()
+        .replace("redis://", "redis://quiet:quiet-secret@");
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 40);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let mut serving = Running::start(
+        abreast().args(["worker", "--broker", &quiet, "--mode", "async"]),
+        dir.path(),
+        "quiet",
+    );
+    let refused = "the broker refuses this user the channel abreast:new-lines";
+    wait_for("the worker to say the channel is refused", || {
+        serving.stderr().contains(refused)
+    });
+    // New jobs are found on the tick instead.
+    let out = dir.path().join("out.jsonl");
+    run_expecting(&mut collector(&redis, &input, "ticked", &out, &[]), 0);
+    assert_one_record_per_line(&out, &lines);
+    serving.signal(libc::SIGTERM);
+    assert!(serving.wait().success());
+    let stderr = serving.stderr();
+    assert_eq!(stderr.matches(refused).count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("ACL SETUSER <user> &abreast:new-lines"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("quiet-secret"), "{stderr}");
+}
+
 #[test]
 fn passwords_are_never_printed_and_bad_brokers_exit_2() {
     let redis = LocalRedis::start_with_password("pw-s3cret").expect("redis-server starts");
