@@ -226,22 +226,35 @@ pub(crate) fn block_on_unless<T>(
     })
 }
 
-/// How often a blocking wait for a rate slot looks at its token.
-const WAKE_TO_LOOK: Duration = Duration::from_millis(20);
-
-/// Sleeps `wait` on this thread (which has no timer to wait on beside the token), looking at
-/// `until` every [`WAKE_TO_LOOK`]; false if it fired.
+/// Sleeps `wait` on this thread; false if `until` fires first. The thread parks until the
+/// time is up, and the token's firing wakes it at once (its waker unparks the thread), so the
+/// wait costs no wake-ups in between.
 fn sleep_unless(wait: Duration, until: &CancellationToken) -> bool {
+    /// Wakes the parked thread that waits on the token.
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
     let end = Instant::now() + wait;
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut fired = std::pin::pin!(until.cancelled());
     loop {
-        if until.is_cancelled() {
+        // Polled each time round: it registers the waker, and a token already fired wins.
+        if fired.as_mut().poll(&mut context).is_ready() {
             return false;
         }
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return true;
         }
-        std::thread::sleep(left.min(WAKE_TO_LOOK));
+        // Parking may end early (an unpark meant for something else): the loop looks again.
+        std::thread::park_timeout(left);
     }
 }
 
@@ -300,6 +313,22 @@ mod tests {
         // Five starts at 100 per second: the fifth waits at least 40 ms after the first.
         assert!(start.elapsed() >= Duration::from_millis(40));
         drop(permits);
+    }
+
+    #[test]
+    fn a_blocking_sleep_lasts_its_time_unless_its_token_fires() {
+        let stop = CancellationToken::new();
+        let start = Instant::now();
+        assert!(sleep_unless(Duration::from_millis(30), &stop));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        // A sleep of an hour ends when another thread fires the token.
+        std::thread::scope(|scope| {
+            let sleeper = scope.spawn(|| sleep_unless(Duration::from_secs(3600), &stop));
+            stop.cancel();
+            assert!(!sleeper.join().unwrap());
+        });
+        // A token that fired already wins, even over no wait at all.
+        assert!(!sleep_unless(Duration::ZERO, &stop));
     }
 
     #[test]
