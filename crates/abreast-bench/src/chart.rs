@@ -45,8 +45,14 @@ pub fn export_svg(report: &Report, destination: &Path) -> Result<(), BenchError>
     })
 }
 
-/// The chart of `report` as an SVG document.
+/// The chart of `report` as an SVG document. Lower-bound rows ([`crate::Row::lower_bound`])
+/// are left out: they did only part of the work, so a bar of theirs would compare nothing.
 pub fn render_svg(report: &Report) -> String {
+    let mut charted = report.clone();
+    for suite in &mut charted.suites {
+        suite.rows.retain(|row| !row.lower_bound);
+    }
+    let report = &charted;
     let label_width = report
         .suites
         .iter()
@@ -121,13 +127,7 @@ fn bar_style(row: &Row) -> String {
 /// Draws the legend below `y`: the mechanisms that appear, and how Python and curl rows look.
 /// Returns the y below it.
 fn legend(body: &mut String, report: &Report, y: f64) -> f64 {
-    let rows = || {
-        report
-            .suites
-            .iter()
-            .flat_map(|suite| &suite.rows)
-            .filter(|row| !row.lower_bound)
-    };
+    let rows = || report.suites.iter().flat_map(|suite| &suite.rows);
     let y = y + 16.0;
     let mut x = MARGIN;
     for mechanism in Mechanism::ALL {

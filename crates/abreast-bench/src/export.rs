@@ -168,6 +168,7 @@ struct CsvRecord<'a> {
     server_cpu_median_seconds: Option<f64>,
     peak_memory_bytes: Option<u64>,
     note: &'a str,
+    lower_bound: bool,
 }
 
 /// Writes the report as CSV with a header line: one line per row of every suite, times in
@@ -201,6 +202,7 @@ pub fn write_csv(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     server_cpu_median_seconds: row.server_cpu.map(|cpu| cpu.median),
                     peak_memory_bytes: row.peak_memory_bytes,
                     note: row.note.as_deref().unwrap_or(""),
+                    lower_bound: row.lower_bound,
                 })
                 .map_err(io::Error::other)?;
         }
@@ -256,6 +258,10 @@ pub struct JsonRow<'a> {
     /// The row's note.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'a str>,
+    /// True for a row that did only part of the work, as a bound on the others
+    /// ([`Row::lower_bound`]); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lower_bound: bool,
 }
 
 /// Every row of `report` as a [`JsonRow`], suite by suite.
@@ -287,5 +293,6 @@ fn json_row<'a>(suite: &'a SuiteReport, row: &'a Row) -> JsonRow<'a> {
         peak_memory_bytes: row.peak_memory_bytes,
         bytes_per_task: overhead::bytes_per_task(row),
         note: row.note.as_deref(),
+        lower_bound: row.lower_bound,
     }
 }

@@ -158,7 +158,9 @@ fn part(
     let dns = site
         .dns_addr()
         .context("the test site's name server did not start")?;
-    let host_count = hosts.unwrap_or(1);
+    // The names the pages reach: page M goes to host M mod N, so with fewer pages than names
+    // only as many names as pages.
+    let host_count = hosts.map_or(1, |hosts| hosts.min(pages));
     let urls = urls(&domain, port, pages, hosts);
     let dir = tempfile::tempdir().context("could not make a temporary folder")?;
     let ca_file = dir.path().join("ca.pem");
@@ -198,8 +200,10 @@ fn part(
         };
         rows.push(row);
     }
-    if let (Some(hosts), true, Ok(_)) = (hosts, latency.is_zero(), &config) {
-        rows.push(handshakes_alone(bench, site, server, hosts, pages)?);
+    if let (Some(_), true, Ok(_)) = (hosts, latency.is_zero(), &config) {
+        let before = Counts::of(site);
+        let row = handshakes_alone(bench, site, server, host_count, pages)?;
+        rows.push(counted(row, before, site, every_run, host_count));
     }
     if bench.bench.curl {
         let mut options = format!(
@@ -253,7 +257,7 @@ fn part(
     Ok(rows)
 }
 
-/// The `handshakes alone` row: for each of `hosts` names, one `A` query to the site's name
+/// The `handshakes alone` row: for each of the `hosts` names the pages reach, one `A` query to the site's name
 /// server (a new UDP socket, as a resolver asks), a TCP connection, a TLS handshake with
 /// abreast's crypto provider and ALPN (the site's CA as the only root), then close: the least a
 /// new host costs any client, with no request. The row counts `pages` tasks, so its CPU per

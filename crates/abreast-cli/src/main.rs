@@ -50,6 +50,10 @@ fn main() -> ExitCode {
     // anything else runs (the `auto-init` feature already did; this call is then a no-op).
     abreast::processes::init();
     restore_default_sigpipe();
+    // abreast's TLS choices for every connection, the broker's too (a worker connects to the
+    // broker before it makes an HTTP client, and the broker's client would install ring's
+    // defaults).
+    abreast_fetch::install_tls_crypto_provider();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Fetch(args) => fetch::run(&args),

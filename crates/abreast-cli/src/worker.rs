@@ -458,8 +458,8 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
 
 /// Tells the worker's loop of each batch of new lines announced on the broker (the job's
 /// name), watching again 2 s after the connection is lost (the loop's tick stands in meanwhile,
-/// and the loop's own calls report the outage). A broker that refuses this user the channel
-/// (its ACL) is said once, and asked again only every [`REFUSED_WATCH_RETRY`], in case the
+/// and the loop's own calls report the outage). A broker whose ACL does not permit this user
+/// the channel is said once, and asked again only every [`REFUSED_WATCH_RETRY`], in case the
 /// right is granted: until then new jobs are found on the tick.
 async fn watch_new_lines(queue: RedisQueue, announce: mpsc::UnboundedSender<JobName>) {
     let mut said_refused = false;
@@ -474,12 +474,12 @@ async fn watch_new_lines(queue: RedisQueue, announce: mpsc::UnboundedSender<JobN
                 }
                 WATCH_RETRY
             }
-            Err(QueueError::Auth { detail, .. }) => {
+            Err(QueueError::NotPermitted { detail, .. }) => {
                 if !said_refused {
                     said_refused = true;
                     eprintln!("{}", refused_watch_message(&detail));
                 }
-                REFUSED_WATCH_RETRY
+                refused_watch_retry()
             }
             Err(_) => WATCH_RETRY,
         };
@@ -496,12 +496,26 @@ const WATCH_RETRY: Duration = Duration::from_secs(2);
 /// How long it waits after the broker refused the subscription.
 const REFUSED_WATCH_RETRY: Duration = Duration::from_secs(60);
 
+/// [`REFUSED_WATCH_RETRY`]; in a debug build, `ABREAST_TEST_WATCH_RETRY_MS` when set, so that
+/// the tests see several refusals.
+fn refused_watch_retry() -> Duration {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("ABREAST_TEST_WATCH_RETRY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    REFUSED_WATCH_RETRY
+}
+
 /// What a worker says once when the broker refuses it the announcements' channel.
 fn refused_watch_message(detail: &str) -> String {
     format!(
-        "abreast worker: the broker refuses this user the channel {NEW_LINES_CHANNEL} ({detail}); \
-         new jobs are found by polling every {} ms instead, a little later. To have them \
-         announced, grant it: ACL SETUSER <user> &{NEW_LINES_CHANNEL}",
+        "abreast worker: the broker does not permit this user the channel {NEW_LINES_CHANNEL} \
+         ({detail}); new jobs are found when the worker next reads the job list instead (every \
+         {} ms while it is idle), a little later. To have them announced, grant it: ACL SETUSER \
+         <user> &{NEW_LINES_CHANNEL}",
         TICK.as_millis()
     )
 }

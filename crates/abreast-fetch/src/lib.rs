@@ -129,11 +129,13 @@ pub fn tls_crypto_provider() -> rustls::crypto::CryptoProvider {
     provider
 }
 
-/// Installs rustls's ring crypto provider for the process, once (both HTTP stacks use rustls).
-pub(crate) fn install_crypto_provider() {
+/// Installs [`tls_crypto_provider`] as the process's rustls provider, once. Both HTTP stacks
+/// call it when their client is made; a program that may open another TLS connection first (a
+/// broker's, whose client installs ring's defaults where none is installed) calls it at start.
+/// A provider another part of the program installed before is kept.
+pub fn install_tls_crypto_provider() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
-        // Another part of the program may have installed one already: that one is kept.
         let _ = tls_crypto_provider().install_default();
     });
 }
@@ -141,6 +143,17 @@ pub(crate) fn install_crypto_provider() {
 #[cfg(test)]
 mod tests {
     use rustls::{CipherSuite, NamedGroup};
+
+    #[test]
+    fn the_installed_provider_is_abreasts() {
+        super::install_tls_crypto_provider();
+        let installed = rustls::crypto::CryptoProvider::get_default().expect("installed");
+        assert_eq!(installed.kx_groups[0].name(), NamedGroup::X25519);
+        assert_eq!(
+            installed.cipher_suites[0].suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+    }
 
     #[test]
     fn the_tls_provider_offers_aes_128_and_x25519_first() {

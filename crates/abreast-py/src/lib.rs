@@ -27,6 +27,8 @@ use pyo3::prelude::*;
 /// The native part of abreast; import `abreast`, not this module.
 #[pymodule]
 fn _abreast(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // abreast's TLS choices for every connection, a broker's too (see the CLI's `main`).
+    abreast_fetch::install_tls_crypto_provider();
     module.add_function(wrap_pyfunction!(extract::extract, module)?)?;
     module.add_class::<extract::ExtractMany>()?;
     module.add_class::<fetch::FetchRun>()?;

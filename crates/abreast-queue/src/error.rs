@@ -28,6 +28,19 @@ pub enum QueueError {
         /// The broker's words.
         detail: String,
     },
+    /// The broker's ACL does not let this user run a command, touch a key or use a channel
+    /// that abreast needs (`NOPERM`).
+    #[error(
+        "the broker at {url} does not permit this user what abreast asked: {detail}; grant it the \
+         commands, the keys (abreast:*) and the channel (abreast:new-lines) abreast uses, with \
+         ACL SETUSER, or give another user in --broker"
+    )]
+    NotPermitted {
+        /// The address, password hidden.
+        url: String,
+        /// The broker's words.
+        detail: String,
+    },
     /// The broker could not be reached or the connection broke: worth retrying.
     #[error("the broker at {url} cannot be reached: {detail}")]
     Unreachable {
@@ -89,11 +102,15 @@ impl QueueError {
         matches!(self, QueueError::Unreachable { .. })
     }
 
-    /// True for a bad address, a bad name or refused credentials: the command line is wrong.
+    /// True for a bad address, a bad name, refused credentials or a user the broker's ACL does
+    /// not permit what abreast needs: the command line (or the broker's set-up) is wrong.
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            QueueError::InvalidUrl { .. } | QueueError::InvalidJobName(_) | QueueError::Auth { .. }
+            QueueError::InvalidUrl { .. }
+                | QueueError::InvalidJobName(_)
+                | QueueError::Auth { .. }
+                | QueueError::NotPermitted { .. }
         )
     }
 
@@ -103,8 +120,10 @@ impl QueueError {
         let code = error.code().unwrap_or("");
         let detail = describe(error);
         let url = url.to_owned();
-        if error.kind() == ErrorKind::AuthenticationFailed
-            || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
+        if code == "NOPERM" {
+            return QueueError::NotPermitted { url, detail };
+        }
+        if error.kind() == ErrorKind::AuthenticationFailed || matches!(code, "NOAUTH" | "WRONGPASS")
         {
             return QueueError::Auth { url, detail };
         }

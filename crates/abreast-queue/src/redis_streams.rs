@@ -684,9 +684,12 @@ return now
 impl RedisQueue {
     /// Connects to the broker at `url` and checks that it answers (and takes the password).
     /// An unreachable broker is [`QueueError::Unreachable`] (retry later); refused credentials
-    /// are [`QueueError::Auth`].
+    /// are [`QueueError::Auth`], and a user the broker's ACL does not permit `PING`
+    /// [`QueueError::NotPermitted`].
     pub async fn connect(url: &BrokerUrl) -> Result<RedisQueue, QueueError> {
-        // TLS (rediss://) goes through rustls with ring, as the HTTP clients do.
+        // TLS (rediss://) goes through rustls with ring, as the HTTP clients do: ring's defaults
+        // where the program installed no provider (abreast's binary and Python package install
+        // abreast-fetch's first).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let shown = url.redacted();
         let client = redis::Client::open(url.secret()).map_err(|error| QueueError::InvalidUrl {

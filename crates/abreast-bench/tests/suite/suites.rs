@@ -80,7 +80,17 @@ fn the_https_suites_fetch_across_host_names_and_note_the_site_counts() {
             assert!(bound.cpu.is_some_and(|cpu| cpu.median > 0.0), "{bound:?}");
             let note = bound.note.as_deref().unwrap();
             assert!(note.contains("a TLS handshake per host name"), "{note}");
+            // Each of the 3 names once a run, as the site counted (the one run, no warm-up).
+            assert!(
+                note.contains("per host and run: 1.00 connections") && note.contains("DNS 1.00 A"),
+                "{note}"
+            );
             // Left out of the comparisons: it fetched no page.
+            let cpu_lines = suite.cpu_summary();
+            assert!(
+                !cpu_lines.iter().any(|line| line.contains("handshakes")),
+                "{cpu_lines:?}"
+            );
             let lines = suite.summary();
             assert!(
                 !lines.iter().any(|line| line.contains("handshakes")),

@@ -55,7 +55,7 @@ impl AsyncClient {
     /// run's time limits and name servers, at most `max_redirects` redirects and only to http
     /// or https; or, with `--robots obey`, none: it stops at each ([`AsyncClient::fetch_hops`]).
     pub fn new(settings: HttpSettings) -> Result<AsyncClient, ClientError> {
-        crate::install_crypto_provider();
+        crate::install_tls_crypto_provider();
         let max_redirects = settings.max_redirects as usize;
         let redirects = if settings.follows_redirects() {
             reqwest::redirect::Policy::custom(move |attempt| {

@@ -98,7 +98,7 @@ impl BlockingClient {
     /// run of 5,000 pages started 8,000 threads); the run's caching resolver takes an address
     /// as it is and looks each name up once.
     pub fn new(settings: HttpSettings) -> Result<BlockingClient, CaError> {
-        crate::install_crypto_provider();
+        crate::install_tls_crypto_provider();
         let mut tls = ureq::tls::TlsConfig::builder().disable_verification(settings.insecure);
         if let Some(pem) = &settings.cacert {
             tls = tls.root_certs(crate::http::tls::ureq_roots(pem)?);

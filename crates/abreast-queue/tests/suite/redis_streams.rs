@@ -697,7 +697,10 @@ async fn a_broker_that_refuses_the_announcements_still_takes_the_lines() {
     assert_eq!((status.lines, status.sealed), (600, true));
     // Watching is refused with an error, not a hang: a worker then leases on its tick.
     let watched = tokio::time::timeout(Duration::from_secs(60), queue.watch_new_lines()).await;
-    assert!(matches!(watched, Ok(Err(_))), "{watched:?}");
+    assert!(
+        matches!(watched, Ok(Err(QueueError::NotPermitted { .. }))),
+        "{watched:?}"
+    );
 }
 
 #[tokio::test]
