@@ -201,8 +201,11 @@ fn part(
         rows.push(row);
     }
     if let (Some(_), true, Ok(_)) = (hosts, latency.is_zero(), &config) {
+        // Measured before the row's counts start: its lookups reach the site's name server.
+        let parts = NewHostParts::measure(site, host_count)?;
         let before = Counts::of(site);
         let row = handshakes_alone(bench, site, server, host_count, pages)?;
+        let row = with_note(row, parts.note());
         rows.push(counted(row, before, site, every_run, host_count));
     }
     if bench.bench.curl {
@@ -323,6 +326,107 @@ fn handshakes_alone(
         row.with_variant("handshakes alone").as_lower_bound(),
         note,
     ))
+}
+
+/// What the parts of a new host's cost come to alone, each repeated once per host name and
+/// timed on this thread's CPU clock: the handshake's public-key work (ECDSA P-256
+/// verification, X25519 key share and agreement, with abreast's crypto provider), a TCP
+/// connection to the site opened and closed, and a lookup from a new UDP socket.
+struct NewHostParts {
+    /// CPU seconds of one ECDSA P-256 signature verification (a handshake makes two: the
+    /// certificate's and the handshake's).
+    p256_verify: f64,
+    /// CPU seconds of one X25519 key share and agreement.
+    x25519: f64,
+    /// CPU seconds of one TCP connection opened and closed.
+    connect: f64,
+    /// CPU seconds of one `A` query and its answer.
+    lookup: f64,
+}
+
+impl NewHostParts {
+    fn measure(site: &RunningSite, hosts: u64) -> anyhow::Result<NewHostParts> {
+        use rustls::SignatureScheme;
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let clock = crate::cputime::current_thread_clock().context("no thread CPU clock")?;
+        let cpu = || crate::cputime::read_clock(clock).unwrap_or_default();
+        let per = |started: f64| (cpu() - started) / hosts as f64;
+        let provider = abreast_fetch::tls_crypto_provider();
+
+        let key = rcgen::KeyPair::generate().context("could not make a P-256 key")?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let signing = provider
+            .key_provider
+            .load_private_key(der)
+            .context("the crypto provider refused a P-256 key")?;
+        let scheme = SignatureScheme::ECDSA_NISTP256_SHA256;
+        let signer = signing
+            .choose_scheme(&[scheme])
+            .context("the P-256 key does not sign ECDSA P-256 SHA-256")?;
+        let message = [0x5a_u8; 130];
+        let signature = signer.sign(&message)?;
+        let verifier = provider
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .find(|(each, _)| *each == scheme)
+            .and_then(|(_, algorithms)| algorithms.first())
+            .context("the crypto provider verifies no ECDSA P-256")?;
+        let started = cpu();
+        for _ in 0..hosts {
+            verifier
+                .verify_signature(key.public_key_raw(), &message, &signature)
+                .map_err(|_| anyhow::anyhow!("a P-256 signature did not verify"))?;
+        }
+        let p256_verify = per(started);
+
+        let group = *provider
+            .kx_groups
+            .first()
+            .context("the crypto provider has no key exchange")?;
+        let peer = group.start()?.pub_key().to_vec();
+        let started = cpu();
+        for _ in 0..hosts {
+            group.start()?.complete(&peer)?;
+        }
+        let x25519 = per(started);
+
+        // To the site, which lets a connection that sends nothing go (it counts no handshake).
+        let started = cpu();
+        for _ in 0..hosts {
+            let connection = std::net::TcpStream::connect(site.addr())?;
+            connection.set_nodelay(true)?;
+        }
+        let connect = per(started);
+
+        let dns = site
+            .dns_addr()
+            .context("the test site's name server did not start")?;
+        let started = cpu();
+        for n in 0..hosts {
+            lookup(dns, &format!("h{n}.{}", site.domain()))?;
+        }
+        let lookup = per(started);
+        Ok(NewHostParts {
+            p256_verify,
+            x25519,
+            connect,
+            lookup,
+        })
+    }
+
+    /// The parts in the row's note.
+    fn note(&self) -> String {
+        let us = |seconds: f64| format!("{:.0} µs", seconds * 1e6);
+        format!(
+            "alone, per host: 2 ECDSA P-256 verifications {}, an X25519 key share and agreement \
+             {}, a connection opened and closed {}, a lookup {}",
+            us(2.0 * self.p256_verify),
+            us(self.x25519),
+            us(self.connect),
+            us(self.lookup)
+        )
+    }
 }
 
 /// The first `A` record of `name` from the name server at `dns`, asked over UDP from a new

@@ -80,6 +80,10 @@ fn the_https_suites_fetch_across_host_names_and_note_the_site_counts() {
             assert!(bound.cpu.is_some_and(|cpu| cpu.median > 0.0), "{bound:?}");
             let note = bound.note.as_deref().unwrap();
             assert!(note.contains("a TLS handshake per host name"), "{note}");
+            assert!(
+                note.contains("alone, per host: 2 ECDSA P-256 verifications"),
+                "{note}"
+            );
             // Each of the 3 names once a run, as the site counted (the one run, no warm-up).
             assert!(
                 note.contains("per host and run: 1.00 connections") && note.contains("DNS 1.00 A"),
