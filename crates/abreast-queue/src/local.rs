@@ -166,6 +166,72 @@ impl LocalRedis {
         }
     }
 
+    /// One command on a connection of its own, as the default user: the reply, arrays
+    /// flattened into their elements, each as text (an error reply as `-ERR ...`). For a
+    /// server started without a password or TLS.
+    pub fn command(&self, args: &[&str]) -> io::Result<Vec<String>> {
+        use std::io::{BufRead, BufReader, Write};
+        fn read_reply(reader: &mut impl BufRead, into: &mut Vec<String>) -> io::Result<()> {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            let malformed = || io::Error::new(io::ErrorKind::InvalidData, line.to_owned());
+            let (kind, rest) = line.split_at_checked(1).ok_or_else(malformed)?;
+            let count = || rest.parse::<i64>().map_err(|_| malformed());
+            match kind {
+                "*" => {
+                    for _ in 0..count()?.max(0) {
+                        read_reply(reader, into)?;
+                    }
+                }
+                "$" => match usize::try_from(count()?) {
+                    Ok(length) => {
+                        let mut bulk = vec![0; length + 2];
+                        reader.read_exact(&mut bulk)?;
+                        bulk.truncate(length);
+                        into.push(String::from_utf8_lossy(&bulk).into_owned());
+                    }
+                    // A null bulk string.
+                    Err(_) => into.push(String::new()),
+                },
+                "-" => into.push(line.to_owned()),
+                _ => into.push(rest.to_owned()),
+            }
+            Ok(())
+        }
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut command = format!("*{}\r\n", args.len());
+        for arg in args {
+            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(command.as_bytes())?;
+        let mut reply = Vec::new();
+        read_reply(&mut BufReader::new(stream), &mut reply)?;
+        Ok(reply)
+    }
+
+    /// Adds the user `name` with `password`: every command and key, but no pub/sub channel
+    /// (`resetchannels`, what Redis 7 gives a new user by default), for tests of a broker that
+    /// refuses abreast's announcements. For a server started without a password or TLS.
+    pub fn add_user_without_channels(&self, name: &str, password: &str) -> io::Result<()> {
+        let password = format!(">{password}");
+        let rules = [
+            "ACL",
+            "SETUSER",
+            name,
+            "on",
+            &password,
+            "~*",
+            "resetchannels",
+            "+@all",
+        ];
+        match self.command(&rules)?.as_slice() {
+            [ok] if ok == "OK" => Ok(()),
+            other => Err(io::Error::other(format!("ACL SETUSER answered {other:?}"))),
+        }
+    }
+
     /// Stops the server as an operator would (SIGTERM: it syncs its append-only file and
     /// exits), and waits for it.
     pub fn stop(&mut self) -> io::Result<()> {

@@ -654,63 +654,13 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
     drop(serving);
 }
 
-/// One command to `redis` on a connection of its own, as the default user: its reply, arrays
-/// flattened, each element as text (errors with their leading `-`).
-fn raw_command(redis: &LocalRedis, args: &[&str]) -> Vec<String> {
-    use std::io::{BufRead, BufReader};
-    fn read_reply(reader: &mut impl BufRead, into: &mut Vec<String>) {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        let (kind, rest) = line.split_at(1);
-        match kind {
-            "*" => {
-                for _ in 0..rest.parse::<i64>().unwrap().max(0) {
-                    read_reply(reader, into);
-                }
-            }
-            "$" => {
-                let Ok(length) = usize::try_from(rest.parse::<i64>().unwrap()) else {
-                    return into.push(String::new());
-                };
-                let mut bulk = vec![0; length + 2];
-                reader.read_exact(&mut bulk).unwrap();
-                bulk.truncate(length);
-                into.push(String::from_utf8(bulk).unwrap());
-            }
-            "-" => into.push(line.to_owned()),
-            _ => into.push(rest.to_owned()),
-        }
-    }
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
-    let mut command = format!("*{}\r\n", args.len());
-    for arg in args {
-        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(command.as_bytes()).unwrap();
-    let mut reply = Vec::new();
-    read_reply(&mut BufReader::new(stream), &mut reply);
-    reply
-}
-
 #[test]
 fn a_worker_refused_the_announcements_says_so_once_and_still_works() {
     let redis = redis();
     // A user with every command but no pub/sub channel (as Redis 7's ACLs give by default).
-    let reply = raw_command(
-        &redis,
-        &[
-            "ACL",
-            "SETUSER",
-            "quiet",
-            "on",
-            ">quiet-secret",
-            "~*",
-            "resetchannels",
-            "+@all",
-        ],
-    );
-    assert_eq!(reply, ["OK"]);
+    redis
+        .add_user_without_channels("quiet", "quiet-secret")
+        .unwrap();
     let quiet = redis
         .url()
         .replace("redis://", "redis://quiet:quiet-secret@");
@@ -727,7 +677,7 @@ fn a_worker_refused_the_announcements_says_so_once_and_still_works() {
     );
     // The broker logs each refusal (ACL LOG counts the same one again): wait for three.
     let refusals = || {
-        let log = raw_command(&redis, &["ACL", "LOG"]);
+        let log = redis.command(&["ACL", "LOG"]).unwrap();
         log.iter()
             .zip(log.iter().skip(1))
             .filter(|(field, _)| *field == "count")
