@@ -18,6 +18,27 @@ use crate::record::{ErrorInfo, ErrorKind};
 /// Idle connections a blocking client keeps for reuse to one host: enough for the requests a
 /// run has in flight at once (`-j`, default 64 threads).
 const IDLE_CONNECTIONS_PER_HOST: usize = 256;
+/// The read buffer of each connection (ureq keeps one for the socket and one for TLS above
+/// it): room for the largest response header ureq accepts (64 KiB), which must fit in it.
+/// ureq's default is 128 KiB.
+const INPUT_BUFFER: usize = 64 * 1024;
+/// The write buffer of each connection (again one for the socket and one for TLS), beside the
+/// run's own headers (`-H`, the User-Agent), which are added to it: a request's line and
+/// headers must fit in it, and a GET's are a URL and a few short headers. ureq's default is
+/// 128 KiB. ureq fills both buffers with zeros when a connection first uses them, so on a
+/// crawl of many hosts their size is paid in page faults and zeroing once per host, and kept
+/// in memory for each pooled connection: 512 KiB a connection with the defaults, 160 KiB here.
+const OUTPUT_BUFFER: usize = 16 * 1024;
+
+/// The write buffer for `settings`: [`OUTPUT_BUFFER`] and room for the run's own headers.
+fn output_buffer(settings: &HttpSettings) -> usize {
+    let own: usize = settings
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    OUTPUT_BUFFER + own + settings.user_agent().len()
+}
 /// Hosts whose agents (and idle connections) a client keeps; past this an arbitrary one is
 /// dropped for each new host, so memory stays bounded on a list of millions of hosts.
 const HOSTS_KEPT: usize = 4096;
@@ -118,6 +139,8 @@ impl BlockingClient {
             // want of an idle slot (ureq keeps 3 per host by default).
             .max_idle_connections(IDLE_CONNECTIONS_PER_HOST)
             .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(output_buffer(&settings))
             .http_status_as_error(false)
             .user_agent(settings.user_agent())
             .tls_config(tls)
@@ -355,6 +378,18 @@ fn classify(error: &ureq::Error) -> ErrorInfo {
             }
         }
         E::Rustls(tls) => return ErrorInfo::new(ErrorKind::Tls, crate::http::tls::in_words(tls)),
+        // ureq's words for a request whose line and headers overflow its write buffer.
+        E::Protocol(protocol) if protocol.to_string().starts_with("output too small") => {
+            return ErrorInfo::new(
+                ErrorKind::Http,
+                format!(
+                    "the request's URL and headers are longer than the threads and processes \
+                     modes send ({} KiB beside the -H headers): shorten the URL, or use --mode \
+                     async or hybrid",
+                    OUTPUT_BUFFER / 1024
+                ),
+            );
+        }
         E::Io(io) => {
             if let Some(cause) = crate::http::tls::describe(io) {
                 return ErrorInfo::new(ErrorKind::Tls, cause);

@@ -349,3 +349,30 @@ fn answers_that_are_not_pages_keep_their_connection() {
         );
     }
 }
+
+#[test]
+fn long_headers_fit_and_an_over_long_url_says_what_to_do() {
+    let site = site();
+    // A 20 KiB header of the run's own: every mode sends it.
+    let big = "b".repeat(20 * 1024);
+    let page = format!("{}/page/1", site.base_url());
+    for mode in [Mode::Threads, Mode::Processes, Mode::Async] {
+        let mut config = config(mode);
+        config.http.headers.push(("X-Big".into(), big.clone()));
+        let (records, _) = fetch_lines(&config, std::slice::from_ref(&page));
+        assert!(records[0].ok, "{mode}: {:?}", records[0].error);
+    }
+    // A 20 KiB URL: more than the blocking client writes, said in words; async sends it.
+    let long = format!("{page}?q={}", "q".repeat(20 * 1024));
+    for mode in [Mode::Threads, Mode::Async] {
+        let (records, _) = fetch_lines(&config(mode), std::slice::from_ref(&long));
+        let record = &records[0];
+        if mode == Mode::Async {
+            assert!(record.ok, "{mode}: {:?}", record.error);
+            continue;
+        }
+        let error = record.error.as_ref().expect("refused");
+        assert_eq!(error.kind, ErrorKind::Http, "{mode}: {error:?}");
+        assert!(error.message.contains("--mode async"), "{mode}: {error:?}");
+    }
+}
