@@ -19,15 +19,18 @@ use crate::record::{ErrorInfo, ErrorKind};
 /// run has in flight at once (`-j`, default 64 threads).
 const IDLE_CONNECTIONS_PER_HOST: usize = 256;
 /// The read buffer of each connection (ureq keeps one for the socket and one for TLS above
-/// it): room for the largest response header ureq accepts (64 KiB), which must fit in it.
-/// ureq's default is 128 KiB.
-const INPUT_BUFFER: usize = 64 * 1024;
+/// it). A response's header must fit in it, and ureq refuses a header over 64 KiB only once it
+/// holds more than that: 1 KiB more than 64 KiB, so an over-long header is that error (kind
+/// `http`, not retried), not a full buffer read as a closed connection. ureq's default is
+/// 128 KiB.
+const INPUT_BUFFER: usize = 65 * 1024;
 /// The write buffer of each connection (again one for the socket and one for TLS), beside the
-/// run's own headers (`-H`, the User-Agent), which are added to it: a request's line and
-/// headers must fit in it, and a GET's are a URL and a few short headers. ureq's default is
-/// 128 KiB. ureq fills both buffers with zeros when a connection first uses them, so on a
-/// crawl of many hosts their size is paid in page faults and zeroing once per host, and kept
-/// in memory for each pooled connection: 512 KiB a connection with the defaults, 160 KiB here.
+/// run's own headers (`-H`, the User-Agent), which are added to it: ureq writes a request a line
+/// at a time, and each line (the request line with its URL, each header) must fit in it. ureq's
+/// default is 128 KiB. ureq fills both buffers with zeros when a connection first uses them, so
+/// on a crawl of many hosts their size is paid in page faults and zeroing once per host, and
+/// kept in memory for each pooled connection: 512 KiB a connection with the defaults, 162 KiB
+/// here.
 const OUTPUT_BUFFER: usize = 16 * 1024;
 
 /// The write buffer for `settings`: [`OUTPUT_BUFFER`] and room for the run's own headers.
@@ -39,6 +42,7 @@ fn output_buffer(settings: &HttpSettings) -> usize {
         .sum();
     OUTPUT_BUFFER + own + settings.user_agent().len()
 }
+
 /// Hosts whose agents (and idle connections) a client keeps; past this an arbitrary one is
 /// dropped for each new host, so memory stays bounded on a list of millions of hosts.
 const HOSTS_KEPT: usize = 4096;
@@ -383,9 +387,9 @@ fn classify(error: &ureq::Error) -> ErrorInfo {
             return ErrorInfo::new(
                 ErrorKind::Http,
                 format!(
-                    "the request's URL and headers are longer than the threads and processes \
-                     modes send ({} KiB beside the -H headers): shorten the URL, or use --mode \
-                     async or hybrid",
+                    "the request's URL (or a redirect's target) is longer than the threads and \
+                     processes modes send ({} KiB beside the -H headers): shorten it, or use \
+                     --mode async or hybrid",
                     OUTPUT_BUFFER / 1024
                 ),
             );

@@ -376,3 +376,40 @@ fn long_headers_fit_and_an_over_long_url_says_what_to_do() {
         assert!(error.message.contains("--mode async"), "{mode}: {error:?}");
     }
 }
+
+/// A server on 127.0.0.1 that answers each of `headers`' connections in turn with a 200 whose
+/// header has a field of that many bytes, and an empty body; its URL.
+fn big_header_server(headers: Vec<usize>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for size in headers {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                "h".repeat(size)
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_response_header_up_to_64_kib_reads_and_a_longer_one_is_refused_at_once() {
+    // Threads mode: a header just under ureq's 64 KiB limit is read; one just over it is an
+    // error of kind `http`, not a closed connection retried.
+    let under = big_header_server(vec![60 * 1024]);
+    let (records, _) = fetch_lines(&config(Mode::Threads), &[under]);
+    assert!(records[0].ok, "{:?}", records[0].error);
+    let over = big_header_server(vec![66 * 1024; 4]);
+    let (records, _) = fetch_lines(&config(Mode::Threads), &[over]);
+    let error = records[0].error.as_ref().expect("refused");
+    assert_eq!(error.kind, ErrorKind::Http, "{error:?}");
+    assert_eq!(records[0].attempts, 1, "{error:?}");
+}
