@@ -84,13 +84,25 @@ fn with_note(mut row: Row, note: String) -> Row {
     row
 }
 
-/// The URLs of `pages` pages under `https://{host}:{port}`, host `hN.{domain}` for page `M`
-/// with `N = M mod hosts` (interleaved), or `{domain}` itself for one host.
-fn urls(domain: &str, port: u16, pages: u64, hosts: Option<u64>) -> String {
+/// The host names `pages` pages reach: `hN.{domain}` for each `N` below `hosts` (page `M` goes
+/// to host `M mod hosts`, so with fewer pages than hosts only as many names as pages), or
+/// `{domain}` itself for one host.
+fn host_names(domain: &str, hosts: Option<u64>, pages: u64) -> Vec<String> {
+    match hosts {
+        Some(hosts) => (0..hosts.min(pages))
+            .map(|n| format!("h{n}.{domain}"))
+            .collect(),
+        None => vec![domain.to_owned()],
+    }
+}
+
+/// The URLs of `pages` pages under `https://{name}:{port}`, page `M` on the name `M mod
+/// names` (interleaved).
+fn urls(names: &[String], port: u16, pages: u64) -> String {
     (0..pages)
-        .map(|page| match hosts {
-            Some(hosts) => format!("https://h{}.{domain}:{port}/page/{page}\n", page % hosts),
-            None => format!("https://{domain}:{port}/page/{page}\n"),
+        .map(|page| {
+            let name = &names[(page % names.len() as u64) as usize];
+            format!("https://{name}:{port}/page/{page}\n")
         })
         .collect()
 }
@@ -154,14 +166,13 @@ fn part(
     )?;
     let site = bench_site.site();
     let server = Some(&*bench_site.threads);
-    let (domain, port) = (site.domain().to_owned(), site.addr().port());
+    let port = site.addr().port();
     let dns = site
         .dns_addr()
         .context("the test site's name server did not start")?;
-    // The names the pages reach: page M goes to host M mod N, so with fewer pages than names
-    // only as many names as pages.
-    let host_count = hosts.map_or(1, |hosts| hosts.min(pages));
-    let urls = urls(&domain, port, pages, hosts);
+    let names = host_names(site.domain(), hosts, pages);
+    let host_count = names.len() as u64;
+    let urls = urls(&names, port, pages);
     let dir = tempfile::tempdir().context("could not make a temporary folder")?;
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, site.ca_pem().unwrap_or_default())
@@ -202,9 +213,9 @@ fn part(
     }
     if let (Some(_), true, Ok(_)) = (hosts, latency.is_zero(), &config) {
         // Measured before the row's counts start: its lookups reach the site's name server.
-        let parts = NewHostParts::measure(site, host_count)?;
+        let parts = NewHostParts::measure(site, dns, &names)?;
         let before = Counts::of(site);
-        let row = handshakes_alone(bench, site, server, host_count, pages)?;
+        let row = handshakes_alone(bench, site, dns, server, &names, pages)?;
         let row = with_note(row, parts.note());
         rows.push(counted(row, before, site, every_run, host_count));
     }
@@ -213,11 +224,7 @@ fn part(
             "cacert = {}\n",
             crate::curl::quote(&ca_file.to_string_lossy())
         );
-        let names: Vec<String> = match hosts {
-            Some(hosts) => (0..hosts).map(|n| format!("h{n}.{domain}")).collect(),
-            None => vec![domain.clone()],
-        };
-        for name in names {
+        for name in &names {
             options.push_str(&format!("resolve = \"{name}:{port}:127.0.0.1\"\n"));
         }
         let before = Counts::of(site);
@@ -260,16 +267,17 @@ fn part(
     Ok(rows)
 }
 
-/// The `handshakes alone` row: for each of the `hosts` names the pages reach, one `A` query to the site's name
-/// server (a new UDP socket, as a resolver asks), a TCP connection, a TLS handshake with
-/// abreast's crypto provider and ALPN (the site's CA as the only root), then close: the least a
-/// new host costs any client, with no request. The row counts `pages` tasks, so its CPU per
-/// page is what the handshakes alone add to each page of the part.
+/// The `handshakes alone` row: for each of the `names` the pages reach, one `A` query to the
+/// site's name server at `dns` (a new UDP socket, as a resolver asks), a TCP connection, a TLS
+/// handshake with abreast's crypto provider and ALPN (the site's CA as the only root), then
+/// close: the least a new host costs any client, with no request. The row counts `pages` tasks,
+/// so its CPU per page is what the handshakes alone add to each page of the part.
 fn handshakes_alone(
     bench: &Timing<'_>,
     site: &RunningSite,
+    dns: SocketAddr,
     server: Option<&crate::cputime::ThreadClocks>,
-    hosts: u64,
+    names: &[String],
     pages: u64,
 ) -> anyhow::Result<Row> {
     use rustls::pki_types::pem::PemObject as _;
@@ -291,12 +299,6 @@ fn handshakes_alone(
     // is kept from an earlier run's visit to the same name.
     config.resumption = rustls::client::Resumption::disabled();
     let config = std::sync::Arc::new(config);
-    let dns = site
-        .dns_addr()
-        .context("the test site's name server did not start")?;
-    let names: Vec<String> = (0..hosts)
-        .map(|n| format!("h{n}.{}", site.domain()))
-        .collect();
     let row = bench.row_beside(
         server,
         Mechanism::Sequential,
@@ -304,7 +306,7 @@ fn handshakes_alone(
         pages,
         "handshakes alone",
         || {
-            for name in &names {
+            for name in names {
                 let addr = lookup(dns, name)?;
                 handshake(&config, name, SocketAddr::from((addr, site.addr().port())))?;
             }
@@ -313,7 +315,7 @@ fn handshakes_alone(
     )?;
     let per_host = row
         .cpu_per_task()
-        .map(|seconds| seconds * pages as f64 / hosts as f64);
+        .map(|seconds| seconds * pages as f64 / names.len() as f64);
     let note = match per_host {
         Some(seconds) => format!(
             "no pages: a lookup, a connection and a TLS handshake per host name, {:.0} µs of \
@@ -345,11 +347,17 @@ struct NewHostParts {
 }
 
 impl NewHostParts {
-    fn measure(site: &RunningSite, hosts: u64) -> anyhow::Result<NewHostParts> {
+    /// The parts, each repeated once for each of `names` (looked up at the name server `dns`).
+    fn measure(
+        site: &RunningSite,
+        dns: SocketAddr,
+        names: &[String],
+    ) -> anyhow::Result<NewHostParts> {
         use rustls::SignatureScheme;
         use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
         let clock = crate::cputime::current_thread_clock().context("no thread CPU clock")?;
         let cpu = || crate::cputime::read_clock(clock).unwrap_or_default();
+        let hosts = names.len();
         let per = |started: f64| (cpu() - started) / hosts as f64;
         let provider = abreast_fetch::tls_crypto_provider();
 
@@ -399,12 +407,9 @@ impl NewHostParts {
         }
         let connect = per(started);
 
-        let dns = site
-            .dns_addr()
-            .context("the test site's name server did not start")?;
         let started = cpu();
-        for n in 0..hosts {
-            lookup(dns, &format!("h{n}.{}", site.domain()))?;
+        for name in names {
+            lookup(dns, name)?;
         }
         let lookup = per(started);
         Ok(NewHostParts {
@@ -546,15 +551,16 @@ mod tests {
 
     #[test]
     fn urls_interleave_the_hosts() {
+        let names = host_names("site.test", Some(2), 3);
+        assert_eq!(names, ["h0.site.test", "h1.site.test"]);
         assert_eq!(
-            urls("site.test", 8443, 3, Some(2)),
+            urls(&names, 8443, 3),
             "https://h0.site.test:8443/page/0\nhttps://h1.site.test:8443/page/1\n\
              https://h0.site.test:8443/page/2\n"
         );
-        assert_eq!(
-            urls("site.test", 8443, 1, None),
-            "https://site.test:8443/page/0\n"
-        );
+        assert_eq!(host_names("site.test", Some(1000), 3).len(), 3);
+        let one = host_names("site.test", None, 1);
+        assert_eq!(urls(&one, 8443, 1), "https://site.test:8443/page/0\n");
     }
 
     #[test]
