@@ -308,8 +308,7 @@ async fn submit(
         let outcome = match &mut input {
             Input::Stdin(spool) => queue.submit(job, spec, &mut spool.lines()?).await,
             Input::File(path) => {
-                let file = File::open(&path)
-                    .with_context(|| format!("could not open the input {}", path.display()))?;
+                let file = crate::fetch::open_url_list(path)?;
                 queue
                     .submit(job, spec, &mut submitted_lines(BufReader::new(file)))
                     .await

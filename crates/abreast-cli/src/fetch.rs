@@ -97,7 +97,7 @@ pub struct FetchArgs {
     http1_1: bool,
     /// The User-Agent header; its first word also names abreast's group in robots.txt
     /// [default: abreast/VERSION (+HOME)]. -H "User-Agent: ..." wins over it.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = parse_user_agent)]
     user_agent: Option<String>,
     /// robots.txt: `ignore` fetches every URL given, as curl and wget do for a list the user
     /// chose; `obey` fetches each host's robots.txt first (once per run) and gives the URLs it
@@ -187,6 +187,21 @@ fn read_cacert(path: &str) -> Result<CaFile, String> {
     Ok(CaFile { pem })
 }
 
+/// Opens the URL list at `path`; a folder is refused here, with what to give instead (reading
+/// it would fail with the system's bare "Is a directory").
+pub(crate) fn open_url_list(path: &std::path::Path) -> anyhow::Result<File> {
+    let file =
+        File::open(path).with_context(|| format!("could not open the input {}", path.display()))?;
+    if file.metadata().is_ok_and(|metadata| metadata.is_dir()) {
+        anyhow::bail!(
+            "the input {} is a folder: give a file of URLs, one per line, or - to read them \
+             from stdin",
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
 fn parse_robots(text: &str) -> Result<abreast_fetch::RobotsPolicy, String> {
     text.parse()
 }
@@ -195,11 +210,14 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once(':')
         .ok_or_else(|| format!("{text:?} is not a header; write it as \"Name: value\""))?;
-    let name = name.trim();
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("{name:?} is not a valid header name"));
-    }
-    Ok((name.to_owned(), value.trim().to_owned()))
+    let (name, value) = (name.trim(), value.trim());
+    abreast_fetch::check_header(name, value).map_err(|error| error.to_string())?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn parse_user_agent(text: &str) -> Result<String, String> {
+    abreast_fetch::check_header("User-Agent", text).map_err(|error| error.to_string())?;
+    Ok(text.to_owned())
 }
 
 impl FetchArgs {
@@ -269,11 +287,7 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let input: Box<dyn BufRead + Send> = match &args.input {
         None => Box::new(BufReader::new(std::io::stdin())),
         Some(path) if path.as_os_str() == "-" => Box::new(BufReader::new(std::io::stdin())),
-        Some(path) => {
-            Box::new(BufReader::new(File::open(path).with_context(|| {
-                format!("could not open the input {}", path.display())
-            })?))
-        }
+        Some(path) => Box::new(BufReader::new(open_url_list(path)?)),
     };
     let (out, done, header): (Box<dyn Write>, ResumeLedger, bool) = match &args.output {
         None => (

@@ -66,10 +66,28 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("abreast: error: {error:#}");
+            eprintln!("abreast: error: {}", in_words(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// `error` and its causes on one line, each said once. Several libraries (and ours) put their
+/// cause's words in their own message as well as behind `source()`, where `{:#}` would print
+/// them twice ("Is a directory (os error 21): Is a directory (os error 21)").
+fn in_words(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let words = cause.to_string();
+        if text.contains(&words) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&words);
+    }
+    text
 }
 
 /// Lets a closed stdout pipe (`abreast … | head`) end the program quietly, as Unix tools do,
@@ -79,5 +97,26 @@ fn restore_default_sigpipe() {
     // disposition for SIGPIPE.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let cause = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        let error = anyhow::Error::new(cause).context(format!(
+            "could not read the input: {}",
+            std::io::Error::from(std::io::ErrorKind::IsADirectory)
+        ));
+        let words = in_words(&error);
+        assert_eq!(words.matches("directory").count(), 1, "{words}");
+        let error = anyhow::anyhow!("no answer").context("could not look up h1.site.test");
+        assert_eq!(
+            in_words(&error),
+            "could not look up h1.site.test: no answer"
+        );
     }
 }

@@ -180,6 +180,10 @@ pub enum FetchError {
     /// Writing the output failed (disk full, closed pipe…).
     #[error("could not write the output: {0}")]
     Output(#[source] std::io::Error),
+    /// The settings hold what no request can go out with (a header value with a line break, a
+    /// `--cacert` that is not certificates): refused before the run starts, in every mode.
+    #[error(transparent)]
+    Settings(#[from] crate::SettingsError),
     /// The mechanism could not be set up (threads, runtime, HTTP client, worker processes).
     #[error("could not start the {mode} mode: {what}: {source}")]
     Setup {

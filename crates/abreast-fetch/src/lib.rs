@@ -53,7 +53,7 @@
 //! | [`FetchConfig`], [`HttpSettings`], [`Mode`], [`Extraction`], [`Shard`], [`StopSignal`], [`RobotsPolicy`] | what a run is told |
 //! | [`SharedRobots`], [`RobotsFile`] | robots.txt files shared by several runs (a broker job's workers) |
 //! | [`SharedHosts`], [`SharedPermit`] | per-host limits shared by several runs (a broker job's `--per-host` and `--rate`) |
-//! | [`parse_dns_server`], [`CaError`] | `--dns-server`'s parser; why `--cacert` was refused |
+//! | [`parse_dns_server`], [`CaError`], [`check_header`], [`HeaderError`], [`SettingsError`] | `--dns-server`'s parser; why `--cacert`, a header or the User-Agent was refused |
 //! | [`Record`], [`ErrorInfo`], [`ErrorKind`] | the one record each input line yields |
 //! | [`extract_record`] | the same record for a page already in hand |
 //! | [`Summary`] | a run's counts |
@@ -90,9 +90,9 @@ mod summary;
 
 pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
 pub use hosts::{SharedHosts, SharedPermit};
-pub use http::HttpSettings;
 pub use http::dns::parse_server as parse_dns_server;
 pub use http::tls::CaError;
+pub use http::{HeaderError, HttpSettings, SettingsError, check_header};
 pub use input::{IntoUrlLine, job_line, line_as_text};
 pub use output::{CSV_COLUMNS, Format, RecordWriter, ResumeLedger, Resumed, open_for_resume};
 pub use page::{Extraction, extract_record};

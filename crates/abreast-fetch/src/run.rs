@@ -118,7 +118,10 @@ impl std::fmt::Debug for Records {
 /// reader from [`lines`](crate::input::lines)); it is read lazily, on the run's own thread, as
 /// room frees up. Each item yields exactly one record: a page, or an error for a line that is
 /// not an http(s) URL or could not be fetched. Blank items and `#` comments are skipped. An
-/// input error ends the input; [`Records::finish`] reports it.
+/// input error ends the input; [`Records::finish`] reports it. Settings no request can go out
+/// with (a header value with a line break, a `--cacert` that holds no certificate; see
+/// [`HttpSettings::check`](crate::HttpSettings::check)) are refused at once, in every mode, as
+/// [`FetchError::Settings`].
 ///
 /// ```no_run
 /// use abreast_fetch::{FetchConfig, Mode, RunOptions, fetch};
@@ -143,6 +146,7 @@ where
     I::IntoIter: Send + 'static,
     I::Item: IntoUrlLine,
 {
+    config.http.check()?;
     let started = Instant::now();
     let spares = SparesFreedAtEnd;
     let intake = Arc::new(Intake::default());

@@ -299,7 +299,8 @@ fn python_worker_command(py: Python<'_>) -> PyResult<WorkerCommand> {
 }
 
 /// Sets the open-web options of `abreast.fetch` (types checked in Python) on `http`: the CA
-/// file's PEM, the name servers, HTTP/1.1 only, the User-Agent, the robots.txt policy.
+/// file's PEM, the name servers, HTTP/1.1 only, the User-Agent, the robots.txt policy; then
+/// checks every header, the ones set before too (`ValueError`).
 pub(crate) fn open_web_settings(
     http: &mut HttpSettings,
     cacert: Option<Vec<u8>>,
@@ -324,7 +325,9 @@ pub(crate) fn open_web_settings(
     http.robots = robots
         .parse()
         .map_err(|error: String| PyValueError::new_err(format!("robots: {error}")))?;
-    Ok(())
+    // The headers were set before: a value with a line break is refused here, not by the run.
+    http.check()
+        .map_err(|error| PyValueError::new_err(error.to_string()))
 }
 
 /// Serves as a worker of a `mode="processes"` run, in a process that run started, then exits

@@ -289,6 +289,8 @@ def test_https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1():
         (dict(robots="maybe"), ValueError, "robots must be"),
         (dict(cacert="/nonexistent/ca.pem"), ValueError, "could not read"),
         (dict(user_agent="a\nb"), ValueError, "one line"),
+        (dict(user_agent="bot\x01"), ValueError, "control character 0x01"),
+        (dict(headers={"X-A": "a\x7fb"}), ValueError, "X-A header cannot be sent"),
     ],
 )
 def test_open_web_options_are_checked(site, options, error, message):

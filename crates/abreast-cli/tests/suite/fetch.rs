@@ -162,6 +162,24 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("could not open the input"), "{stderr}");
     let (_, stderr) = run_expecting(abreast().args(["fetch", "--head-only", "--no-extract"]), 2);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+    // A folder as the list: named, with what to give instead, the cause said once.
+    let folder = tempfile::tempdir().unwrap();
+    let (_, stderr) = run_expecting(abreast().arg("fetch").arg(folder.path()), 2);
+    assert!(
+        stderr.contains("is a folder: give a file of URLs"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches(folder.path().to_str().unwrap()).count(), 1);
+    // Headers HTTP cannot carry are refused as the flags are read, in every mode alike.
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "--user-agent", "a\nb"]), 2);
+    assert!(stderr.contains("--user-agent"), "{stderr}");
+    assert!(stderr.contains("a line break"), "{stderr}");
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "-H", "X-A: a\u{1}b"]), 2);
+    assert!(stderr.contains("--header"), "{stderr}");
+    assert!(
+        stderr.contains("the control character 0x01 at byte 1"),
+        "{stderr}"
+    );
 }
 
 #[test]

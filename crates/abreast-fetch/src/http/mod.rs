@@ -80,6 +80,74 @@ pub struct HttpSettings {
     pub robots: crate::robots::RobotsPolicy,
 }
 
+/// Settings that no request could go out with, found by [`HttpSettings::check`] before a run
+/// starts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// A header that HTTP cannot carry.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// `--cacert` holds something other than certificates.
+    #[error("--cacert: {0}")]
+    Ca(#[from] tls::CaError),
+}
+
+/// A request header that HTTP cannot carry (by the rules of the `http` crate, which both HTTP
+/// stacks follow).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The name is empty or holds a character a header name cannot.
+    #[error(
+        "{name:?} is not a header name: a name is letters, digits and !#$%&'*+-.^_`|~, with no \
+         spaces"
+    )]
+    Name {
+        /// The name given.
+        name: String,
+    },
+    /// The value holds a control character.
+    #[error(
+        "the {name} header cannot be sent: its value holds {character} at byte {at}; a header \
+         value is text on one line, without control characters"
+    )]
+    Value {
+        /// The header's name.
+        name: String,
+        /// The character, in words.
+        character: String,
+        /// Its offset in the value, from 0.
+        at: usize,
+    },
+}
+
+/// Checks that `name: value` is a request header HTTP can carry: a token as the name, and a
+/// value of text, spaces and tabs (bytes from 0x80 up are taken as they are, as the `http`
+/// crate takes them). The CLI checks `-H` and `--user-agent` with it as it reads them.
+pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
+    if ::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(HeaderError::Name {
+            name: name.to_owned(),
+        });
+    }
+    let refused = |byte: u8| byte != b'\t' && (byte < 0x20 || byte == 0x7f);
+    if let Some(at) = value.bytes().position(refused) {
+        let character = match value.as_bytes()[at] {
+            b'\n' => "a line break (\\n)".to_owned(),
+            b'\r' => "a carriage return (\\r)".to_owned(),
+            byte => format!("the control character {byte:#04x}"),
+        };
+        return Err(HeaderError::Value {
+            name: name.to_owned(),
+            character,
+            at,
+        });
+    }
+    debug_assert!(::http::HeaderValue::from_str(value).is_ok());
+    Ok(())
+}
+
 impl Default for HttpSettings {
     /// 10 s to connect, 30 s per attempt, 10 MiB per body, 10 redirects, 2 retries.
     fn default() -> Self {
@@ -130,6 +198,23 @@ impl HttpSettings {
     pub fn set_cacert(&mut self, pem: Vec<u8>) -> Result<(), tls::CaError> {
         tls::certificates(&pem)?;
         self.cacert = Some(pem);
+        Ok(())
+    }
+
+    /// Checks, before any request goes out, what every request would be refused for: each
+    /// header (`-H` and the User-Agent) must be one that HTTP can carry, and `--cacert`'s
+    /// certificates must parse. A run checks its settings first, so every mode refuses them
+    /// alike, with the same message.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        for (name, value) in &self.headers {
+            check_header(name, value)?;
+        }
+        if let Some(user_agent) = &self.user_agent {
+            check_header("User-Agent", user_agent)?;
+        }
+        if let Some(pem) = &self.cacert {
+            tls::certificates(pem)?;
+        }
         Ok(())
     }
 

@@ -24,6 +24,17 @@ pub enum CaError {
     /// The file holds no certificate.
     #[error("the CA file holds no certificate: give one or more PEM certificates")]
     Empty,
+    /// A PEM block of the file is not an X.509 certificate.
+    #[error(
+        "certificate {number} of the CA file is not an X.509 certificate ({why}): give PEM \
+         certificates, each between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
+    )]
+    Certificate {
+        /// Its place in the file, from 1.
+        number: usize,
+        /// What rustls found wrong with it.
+        why: String,
+    },
 }
 
 /// The certificates of a PEM file (`--cacert`), in DER.
@@ -33,6 +44,21 @@ pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaError>
         .map_err(|error| CaError::Pem(error.to_string()))?;
     if certificates.is_empty() {
         return Err(CaError::Empty);
+    }
+    // Each must parse as a trust anchor: reqwest refuses a bad one only when its client is
+    // built, and ureq not at all (it would trust the rest and say nothing).
+    for (index, certificate) in certificates.iter().enumerate() {
+        rustls::RootCertStore::empty()
+            .add(certificate.clone())
+            .map_err(|error| CaError::Certificate {
+                number: index + 1,
+                why: match error {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
+                        "its DER encoding does not parse".to_owned()
+                    }
+                    other => other.to_string(),
+                },
+            })?;
     }
     Ok(certificates)
 }
@@ -72,24 +98,29 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> Option<String> {
 /// A rustls error as a record's message says it.
 pub(crate) fn in_words(error: &rustls::Error) -> String {
     use rustls::CertificateError as C;
-    let advice = "(--cacert FILE trusts another CA; --insecure skips verification)";
+    // What can be done differs by cause: --cacert helps only an authority not trusted yet.
+    let trust = "(--cacert FILE trusts another CA; --insecure skips verification)";
+    let name = "(the URL's host must be a name the certificate lists; --insecure skips \
+                verification)";
+    let clock = "(check this machine's clock too; --insecure skips verification)";
+    let skip = "(--insecure skips verification)";
     match error {
         rustls::Error::InvalidCertificate(certificate) => match certificate {
             C::NotValidForName | C::NotValidForNameContext { .. } => {
-                format!("the server's certificate is for another name: {certificate} {advice}")
+                format!("the server's certificate is for another name: {certificate} {name}")
             }
             C::Expired | C::ExpiredContext { .. } => {
-                format!("the server's certificate has expired: {certificate} {advice}")
+                format!("the server's certificate has expired: {certificate} {clock}")
             }
             C::NotValidYet | C::NotValidYetContext { .. } => {
-                format!("the server's certificate is not valid yet: {certificate} {advice}")
+                format!("the server's certificate is not valid yet: {certificate} {clock}")
             }
             C::UnknownIssuer => format!(
                 "the server's certificate is signed by an unknown authority (its CA is not \
-                 trusted) {advice}"
+                 trusted) {trust}"
             ),
-            C::Revoked => format!("the server's certificate was revoked {advice}"),
-            other => format!("the server's certificate was refused: {other} {advice}"),
+            C::Revoked => format!("the server's certificate was revoked {skip}"),
+            other => format!("the server's certificate was refused: {other} {trust}"),
         },
         other => format!("the TLS handshake failed: {other}"),
     }
@@ -104,6 +135,14 @@ mod tests {
         assert!(matches!(certificates(b"just text\n"), Err(CaError::Empty)));
         let broken = b"-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n";
         assert!(matches!(certificates(broken), Err(CaError::Pem(_))));
+        // Base64 that decodes, to bytes that are no certificate.
+        let not_der = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let error = certificates(not_der).unwrap_err();
+        assert!(
+            matches!(error, CaError::Certificate { number: 1, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("DER encoding"), "{error}");
     }
 
     #[test]
@@ -115,6 +154,10 @@ mod tests {
         assert!(message.contains("has expired"), "{message}");
         let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         assert!(in_words(&unknown).contains("unknown authority"));
+        assert!(in_words(&unknown).contains("--cacert"));
+        let other_name =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        assert!(!in_words(&other_name).contains("--cacert"));
         let io = std::io::Error::other("plain");
         assert_eq!(describe(&io), None);
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use abreast_fetch::{ErrorKind, Extraction, Mode, Record};
+use abreast_fetch::{ErrorKind, Extraction, FetchError, Mode, Record};
 use abreast_site::{INVALID_BYTES_TITLE, LegacyEncoding, refused_url};
 
 use crate::support::{MODES, by_url, config, fetch_lines, site, timing_out_config};
@@ -375,6 +375,32 @@ fn long_headers_fit_and_an_over_long_url_says_what_to_do() {
         assert_eq!(error.kind, ErrorKind::Http, "{mode}: {error:?}");
         assert!(error.message.contains("--mode async"), "{mode}: {error:?}");
     }
+}
+
+#[test]
+fn a_header_http_cannot_carry_stops_every_mode_before_any_request() {
+    let site = site();
+    let page = format!("{}/page/1", site.base_url());
+    for mode in MODES {
+        let mut config = config(mode);
+        config.http.headers.push(("X-A".into(), "a\nb".into()));
+        let refused = abreast_fetch::fetch(&config, [page.clone()], Default::default());
+        let error = refused.expect_err("refused before the run");
+        assert!(
+            matches!(error, FetchError::Settings(_)),
+            "{mode}: {error:?}"
+        );
+        assert!(
+            error.to_string().contains("X-A header cannot be sent"),
+            "{error}"
+        );
+        let mut config = self::config(mode);
+        config.http.user_agent = Some("bot\u{7f}".into());
+        let error = abreast_fetch::fetch(&config, [page.clone()], Default::default())
+            .expect_err("refused before the run");
+        assert!(error.to_string().contains("0x7f"), "{mode}: {error}");
+    }
+    assert_eq!(site.counters().requests(), 0, "no request went out");
 }
 
 /// A server on 127.0.0.1 that answers each of `headers`' connections in turn with a 200 whose
