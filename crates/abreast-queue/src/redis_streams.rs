@@ -687,9 +687,10 @@ impl RedisQueue {
     /// are [`QueueError::Auth`], and a user the broker's ACL does not permit `PING`
     /// [`QueueError::NotPermitted`].
     pub async fn connect(url: &BrokerUrl) -> Result<RedisQueue, QueueError> {
-        // TLS (rediss://) goes through rustls with ring, as the HTTP clients do: ring's defaults
-        // where the program installed no provider (abreast's binary and Python package install
-        // abreast-fetch's first).
+        // TLS (rediss://) goes through rustls with ring, as the HTTP clients do. redis-rs builds
+        // its rustls configuration with the process's default provider and takes none of ours,
+        // so one must be installed: ring's defaults where the program installed none (abreast's
+        // binary and Python package install abreast-fetch's first).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let shown = url.redacted();
         let client = redis::Client::open(url.secret()).map_err(|error| QueueError::InvalidUrl {
