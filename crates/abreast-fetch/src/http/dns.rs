@@ -28,6 +28,7 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::Name;
 
 /// How long a failed lookup is remembered: the URLs of a name that does not resolve fail at
 /// once for this long instead of asking again.
@@ -400,7 +401,14 @@ async fn resolve(resolver: &TokioResolver, name: &str, deadline: Duration) -> (O
             deadline.as_millis()
         ))
     };
-    match tokio::time::timeout(deadline, resolver.lookup_ip(name)).await {
+    // The URL parser has made the host ASCII (an international name is in punycode); taken as
+    // ASCII, a name may hold `_`, as many do (`_dmarc`, hosts of old intranets), where hickory's
+    // reading of text as UTF-8 (IDNA rules) refuses it.
+    let dns_name = match Name::from_ascii(name) {
+        Ok(dns_name) => dns_name,
+        Err(error) => return failed(format!("not a name DNS can look up: {error}")),
+    };
+    match tokio::time::timeout(deadline, resolver.lookup_ip(dns_name)).await {
         // hickory's own time limits (a third of the deadline per query) may end it first.
         Err(_) | Ok(Err(NetError::Timeout)) => silent(),
         Ok(Err(error)) if error.is_nx_domain() => failed("no such domain (NXDOMAIN)".into()),

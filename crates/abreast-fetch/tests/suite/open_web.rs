@@ -239,6 +239,19 @@ fn tls_sessions_are_resumed_on_new_connections() {
 }
 
 #[test]
+fn names_with_an_underscore_are_looked_up_in_every_mode() {
+    let site = open_site();
+    let port = site.addr().port();
+    for mode in MODES {
+        let name = format!("{mode}_x.site.test");
+        let url = format!("http://{name}:{port}/page/1");
+        let (records, _) = fetch_lines(&open_config(mode, &site), std::slice::from_ref(&url));
+        assert!(records[0].ok, "{mode}: {:?}", records[0].error);
+        assert_eq!(site.counters().dns_queries_for(&name, "A"), 1, "{mode}");
+    }
+}
+
+#[test]
 fn names_that_do_not_exist_are_dns_records_at_once() {
     let site = open_site();
     for (mode, count) in [(Mode::Async, 2000), (Mode::Threads, 200)] {
