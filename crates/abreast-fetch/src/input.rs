@@ -6,9 +6,9 @@
 //!
 //! The input of a run is any iterator of [`IntoUrlLine`] items: strings, bytes, URLs, or the
 //! lines of a reader ([`lines`]), which are read as bytes: lists from the web are not always
-//! UTF-8. A line that is not UTF-8 is still a line of its own ([`Target::parse_bytes`]): raw
-//! bytes in its path or query are percent-encoded, as browsers do, and one whose host cannot be
-//! read becomes an `invalid_url` record that shows the line with U+FFFD for what is not UTF-8.
+//! UTF-8. A line that is not UTF-8 is still a line of its own ([`Target::parse_bytes`]): it is
+//! read as text with each byte that is not UTF-8 percent-encoded, as browsers send raw bytes in
+//! a path or query, and one whose host holds such bytes becomes an `invalid_url` record.
 
 use std::io::BufRead;
 
@@ -31,6 +31,13 @@ impl Target {
     /// Parses one trimmed, non-blank, non-comment line.
     pub fn parse(index: u64, line: &str) -> Target {
         let url = match Url::parse(line) {
+            Err(url::ParseError::IdnaError) if authority(line).contains('%') => {
+                Err(ErrorInfo::new(
+                    ErrorKind::InvalidUrl,
+                    "the host is not UTF-8 text (a line in another encoding, such as Latin-1?); \
+                     give the URL in UTF-8, or its host in punycode",
+                ))
+            }
             Err(error) => Err(ErrorInfo::new(
                 ErrorKind::InvalidUrl,
                 format!("not a URL ({error}); give one absolute http:// or https:// URL per line"),
@@ -54,39 +61,14 @@ impl Target {
         }
     }
 
-    /// Parses one trimmed, non-blank, non-comment line that may not be UTF-8. A UTF-8 line is
-    /// parsed as [`parse`](Self::parse) does. In any other, the bytes past the host that are not
-    /// ASCII are percent-encoded (`caf\xE9` becomes `caf%E9`, as a browser sends it) before the
-    /// URL is parsed; a host with such bytes is refused. The target's line is the bytes read as
-    /// UTF-8, U+FFFD standing for what is not.
+    /// Parses one trimmed, non-blank, non-comment line that may not be UTF-8, as
+    /// [`parse`](Self::parse) parses its text ([`line_as_text`]): in a line that is not UTF-8,
+    /// each byte that is not ASCII is percent-encoded (`caf\xE9` becomes `caf%E9`, as a browser
+    /// sends it), and a host with such bytes is refused. The target's line, and so its record's
+    /// `url`, is that text: exact where U+FFFD would make two lines one, and the very text a
+    /// broker job carries, so a run, a resumed run and a job's workers key the line alike.
     pub fn parse_bytes(index: u64, line: &[u8]) -> Target {
-        if let Ok(text) = std::str::from_utf8(line) {
-            return Target::parse(index, text);
-        }
-        let shown = String::from_utf8_lossy(line).into_owned();
-        let authority_start = line
-            .windows(3)
-            .position(|w| w == b"://")
-            .map_or(0, |at| at + 3);
-        let authority_end = line[authority_start..]
-            .iter()
-            .position(|b| matches!(b, b'/' | b'?' | b'#'))
-            .map_or(line.len(), |at| authority_start + at);
-        if !line[authority_start..authority_end].is_ascii() {
-            return Target {
-                index,
-                line: shown,
-                url: Err(ErrorInfo::new(
-                    ErrorKind::InvalidUrl,
-                    "the host is not UTF-8 text (a line in another encoding, such as Latin-1?); \
-                     give the URL in UTF-8, or its host in punycode",
-                )),
-            };
-        }
-        Target {
-            line: shown,
-            ..Target::parse(index, &line_as_text(line))
-        }
+        Target::parse(index, &line_as_text(line))
     }
 
     /// The URL's host, lowercased, if the line is a fetchable URL.
@@ -105,6 +87,15 @@ impl Target {
             Err(error) => Err(Record::failed(self.line, error)),
         }
     }
+}
+
+/// The authority of a URL's text (what lies between `://` and the path, query or fragment);
+/// empty when it has no `://`.
+fn authority(line: &str) -> &str {
+    let Some((_, rest)) = line.split_once("://") else {
+        return "";
+    };
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
 
 /// An input line as text: a UTF-8 line as it is; in any other, each byte that is not ASCII
@@ -265,11 +256,22 @@ mod tests {
     #[test]
     fn lines_that_are_not_utf8_are_encoded_or_refused_by_their_host() {
         let path = Target::parse_bytes(0, b"http://a.test/caf\xe9?q=\xe9t\xe9");
-        assert_eq!(path.line, "http://a.test/caf\u{fffd}?q=\u{fffd}t\u{fffd}");
+        assert_eq!(path.line, "http://a.test/caf%E9?q=%E9t%E9");
         assert_eq!(path.url.unwrap().as_str(), "http://a.test/caf%E9?q=%E9t%E9");
+        // Two lines that U+FFFD would make one stay two.
+        let other = Target::parse_bytes(0, b"http://a.test/caf\xe8?q=\xe9t\xe9");
+        assert_ne!(other.line, path.line);
         let host = Target::parse_bytes(1, b"http://caf\xe9.example/x");
-        assert_eq!(host.line, "http://caf\u{fffd}.example/x");
-        assert_eq!(host.url.unwrap_err().kind, ErrorKind::InvalidUrl);
+        assert_eq!(host.line, "http://caf%E9.example/x");
+        let refused = host.url.unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::InvalidUrl);
+        assert!(refused.message.contains("not UTF-8"), "{refused}");
+        // Lines with no host: refused by their scheme, or as no URL, not for a host.
+        let script = Target::parse_bytes(2, b"javascript:alert(\xe9)");
+        assert_eq!(script.url.unwrap_err().kind, ErrorKind::UnsupportedScheme);
+        let words = Target::parse_bytes(3, b"not a url \xe9").url.unwrap_err();
+        assert_eq!(words.kind, ErrorKind::InvalidUrl);
+        assert!(words.message.starts_with("not a URL"), "{words}");
         // As text (a broker job's line), the same requests result.
         let text = line_as_text(b"http://caf\xe9.example/x?q=\xe9");
         assert_eq!(text, "http://caf%E9.example/x?q=%E9");
@@ -288,11 +290,7 @@ mod tests {
         let lines: Vec<String> = targets(lines(input)).map(|t| t.unwrap().line).collect();
         assert_eq!(
             lines,
-            [
-                "http://a.test/1",
-                "http://b.test/\u{fffd}",
-                "http://c.test/3"
-            ]
+            ["http://a.test/1", "http://b.test/%FF", "http://c.test/3"]
         );
     }
 }

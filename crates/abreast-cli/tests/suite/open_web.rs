@@ -161,6 +161,11 @@ fn a_latin1_line_gets_its_own_record_and_resume_knows_it() {
     latin1.extend_from_slice(format!("{base}/page/2?q=").as_bytes());
     latin1.extend_from_slice(b"\xe9\n");
     latin1.extend_from_slice(format!("{base}/page/3\n").as_bytes());
+    // Two lines that differ in a byte that is not UTF-8 alone.
+    latin1.extend_from_slice(format!("{base}/page/4?q=").as_bytes());
+    latin1.extend_from_slice(b"\xe8\n");
+    latin1.extend_from_slice(format!("{base}/page/4?q=").as_bytes());
+    latin1.extend_from_slice(b"\xe9\n");
     std::fs::write(&input, &latin1).unwrap();
     let out = dir.path().join("out.jsonl");
     for mode in ["threads", "async"] {
@@ -175,17 +180,17 @@ fn a_latin1_line_gets_its_own_record_and_resume_knows_it() {
         let records = records_of(&std::fs::read_to_string(&out).unwrap());
         assert_eq!(
             records.len(),
-            4,
+            6,
             "{mode}: one record per line, the run goes on"
         );
         let bad = records
             .iter()
-            .find(|r| r["url"] == "http://caf\u{fffd}.example/")
+            .find(|r| r["url"] == "http://caf%E9.example/")
             .unwrap();
         assert_eq!(bad["error"]["kind"], "invalid_url", "{mode}");
         let encoded = records
             .iter()
-            .find(|r| r["url"] == format!("{base}/page/2?q=\u{fffd}"))
+            .find(|r| r["url"] == format!("{base}/page/2?q=%E9"))
             .unwrap();
         assert_eq!(
             encoded["final_url"],
@@ -200,8 +205,25 @@ fn a_latin1_line_gets_its_own_record_and_resume_knows_it() {
             .arg("-o")
             .arg(&out);
         let (_, stderr) = run_expecting(&mut resume, 0);
-        assert!(stderr.contains("4 already done"), "{mode}: {stderr}");
-        assert_eq!(records_of(&std::fs::read_to_string(&out).unwrap()).len(), 4);
+        assert!(stderr.contains("6 already done"), "{mode}: {stderr}");
+        assert_eq!(records_of(&std::fs::read_to_string(&out).unwrap()).len(), 6);
+        // Without the record of one of the two lines, a resumed run fetches that one alone.
+        let missing = format!("{base}/page/4?q=%E9");
+        let kept: String = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.contains(&format!("\"url\":\"{missing}\"")))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(&out, kept).unwrap();
+        let (_, stderr) = run_expecting(&mut resume, 0);
+        assert!(stderr.contains("5 already done"), "{mode}: {stderr}");
+        let urls: Vec<String> = records_of(&std::fs::read_to_string(&out).unwrap())
+            .iter()
+            .map(|r| r["url"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(urls.len(), 6, "{mode}: {urls:?}");
+        assert_eq!(urls.last(), Some(&missing), "{mode}: {urls:?}");
     }
 }
 
@@ -248,6 +270,9 @@ fn a_broker_job_takes_a_latin1_line_as_a_local_run_does() {
         .find(|r| r["url"] == "http://caf%E9.example/")
         .unwrap();
     assert_eq!(host["error"]["kind"], "invalid_url");
+    // The same words as a local run's.
+    let message = host["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("the host is not UTF-8 text"), "{message}");
 }
 
 #[test]
