@@ -59,10 +59,10 @@ pub struct FetchArgs {
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
     /// Time limit to connect (for example 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_time_limit)]
     connect_timeout: Duration,
     /// Time limit of one attempt, from its start to the last body byte.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_time_limit)]
     timeout: Duration,
     /// Retries of connect errors, 429 and 5xx, with exponential backoff and jitter.
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -165,6 +165,18 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 /// Parses durations such as `10s`, `500ms` or `1m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| format!("{text:?}: {error} (try 10s or 500ms)"))
+}
+
+/// Parses a time limit: a duration more than 0, which would end every attempt at once.
+fn parse_time_limit(text: &str) -> Result<Duration, String> {
+    let limit = parse_duration(text)?;
+    if limit.is_zero() {
+        return Err(format!(
+            "{text:?}: a time limit of 0 ends every attempt before it starts; give more (10s, \
+             500ms)"
+        ));
+    }
+    Ok(limit)
 }
 
 /// Parses sizes such as `10MiB`, `64K` or `2G` (powers of 1024).

@@ -119,7 +119,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     abreast::coroutines::run_multi_thread(args.threads, async move {
         let site = Site::start(config)
             .await
-            .with_context(|| format!("could not start the test site on {}", args.addr))?;
+            // The site's error names the address that failed: the HTTP one or the DNS one.
+            .context("could not start the test site")?;
         if let (Some(path), Some(pem)) = (&args.ca_out, site.ca_pem()) {
             std::fs::write(path, pem).with_context(|| {
                 format!(

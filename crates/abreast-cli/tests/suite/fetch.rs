@@ -162,6 +162,8 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("could not open the input"), "{stderr}");
     let (_, stderr) = run_expecting(abreast().args(["fetch", "--head-only", "--no-extract"]), 2);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let (_, stderr) = run_expecting(abreast().args(["fetch", "--connect-timeout", "0s"]), 2);
+    assert!(stderr.contains("a time limit of 0"), "{stderr}");
     // A folder as the list: named, with what to give instead, the cause said once.
     let folder = tempfile::tempdir().unwrap();
     let (_, stderr) = run_expecting(abreast().arg("fetch").arg(folder.path()), 2);
