@@ -272,7 +272,10 @@ fn a_broker_job_takes_a_latin1_line_as_a_local_run_does() {
     assert_eq!(host["error"]["kind"], "invalid_url");
     // The same words as a local run's.
     let message = host["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("the host is not UTF-8 text"), "{message}");
+    assert!(
+        message.starts_with("the host is not UTF-8 text"),
+        "{message}"
+    );
 }
 
 #[test]
