@@ -254,17 +254,6 @@ fn nice_step(rough: f64) -> f64 {
 
 /// Draws one suite's panel starting at `top`; returns the y below it.
 fn panel(body: &mut String, suite: &SuiteReport, top: f64, left: f64, right: f64) -> f64 {
-    // A lower-bound row did only part of the work: its bar would compare nothing.
-    let charted = SuiteReport {
-        rows: suite
-            .rows
-            .iter()
-            .filter(|row| !row.lower_bound)
-            .cloned()
-            .collect(),
-        ..suite.clone()
-    };
-    let suite = &charted;
     let unit = format!("{}/s", suite.unit);
     let _ = writeln!(
         body,

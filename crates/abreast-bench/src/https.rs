@@ -437,51 +437,25 @@ impl NewHostParts {
 /// The first `A` record of `name` from the name server at `dns`, asked over UDP from a new
 /// socket.
 fn lookup(dns: SocketAddr, name: &str) -> anyhow::Result<Ipv4Addr> {
-    const ID: [u8; 2] = [0xab, 0x12];
-    // Header: the id, recursion desired, one question; then the name, type A, class IN.
-    let mut query = Vec::with_capacity(name.len() + 18);
-    query.extend_from_slice(&ID);
-    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        query.push(u8::try_from(label.len()).context("a label of over 255 bytes")?);
-        query.extend_from_slice(label.as_bytes());
-    }
-    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let mut query = Message::query();
+    query.add_query(Query::query(Name::from_ascii(name)?, RecordType::A));
     let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-    socket.send_to(&query, dns)?;
+    socket.send_to(&query.to_vec()?, dns)?;
     let mut answer = [0u8; 512];
     let length = socket
         .recv(&mut answer)
         .with_context(|| format!("the name server did not answer for {name}"))?;
-    let answer = &answer[..length];
-    let refused = || anyhow::anyhow!("no A record for {name}");
-    // Header and question as asked, then the first record: its name (a pointer, or labels),
-    // type, class, TTL and length (10 bytes), then the address.
-    if answer.len() < query.len() || answer[..2] != ID || answer[3] & 0x0f != 0 || answer[7] == 0 {
-        return Err(refused());
-    }
-    let mut at = query.len();
-    while let Some(&byte) = answer.get(at) {
-        match byte {
-            0 => break,
-            pointer if pointer & 0xc0 == 0xc0 => {
-                at += 1;
-                break;
-            }
-            label => at += 1 + usize::from(label),
-        }
-    }
-    let fields = answer.get(at + 1..at + 11).ok_or_else(refused)?;
-    anyhow::ensure!(
-        fields[..2] == [0, 1] && fields[8..] == [0, 4],
-        "no A record for {name}"
-    );
-    let address: [u8; 4] = answer
-        .get(at + 11..at + 15)
-        .ok_or_else(refused)?
-        .try_into()?;
-    Ok(Ipv4Addr::from(address))
+    Message::from_vec(&answer[..length])?
+        .answers
+        .iter()
+        .find_map(|record| match &record.data {
+            RData::A(address) => Some(address.0),
+            _ => None,
+        })
+        .with_context(|| format!("no A record for {name}"))
 }
 
 /// Connects to `addr` and completes a TLS handshake for `name`, then closes the connection.
