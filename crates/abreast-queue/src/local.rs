@@ -166,49 +166,44 @@ impl LocalRedis {
         }
     }
 
-    /// One command on a connection of its own, as the default user: the reply, arrays
-    /// flattened into their elements, each as text (an error reply as `-ERR ...`). For a
+    /// One command on a connection of its own, as the default user: the reply, arrays and
+    /// maps flattened into their elements, each as text; an error reply is an error. For a
     /// server started without a password or TLS.
     pub fn command(&self, args: &[&str]) -> io::Result<Vec<String>> {
-        use std::io::{BufRead, BufReader, Write};
-        fn read_reply(reader: &mut impl BufRead, into: &mut Vec<String>) -> io::Result<()> {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            let malformed = || io::Error::new(io::ErrorKind::InvalidData, line.to_owned());
-            let (kind, rest) = line.split_at_checked(1).ok_or_else(malformed)?;
-            let count = || rest.parse::<i64>().map_err(|_| malformed());
-            match kind {
-                "*" => {
-                    for _ in 0..count()?.max(0) {
-                        read_reply(reader, into)?;
+        fn flatten(value: redis::Value, into: &mut Vec<String>) {
+            use redis::Value as V;
+            match value {
+                V::Array(items) | V::Set(items) => {
+                    items.into_iter().for_each(|item| flatten(item, into));
+                }
+                V::Map(pairs) => {
+                    for (key, value) in pairs {
+                        flatten(key, into);
+                        flatten(value, into);
                     }
                 }
-                "$" => match usize::try_from(count()?) {
-                    Ok(length) => {
-                        let mut bulk = vec![0; length + 2];
-                        reader.read_exact(&mut bulk)?;
-                        bulk.truncate(length);
-                        into.push(String::from_utf8_lossy(&bulk).into_owned());
-                    }
-                    // A null bulk string.
-                    Err(_) => into.push(String::new()),
-                },
-                "-" => into.push(line.to_owned()),
-                _ => into.push(rest.to_owned()),
+                V::BulkString(bytes) => into.push(String::from_utf8_lossy(&bytes).into_owned()),
+                V::SimpleString(text) => into.push(text),
+                V::Okay => into.push("OK".to_owned()),
+                V::Int(number) => into.push(number.to_string()),
+                V::Nil => into.push(String::new()),
+                other => into.push(format!("{other:?}")),
             }
-            Ok(())
         }
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut command = format!("*{}\r\n", args.len());
-        for arg in args {
-            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        stream.write_all(command.as_bytes())?;
-        let mut reply = Vec::new();
-        read_reply(&mut BufReader::new(stream), &mut reply)?;
-        Ok(reply)
+        let (name, rest) = args
+            .split_first()
+            .ok_or_else(|| io::Error::other("no command given"))?;
+        let client = redis::Client::open(self.url()).map_err(io::Error::other)?;
+        let mut connection = client
+            .get_connection_with_timeout(Duration::from_secs(30))
+            .map_err(io::Error::other)?;
+        let reply: redis::Value = redis::cmd(name)
+            .arg(rest)
+            .query(&mut connection)
+            .map_err(io::Error::other)?;
+        let mut flat = Vec::new();
+        flatten(reply, &mut flat);
+        Ok(flat)
     }
 
     /// Adds the user `name` with `password`: every command and key, but no pub/sub channel
