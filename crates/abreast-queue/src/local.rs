@@ -208,21 +208,22 @@ impl LocalRedis {
 
     /// Adds the user `name` with `password`: every command and key, but no pub/sub channel
     /// (`resetchannels`, what Redis 7 gives a new user by default), for tests of a broker that
-    /// refuses abreast's announcements. For a server started without a password or TLS.
-    pub fn add_user_without_channels(&self, name: &str, password: &str) -> io::Result<()> {
-        let password = format!(">{password}");
+    /// refuses abreast's announcements; the server's URL as that user. For a server started
+    /// without a password or TLS.
+    pub fn add_user_without_channels(&self, name: &str, password: &str) -> io::Result<String> {
+        let rule = format!(">{password}");
         let rules = [
             "ACL",
             "SETUSER",
             name,
             "on",
-            &password,
+            &rule,
             "~*",
             "resetchannels",
             "+@all",
         ];
         match self.command(&rules)?.as_slice() {
-            [ok] if ok == "OK" => Ok(()),
+            [ok] if ok == "OK" => Ok(format!("redis://{name}:{password}@127.0.0.1:{}", self.port)),
             other => Err(io::Error::other(format!("ACL SETUSER answered {other:?}"))),
         }
     }

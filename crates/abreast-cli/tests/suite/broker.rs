@@ -658,12 +658,9 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
 fn a_worker_refused_the_announcements_says_so_once_and_still_works() {
     let redis = redis();
     // A user with every command but no pub/sub channel (as Redis 7's ACLs give by default).
-    redis
+    let quiet = redis
         .add_user_without_channels("quiet", "quiet-secret")
         .unwrap();
-    let quiet = redis
-        .url()
-        .replace("redis://", "redis://quiet:quiet-secret@");
     let site = site(0);
     let dir = tempfile::tempdir().unwrap();
     let lines = urls(&site, 40);
