@@ -24,11 +24,23 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_resolver::TokioResolver;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::Interest;
+
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::NetError;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::runtime::iocompat::AsyncIoTokioAsStd;
+use hickory_resolver::net::runtime::{
+    DnsUdpSocket, RuntimeProvider, TokioHandle, TokioRuntimeProvider, TokioTime,
+};
 use hickory_resolver::proto::rr::Name;
+
+/// hickory's resolver on [`ConnectedUdp`] sockets.
+type HickoryResolver = hickory_resolver::Resolver<ConnectedUdp>;
 
 /// How long a failed lookup is remembered: the URLs of a name that does not resolve fail at
 /// once for this long instead of asking again.
@@ -325,12 +337,13 @@ impl LookupThread {
                         return;
                     }
                 };
+                let config = Arc::new(config);
                 runtime.block_on(async move {
                     while let Ok(name) = names.recv_async().await {
                         let (resolver, cache) = (resolver.clone(), Arc::clone(&cache));
-                        let deadline = config.deadline;
+                        let config = Arc::clone(&config);
                         tokio::spawn(async move {
-                            let (outcome, until) = resolve(&resolver, &name, deadline).await;
+                            let (outcome, until) = resolve(&resolver, &name, &config).await;
                             cache.answer(&name, outcome, until);
                         });
                     }
@@ -343,11 +356,119 @@ impl LookupThread {
     }
 }
 
+/// hickory's tokio runtime, with each query's UDP socket connected to its name server.
+///
+/// hickory sends each query from an unconnected socket, which the kernel never tells of an
+/// ICMP "port unreachable": a `--dns-server` where nothing listens then costs each name the
+/// whole `--connect-timeout`. A connected socket hears the refusal at once (its next read
+/// fails with `ConnectionRefused`), so such a name fails as fast as the server refuses; the
+/// kernel also drops datagrams from any other address before hickory reads them.
+#[derive(Clone, Default)]
+struct ConnectedUdp(TokioRuntimeProvider);
+
+impl RuntimeProvider for ConnectedUdp {
+    type Handle = TokioHandle;
+    type Timer = TokioTime;
+    type Udp = ConnectedSocket;
+    type Tcp = AsyncIoTokioAsStd<tokio::net::TcpStream>;
+
+    fn create_handle(&self) -> Self::Handle {
+        self.0.create_handle()
+    }
+
+    fn connect_tcp(
+        &self,
+        server: SocketAddr,
+        bind: Option<SocketAddr>,
+        wait_for: Option<Duration>,
+    ) -> Pin<Box<dyn Send + Future<Output = io::Result<Self::Tcp>>>> {
+        self.0.connect_tcp(server, bind, wait_for)
+    }
+
+    fn bind_udp(
+        &self,
+        local: SocketAddr,
+        server: SocketAddr,
+    ) -> Pin<Box<dyn Send + Future<Output = io::Result<Self::Udp>>>> {
+        Box::pin(async move {
+            let socket = tokio::net::UdpSocket::bind(local).await?;
+            socket.connect(server).await?;
+            Ok(ConnectedSocket(socket))
+        })
+    }
+}
+
+/// A UDP socket connected to one name server: it sends only there, whatever address hickory
+/// names (always that server), and reads only what comes from there.
+struct ConnectedSocket(tokio::net::UdpSocket);
+
+impl DnsUdpSocket for ConnectedSocket {
+    type Time = TokioTime;
+
+    /// Waits for an answer or a refusal. The kernel signals a refusal as an error alone
+    /// (`EPOLLERR`, never readable), which a wait for readability would sleep through: this
+    /// waits for either, then reads, and the read returns the refusal.
+    ///
+    /// The trait is `#[async_trait]`; this is its expansion, written out.
+    fn recv_from<'socket, 'buffer, 'future>(
+        &'socket self,
+        buf: &'buffer mut [u8],
+    ) -> Pin<Box<dyn Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'future>>
+    where
+        'socket: 'future,
+        'buffer: 'future,
+        Self: 'future,
+    {
+        Box::pin(async move {
+            loop {
+                let ready = self.0.ready(Interest::READABLE | Interest::ERROR).await?;
+                if ready.is_error() {
+                    // Reading the socket's error clears it; finding none clears the readiness,
+                    // so the next wait sleeps instead of spinning.
+                    let refusal = self.0.try_io(Interest::ERROR, || {
+                        self.0
+                            .take_error()?
+                            .ok_or_else(|| io::ErrorKind::WouldBlock.into())
+                    });
+                    if let Ok(refusal) = refusal {
+                        return Err(refusal);
+                    }
+                }
+                if ready.is_readable() {
+                    match self.0.try_recv_from(buf) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                        read => return read,
+                    }
+                }
+            }
+        })
+    }
+
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut buf = tokio::io::ReadBuf::new(buf);
+        let from = std::task::ready!(self.0.poll_recv_from(cx, &mut buf))?;
+        Poll::Ready(Ok((buf.filled().len(), from)))
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        _server: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_send(cx, buf)
+    }
+}
+
 /// The hickory resolver for `config`: the given name servers, or the system's.
-fn build(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
-    let provider = TokioRuntimeProvider::default();
+fn build(config: &DnsConfig) -> Result<HickoryResolver, DnsError> {
+    let provider = ConnectedUdp::default();
     let mut builder = if config.servers.is_empty() {
-        TokioResolver::builder(provider).map_err(|error| {
+        HickoryResolver::builder(provider).map_err(|error| {
             DnsError::new(
                 "",
                 format!(
@@ -368,7 +489,7 @@ fn build(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
                 name_server
             })
             .collect();
-        TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
+        HickoryResolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
     };
     let options = builder.options_mut();
     // A first, and AAAA only for a name with no A record: one query for most names (each
@@ -387,8 +508,9 @@ fn build(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
         .map_err(|error| DnsError::new("", format!("could not set up the resolver: {error}")))
 }
 
-/// Looks `name` up within `deadline`: its outcome and until when to keep it.
-async fn resolve(resolver: &TokioResolver, name: &str, deadline: Duration) -> (Outcome, Instant) {
+/// Looks `name` up within the run's deadline: its outcome and until when to keep it.
+async fn resolve(resolver: &HickoryResolver, name: &str, config: &DnsConfig) -> (Outcome, Instant) {
+    let deadline = config.deadline;
     let failed = |cause: String| {
         (
             Err(DnsError::new(name, cause)),
@@ -415,6 +537,12 @@ async fn resolve(resolver: &TokioResolver, name: &str, deadline: Duration) -> (O
         Ok(Err(error)) if error.is_no_records_found() => {
             failed("the name has no A or AAAA record".into())
         }
+        // A name server refused the query (nothing listens on its port) or its connection
+        // failed; hickory then says "no connections available" for all of them.
+        Ok(Err(NetError::Io(error))) => failed(unreachable(&config.servers, &error.to_string())),
+        Ok(Err(NetError::NoConnections)) => {
+            failed(unreachable(&config.servers, "refused or failed"))
+        }
         Ok(Err(error)) => failed(error.to_string()),
         Ok(Ok(answer)) => {
             let addresses: Addresses = answer.iter().collect();
@@ -424,6 +552,27 @@ async fn resolve(resolver: &TokioResolver, name: &str, deadline: Duration) -> (O
                 (Ok(addresses), answer.valid_until())
             }
         }
+    }
+}
+
+/// Why no name server answered when each refused or failed, naming them and what to check.
+fn unreachable(servers: &[SocketAddr], why: &str) -> String {
+    if servers.is_empty() {
+        format!(
+            "the system's name servers (/etc/resolv.conf) could not be reached ({why}); check \
+             this machine's DNS set-up, or name a server with --dns-server IP[:PORT]"
+        )
+    } else {
+        let (noun, there) = match servers.len() {
+            1 => ("name server", "there"),
+            _ => ("name servers", "at one of them"),
+        };
+        let servers: Vec<String> = servers.iter().map(SocketAddr::to_string).collect();
+        format!(
+            "the {noun} {} could not be reached ({why}); check that a DNS server listens \
+             {there} (--dns-server)",
+            servers.join(", ")
+        )
     }
 }
 

@@ -1,7 +1,8 @@
 //! The open web, offline: names looked up through the test site's name server (cached, one
-//! query per name, NXDOMAIN fast, a silent server bounded by the connect time limit), HTTPS
-//! with the site's CA (`--cacert`), refused certificates named by their cause, HTTP/2 by ALPN
-//! and `--http1.1`, TLS sessions resumed, and input lines that are not UTF-8.
+//! query per name, NXDOMAIN fast, a silent server bounded by the connect time limit, a refused
+//! one failing at once), HTTPS with the site's CA (`--cacert`), refused certificates named by
+//! their cause, HTTP/2 by ALPN and `--http1.1`, TLS sessions resumed, and input lines that are
+//! not UTF-8.
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -320,6 +321,35 @@ fn a_silent_name_server_costs_its_names_the_connect_time_limit_and_no_more() {
             direct.iter().all(|url| records[url].ok),
             "{mode}: other hosts go on"
         );
+    }
+}
+
+#[test]
+fn a_name_server_port_where_nothing_listens_fails_its_names_at_once_in_every_mode() {
+    // A port just freed: the kernel answers each query with ICMP "port unreachable".
+    let refused = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let site = crate::support::site();
+    for mode in MODES {
+        let mut config = config(mode);
+        config.http.dns_servers = vec![refused];
+        // Far longer than the refusal takes: a run that waited for it would say "no answer".
+        config.http.connect_timeout = Duration::from_secs(120);
+        let named = format!("http://{mode}-r.refused.test/");
+        let direct = format!("{}/page/1", site.base_url());
+        let records = by_url(fetch_lines(&config, &[named.clone(), direct.clone()]).0);
+        let error = records[&named].error.as_ref().unwrap();
+        assert_eq!(error.kind, ErrorKind::Dns, "{mode}: {error:?}");
+        assert!(
+            error
+                .message
+                .contains(&format!("name server {refused} could not be reached")),
+            "{mode}: {}",
+            error.message
+        );
+        assert!(records[&direct].ok, "{mode}: other hosts go on");
     }
 }
 
