@@ -22,7 +22,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::convert::to_python;
-use crate::fetch::{FetchError, PyUrls, lock};
+use crate::fetch::{FetchError, InputGone, PyUrls, lock};
 
 /// The longest wait with the GIL released before signals are checked again.
 const WAIT: Duration = Duration::from_millis(100);
@@ -149,10 +149,16 @@ impl BrokerRun {
             max_deliveries,
         };
         let input_error = Arc::new(Mutex::new(None));
-        let input = PyUrls::new(urls, Arc::clone(&input_error))?;
+        let stop = StopSignal::new();
+        // This run joins the thread that owns the input, so it needs no word of its end.
+        let input = PyUrls::new(
+            urls,
+            Arc::clone(&input_error),
+            stop.clone(),
+            InputGone::default(),
+        )?;
         let (send, messages) = flume::bounded(1);
         let (taken, taken_rx) = flume::bounded(1);
-        let stop = StopSignal::new();
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()

@@ -1,8 +1,10 @@
 //! `abreast.fetch` and `abreast.afetch`: a run of abreast's fetch pipeline
 //! ([`abreast_fetch::fetch`]) fed from a Python iterable and read from Python.
 //!
-//! The URLs are pulled from the Python iterator by the pipeline's input thread, a batch per
-//! GIL acquisition ([`PyUrls`]). Records are awaited with the GIL released, a short wait at a
+//! The URLs are pulled from the Python iterator by the pipeline's input thread ([`PyUrls`]):
+//! a batch per GIL acquisition from a list, tuple, range, set or dict, which cannot block, and
+//! one at a time from anything else (a generator, a file, a queue's iterator), so each URL goes
+//! into the run as soon as the iterable gives it. Records are awaited with the GIL released, a short wait at a
 //! time so that Ctrl-C is seen within a second ([`FetchRun::__next__`]); `afetch` waits on an
 //! executor thread ([`FetchRun::wait`]) and converts one record per step on the event loop
 //! ([`FetchRun::pop`]), so the loop never holds the GIL for more than one record.
@@ -23,7 +25,9 @@ use abreast_fetch::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyIterator, PyString};
+use pyo3::types::{
+    PyBytes, PyDict, PyFrozenSet, PyIterator, PyList, PyRange, PySet, PyString, PyTuple,
+};
 
 use crate::convert::to_python;
 
@@ -36,7 +40,7 @@ pyo3::create_exception!(
 
 /// The longest wait for records with the GIL released before signals are checked again.
 const WAIT: Duration = Duration::from_millis(100);
-/// URLs pulled from the Python iterable per GIL acquisition.
+/// URLs pulled per GIL acquisition from a container that cannot block (a list, tuple...).
 const INPUT_BATCH: usize = 256;
 
 /// Locks `mutex`, taking over a lock whose holder panicked (the data stays consistent: every
@@ -45,41 +49,101 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The URLs of a Python iterable, as the pipeline's input: pulled a batch at a time with the
-/// GIL held; a Python exception (or an item that is not a str) ends the input and is kept in
-/// `error` to be raised after the records of the URLs before it.
+/// The URLs of a Python iterable, as the pipeline's input, pulled with the GIL held; a Python
+/// exception (or an item that is not a str or bytes) ends the input and is kept in `error` to
+/// be raised after the records of the URLs before it.
 pub(crate) struct PyUrls {
     source: Option<Py<PyIterator>>,
+    /// URLs pulled per GIL acquisition: [`INPUT_BATCH`] from a container, else 1. An iterable
+    /// that may block (a generator waiting for the URLs that records reveal, a pipe) must not
+    /// hold back the URLs it already gave while it waits for the next.
+    batch: usize,
     buffer: VecDeque<Vec<u8>>,
     read: u64,
     error: Arc<Mutex<Option<PyErr>>>,
     /// The input error, given to the pipeline once the URLs read before it have been.
     failed: Option<std::io::Error>,
+    /// The run's stop: once raised, no further URL is pulled.
+    stop: StopSignal,
+    /// Told when this is dropped: no thread of the run is in the iterable any more.
+    gone: InputGone,
+}
+
+/// Set once a run's [`PyUrls`] is dropped, so that closing the run can wait for the thread
+/// that reads the iterable to have left it: a thread still in the iterable's Python code when
+/// the interpreter exits aborts it ("PyGILState_Release: thread state must be current").
+#[derive(Clone, Default)]
+pub(crate) struct InputGone(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl InputGone {
+    fn set(&self) {
+        *lock(&self.0.0) = true;
+        self.0.1.notify_all();
+    }
+
+    /// Waits, with the GIL released, until the input is gone: at most the iterable's call under
+    /// way, since a stopped run pulls no further URL. Ctrl-C ends the wait with
+    /// `KeyboardInterrupt` when `interruptible`.
+    pub(crate) fn wait(&self, py: Python<'_>, interruptible: bool) -> PyResult<()> {
+        loop {
+            let gone = py.detach(|| {
+                let gone = lock(&self.0.0);
+                let (gone, _) = self
+                    .0
+                    .1
+                    .wait_timeout_while(gone, WAIT, |gone| !*gone)
+                    .unwrap_or_else(PoisonError::into_inner);
+                *gone
+            });
+            if gone {
+                return Ok(());
+            }
+            if interruptible {
+                py.check_signals()?;
+            }
+        }
+    }
 }
 
 impl PyUrls {
     /// The URLs of `urls`, read lazily; a Python exception it raises is kept in `error`.
+    /// Pulls nothing more once `stop` is raised; `gone` is told when it is dropped.
     pub(crate) fn new(
         urls: &Bound<'_, PyAny>,
         error: Arc<Mutex<Option<PyErr>>>,
+        stop: StopSignal,
+        gone: InputGone,
     ) -> PyResult<PyUrls> {
+        let cannot_block = urls.is_instance_of::<PyList>()
+            || urls.is_instance_of::<PyTuple>()
+            || urls.is_instance_of::<PyRange>()
+            || urls.is_instance_of::<PySet>()
+            || urls.is_instance_of::<PyFrozenSet>()
+            || urls.is_instance_of::<PyDict>();
         Ok(PyUrls {
             source: Some(urls.try_iter()?.unbind()),
+            batch: if cannot_block { INPUT_BATCH } else { 1 },
             buffer: VecDeque::new(),
             read: 0,
             error,
             failed: None,
+            stop,
+            gone,
         })
     }
 
-    /// Pulls up to [`INPUT_BATCH`] URLs; on an error keeps it and ends the input.
+    /// Pulls up to `batch` URLs; on an error keeps it and ends the input.
     fn refill(&mut self) -> Result<(), std::io::Error> {
         let Some(source) = self.source.take() else {
             return Ok(());
         };
+        if self.stop.is_raised() {
+            Python::attach(move |_| drop(source));
+            return Ok(());
+        }
         let outcome = Python::attach(|py| {
             let iterator = source.bind(py);
-            for _ in 0..INPUT_BATCH {
+            for _ in 0..self.batch {
                 let item = match iterator.clone().next() {
                     None => return Ok(false),
                     Some(item) => item?,
@@ -144,6 +208,7 @@ impl Drop for PyUrls {
         if let Some(source) = self.source.take() {
             Python::attach(move |_| drop(source));
         }
+        self.gone.set();
     }
 }
 
@@ -175,6 +240,8 @@ pub(crate) struct FetchRun {
     /// Set once `records` was taken (the run ended or was closed), so that it can be known
     /// without its lock.
     ended: AtomicBool,
+    /// Told once no thread of the run is in the URL iterable any more.
+    input_gone: InputGone,
 }
 
 /// What one wait for records found.
@@ -250,8 +317,9 @@ impl FetchRun {
     }
 
     /// Stops the run and frees its threads, with the GIL released (the input thread may be
-    /// waiting for the GIL to read the next URLs).
-    fn shut(&self, py: Python<'_>) {
+    /// waiting for the GIL to read the next URLs), then waits for the input thread to leave the
+    /// URL iterable (at most its call under way); Ctrl-C ends that wait.
+    fn shut(&self, py: Python<'_>) -> PyResult<()> {
         self.stop.raise();
         let run = py.detach(|| {
             let run = lock(&self.records).take();
@@ -267,6 +335,7 @@ impl FetchRun {
             lock(&self.summary).get_or_insert(summary);
         }
         lock(&self.buffer).clear();
+        self.input_gone.wait(py, true)
     }
 }
 
@@ -418,14 +487,14 @@ impl FetchRun {
             robots,
         )?;
         let input_error = Arc::new(Mutex::new(None));
-        let input = PyUrls {
-            source: Some(urls.try_iter()?.unbind()),
-            buffer: VecDeque::new(),
-            read: 0,
-            error: Arc::clone(&input_error),
-            failed: None,
-        };
         let stop = StopSignal::new();
+        let input_gone = InputGone::default();
+        let input = PyUrls::new(
+            urls,
+            Arc::clone(&input_error),
+            stop.clone(),
+            input_gone.clone(),
+        )?;
         let options = RunOptions {
             stop: Some(stop.clone()),
             ..RunOptions::default()
@@ -440,6 +509,7 @@ impl FetchRun {
             input_error,
             summary: Mutex::new(None),
             stop,
+            input_gone,
             ended: AtomicBool::new(false),
         })
     }
@@ -458,7 +528,7 @@ impl FetchRun {
             }
             self.wait_for_records(py, 64, WAIT)?;
             if let Err(interrupt) = py.check_signals() {
-                self.shut(py);
+                self.shut(py)?;
                 return Err(interrupt);
             }
         }
@@ -489,8 +559,8 @@ impl FetchRun {
     }
 
     /// Stops the run now and frees its threads; records not yet taken are dropped.
-    fn close(&self, py: Python<'_>) {
-        self.shut(py);
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.shut(py)
     }
 
     /// The run's counts (records, ok, failed by kind, bytes, seconds, p50_ms, p95_ms...): final
@@ -508,8 +578,12 @@ impl FetchRun {
     }
 
     #[pyo3(signature = (*_exc_info))]
-    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
-        self.shut(py);
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_info: &Bound<'_, pyo3::types::PyTuple>,
+    ) -> PyResult<()> {
+        self.shut(py)
     }
 }
 
@@ -526,5 +600,7 @@ impl Drop for FetchRun {
             // torn down (called from a deallocation, which holds the GIL).
             Python::attach(|py| py.detach(move || drop(run)));
         }
+        // Not interruptible: a deallocation cannot raise.
+        let _ = Python::attach(|py| self.input_gone.wait(py, false));
     }
 }

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import timedelta
 
@@ -227,6 +228,49 @@ def test_close_and_context_manager(site):
     run.close()
     run.close()
     assert list(run) == []
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "threads", "async", "processes"])
+def test_each_url_of_a_generator_is_fetched_before_the_next_is_asked_for(site, mode):
+    # A crawler's generator waits for the records of the URLs it gave: none may be held back.
+    seen = threading.Event()
+
+    def crawl():
+        yield site.page_url(1)
+        if not seen.wait(HANG):
+            raise AssertionError("the first URL's record never came while the generator waited")
+        yield site.page_url(2)
+
+    records = []
+    for record in abreast.fetch(crawl(), mode=mode):
+        records.append(record)
+        seen.set()
+    assert [record["ok"] for record in records] == [True, True]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+@pytest.mark.parametrize("mode", ["hybrid", "threads", "async", "processes"])
+def test_close_while_the_generator_waits_ends_with_its_call_and_frees_everything(site, mode):
+    list(abreast.fetch(site.page_urls(5), mode=mode))  # warm: the first run starts shared state
+    baseline = thread_count()
+    inside = threading.Event()  # set while a call of the generator is under way
+
+    def endless():
+        yield site.page_url(1)
+        while True:
+            inside.set()
+            time.sleep(0.05)
+            inside.clear()
+            yield site.page_url(2)
+
+    run = abreast.fetch(endless(), mode=mode)
+    assert next(run)["ok"]
+    wait_for(inside.is_set, "the input thread to be in the generator")
+    run.close()
+    # close() waited for the generator's call under way.
+    assert not inside.is_set()
+    wait_for(lambda: thread_count() <= baseline, "the run's threads to end")
+    wait_for(lambda: child_processes() == [], "the run's worker processes to end")
 
 
 def test_urls_are_read_lazily_with_flat_memory(site):

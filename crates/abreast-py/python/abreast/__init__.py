@@ -187,12 +187,15 @@ def fetch(
     ``urls`` is any iterable of str (a list, a file, a generator of ten million URLs), or of
     bytes in any encoding (the lines of a file opened in binary: a Latin-1 line gets its own
     record, its raw bytes percent-encoded as browsers do): it is read lazily, a window ahead of
-    the fetches, so memory stays flat. Each record is a dict with the
+    the fetches, so memory stays flat. A generator, a file or any iterable other than a list,
+    tuple, range, set or dict is read one URL at a time, each under way as soon as it is given:
+    a generator may wait for the records of the URLs it gave. Each record is a dict with the
     fields of ``abreast fetch``'s JSON (see :class:`Record`); a URL that fails is a record with
     ``ok`` False and ``error`` ``{"kind", "message"}``, never an exception.
 
     The GIL is released while the run works and waits. Breaking out of the loop, ``close()``,
-    or dropping the iterator stops the run and frees its threads; Ctrl-C raises
+    or dropping the iterator stops the run and frees its threads (after the iterable's call
+    under way, if any: no thread of the run is left in it); Ctrl-C raises
     KeyboardInterrupt within a second and stops it too. If reading ``urls`` raises, or an item
     is not a str or bytes, the records of the URLs before it come first, then the exception is
     raised.
