@@ -17,12 +17,14 @@
 //!
 //! An idle worker reads the job list every 20 ms (and asks a job that had no lines again after
 //! 20 to 100 ms), and leases at once when a submitter announces new lines
-//! ([`RedisQueue::watch_new_lines`]). Leases are extended every third of the job's lease while
-//! held. On SIGTERM or Ctrl-C the worker takes no new lease, lets the fetches in flight finish
+//! ([`RedisQueue::watch_new_lines`]). A job's fetch (its threads, its connections) starts with
+//! the first lines this worker leases from it and ends after 5 s without any, so finished jobs
+//! left on the broker cost an idle worker nothing. Leases are extended every third of the job's
+//! lease while held. On SIGTERM or Ctrl-C the worker takes no new lease, lets the fetches in flight finish
 //! within `--grace`, hands back the rest (others take them at once), and exits 0; a second
 //! signal exits at once with 130 (what it held goes to others when the leases run out).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -265,6 +267,8 @@ struct Worker {
     events: mpsc::UnboundedSender<Event>,
     runs: HashMap<JobName, JobRun>,
     jobs: Vec<JobName>,
+    /// Jobs whose settings this worker cannot read (a newer abreast's): skipped while listed.
+    unreadable: HashSet<JobName>,
     next_job: usize,
     completed: u64,
     note: OutageNote,
@@ -301,6 +305,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
         events,
         runs: HashMap::new(),
         jobs: Vec::new(),
+        unreadable: HashSet::new(),
         next_job: 0,
         completed: 0,
         note: OutageNote::new("worker"),
@@ -402,6 +407,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                             next_lease = now;
                             lease_failures = 0;
                         }
+                        worker.unreadable.retain(|job| jobs.contains(job));
                         worker.jobs = jobs;
                     }
                     Err(error) => worker.note.report(&error),
@@ -553,16 +559,15 @@ impl Worker {
         for _ in 0..self.jobs.len() {
             let job = self.jobs[self.next_job % self.jobs.len()].clone();
             self.next_job = self.next_job.wrapping_add(1);
-            match self.runs.get(&job) {
+            if self.unreadable.contains(&job) {
+                continue;
+            }
+            let fresh = match self.runs.get(&job) {
                 // Its fetch is ending (idle); it is started again once it has.
                 Some(run) if run.feed.is_none() => continue,
-                Some(_) => {}
-                None => {
-                    if !self.open_run(&job).await? {
-                        continue;
-                    }
-                }
-            }
+                Some(_) => false,
+                None => true,
+            };
             let room = (self.capacity - self.held()).min(256);
             let leased = match self.queue.lease(&job, &self.id, room).await {
                 Err(QueueError::NoSuchJob { .. }) => {
@@ -579,6 +584,19 @@ impl Worker {
             }
             if leased.leases.is_empty() {
                 continue;
+            }
+            // A job's fetch starts once it has lines for this worker: a broker full of finished
+            // jobs costs an idle worker no thread.
+            if fresh && !self.open_run(&job).await? {
+                // Gone, or settings this worker cannot read: the lines go to others at once.
+                match self
+                    .queue
+                    .hand_back(&job, &self.id, &leased.leases, &[])
+                    .await
+                {
+                    Ok(()) | Err(QueueError::NoSuchJob { .. }) => continue,
+                    Err(error) => return Err(error),
+                }
             }
             let run = self.runs.get_mut(&job).expect("leased for a running job");
             // An entry of this worker's own can come back to it (its leases ran out while the
@@ -616,6 +634,7 @@ impl Worker {
             Ok(settings) => settings,
             Err(error) => {
                 eprintln!("abreast worker: skipping job {job}: {error:#}");
+                self.unreadable.insert(job.clone());
                 return Ok(false);
             }
         };

@@ -654,6 +654,45 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
     drop(serving);
 }
 
+/// The threads of process `pid` that read one job's records (named `abreast-worker-JOB`; the
+/// kernel keeps 15 bytes of a name).
+fn job_readers(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("abreast-worker"))
+        .count()
+}
+
+#[test]
+fn an_idle_worker_starts_no_fetch_for_finished_jobs() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 3);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    {
+        let _first = worker(&redis, dir.path(), "first", &[]);
+        for job in ["done-a", "done-b", "done-c"] {
+            let out = dir.path().join(format!("{job}.jsonl"));
+            run_expecting(&mut collector(&redis, &input, job, &out, &[]), 0);
+        }
+    }
+    // A new worker, on a broker of three finished jobs, serves a fourth: by the time its
+    // records are in, it has asked every job for lines many times.
+    let second = Running::start(
+        abreast().args(["worker", "--broker", &redis.url(), "--mode", "threads"]),
+        dir.path(),
+        "second",
+    );
+    let out = dir.path().join("new.jsonl");
+    run_expecting(&mut collector(&redis, &input, "new", &out, &[]), 0);
+    assert_one_record_per_line(&out, &lines);
+    // The new job's fetch alone (it ends 5 s after its last lines); none for the others.
+    let readers = job_readers(second.child.id());
+    assert!(readers <= 1, "{readers} job fetches running");
+}
+
 #[test]
 fn a_worker_refused_the_announcements_says_so_once_and_still_works() {
     let redis = redis();
