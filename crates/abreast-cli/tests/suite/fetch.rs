@@ -212,6 +212,24 @@ fn no_extract_writes_the_fetch_fields_only() {
 /// Starts `abreast fetch --grace GRACE` on URLs that stall, waits for its first record, sends
 /// SIGINT(s).
 fn interrupted(mode: &str, signals: usize, grace: &str) -> (Option<i32>, String, String, Duration) {
+    interrupted_by(mode, signals, grace, Stop::Interrupt)
+}
+
+/// How a test stops a run: SIGINT to abreast, or SIGTERM to its whole process group (its
+/// worker processes included), as `timeout` and systemd do.
+#[derive(Clone, Copy)]
+enum Stop {
+    Interrupt,
+    TerminateGroup,
+}
+
+/// [`interrupted`], stopped by `stop`.
+fn interrupted_by(
+    mode: &str,
+    signals: usize,
+    grace: &str,
+    stop: Stop,
+) -> (Option<i32>, String, String, Duration) {
     let site = site();
     let dir = tempfile::tempdir().unwrap();
     let mut lines: Vec<String> = (0..5)
@@ -220,7 +238,9 @@ fn interrupted(mode: &str, signals: usize, grace: &str) -> (Option<i32>, String,
     lines.extend((0..20).map(|_| format!("{}/fault/stall", site.base_url())));
     let urls = write_urls(dir.path(), &lines);
     let out = dir.path().join("out.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_abreast"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_abreast"));
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
         .arg("fetch")
         .arg(&urls)
         .args([
@@ -247,8 +267,13 @@ fn interrupted(mode: &str, signals: usize, grace: &str) -> (Option<i32>, String,
     }
     let start = Instant::now();
     for _ in 0..signals {
-        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let pid = child.id() as i32;
+        // SAFETY: kill has no memory-safety preconditions; the pid (and process group) is our
+        // own child's.
+        match stop {
+            Stop::Interrupt => unsafe { libc::kill(pid, libc::SIGINT) },
+            Stop::TerminateGroup => unsafe { libc::kill(-pid, libc::SIGTERM) },
+        };
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut stderr = String::new();
@@ -281,6 +306,16 @@ fn first_ctrl_c_drains_flushes_summarizes_and_exits_130() {
             "{mode}: the stalled URLs have no record"
         );
     }
+}
+
+#[test]
+fn a_sigterm_to_the_process_group_drains_as_ctrl_c_does() {
+    // The worker processes get it too: they leave it to abreast, so the URLs in flight get no
+    // record (and --resume fetches them), where a worker killed by it failed them for good.
+    let (code, stderr, output, _) = interrupted_by("processes", 1, "1s", Stop::TerminateGroup);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!output.contains("lost its worker"), "{output}");
+    assert_eq!(output.lines().count(), 5, "the stalled URLs have no record");
 }
 
 #[test]

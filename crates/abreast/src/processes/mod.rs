@@ -57,7 +57,7 @@
 //! | an exception raised in the worker, re-raised by `.result()` | `#[abreast::task(fallible)]`: an `Err` becomes [`TaskError::Failed`](crate::TaskError::Failed) |
 //! | `loop.run_in_executor(executor, f, x)` | [`ProcessPool::submit_async`], then `.await` the handle |
 //! | `pool.close(); pool.join()` / `pool.terminate()` | [`ProcessPool::shutdown`] / [`ProcessPool::shutdown_now`]; `Drop` shuts down |
-//! | `KeyboardInterrupt` in every worker | workers ignore SIGINT; [`CtrlC`]: first press drains, second kills and exits 130 |
+//! | `KeyboardInterrupt` in every worker | workers ignore SIGINT (and SIGTERM: a group's SIGTERM is the parent's to act on); [`CtrlC`]: first press drains, second kills and exits 130 |
 //!
 //! # Failure semantics
 //!

@@ -3,7 +3,8 @@
 //! A pool starts `/proc/self/exe --abreast-worker` with [`WORKER_ENV`] naming the inherited socket.
 //! [`init`] (run automatically before `main` with the default `auto-init` feature) sees the
 //! variable, serves tasks on the socket until it closes, and exits; in any other process it
-//! returns at once. The worker ignores SIGINT (the parent decides what Ctrl-C means), dies with
+//! returns at once. The worker ignores SIGINT and SIGTERM (the parent decides what Ctrl-C and a
+//! SIGTERM to the process group mean, and stops its workers with SIGKILL), dies with
 //! its parent (`PR_SET_PDEATHSIG`), and never touches stdin, stdout or stderr itself, so task
 //! code may print freely.
 
@@ -125,7 +126,10 @@ fn serve(config: &str) -> Result<(), WorkerError> {
         parse_config(config).ok_or_else(|| WorkerError::MalformedConfig(config.to_owned()))?;
     // SAFETY: plain libc calls with valid constants; no Rust state is involved.
     unsafe {
+        // Ctrl-C, and a SIGTERM sent to the whole group (by `timeout`, systemd, an init that
+        // forwards to the group), are the parent's to act on: it stops its pool itself.
         libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
         // What Rust's runtime does before `main` (which a worker never reaches): a write to a
         // closed pipe is an error, not a silent death.
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);

@@ -71,8 +71,10 @@ pub(super) fn start_worker(lane: &Arc<Lane>) -> Result<Worker, StartError> {
                 // fork in a threaded process only async-signal-safe calls are allowed.)
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
-            // Ctrl-C goes to the whole foreground process group; only the parent decides.
+            // Ctrl-C goes to the whole foreground process group, and `timeout` or systemd may
+            // send SIGTERM to all of it; only the parent decides.
             libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
             Ok(())
         });
     }
