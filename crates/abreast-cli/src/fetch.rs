@@ -37,7 +37,8 @@ pub struct FetchArgs {
     /// Requests in flight at once to one host.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) per_host: u64,
-    /// Request starts per second to one host (for example 2 or 0.5); unlimited by default.
+    /// Request starts per second to one host (for example 2 or 0.5, at least 0.000001);
+    /// unlimited by default.
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     pub(crate) rate: Option<f64>,
     /// Extraction threads (hybrid mode); default one per two CPUs.
@@ -155,9 +156,13 @@ pub(crate) fn parse_mode(text: &str) -> Result<Mode, String> {
 
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        Ok(rate) if rate >= abreast_fetch::SLOWEST_RATE && rate.is_finite() => Ok(rate),
+        Ok(rate) if rate > 0.0 => Err(format!(
+            "{text:?} is slower than abreast waits between two requests to a host: give at \
+             least 0.000001 (one request every 11.6 days)"
+        )),
         _ => Err(format!(
-            "{text:?} is not a positive number of requests per second"
+            "{text:?} is not a positive number of requests per second (0.5, 10)"
         )),
     }
 }
@@ -212,6 +217,26 @@ pub(crate) fn open_url_list(path: &std::path::Path) -> anyhow::Result<File> {
         );
     }
     Ok(file)
+}
+
+/// Refuses an output that is the input list itself (the same file, by any name): creating it
+/// would empty the list before a line is read.
+fn refuse_output_over_input(
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(input_file), Ok(output_file)) = (std::fs::metadata(input), std::fs::metadata(output))
+        && (input_file.dev(), input_file.ino()) == (output_file.dev(), output_file.ino())
+    {
+        anyhow::bail!(
+            "the output {} is the input list {}: writing records there would erase its URLs; \
+             give -o another file",
+            output.display(),
+            input.display()
+        );
+    }
+    Ok(())
 }
 
 fn parse_robots(text: &str) -> Result<abreast_fetch::RobotsPolicy, String> {
@@ -291,6 +316,9 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<StopSignal> {
 
 /// Runs `abreast fetch`.
 pub fn run(args: &FetchArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(input), Some(output)) = (&args.input, &args.output) {
+        refuse_output_over_input(input, output)?;
+    }
     if let (Some(broker), Some(job)) = (&args.broker, &args.job) {
         return crate::collect::run(args, &crate::broker::parse_broker(broker)?, job);
     }

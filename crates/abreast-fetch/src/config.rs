@@ -78,6 +78,11 @@ impl FromStr for Mode {
     }
 }
 
+/// The slowest `--rate` taken: one request start per host every 11.6 days (10⁶ s). A slower
+/// one is refused by the CLI and Python (its wait would overflow a clock), and taken as this
+/// by [`fetch`](crate::fetch).
+pub const SLOWEST_RATE: f64 = 1e-6;
+
 /// Everything a run needs besides its input and output.
 ///
 /// Start from the defaults and set what differs; the struct is `#[non_exhaustive]`, so a field
@@ -101,7 +106,8 @@ pub struct FetchConfig {
     pub concurrency: Option<usize>,
     /// Requests in flight at once to one host (`--per-host`, default 8).
     pub per_host: usize,
-    /// Request starts per second to one host (`--rate`), unlimited if `None`.
+    /// Request starts per second to one host (`--rate`), unlimited if `None`; a rate below
+    /// [`SLOWEST_RATE`] is taken as that.
     pub rate: Option<f64>,
     /// Extraction threads (hybrid) or worker processes' CPU share; `None`: one per two CPUs
     /// (hybrid), one per CPU (processes).

@@ -111,13 +111,13 @@ impl Drop for HostPermit {
 
 impl HostLimits {
     /// At most `per_host` requests at once per host (0 is taken as 1) and, with `rate`, at
-    /// most that many request starts per second per host.
+    /// most that many request starts per second per host (at least [`crate::SLOWEST_RATE`]).
     pub fn new(per_host: usize, rate: Option<f64>) -> Arc<HostLimits> {
         Arc::new(HostLimits {
             per_host: per_host.max(1),
             interval: rate
                 .filter(|rate| *rate > 0.0)
-                .map(|rate| Duration::from_secs_f64(1.0 / rate)),
+                .map(|rate| Duration::from_secs_f64(1.0 / rate.max(crate::SLOWEST_RATE))),
             hosts: Mutex::new(HashMap::new()),
         })
     }

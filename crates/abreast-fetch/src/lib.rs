@@ -88,7 +88,7 @@ mod run;
 mod shard;
 mod summary;
 
-pub use config::{FetchConfig, FetchError, Mode, ModeParseError, StopSignal};
+pub use config::{FetchConfig, FetchError, Mode, ModeParseError, SLOWEST_RATE, StopSignal};
 pub use hosts::{SharedHosts, SharedPermit};
 pub use http::dns::parse_server as parse_dns_server;
 pub use http::tls::CaError;

@@ -191,7 +191,7 @@ def test_extract_many_reads_lazily():
 
 
 def test_extract_many_options_are_checked():
-    with pytest.raises(ValueError, match="workers must be at least 1"):
+    with pytest.raises(ValueError, match="workers must be from 1 to 4096"):
         abreast.extract_many([], workers=0)
     with pytest.raises(TypeError, match="workers must be an int"):
         abreast.extract_many([], workers=2.5)  # type: ignore[arg-type]

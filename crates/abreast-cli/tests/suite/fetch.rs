@@ -164,6 +164,20 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("cannot be used with"), "{stderr}");
     let (_, stderr) = run_expecting(abreast().args(["fetch", "--connect-timeout", "0s"]), 2);
     assert!(stderr.contains("a time limit of 0"), "{stderr}");
+    for rate in ["1e-300", "1e-19"] {
+        let (_, stderr) = run_expecting(abreast().args(["fetch", "--rate", rate]), 2);
+        assert!(stderr.contains("at least 0.000001"), "{stderr}");
+    }
+    // The list as its own output: refused before it is emptied.
+    let folder = tempfile::tempdir().unwrap();
+    let list = folder.path().join("urls.txt");
+    std::fs::write(&list, "http://127.0.0.1:9/\n").unwrap();
+    let (_, stderr) = run_expecting(abreast().arg("fetch").arg(&list).arg("-o").arg(&list), 2);
+    assert!(stderr.contains("would erase its URLs"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&list).unwrap(),
+        "http://127.0.0.1:9/\n"
+    );
     // A folder as the list: named, with what to give instead, the cause said once.
     let folder = tempfile::tempdir().unwrap();
     let (_, stderr) = run_expecting(abreast().arg("fetch").arg(folder.path()), 2);

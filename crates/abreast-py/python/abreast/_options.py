@@ -42,18 +42,25 @@ def seconds(name: str, value: Any, example: str) -> float:
     return result
 
 
-def count(name: str, value: Any, example: int, minimum: int) -> int:
-    """An int of at least ``minimum`` (a bool is refused)."""
+U32_MAX = 2**32 - 1
+"""The largest count the engine takes for retries and redirects (the CLI's bound)."""
+
+U64_MAX = 2**64 - 1
+"""The largest byte count the engine takes."""
+
+
+def count(name: str, value: Any, example: int, minimum: int, maximum: int) -> int:
+    """An int from ``minimum`` to ``maximum`` (a bool is refused); the CLI's bounds."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, e.g. {name}={example}; got {value!r} ({_type_name(value)})")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, e.g. {name}={example}; got {value}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be from {minimum} to {maximum}, e.g. {name}={example}; got {value}")
     return value
 
 
-def optional_count(name: str, value: Any, example: int, minimum: int) -> Optional[int]:
-    """None, or an int of at least ``minimum``."""
-    return None if value is None else count(name, value, example, minimum)
+def optional_count(name: str, value: Any, example: int, minimum: int, maximum: int) -> Optional[int]:
+    """None, or an int from ``minimum`` to ``maximum``."""
+    return None if value is None else count(name, value, example, minimum, maximum)
 
 
 def flag(name: str, value: Any) -> bool:
@@ -72,6 +79,10 @@ def mode(value: Any) -> str:
     return value
 
 
+SLOWEST_RATE = 1e-6
+"""The slowest rate the engine takes (abreast_fetch::SLOWEST_RATE): its wait must fit a clock."""
+
+
 def rate(value: Any) -> Optional[float]:
     """None, or request starts per second per host (> 0)."""
     if value is None:
@@ -80,6 +91,10 @@ def rate(value: Any) -> Optional[float]:
         raise TypeError(f"rate must be requests per second as a number, e.g. rate=5.0; got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"rate must be more than 0 requests per second, e.g. rate=5.0; got {value!r}")
+    if value < SLOWEST_RATE:
+        raise ValueError(
+            f"rate must be at least {SLOWEST_RATE} (one request every 11.6 days), e.g. rate=0.5; got {value!r}"
+        )
     return float(value)
 
 
@@ -129,7 +144,7 @@ def workers(value: Any) -> int:
     """Worker threads for extract_many: None (one per CPU) or an int >= 1."""
     if value is None:
         return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-    return count("workers", value, 4, 1)
+    return count("workers", value, 4, 1, 4096)
 
 
 def cacert(value: Any) -> Optional[bytes]:
