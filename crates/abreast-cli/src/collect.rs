@@ -191,15 +191,7 @@ async fn collect_claimed(
     let written = Arc::new(AtomicU64::new(0));
     let (out, header): (Box<dyn Write>, bool) = match &args.output {
         None => {
-            if status.collected > 0 {
-                bail!(
-                    "job {job} was partly collected into a file already ({} of {} lines); \
-                     rerun with --resume and that file as -o, or delete the job with \
-                     `abreast status --delete {job}` to start over",
-                    status.collected,
-                    status.lines
-                );
-            }
+            refuse_collected(job, status.collected, status.lines)?;
             (Box::new(std::io::stdout().lock()), true)
         }
         Some(path) if args.resume => {
@@ -209,16 +201,7 @@ async fn collect_claimed(
             (Box::new(file), length == 0)
         }
         Some(path) => {
-            if status.collected > 0 {
-                bail!(
-                    "job {job} was partly collected into {} already ({} of {} lines); rerun \
-                     with --resume to continue it, or delete the job with `abreast status \
-                     --delete {job}` to start over",
-                    path.display(),
-                    status.collected,
-                    status.lines
-                );
-            }
+            refuse_collected(job, status.collected, status.lines)?;
             // A collector that stopped before writing anything may have left a batch open.
             retry(&mut note, Some(stop), || queue.ack_results(job, &[])).await?;
             let file = File::create(path)
@@ -331,6 +314,26 @@ async fn submit(
 
 /// Opens the output for `--resume`: trims a cut last line, settles the batch that was open when
 /// the last collector stopped, and positions the file at its end.
+/// Refuses to collect a job afresh when some of its records were collected before (into a
+/// file this run cannot know): they would be missing from this output.
+fn refuse_collected(job: &JobName, collected: u64, lines: u64) -> anyhow::Result<()> {
+    if collected == 0 {
+        return Ok(());
+    }
+    if collected >= lines {
+        bail!(
+            "job {job} was collected already (all {lines} lines), into a file (with --resume \
+             and that file as -o, a run finds it complete); to fetch its URLs again, delete it \
+             with `abreast status --delete {job}` or name another --job"
+        );
+    }
+    bail!(
+        "job {job} was partly collected already ({collected} of {lines} lines), into another \
+         file: rerun with --resume and that file as -o to continue it, or delete the job with \
+         `abreast status --delete {job}` to start over"
+    )
+}
+
 async fn reopen(
     queue: &RedisQueue,
     job: &JobName,
@@ -369,6 +372,14 @@ async fn reopen(
             let lines = after.iter().filter(|&&b| b == b'\n').count();
             let (done, _) = batch.entries.split_at(lines.min(batch.entries.len()));
             retry(note, Some(stop), || queue.ack_results(job, done)).await?;
+        }
+        None if collected > 0 && whole == 0 => {
+            bail!(
+                "{} has no records, and {collected} lines of job {job} were collected already, \
+                 into another file: resume with that file as -o, or delete the job with \
+                 `abreast status --delete {job}` to start over",
+                path.display()
+            );
         }
         None if collected == 0 && whole > 0 => {
             bail!(

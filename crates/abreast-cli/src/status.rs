@@ -27,6 +27,10 @@ pub struct StatusArgs {
     /// first).
     #[arg(long, value_name = "NAME", value_parser = crate::broker::parse_job, conflicts_with_all = ["job", "format"])]
     delete: Option<JobName>,
+    /// With --delete: delete the job even while a collector is writing its records (that
+    /// collector then stops with an error).
+    #[arg(long, requires = "delete")]
+    force: bool,
 }
 
 /// How `abreast status` prints.
@@ -38,6 +42,9 @@ pub enum StatusFormat {
     Json,
 }
 
+/// How long `--delete` holds the job's collector claim: the deletion takes one round trip.
+const DELETE_CLAIM: Duration = Duration::from_secs(10);
+
 /// Runs `abreast status`.
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let broker = crate::broker::parse_broker(&args.broker)?;
@@ -45,6 +52,17 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let queue = connect(&broker).await?;
         if let Some(job) = &args.delete {
+            // The collector's claim, taken for the time of the deletion: a collector at work
+            // holds it (renewed every few seconds), and none can start meanwhile.
+            let holder = crate::broker::process_id("status");
+            if !queue.claim_collector(job, &holder, DELETE_CLAIM).await? && !args.force {
+                eprintln!(
+                    "abreast status: job {job} is being collected now: stop that collector \
+                     (Ctrl-C; --resume continues it) or let it finish, then delete the job; \
+                     --force deletes it anyway"
+                );
+                return Ok(ExitCode::from(1));
+            }
             return if queue.delete_job(job).await? {
                 eprintln!("abreast status: deleted job {job}");
                 Ok(ExitCode::SUCCESS)

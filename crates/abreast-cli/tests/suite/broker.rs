@@ -642,8 +642,24 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
         status["workers"][0]["held"].as_u64()
     };
     wait_for("the worker to hold every line", || held() == Some(4));
-    run_expecting(
+    // Its collector is at work: refused without --force.
+    let (_, stderr) = run_expecting(
         abreast().args(["status", "--broker", &redis.url(), "--delete", "deleted"]),
+        1,
+    );
+    assert!(
+        stderr.contains("job deleted is being collected now"),
+        "{stderr}"
+    );
+    run_expecting(
+        abreast().args([
+            "status",
+            "--broker",
+            &redis.url(),
+            "--delete",
+            "deleted",
+            "--force",
+        ]),
         0,
     );
     collecting.kill();
@@ -652,6 +668,42 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
         held() == Some(0)
     });
     drop(serving);
+}
+
+#[test]
+fn a_collected_job_run_again_says_where_its_records_are_not() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 3);
+    let input = write_lines(dir.path(), "urls.txt", &lines);
+    let _serving = worker(&redis, dir.path(), "w", &[]);
+    let first = dir.path().join("first.jsonl");
+    run_expecting(&mut collector(&redis, &input, "again", &first, &[]), 0);
+    assert_one_record_per_line(&first, &lines);
+    // Into a new file: the records are in the first one, which this run cannot know.
+    let second = dir.path().join("second.jsonl");
+    let (_, stderr) = run_expecting(&mut collector(&redis, &input, "again", &second, &[]), 2);
+    assert!(
+        stderr.contains("job again was collected already (all 3 lines), into a file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("abreast status --delete again"), "{stderr}");
+    // --resume into a file with none of them: refused, not an empty file and exit 0.
+    let (_, stderr) = run_expecting(
+        &mut collector(&redis, &input, "again", &second, &["--resume"]),
+        2,
+    );
+    assert!(
+        stderr.contains("has no records, and 3 lines of job again were collected already"),
+        "{stderr}"
+    );
+    // With the file that has them, it is done.
+    run_expecting(
+        &mut collector(&redis, &input, "again", &first, &["--resume"]),
+        0,
+    );
+    assert_one_record_per_line(&first, &lines);
 }
 
 /// The threads of process `pid` that read one job's records (named `abreast-worker-JOB`; the
