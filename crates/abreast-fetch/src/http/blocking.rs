@@ -139,6 +139,9 @@ impl BlockingClient {
             } else {
                 0
             })
+            // `-H Authorization` stays on a redirect to the same host and scheme, as reqwest
+            // keeps it (ureq drops it by default). ureq drops a `-H Cookie` on every redirect.
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
             // Keep every connection a run can have open to a host, so none is closed only for
             // want of an idle slot (ureq keeps 3 per host by default).
             .max_idle_connections(IDLE_CONNECTIONS_PER_HOST)

@@ -439,3 +439,61 @@ fn a_response_header_up_to_64_kib_reads_and_a_longer_one_is_refused_at_once() {
     assert_eq!(error.kind, ErrorKind::Http, "{error:?}");
     assert_eq!(records[0].attempts, 1, "{error:?}");
 }
+
+/// A server that answers `/a` with a redirect to `/b` on the same host, and `/b` with a page,
+/// and hands over the `Authorization` header each `/b` request carried (`None`: none).
+fn same_host_redirect_server() -> (String, std::sync::mpsc::Receiver<Option<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (seen, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut authorization = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("authorization")
+                {
+                    authorization = Some(value.trim().to_owned());
+                }
+            }
+            let answer = if request_line.starts_with("GET /a ") {
+                "HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            } else {
+                let _ = seen.send(authorization);
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            };
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    (base, heard)
+}
+
+#[test]
+fn authorization_stays_on_a_redirect_to_the_same_host_in_every_mode() {
+    let (base, heard) = same_host_redirect_server();
+    for mode in MODES {
+        let mut config = config(mode);
+        config
+            .http
+            .headers
+            .push(("Authorization".into(), "Bearer t0ken".into()));
+        let (records, _) = fetch_lines(&config, &[format!("{base}/a")]);
+        assert!(records[0].ok, "{mode}: {:?}", records[0].error);
+        assert_eq!(
+            heard
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap(),
+            Some("Bearer t0ken".to_owned()),
+            "{mode}"
+        );
+    }
+}
