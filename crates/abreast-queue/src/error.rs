@@ -41,6 +41,19 @@ pub enum QueueError {
         /// The broker's words.
         detail: String,
     },
+    /// The broker's TLS certificate was refused (`rediss://`): an unknown authority, another
+    /// host's name, expired. Retrying cannot help.
+    #[error(
+        "the broker at {url} presented a certificate abreast does not trust: {detail}; for a \
+         private CA, give its PEM file in SSL_CERT_FILE, and check that --broker names the host \
+         the certificate is for"
+    )]
+    Untrusted {
+        /// The address, password hidden.
+        url: String,
+        /// rustls's words.
+        detail: String,
+    },
     /// The broker could not be reached or the connection broke: worth retrying.
     #[error("the broker at {url} cannot be reached: {detail}")]
     Unreachable {
@@ -111,6 +124,7 @@ impl QueueError {
                 | QueueError::InvalidJobName(_)
                 | QueueError::Auth { .. }
                 | QueueError::NotPermitted { .. }
+                | QueueError::Untrusted { .. }
         )
     }
 
@@ -126,6 +140,9 @@ impl QueueError {
         if error.kind() == ErrorKind::AuthenticationFailed || matches!(code, "NOAUTH" | "WRONGPASS")
         {
             return QueueError::Auth { url, detail };
+        }
+        if let Some(why) = refused_certificate(error) {
+            return QueueError::Untrusted { url, detail: why };
         }
         let transient = error.is_io_error()
             || error.is_timeout()
@@ -144,6 +161,21 @@ impl QueueError {
             QueueError::Broker { url, detail }
         }
     }
+}
+
+/// rustls's refusal of the broker's certificate, if that is what `error` is. redis-rs hands
+/// the handshake's error on as text ("invalid peer certificate: UnknownIssuer"), not as the
+/// rustls error: its words are matched.
+fn refused_certificate(error: &redis::RedisError) -> Option<String> {
+    let text = error.to_string();
+    let (_, why) = text.split_once("invalid peer certificate: ")?;
+    Some(
+        why.split([';', '\n'])
+            .next()
+            .unwrap_or(why)
+            .trim()
+            .to_owned(),
+    )
 }
 
 /// The client error in one line (the client never puts the password in its messages; the

@@ -946,14 +946,21 @@ fn a_job_over_tls() {
         0,
     );
     assert_one_record_per_line(&out, &lines);
-    // A certificate nobody vouches for is refused: exit 2, after a few tries.
+    // A certificate nobody vouches for is refused at once, exit 2, saying what to do; by the
+    // collector and the worker too, which retry a broker that cannot be reached.
     let other = tempfile::tempdir().unwrap();
     let (stranger, _, _) = tls_files(other.path());
-    let (_, stderr) = run_expecting(
-        abreast()
-            .args(["status", "--broker", &redis.url()])
-            .env("SSL_CERT_FILE", &stranger),
-        2,
-    );
-    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    let url = redis.url();
+    let input = input.to_str().unwrap();
+    let status_args = ["status", "--broker", &url];
+    let worker_args = ["worker", "--broker", &url];
+    let collector_args = ["fetch", input, "--broker", &url, "--job", "tls-again"];
+    for args in [&status_args[..], &worker_args, &collector_args] {
+        let (_, stderr) = run_expecting(abreast().args(args).env("SSL_CERT_FILE", &stranger), 2);
+        assert!(
+            stderr.contains("presented a certificate abreast does not trust")
+                && stderr.contains("SSL_CERT_FILE"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
