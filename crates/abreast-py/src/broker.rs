@@ -67,6 +67,8 @@ pub(crate) struct BrokerRun {
     started: std::time::Instant,
     stop: StopSignal,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The exception the URL iterable raised, if it did: raised as it is, as a local run does.
+    input_error: Arc<Mutex<Option<PyErr>>>,
 }
 
 #[pymethods]
@@ -161,6 +163,7 @@ impl BrokerRun {
         let (taken, taken_rx) = flume::bounded(1);
         let thread = {
             let stop = stop.clone();
+            let input_error = Arc::clone(&input_error);
             std::thread::Builder::new()
                 .name("abreast-broker".into())
                 .spawn(move || {
@@ -172,8 +175,9 @@ impl BrokerRun {
                             .block_on(collect(&url, &job, &spec, input, &send, &taken_rx, &stop)),
                         Err(error) => Err(format!("could not start the broker's runtime: {error}")),
                     };
+                    // The exception stays for Python to raise as it is (`finished`).
                     let input_error = lock(&input_error)
-                        .take()
+                        .as_ref()
                         .map(|error| Python::attach(|py| error.value(py).to_string()));
                     let message = match (outcome, input_error) {
                         (_, Some(error)) => {
@@ -197,6 +201,7 @@ impl BrokerRun {
             started: std::time::Instant::now(),
             stop,
             thread: Mutex::new(Some(thread)),
+            input_error,
         })
     }
 
@@ -268,7 +273,10 @@ impl BrokerRun {
         match lock(&self.ended).as_ref() {
             None => Ok(false),
             Some(Ok(())) => Ok(true),
-            Some(Err(error)) => Err(FetchError::new_err(error.clone())),
+            Some(Err(error)) => match lock(&self.input_error).take() {
+                Some(raised) => Err(raised),
+                None => Err(FetchError::new_err(error.clone())),
+            },
         }
     }
 
@@ -512,5 +520,7 @@ async fn collect_claimed(
             }
             bits[index] |= 0x80 >> (line % 8);
         }
+        // That batch may have been the job's last: look at once, not a second later.
+        last_check = std::time::Instant::now() - Duration::from_secs(60);
     }
 }

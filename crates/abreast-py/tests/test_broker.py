@@ -74,6 +74,18 @@ def test_a_job_collected_from_python_has_one_record_per_url(site, redis_url, wor
         list(abreast.fetch(urls[:5], broker=redis_url, job="py-sync", per_host=4))
 
 
+def test_the_iterables_own_exception_is_raised_as_a_local_run_raises_it(site, redis_url, worker):
+    class Broken(Exception):
+        pass
+
+    def urls():
+        yield site.url("/page/1")
+        raise Broken("the list ended badly")
+
+    with pytest.raises(Broken, match="the list ended badly"):
+        list(abreast.fetch(urls(), broker=redis_url, job="py-broken"))
+
+
 def test_afetch_collects_a_job(site, redis_url, worker):
     urls = [site.url(f"/page/{n}") for n in range(30, 45)]
 
