@@ -257,10 +257,16 @@ async fn collect_claimed(
 fn submitted_lines(
     reader: impl BufRead + Send + 'static,
 ) -> impl Iterator<Item = std::io::Result<String>> + Send {
-    reader.split(b'\n').filter_map(|line| match line {
-        Err(error) => Some(Err(error)),
-        Ok(line) => abreast_fetch::job_line(&line).map(Ok),
-    })
+    reader
+        .split(b'\n')
+        .enumerate()
+        .filter_map(|(n, line)| match line {
+            Err(error) => Some(Err(error)),
+            Ok(line) if n == 0 => {
+                abreast_fetch::job_line(abreast_fetch::without_bom(&line)).map(Ok)
+            }
+            Ok(line) => abreast_fetch::job_line(&line).map(Ok),
+        })
 }
 
 /// Submits the input (again: only what the job lacks). If the broker goes away in the middle,

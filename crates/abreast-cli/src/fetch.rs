@@ -124,7 +124,7 @@ pub struct FetchArgs {
     pub(crate) job: Option<abreast_queue::JobName>,
     /// With --broker: how long a worker may hold a line without renewing it before another
     /// takes it (workers renew every third of it while they fetch).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "broker")]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_time_limit, requires = "broker")]
     pub(crate) lease: Duration,
     /// With --broker: deliveries of one line after which it gets a `gave_up` record (each
     /// worker that took it died or lost it).

@@ -183,19 +183,34 @@ pub fn lines<R: BufRead>(reader: R) -> std::io::Split<R> {
     reader.split(b'\n')
 }
 
+/// The first line of a list without the UTF-8 byte order mark that Windows editors (Notepad)
+/// write at the start of a file.
+pub fn without_bom(first_line: &[u8]) -> &[u8] {
+    first_line
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(first_line)
+}
+
 /// Streams the targets of `input`, item by item: blank lines and `#` comments are skipped, the
-/// rest trimmed and numbered. An input error ends the stream with that error.
+/// rest trimmed and numbered; the first line loses a UTF-8 byte order mark. An input error
+/// ends the stream with that error.
 pub fn targets<I>(input: I) -> impl Iterator<Item = std::io::Result<Target>>
 where
     I: IntoIterator,
     I::Item: IntoUrlLine,
 {
     let mut index = 0;
+    let mut first = true;
     input
         .into_iter()
         .filter_map(move |line| match line.into_url_line() {
             Err(error) => Some(Err(error)),
             Ok(line) => {
+                let line = if std::mem::take(&mut first) {
+                    without_bom(&line)
+                } else {
+                    &line
+                };
                 let line = line.trim_ascii();
                 if line.is_empty() || line.starts_with(b"#") {
                     return None;
@@ -210,6 +225,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_dropped_and_nowhere_else() {
+        let input: &[u8] = b"\xEF\xBB\xBFhttp://a.test/\n\xEF\xBB\xBFhttp://b.test/\n";
+        let targets: Vec<Target> = targets(lines(input)).map(Result::unwrap).collect();
+        assert_eq!(targets[0].line, "http://a.test/");
+        assert!(targets[0].url.is_ok());
+        assert_eq!(
+            targets[1].url.as_ref().err().map(|e| e.kind),
+            Some(ErrorKind::InvalidUrl)
+        );
+    }
 
     #[test]
     fn blank_lines_and_comments_are_skipped_and_bad_lines_kept() {

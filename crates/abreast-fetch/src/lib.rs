@@ -93,7 +93,7 @@ pub use hosts::{SharedHosts, SharedPermit};
 pub use http::dns::parse_server as parse_dns_server;
 pub use http::tls::CaError;
 pub use http::{HeaderError, HttpSettings, SettingsError, check_header};
-pub use input::{IntoUrlLine, job_line, line_as_text};
+pub use input::{IntoUrlLine, job_line, line_as_text, without_bom};
 pub use output::{CSV_COLUMNS, Format, RecordWriter, ResumeLedger, Resumed, open_for_resume};
 pub use page::{Extraction, extract_record};
 pub use record::{ErrorInfo, ErrorKind, Record};

@@ -164,6 +164,19 @@ fn usage_errors_exit_2() {
     assert!(stderr.contains("cannot be used with"), "{stderr}");
     let (_, stderr) = run_expecting(abreast().args(["fetch", "--connect-timeout", "0s"]), 2);
     assert!(stderr.contains("a time limit of 0"), "{stderr}");
+    let (_, stderr) = run_expecting(
+        abreast().args([
+            "fetch",
+            "--broker",
+            "redis://127.0.0.1:9",
+            "--job",
+            "j",
+            "--lease",
+            "0s",
+        ]),
+        2,
+    );
+    assert!(stderr.contains("a time limit of 0"), "{stderr}");
     for rate in ["1e-300", "1e-19"] {
         let (_, stderr) = run_expecting(abreast().args(["fetch", "--rate", rate]), 2);
         assert!(stderr.contains("at least 0.000001"), "{stderr}");

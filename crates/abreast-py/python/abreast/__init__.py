@@ -205,7 +205,8 @@ def fetch(
     - ``mode``: ``"hybrid"`` (async I/O, extraction on threads), ``"threads"``, ``"async"`` or
       ``"processes"`` (each URL fetched and extracted in a worker process: this interpreter
       started again, loading only abreast's native module; a crash fails one URL).
-    - ``jobs``: requests in flight at once (default: the mode's, 100 for hybrid).
+    - ``jobs``: requests in flight at once (default: the mode's: 256 for hybrid and async, 64
+      for threads, 4 per CPU for processes).
     - ``per_host``: requests in flight at once to one host.
     - ``rate``: request starts per second to one host (None: unlimited).
     - ``timeout``: seconds for one attempt, start to last byte; ``connect_timeout``: to connect.
