@@ -314,6 +314,15 @@ impl Records {
         &self.summary
     }
 
+    /// The counts so far with the wall time and latency percentiles filled in, as if the run
+    /// ended now: for a caller that stops it without [`finish`](Self::finish) (which waits for
+    /// the grace period).
+    pub fn summary_now(&self) -> Summary {
+        let mut summary = self.summary.clone();
+        summary.finish(self.started.elapsed());
+        summary
+    }
+
     /// Ends the run and gives its summary: the records not yet handed out are counted, not
     /// returned, so call it once [`Next::End`] (or the iterator's `None`) came. An error if the
     /// input could not be read to its end or the mechanism could not be set up.

@@ -89,7 +89,8 @@ pub struct Summary {
     pub resumed: u64,
     /// Input lines left to other shards.
     pub other_shards: u64,
-    /// URLs taken but not finished when the run was interrupted (rerun with --resume).
+    /// URLs read from the input but not finished when the run was interrupted (rerun with
+    /// --resume); the lines not yet read are not counted.
     pub abandoned: u64,
     /// True if the run was interrupted (Ctrl-C).
     pub interrupted: bool,
@@ -169,8 +170,8 @@ impl fmt::Display for Summary {
         if self.interrupted {
             write!(
                 f,
-                "; interrupted: {} URLs got no record (not started, or past the grace); rerun \
-                 with --resume to finish",
+                "; interrupted: {} of the URLs read got no record (not started, or past the \
+                 grace), nor did the lines not yet read; rerun with --resume to finish",
                 self.abandoned
             )?;
         }

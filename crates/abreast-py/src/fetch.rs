@@ -328,7 +328,7 @@ impl FetchRun {
         });
         if let Some(run) = run {
             let summary = py.detach(move || {
-                let summary = run.summary().clone();
+                let summary = run.summary_now();
                 drop(run);
                 summary
             });

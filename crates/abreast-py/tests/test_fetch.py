@@ -224,6 +224,9 @@ def test_close_and_context_manager(site):
         first = next(run)
         assert first["ok"]
     assert list(run) == []
+    # The counts of a run closed early have its time and latencies too.
+    summary = run.summary
+    assert summary["records"] >= 1 and summary["seconds"] > 0 and summary["p50_ms"] is not None
     run = abreast.fetch(site.page_urls(200))
     run.close()
     run.close()
