@@ -2,18 +2,21 @@
 //! submitted, so that a submission the broker interrupted can start again from its first line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 /// The lines of a one-pass input being submitted: each line the input gives is also written to
 /// a spool file, so that [`Spool::lines`] can give the lines again from the first (those kept,
 /// then the input's next ones) when a submission must start again. [`crate::Queue::submit`]
 /// adds only what the job lacks, so starting again adds nothing twice, and an input that is
-/// still being produced (a pipe) goes on streaming. The file is removed when the spool is
-/// dropped.
+/// still being produced (a pipe) goes on streaming. The file's name is removed as soon as it
+/// is open, so nothing is left behind, even by a process killed with SIGKILL: the spool's
+/// handles keep it until it is dropped.
 pub struct Spool<I> {
     path: PathBuf,
     writer: BufWriter<File>,
+    /// A handle to read the file again from its start, for each new attempt.
+    reader: File,
     input: I,
 }
 
@@ -39,9 +42,12 @@ impl<I: Iterator<Item = std::io::Result<String>> + Send> Spool<I> {
                 ),
             )
         })?;
+        let reader = File::open(&path)?;
+        std::fs::remove_file(&path)?;
         Ok(Spool {
             path,
             writer: BufWriter::new(file),
+            reader,
             input,
         })
     }
@@ -52,7 +58,9 @@ impl<I: Iterator<Item = std::io::Result<String>> + Send> Spool<I> {
         &mut self,
     ) -> std::io::Result<impl Iterator<Item = std::io::Result<String>> + Send + '_> {
         self.writer.flush()?;
-        let kept = BufReader::new(File::open(&self.path)?).lines();
+        let mut kept = self.reader.try_clone()?;
+        kept.seek(SeekFrom::Start(0))?;
+        let kept = BufReader::new(kept).lines();
         let writer = &mut self.writer;
         let fresh = self.input.by_ref().map(move |line| {
             let line = line?;
@@ -60,12 +68,6 @@ impl<I: Iterator<Item = std::io::Result<String>> + Send> Spool<I> {
             Ok(line)
         });
         Ok(kept.chain(fresh))
-    }
-}
-
-impl<I> Drop for Spool<I> {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -78,7 +80,8 @@ mod tests {
         let job = crate::JobName::new("spool-test").unwrap();
         let input = (0..6).map(|n| Ok(format!("line {n}")));
         let mut spool = Spool::new(input, &job).unwrap();
-        let path = spool.path.clone();
+        // Nothing of it is left in the folder, even while it is in use.
+        assert!(!spool.path.exists());
         let first: Vec<String> = spool.lines().unwrap().take(3).map(Result::unwrap).collect();
         assert_eq!(first, ["line 0", "line 1", "line 2"]);
         let again: Vec<String> = spool.lines().unwrap().map(Result::unwrap).collect();
@@ -92,7 +95,5 @@ mod tests {
                 .collect::<Vec<_>>(),
             all
         );
-        drop(spool);
-        assert!(!path.exists(), "the spool file goes with the spool");
     }
 }
