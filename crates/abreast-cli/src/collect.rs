@@ -318,8 +318,6 @@ async fn submit(
     }
 }
 
-/// Opens the output for `--resume`: trims a cut last line, settles the batch that was open when
-/// the last collector stopped, and positions the file at its end.
 /// Refuses to collect a job afresh when some of its records were collected before (into a
 /// file this run cannot know): they would be missing from this output.
 fn refuse_collected(job: &JobName, collected: u64, lines: u64) -> anyhow::Result<()> {
@@ -340,6 +338,8 @@ fn refuse_collected(job: &JobName, collected: u64, lines: u64) -> anyhow::Result
     )
 }
 
+/// Opens the output for `--resume`: trims a cut last line, settles the batch that was open when
+/// the last collector stopped, and positions the file at its end.
 async fn reopen(
     queue: &RedisQueue,
     job: &JobName,

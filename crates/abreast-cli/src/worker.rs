@@ -20,9 +20,10 @@
 //! ([`RedisQueue::watch_new_lines`]). A job's fetch (its threads, its connections) starts with
 //! the first lines this worker leases from it and ends after 5 s without any, so finished jobs
 //! left on the broker cost an idle worker nothing. Leases are extended every third of the job's
-//! lease while held. On SIGTERM or Ctrl-C the worker takes no new lease, lets the fetches in flight finish
-//! within `--grace`, hands back the rest (others take them at once), and exits 0; a second
-//! signal exits at once with 130 (what it held goes to others when the leases run out).
+//! lease while held. On SIGTERM or Ctrl-C the worker takes no new lease, lets the fetches in
+//! flight finish within `--grace`, hands back the rest (others take them at once), and exits 0;
+//! a second signal exits at once with 130 (what it held goes to others when the leases run
+//! out).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::ExitCode;

@@ -449,13 +449,14 @@ async fn collect_claimed(
         bits.get((line / 8) as usize)
             .is_some_and(|byte| byte & (0x80 >> (line % 8)) != 0)
     };
-    let mut last_check = std::time::Instant::now() - Duration::from_secs(60);
+    // When to look at the job again: whether another collector took it, or it ended.
+    let mut next_check = std::time::Instant::now();
     loop {
         if stop.is_raised() {
             return Ok(());
         }
-        if last_check.elapsed() >= Duration::from_secs(1) {
-            last_check = std::time::Instant::now();
+        if std::time::Instant::now() >= next_check {
+            next_check = std::time::Instant::now() + Duration::from_secs(1);
             if retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await? == Some(false) {
                 return Err(format!("another collector took job {job} over"));
             }
@@ -521,6 +522,6 @@ async fn collect_claimed(
             bits[index] |= 0x80 >> (line % 8);
         }
         // That batch may have been the job's last: look at once, not a second later.
-        last_check = std::time::Instant::now() - Duration::from_secs(60);
+        next_check = std::time::Instant::now();
     }
 }

@@ -4,8 +4,8 @@
 //! The URLs are pulled from the Python iterator by the pipeline's input thread ([`PyUrls`]):
 //! a batch per GIL acquisition from a list, tuple, range, set or dict, which cannot block, and
 //! one at a time from anything else (a generator, a file, a queue's iterator), so each URL goes
-//! into the run as soon as the iterable gives it. Records are awaited with the GIL released, a short wait at a
-//! time so that Ctrl-C is seen within a second ([`FetchRun::__next__`]); `afetch` waits on an
+//! into the run as soon as the iterable gives it. Records are awaited with the GIL released, a
+//! short wait at a time so that Ctrl-C is seen within a second ([`FetchRun::__next__`]); `afetch` waits on an
 //! executor thread ([`FetchRun::wait`]) and converts one record per step on the event loop
 //! ([`FetchRun::pop`]), so the loop never holds the GIL for more than one record.
 //!
@@ -578,11 +578,7 @@ impl FetchRun {
     }
 
     #[pyo3(signature = (*_exc_info))]
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_info: &Bound<'_, pyo3::types::PyTuple>,
-    ) -> PyResult<()> {
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, PyTuple>) -> PyResult<()> {
         self.shut(py)
     }
 }

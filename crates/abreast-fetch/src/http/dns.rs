@@ -20,16 +20,13 @@
 //! resolve is a record of kind `dns`, never a time-out.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-
-use tokio::io::Interest;
+use std::time::{Duration, Instant};
 
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::NetError;
@@ -38,6 +35,7 @@ use hickory_resolver::net::runtime::{
     DnsUdpSocket, RuntimeProvider, TokioHandle, TokioRuntimeProvider, TokioTime,
 };
 use hickory_resolver::proto::rr::Name;
+use tokio::io::Interest;
 
 /// hickory's resolver on [`ConnectedUdp`] sockets.
 type HickoryResolver = hickory_resolver::Resolver<ConnectedUdp>;
