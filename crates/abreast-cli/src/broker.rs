@@ -152,7 +152,12 @@ pub async fn connect(
     let mut note = OutageNote::new(who);
     let mut failures = 0;
     loop {
-        match RedisQueue::connect(url).await {
+        let attempt = tokio::select! {
+            biased;
+            () = stop.raised() => return Ok(None),
+            attempt = RedisQueue::connect(url) => attempt,
+        };
+        match attempt {
             Ok(queue) => {
                 note.recovered();
                 return Ok(Some(queue));
@@ -170,7 +175,9 @@ pub async fn connect(
 }
 
 /// Runs `call` until it succeeds or fails for good, sleeping through outages. `None` if `stop`
-/// was raised while waiting.
+/// was raised while waiting, or while a call waited for the broker's answer (that call is
+/// dropped: to the broker it is as if this process had died there, which each caller's next
+/// run takes in its stride, as it does a crash).
 pub async fn retry<T, F, Fut>(
     note: &mut OutageNote,
     stop: Option<&StopSignal>,
@@ -182,7 +189,15 @@ where
 {
     let mut failures = 0;
     loop {
-        match call().await {
+        let outcome = match stop {
+            Some(stop) => tokio::select! {
+                biased;
+                () = stop.raised() => return Ok(None),
+                outcome = call() => outcome,
+            },
+            None => call().await,
+        };
+        match outcome {
             Ok(value) => {
                 note.recovered();
                 return Ok(Some(value));
@@ -204,16 +219,10 @@ where
 
 /// Sleeps `wait`, waking early if `stop` is raised: true if it was.
 pub async fn sleep_unless_stopped(wait: Duration, stop: &StopSignal) -> bool {
-    let end = Instant::now() + wait;
-    loop {
-        if stop.is_raised() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return false;
-        }
-        tokio::time::sleep((end - now).min(Duration::from_millis(50))).await;
+    tokio::select! {
+        biased;
+        () = stop.raised() => true,
+        () = tokio::time::sleep(wait) => false,
     }
 }
 

@@ -252,4 +252,13 @@ impl StopSignal {
     pub fn is_raised(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Resolves once raised, on a tokio runtime with its timer: for racing a call that may
+    /// wait long (an unanswering server) against the stop. It looks every 50 ms, since a signal
+    /// handler can only set the flag.
+    pub async fn raised(&self) {
+        while !self.is_raised() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }

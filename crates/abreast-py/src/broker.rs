@@ -350,17 +350,25 @@ where
 {
     let mut failures = 0u32;
     loop {
-        if stop.is_raised() {
-            return Ok(None);
-        }
-        match call().await {
+        // A call waiting on an unanswering broker is dropped at the stop: to the broker it is
+        // as if this process had died there.
+        let outcome = tokio::select! {
+            biased;
+            () = stop.raised() => return Ok(None),
+            outcome = call() => outcome,
+        };
+        match outcome {
             Ok(value) => return Ok(Some(value)),
             Err(error) if error.is_transient() => {
                 failures += 1;
                 if failures == 1 || failures.is_multiple_of(30) {
                     eprintln!("abreast: {error}; retrying with backoff");
                 }
-                tokio::time::sleep(backoff(failures)).await;
+                tokio::select! {
+                    biased;
+                    () = stop.raised() => return Ok(None),
+                    () = tokio::time::sleep(backoff(failures)) => {}
+                }
             }
             Err(error) => return Err(error.to_string()),
         }
@@ -404,12 +412,21 @@ async fn collect(
         let mut lines = spool.lines().map_err(|error| {
             format!("could not read the copy of the URLs kept while they are submitted: {error}")
         })?;
-        match queue.submit(job, spec, &mut lines).await {
+        let submitted = tokio::select! {
+            biased;
+            () = stop.raised() => return Ok(()),
+            submitted = queue.submit(job, spec, &mut lines) => submitted,
+        };
+        match submitted {
             Ok(_) => break,
             Err(error) if error.is_transient() => {
                 failures += 1;
                 eprintln!("abreast: {error}; submitting again with backoff");
-                tokio::time::sleep(backoff(failures)).await;
+                tokio::select! {
+                    biased;
+                    () = stop.raised() => return Ok(()),
+                    () = tokio::time::sleep(backoff(failures)) => {}
+                }
             }
             Err(error) => return Err(error.to_string()),
         }

@@ -183,3 +183,19 @@ def test_a_submission_the_broker_interrupted_starts_again_and_loses_nothing(site
         worker.kill()
         worker.wait()
         redis.stop()
+
+
+def test_close_ends_a_wait_on_a_broker_that_never_answers(capfd):
+    # A broker that takes the connection and never answers (a stopped redis-server, or another
+    # server on its port): close() drops the call under way rather than waiting until its own
+    # time limit says the broker "cannot be reached".
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(60)
+        url = f"redis://127.0.0.1:{listener.getsockname()[1]}"
+        run = abreast.fetch(["http://127.0.0.1:9/"], broker=url, job="silent")
+        held, _ = listener.accept()
+        with held:
+            run.close()
+    assert "cannot be reached" not in capfd.readouterr().err

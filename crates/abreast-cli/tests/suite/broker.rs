@@ -789,6 +789,53 @@ fn a_worker_refused_the_announcements_says_so_once_and_still_works() {
     assert!(!stderr.contains("quiet-secret"), "{stderr}");
 }
 
+/// Ctrl-C ends a worker and a submitter at once while they wait on a broker that took the
+/// connection and never answers (a stopped `redis-server`, or another server on its port): the
+/// call under way is dropped, not waited out until its own time limit says that the broker
+/// "cannot be reached".
+#[test]
+fn ctrl_c_ends_a_wait_on_a_broker_that_never_answers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "redis://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(dir.path(), "urls.txt", &["http://127.0.0.1:9/".to_owned()]);
+    let mut submit = abreast();
+    submit
+        .arg("fetch")
+        .arg(&input)
+        .args(["--broker", &url, "--job", "silent"]);
+    for (name, command, code) in [
+        ("worker", abreast().args(["worker", "--broker", &url]), 0),
+        ("submitter", &mut submit, 130),
+    ] {
+        let before = accepted.load(Ordering::SeqCst);
+        let mut running = Running::start(command, dir.path(), name);
+        wait_for("the connection to the silent broker", || {
+            accepted.load(Ordering::SeqCst) > before
+        });
+        running.signal(libc::SIGINT);
+        assert_eq!(running.wait().code(), Some(code), "{}", running.stderr());
+        assert!(
+            !running.stderr().contains("cannot be reached"),
+            "{name} waited for the broker's answer after Ctrl-C: {}",
+            running.stderr()
+        );
+    }
+}
+
 #[test]
 fn passwords_are_never_printed_and_bad_brokers_exit_2() {
     let redis = LocalRedis::start_with_password("pw-s3cret").expect("redis-server starts");
