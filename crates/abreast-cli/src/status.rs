@@ -4,7 +4,7 @@
 //! counts (`done` an integer) with the workers beside them.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abreast_queue::{BrokerUrl, JobName, JobStatus, Queue, QueueError, RedisQueue, WorkerBeat};
 use anyhow::{Context as _, bail};
@@ -105,16 +105,20 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Connects, trying a few times while the broker is unreachable: a status is a question asked
-/// now, so it ends with the cause rather than waiting for ever.
+/// Connects, trying again for a few seconds while the broker is unreachable (one restarting):
+/// a status is a question asked now, so it ends with the cause rather than waiting for ever. The
+/// retry is said once.
 async fn connect(url: &BrokerUrl) -> anyhow::Result<RedisQueue> {
+    let started = Instant::now();
     let mut failures = 0;
     loop {
         match RedisQueue::connect(url).await {
             Ok(queue) => return Ok(queue),
-            Err(error) if error.is_transient() && failures < 3 => {
+            Err(error) if error.is_transient() && started.elapsed() < STATUS_RETRY_FOR => {
                 failures += 1;
-                eprintln!("abreast status: {error}; trying again");
+                if failures == 1 {
+                    eprintln!("abreast status: {error}; trying again for a few seconds");
+                }
                 tokio::time::sleep(crate::broker::backoff(failures + 2)).await;
             }
             Err(error @ QueueError::Unreachable { .. }) => {
@@ -124,6 +128,9 @@ async fn connect(url: &BrokerUrl) -> anyhow::Result<RedisQueue> {
         }
     }
 }
+
+/// How long a status tries to reach the broker before it gives the cause.
+const STATUS_RETRY_FOR: Duration = Duration::from_secs(5);
 
 fn print_text(url: &BrokerUrl, jobs: &[JobStatus], workers: &[WorkerBeat]) {
     println!("broker {url}");

@@ -54,6 +54,16 @@ pub enum QueueError {
         /// rustls's words.
         detail: String,
     },
+    /// The broker's host name does not exist: the name server answered that it knows no such
+    /// name (not that it could not be asked). Said of the first connection only, where the
+    /// address was just given; a name that disappears later is an outage, retried.
+    #[error("the broker's host in {url} does not exist: {detail}; check the host name in --broker")]
+    UnknownHost {
+        /// The address, password hidden.
+        url: String,
+        /// The resolver's words.
+        detail: String,
+    },
     /// The broker could not be reached or the connection broke: worth retrying.
     #[error("the broker at {url} cannot be reached: {detail}")]
     Unreachable {
@@ -125,7 +135,31 @@ impl QueueError {
                 | QueueError::Auth { .. }
                 | QueueError::NotPermitted { .. }
                 | QueueError::Untrusted { .. }
+                | QueueError::UnknownHost { .. }
         )
+    }
+
+    /// This error of a first connection, with an unreachable broker whose host name the
+    /// resolver says does not exist made [`QueueError::UnknownHost`]. The system's resolver
+    /// hands its answer on as text ("Name or service not known", glibc's words for
+    /// `EAI_NONAME`; "No address associated with hostname" for `EAI_NODATA`; macOS's
+    /// "nodename nor servname provided"), so its words are matched; a temporary failure
+    /// (`EAI_AGAIN`: no name server answered) stays unreachable.
+    pub(crate) fn on_first_connection(self) -> QueueError {
+        match self {
+            QueueError::Unreachable { url, detail }
+                if [
+                    "Name or service not known",
+                    "No address associated with hostname",
+                    "nodename nor servname provided",
+                ]
+                .iter()
+                .any(|words| detail.contains(words)) =>
+            {
+                QueueError::UnknownHost { url, detail }
+            }
+            other => other,
+        }
     }
 
     /// Sorts a client error into the kinds above; `url` is the redacted address.
@@ -182,4 +216,33 @@ fn refused_certificate(error: &redis::RedisError) -> Option<String> {
 /// address is added by the caller, redacted).
 fn describe(error: &redis::RedisError) -> String {
     error.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(detail: &str) -> QueueError {
+        QueueError::Unreachable {
+            url: "redis://broker.example:6379".into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn a_first_connection_to_a_name_that_does_not_exist_is_a_usage_error() {
+        let gone = unreachable("failed to lookup address information: Name or service not known")
+            .on_first_connection();
+        assert!(matches!(gone, QueueError::UnknownHost { .. }), "{gone:?}");
+        assert!(gone.is_usage() && !gone.is_transient());
+        assert!(gone.to_string().contains("check the host name"), "{gone}");
+        for passing in [
+            "failed to lookup address information: Temporary failure in name resolution",
+            "Connection refused (os error 111)",
+            "timed out",
+        ] {
+            let error = unreachable(passing).on_first_connection();
+            assert!(error.is_transient(), "{passing}: {error:?}");
+        }
+    }
 }

@@ -73,6 +73,12 @@ impl BrokerUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(invalid("it names no host"));
         }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(
+                "it has a ?query or #fragment, and abreast takes no options in the broker's \
+                 address; remove them",
+            ));
+        }
         let path = url.path().trim_start_matches('/');
         if !path.is_empty() && path.parse::<u32>().is_err() {
             return Err(invalid("the path must be a database number, as in /0"));
@@ -164,6 +170,8 @@ mod tests {
             "redis://:s3cret@127.0.0.1/x",
             "s3cret",
             "redis://:s3cret@",
+            "redis://:s3cret@127.0.0.1/?protocol=resp3",
+            "rediss://:s3cret@127.0.0.1#insecure",
         ] {
             let error = BrokerUrl::parse(bad).unwrap_err().to_string();
             assert!(!error.contains("s3cret"), "{error}");

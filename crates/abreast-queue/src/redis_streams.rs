@@ -702,7 +702,8 @@ impl RedisQueue {
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let map = |error: redis::RedisError| QueueError::from_redis(shown, &error);
+        let map =
+            |error: redis::RedisError| QueueError::from_redis(shown, &error).on_first_connection();
         let mut control = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(map)?;

@@ -859,6 +859,11 @@ fn passwords_are_never_printed_and_bad_brokers_exit_2() {
             "--broker",
             &format!("redis://:pw-s3cret@127.0.0.1:{port}/db"),
         ]),
+        abreast().args([
+            "worker",
+            "--broker",
+            &format!("redis://:pw-s3cret@127.0.0.1:{port}/?protocol=resp3"),
+        ]),
         abreast().args(["status", "--broker", &redis.url(), "--job", "a b"]),
     ] {
         let (stdout, stderr) = run_expecting(command, 2);
