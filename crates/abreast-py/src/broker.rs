@@ -259,7 +259,7 @@ impl BrokerRun {
         match record {
             Some(record) => {
                 lock(&self.summary).count(&record);
-                to_python(py, &record).map(Some)
+                to_python(py, &crate::fetch::in_python_words(record)).map(Some)
             }
             None => Ok(None),
         }

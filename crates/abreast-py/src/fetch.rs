@@ -341,6 +341,35 @@ impl FetchRun {
 
 /// The program a worker process of `mode="processes"` runs: it loads this extension module by
 /// its path, with no other import, and calls [`serve_as_worker`].
+/// The command line's options as a record's message names them, each with the keyword argument
+/// that is the same setting here: the messages are made for `abreast fetch` (some by CLI
+/// workers of a broker job), and Python is told in its own words. Longest first, so a flag with
+/// its value goes before the flag alone.
+const PYTHON_WORDS: [(&str, &str); 10] = [
+    ("--dns-server IP[:PORT]", "dns_servers=[\"IP[:PORT]\"]"),
+    ("--mode async or hybrid", "mode=\"async\" or \"hybrid\""),
+    ("--connect-timeout", "connect_timeout"),
+    ("--max-deliveries ", "max_deliveries="),
+    ("--robots ignore", "robots=\"ignore\""),
+    ("--cacert FILE", "cacert=PATH"),
+    ("--dns-server", "dns_servers"),
+    ("--insecure", "insecure=True"),
+    ("--cacert", "cacert"),
+    ("-H headers", "headers"),
+];
+
+/// `record` with its error's message in Python's words ([`PYTHON_WORDS`]).
+pub(crate) fn in_python_words(mut record: Record) -> Record {
+    if let Some(error) = record.error.as_mut().filter(|e| e.message.contains('-')) {
+        for (flag, keyword) in PYTHON_WORDS {
+            if error.message.contains(flag) {
+                error.message = error.message.replace(flag, keyword);
+            }
+        }
+    }
+    record
+}
+
 const WORKER_PROGRAM: &str = "import importlib.machinery as m, importlib.util as u, sys; \
     loader = m.ExtensionFileLoader('abreast._abreast', sys.argv[1]); \
     module = u.module_from_spec(u.spec_from_loader(loader.name, loader)); \
@@ -521,7 +550,7 @@ impl FetchRun {
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         loop {
             if let Some(record) = lock(&self.buffer).pop_front() {
-                return to_python(py, &record).map(Some);
+                return to_python(py, &in_python_words(record)).map(Some);
             }
             if self.take_end()? {
                 return Ok(None);
@@ -545,7 +574,7 @@ impl FetchRun {
     /// For `afetch`: the next record already waited for, or None.
     fn pop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         match lock(&self.buffer).pop_front() {
-            Some(record) => to_python(py, &record).map(Some),
+            Some(record) => to_python(py, &in_python_words(record)).map(Some),
             None => Ok(None),
         }
     }

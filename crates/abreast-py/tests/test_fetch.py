@@ -325,7 +325,19 @@ def test_https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1():
         assert [r["http_version"] for r in records] == ["HTTP/1.1"] * 4
         untrusted = list(abreast.fetch(urls[:1], dns_servers=[f"{host}:{port}"]))
         assert untrusted[0]["error"]["kind"] == "tls"
-        assert "unknown authority" in untrusted[0]["error"]["message"]
+        # In Python's words: the keyword arguments, not the command line's flags.
+        message = untrusted[0]["error"]["message"]
+        assert "unknown authority" in message
+        assert "cacert=PATH" in message and "insecure=True" in message and "--" not in message
+
+
+def test_record_messages_name_keyword_arguments_not_command_line_flags(site):
+    # A URL longer than the threads mode's request buffer: its record says what to use instead.
+    long = site.url("/page/1?" + "q" * 30_000)
+    [record] = abreast.fetch([long], mode="threads")
+    message = record["error"]["message"]
+    assert 'mode="async" or "hybrid"' in message and "beside the headers" in message, message
+    assert "--" not in message and "-H" not in message
 
 
 @pytest.mark.parametrize(
