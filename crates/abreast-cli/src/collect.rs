@@ -1,6 +1,7 @@
-//! `abreast fetch INPUT --broker URL --job NAME`: submits INPUT as a job, then collects its
-//! records from the workers into the output, exactly one per input line, the same records a
-//! plain `fetch` writes.
+//! `abreast fetch INPUT --broker URL --job NAME`: submits INPUT as a job (on a thread of its
+//! own, [`crate::submit`]) and, as soon as the job is known to hold it, collects its records
+//! from the workers into the output while the rest is submitted, exactly one per input line,
+//! the same records a plain `fetch` writes.
 //!
 //! Collecting is crash-safe. Before writing a batch, the collector tells the broker which
 //! results it is about to write and at which file offset; it writes and flushes them, then acks
@@ -10,7 +11,7 @@
 //! again. Lines already collected are dropped if a worker's result comes twice.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,17 +19,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use abreast_fetch::{ErrorInfo, ErrorKind, Format, Record, RecordWriter, StopSignal, Summary};
-use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, RedisQueue, Spool};
+use abreast_queue::{BrokerUrl, JobName, JobSpec, JobStatus, Queue, RedisQueue};
 use anyhow::{Context as _, bail};
 
 use crate::broker::{JobSettings, OutageNote, retry};
 use crate::fetch::FetchArgs;
+use abreast_queue::Progress;
+
+use crate::submit::Submission;
 
 /// Results read per batch at most (16 of the broker's entries of up to 256 results: about
 /// 10 MB of records).
 const BATCH: usize = 4096;
 /// How long the collector lets results gather after a small batch.
 const COLLECT_LINGER: Duration = Duration::from_millis(10);
+/// How long a read of the results waits for some to come: the collector looks whether the
+/// submission ended between two reads, so this is how late it may notice its job is done.
+const RESULTS_WAIT: Duration = Duration::from_millis(100);
 /// How long a collector's claim on its job lasts unless renewed.
 const CLAIM_TTL: Duration = Duration::from_secs(6);
 /// A job no live worker serves for this long gets a line on stderr.
@@ -128,18 +135,40 @@ async fn submit_and_collect(
     let Some(queue) = crate::broker::connect(url, "fetch", stop).await? else {
         return Ok(ExitCode::from(130));
     };
-    let mut note = OutageNote::new("fetch");
-    let submitted = submit(&queue, job, &spec, args, &mut note, stop).await?;
-    let Some(submitted) = submitted else {
-        return Ok(ExitCode::from(130));
+    let note = OutageNote::new("fetch");
+    let mut submission = crate::submit::start(url, job, &spec, args.input.clone())?;
+    let progress = tokio::select! {
+        biased;
+        () = stop.raised() => Progress::Stopped,
+        progress = submission.verified() => progress,
     };
-    if submitted.added > 0 {
-        eprintln!(
-            "abreast fetch: job {job}: {} lines submitted ({} new)",
-            submitted.lines, submitted.added
-        );
+    match progress {
+        Progress::Stopped => return Ok(ExitCode::from(130)),
+        Progress::Failed => {
+            submission.finish()?;
+            bail!("the submission of job {job} ended without a cause");
+        }
+        Progress::Started | Progress::Verified | Progress::Done { .. } => {}
     }
+    let outcome = claim_and_collect(args, url, job, stop, &queue, &submission, note).await;
+    // The collector is done: a submission still under way stops (only after a stop or a
+    // failure: a job is collected whole only once all its lines are on it).
+    let submitted = submission.finish();
+    let code = outcome?;
+    submitted?;
+    Ok(code)
+}
 
+/// Takes the job's collector claim (waiting while another collector holds it) and collects.
+async fn claim_and_collect(
+    args: &FetchArgs,
+    url: &BrokerUrl,
+    job: &JobName,
+    stop: &StopSignal,
+    queue: &RedisQueue,
+    submission: &Submission,
+    mut note: OutageNote,
+) -> anyhow::Result<ExitCode> {
     let holder = crate::broker::process_id("collector");
     let mut waiting_said = false;
     loop {
@@ -166,13 +195,15 @@ async fn submit_and_collect(
         }
     }
 
-    let outcome = collect_claimed(args, url, job, stop, &queue, &holder, note).await;
+    let outcome = collect_claimed(args, url, job, stop, queue, &holder, submission, note).await;
     // The next collector of this job need not wait for the claim to lapse.
     let _ = queue.release_collector(job, &holder).await;
     outcome
 }
 
-/// Collects the job's records into the output, holding the job's collector claim.
+/// Collects the job's records into the output, holding the job's collector claim, while the
+/// rest of the input is submitted.
+#[allow(clippy::too_many_arguments)]
 async fn collect_claimed(
     args: &FetchArgs,
     url: &BrokerUrl,
@@ -180,6 +211,7 @@ async fn collect_claimed(
     stop: &StopSignal,
     queue: &RedisQueue,
     holder: &str,
+    submission: &Submission,
     mut note: OutageNote,
 ) -> anyhow::Result<ExitCode> {
     let format = Format::from(args.format);
@@ -191,7 +223,7 @@ async fn collect_claimed(
     let written = Arc::new(AtomicU64::new(0));
     let (out, header): (Box<dyn Write>, bool) = match &args.output {
         None => {
-            refuse_collected(job, status.collected, status.lines)?;
+            refuse_collected(job, &status)?;
             (Box::new(std::io::stdout().lock()), true)
         }
         Some(path) if args.resume => {
@@ -201,7 +233,7 @@ async fn collect_claimed(
             (Box::new(file), length == 0)
         }
         Some(path) => {
-            refuse_collected(job, status.collected, status.lines)?;
+            refuse_collected(job, &status)?;
             // A collector that stopped before writing anything may have left a batch open.
             retry(&mut note, Some(stop), || queue.ack_results(job, &[])).await?;
             let file = File::create(path)
@@ -230,10 +262,10 @@ async fn collect_claimed(
         url,
         holder,
         bits: collected,
-        lines: status.lines,
         summary: Summary::default(),
         note,
         stop,
+        submission,
         started: Instant::now(),
     };
     let interrupted = collector.collect(&mut writer, &written).await?;
@@ -254,7 +286,7 @@ async fn collect_claimed(
 /// The input lines to submit, as text: blanks and comments skipped. Lines are read as bytes:
 /// one that is not UTF-8 goes on the job with those bytes percent-encoded, so the workers
 /// request what a local run would.
-fn submitted_lines(
+pub(crate) fn submitted_lines(
     reader: impl BufRead + Send + 'static,
 ) -> impl Iterator<Item = std::io::Result<String>> + Send {
     reader
@@ -269,62 +301,14 @@ fn submitted_lines(
         })
 }
 
-/// Submits the input (again: only what the job lacks). If the broker goes away in the middle,
-/// the submission starts again from the input's first line: a file is read again, standard
-/// input from the copy kept of it (a [`Spool`]).
-async fn submit(
-    queue: &RedisQueue,
-    job: &JobName,
-    spec: &JobSpec,
-    args: &FetchArgs,
-    note: &mut OutageNote,
-    stop: &StopSignal,
-) -> anyhow::Result<Option<abreast_queue::Submitted>> {
-    /// Where the lines come from.
-    enum Input<'a, I> {
-        File(&'a Path),
-        Stdin(Spool<I>),
-    }
-    let mut input = match args.input.as_ref().filter(|path| path.as_os_str() != "-") {
-        Some(path) => Input::File(path),
-        None => Input::Stdin(Spool::new(
-            submitted_lines(BufReader::new(std::io::stdin())),
-            job,
-        )?),
-    };
-    let mut failures = 0;
-    loop {
-        let outcome = match &mut input {
-            Input::Stdin(spool) => queue.submit(job, spec, &mut spool.lines()?).await,
-            Input::File(path) => {
-                let file = crate::fetch::open_url_list(path)?;
-                queue
-                    .submit(job, spec, &mut submitted_lines(BufReader::new(file)))
-                    .await
-            }
-        };
-        match outcome {
-            Ok(submitted) => return Ok(Some(submitted)),
-            Err(error) if error.is_transient() => {
-                note.report(&error);
-                failures += 1;
-                if crate::broker::sleep_unless_stopped(crate::broker::backoff(failures), stop).await
-                {
-                    return Ok(None);
-                }
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
 /// Refuses to collect a job afresh when some of its records were collected before (into a
 /// file this run cannot know): they would be missing from this output.
-fn refuse_collected(job: &JobName, collected: u64, lines: u64) -> anyhow::Result<()> {
+fn refuse_collected(job: &JobName, status: &JobStatus) -> anyhow::Result<()> {
+    let (collected, lines) = (status.collected, status.lines);
     if collected == 0 {
         return Ok(());
     }
-    if collected >= lines {
+    if status.is_finished() {
         bail!(
             "job {job} was collected already (all {lines} lines), into a file (with --resume \
              and that file as -o, a run finds it complete); to fetch its URLs again, delete it \
@@ -407,11 +391,11 @@ struct Collector<'a> {
     holder: &'a str,
     /// The lines already collected (bit `n` of byte `n / 8`, highest bit first).
     bits: Vec<u8>,
-    /// The job's lines (all submitted by now).
-    lines: u64,
     summary: Summary,
     note: OutageNote,
     stop: &'a StopSignal,
+    /// The input's submission, under way while the records are collected.
+    submission: &'a Submission,
     started: Instant,
 }
 
@@ -441,9 +425,22 @@ impl Collector<'_> {
         let mut last_progress = Instant::now();
         let mut noted_idle = false;
         let mut foreign = 0u64;
+        // The job's lines collected, as the last ack counted them.
+        let mut collected: u64 = self
+            .bits
+            .iter()
+            .map(|byte| u64::from(byte.count_ones()))
+            .sum();
         loop {
             if stop.is_raised() {
                 return Ok(true);
+            }
+            // Done once every line is collected: known here once the submission has ended (the
+            // job's last records may have come before its end), else at the next look at it.
+            if let Progress::Done { lines } = self.submission.progress()
+                && collected >= lines
+            {
+                return Ok(false);
             }
             if last_check.elapsed() >= Duration::from_secs(1) {
                 last_check = Instant::now();
@@ -468,6 +465,12 @@ impl Collector<'_> {
                 if info.status.is_finished() {
                     return Ok(false);
                 }
+                match self.submission.progress() {
+                    // Its cause is the run's error (`Submission::finish`).
+                    Progress::Failed => return Ok(true),
+                    Progress::Stopped => return Ok(true),
+                    Progress::Started | Progress::Verified | Progress::Done { .. } => {}
+                }
                 if last_progress.elapsed() >= NO_WORKER_NOTE && !noted_idle {
                     let live = retry(&mut self.note, Some(stop), || queue.workers())
                         .await?
@@ -487,7 +490,7 @@ impl Collector<'_> {
                 }
             }
             let Some(batch) = retry(&mut self.note, Some(stop), || {
-                queue.read_results(job, BATCH, Duration::from_millis(500))
+                queue.read_results(job, BATCH, RESULTS_WAIT)
             })
             .await?
             else {
@@ -585,13 +588,11 @@ impl Collector<'_> {
             let mut acked = fresh.clone();
             acked.extend(repeats);
             // Acked even through a stop: what was written must not come again.
-            let collected = retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
+            let acked = retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
             for (_, line) in &fresh {
                 self.mark(*line);
             }
-            if collected.is_some_and(|collected| collected >= self.lines) {
-                return Ok(false);
-            }
+            collected = acked.unwrap_or(collected);
             // A small batch means the results trickle in: let more gather before the next
             // read, so that the reads, announcements and acks are paid per batch, not per line.
             if fresh.len() < BATCH / 4

@@ -13,6 +13,7 @@ mod job_hosts;
 mod progress;
 mod serve;
 mod status;
+mod submit;
 mod worker;
 
 use std::process::ExitCode;

@@ -17,7 +17,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use abreast_fetch::{ErrorInfo, ErrorKind, Extraction, HttpSettings, Record, StopSignal, Summary};
-use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, QueueError, RedisQueue, Spool};
+use abreast_queue::{
+    BrokerUrl, JobName, JobSpec, Progress, Queue, QueueError, RedisQueue, Spool, Submission,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -395,43 +397,29 @@ async fn collect(
     let Some(queue) = retry(stop, || RedisQueue::connect(url)).await? else {
         return Ok(());
     };
-    // A job's lines are text: one that is not UTF-8 goes with those bytes percent-encoded, so
-    // the workers request what a local run would.
-    let lines = input.filter_map(|line| match line {
-        Err(error) => Some(Err(error)),
-        Ok(line) => abreast_fetch::job_line(&line).map(Ok),
-    });
-    // The URLs are read once; a copy kept on disk lets a submission the broker interrupted
-    // start again from the first (only what the job lacks is added).
-    let mut spool = Spool::new(lines, job).map_err(|error| error.to_string())?;
-    let mut failures = 0u32;
-    loop {
-        if stop.is_raised() {
-            return Ok(());
-        }
-        let mut lines = spool.lines().map_err(|error| {
-            format!("could not read the copy of the URLs kept while they are submitted: {error}")
-        })?;
-        let submitted = tokio::select! {
-            biased;
-            () = stop.raised() => return Ok(()),
-            submitted = queue.submit(job, spec, &mut lines) => submitted,
-        };
-        match submitted {
-            Ok(_) => break,
-            Err(error) if error.is_transient() => {
-                failures += 1;
-                eprintln!("abreast: {error}; submitting again with backoff");
-                tokio::select! {
-                    biased;
-                    () = stop.raised() => return Ok(()),
-                    () = tokio::time::sleep(backoff(failures)) => {}
-                }
-            }
-            Err(error) => return Err(error.to_string()),
-        }
+    // The URLs are submitted on a thread of their own, and their records collected here as
+    // soon as the job is known to hold them: a generator's URLs go to the broker as it yields
+    // them, and their records come back while it still runs.
+    let mut submission = {
+        let (url, job, spec) = (url.clone(), job.clone(), spec.clone());
+        let quit = StopSignal::new();
+        Submission::start(quit.flag(), move |_, verified| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| format!("could not start the submission's runtime: {error}"))?
+                .block_on(submit(&url, &job, &spec, input, &quit, verified))
+        })
+        .map_err(|error| format!("could not start the submission's thread: {error}"))?
+    };
+    let progress = tokio::select! {
+        biased;
+        () = stop.raised() => Progress::Stopped,
+        progress = submission.verified() => progress,
+    };
+    if matches!(progress, Progress::Stopped | Progress::Failed) {
+        return submission.finish().map(|_| ());
     }
-    drop(spool);
     let holder = format!(
         "python-{}-{:?}",
         std::process::id(),
@@ -444,8 +432,68 @@ async fn collect(
             Some(false) => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
-    let outcome = collect_claimed(&queue, job, &holder, send, taken, stop).await;
+    let outcome = collect_claimed(&queue, job, &holder, send, taken, stop, &submission).await;
     let _ = queue.release_collector(job, &holder).await;
+    // The collector is done: a submission still under way stops (only after a stop or a
+    // failure: a job is collected whole only once all its lines are on it).
+    let submitted = submission.finish();
+    outcome?;
+    submitted.map(|_| ())
+}
+
+/// Submits `input` as `job` (again, after an outage: only what the job lacks) until its end
+/// (the job's lines) or `quit` (`None`).
+async fn submit(
+    url: &BrokerUrl,
+    job: &JobName,
+    spec: &JobSpec,
+    input: PyUrls,
+    quit: &StopSignal,
+    verified: &(dyn Fn() + Sync),
+) -> Result<Option<u64>, String> {
+    let Some(queue) = retry(quit, || RedisQueue::connect(url)).await? else {
+        return Ok(None);
+    };
+    // A job's lines are text: one that is not UTF-8 goes with those bytes percent-encoded, so
+    // the workers request what a local run would.
+    let lines = input.filter_map(|line| match line {
+        Err(error) => Some(Err(error)),
+        Ok(line) => abreast_fetch::job_line(&line).map(Ok),
+    });
+    let (lines, reader) = abreast_queue::paced(lines, quit.flag())
+        .map_err(|error| format!("could not start the thread that reads the URLs: {error}"))?;
+    // The URLs are read once; a copy kept on disk lets a submission the broker interrupted
+    // start again from the first (only what the job lacks is added).
+    let mut spool = Spool::new(lines, job).map_err(|error| error.to_string())?;
+    let mut failures = 0u32;
+    let outcome = loop {
+        let mut lines = spool.lines().map_err(|error| {
+            format!("could not read the copy of the URLs kept while they are submitted: {error}")
+        })?;
+        let submitted = tokio::select! {
+            biased;
+            () = quit.raised() => break Ok(None),
+            submitted = queue.submit(job, spec, &mut lines, verified) => submitted,
+        };
+        match submitted {
+            Ok(submitted) => break Ok(Some(submitted.lines)),
+            Err(QueueError::Input(_)) if quit.is_raised() => break Ok(None),
+            Err(error) if error.is_transient() => {
+                failures += 1;
+                eprintln!("abreast: {error}; submitting again with backoff");
+                tokio::select! {
+                    biased;
+                    () = quit.raised() => break Ok(None),
+                    () = tokio::time::sleep(backoff(failures)) => {}
+                }
+            }
+            Err(error) => break Err(error.to_string()),
+        }
+    };
+    // The thread that reads the iterable ends at its next URL, or with the iterable: it is
+    // waited for, so that none of this run is left in Python code.
+    drop(spool);
+    let _ = reader.join();
     outcome
 }
 
@@ -456,6 +504,7 @@ async fn collect_claimed(
     send: &flume::Sender<Message>,
     taken: &flume::Receiver<usize>,
     stop: &StopSignal,
+    submission: &Submission<String>,
 ) -> Result<(), String> {
     let Some(mut bits) = retry(stop, || queue.collected(job)).await? else {
         return Ok(());
@@ -468,9 +517,16 @@ async fn collect_claimed(
     };
     // When to look at the job again: whether another collector took it, or it ended.
     let mut next_check = std::time::Instant::now();
+    let mut submitted = false;
     loop {
         if stop.is_raised() {
             return Ok(());
+        }
+        // The submission's end may make the job finished (its last records came before it):
+        // look at once, not a second later.
+        if !submitted && matches!(submission.progress(), Progress::Done { .. }) {
+            submitted = true;
+            next_check = std::time::Instant::now();
         }
         if std::time::Instant::now() >= next_check {
             next_check = std::time::Instant::now() + Duration::from_secs(1);
@@ -482,6 +538,10 @@ async fn collect_claimed(
                 Some(None) => return Err(format!("job {job} was deleted while it was collected")),
                 Some(Some(info)) if info.status.is_finished() => return Ok(()),
                 Some(Some(_)) => {}
+            }
+            // Its cause is the run's error (`Submission::finish`).
+            if matches!(submission.progress(), Progress::Failed | Progress::Stopped) {
+                return Ok(());
             }
         }
         let Some(batch) = retry(stop, || {

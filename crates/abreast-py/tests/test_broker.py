@@ -86,6 +86,26 @@ def test_the_iterables_own_exception_is_raised_as_a_local_run_raises_it(site, re
         list(abreast.fetch(urls(), broker=redis_url, job="py-broken"))
 
 
+def test_a_crawler_s_generator_gets_each_record_before_it_yields_the_next_url(site, redis_url, worker):
+    # The generator waits for the record of each URL it gave (as a crawler waits for a page's
+    # links): its URLs go to the broker as it yields them, and their records come back while
+    # it still runs.
+    got = []
+
+    def crawl():
+        for n in range(3):
+            yield site.url(f"/page/{90 + n}")
+            deadline = time.monotonic() + 60
+            while len(got) <= n:
+                assert time.monotonic() < deadline, "the record never came while the generator waited"
+                time.sleep(0.01)
+
+    run = abreast.fetch(crawl(), broker=redis_url, job="py-crawl")
+    for record in run:
+        got.append(record)
+    assert [r["url"] for r in got] == [site.url(f"/page/{90 + n}") for n in range(3)]
+
+
 def test_afetch_collects_a_job(site, redis_url, worker):
     urls = [site.url(f"/page/{n}") for n in range(30, 45)]
 

@@ -34,6 +34,9 @@
 //!   flush and its ack finds out, on `--resume`, which of the batch's records its file holds.
 //! - **Submitting is idempotent.** [`Queue::submit`] adds only the lines not added before, and
 //!   refuses a different input (or other settings) under an existing name.
+//! - **Submitting streams.** A front end submits on a thread of its own ([`Submission`]) and
+//!   collects once the job is known to hold its input; [`paced`] sends a slow producer's lines
+//!   within [`PACE`] of their reading, so records come back while the input is still written.
 //! - **Bounded.** Acked lines and collected results are deleted from the broker; a finished job
 //!   is removed with [`Queue::delete_job`].
 //!
@@ -44,8 +47,10 @@
 mod error;
 pub mod local;
 mod names;
+mod paced;
 mod redis_streams;
 mod spool;
+mod submission;
 
 use std::future::Future;
 use std::time::Duration;
@@ -53,8 +58,10 @@ use std::time::Duration;
 pub use error::QueueError;
 pub use local::LocalRedis;
 pub use names::{BrokerUrl, JobName};
+pub use paced::{PACE, paced};
 pub use redis_streams::{LINES_PER_ENTRY, NEW_LINES_CHANNEL, NewLines, RedisQueue};
 pub use spool::Spool;
+pub use submission::{Progress, Submission};
 
 /// What a job is, besides its lines: fixed when it is first submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +243,10 @@ pub enum RobotsEntry {
     Busy,
 }
 
+/// The line that asks [`Queue::submit`] to add the lines read so far at once (a job's lines are
+/// never empty: blank lines are skipped before they are submitted).
+pub const PAUSE: &str = "";
+
 /// The operations of a fetch job on a broker. Every method is one round trip or a few, and
 /// safe to retry after an error: a retried call never adds a line or a result twice.
 pub trait Queue: Send + Sync {
@@ -243,12 +254,19 @@ pub trait Queue: Send + Sync {
     /// it does not have yet (an interrupted submission continues), and the same input again
     /// adds nothing. A different input, or other settings, under an existing name is
     /// [`QueueError::DifferentInput`] or [`QueueError::DifferentSettings`]. The lines are read
-    /// once, streamed in batches; an input error stops the submission where it was.
+    /// once, streamed in batches of up to 512; an empty line is not a line of the job but a
+    /// [`PAUSE`]: the lines read since the last batch are added at once, so a slow producer's
+    /// lines need not wait for a full batch. An input error stops the submission where it was.
+    ///
+    /// `verified` is called once the job is known to hold this input: its settings match, and
+    /// the lines it had are this input's first lines (at once for a new job). From then on its
+    /// records can be collected while the rest is submitted.
     fn submit(
         &self,
         job: &JobName,
         spec: &JobSpec,
         lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+        verified: &(dyn Fn() + Sync),
     ) -> impl Future<Output = Result<Submitted, QueueError>> + Send;
 
     /// The names of the jobs on the broker.

@@ -1210,6 +1210,7 @@ impl Queue for RedisQueue {
         job: &JobName,
         spec: &JobSpec,
         lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+        verified: &(dyn Fn() + Sync),
     ) -> Result<Submitted, QueueError> {
         let keys = Keys::of(job);
         let lease_ms = spec.lease.as_millis().max(1) as u64;
@@ -1248,14 +1249,35 @@ impl Queue for RedisQueue {
         let mut hasher = Xxh3::new();
         let mut count = 0u64;
         let mut batch: Vec<String> = Vec::new();
+        // A sealed job has all its lines: this input is verified only once it has no more.
+        let mut told = false;
+        if have == 0 && !sealed {
+            verified();
+            told = true;
+        }
         for line in lines {
             let line = line.map_err(QueueError::Input)?;
+            if line == crate::PAUSE {
+                if !batch.is_empty() {
+                    have = self
+                        .add_lines(job, &keys, have, &hex_digest(&hasher), &batch)
+                        .await?;
+                    batch.clear();
+                }
+                continue;
+            }
             hasher.update(line.as_bytes());
             hasher.update(b"\n");
             count += 1;
             if count <= have {
-                if count == have && hex_digest(&hasher) != stored_prefix {
-                    return Err(different(format!("its first {have} lines are not these")));
+                if count == have {
+                    if hex_digest(&hasher) != stored_prefix {
+                        return Err(different(format!("its first {have} lines are not these")));
+                    }
+                    if !sealed {
+                        verified();
+                        told = true;
+                    }
                 }
                 continue;
             }
@@ -1281,6 +1303,9 @@ impl Queue for RedisQueue {
             return Err(different(format!(
                 "it has {have} lines and this input has {count}"
             )));
+        }
+        if !told {
+            verified();
         }
         if !sealed {
             redis::cmd("HSET")

@@ -64,7 +64,10 @@ impl<I: Iterator<Item = std::io::Result<String>> + Send> Spool<I> {
         let writer = &mut self.writer;
         let fresh = self.input.by_ref().map(move |line| {
             let line = line?;
-            writeln!(writer, "{line}")?;
+            // A pause is the producer's timing, not a line: kept lines are read again at once.
+            if line != crate::PAUSE {
+                writeln!(writer, "{line}")?;
+            }
             Ok(line)
         });
         Ok(kept.chain(fresh))

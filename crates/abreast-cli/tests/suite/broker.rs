@@ -426,6 +426,43 @@ fn a_restarted_broker_loses_nothing_of_a_job_read_from_standard_input() {
     assert_eq!(status(&redis, "stdin")["lines"], 40);
 }
 
+/// A producer that writes its lines slowly into `fetch - --broker` gets each line's record while
+/// it is still writing: the lines go to the broker as they come (not in full batches) and the
+/// records are collected while the input is submitted.
+#[test]
+fn a_slow_producer_s_records_come_while_it_still_writes() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 3);
+    let out = dir.path().join("out.jsonl");
+    let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    let stderr = dir.path().join("collector.stderr");
+    let child = abreast()
+        .args(["fetch", "-", "--broker", &redis.url(), "--job", "slow"])
+        .args(["-o"])
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("abreast starts");
+    let mut collecting = Running { child, stderr };
+    let mut input = collecting.child.stdin.take().unwrap();
+    for (n, line) in lines.iter().enumerate() {
+        writeln!(input, "{line}").unwrap();
+        input.flush().unwrap();
+        wait_for("the record of the line just written", || {
+            lines_in(&out) == n + 1
+        });
+    }
+    assert_eq!(status(&redis, "slow")["sealed"], false, "the input is open");
+    drop(input);
+    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+    assert_one_record_per_line(&out, &lines);
+    assert_eq!(status(&redis, "slow")["sealed"], true);
+}
+
 #[test]
 fn a_line_that_kills_its_workers_is_given_up_once() {
     // With 2 deliveries the second is the last, taken alone; with 3 the second is taken over in

@@ -233,7 +233,8 @@ def fetch(
     - ``broker``, ``job``: past one machine. The URLs are submitted as job ``job`` on the Redis
       at ``broker`` (``"redis://[:PASSWORD@]HOST:PORT[/DB]"``, ``rediss://`` for TLS), fetched by
       the ``abreast worker`` processes serving it (on any machines), and their records yielded
-      as the workers finish them: one per URL, the same records. The options above travel with
+      as the workers finish them, while ``urls`` is still read (a generator's URLs go to the
+      broker as it yields them): one per URL, the same records. The options above travel with
       the job, except ``mode``, ``jobs`` and ``ordered``, which are each worker's own (passing
       them raises ValueError). Submitting is idempotent: the same call again adds nothing and
       yields the records not yet collected, so a script that died resumes by calling again;

@@ -36,7 +36,9 @@ async fn submit(
     spec: &JobSpec,
     input: Vec<std::io::Result<String>>,
 ) -> Result<abreast_queue::Submitted, QueueError> {
-    queue.submit(job, spec, &mut input.into_iter()).await
+    queue
+        .submit(job, spec, &mut input.into_iter(), &|| {})
+        .await
 }
 
 #[tokio::test]
@@ -91,6 +93,92 @@ async fn submitting_again_adds_nothing_and_another_input_is_refused() {
     assert!(queue.delete_job(&job).await.unwrap());
     assert!(queue.job(&job).await.unwrap().is_none());
     assert!(queue.jobs().await.unwrap().is_empty());
+}
+
+/// A pause adds the lines read so far at once, and `verified` says when the job is known to
+/// hold this input: before the first line of a new job, after the lines an unfinished job had,
+/// at the end of a finished one, never for another input.
+#[tokio::test]
+async fn a_pause_adds_what_was_read_and_verified_comes_once_the_job_is_this_input_s() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("paced").unwrap();
+    // The lines read when `verified` is called, and the job's lines at each pause.
+    let read = AtomicUsize::new(0);
+    let told_at = std::sync::Mutex::new(Vec::new());
+    let tell = || told_at.lock().unwrap().push(read.load(Ordering::SeqCst));
+    let mut with_pauses = lines(5)
+        .into_iter()
+        .chain([Ok(abreast_queue::PAUSE.to_owned())])
+        .chain(lines(8).into_iter().skip(5))
+        .inspect(|line| {
+            if matches!(line, Ok(text) if !text.is_empty()) {
+                read.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    // Stopped by an input error after the pause: what was read before it is on the job.
+    let mut cut = (&mut with_pauses)
+        .take(6)
+        .chain([Err(std::io::Error::other("cut"))]);
+    let error = queue
+        .submit(&job, &spec(60_000), &mut cut, &tell)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, QueueError::Input(_)), "{error}");
+    assert_eq!(queue.job(&job).await.unwrap().unwrap().status.lines, 5);
+    assert_eq!(
+        *told_at.lock().unwrap(),
+        [0],
+        "a new job is this input's at once"
+    );
+
+    read.store(0, Ordering::SeqCst);
+    told_at.lock().unwrap().clear();
+    let mut all = lines(8).into_iter().inspect(|_| {
+        read.fetch_add(1, Ordering::SeqCst);
+    });
+    let done = queue
+        .submit(&job, &spec(60_000), &mut all, &tell)
+        .await
+        .unwrap();
+    assert_eq!((done.lines, done.added), (8, 3));
+    assert_eq!(
+        *told_at.lock().unwrap(),
+        [5],
+        "after the 5 lines the job had"
+    );
+
+    read.store(0, Ordering::SeqCst);
+    told_at.lock().unwrap().clear();
+    let mut again = lines(8).into_iter().inspect(|_| {
+        read.fetch_add(1, Ordering::SeqCst);
+    });
+    queue
+        .submit(&job, &spec(60_000), &mut again, &tell)
+        .await
+        .unwrap();
+    assert_eq!(
+        *told_at.lock().unwrap(),
+        [8],
+        "a finished job, once the input ended"
+    );
+
+    told_at.lock().unwrap().clear();
+    let mut other = lines(8);
+    other[2] = Ok("http://b.test/".into());
+    let error = queue
+        .submit(&job, &spec(60_000), &mut other.into_iter(), &tell)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, QueueError::DifferentInput { .. }),
+        "{error}"
+    );
+    assert!(
+        told_at.lock().unwrap().is_empty(),
+        "never for another input"
+    );
 }
 
 #[tokio::test]

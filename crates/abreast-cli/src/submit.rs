@@ -1,0 +1,142 @@
+//! The input's submission for `abreast fetch --broker`, on a thread of its own beside the
+//! collector: records are written as soon as the workers have them, while a slow producer
+//! (`tail -f log | abreast fetch - --broker ...`) is still writing lines, and each of its lines
+//! goes to the broker within [`abreast_queue::PACE`] of being read, not with the next full
+//! batch.
+//!
+//! The collector starts once the job is known to hold this input (`Queue::submit`'s
+//! `verified`), so a name taken by another input never has that input's records written here.
+//! If the broker goes away in the middle, the submission starts again from the input's first
+//! line (only what the job lacks is added): a file is read again, standard input from the copy
+//! kept of it (a [`Spool`]).
+
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use abreast_fetch::StopSignal;
+use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, QueueError, RedisQueue, Spool};
+
+use crate::broker::OutageNote;
+
+/// The input's submission, on a thread of its own; `Submission::finish` gives its failure.
+pub type Submission = abreast_queue::Submission<anyhow::Error>;
+
+/// Starts submitting `input` (a file, or standard input for `None` or `-`) as `job`.
+pub fn start(
+    url: &BrokerUrl,
+    job: &JobName,
+    spec: &JobSpec,
+    input: Option<PathBuf>,
+) -> anyhow::Result<Submission> {
+    let (url, job, spec) = (url.clone(), job.clone(), spec.clone());
+    let quit = StopSignal::new();
+    let submission = Submission::start(quit.flag(), move |_, verified| {
+        crate::broker::runtime()?.block_on(submit(&url, &job, &spec, input, &quit, verified))
+    })?;
+    Ok(submission)
+}
+
+/// Connects and submits until the input's end (the job's lines) or `quit` (`None`), retrying
+/// through outages; says how many lines went on the job.
+async fn submit(
+    url: &BrokerUrl,
+    job: &JobName,
+    spec: &JobSpec,
+    input: Option<PathBuf>,
+    quit: &StopSignal,
+    verified: &(dyn Fn() + Sync),
+) -> anyhow::Result<Option<u64>> {
+    /// Where the lines come from.
+    enum Input<I> {
+        File(PathBuf),
+        Stdin(Spool<I>),
+    }
+    let Some(queue) = crate::broker::connect(url, "fetch", quit).await? else {
+        return Ok(None);
+    };
+    let mut input = match input.filter(|path| path.as_os_str() != "-") {
+        Some(path) => Input::File(path),
+        None => {
+            // The reading thread is left: it may wait in `read` until standard input ends, and
+            // it ends with the process.
+            let stdin = crate::collect::submitted_lines(BufReader::new(std::io::stdin()));
+            let (lines, _reader) = abreast_queue::paced(stdin, quit.flag())?;
+            Input::Stdin(Spool::new(lines, job)?)
+        }
+    };
+    let mut note = OutageNote::new("fetch");
+    let mut failures = 0;
+    loop {
+        let outcome = match &mut input {
+            Input::Stdin(spool) => {
+                let mut lines = spool.lines()?;
+                submit_until(&queue, job, spec, &mut lines, verified, quit).await
+            }
+            Input::File(path) => {
+                let file = crate::fetch::open_url_list(path)?;
+                let mut lines =
+                    until_quit(crate::collect::submitted_lines(BufReader::new(file)), quit);
+                submit_until(&queue, job, spec, &mut lines, verified, quit).await
+            }
+        };
+        match outcome {
+            None => return Ok(None),
+            Some(Ok(submitted)) => {
+                note.recovered();
+                if submitted.added > 0 {
+                    eprintln!(
+                        "abreast fetch: job {job}: {} lines submitted ({} new)",
+                        submitted.lines, submitted.added
+                    );
+                }
+                return Ok(Some(submitted.lines));
+            }
+            Some(Err(error)) if error.is_transient() => {
+                note.report(&error);
+                failures += 1;
+                if crate::broker::sleep_unless_stopped(crate::broker::backoff(failures), quit).await
+                {
+                    return Ok(None);
+                }
+            }
+            Some(Err(error)) => return Err(error.into()),
+        }
+    }
+}
+
+/// One attempt at the submission; `None` once `quit` is raised (the call under way dropped, or
+/// the input stopped by it: the job is left unsealed, as an interrupted submission is).
+async fn submit_until(
+    queue: &RedisQueue,
+    job: &JobName,
+    spec: &JobSpec,
+    lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+    verified: &(dyn Fn() + Sync),
+    quit: &StopSignal,
+) -> Option<Result<abreast_queue::Submitted, QueueError>> {
+    let outcome = tokio::select! {
+        biased;
+        () = quit.raised() => return None,
+        outcome = queue.submit(job, spec, lines, verified) => outcome,
+    };
+    match outcome {
+        Err(QueueError::Input(_)) if quit.is_raised() => None,
+        outcome => Some(outcome),
+    }
+}
+
+/// `lines` until `quit` is raised, then an input error, so that the submission stops where it
+/// is and the job is not sealed short.
+fn until_quit(
+    lines: impl Iterator<Item = std::io::Result<String>> + Send,
+    quit: &StopSignal,
+) -> impl Iterator<Item = std::io::Result<String>> + Send {
+    let quit = quit.clone();
+    lines.map(move |line| {
+        if quit.is_raised() {
+            Err(std::io::Error::other("the submission was stopped"))
+        } else {
+            line
+        }
+    })
+}
