@@ -455,9 +455,11 @@ async fn submit(
         return Ok(None);
     };
     // A job's lines are text: one that is not UTF-8 goes with those bytes percent-encoded, so
-    // the workers request what a local run would.
-    let lines = input.filter_map(|line| match line {
+    // the workers request what a local run would. The first loses a byte order mark, as in a
+    // local run.
+    let lines = input.enumerate().filter_map(|(n, line)| match line {
         Err(error) => Some(Err(error)),
+        Ok(line) if n == 0 => abreast_fetch::job_line(abreast_fetch::without_bom(&line)).map(Ok),
         Ok(line) => abreast_fetch::job_line(&line).map(Ok),
     });
     let (lines, reader) = abreast_queue::paced(lines, quit.flag())

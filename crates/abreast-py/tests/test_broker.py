@@ -74,6 +74,13 @@ def test_a_job_collected_from_python_has_one_record_per_url(site, redis_url, wor
         list(abreast.fetch(urls[:5], broker=redis_url, job="py-sync", per_host=4))
 
 
+def test_a_byte_order_mark_before_the_first_url_is_dropped_as_in_a_local_run(site, redis_url, worker):
+    urls = ["\ufeff" + site.url("/page/7"), site.url("/page/8").encode()]
+    records = list(abreast.fetch(urls, broker=redis_url, job="py-bom"))
+    assert sorted(r["url"] for r in records) == [site.url("/page/7"), site.url("/page/8")]
+    assert all(r["ok"] for r in records), records
+
+
 def test_the_iterables_own_exception_is_raised_as_a_local_run_raises_it(site, redis_url, worker):
     class Broken(Exception):
         pass
