@@ -129,6 +129,9 @@ async fn connect(url: &BrokerUrl) -> anyhow::Result<RedisQueue> {
     }
 }
 
+/// A worker not heard from for this long is marked silent in the list.
+const SILENT_AFTER: Duration = Duration::from_secs(10);
+
 /// How long a status tries to reach the broker before it gives the cause.
 const STATUS_RETRY_FOR: Duration = Duration::from_secs(5);
 
@@ -177,14 +180,48 @@ fn print_text(url: &BrokerUrl, jobs: &[JobStatus], workers: &[WorkerBeat]) {
             "worker", "pid", "held", "records"
         );
         for worker in workers {
-            println!(
-                "{:<48} {:>8} {:>10} {:>10}  {} ago",
-                worker.id,
-                worker.pid,
-                worker.held,
-                worker.completed,
-                humantime::format_duration(Duration::from_secs(worker.seen_ms_ago / 1000))
-            );
+            println!("{}", worker_line(worker));
         }
+    }
+}
+
+/// A worker's line in the text status. A worker beats every 2 s, and one that stops cleanly
+/// leaves the list: a long silence is a worker killed, or cut off from the broker (its leases
+/// run out), and says so.
+fn worker_line(worker: &WorkerBeat) -> String {
+    let silent = if worker.seen_ms_ago >= SILENT_AFTER.as_millis() as u64 {
+        " (silent: killed, or cut off from the broker)"
+    } else {
+        ""
+    };
+    format!(
+        "{:<48} {:>8} {:>10} {:>10}  {} ago{silent}",
+        worker.id,
+        worker.pid,
+        worker.held,
+        worker.completed,
+        humantime::format_duration(Duration::from_secs(worker.seen_ms_ago / 1000))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_long_silent_is_marked_so() {
+        let beat = |seen_ms_ago| WorkerBeat {
+            id: "worker-a".into(),
+            host: "a".into(),
+            pid: 7,
+            held: 0,
+            completed: 3,
+            seen_ms_ago,
+        };
+        assert!(worker_line(&beat(1_500)).ends_with(" 1s ago"));
+        assert!(
+            worker_line(&beat(42_000))
+                .ends_with("42s ago (silent: killed, or cut off from the broker)")
+        );
     }
 }
