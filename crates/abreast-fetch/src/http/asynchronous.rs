@@ -349,6 +349,10 @@ fn classify(error: &reqwest::Error) -> ErrorInfo {
     }
     let message = chain(error);
     let lower = message.to_ascii_lowercase();
+    // hyper's words for a connection that ended before the answer's head did.
+    if lower.contains("connection closed before message completed") && !error.is_body() {
+        return ErrorInfo::new(ErrorKind::Http, crate::http::CLOSED_BEFORE_ANSWER);
+    }
     let kind = if error.is_timeout() {
         ErrorKind::Timeout
     } else if error.is_redirect() {

@@ -401,6 +401,12 @@ fn classify(error: &ureq::Error) -> ErrorInfo {
             if let Some(cause) = crate::http::tls::describe(io) {
                 return ErrorInfo::new(ErrorKind::Tls, cause);
             }
+            // ureq's words for a connection that ended before the answer's head did.
+            if io.kind() == std::io::ErrorKind::UnexpectedEof
+                && io.to_string() == "Peer disconnected"
+            {
+                return ErrorInfo::new(ErrorKind::Http, crate::http::CLOSED_BEFORE_ANSWER);
+            }
         }
         _ => {}
     }

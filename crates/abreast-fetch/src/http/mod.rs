@@ -707,6 +707,11 @@ fn http_reason(status: u16) -> &'static str {
     }
 }
 
+/// The message of a connection the server closed before its answer's head was complete (an
+/// empty reply, curl's error 52): kind `http`, not retried, in every mode.
+pub(crate) const CLOSED_BEFORE_ANSWER: &str =
+    "the server closed the connection before its answer was complete (an empty reply)";
+
 /// Classifies an I/O error met while connecting or reading.
 pub(crate) fn io_error_kind(error: &std::io::Error) -> ErrorKind {
     use std::io::ErrorKind as Io;

@@ -36,6 +36,11 @@ fn cases(base: &str, key: &str, refused: &str) -> Vec<(String, Expect)> {
             Expect::Error(ErrorKind::Status),
         ),
         (refused.to_owned(), Expect::Error(ErrorKind::Connect)),
+        // Closed before any answer: kind http, one attempt, in every mode.
+        (
+            format!("{base}/fault/close"),
+            Expect::Error(ErrorKind::Http),
+        ),
         (
             format!("{base}/fault/reset"),
             Expect::Error(ErrorKind::Body),
