@@ -160,6 +160,27 @@ fn collector(redis: &LocalRedis, input: &Path, job: &str, out: &Path, extra: &[&
     command
 }
 
+/// `abreast fetch - --broker` for `job` into `out`, and the pipe to its standard input.
+fn collector_of_stdin(
+    redis: &LocalRedis,
+    dir: &Path,
+    job: &str,
+    out: &Path,
+) -> (Running, std::process::ChildStdin) {
+    let stderr = dir.join("collector.stderr");
+    let child = abreast()
+        .args(["fetch", "-", "--broker", &redis.url(), "--job", job, "-o"])
+        .arg(out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("abreast starts");
+    let mut collecting = Running { child, stderr };
+    let input = collecting.child.stdin.take().unwrap();
+    (collecting, input)
+}
+
 fn status(redis: &LocalRedis, job: &str) -> serde_json::Value {
     let (stdout, _) = run_expecting(
         abreast().args([
@@ -391,25 +412,7 @@ fn a_restarted_broker_loses_nothing_of_a_job_read_from_standard_input() {
     let lines = urls(&site, 40);
     let out = dir.path().join("out.jsonl");
     let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
-    let stderr = dir.path().join("collector.stderr");
-    let child = abreast()
-        .args([
-            "fetch",
-            "-",
-            "--broker",
-            &redis.url(),
-            "--job",
-            "stdin",
-            "-o",
-        ])
-        .arg(&out)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .expect("abreast starts");
-    let mut collecting = Running { child, stderr };
-    let mut input = collecting.child.stdin.take().unwrap();
+    let (mut collecting, mut input) = collector_of_stdin(&redis, dir.path(), "stdin", &out);
     for line in &lines[..20] {
         writeln!(input, "{line}").unwrap();
     }
@@ -437,18 +440,7 @@ fn a_slow_producer_s_records_come_while_it_still_writes() {
     let lines = urls(&site, 3);
     let out = dir.path().join("out.jsonl");
     let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
-    let stderr = dir.path().join("collector.stderr");
-    let child = abreast()
-        .args(["fetch", "-", "--broker", &redis.url(), "--job", "slow"])
-        .args(["-o"])
-        .arg(&out)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .expect("abreast starts");
-    let mut collecting = Running { child, stderr };
-    let mut input = collecting.child.stdin.take().unwrap();
+    let (mut collecting, mut input) = collector_of_stdin(&redis, dir.path(), "slow", &out);
     for (n, line) in lines.iter().enumerate() {
         writeln!(input, "{line}").unwrap();
         input.flush().unwrap();

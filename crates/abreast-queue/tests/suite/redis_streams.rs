@@ -2,6 +2,7 @@
 //! append-then-ack with one result per line, the collector's batches, foreign entries,
 //! permits, and the errors a bad address or password gets.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use abreast_queue::{BrokerUrl, JobName, JobSpec, LocalRedis, Queue, QueueError, RedisQueue};
@@ -95,90 +96,60 @@ async fn submitting_again_adds_nothing_and_another_input_is_refused() {
     assert!(queue.jobs().await.unwrap().is_empty());
 }
 
+/// Submits `input`, and gives how many of its lines had been read each time `verified` was
+/// called.
+async fn submit_telling(
+    queue: &RedisQueue,
+    job: &JobName,
+    input: Vec<std::io::Result<String>>,
+) -> (Result<abreast_queue::Submitted, QueueError>, Vec<usize>) {
+    let read = AtomicUsize::new(0);
+    let told_at = std::sync::Mutex::new(Vec::new());
+    let tell = || told_at.lock().unwrap().push(read.load(Ordering::SeqCst));
+    let mut lines = input.into_iter().inspect(|line| {
+        if matches!(line, Ok(text) if text != abreast_queue::PAUSE) {
+            read.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let outcome = queue.submit(job, &spec(60_000), &mut lines, &tell).await;
+    (outcome, told_at.into_inner().unwrap())
+}
+
 /// A pause adds the lines read so far at once, and `verified` says when the job is known to
 /// hold this input: before the first line of a new job, after the lines an unfinished job had,
 /// at the end of a finished one, never for another input.
 #[tokio::test]
 async fn a_pause_adds_what_was_read_and_verified_comes_once_the_job_is_this_input_s() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let redis = redis();
     let queue = connect(&redis).await;
     let job = JobName::new("paced").unwrap();
-    // The lines read when `verified` is called, and the job's lines at each pause.
-    let read = AtomicUsize::new(0);
-    let told_at = std::sync::Mutex::new(Vec::new());
-    let tell = || told_at.lock().unwrap().push(read.load(Ordering::SeqCst));
-    let mut with_pauses = lines(5)
-        .into_iter()
-        .chain([Ok(abreast_queue::PAUSE.to_owned())])
-        .chain(lines(8).into_iter().skip(5))
-        .inspect(|line| {
-            if matches!(line, Ok(text) if !text.is_empty()) {
-                read.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-    // Stopped by an input error after the pause: what was read before it is on the job.
-    let mut cut = (&mut with_pauses)
-        .take(6)
-        .chain([Err(std::io::Error::other("cut"))]);
-    let error = queue
-        .submit(&job, &spec(60_000), &mut cut, &tell)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, QueueError::Input(_)), "{error}");
+    // Stopped by an input error after a pause: what was read before it is on the job.
+    let mut cut = lines(5);
+    cut.push(Ok(abreast_queue::PAUSE.to_owned()));
+    cut.extend(lines(6).into_iter().skip(5));
+    cut.push(Err(std::io::Error::other("cut")));
+    let (outcome, told_at) = submit_telling(&queue, &job, cut).await;
+    assert!(matches!(outcome, Err(QueueError::Input(_))), "{outcome:?}");
     assert_eq!(queue.job(&job).await.unwrap().unwrap().status.lines, 5);
-    assert_eq!(
-        *told_at.lock().unwrap(),
-        [0],
-        "a new job is this input's at once"
-    );
+    assert_eq!(told_at, [0], "a new job is this input's at once");
 
-    read.store(0, Ordering::SeqCst);
-    told_at.lock().unwrap().clear();
-    let mut all = lines(8).into_iter().inspect(|_| {
-        read.fetch_add(1, Ordering::SeqCst);
-    });
-    let done = queue
-        .submit(&job, &spec(60_000), &mut all, &tell)
-        .await
-        .unwrap();
+    let (outcome, told_at) = submit_telling(&queue, &job, lines(8)).await;
+    let done = outcome.unwrap();
     assert_eq!((done.lines, done.added), (8, 3));
-    assert_eq!(
-        *told_at.lock().unwrap(),
-        [5],
-        "after the 5 lines the job had"
-    );
+    assert_eq!(told_at, [5], "after the 5 lines the job had");
 
-    read.store(0, Ordering::SeqCst);
-    told_at.lock().unwrap().clear();
-    let mut again = lines(8).into_iter().inspect(|_| {
-        read.fetch_add(1, Ordering::SeqCst);
-    });
-    queue
-        .submit(&job, &spec(60_000), &mut again, &tell)
-        .await
-        .unwrap();
-    assert_eq!(
-        *told_at.lock().unwrap(),
-        [8],
-        "a finished job, once the input ended"
-    );
+    let (outcome, told_at) = submit_telling(&queue, &job, lines(8)).await;
+    outcome.unwrap();
+    assert_eq!(told_at, [8], "a finished job, once the input ended");
 
-    told_at.lock().unwrap().clear();
     let mut other = lines(8);
     other[2] = Ok("http://b.test/".into());
-    let error = queue
-        .submit(&job, &spec(60_000), &mut other.into_iter(), &tell)
-        .await
-        .unwrap_err();
+    let (outcome, told_at) = submit_telling(&queue, &job, other).await;
     assert!(
-        matches!(error, QueueError::DifferentInput { .. }),
-        "{error}"
+        matches!(outcome, Err(QueueError::DifferentInput { .. })),
+        "{outcome:?}"
     );
-    assert!(
-        told_at.lock().unwrap().is_empty(),
-        "never for another input"
-    );
+    assert!(told_at.is_empty(), "never for another input");
 }
 
 #[tokio::test]
