@@ -315,10 +315,12 @@ fn refuse_collected(job: &JobName, status: &JobStatus) -> anyhow::Result<()> {
              with `abreast status --delete {job}` or name another --job"
         );
     }
+    // A job whose submission stopped early counts only the lines submitted so far.
+    let of = if status.sealed { "" } else { "the first " };
     bail!(
-        "job {job} was partly collected already ({collected} of {lines} lines), into another \
-         file: rerun with --resume and that file as -o to continue it, or delete the job with \
-         `abreast status --delete {job}` to start over"
+        "job {job} was partly collected already ({collected} of {of}{lines} lines), into \
+         another file: rerun with --resume and that file as -o to continue it, or delete the \
+         job with `abreast status --delete {job}` to start over"
     )
 }
 

@@ -68,6 +68,8 @@ pub(crate) struct BrokerRun {
     summary: Mutex<Summary>,
     started: std::time::Instant,
     stop: StopSignal,
+    /// The thread in the URL iterable, interrupted when the run is closed.
+    input_gone: InputGone,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The exception the URL iterable raised, if it did: raised as it is, as a local run does.
     input_error: Arc<Mutex<Option<PyErr>>>,
@@ -154,17 +156,20 @@ impl BrokerRun {
         };
         let input_error = Arc::new(Mutex::new(None));
         let stop = StopSignal::new();
-        // This run joins the thread that owns the input, so it needs no word of its end.
+        // This run joins the thread that owns the input, so it needs no word of its end; it
+        // interrupts the iterable's call under way when it is closed.
+        let input_gone = InputGone::default();
         let input = PyUrls::new(
             urls,
             Arc::clone(&input_error),
             stop.clone(),
-            InputGone::default(),
+            input_gone.clone(),
         )?;
         let (send, messages) = flume::bounded(1);
         let (taken, taken_rx) = flume::bounded(1);
         let thread = {
             let stop = stop.clone();
+            let input = (input, input_gone.clone());
             let input_error = Arc::clone(&input_error);
             std::thread::Builder::new()
                 .name("abreast-broker".into())
@@ -202,6 +207,7 @@ impl BrokerRun {
             summary: Mutex::new(Summary::default()),
             started: std::time::Instant::now(),
             stop,
+            input_gone,
             thread: Mutex::new(Some(thread)),
             input_error,
         })
@@ -292,6 +298,7 @@ impl BrokerRun {
             let _ = self.taken.send(taken);
         }
         self.stop.raise();
+        self.input_gone.interrupt(py);
         let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             py.detach(move || {
@@ -326,6 +333,7 @@ impl BrokerRun {
 impl Drop for BrokerRun {
     fn drop(&mut self) {
         self.stop.raise();
+        Python::attach(|py| self.input_gone.interrupt(py));
         if let Some(thread) = lock(&self.thread).take() {
             let messages = self.messages.clone();
             // The thread may need the GIL to finish (reading the URLs): release it meanwhile.
@@ -389,7 +397,7 @@ async fn collect(
     url: &BrokerUrl,
     job: &JobName,
     spec: &JobSpec,
-    input: PyUrls,
+    input: (PyUrls, InputGone),
     send: &flume::Sender<Message>,
     taken: &flume::Receiver<usize>,
     stop: &StopSignal,
@@ -401,14 +409,14 @@ async fn collect(
     // soon as the job is known to hold them: a generator's URLs go to the broker as it yields
     // them, and their records come back while it still runs.
     let mut submission = {
-        let (url, job, spec) = (url.clone(), job.clone(), spec.clone());
+        let (url, job, spec, stop) = (url.clone(), job.clone(), spec.clone(), stop.clone());
         let quit = StopSignal::new();
         Submission::start(quit.flag(), move |_, verified| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|error| format!("could not start the submission's runtime: {error}"))?
-                .block_on(submit(&url, &job, &spec, input, &quit, verified))
+                .block_on(submit(&url, &job, &spec, input, [&quit, &stop], verified))
         })
         .map_err(|error| format!("could not start the submission's thread: {error}"))?
     };
@@ -442,13 +450,14 @@ async fn collect(
 }
 
 /// Submits `input` as `job` (again, after an outage: only what the job lacks) until its end
-/// (the job's lines) or `quit` (`None`).
+/// (the job's lines) or `quit` (`None`). The run's `stop` ends it too: the input then ends
+/// with an error (the job stays unsealed), which is no failure.
 async fn submit(
     url: &BrokerUrl,
     job: &JobName,
     spec: &JobSpec,
-    input: PyUrls,
-    quit: &StopSignal,
+    (input, input_gone): (PyUrls, InputGone),
+    [quit, stop]: [&StopSignal; 2],
     verified: &(dyn Fn() + Sync),
 ) -> Result<Option<u64>, String> {
     let Some(queue) = retry(quit, || RedisQueue::connect(url)).await? else {
@@ -479,7 +488,7 @@ async fn submit(
         };
         match submitted {
             Ok(submitted) => break Ok(Some(submitted.lines)),
-            Err(QueueError::Input(_)) if quit.is_raised() => break Ok(None),
+            Err(QueueError::Input(_)) if quit.is_raised() || stop.is_raised() => break Ok(None),
             Err(error) if error.is_transient() => {
                 failures += 1;
                 eprintln!("abreast: {error}; submitting again with backoff");
@@ -492,8 +501,14 @@ async fn submit(
             Err(error) => break Err(error.to_string()),
         }
     };
-    // The thread that reads the iterable ends at its next URL, or with the iterable: it is
-    // waited for, so that none of this run is left in Python code.
+    // The thread that reads the iterable is waited for, so that none of this run is left in
+    // Python code. It ended with the iterable, or ends at its next URL; a submission that ends
+    // early (stopped, or failed: another input under the job's name) ends the run and
+    // interrupts the iterable's call under way, which may wait for a record that will not come.
+    if !matches!(outcome, Ok(Some(_))) {
+        stop.raise();
+        Python::attach(|py| input_gone.interrupt(py));
+    }
     drop(spool);
     let _ = reader.join();
     outcome

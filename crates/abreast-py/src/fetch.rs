@@ -71,14 +71,44 @@ pub(crate) struct PyUrls {
 
 /// Set once a run's [`PyUrls`] is dropped, so that closing the run can wait for the thread
 /// that reads the iterable to have left it: a thread still in the iterable's Python code when
-/// the interpreter exits aborts it ("PyGILState_Release: thread state must be current").
+/// the interpreter exits aborts it ("PyGILState_Release: thread state must be current"). It
+/// also knows the thread inside the iterable's call, if any, so that closing can interrupt a
+/// generator that waits (for a record the closed run will never give: a crawler's).
 #[derive(Clone, Default)]
-pub(crate) struct InputGone(Arc<(Mutex<bool>, std::sync::Condvar)>);
+pub(crate) struct InputGone(Arc<InputState>);
+
+#[derive(Default)]
+struct InputState {
+    gone: Mutex<bool>,
+    changed: std::sync::Condvar,
+    /// The Python thread id of the thread inside the iterable's `next`, 0 when none; changed
+    /// and read only with the GIL held.
+    calling: std::sync::atomic::AtomicU64,
+}
 
 impl InputGone {
     fn set(&self) {
-        *lock(&self.0.0) = true;
-        self.0.1.notify_all();
+        *lock(&self.0.gone) = true;
+        self.0.changed.notify_all();
+    }
+
+    /// Interrupts the iterable's call under way, if any, as `generator.close()` would: a
+    /// `GeneratorExit` raised in its thread at its next Python instruction (a generator
+    /// blocked inside one C call, such as `queue.get()` without a timeout, gets it when that
+    /// call returns). Called once the run is stopped; the reading thread takes that
+    /// `GeneratorExit` as the input's end.
+    pub(crate) fn interrupt(&self, _py: Python<'_>) {
+        let thread = self.0.calling.load(Ordering::SeqCst);
+        if thread != 0 {
+            // SAFETY: the GIL is held (`_py`); the id is that of a thread inside a call into
+            // Python, whose state exists until the call returns, which needs the GIL.
+            unsafe {
+                pyo3::ffi::PyThreadState_SetAsyncExc(
+                    thread as std::os::raw::c_long,
+                    pyo3::ffi::PyExc_GeneratorExit,
+                );
+            }
+        }
     }
 
     /// Waits, with the GIL released, until the input is gone: at most the iterable's call under
@@ -87,10 +117,10 @@ impl InputGone {
     pub(crate) fn wait(&self, py: Python<'_>, interruptible: bool) -> PyResult<()> {
         loop {
             let gone = py.detach(|| {
-                let gone = lock(&self.0.0);
+                let gone = lock(&self.0.gone);
                 let (gone, _) = self
                     .0
-                    .1
+                    .changed
                     .wait_timeout_while(gone, WAIT, |gone| !*gone)
                     .unwrap_or_else(PoisonError::into_inner);
                 *gone
@@ -137,15 +167,50 @@ impl PyUrls {
         let Some(source) = self.source.take() else {
             return Ok(());
         };
+        // A stopped run's input ends with an error, not an end: a broker job must not take it
+        // for the input's end (and be sealed short).
+        let stopped = || std::io::Error::other("the run was closed");
         if self.stop.is_raised() {
             Python::attach(move |_| drop(source));
-            return Ok(());
+            return Err(stopped());
         }
+        let mut interrupted = false;
         let outcome = Python::attach(|py| {
             let iterator = source.bind(py);
+            // SAFETY: a plain query of this thread's id.
+            let thread = unsafe { pyo3::ffi::PyThread_get_thread_ident() } as u64;
             for _ in 0..self.batch {
-                let item = match iterator.clone().next() {
+                self.gone.0.calling.store(thread, Ordering::SeqCst);
+                // Looked at after `calling` is set, as `interrupt` is called after the stop is
+                // raised: either this sees the stop, or the closing side sees this call.
+                if self.stop.is_raised() {
+                    self.gone.0.calling.store(0, Ordering::SeqCst);
+                    interrupted = true;
+                    return Ok(false);
+                }
+                let next = iterator.clone().next();
+                self.gone.0.calling.store(0, Ordering::SeqCst);
+                if self.stop.is_raised() {
+                    // An interruption that came as the call returned is dropped, not left to
+                    // go off in whatever Python this thread runs next.
+                    // SAFETY: the GIL is held; this thread's own id.
+                    unsafe {
+                        pyo3::ffi::PyThreadState_SetAsyncExc(
+                            thread as std::os::raw::c_long,
+                            std::ptr::null_mut(),
+                        );
+                    }
+                }
+                let item = match next {
                     None => return Ok(false),
+                    // The run's close interrupted the iterable ([`InputGone::interrupt`]).
+                    Some(Err(error))
+                        if self.stop.is_raised()
+                            && error.is_instance_of::<pyo3::exceptions::PyGeneratorExit>(py) =>
+                    {
+                        interrupted = true;
+                        return Ok(false);
+                    }
                     Some(item) => item?,
                 };
                 // A str is UTF-8; bytes may be in any encoding (a line of a list read from
@@ -169,6 +234,10 @@ impl PyUrls {
             Ok::<bool, PyErr>(true)
         });
         match outcome {
+            Ok(_) if interrupted => {
+                Python::attach(move |_| drop(source));
+                Err(stopped())
+            }
             Ok(more) => {
                 if more {
                     self.source = Some(source);
@@ -321,6 +390,7 @@ impl FetchRun {
     /// URL iterable (at most its call under way); Ctrl-C ends that wait.
     fn shut(&self, py: Python<'_>) -> PyResult<()> {
         self.stop.raise();
+        self.input_gone.interrupt(py);
         let run = py.detach(|| {
             let run = lock(&self.records).take();
             self.ended.store(true, Ordering::SeqCst);
@@ -615,6 +685,7 @@ impl FetchRun {
 impl Drop for FetchRun {
     fn drop(&mut self) {
         self.stop.raise();
+        Python::attach(|py| self.input_gone.interrupt(py));
         if let Some(run) = self
             .records
             .get_mut()

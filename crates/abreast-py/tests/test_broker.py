@@ -113,6 +113,48 @@ def test_a_crawler_s_generator_gets_each_record_before_it_yields_the_next_url(si
     assert [r["url"] for r in got] == [site.url(f"/page/{90 + n}") for n in range(3)]
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_breaking_out_while_a_crawler_s_generator_waits_for_a_record_interrupts_it(
+    site, redis_url, worker, asynchronous
+):
+    # As in a local run: the break ends the generator's wait, and the event loop goes on.
+    got = set()
+    state = {"waited_out": False, "closed": False}
+    job = f"py-crawl-break-{asynchronous}"
+
+    def crawl():
+        try:
+            for url in [site.url("/page/95"), site.url("/no/such/page"), site.url("/page/96")]:
+                yield url
+                deadline = time.monotonic() + 60
+                while url not in got:
+                    if time.monotonic() > deadline:
+                        state["waited_out"] = True
+                        return
+                    time.sleep(0.01)
+        finally:
+            state["closed"] = True
+
+    if asynchronous:
+
+        async def main():
+            async for record in abreast.afetch(crawl(), broker=redis_url, job=job):
+                if not record["ok"]:
+                    break
+                got.add(record["url"])
+
+        asyncio.run(main())
+    else:
+        for record in abreast.fetch(crawl(), broker=redis_url, job=job):
+            if not record["ok"]:
+                break
+            got.add(record["url"])
+    assert state == {"waited_out": False, "closed": True}
+    # The job was not sealed short: its name, given another first URL, is refused at once.
+    with pytest.raises(abreast.FetchError, match="its first line is not this one"):
+        list(abreast.fetch(iter([site.url("/page/97")]), broker=redis_url, job=job))
+
+
 def test_afetch_collects_a_job(site, redis_url, worker):
     urls = [site.url(f"/page/{n}") for n in range(30, 45)]
 

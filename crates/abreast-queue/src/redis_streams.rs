@@ -256,14 +256,16 @@ return 1
 
 /// Adds lines after the `ARGV[1]` already there, in entries of several lines each, and announces
 /// them on the channel `ARGV[3]` with the job's name. KEYS: meta, lines. ARGV: expected count,
-/// digest of the input up to the last new line, the channel, the job's name, then three per
-/// entry: its line count, the lines' lengths (joined by commas), the lines one after the other.
+/// digest of the input up to the last new line, the channel, the job's name, the digest of the
+/// input's first line (kept with the first lines), then three per entry: its line count, the
+/// lines' lengths (joined by commas), the lines one after the other.
 const ADD_LINES: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
 if have ~= tonumber(ARGV[1]) then return -1 end
+if have == 0 then redis.call('HSET', KEYS[1], 'first', ARGV[5]) end
 local now = have
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   redis.call('XADD', KEYS[2], '*', 'n', string.format('%d', now), 'l', ARGV[i + 1], 'u', ARGV[i + 2])
   now = now + tonumber(ARGV[i])
 end
@@ -814,9 +816,10 @@ impl RedisQueue {
         job: &JobName,
         keys: &Keys,
         have: u64,
-        digest: &str,
+        digests: (&str, &str),
         lines: &[String],
     ) -> Result<u64, QueueError> {
+        let (digest, first) = digests;
         let mut invocation = self.scripts.add_lines.prepare_invoke();
         invocation
             .key(&keys.meta)
@@ -824,7 +827,8 @@ impl RedisQueue {
             .arg(have)
             .arg(digest)
             .arg(NEW_LINES_CHANNEL)
-            .arg(job.as_str());
+            .arg(job.as_str())
+            .arg(first);
         let size = lines
             .len()
             .div_ceil(ENTRIES_PER_BATCH)
@@ -1241,6 +1245,11 @@ impl Queue for RedisQueue {
         let mut have = number(&meta, "submitted");
         let sealed = number(&meta, "sealed") == 1;
         let stored_prefix = field(&meta, "prefix").unwrap_or("").to_owned();
+        // The digest of the job's first line: another input is told at its first line, not
+        // after as many lines as the job has (a generator that waits for its first record
+        // before it yields its second would wait for ever).
+        let stored_first = field(&meta, "first").map(str::to_owned);
+        let mut first = None;
         let before = have;
         let different = |why: String| QueueError::DifferentInput {
             job: job.to_string(),
@@ -1260,7 +1269,13 @@ impl Queue for RedisQueue {
             if line == crate::PAUSE {
                 if !batch.is_empty() {
                     have = self
-                        .add_lines(job, &keys, have, &hex_digest(&hasher), &batch)
+                        .add_lines(
+                            job,
+                            &keys,
+                            have,
+                            (&hex_digest(&hasher), first.as_deref().unwrap_or("")),
+                            &batch,
+                        )
                         .await?;
                     batch.clear();
                 }
@@ -1269,6 +1284,17 @@ impl Queue for RedisQueue {
             hasher.update(line.as_bytes());
             hasher.update(b"\n");
             count += 1;
+            if count == 1 {
+                let digest = hex_digest(&hasher);
+                if have > 0
+                    && stored_first
+                        .as_deref()
+                        .is_some_and(|stored| stored != digest)
+                {
+                    return Err(different("its first line is not this one".into()));
+                }
+                first = Some(digest);
+            }
             if count <= have {
                 if count == have {
                     if hex_digest(&hasher) != stored_prefix {
@@ -1289,14 +1315,26 @@ impl Queue for RedisQueue {
             batch.push(line);
             if batch.len() == SUBMIT_BATCH {
                 have = self
-                    .add_lines(job, &keys, have, &hex_digest(&hasher), &batch)
+                    .add_lines(
+                        job,
+                        &keys,
+                        have,
+                        (&hex_digest(&hasher), first.as_deref().unwrap_or("")),
+                        &batch,
+                    )
                     .await?;
                 batch.clear();
             }
         }
         if !batch.is_empty() {
             have = self
-                .add_lines(job, &keys, have, &hex_digest(&hasher), &batch)
+                .add_lines(
+                    job,
+                    &keys,
+                    have,
+                    (&hex_digest(&hasher), first.as_deref().unwrap_or("")),
+                    &batch,
+                )
                 .await?;
         }
         if count < have {

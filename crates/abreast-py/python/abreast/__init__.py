@@ -194,8 +194,9 @@ def fetch(
     ``ok`` False and ``error`` ``{"kind", "message"}``, never an exception.
 
     The GIL is released while the run works and waits. Breaking out of the loop, ``close()``,
-    or dropping the iterator stops the run and frees its threads (after the iterable's call
-    under way, if any: no thread of the run is left in it); Ctrl-C raises
+    or dropping the iterator stops the run and frees its threads; the iterable's call under way,
+    if any, is interrupted as ``generator.close()`` would (``GeneratorExit`` at its next Python
+    instruction) and waited for, so no thread of the run is left in it. Ctrl-C raises
     KeyboardInterrupt within a second and stops it too. If reading ``urls`` raises, or an item
     is not a str or bytes, the records of the URLs before it come first, then the exception is
     raised.

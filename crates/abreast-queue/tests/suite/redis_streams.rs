@@ -97,12 +97,16 @@ async fn submitting_again_adds_nothing_and_another_input_is_refused() {
 }
 
 /// Submits `input`, and gives how many of its lines had been read each time `verified` was
-/// called.
+/// called, and in all.
 async fn submit_telling(
     queue: &RedisQueue,
     job: &JobName,
     input: Vec<std::io::Result<String>>,
-) -> (Result<abreast_queue::Submitted, QueueError>, Vec<usize>) {
+) -> (
+    Result<abreast_queue::Submitted, QueueError>,
+    Vec<usize>,
+    usize,
+) {
     let read = AtomicUsize::new(0);
     let told_at = std::sync::Mutex::new(Vec::new());
     let tell = || told_at.lock().unwrap().push(read.load(Ordering::SeqCst));
@@ -112,7 +116,8 @@ async fn submit_telling(
         }
     });
     let outcome = queue.submit(job, &spec(60_000), &mut lines, &tell).await;
-    (outcome, told_at.into_inner().unwrap())
+    drop(lines);
+    (outcome, told_at.into_inner().unwrap(), read.into_inner())
 }
 
 /// A pause adds the lines read so far at once, and `verified` says when the job is known to
@@ -128,23 +133,34 @@ async fn a_pause_adds_what_was_read_and_verified_comes_once_the_job_is_this_inpu
     cut.push(Ok(abreast_queue::PAUSE.to_owned()));
     cut.extend(lines(6).into_iter().skip(5));
     cut.push(Err(std::io::Error::other("cut")));
-    let (outcome, told_at) = submit_telling(&queue, &job, cut).await;
+    let (outcome, told_at, _) = submit_telling(&queue, &job, cut).await;
     assert!(matches!(outcome, Err(QueueError::Input(_))), "{outcome:?}");
     assert_eq!(queue.job(&job).await.unwrap().unwrap().status.lines, 5);
     assert_eq!(told_at, [0], "a new job is this input's at once");
 
-    let (outcome, told_at) = submit_telling(&queue, &job, lines(8)).await;
+    // Another input is told at its first line, not after the 5 the job has: a generator that
+    // waits for its first record before it yields the next would wait for ever.
+    let mut other = lines(8);
+    other[0] = Ok("http://b.test/".into());
+    let (outcome, told_at, read) = submit_telling(&queue, &job, other).await;
+    assert!(
+        matches!(outcome, Err(QueueError::DifferentInput { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!((told_at.len(), read), (0, 1));
+
+    let (outcome, told_at, _) = submit_telling(&queue, &job, lines(8)).await;
     let done = outcome.unwrap();
     assert_eq!((done.lines, done.added), (8, 3));
     assert_eq!(told_at, [5], "after the 5 lines the job had");
 
-    let (outcome, told_at) = submit_telling(&queue, &job, lines(8)).await;
+    let (outcome, told_at, _) = submit_telling(&queue, &job, lines(8)).await;
     outcome.unwrap();
     assert_eq!(told_at, [8], "a finished job, once the input ended");
 
     let mut other = lines(8);
     other[2] = Ok("http://b.test/".into());
-    let (outcome, told_at) = submit_telling(&queue, &job, other).await;
+    let (outcome, told_at, _) = submit_telling(&queue, &job, other).await;
     assert!(
         matches!(outcome, Err(QueueError::DifferentInput { .. })),
         "{outcome:?}"
