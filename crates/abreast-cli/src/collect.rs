@@ -132,11 +132,12 @@ async fn submit_and_collect(
         lease: args.lease,
         max_deliveries: args.max_deliveries,
     };
+    let source = crate::submit::Source::open(args.input.as_deref())?;
     let Some(queue) = crate::broker::connect(url, "fetch", stop).await? else {
         return Ok(ExitCode::from(130));
     };
     let note = OutageNote::new("fetch");
-    let mut submission = crate::submit::start(url, job, &spec, args.input.clone())?;
+    let mut submission = crate::submit::start(url, job, &spec, source)?;
     let progress = tokio::select! {
         biased;
         () = stop.raised() => Progress::Stopped,

@@ -7,11 +7,11 @@
 //! The collector starts once the job is known to hold this input (`Queue::submit`'s
 //! `verified`), so a name taken by another input never has that input's records written here.
 //! If the broker goes away in the middle, the submission starts again from the input's first
-//! line (only what the job lacks is added): a file is read again, standard input from the copy
-//! kept of it (a [`Spool`]).
+//! line (only what the job lacks is added): a file is read again, standard input (or a pipe)
+//! from the copy kept of it (a [`Spool`]).
 
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use abreast_fetch::StopSignal;
 use abreast_queue::{BrokerUrl, JobName, JobSpec, Queue, QueueError, RedisQueue, Spool};
@@ -21,17 +21,42 @@ use crate::broker::OutageNote;
 /// The input's submission, on a thread of its own; `Submission::finish` gives its failure.
 pub type Submission = abreast_queue::Submission<anyhow::Error>;
 
-/// Starts submitting `input` (a file, or standard input for `None` or `-`) as `job`.
+/// Where the input's lines come from, opened before anything else is done, so that a missing
+/// file is said at once (not after the broker answers).
+pub enum Source {
+    /// A regular file: read again, from its start, by each attempt.
+    File(PathBuf),
+    /// Standard input, or a pipe named as the input (`<(producer)`, a FIFO, `/dev/stdin`):
+    /// read once, as it comes, and kept in a [`Spool`] for another attempt.
+    Stream(Box<dyn std::io::Read + Send>),
+}
+
+impl Source {
+    /// Opens `input` (`None` or `-`: standard input).
+    pub fn open(input: Option<&Path>) -> anyhow::Result<Source> {
+        let Some(path) = input.filter(|path| path.as_os_str() != "-") else {
+            return Ok(Source::Stream(Box::new(std::io::stdin())));
+        };
+        let file = crate::fetch::open_url_list(path)?;
+        if file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+            Ok(Source::File(path.to_owned()))
+        } else {
+            Ok(Source::Stream(Box::new(file)))
+        }
+    }
+}
+
+/// Starts submitting `source` as `job`.
 pub fn start(
     url: &BrokerUrl,
     job: &JobName,
     spec: &JobSpec,
-    input: Option<PathBuf>,
+    source: Source,
 ) -> anyhow::Result<Submission> {
     let (url, job, spec) = (url.clone(), job.clone(), spec.clone());
     let quit = StopSignal::new();
     let submission = Submission::start(quit.flag(), move |_, verified| {
-        crate::broker::runtime()?.block_on(submit(&url, &job, &spec, input, &quit, verified))
+        crate::broker::runtime()?.block_on(submit(&url, &job, &spec, source, &quit, verified))
     })?;
     Ok(submission)
 }
@@ -42,33 +67,33 @@ async fn submit(
     url: &BrokerUrl,
     job: &JobName,
     spec: &JobSpec,
-    input: Option<PathBuf>,
+    source: Source,
     quit: &StopSignal,
     verified: &(dyn Fn() + Sync),
 ) -> anyhow::Result<Option<u64>> {
     /// Where the lines come from.
     enum Input<I> {
         File(PathBuf),
-        Stdin(Spool<I>),
+        Stream(Spool<I>),
     }
     let Some(queue) = crate::broker::connect(url, "fetch", quit).await? else {
         return Ok(None);
     };
-    let mut input = match input.filter(|path| path.as_os_str() != "-") {
-        Some(path) => Input::File(path),
-        None => {
-            // The reading thread is left: it may wait in `read` until standard input ends, and
-            // it ends with the process.
-            let stdin = crate::collect::submitted_lines(BufReader::new(std::io::stdin()));
-            let (lines, _reader) = abreast_queue::paced(stdin, quit.flag())?;
-            Input::Stdin(Spool::new(lines, job)?)
+    let mut input = match source {
+        Source::File(path) => Input::File(path),
+        Source::Stream(stream) => {
+            // The reading thread is left: it may wait in `read` until the stream ends, and it
+            // ends with the process.
+            let lines = crate::collect::submitted_lines(BufReader::new(stream));
+            let (lines, _reader) = abreast_queue::paced(lines, quit.flag())?;
+            Input::Stream(Spool::new(lines, job)?)
         }
     };
     let mut note = OutageNote::new("fetch");
     let mut failures = 0;
     loop {
         let outcome = match &mut input {
-            Input::Stdin(spool) => {
+            Input::Stream(spool) => {
                 let mut lines = spool.lines()?;
                 submit_until(&queue, job, spec, &mut lines, verified, quit).await
             }

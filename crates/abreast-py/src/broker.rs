@@ -107,7 +107,11 @@ impl BrokerRun {
         user_agent: Option<String>,
         robots: &str,
     ) -> PyResult<Self> {
-        let value_error = |error: QueueError| PyValueError::new_err(error.to_string());
+        let value_error = |error: QueueError| {
+            let mut message = error.to_string();
+            crate::fetch::python_words(&mut message);
+            PyValueError::new_err(message)
+        };
         let url = BrokerUrl::parse(broker).map_err(value_error)?;
         let job = JobName::new(job).map_err(value_error)?;
         let seconds = |value: f64, name: &str| {
@@ -283,7 +287,11 @@ impl BrokerRun {
             Some(Ok(())) => Ok(true),
             Some(Err(error)) => match lock(&self.input_error).take() {
                 Some(raised) => Err(raised),
-                None => Err(FetchError::new_err(error.clone())),
+                None => {
+                    let mut message = error.clone();
+                    crate::fetch::python_words(&mut message);
+                    Err(FetchError::new_err(message))
+                }
             },
         }
     }
@@ -491,7 +499,9 @@ async fn submit(
             Err(QueueError::Input(_)) if quit.is_raised() || stop.is_raised() => break Ok(None),
             Err(error) if error.is_transient() => {
                 failures += 1;
-                eprintln!("abreast: {error}; submitting again with backoff");
+                if failures == 1 || failures.is_multiple_of(30) {
+                    eprintln!("abreast: {error}; submitting again with backoff");
+                }
                 tokio::select! {
                     biased;
                     () = quit.raised() => break Ok(None),

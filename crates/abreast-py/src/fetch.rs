@@ -415,7 +415,8 @@ impl FetchRun {
 /// that is the same setting here: the messages are made for `abreast fetch` (some by CLI
 /// workers of a broker job), and Python is told in its own words. Longest first, so a flag with
 /// its value goes before the flag alone.
-const PYTHON_WORDS: [(&str, &str); 10] = [
+const PYTHON_WORDS: [(&str, &str); 13] = [
+    ("--lease or --max-deliveries", "lease or max_deliveries"),
     ("--dns-server IP[:PORT]", "dns_servers=[\"IP[:PORT]\"]"),
     ("--mode async or hybrid", "mode=\"async\" or \"hybrid\""),
     ("--connect-timeout", "connect_timeout"),
@@ -425,19 +426,29 @@ const PYTHON_WORDS: [(&str, &str); 10] = [
     ("--dns-server", "dns_servers"),
     ("--insecure", "insecure=True"),
     ("--cacert", "cacert"),
+    ("--job name", "job name"),
+    ("in --broker", "in broker="),
     ("-H headers", "headers"),
 ];
 
 /// `record` with its error's message in Python's words ([`PYTHON_WORDS`]).
 pub(crate) fn in_python_words(mut record: Record) -> Record {
-    if let Some(error) = record.error.as_mut().filter(|e| e.message.contains('-')) {
-        for (flag, keyword) in PYTHON_WORDS {
-            if error.message.contains(flag) {
-                error.message = error.message.replace(flag, keyword);
-            }
-        }
+    if let Some(error) = record.error.as_mut() {
+        python_words(&mut error.message);
     }
     record
+}
+
+/// `message` (a record's, or an error's to raise) in Python's words ([`PYTHON_WORDS`]).
+pub(crate) fn python_words(message: &mut String) {
+    if !message.contains('-') {
+        return;
+    }
+    for (flag, keyword) in PYTHON_WORDS {
+        if message.contains(flag) {
+            *message = message.replace(flag, keyword);
+        }
+    }
 }
 
 const WORKER_PROGRAM: &str = "import importlib.machinery as m, importlib.util as u, sys; \

@@ -70,8 +70,10 @@ def test_a_job_collected_from_python_has_one_record_per_url(site, redis_url, wor
     assert set(plain[site.url("/page/5")]) == set(by_url[site.url("/page/5")])
     # Again: nothing added, nothing left to collect.
     assert list(abreast.fetch(urls, broker=redis_url, job="py-sync", per_host=4)) == []
-    with pytest.raises(abreast.FetchError, match="another input"):
+    with pytest.raises(abreast.FetchError, match="another input") as error:
         list(abreast.fetch(urls[:5], broker=redis_url, job="py-sync", per_host=4))
+    # In Python's words: the keyword argument, not the command line's flag.
+    assert "pick another job name" in str(error.value) and "--job" not in str(error.value)
 
 
 def test_a_byte_order_mark_before_the_first_url_is_dropped_as_in_a_local_run(site, redis_url, worker):

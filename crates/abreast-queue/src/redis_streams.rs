@@ -795,7 +795,11 @@ impl RedisQueue {
     }
 
     fn error(&self, job: &JobName, error: &redis::RedisError) -> QueueError {
-        if error.code() == Some("NOJOB") {
+        // NOJOB: a script's; UNBLOCKED: a blocking read whose stream was deleted under it.
+        let deleted = error.code() == Some("NOJOB")
+            || (error.code() == Some("UNBLOCKED")
+                && error.to_string().contains("no longer exists"));
+        if deleted {
             return QueueError::NoSuchJob {
                 job: job.to_string(),
             };
@@ -1418,10 +1422,13 @@ impl Queue for RedisQueue {
 
     async fn delete_job(&self, job: &JobName) -> Result<bool, QueueError> {
         let keys = Keys::of(job);
-        let (deleted, _): (u64, u64) = redis::pipe()
+        // Whether the job was there is told by its meta and its place in the job list, not by
+        // its collector's claim, which `abreast status --delete` itself takes first.
+        let (meta, _, listed): (u64, u64, u64) = redis::pipe()
             .atomic()
             .cmd("DEL")
             .arg(&keys.meta)
+            .cmd("DEL")
             .arg(&keys.lines)
             .arg(&keys.results)
             .arg(&keys.done)
@@ -1434,7 +1441,7 @@ impl Queue for RedisQueue {
             .query_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        Ok(deleted > 0)
+        Ok(meta + listed > 0)
     }
 
     async fn lease(&self, job: &JobName, worker: &str, max: usize) -> Result<Leased, QueueError> {

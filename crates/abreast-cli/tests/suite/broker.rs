@@ -429,30 +429,55 @@ fn a_restarted_broker_loses_nothing_of_a_job_read_from_standard_input() {
     assert_eq!(status(&redis, "stdin")["lines"], 40);
 }
 
-/// A producer that writes its lines slowly into `fetch - --broker` gets each line's record while
-/// it is still writing: the lines go to the broker as they come (not in full batches) and the
-/// records are collected while the input is submitted.
+/// A producer that writes its lines slowly into `fetch - --broker`, or into a pipe named as the
+/// input (a FIFO, as `<(producer)` gives), gets each line's record while it is still writing:
+/// the lines go to the broker as they come (not in full batches) and the records are collected
+/// while the input is submitted. A SIGTERM then ends the run at once, though the pipe is open.
 #[test]
 fn a_slow_producer_s_records_come_while_it_still_writes() {
     let redis = redis();
     let site = site(0);
     let dir = tempfile::tempdir().unwrap();
     let lines = urls(&site, 3);
-    let out = dir.path().join("out.jsonl");
     let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
-    let (mut collecting, mut input) = collector_of_stdin(&redis, dir.path(), "slow", &out);
-    for (n, line) in lines.iter().enumerate() {
-        writeln!(input, "{line}").unwrap();
-        input.flush().unwrap();
-        wait_for("the record of the line just written", || {
-            lines_in(&out) == n + 1
-        });
+    let fifo = dir.path().join("urls.fifo");
+    let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) on a NUL-terminated path in the test's own folder.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    for (job, through_fifo) in [("slow", false), ("slow-fifo", true)] {
+        let out = dir.path().join(format!("{job}.jsonl"));
+        let (mut collecting, mut input): (Running, Box<dyn Write>) = if through_fifo {
+            let mut command = collector(&redis, &fifo, job, &out, &[]);
+            let collecting = Running::start(&mut command, dir.path(), job);
+            // Opening the pipe waits for abreast to open it.
+            (collecting, Box::new(std::fs::File::create(&fifo).unwrap()))
+        } else {
+            let (collecting, input) = collector_of_stdin(&redis, dir.path(), job, &out);
+            (collecting, Box::new(input))
+        };
+        for (n, line) in lines.iter().enumerate() {
+            writeln!(input, "{line}").unwrap();
+            input.flush().unwrap();
+            wait_for("the record of the line just written", || {
+                lines_in(&out) == n + 1
+            });
+        }
+        assert_eq!(status(&redis, job)["sealed"], false, "the input is open");
+        if through_fifo {
+            collecting.signal(libc::SIGTERM);
+            assert_eq!(
+                collecting.wait().code(),
+                Some(130),
+                "{}",
+                collecting.stderr()
+            );
+            continue;
+        }
+        drop(input);
+        assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
+        assert_one_record_per_line(&out, &lines);
+        assert_eq!(status(&redis, job)["sealed"], true);
     }
-    assert_eq!(status(&redis, "slow")["sealed"], false, "the input is open");
-    drop(input);
-    assert_eq!(collecting.wait().code(), Some(0), "{}", collecting.stderr());
-    assert_one_record_per_line(&out, &lines);
-    assert_eq!(status(&redis, "slow")["sealed"], true);
 }
 
 #[test]
@@ -691,7 +716,19 @@ fn a_job_deleted_while_its_lines_wait_for_a_permit_frees_its_worker() {
         ]),
         0,
     );
-    collecting.kill();
+    // The collector says its job was deleted, in words, not in the broker's.
+    collecting.wait();
+    let said = collecting.stderr();
+    assert!(
+        said.contains("deleted") && !said.contains("UNBLOCKED"),
+        "{said}"
+    );
+    // A job that is not there is not "deleted".
+    let (_, stderr) = run_expecting(
+        abreast().args(["status", "--broker", &redis.url(), "--delete", "deleted"]),
+        1,
+    );
+    assert!(stderr.contains("there is no job deleted"), "{stderr}");
     // The worker lets the lines go at its next renewal of their lease (a third of it).
     wait_for("the worker to let the deleted job's lines go", || {
         held() == Some(0)
