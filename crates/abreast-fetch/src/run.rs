@@ -255,6 +255,12 @@ impl Records {
                 self.end();
                 continue;
             }
+            if self.grace_deadline.is_some() && self.nothing_in_flight() {
+                // Stopped with every URL taken answered: no grace to wait (the input may be a
+                // pipe that has nothing more to say for a long while).
+                self.end();
+                continue;
+            }
             // Wake at least every 100 ms to see a stop request.
             let mut wait = deadline
                 .saturating_duration_since(now)
@@ -372,6 +378,14 @@ impl Records {
         self.next_sequence += 1;
         self.summary.count(&record);
         Next::Record(record)
+    }
+
+    /// True when every URL taken has had its record handed out: none is under way. (A URL
+    /// taken as the intake closed is not started, and is counted as abandoned.)
+    fn nothing_in_flight(&self) -> bool {
+        self.reorder.is_empty()
+            && self.receiver.as_ref().is_none_or(flume::Receiver::is_empty)
+            && self.intake.taken.load(Ordering::SeqCst) <= self.summary.records
     }
 
     /// No more records: the channel is dropped, so tasks still in flight stop sending.

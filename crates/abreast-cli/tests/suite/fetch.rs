@@ -345,6 +345,45 @@ fn a_sigterm_to_the_process_group_drains_as_ctrl_c_does() {
     assert_eq!(output.lines().count(), 5, "the stalled URLs have no record");
 }
 
+/// Stopped with nothing in flight, a run ends at once, though its input (a pipe) is still open
+/// and its grace is ten minutes: there is nothing to give the grace to.
+#[test]
+fn a_stop_with_nothing_in_flight_ends_at_once_in_every_mode() {
+    let site = site();
+    for mode in ["hybrid", "threads", "async", "processes"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_abreast"))
+            .args(["fetch", "-", "--mode", mode, "--grace", "600s"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        writeln!(input, "{}/page/1", site.base_url()).unwrap();
+        input.flush().unwrap();
+        let mut record = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut record)
+            .unwrap();
+        assert!(record.contains("/page/1"), "{mode}: {record}");
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{mode}: the run waited its grace with nothing in flight"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        assert_eq!(status.code(), Some(130), "{mode}");
+        drop(input);
+    }
+}
+
 #[test]
 fn second_ctrl_c_exits_at_once() {
     // A grace period of ten minutes: only the second Ctrl-C ends the run within one.
