@@ -270,6 +270,10 @@ struct Worker {
     jobs: Vec<JobName>,
     /// Jobs whose settings this worker cannot read (a newer abreast's): skipped while listed.
     unreadable: HashSet<JobName>,
+    /// Jobs whose last lease brought nothing (finished, or waiting for their producer): when
+    /// each is looked at again, and how many looks in a row found nothing. An announcement of
+    /// new lines in one clears it.
+    quiet: HashMap<JobName, (Instant, u32)>,
     next_job: usize,
     completed: u64,
     note: OutageNote,
@@ -307,6 +311,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
         runs: HashMap::new(),
         jobs: Vec::new(),
         unreadable: HashSet::new(),
+        quiet: HashMap::new(),
         next_job: 0,
         completed: 0,
         note: OutageNote::new("worker"),
@@ -380,8 +385,10 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
             // The job list is read again on the next tick only for a job the worker does not
             // know yet; the announcements waiting come to the same.
             let mut new_job = !worker.jobs.contains(job);
+            worker.quiet.remove(job);
             while let Ok(job) = announced.try_recv() {
                 new_job |= !worker.jobs.contains(&job);
+                worker.quiet.remove(&job);
             }
             if new_job {
                 next_jobs = now;
@@ -409,6 +416,7 @@ async fn serve(args: &WorkerArgs, stop: &StopSignal) -> anyhow::Result<ExitCode>
                             lease_failures = 0;
                         }
                         worker.unreadable.retain(|job| jobs.contains(job));
+                        worker.quiet.retain(|job, _| jobs.contains(job));
                         worker.jobs = jobs;
                     }
                     Err(error) => worker.note.report(&error),
@@ -498,6 +506,10 @@ async fn watch_new_lines(queue: RedisQueue, announce: mpsc::UnboundedSender<JobN
 /// came), extensions, and leases when there is room.
 const TICK: Duration = Duration::from_millis(20);
 
+/// How often a job whose leases keep bringing nothing is looked at, at least: a lease that ran
+/// out (its worker died) is taken over within it; new lines announced are leased at once.
+const QUIET_LOOK: Duration = Duration::from_secs(1);
+
 /// How long the watch waits before it subscribes again after its connection was lost.
 const WATCH_RETRY: Duration = Duration::from_secs(2);
 /// How long it waits after the broker refused the subscription.
@@ -555,12 +567,17 @@ impl Worker {
         }
     }
 
-    /// Leases lines of the next job that has some; how many it got.
+    /// Leases lines of the next job that has some; how many it got. A job whose leases keep
+    /// bringing nothing is looked at less often, down to once a [`QUIET_LOOK`]: a broker that
+    /// keeps many finished jobs costs an idle worker a call per job and second, not per tick.
     async fn lease_some(&mut self) -> Result<usize, QueueError> {
+        let now = Instant::now();
         for _ in 0..self.jobs.len() {
             let job = self.jobs[self.next_job % self.jobs.len()].clone();
             self.next_job = self.next_job.wrapping_add(1);
-            if self.unreadable.contains(&job) {
+            if self.unreadable.contains(&job)
+                || self.quiet.get(&job).is_some_and(|(next, _)| *next > now)
+            {
                 continue;
             }
             let fresh = match self.runs.get(&job) {
@@ -584,8 +601,12 @@ impl Worker {
                 );
             }
             if leased.leases.is_empty() {
+                let misses = self.quiet.get(&job).map_or(0, |(_, misses)| *misses) + 1;
+                let wait = (TICK * 2u32.saturating_pow(misses.min(8))).min(QUIET_LOOK);
+                self.quiet.insert(job, (now + wait, misses));
                 continue;
             }
+            self.quiet.remove(&job);
             // A job's fetch starts once it has lines for this worker: a broker full of finished
             // jobs costs an idle worker no thread.
             if fresh && !self.open_run(&job).await? {
