@@ -273,6 +273,14 @@ async fn collect_claimed(
     writer.flush().context("could not write the output")?;
     let mut summary = collector.summary;
     summary.interrupted = interrupted;
+    if interrupted {
+        // The job's lines submitted that have no record in the output yet: they stay on the
+        // broker for `--resume` (one quick look; a broker out of reach leaves the count out).
+        let look = tokio::time::timeout(Duration::from_secs(2), queue.job(job)).await;
+        if let Ok(Ok(Some(info))) = look {
+            summary.abandoned = info.status.lines.saturating_sub(info.status.collected);
+        }
+    }
     summary.finish(collector.started.elapsed());
     eprintln!("abreast fetch: {summary}");
     Ok(if interrupted {
