@@ -392,7 +392,8 @@ fn classify(error: &ureq::Error) -> ErrorInfo {
                 format!(
                     "the request's URL (or a redirect's target) is longer than the threads and \
                      processes modes send ({} KiB beside the -H headers): shorten it, or use \
-                     --mode async or hybrid",
+                     --mode async or hybrid (for a broker job, on its workers: abreast worker \
+                     --mode async)",
                     OUTPUT_BUFFER / 1024
                 ),
             );
