@@ -1,10 +1,12 @@
-"""Shared fixtures: a test site per module, the abreast CLI binary, and a free closed port."""
+"""Shared fixtures: a test site per module, the abreast CLI binary, a free closed port, and a
+crawler's generator that waits for its records."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,30 @@ def refused_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def waiting_crawler():
+    """Makes a crawler's generator over `urls`: it yields each, then waits (up to 60 s) until the
+    caller has put it in `got`, as a crawler waits for a page's links. With it comes its state:
+    whether it waited that long ("waited_out") and whether it was closed."""
+
+    def make(urls, got):
+        state = {"waited_out": False, "closed": False}
+
+        def crawl():
+            try:
+                for url in urls:
+                    yield url
+                    deadline = time.monotonic() + 60
+                    while url not in got:
+                        if time.monotonic() > deadline:
+                            state["waited_out"] = True
+                            return
+                        time.sleep(0.01)
+            finally:
+                state["closed"] = True
+
+        return crawl(), state
+
+    return make

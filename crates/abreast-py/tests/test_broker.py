@@ -117,37 +117,23 @@ def test_a_crawler_s_generator_gets_each_record_before_it_yields_the_next_url(si
 
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_breaking_out_while_a_crawler_s_generator_waits_for_a_record_interrupts_it(
-    site, redis_url, worker, asynchronous
+    site, redis_url, worker, asynchronous, waiting_crawler
 ):
     # As in a local run: the break ends the generator's wait, and the event loop goes on.
     got = set()
-    state = {"waited_out": False, "closed": False}
+    crawl, state = waiting_crawler([site.url("/page/95"), site.url("/no/such/page"), site.url("/page/96")], got)
     job = f"py-crawl-break-{asynchronous}"
-
-    def crawl():
-        try:
-            for url in [site.url("/page/95"), site.url("/no/such/page"), site.url("/page/96")]:
-                yield url
-                deadline = time.monotonic() + 60
-                while url not in got:
-                    if time.monotonic() > deadline:
-                        state["waited_out"] = True
-                        return
-                    time.sleep(0.01)
-        finally:
-            state["closed"] = True
-
     if asynchronous:
 
         async def main():
-            async for record in abreast.afetch(crawl(), broker=redis_url, job=job):
+            async for record in abreast.afetch(crawl, broker=redis_url, job=job):
                 if not record["ok"]:
                     break
                 got.add(record["url"])
 
         asyncio.run(main())
     else:
-        for record in abreast.fetch(crawl(), broker=redis_url, job=job):
+        for record in abreast.fetch(crawl, broker=redis_url, job=job):
             if not record["ok"]:
                 break
             got.add(record["url"])

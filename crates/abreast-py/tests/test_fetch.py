@@ -280,29 +280,17 @@ def test_close_while_the_generator_waits_ends_with_its_call_and_frees_everything
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
 @pytest.mark.parametrize("mode", ["hybrid", "threads", "async", "processes"])
-def test_breaking_out_while_a_crawler_s_generator_waits_for_a_record_interrupts_it(site, mode):
+def test_breaking_out_while_a_crawler_s_generator_waits_for_a_record_interrupts_it(
+    site, mode, waiting_crawler
+):
     # The generator waits for the record of the URL it gave (a crawler), and the loop stops on
     # a failed one: the break ends the generator's wait (GeneratorExit where it is), not the
     # other way round.
     list(abreast.fetch(site.page_urls(5), mode=mode))  # warm: the first run starts shared state
     baseline = thread_count()
     got = set()
-    state = {"waited_out": False, "closed": False}
-
-    def crawl():
-        try:
-            for url in [site.page_url(1), site.url("/no/such/page"), site.page_url(2)]:
-                yield url
-                deadline = time.monotonic() + HANG
-                while url not in got:
-                    if time.monotonic() > deadline:
-                        state["waited_out"] = True
-                        return
-                    time.sleep(0.01)
-        finally:
-            state["closed"] = True
-
-    for record in abreast.fetch(crawl(), mode=mode):
+    crawl, state = waiting_crawler([site.page_url(1), site.url("/no/such/page"), site.page_url(2)], got)
+    for record in abreast.fetch(crawl, mode=mode):
         if not record["ok"]:
             break
         got.add(record["url"])

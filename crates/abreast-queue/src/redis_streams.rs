@@ -855,6 +855,27 @@ impl RedisQueue {
         Ok(now as u64)
     }
 
+    /// Adds `batch`, if it holds any line, after the job's `have` lines (the input's digests so
+    /// far: of all its lines read, and of its first), and empties it; the job's lines now.
+    async fn add_batch(
+        &self,
+        job: &JobName,
+        keys: &Keys,
+        have: u64,
+        (hasher, first): (&Xxh3, Option<&str>),
+        batch: &mut Vec<String>,
+    ) -> Result<u64, QueueError> {
+        if batch.is_empty() {
+            return Ok(have);
+        }
+        let digests = (hex_digest(hasher), first.unwrap_or(""));
+        let have = self
+            .add_lines(job, keys, have, (&digests.0, digests.1), batch)
+            .await?;
+        batch.clear();
+        Ok(have)
+    }
+
     /// [`Queue::complete_many`] for at most [`RESULTS_PER_ENTRY`] leases: one script, one
     /// entry of results.
     async fn complete_entry(
@@ -1271,18 +1292,9 @@ impl Queue for RedisQueue {
         for line in lines {
             let line = line.map_err(QueueError::Input)?;
             if line == crate::PAUSE {
-                if !batch.is_empty() {
-                    have = self
-                        .add_lines(
-                            job,
-                            &keys,
-                            have,
-                            (&hex_digest(&hasher), first.as_deref().unwrap_or("")),
-                            &batch,
-                        )
-                        .await?;
-                    batch.clear();
-                }
+                have = self
+                    .add_batch(job, &keys, have, (&hasher, first.as_deref()), &mut batch)
+                    .await?;
                 continue;
             }
             hasher.update(line.as_bytes());
@@ -1319,28 +1331,13 @@ impl Queue for RedisQueue {
             batch.push(line);
             if batch.len() == SUBMIT_BATCH {
                 have = self
-                    .add_lines(
-                        job,
-                        &keys,
-                        have,
-                        (&hex_digest(&hasher), first.as_deref().unwrap_or("")),
-                        &batch,
-                    )
+                    .add_batch(job, &keys, have, (&hasher, first.as_deref()), &mut batch)
                     .await?;
-                batch.clear();
             }
         }
-        if !batch.is_empty() {
-            have = self
-                .add_lines(
-                    job,
-                    &keys,
-                    have,
-                    (&hex_digest(&hasher), first.as_deref().unwrap_or("")),
-                    &batch,
-                )
-                .await?;
-        }
+        have = self
+            .add_batch(job, &keys, have, (&hasher, first.as_deref()), &mut batch)
+            .await?;
         if count < have {
             return Err(different(format!(
                 "it has {have} lines and this input has {count}"
