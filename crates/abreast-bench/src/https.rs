@@ -21,7 +21,7 @@
 //! host's CPU per page plus that row's is the least a page across the hosts can cost.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abreast_fetch::{Extraction, FetchConfig, Mode};
 use abreast_site::{Latency, RunningSite, SiteConfig};
@@ -121,11 +121,19 @@ fn open_web(ca_pem: &str, dns: SocketAddr) -> anyhow::Result<FetchConfig> {
 
 /// `row` with what the site counted since `before` in its note, if it ran (`runs` times).
 fn counted(row: Row, before: Counts, site: &RunningSite, runs: u64, hosts: u64) -> Row {
-    if row.wall.is_some() {
-        with_note(row, before.note(Counts::of(site), runs, hosts))
-    } else {
-        row
+    if row.wall.is_none() {
+        return row;
     }
+    // Every run opens at least one connection to each host. The site counts a handshake when
+    // its task gets to the connection, which on a busy machine can be a moment after the
+    // client closed it: the counts are read once they hold that many (or after 5 s).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut after = Counts::of(site);
+    while after.handshakes < before.handshakes + runs * hosts && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        after = Counts::of(site);
+    }
+    with_note(row, before.note(after, runs, hosts))
 }
 
 /// The Python case's row (none without the Python rows), with the site's counts in its note
@@ -206,7 +214,7 @@ fn part(
                             sizes.threads_given(),
                         )
                     })?;
-                with_note(row, before.note(Counts::of(site), every_run, host_count))
+                counted(row, before, site, every_run, host_count)
             }
         };
         rows.push(row);
