@@ -446,12 +446,15 @@ impl Collector<'_> {
             if stop.is_raised() {
                 return Ok(true);
             }
-            // Done once every line is collected: known here once the submission has ended (the
-            // job's last records may have come before its end), else at the next look at it.
-            if let Progress::Done { lines } = self.submission.progress()
-                && collected >= lines
-            {
-                return Ok(false);
+            match self.submission.progress() {
+                // Done once every line is collected: known here once the submission has ended
+                // (the job's last records may have come before its end), else at the next look
+                // at the job.
+                Progress::Done { lines } if collected >= lines => return Ok(false),
+                // A submission that failed ends the collection at once; its cause is the run's
+                // error (`Submission::finish`).
+                Progress::Failed | Progress::Stopped => return Ok(true),
+                Progress::Started | Progress::Verified | Progress::Done { .. } => {}
             }
             if last_check.elapsed() >= Duration::from_secs(1) {
                 last_check = Instant::now();
@@ -475,12 +478,6 @@ impl Collector<'_> {
                 };
                 if info.status.is_finished() {
                     return Ok(false);
-                }
-                match self.submission.progress() {
-                    // Its cause is the run's error (`Submission::finish`).
-                    Progress::Failed => return Ok(true),
-                    Progress::Stopped => return Ok(true),
-                    Progress::Started | Progress::Verified | Progress::Done { .. } => {}
                 }
                 if last_progress.elapsed() >= NO_WORKER_NOTE && !noted_idle {
                     let live = retry(&mut self.note, Some(stop), || queue.workers())

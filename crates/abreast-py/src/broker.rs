@@ -549,6 +549,11 @@ async fn collect_claimed(
         if stop.is_raised() {
             return Ok(());
         }
+        // A submission that failed ends the collection at once; its cause is the run's error
+        // (`Submission::finish`).
+        if matches!(submission.progress(), Progress::Failed | Progress::Stopped) {
+            return Ok(());
+        }
         // The submission's end may make the job finished (its last records came before it):
         // look at once, not a second later.
         if !submitted && matches!(submission.progress(), Progress::Done { .. }) {
@@ -565,10 +570,6 @@ async fn collect_claimed(
                 Some(None) => return Err(format!("job {job} was deleted while it was collected")),
                 Some(Some(info)) if info.status.is_finished() => return Ok(()),
                 Some(Some(_)) => {}
-            }
-            // Its cause is the run's error (`Submission::finish`).
-            if matches!(submission.progress(), Progress::Failed | Progress::Stopped) {
-                return Ok(());
             }
         }
         let Some(batch) = retry(stop, || {
