@@ -165,7 +165,7 @@ pub async fn connect(
             Err(error) if error.is_transient() => {
                 note.report(&error);
                 failures += 1;
-                if sleep_unless_stopped(backoff(failures), stop).await {
+                if stop.sleep(backoff(failures)).await {
                     return Ok(None);
                 }
             }
@@ -207,22 +207,13 @@ where
                 failures += 1;
                 let wait = backoff(failures);
                 match stop {
-                    Some(stop) if sleep_unless_stopped(wait, stop).await => return Ok(None),
+                    Some(stop) if stop.sleep(wait).await => return Ok(None),
                     Some(_) => {}
                     None => tokio::time::sleep(wait).await,
                 }
             }
             Err(error) => return Err(error),
         }
-    }
-}
-
-/// Sleeps `wait`, waking early if `stop` is raised: true if it was.
-pub async fn sleep_unless_stopped(wait: Duration, stop: &StopSignal) -> bool {
-    tokio::select! {
-        biased;
-        () = stop.raised() => true,
-        () = tokio::time::sleep(wait) => false,
     }
 }
 

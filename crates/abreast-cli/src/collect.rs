@@ -19,13 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use abreast_fetch::{ErrorInfo, ErrorKind, Format, Record, RecordWriter, StopSignal, Summary};
-use abreast_queue::{BrokerUrl, JobName, JobSpec, JobStatus, Queue, RedisQueue};
+use abreast_queue::{BrokerUrl, JobName, JobSpec, JobStatus, Progress, Queue, RedisQueue};
 use anyhow::{Context as _, bail};
 
 use crate::broker::{JobSettings, OutageNote, retry};
 use crate::fetch::FetchArgs;
-use abreast_queue::Progress;
-
 use crate::submit::Submission;
 
 /// Results read per batch at most (16 of the broker's entries of up to 256 results: about
@@ -189,7 +187,7 @@ async fn claim_and_collect(
                     );
                     waiting_said = true;
                 }
-                if crate::broker::sleep_unless_stopped(Duration::from_millis(500), stop).await {
+                if stop.sleep(Duration::from_millis(500)).await {
                     return Ok(ExitCode::from(130));
                 }
             }
@@ -603,9 +601,7 @@ impl Collector<'_> {
             collected = acked.unwrap_or(collected);
             // A small batch means the results trickle in: let more gather before the next
             // read, so that the reads, announcements and acks are paid per batch, not per line.
-            if fresh.len() < BATCH / 4
-                && crate::broker::sleep_unless_stopped(COLLECT_LINGER, stop).await
-            {
+            if fresh.len() < BATCH / 4 && stop.sleep(COLLECT_LINGER).await {
                 return Ok(true);
             }
         }

@@ -55,7 +55,7 @@ pub fn start(
 ) -> anyhow::Result<Submission> {
     let (url, job, spec) = (url.clone(), job.clone(), spec.clone());
     let quit = StopSignal::new();
-    let submission = Submission::start(quit.flag(), move |_, verified| {
+    let submission = Submission::start(quit.flag(), move |verified| {
         crate::broker::runtime()?.block_on(submit(&url, &job, &spec, source, &quit, verified))
     })?;
     Ok(submission)
@@ -119,8 +119,7 @@ async fn submit(
             Some(Err(error)) if error.is_transient() => {
                 note.report(&error);
                 failures += 1;
-                if crate::broker::sleep_unless_stopped(crate::broker::backoff(failures), quit).await
-                {
+                if quit.sleep(crate::broker::backoff(failures)).await {
                     return Ok(None);
                 }
             }

@@ -261,4 +261,14 @@ impl StopSignal {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+
+    /// Sleeps `wait`, waking early once raised (as [`raised`](Self::raised) sees it): true if
+    /// it was.
+    pub async fn sleep(&self, wait: std::time::Duration) -> bool {
+        tokio::select! {
+            biased;
+            () = self.raised() => true,
+            () = tokio::time::sleep(wait) => false,
+        }
+    }
 }

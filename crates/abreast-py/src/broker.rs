@@ -382,10 +382,8 @@ where
                 if failures == 1 || failures.is_multiple_of(30) {
                     eprintln!("abreast: {error}; retrying with backoff");
                 }
-                tokio::select! {
-                    biased;
-                    () = stop.raised() => return Ok(None),
-                    () = tokio::time::sleep(backoff(failures)) => {}
+                if stop.sleep(backoff(failures)).await {
+                    return Ok(None);
                 }
             }
             Err(error) => return Err(error.to_string()),
@@ -419,7 +417,7 @@ async fn collect(
     let mut submission = {
         let (url, job, spec, stop) = (url.clone(), job.clone(), spec.clone(), stop.clone());
         let quit = StopSignal::new();
-        Submission::start(quit.flag(), move |_, verified| {
+        Submission::start(quit.flag(), move |verified| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -502,10 +500,8 @@ async fn submit(
                 if failures == 1 || failures.is_multiple_of(30) {
                     eprintln!("abreast: {error}; submitting again with backoff");
                 }
-                tokio::select! {
-                    biased;
-                    () = quit.raised() => break Ok(None),
-                    () = tokio::time::sleep(backoff(failures)) => {}
+                if quit.sleep(backoff(failures)).await {
+                    break Ok(None);
                 }
             }
             Err(error) => break Err(error.to_string()),

@@ -5,9 +5,9 @@
 //! a batch per GIL acquisition from a list, tuple, range, set or dict, which cannot block, and
 //! one at a time from anything else (a generator, a file, a queue's iterator), so each URL goes
 //! into the run as soon as the iterable gives it. Records are awaited with the GIL released, a
-//! short wait at a time so that Ctrl-C is seen within a second ([`FetchRun::__next__`]); `afetch` waits on an
-//! executor thread ([`FetchRun::wait`]) and converts one record per step on the event loop
-//! ([`FetchRun::pop`]), so the loop never holds the GIL for more than one record.
+//! short wait at a time so that Ctrl-C is seen within a second ([`FetchRun::__next__`]);
+//! `afetch` waits on an executor thread ([`FetchRun::wait`]) and converts one record per step on
+//! the event loop ([`FetchRun::pop`]), so the loop never holds the GIL for more than one record.
 //!
 //! Locks: `records` is only ever locked with the GIL released (its holder may wait for records
 //! for up to [`WAIT`], and the input thread needs the GIL meanwhile); the other locks are held
@@ -100,14 +100,9 @@ impl InputGone {
     pub(crate) fn interrupt(&self, _py: Python<'_>) {
         let thread = self.0.calling.load(Ordering::SeqCst);
         if thread != 0 {
-            // SAFETY: the GIL is held (`_py`); the id is that of a thread inside a call into
-            // Python, whose state exists until the call returns, which needs the GIL.
-            unsafe {
-                pyo3::ffi::PyThreadState_SetAsyncExc(
-                    thread as std::os::raw::c_long,
-                    pyo3::ffi::PyExc_GeneratorExit,
-                );
-            }
+            // SAFETY: the id is that of a thread inside a call into Python, whose state exists
+            // until the call returns, which needs the GIL (held: `_py`).
+            unsafe { set_async_exception(thread, pyo3::ffi::PyExc_GeneratorExit) };
         }
     }
 
@@ -133,6 +128,16 @@ impl InputGone {
             }
         }
     }
+}
+
+/// Sets the exception that Python raises in `thread` (a `PyThread_get_thread_ident`) at its
+/// next instruction, or clears it (`exception` null).
+///
+/// # Safety
+/// The GIL is held, and `thread`'s state exists (its thread is in Python, or is this one).
+unsafe fn set_async_exception(thread: u64, exception: *mut pyo3::ffi::PyObject) {
+    // SAFETY: as the caller promised; the exception, if any, is a live type object.
+    unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as std::os::raw::c_long, exception) };
 }
 
 impl PyUrls {
@@ -193,13 +198,8 @@ impl PyUrls {
                 if self.stop.is_raised() {
                     // An interruption that came as the call returned is dropped, not left to
                     // go off in whatever Python this thread runs next.
-                    // SAFETY: the GIL is held; this thread's own id.
-                    unsafe {
-                        pyo3::ffi::PyThreadState_SetAsyncExc(
-                            thread as std::os::raw::c_long,
-                            std::ptr::null_mut(),
-                        );
-                    }
+                    // SAFETY: this thread's own id, the GIL held (in `Python::attach`).
+                    unsafe { set_async_exception(thread, std::ptr::null_mut()) };
                 }
                 let item = match next {
                     None => return Ok(false),
@@ -409,8 +409,6 @@ impl FetchRun {
     }
 }
 
-/// The program a worker process of `mode="processes"` runs: it loads this extension module by
-/// its path, with no other import, and calls [`serve_as_worker`].
 /// The command line's options as a record's message names them, each with the keyword argument
 /// that is the same setting here: the messages are made for `abreast fetch` (some by CLI
 /// workers of a broker job), and Python is told in its own words. Longest first, so a flag with
@@ -451,6 +449,8 @@ pub(crate) fn python_words(message: &mut String) {
     }
 }
 
+/// The program a worker process of `mode="processes"` runs: it loads this extension module by
+/// its path, with no other import, and calls [`serve_as_worker`].
 const WORKER_PROGRAM: &str = "import importlib.machinery as m, importlib.util as u, sys; \
     loader = m.ExtensionFileLoader('abreast._abreast', sys.argv[1]); \
     module = u.module_from_spec(u.spec_from_loader(loader.name, loader)); \

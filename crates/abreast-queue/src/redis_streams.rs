@@ -815,29 +815,33 @@ impl RedisQueue {
             .map_err(|e| self.error(job, &e))
     }
 
-    async fn add_lines(
+    /// Adds `batch`, if it holds any line, after the job's `have` lines (the input's digests so
+    /// far: of all its lines read, and of its first), and empties it; the job's lines now.
+    async fn add_batch(
         &self,
         job: &JobName,
         keys: &Keys,
         have: u64,
-        digests: (&str, &str),
-        lines: &[String],
+        (hasher, first): (&Xxh3, Option<&str>),
+        batch: &mut Vec<String>,
     ) -> Result<u64, QueueError> {
-        let (digest, first) = digests;
+        if batch.is_empty() {
+            return Ok(have);
+        }
         let mut invocation = self.scripts.add_lines.prepare_invoke();
         invocation
             .key(&keys.meta)
             .key(&keys.lines)
             .arg(have)
-            .arg(digest)
+            .arg(hex_digest(hasher))
             .arg(NEW_LINES_CHANNEL)
             .arg(job.as_str())
-            .arg(first);
-        let size = lines
+            .arg(first.unwrap_or(""));
+        let size = batch
             .len()
             .div_ceil(ENTRIES_PER_BATCH)
             .clamp(1, self.per_entry);
-        for entry in lines.chunks(size) {
+        for entry in batch.chunks(size) {
             invocation
                 .arg(entry.len())
                 .arg(comma_list(entry.iter().map(String::len)))
@@ -852,28 +856,8 @@ impl RedisQueue {
                 job: job.to_string(),
             });
         }
-        Ok(now as u64)
-    }
-
-    /// Adds `batch`, if it holds any line, after the job's `have` lines (the input's digests so
-    /// far: of all its lines read, and of its first), and empties it; the job's lines now.
-    async fn add_batch(
-        &self,
-        job: &JobName,
-        keys: &Keys,
-        have: u64,
-        (hasher, first): (&Xxh3, Option<&str>),
-        batch: &mut Vec<String>,
-    ) -> Result<u64, QueueError> {
-        if batch.is_empty() {
-            return Ok(have);
-        }
-        let digests = (hex_digest(hasher), first.unwrap_or(""));
-        let have = self
-            .add_lines(job, keys, have, (&digests.0, digests.1), batch)
-            .await?;
         batch.clear();
-        Ok(have)
+        Ok(now as u64)
     }
 
     /// [`Queue::complete_many`] for at most [`RESULTS_PER_ENTRY`] leases: one script, one

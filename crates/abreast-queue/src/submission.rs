@@ -42,18 +42,18 @@ impl<E> std::fmt::Debug for Submission<E> {
 }
 
 impl<E: Send + 'static> Submission<E> {
-    /// Runs `submit` on a thread named `abreast-submit`. It is given `quit` (set once this side
-    /// is done with it: it should stop soon, leaving the job unsealed) and the `verified` to
-    /// pass to [`crate::Queue::submit`]; it returns the job's lines once all are on it, `None`
-    /// if it stopped, or its failure.
+    /// Runs `submit` on a thread named `abreast-submit`, with the `verified` to pass to
+    /// [`crate::Queue::submit`]; it returns the job's lines once all are on it, `None` if it
+    /// stopped, or its failure. `quit` is set once this side is done with it (the flag of the
+    /// stop `submit` looks at): it should stop soon, leaving the job unsealed.
     pub fn start<F>(quit: Arc<AtomicBool>, submit: F) -> std::io::Result<Submission<E>>
     where
-        F: FnOnce(&Arc<AtomicBool>, &(dyn Fn() + Sync)) -> Result<Option<u64>, E> + Send + 'static,
+        F: FnOnce(&(dyn Fn() + Sync)) -> Result<Option<u64>, E> + Send + 'static,
     {
         let (tell, progress) = watch::channel(Progress::Started);
         let failure = Arc::new(Mutex::new(None));
         let thread = {
-            let (failure, quit) = (Arc::clone(&failure), Arc::clone(&quit));
+            let failure = Arc::clone(&failure);
             std::thread::Builder::new()
                 .name("abreast-submit".into())
                 .spawn(move || {
@@ -64,7 +64,7 @@ impl<E: Send + 'static> Submission<E> {
                             first
                         });
                     };
-                    let end = match submit(&quit, &verified) {
+                    let end = match submit(&verified) {
                         Ok(Some(lines)) => Progress::Done { lines },
                         Ok(None) => Progress::Stopped,
                         Err(error) => {
