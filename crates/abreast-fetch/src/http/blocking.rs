@@ -140,7 +140,8 @@ impl BlockingClient {
                 0
             })
             // `-H Authorization` stays on a redirect to the same host and scheme, as reqwest
-            // keeps it (ureq drops it by default). ureq drops a `-H Cookie` on every redirect.
+            // keeps it (ureq drops it by default). ureq drops a `-H Cookie` on every redirect,
+            // so with one the client stops at redirects and the run follows them.
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
             // Keep every connection a run can have open to a host, so none is closed only for
             // want of an idle slot (ureq keeps 3 per host by default).

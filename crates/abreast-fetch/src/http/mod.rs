@@ -252,9 +252,15 @@ impl HttpSettings {
 
     /// Whether the HTTP library follows redirects by itself. Not with `--robots obey`: each
     /// hop's target is then checked against its host's robots.txt before it is requested, so
-    /// the client stops at every redirect and the run follows it ([`Hops`]).
+    /// the client stops at every redirect and the run follows it ([`Hops`]). Nor with a
+    /// `-H Cookie`, which ureq drops on every redirect: the run follows them, and the cookie
+    /// goes with each hop until the chain leaves its first host ([`HttpSettings::hop_headers`]),
+    /// in every mode alike.
     pub(crate) fn follows_redirects(&self) -> bool {
         self.robots == crate::robots::RobotsPolicy::Ignore
+            && !self
+                .extra_headers()
+                .any(|(name, _)| name.eq_ignore_ascii_case("cookie"))
     }
 
     /// The extractor matching these settings; none when they extract nothing.

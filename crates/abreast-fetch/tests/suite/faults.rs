@@ -445,9 +445,12 @@ fn a_response_header_up_to_64_kib_reads_and_a_longer_one_is_refused_at_once() {
     assert_eq!(records[0].attempts, 1, "{error:?}");
 }
 
+/// The credentials a request carried: its `Authorization` and `Cookie` headers.
+type Credentials = (Option<String>, Option<String>);
+
 /// A server that answers `/a` with a redirect to `/b` on the same host, and `/b` with a page,
-/// and hands over the `Authorization` header each `/b` request carried (`None`: none).
-fn same_host_redirect_server() -> (String, std::sync::mpsc::Receiver<Option<String>>) {
+/// and hands over the credentials each `/b` request carried.
+fn same_host_redirect_server() -> (String, std::sync::mpsc::Receiver<Credentials>) {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -458,22 +461,24 @@ fn same_host_redirect_server() -> (String, std::sync::mpsc::Receiver<Option<Stri
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut request_line = String::new();
             let _ = reader.read_line(&mut request_line);
-            let mut authorization = None;
+            let mut credentials: Credentials = (None, None);
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
                     break;
                 }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("authorization")
-                {
-                    authorization = Some(value.trim().to_owned());
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("authorization") {
+                        credentials.0 = Some(value.trim().to_owned());
+                    } else if name.eq_ignore_ascii_case("cookie") {
+                        credentials.1 = Some(value.trim().to_owned());
+                    }
                 }
             }
             let answer = if request_line.starts_with("GET /a ") {
                 "HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             } else {
-                let _ = seen.send(authorization);
+                let _ = seen.send(credentials);
                 "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
             };
             let _ = stream.write_all(answer.as_bytes());
@@ -483,21 +488,29 @@ fn same_host_redirect_server() -> (String, std::sync::mpsc::Receiver<Option<Stri
 }
 
 #[test]
-fn authorization_stays_on_a_redirect_to_the_same_host_in_every_mode() {
+fn credentials_stay_on_a_redirect_to_the_same_host_in_every_mode() {
     let (base, heard) = same_host_redirect_server();
     for mode in MODES {
         let mut config = config(mode);
-        config
-            .http
-            .headers
-            .push(("Authorization".into(), "Bearer t0ken".into()));
+        config.http.headers.extend([
+            ("Authorization".into(), "Bearer t0ken".into()),
+            ("Cookie".into(), "session=s3cret".into()),
+        ]);
         let (records, _) = fetch_lines(&config, &[format!("{base}/a")]);
         assert!(records[0].ok, "{mode}: {:?}", records[0].error);
+        assert!(
+            records[0].final_url.as_deref().unwrap().ends_with("/b"),
+            "{mode}: {:?}",
+            records[0].final_url
+        );
         assert_eq!(
             heard
                 .recv_timeout(std::time::Duration::from_secs(60))
                 .unwrap(),
-            Some("Bearer t0ken".to_owned()),
+            (
+                Some("Bearer t0ken".to_owned()),
+                Some("session=s3cret".to_owned())
+            ),
             "{mode}"
         );
     }
