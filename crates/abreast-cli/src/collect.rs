@@ -135,7 +135,8 @@ async fn submit_and_collect(
         return Ok(ExitCode::from(130));
     };
     let note = OutageNote::new("fetch");
-    let mut submission = crate::submit::start(url, job, &spec, source)?;
+    let holder = crate::broker::process_id("collector");
+    let mut submission = crate::submit::start(url, job, &spec, source, &holder)?;
     let progress = tokio::select! {
         biased;
         () = stop.raised() => Progress::Stopped,
@@ -149,35 +150,62 @@ async fn submit_and_collect(
         }
         Progress::Started | Progress::Verified | Progress::Done { .. } => {}
     }
-    let outcome = claim_and_collect(args, url, job, stop, &queue, &submission, note).await;
+    let run = Run {
+        args,
+        url,
+        job,
+        stop,
+        queue: &queue,
+        holder: &holder,
+        submission: &submission,
+    };
+    let outcome = claim_and_collect(run, note).await;
     // The collector is done: a submission still under way stops (only after a stop or a
-    // failure: a job is collected whole only once all its lines are on it).
-    let submitted = submission.finish();
-    let code = outcome?;
-    submitted?;
-    Ok(code)
+    // failure: a job is collected whole only once all its lines are on it). A submission's
+    // failure (another input under this name, an unreadable input) is the cause of the run's
+    // end, whatever the collector then said.
+    submission.finish()?;
+    outcome
+}
+
+/// What the collector works with.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    args: &'a FetchArgs,
+    url: &'a BrokerUrl,
+    job: &'a JobName,
+    stop: &'a StopSignal,
+    queue: &'a RedisQueue,
+    /// This run's collector claim, which its submission adds lines under too.
+    holder: &'a str,
+    /// The input's submission, under way while the records are collected.
+    submission: &'a Submission,
 }
 
 /// Takes the job's collector claim (waiting while another collector holds it) and collects.
-async fn claim_and_collect(
-    args: &FetchArgs,
-    url: &BrokerUrl,
-    job: &JobName,
-    stop: &StopSignal,
-    queue: &RedisQueue,
-    submission: &Submission,
-    mut note: OutageNote,
-) -> anyhow::Result<ExitCode> {
-    let holder = crate::broker::process_id("collector");
+async fn claim_and_collect(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<ExitCode> {
+    let Run {
+        job,
+        stop,
+        queue,
+        holder,
+        submission,
+        ..
+    } = run;
     let mut waiting_said = false;
     loop {
         match retry(&mut note, Some(stop), || {
-            queue.claim_collector(job, &holder, CLAIM_TTL)
+            queue.claim_collector(job, holder, CLAIM_TTL)
         })
         .await?
         {
             None => return Ok(ExitCode::from(130)),
             Some(true) => break,
+            // A submission that failed meanwhile (another input, told once the other run
+            // sealed the job) is the run's error.
+            Some(false) if matches!(submission.progress(), Progress::Failed) => {
+                return Ok(ExitCode::from(130));
+            }
             Some(false) => {
                 if !waiting_said {
                     eprintln!(
@@ -194,31 +222,43 @@ async fn claim_and_collect(
         }
     }
 
-    let outcome = collect_claimed(args, url, job, stop, queue, &holder, submission, note).await;
+    let outcome = collect_claimed(run, note).await;
     // The next collector of this job need not wait for the claim to lapse.
-    let _ = queue.release_collector(job, &holder).await;
+    let _ = queue.release_collector(job, holder).await;
     outcome
 }
 
 /// Collects the job's records into the output, holding the job's collector claim, while the
 /// rest of the input is submitted.
-#[allow(clippy::too_many_arguments)]
-async fn collect_claimed(
-    args: &FetchArgs,
-    url: &BrokerUrl,
-    job: &JobName,
-    stop: &StopSignal,
-    queue: &RedisQueue,
-    holder: &str,
-    submission: &Submission,
-    mut note: OutageNote,
-) -> anyhow::Result<ExitCode> {
+async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<ExitCode> {
+    let Run {
+        args,
+        url,
+        job,
+        stop,
+        queue,
+        holder,
+        submission,
+    } = run;
     let format = Format::from(args.format);
     let status = match retry(&mut note, Some(stop), || queue.job(job)).await? {
         None => return Ok(ExitCode::from(130)),
         Some(None) => bail!("job {job} vanished from the broker while it was submitted"),
         Some(Some(info)) => info.status,
     };
+    // A job sealed by another run while this one waited for its claim: this input is known to
+    // be the job's only once its submission has read it to its end (or it fails, as another
+    // input does, and that failure is the run's error).
+    if status.sealed && !matches!(submission.progress(), Progress::Done { .. }) {
+        let ended = tokio::select! {
+            biased;
+            () = stop.raised() => Progress::Stopped,
+            ended = submission.ended() => ended,
+        };
+        if !matches!(ended, Progress::Done { .. }) {
+            return Ok(ExitCode::from(130));
+        }
+    }
     let written = Arc::new(AtomicU64::new(0));
     let (out, header): (Box<dyn Write>, bool) = match &args.output {
         None => {

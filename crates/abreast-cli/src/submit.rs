@@ -46,31 +46,47 @@ impl Source {
     }
 }
 
-/// Starts submitting `source` as `job`.
+/// Starts submitting `source` as `job`, for the run whose collector claim is `collector`.
 pub fn start(
     url: &BrokerUrl,
     job: &JobName,
     spec: &JobSpec,
     source: Source,
+    collector: &str,
 ) -> anyhow::Result<Submission> {
     let (url, job, spec) = (url.clone(), job.clone(), spec.clone());
+    let collector = collector.to_owned();
     let quit = StopSignal::new();
     let submission = Submission::start(quit.flag(), move |verified| {
-        crate::broker::runtime()?.block_on(submit(&url, &job, &spec, source, &quit, verified))
+        let to = Target {
+            job: &job,
+            spec: &spec,
+            collector: &collector,
+        };
+        crate::broker::runtime()?.block_on(submit(&url, to, source, &quit, verified))
     })?;
     Ok(submission)
 }
 
+/// What a submission adds to: the job, its spec, and the collector claim of the run it is for.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    job: &'a JobName,
+    spec: &'a JobSpec,
+    collector: &'a str,
+}
+
 /// Connects and submits until the input's end (the job's lines) or `quit` (`None`), retrying
-/// through outages; says how many lines went on the job.
+/// through outages, and while another run collects the job (its collector says that it waits);
+/// says how many lines went on the job.
 async fn submit(
     url: &BrokerUrl,
-    job: &JobName,
-    spec: &JobSpec,
+    to: Target<'_>,
     source: Source,
     quit: &StopSignal,
     verified: &(dyn Fn() + Sync),
 ) -> anyhow::Result<Option<u64>> {
+    let job = to.job;
     /// Where the lines come from.
     enum Input<I> {
         File(PathBuf),
@@ -95,13 +111,13 @@ async fn submit(
         let outcome = match &mut input {
             Input::Stream(spool) => {
                 let mut lines = spool.lines()?;
-                submit_until(&queue, job, spec, &mut lines, verified, quit).await
+                submit_until(&queue, to, &mut lines, verified, quit).await
             }
             Input::File(path) => {
                 let file = crate::fetch::open_url_list(path)?;
                 let mut lines =
                     until_quit(crate::collect::submitted_lines(BufReader::new(file)), quit);
-                submit_until(&queue, job, spec, &mut lines, verified, quit).await
+                submit_until(&queue, to, &mut lines, verified, quit).await
             }
         };
         match outcome {
@@ -116,8 +132,13 @@ async fn submit(
                 }
                 return Ok(Some(submitted.lines));
             }
-            Some(Err(error)) if error.is_transient() => {
-                note.report(&error);
+            // The job's lines wait while another run collects it: the collector says so.
+            Some(Err(error))
+                if error.is_transient() || matches!(error, QueueError::OtherCollector { .. }) =>
+            {
+                if error.is_transient() {
+                    note.report(&error);
+                }
                 failures += 1;
                 if quit.sleep(crate::broker::backoff(failures)).await {
                     return Ok(None);
@@ -132,8 +153,7 @@ async fn submit(
 /// the input stopped by it: the job is left unsealed, as an interrupted submission is).
 async fn submit_until(
     queue: &RedisQueue,
-    job: &JobName,
-    spec: &JobSpec,
+    to: Target<'_>,
     lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
     verified: &(dyn Fn() + Sync),
     quit: &StopSignal,
@@ -141,7 +161,7 @@ async fn submit_until(
     let outcome = tokio::select! {
         biased;
         () = quit.raised() => return None,
-        outcome = queue.submit(job, spec, lines, verified) => outcome,
+        outcome = queue.submit(to.job, to.spec, lines, to.collector, verified) => outcome,
     };
     match outcome {
         Err(QueueError::Input(_)) if quit.is_raised() => None,

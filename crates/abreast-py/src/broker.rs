@@ -414,15 +414,27 @@ async fn collect(
     // The URLs are submitted on a thread of their own, and their records collected here as
     // soon as the job is known to hold them: a generator's URLs go to the broker as it yields
     // them, and their records come back while it still runs.
+    let holder = format!(
+        "python-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    );
     let mut submission = {
         let (url, job, spec, stop) = (url.clone(), job.clone(), spec.clone(), stop.clone());
+        let collector = holder.clone();
         let quit = StopSignal::new();
         Submission::start(quit.flag(), move |verified| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|error| format!("could not start the submission's runtime: {error}"))?
-                .block_on(submit(&url, &job, &spec, input, [&quit, &stop], verified))
+                .block_on(submit(
+                    &url,
+                    (&job, &spec, &collector),
+                    input,
+                    [&quit, &stop],
+                    verified,
+                ))
         })
         .map_err(|error| format!("could not start the submission's thread: {error}"))?
     };
@@ -434,34 +446,50 @@ async fn collect(
     if matches!(progress, Progress::Stopped | Progress::Failed) {
         return submission.finish().map(|_| ());
     }
-    let holder = format!(
-        "python-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    );
-    loop {
+    // A submission that fails meanwhile (another input, told once the other run sealed the job)
+    // raises the stop: its failure is then the run's error.
+    let mut waiting_said = false;
+    let claimed = loop {
         match retry(stop, || queue.claim_collector(job, &holder, CLAIM_TTL)).await? {
-            None => return Ok(()),
-            Some(true) => break,
-            Some(false) => tokio::time::sleep(Duration::from_millis(500)).await,
+            None => break false,
+            Some(true) => break true,
+            Some(false) => {
+                if !waiting_said {
+                    eprintln!(
+                        "abreast: another run is collecting job {job}; waiting until it ends or \
+                         its claim lapses ({} s after it stops)",
+                        CLAIM_TTL.as_secs()
+                    );
+                    waiting_said = true;
+                }
+                if stop.sleep(Duration::from_millis(500)).await {
+                    break false;
+                }
+            }
         }
-    }
-    let outcome = collect_claimed(&queue, job, &holder, send, taken, stop, &submission).await;
-    let _ = queue.release_collector(job, &holder).await;
+    };
+    let outcome = if claimed {
+        let outcome = collect_claimed(&queue, job, &holder, send, taken, stop, &submission).await;
+        let _ = queue.release_collector(job, &holder).await;
+        outcome
+    } else {
+        Ok(())
+    };
     // The collector is done: a submission still under way stops (only after a stop or a
-    // failure: a job is collected whole only once all its lines are on it).
-    let submitted = submission.finish();
-    outcome?;
-    submitted.map(|_| ())
+    // failure: a job is collected whole only once all its lines are on it). A submission's
+    // failure (another input under this name) is the cause of the run's end, whatever the
+    // collector then said.
+    submission.finish()?;
+    outcome
 }
 
-/// Submits `input` as `job` (again, after an outage: only what the job lacks) until its end
-/// (the job's lines) or `quit` (`None`). The run's `stop` ends it too: the input then ends
-/// with an error (the job stays unsealed), which is no failure.
+/// Submits `input` as `job` (again, after an outage, or once another run that collected the
+/// job ended: only what the job lacks) until its end (the job's lines) or `quit` (`None`), its
+/// lines added under the run's `collector` claim. The run's `stop` ends it too: the input then
+/// ends with an error (the job stays unsealed), which is no failure.
 async fn submit(
     url: &BrokerUrl,
-    job: &JobName,
-    spec: &JobSpec,
+    (job, spec, collector): (&JobName, &JobSpec, &str),
     (input, input_gone): (PyUrls, InputGone),
     [quit, stop]: [&StopSignal; 2],
     verified: &(dyn Fn() + Sync),
@@ -490,14 +518,17 @@ async fn submit(
         let submitted = tokio::select! {
             biased;
             () = quit.raised() => break Ok(None),
-            submitted = queue.submit(job, spec, &mut lines, verified) => submitted,
+            submitted = queue.submit(job, spec, &mut lines, collector, verified) => submitted,
         };
         match submitted {
             Ok(submitted) => break Ok(Some(submitted.lines)),
             Err(QueueError::Input(_)) if quit.is_raised() || stop.is_raised() => break Ok(None),
-            Err(error) if error.is_transient() => {
+            // The job's lines wait while another run collects it, as its collector does.
+            Err(error)
+                if error.is_transient() || matches!(error, QueueError::OtherCollector { .. }) =>
+            {
                 failures += 1;
-                if failures == 1 || failures.is_multiple_of(30) {
+                if error.is_transient() && (failures == 1 || failures.is_multiple_of(30)) {
                     eprintln!("abreast: {error}; submitting again with backoff");
                 }
                 if quit.sleep(backoff(failures)).await {
@@ -529,6 +560,21 @@ async fn collect_claimed(
     stop: &StopSignal,
     submission: &Submission<String>,
 ) -> Result<(), String> {
+    // A job sealed by another run while this one waited for its claim: this input is known to
+    // be the job's only once its submission has read it to its end (or it fails, as another
+    // input does, and that failure is the run's error).
+    if !matches!(submission.progress(), Progress::Done { .. }) {
+        let Some(info) = retry(stop, || queue.job(job)).await? else {
+            return Ok(());
+        };
+        if info.is_some_and(|info| info.status.sealed) {
+            tokio::select! {
+                biased;
+                () = stop.raised() => return Ok(()),
+                _ = submission.ended() => {}
+            }
+        }
+    }
     let Some(mut bits) = retry(stop, || queue.collected(job)).await? else {
         return Ok(());
     };

@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -141,6 +142,46 @@ def test_breaking_out_while_a_crawler_s_generator_waits_for_a_record_interrupts_
     # The job was not sealed short: its name, given another first URL, is refused at once.
     with pytest.raises(abreast.FetchError, match="its first line is not this one"):
         list(abreast.fetch(iter([site.url("/page/97")]), broker=redis_url, job=job))
+
+
+def test_a_second_run_of_a_job_never_mixes_its_input_into_the_first_s(site, redis_url, worker, capfd):
+    # The first run's generator has given 3 URLs and waits to give its fourth; a second run
+    # whose input begins with those and has more waits for the first to end, which then has its
+    # own records alone, and the second is told that the job holds another input.
+    urls = [site.url(f"/page/{n}") for n in range(120, 125)]
+    job = "py-two-runs"
+    go_on = threading.Event()
+
+    def producer():
+        yield from urls[:3]
+        assert go_on.wait(60), "the test never let the first run go on"
+        yield urls[3]
+
+    first = abreast.fetch(producer(), broker=redis_url, job=job)
+    got = [next(first) for _ in range(3)]
+    second_error = []
+
+    def second_run():
+        try:
+            list(abreast.fetch(urls, broker=redis_url, job=job))
+        except abreast.FetchError as error:
+            second_error.append(error)
+
+    second = threading.Thread(target=second_run)
+    second.start()
+    said = ""
+    deadline = time.monotonic() + 60
+    while f"another run is collecting job {job}" not in said:
+        assert time.monotonic() < deadline, f"the second run never said that it waits: {said!r}"
+        said += capfd.readouterr().err
+        time.sleep(0.01)
+    go_on.set()
+    got += list(first)
+    second.join(60)
+    assert not second.is_alive()
+    assert sorted(r["url"] for r in got) == sorted(urls[:4])
+    assert len(second_error) == 1
+    assert "another input (it has 4 lines and this input has more)" in str(second_error[0])
 
 
 def test_afetch_collects_a_job(site, redis_url, worker):

@@ -107,6 +107,16 @@ pub enum QueueError {
         /// The job.
         job: String,
     },
+    /// Another run holds the job's collector claim: only the run that collects a job adds lines
+    /// to it or seals it, so this submission's new lines wait until that run ends or its claim
+    /// lapses.
+    #[error(
+        "job {job} is being collected by another run, and only the run collecting a job adds lines to it; wait until that run ends, then rerun"
+    )]
+    OtherCollector {
+        /// The job.
+        job: String,
+    },
     /// The job was deleted while it was in use.
     #[error("job {job} is not on the broker (deleted?)")]
     NoSuchJob {

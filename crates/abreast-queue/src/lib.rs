@@ -261,11 +261,18 @@ pub trait Queue: Send + Sync {
     /// `verified` is called once the job is known to hold this input: its settings match, and
     /// the lines it had are this input's first lines (at once for a new job). From then on its
     /// records can be collected while the rest is submitted.
+    ///
+    /// `collector` is the collector claim ([`Queue::claim_collector`]) of the run this
+    /// submission belongs to: lines are added, and the job sealed, only while no other run holds
+    /// the job's claim, else [`QueueError::OtherCollector`] (the batch refused is not added).
+    /// So two runs of one job never mix their inputs: the second waits for the first to end, then
+    /// finds the job sealed with the first one's lines.
     fn submit(
         &self,
         job: &JobName,
         spec: &JobSpec,
         lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+        collector: &str,
         verified: &(dyn Fn() + Sync),
     ) -> impl Future<Output = Result<Submitted, QueueError>> + Send;
 

@@ -157,6 +157,7 @@ impl std::fmt::Debug for RedisQueue {
 struct Scripts {
     create: Script,
     add_lines: Script,
+    seal: Script,
     lease: Script,
     complete: Script,
     in_flight: Script,
@@ -176,6 +177,7 @@ impl Scripts {
         Scripts {
             create: Script::new(CREATE),
             add_lines: Script::new(ADD_LINES),
+            seal: Script::new(SEAL),
             lease: Script::new(&format!("{BITS}{LEASE}")),
             complete: Script::new(&format!("{BITS}{COMPLETE}")),
             in_flight: Script::new(&format!("{BITS}{IN_FLIGHT}")),
@@ -255,17 +257,21 @@ return 1
 ";
 
 /// Adds lines after the `ARGV[1]` already there, in entries of several lines each, and announces
-/// them on the channel `ARGV[3]` with the job's name. KEYS: meta, lines. ARGV: expected count,
-/// digest of the input up to the last new line, the channel, the job's name, the digest of the
-/// input's first line (kept with the first lines), then three per entry: its line count, the
-/// lines' lengths (joined by commas), the lines one after the other.
+/// them on the channel `ARGV[3]` with the job's name. KEYS: meta, lines, the collector claim.
+/// ARGV: expected count, digest of the input up to the last new line, the channel, the job's
+/// name, the digest of the input's first line (kept with the first lines), the submitter's
+/// collector claim, then three per entry: its line count, the lines' lengths (joined by commas),
+/// the lines one after the other. -1: the job has another count (another submitter added lines);
+/// -2: another run holds the collector claim (only the run collecting a job adds to it).
 const ADD_LINES: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
 if have ~= tonumber(ARGV[1]) then return -1 end
+local collector = redis.call('GET', KEYS[3])
+if collector and collector ~= ARGV[6] then return -2 end
 if have == 0 then redis.call('HSET', KEYS[1], 'first', ARGV[5]) end
 local now = have
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   redis.call('XADD', KEYS[2], '*', 'n', string.format('%d', now), 'l', ARGV[i + 1], 'u', ARGV[i + 2])
   now = now + tonumber(ARGV[i])
 end
@@ -274,6 +280,31 @@ redis.call('HSET', KEYS[1], 'submitted', now, 'prefix', ARGV[2])
 redis.pcall('PUBLISH', ARGV[3], ARGV[4])
 return now
 ";
+
+/// Seals a job: all its lines are on it. KEYS: meta, the collector claim. ARGV: the lines the
+/// submitter added up to, its collector claim, the digest of all the lines. -1: another
+/// submitter added lines meanwhile; -2: another run holds the collector claim.
+const SEAL: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
+if tonumber(redis.call('HGET', KEYS[1], 'submitted')) ~= tonumber(ARGV[1]) then return -1 end
+local collector = redis.call('GET', KEYS[2])
+if collector and collector ~= ARGV[2] then return -2 end
+redis.call('HSET', KEYS[1], 'sealed', 1, 'digest', ARGV[3])
+return 0
+";
+
+/// `ADD_LINES`' or `SEAL`'s answer: the job's lines now, or why it refused.
+fn added_or_refused(job: &JobName, answer: i64) -> Result<u64, QueueError> {
+    match answer {
+        -1 => Err(QueueError::ConcurrentSubmit {
+            job: job.to_string(),
+        }),
+        -2 => Err(QueueError::OtherCollector {
+            job: job.to_string(),
+        }),
+        now => Ok(now.max(0) as u64),
+    }
+}
 
 /// Leases whole entries, about as many as `ARGV[2]` lines make (at least one; entries are read
 /// while lines are wanted, so the last may bring a few more). First entries idle past the lease:
@@ -821,7 +852,7 @@ impl RedisQueue {
         &self,
         job: &JobName,
         keys: &Keys,
-        have: u64,
+        (have, collector): (u64, &str),
         (hasher, first): (&Xxh3, Option<&str>),
         batch: &mut Vec<String>,
     ) -> Result<u64, QueueError> {
@@ -832,11 +863,13 @@ impl RedisQueue {
         invocation
             .key(&keys.meta)
             .key(&keys.lines)
+            .key(&keys.collector)
             .arg(have)
             .arg(hex_digest(hasher))
             .arg(NEW_LINES_CHANNEL)
             .arg(job.as_str())
-            .arg(first.unwrap_or(""));
+            .arg(first.unwrap_or(""))
+            .arg(collector);
         let size = batch
             .len()
             .div_ceil(ENTRIES_PER_BATCH)
@@ -851,13 +884,9 @@ impl RedisQueue {
             .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        if now < 0 {
-            return Err(QueueError::ConcurrentSubmit {
-                job: job.to_string(),
-            });
-        }
+        let now = added_or_refused(job, now)?;
         batch.clear();
-        Ok(now as u64)
+        Ok(now)
     }
 
     /// [`Queue::complete_many`] for at most [`RESULTS_PER_ENTRY`] leases: one script, one
@@ -1223,6 +1252,7 @@ impl Queue for RedisQueue {
         job: &JobName,
         spec: &JobSpec,
         lines: &mut (dyn Iterator<Item = std::io::Result<String>> + Send),
+        collector: &str,
         verified: &(dyn Fn() + Sync),
     ) -> Result<Submitted, QueueError> {
         let keys = Keys::of(job);
@@ -1277,7 +1307,13 @@ impl Queue for RedisQueue {
             let line = line.map_err(QueueError::Input)?;
             if line == crate::PAUSE {
                 have = self
-                    .add_batch(job, &keys, have, (&hasher, first.as_deref()), &mut batch)
+                    .add_batch(
+                        job,
+                        &keys,
+                        (have, collector),
+                        (&hasher, first.as_deref()),
+                        &mut batch,
+                    )
                     .await?;
                 continue;
             }
@@ -1315,12 +1351,24 @@ impl Queue for RedisQueue {
             batch.push(line);
             if batch.len() == SUBMIT_BATCH {
                 have = self
-                    .add_batch(job, &keys, have, (&hasher, first.as_deref()), &mut batch)
+                    .add_batch(
+                        job,
+                        &keys,
+                        (have, collector),
+                        (&hasher, first.as_deref()),
+                        &mut batch,
+                    )
                     .await?;
             }
         }
         have = self
-            .add_batch(job, &keys, have, (&hasher, first.as_deref()), &mut batch)
+            .add_batch(
+                job,
+                &keys,
+                (have, collector),
+                (&hasher, first.as_deref()),
+                &mut batch,
+            )
             .await?;
         if count < have {
             return Err(different(format!(
@@ -1331,15 +1379,18 @@ impl Queue for RedisQueue {
             verified();
         }
         if !sealed {
-            redis::cmd("HSET")
-                .arg(&keys.meta)
-                .arg("sealed")
-                .arg(1)
-                .arg("digest")
+            let sealed: i64 = self
+                .scripts
+                .seal
+                .key(&keys.meta)
+                .key(&keys.collector)
+                .arg(have)
+                .arg(collector)
                 .arg(hex_digest(&hasher))
-                .query_async::<()>(&mut self.control.clone())
+                .invoke_async(&mut self.control.clone())
                 .await
                 .map_err(|e| self.error(job, &e))?;
+            added_or_refused(job, sealed)?;
         }
         Ok(Submitted {
             lines: have,

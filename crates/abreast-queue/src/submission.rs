@@ -91,6 +91,20 @@ impl<E: Send + 'static> Submission<E> {
         }
     }
 
+    /// Waits until the submission ended: all its lines are on the job, it stopped, or it failed.
+    pub async fn ended(&self) -> Progress {
+        let ended = |p: &Progress| {
+            matches!(
+                p,
+                Progress::Done { .. } | Progress::Stopped | Progress::Failed
+            )
+        };
+        match self.progress.clone().wait_for(ended).await {
+            Ok(progress) => *progress,
+            Err(_) => Progress::Failed,
+        }
+    }
+
     /// Where the submission is now.
     pub fn progress(&self) -> Progress {
         *self.progress.borrow()

@@ -480,6 +480,54 @@ fn a_slow_producer_s_records_come_while_it_still_writes() {
     }
 }
 
+/// A second run of a job, with an input that begins with the job's lines and has more, while
+/// the first run's producer still writes: its lines wait for the first run to end, which then
+/// has its own records alone, and the second is told that the job holds another input.
+#[test]
+fn a_second_run_of_a_job_never_mixes_its_input_into_the_first_s() {
+    let redis = redis();
+    let site = site(0);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = urls(&site, 5);
+    let _worker = worker(&redis, dir.path(), "w", &["-j", "4"]);
+    let first_out = dir.path().join("first.jsonl");
+    let (mut first, mut input) = collector_of_stdin(&redis, dir.path(), "shared", &first_out);
+    for line in &lines[..3] {
+        writeln!(input, "{line}").unwrap();
+    }
+    input.flush().unwrap();
+    wait_for("the first run's records", || lines_in(&first_out) == 3);
+
+    let second_in = write_lines(dir.path(), "second.txt", &lines);
+    let second_out = dir.path().join("second.jsonl");
+    let mut second = Running::start(
+        &mut collector(&redis, &second_in, "shared", &second_out, &[]),
+        dir.path(),
+        "second",
+    );
+    wait_for("the second run to wait for the first", || {
+        second
+            .stderr()
+            .contains("another collector holds job shared")
+    });
+    let job = status(&redis, "shared");
+    assert_eq!((&job["lines"], &job["sealed"]), (&3.into(), &false.into()));
+
+    writeln!(input, "{}", lines[3]).unwrap();
+    drop(input);
+    assert_eq!(first.wait().code(), Some(0), "{}", first.stderr());
+    assert_one_record_per_line(&first_out, &lines[..4]);
+    assert_eq!(second.wait().code(), Some(2), "{}", second.stderr());
+    assert!(
+        second.stderr().contains(
+            "job shared already exists with another input (it has 4 lines and this input has more)"
+        ),
+        "{}",
+        second.stderr()
+    );
+    assert!(!second_out.exists());
+}
+
 #[test]
 fn a_line_that_kills_its_workers_is_given_up_once() {
     // With 2 deliveries the second is the last, taken alone; with 3 the second is taken over in

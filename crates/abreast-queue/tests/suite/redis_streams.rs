@@ -38,8 +38,77 @@ async fn submit(
     input: Vec<std::io::Result<String>>,
 ) -> Result<abreast_queue::Submitted, QueueError> {
     queue
-        .submit(job, spec, &mut input.into_iter(), &|| {})
+        .submit(job, spec, &mut input.into_iter(), "collector", &|| {})
         .await
+}
+
+/// Submits `input` for the run whose collector claim is `collector`.
+async fn submit_as(
+    queue: &RedisQueue,
+    job: &JobName,
+    collector: &str,
+    input: Vec<std::io::Result<String>>,
+) -> Result<abreast_queue::Submitted, QueueError> {
+    queue
+        .submit(
+            job,
+            &spec(60_000),
+            &mut input.into_iter(),
+            collector,
+            &|| {},
+        )
+        .await
+}
+
+/// Only the run holding a job's collector claim adds lines to it or seals it: another run's
+/// input, even one that begins with the job's lines, waits, and the job is then sealed with the
+/// collecting run's lines alone, so another input is told, not mixed in.
+#[tokio::test]
+async fn only_the_run_collecting_a_job_adds_lines_to_it() {
+    let redis = redis();
+    let queue = connect(&redis).await;
+    let job = JobName::new("two-runs").unwrap();
+    // The first run's producer has written 2 lines so far: the job is not sealed.
+    let mut so_far = lines(2);
+    so_far.push(Ok(abreast_queue::PAUSE.to_owned()));
+    so_far.push(Err(std::io::Error::other("the producer writes more later")));
+    let error = submit_as(&queue, &job, "first", so_far).await.unwrap_err();
+    assert!(matches!(error, QueueError::Input(_)), "{error}");
+    assert!(
+        queue
+            .claim_collector(&job, "first", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+
+    // A second run, with more lines or the same 2, neither adds nor seals.
+    for input in [lines(3), lines(2)] {
+        let error = submit_as(&queue, &job, "second", input).await.unwrap_err();
+        assert!(
+            matches!(error, QueueError::OtherCollector { .. }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("wait until that run ends"),
+            "{error}"
+        );
+        let status = queue.job(&job).await.unwrap().unwrap().status;
+        assert_eq!((status.lines, status.sealed), (2, false));
+    }
+
+    // The collecting run's producer writes its third and last line.
+    let done = submit_as(&queue, &job, "first", lines(3)).await.unwrap();
+    assert_eq!((done.lines, done.added), (3, 1));
+    queue.release_collector(&job, "first").await.unwrap();
+    let error = submit_as(&queue, &job, "second", lines(4))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, QueueError::DifferentInput { .. }),
+        "{error}"
+    );
+    let status = queue.job(&job).await.unwrap().unwrap().status;
+    assert_eq!((status.lines, status.sealed), (3, true));
 }
 
 #[tokio::test]
@@ -115,7 +184,9 @@ async fn submit_telling(
             read.fetch_add(1, Ordering::SeqCst);
         }
     });
-    let outcome = queue.submit(job, &spec(60_000), &mut lines, &tell).await;
+    let outcome = queue
+        .submit(job, &spec(60_000), &mut lines, "collector", &tell)
+        .await;
     drop(lines);
     (outcome, told_at.into_inner().unwrap(), read.into_inner())
 }
