@@ -27,6 +27,17 @@ def without_timing(record: dict) -> dict:
     return record
 
 
+def in_python_words(record: dict) -> dict:
+    """A record of the command line, its message naming the keyword arguments of the same
+    settings, as abreast.fetch's records do."""
+    if record["error"]:
+        message = record["error"]["message"]
+        for flag, keyword in [("--timeout", "timeout"), ("--max-redirects", "max_redirects")]:
+            message = message.replace(flag, keyword)
+        record = {**record, "error": {**record["error"], "message": message}}
+    return record
+
+
 def fault_urls(site: TestSite, refused_url: str) -> list[str]:
     return [
         site.page_url(1),
@@ -76,7 +87,7 @@ def test_records_equal_the_command_lines(site, cli, refused_url):
     expected = run_cli(cli, urls, FAULT_FLAGS)
     got = list(abreast.fetch(urls, ordered=True, **FAULT_OPTIONS))
     assert len(got) == len(urls)
-    assert [without_timing(r) for r in got] == [without_timing(r) for r in expected]
+    assert [without_timing(r) for r in got] == [without_timing(in_python_words(r)) for r in expected]
 
 
 def test_processes_mode_records_equal_the_command_lines(site, cli, refused_url):
@@ -84,7 +95,7 @@ def test_processes_mode_records_equal_the_command_lines(site, cli, refused_url):
     urls = [site.page_url(n) for n in range(30)] + fault_urls(site, refused_url)
     expected = run_cli(cli, urls, [*FAULT_FLAGS, "--mode", "processes"])
     got = list(abreast.fetch(urls, mode="processes", ordered=True, **FAULT_OPTIONS))
-    assert [without_timing(r) for r in got] == [without_timing(r) for r in expected]
+    assert [without_timing(r) for r in got] == [without_timing(in_python_words(r)) for r in expected]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "threads", "async", "processes"])
@@ -114,7 +125,14 @@ def test_every_fault_is_a_record_never_an_exception(site, refused_url):
     assert kind(site.url("/fault/status/500")) == "status"
     assert kind(site.url("/fault/stall-headers")) == "timeout"
     assert kind(site.url("/fault/stall?after=100")) == "timeout"
+    # The messages name the keyword argument that sets the limit.
+    assert records[site.url("/fault/stall-headers")]["error"]["message"].startswith(
+        "no complete answer within timeout (3 s), before the answer's head; a slow server needs a longer timeout"
+    )
     assert kind(site.url("/fault/redirect-loop")) == "redirect"
+    assert records[site.url("/fault/redirect-loop")]["error"]["message"] == (
+        "too many redirects (more than 5, the max_redirects limit)"
+    )
     assert kind(site.url("/fault/redirect/2?to=3")) is None
     assert records[site.url("/fault/redirect/2?to=3")]["final_url"] == site.page_url(3)
     assert kind(site.url("/fault/redirect-to?url=ftp://example.invalid/")) in ("redirect", "unsupported_scheme")

@@ -9,7 +9,7 @@ use url::Url;
 use crate::http::body::{ACCEPT_ENCODING, BodySink, Flow, HEAD_ONLY_DRAIN, worth_draining};
 use crate::http::dns::{DnsError, ForReqwest, Resolver};
 use crate::http::first_connection::FirstConnections;
-use crate::http::{Attempt, Fetched, Head, HopTerms, Hops, HttpSettings};
+use crate::http::{Attempt, Fetched, Head, HopTerms, Hops, HttpSettings, words};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
@@ -60,10 +60,10 @@ impl AsyncClient {
         let redirects = if settings.follows_redirects() {
             reqwest::redirect::Policy::custom(move |attempt| {
                 if !matches!(attempt.url().scheme(), "http" | "https") {
-                    let scheme = attempt.url().scheme().to_owned();
-                    attempt.error(format!("refused a redirect to a {scheme}: URL"))
+                    let refused = words::redirect_scheme(attempt.url().scheme());
+                    attempt.error(refused)
                 } else if attempt.previous().len() > max_redirects {
-                    attempt.error(format!("too many redirects (more than {max_redirects})"))
+                    attempt.error(words::too_many_redirects(max_redirects as u32))
                 } else {
                     attempt.follow()
                 }
@@ -226,7 +226,7 @@ impl AsyncClient {
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
-                return Attempt::Failed(classify(&error));
+                return Attempt::Failed(classify(&error, &self.settings));
             }
         };
         if let Some(opening) = opening {
@@ -283,15 +283,12 @@ impl AsyncClient {
                             }
                         },
                         Err(error) => {
-                            let kind = if error.is_timeout() {
-                                ErrorKind::Timeout
+                            break Err(if error.is_timeout() {
+                                let message = words::timed_out(&self.settings, true);
+                                ErrorInfo::new(ErrorKind::Timeout, message)
                             } else {
-                                ErrorKind::Body
-                            };
-                            break Err(ErrorInfo::new(
-                                kind,
-                                format!("the body broke off: {}", chain(&error)),
-                            ));
+                                ErrorInfo::new(ErrorKind::Body, words::body_cut(length))
+                            });
                         }
                     }
                 }
@@ -314,10 +311,39 @@ async fn drain(response: &mut reqwest::Response) {
     }
 }
 
-/// The error and its sources, joined: reqwest's own message is terse.
-fn chain(error: &dyn std::error::Error) -> String {
+/// The last of `error`'s sources, if it has any.
+fn innermost<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    let mut last = None;
+    let mut next = error.source();
+    while let Some(cause) = next {
+        last = Some(cause);
+        next = cause.source();
+    }
+    last
+}
+
+/// The system's I/O error somewhere in `error`'s sources, if there is one.
+fn find_io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut next = error.source();
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// The error and its sources, joined: reqwest's own message is terse. Its "for url (URL)" is
+/// left out: the record has the URL.
+fn chain(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
-    let mut source = error.source();
+    if let Some(url) = error.url() {
+        message = message.replace(&format!(" for url ({url})"), "");
+    }
+    let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
@@ -339,8 +365,9 @@ fn dns_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Dns
     None
 }
 
-/// Maps a reqwest error to a record's error kind and message.
-fn classify(error: &reqwest::Error) -> ErrorInfo {
+/// Maps a reqwest error to a record's error kind and message, in the words every mode uses
+/// ([`words`]) where it has them.
+fn classify(error: &reqwest::Error, settings: &HttpSettings) -> ErrorInfo {
     if let Some(dns) = dns_error(error) {
         return ErrorInfo::new(ErrorKind::Dns, dns.to_string());
     }
@@ -352,6 +379,25 @@ fn classify(error: &reqwest::Error) -> ErrorInfo {
     // hyper's words for a connection that ended before the answer's head did.
     if lower.contains("connection closed before message completed") && !error.is_body() {
         return ErrorInfo::new(ErrorKind::Http, crate::http::CLOSED_BEFORE_ANSWER);
+    }
+    if error.is_timeout() {
+        let message = if error.is_connect() {
+            words::connect_timed_out(settings)
+        } else {
+            words::timed_out(settings, error.is_body())
+        };
+        return ErrorInfo::new(ErrorKind::Timeout, message);
+    }
+    // The redirect policy's own refusal (a scheme, the limit), in its words already.
+    if error.is_redirect()
+        && let Some(refusal) = innermost(error)
+    {
+        return ErrorInfo::new(ErrorKind::Redirect, refusal.to_string());
+    }
+    if error.is_connect()
+        && let Some(io) = find_io_error(error)
+    {
+        return ErrorInfo::new(ErrorKind::Connect, words::could_not_connect(io));
     }
     let kind = if error.is_timeout() {
         ErrorKind::Timeout

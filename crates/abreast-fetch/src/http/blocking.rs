@@ -11,7 +11,7 @@ use crate::http::body::{
 };
 use crate::http::dns::{DnsError, ForUreq, Resolver};
 use crate::http::tls::CaError;
-use crate::http::{Attempt, Fetched, Head, HopTerms, Hops, HttpSettings, io_error_kind};
+use crate::http::{Attempt, Fetched, Head, HopTerms, Hops, HttpSettings, io_error_kind, words};
 use crate::page::Extraction;
 use crate::record::{ErrorInfo, ErrorKind};
 
@@ -273,7 +273,7 @@ impl BlockingClient {
         let response = match request.call() {
             Ok(response) => response,
             Err(error) => {
-                return Attempt::Failed(classify(&error));
+                return Attempt::Failed(classify(&error, &self.settings));
             }
         };
         let head = Head::judge(
@@ -299,7 +299,7 @@ impl BlockingClient {
         let body = to_read.encoding().and_then(|encoding| {
             let length = response.body().content_length();
             let reader = response.into_body().into_reader();
-            read_body(reader, length, encoding, limits)
+            read_body(reader, length, encoding, limits, &self.settings)
         });
         to_read.answered(body)
     }
@@ -313,6 +313,7 @@ fn read_body(
     length: Option<u64>,
     encoding: Encoding,
     (max_bytes, extraction): (usize, Extraction),
+    settings: &HttpSettings,
 ) -> Result<crate::page::Body, ErrorInfo> {
     let mut sink = BodySink::new(encoding, max_bytes, extraction);
     let mut buffer = vec![0; 64 * 1024];
@@ -331,16 +332,14 @@ fn read_body(
                     .get_ref()
                     .and_then(|e| e.downcast_ref::<ureq::Error>())
                 {
-                    Some(inner) => match classify(inner).kind {
-                        ErrorKind::Timeout => ErrorKind::Timeout,
-                        _ => ErrorKind::Body,
-                    },
-                    None => match io_error_kind(&error) {
-                        ErrorKind::Timeout => ErrorKind::Timeout,
-                        _ => ErrorKind::Body,
-                    },
+                    Some(inner) => classify(inner, settings).kind,
+                    None => io_error_kind(&error),
                 };
-                return Err(ErrorInfo::new(kind, format!("the body broke off: {error}")));
+                return Err(if kind == ErrorKind::Timeout {
+                    ErrorInfo::new(kind, words::timed_out(settings, true))
+                } else {
+                    ErrorInfo::new(ErrorKind::Body, words::body_cut(length))
+                });
             }
         };
         consumed += read as u64;
@@ -375,10 +374,26 @@ fn drain(reader: &mut impl Read, buffer: &mut [u8]) {
     }
 }
 
-/// Maps a ureq error to a record's error kind and message.
-fn classify(error: &ureq::Error) -> ErrorInfo {
+/// Maps a ureq error to a record's error kind and message, in the words every mode uses
+/// ([`words`]) where it has them.
+fn classify(error: &ureq::Error, settings: &HttpSettings) -> ErrorInfo {
     use ureq::Error as E;
     match error {
+        E::Timeout(ureq::Timeout::Connect) => {
+            return ErrorInfo::new(ErrorKind::Timeout, words::connect_timed_out(settings));
+        }
+        E::Timeout(_) => {
+            return ErrorInfo::new(ErrorKind::Timeout, words::timed_out(settings, false));
+        }
+        E::TooManyRedirects => {
+            let message = words::too_many_redirects(settings.max_redirects);
+            return ErrorInfo::new(ErrorKind::Redirect, message);
+        }
+        // ureq's words for a redirect to another scheme than http or https.
+        E::BadUri(why) if why.starts_with("unknown scheme: ") => {
+            let scheme = why.trim_start_matches("unknown scheme: ");
+            return ErrorInfo::new(ErrorKind::Redirect, words::redirect_scheme(scheme));
+        }
         // The run's resolver failed (a redirect to a host that does not resolve).
         E::Other(inner) => {
             if let Some(dns) = inner.downcast_ref::<DnsError>() {
@@ -409,20 +424,20 @@ fn classify(error: &ureq::Error) -> ErrorInfo {
             {
                 return ErrorInfo::new(ErrorKind::Http, crate::http::CLOSED_BEFORE_ANSWER);
             }
+            return match io_error_kind(io) {
+                ErrorKind::Timeout => {
+                    ErrorInfo::new(ErrorKind::Timeout, words::timed_out(settings, false))
+                }
+                _ => ErrorInfo::new(ErrorKind::Connect, words::could_not_connect(io)),
+            };
         }
         _ => {}
     }
     let kind = match error {
-        E::Timeout(_) => ErrorKind::Timeout,
         E::HostNotFound => ErrorKind::Dns,
         E::ConnectionFailed => ErrorKind::Connect,
-        E::TooManyRedirects | E::RedirectFailed => ErrorKind::Redirect,
-        E::BadUri(_) => ErrorKind::Redirect,
+        E::RedirectFailed | E::BadUri(_) => ErrorKind::Redirect,
         E::Tls(_) | E::Rustls(_) => ErrorKind::Tls,
-        E::Io(io) => match io_error_kind(io) {
-            ErrorKind::Body => ErrorKind::Connect,
-            other => other,
-        },
         _ => ErrorKind::Http,
     };
     ErrorInfo::new(kind, error.to_string())

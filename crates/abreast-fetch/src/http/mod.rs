@@ -19,6 +19,7 @@ pub mod dns;
 mod first_connection;
 pub mod retry;
 pub mod tls;
+mod words;
 
 use crate::page::{Body, Extraction};
 use crate::record::{ErrorInfo, ErrorKind};
@@ -551,7 +552,7 @@ fn redirect(from: String, status: u16, version: &'static str, location: &str) ->
             "HTTP {status}: the redirect's Location `{location}` is no URL ({error})"
         )),
         Ok(to) if !matches!(to.scheme(), "http" | "https") => {
-            refused(format!("refused a redirect to a {}: URL", to.scheme()))
+            refused(words::redirect_scheme(to.scheme()))
         }
         Ok(to) => Attempt::Redirected {
             final_url: from,
@@ -624,7 +625,7 @@ impl Hops {
             }
             next => {
                 if next.is_some() {
-                    let message = format!("too many redirects (more than {})", self.max);
+                    let message = words::too_many_redirects(self.max);
                     fetched.body = Err(ErrorInfo::new(ErrorKind::Redirect, message));
                 }
                 Ok(self.outcome(fetched))

@@ -422,7 +422,7 @@ fn followed_hop_by_hop_redirects_keep_their_limits_in_every_mode() {
         let too_many = error(&looping);
         assert_eq!(too_many.kind, ErrorKind::Redirect, "{mode}");
         assert_eq!(
-            too_many.message, "too many redirects (more than 4)",
+            too_many.message, "too many redirects (more than 4, the --max-redirects limit)",
             "{mode}"
         );
         assert_eq!(
@@ -439,7 +439,7 @@ fn followed_hop_by_hop_redirects_keep_their_limits_in_every_mode() {
         let refused = error(&ftp);
         assert_eq!(refused.kind, ErrorKind::Redirect, "{mode}");
         assert_eq!(
-            refused.message, "refused a redirect to a ftp: URL",
+            refused.message, "refused a redirect to a ftp: URL (only http and https are followed)",
             "{mode}"
         );
     }
