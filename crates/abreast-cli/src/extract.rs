@@ -23,7 +23,7 @@ pub struct ExtractArgs {
     inputs: Vec<PathBuf>,
     /// The address of the pages: relative URLs resolve against it (after any `<base href>`), and
     /// it is each record's `final_url`.
-    #[arg(long, value_name = "URL", conflicts_with = "url_list")]
+    #[arg(long, value_name = "URL", conflicts_with = "url_list", value_parser = page_address)]
     url: Option<String>,
     /// A file of `PATH<TAB>URL` lines giving each page its own address (a page not listed has
     /// none: its relative URLs stay as written).
@@ -192,7 +192,20 @@ fn read_url_list(list: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
                     number + 1
                 )
             })?;
-            Ok((PathBuf::from(path), url.trim().to_owned()))
+            let url = page_address(url.trim())
+                .map_err(|why| anyhow::anyhow!("{}:{}: {why}", list.display(), number + 1))?;
+            Ok((PathBuf::from(path), url))
         })
         .collect()
+}
+
+/// A page's address: an absolute URL (relative ones would have nothing to resolve against).
+fn page_address(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(error) => Err(format!(
+            "{text:?} is not an absolute URL ({error}); give the page's address, e.g. \
+             https://example.com/a"
+        )),
+    }
 }

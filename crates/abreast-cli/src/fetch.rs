@@ -69,7 +69,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     retries: u32,
     /// Body bytes kept at most (after decompression); a longer body is cut and marked truncated.
-    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_max_bytes)]
     max_bytes: u64,
     /// Redirects followed at most (only to http and https).
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -253,8 +253,27 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 }
 
 fn parse_user_agent(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(
+            "the User-Agent is blank: give one (--user-agent \"MyBot/2.0 (+https://example.org/bot)\"), \
+             or leave the flag out for abreast's own"
+                .into(),
+        );
+    }
     abreast_fetch::check_header("User-Agent", text).map_err(|error| error.to_string())?;
     Ok(text.to_owned())
+}
+
+/// `--max-bytes`: a size of at least one byte (a cap of none would keep no page at all).
+fn parse_max_bytes(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(
+            "a cap of 0 bytes keeps nothing of any page: give at least 1 (such as 64K); \
+                  --no-extract reads pages without keeping them"
+                .into(),
+        ),
+        size => Ok(size),
+    }
 }
 
 impl FetchArgs {

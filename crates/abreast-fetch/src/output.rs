@@ -22,9 +22,10 @@ pub enum Format {
     Csv,
 }
 
-/// The CSV columns, in order: the record's plain fields, its lists and maps as JSON text, and
-/// the preview as flat `preview_*` columns.
-pub const CSV_COLUMNS: [&str; 32] = [
+/// The CSV columns, in order: the record's plain fields, its lists and maps as JSON text, the
+/// preview as flat `preview_*` columns, then the page's other lists and maps as JSON text. Every
+/// key of a JSON record has its column (the error's two, and the preview's, flattened).
+pub const CSV_COLUMNS: [&str; 40] = [
     "url",
     "final_url",
     "status",
@@ -57,6 +58,14 @@ pub const CSV_COLUMNS: [&str; 32] = [
     "preview_lang",
     "preview_locale",
     "preview_icon",
+    "json_ld",
+    "json_ld_errors",
+    "icons",
+    "feeds",
+    "alternates",
+    "oembed",
+    "robots",
+    "capped",
 ];
 
 /// Writes records to a byte sink in one format.
@@ -155,6 +164,14 @@ fn csv_fields(record: &Record) -> impl Iterator<Item = String> {
         text(&record.page.preview.lang),
         text(&record.page.preview.locale),
         text(&record.page.preview.icon),
+        json_text(&record.page.json_ld),
+        json_text(&record.page.json_ld_errors),
+        json_text(&record.page.icons),
+        json_text(&record.page.feeds),
+        json_text(&record.page.alternates),
+        json_text(&record.page.oembed),
+        json_text(&record.page.robots),
+        json_text(&record.page.capped),
     ]
     .into_iter()
 }
@@ -281,6 +298,29 @@ mod tests {
         );
         record.page.title = Some("a, b".into());
         record
+    }
+
+    #[test]
+    fn every_key_of_a_json_record_has_its_csv_column() {
+        let json = serde_json::to_value(record("http://a.test/")).unwrap();
+        for key in json.as_object().unwrap().keys() {
+            let flattened: Vec<String> = match key.as_str() {
+                "error" => vec!["error_kind".into(), "error_message".into()],
+                "preview" => json["preview"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|field| format!("preview_{field}"))
+                    .collect(),
+                _ => vec![key.clone()],
+            };
+            for column in flattened {
+                assert!(
+                    CSV_COLUMNS.contains(&column.as_str()),
+                    "no CSV column {column}"
+                );
+            }
+        }
     }
 
     #[test]

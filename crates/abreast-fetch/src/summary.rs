@@ -171,7 +171,8 @@ impl fmt::Display for Summary {
             write!(
                 f,
                 "; interrupted: {} of the URLs read got no record (not started, or past the \
-                 grace), nor did the lines not yet read; rerun with --resume to finish",
+                 grace), nor did the lines not yet read; to finish, rerun with --resume and -o naming \
+                 this run's output (standard output redirected to a file works too)",
                 self.abandoned
             )?;
         }

@@ -506,9 +506,17 @@ pub(crate) fn open_web_settings(
     http.robots = robots
         .parse()
         .map_err(|error: String| PyValueError::new_err(format!("robots: {error}")))?;
-    // The headers were set before: a value with a line break is refused here, not by the run.
-    http.check()
-        .map_err(|error| PyValueError::new_err(error.to_string()))
+    // The headers were set before: a value with a control character is refused here, not by
+    // the run, naming the keyword argument it came with.
+    for (name, value) in &http.headers {
+        abreast_fetch::check_header(name, value)
+            .map_err(|error| PyValueError::new_err(format!("headers: {error}")))?;
+    }
+    if let Some(user_agent) = &http.user_agent {
+        abreast_fetch::check_header("User-Agent", user_agent)
+            .map_err(|error| PyValueError::new_err(format!("user_agent: {error}")))?;
+    }
+    Ok(())
 }
 
 /// Serves as a worker of a `mode="processes"` run, in a process that run started, then exits

@@ -358,7 +358,8 @@ def test_https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1():
     with TestSite(pages=5, tls=True, dns=True) as site:
         host, port = site.dns_address
         urls = [site.https_url(f"/page/{n}", host=f"h{n}.site.test") for n in range(4)]
-        options = dict(cacert=site.ca_file, dns_servers=[f"{host}:{port}"], mode="async")
+        # The site's name server as a socket address, as it gives it.
+        options = dict(cacert=site.ca_file, dns_servers=[site.dns_address], mode="async")
         records = list(abreast.fetch(urls, **options))
         assert [r["http_version"] for r in records] == ["HTTP/2"] * 4, records
         records = list(abreast.fetch(urls, http1_1=True, **options))
@@ -386,11 +387,15 @@ def test_record_messages_name_keyword_arguments_not_command_line_flags(site):
     [
         (dict(dns_servers="127.0.0.1"), TypeError, "wrap it in a list"),
         (dict(dns_servers=["ns.example"]), ValueError, "not a name server address"),
+        (dict(dns_servers=[]), ValueError, "dns_servers is empty: name at least one server"),
+        (dict(dns_servers=["127.0.0.1:0"]), ValueError, "port 0, where no name server listens"),
+        (dict(dns_servers=[("127.0.0.1", "53")]), TypeError, r"as str or \(host, port\)"),
         (dict(robots="maybe"), ValueError, "robots must be"),
-        (dict(cacert="/nonexistent/ca.pem"), ValueError, "could not read"),
-        (dict(user_agent="a\nb"), ValueError, "one line"),
-        (dict(user_agent="bot\x01"), ValueError, "control character 0x01"),
-        (dict(headers={"X-A": "a\x7fb"}), ValueError, "X-A header cannot be sent"),
+        (dict(cacert="/nonexistent/ca.pem"), ValueError, "could not read '/nonexistent/ca.pem': No such file or directory$"),
+        (dict(user_agent="   "), ValueError, "user_agent is blank"),
+        (dict(user_agent="a\nb"), ValueError, "^user_agent: the User-Agent header cannot be sent"),
+        (dict(user_agent="bot\x01"), ValueError, "^user_agent: .*control character 0x01"),
+        (dict(headers={"X-A": "a\x7fb"}), ValueError, "^headers: the X-A header cannot be sent"),
     ],
 )
 def test_open_web_options_are_checked(site, options, error, message):

@@ -122,5 +122,23 @@ fn a_url_list_gives_each_page_its_address_and_bad_usage_exits_2() {
         2,
     );
     assert!(stderr.contains("PATH<TAB>URL"), "{stderr}");
+    std::fs::write(&list, format!("{}\tnot a url\n", page.display())).unwrap();
+    let (_, stderr) = run_expecting(
+        abreast()
+            .arg("extract")
+            .arg(&page)
+            .arg("--url-list")
+            .arg(&list),
+        2,
+    );
+    assert!(
+        stderr.contains("urls.tsv:1: \"not a url\" is not an absolute URL"),
+        "{stderr}"
+    );
+    let (_, stderr) = run_expecting(
+        abreast().arg("extract").arg(&page).args(["--url", "/a/b"]),
+        2,
+    );
+    assert!(stderr.contains("is not an absolute URL"), "{stderr}");
     run_expecting(abreast().args(["extract", "-", "-"]), 2);
 }

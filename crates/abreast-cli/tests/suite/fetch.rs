@@ -209,6 +209,19 @@ fn usage_errors_exit_2() {
         stderr.contains("the control character 0x01 at byte 1"),
         "{stderr}"
     );
+    // Values Python refuses too: a blank User-Agent, a cap of 0 bytes, a name server on port 0.
+    for (flag, value, said) in [
+        ("--user-agent", " ", "the User-Agent is blank"),
+        ("--max-bytes", "0", "a cap of 0 bytes keeps nothing"),
+        (
+            "--dns-server",
+            "127.0.0.1:0",
+            "port 0, where no name server listens",
+        ),
+    ] {
+        let (_, stderr) = run_expecting(abreast().args(["fetch", flag, value]), 2);
+        assert!(stderr.contains(said), "{flag} {value}: {stderr}");
+    }
 }
 
 #[test]

@@ -579,6 +579,12 @@ fn unreachable(servers: &[SocketAddr], why: &str) -> String {
 pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
     let text = text.trim();
     if let Ok(address) = text.parse::<SocketAddr>() {
+        if address.port() == 0 {
+            return Err(format!(
+                "{text:?} names port 0, where no name server listens: give the server's port, \
+                 or none for 53 (192.0.2.1, 192.0.2.1:5353)"
+            ));
+        }
         return Ok(address);
     }
     let bare = text

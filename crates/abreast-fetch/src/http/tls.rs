@@ -106,15 +106,35 @@ pub(crate) fn in_words(error: &rustls::Error) -> String {
     let skip = "(--insecure skips verification)";
     match error {
         rustls::Error::InvalidCertificate(certificate) => match certificate {
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                format!("the server's certificate is for another name: {certificate} {name}")
+            C::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                let listed = match presented.as_slice() {
+                    [] => "no name".to_owned(),
+                    names => names
+                        .iter()
+                        .map(|presented| bare_name(presented))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                format!(
+                    "the server's certificate is for another name: it lists {listed}, not {} \
+                     {name}",
+                    expected.to_str()
+                )
             }
-            C::Expired | C::ExpiredContext { .. } => {
-                format!("the server's certificate has expired: {certificate} {clock}")
-            }
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                format!("the server's certificate is not valid yet: {certificate} {clock}")
-            }
+            C::NotValidForName => format!("the server's certificate is for another name {name}"),
+            C::ExpiredContext { not_after, .. } => format!(
+                "the server's certificate has expired: it was valid until {} {clock}",
+                date(*not_after)
+            ),
+            C::Expired => format!("the server's certificate has expired {clock}"),
+            C::NotValidYetContext { not_before, .. } => format!(
+                "the server's certificate is not valid yet: it is valid from {} {clock}",
+                date(*not_before)
+            ),
+            C::NotValidYet => format!("the server's certificate is not valid yet {clock}"),
             C::UnknownIssuer => format!(
                 "the server's certificate is signed by an unknown authority (its CA is not \
                  trusted) {trust}"
@@ -124,6 +144,21 @@ pub(crate) fn in_words(error: &rustls::Error) -> String {
         },
         other => format!("the TLS handshake failed: {other}"),
     }
+}
+
+/// A name as webpki presents it (`DnsName("a.example")`, `IpAddress(192.0.2.1)`), bare.
+fn bare_name(presented: &str) -> &str {
+    ["DnsName(\"", "IpAddress("]
+        .iter()
+        .find_map(|prefix| presented.strip_prefix(prefix))
+        .map_or(presented, |inner| {
+            inner.trim_end_matches(')').trim_end_matches('"')
+        })
+}
+
+/// `time` as an HTTP date (`Sat, 01 Jan 2000 00:00:00 GMT`).
+fn date(time: rustls::pki_types::UnixTime) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(time.as_secs()))
 }
 
 #[cfg(test)]
@@ -160,5 +195,38 @@ mod tests {
         assert!(!in_words(&other_name).contains("--cacert"));
         let io = std::io::Error::other("plain");
         assert_eq!(describe(&io), None);
+        // The cause once, in words: the names the certificate lists, the date it ran out.
+        let wrong =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: rustls::pki_types::ServerName::try_from("a.example").unwrap(),
+                presented: vec![
+                    "DnsName(\"b.example\")".into(),
+                    "IpAddress(192.0.2.1)".into(),
+                ],
+            });
+        assert!(
+            in_words(&wrong).starts_with(
+                "the server's certificate is for another name: it lists b.example, 192.0.2.1, \
+                 not a.example (the URL's host"
+            ),
+            "{}",
+            in_words(&wrong)
+        );
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                1_796_678_971,
+            )),
+            not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                std::time::Duration::from_secs(946_684_800),
+            ),
+        });
+        assert!(
+            in_words(&expired).starts_with(
+                "the server's certificate has expired: it was valid until Sat, 01 Jan 2000 \
+                 00:00:00 GMT (check"
+            ),
+            "{}",
+            in_words(&expired)
+        );
     }
 }

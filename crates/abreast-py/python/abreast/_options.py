@@ -157,11 +157,12 @@ def cacert(value: Any) -> Optional[bytes]:
         with open(value, "rb") as file:
             return file.read()
     except OSError as error:
-        raise ValueError(f"cacert: could not read {value!r}: {error}") from error
+        raise ValueError(f"cacert: could not read {value!r}: {error.strerror or error}") from error
 
 
 def dns_servers(value: Any) -> List[str]:
-    """None, or name server addresses (``IP`` or ``IP:PORT``), checked by the native module."""
+    """None, or name server addresses (``"IP"``, ``"IP:PORT"`` or ``(IP, PORT)`` as a socket
+    address, such as ``TestSite.dns_address``), checked by the native module."""
     example = "dns_servers=[\"127.0.0.1:5353\"]"
     if value is None:
         return []
@@ -169,10 +170,16 @@ def dns_servers(value: Any) -> List[str]:
         raise TypeError(f"dns_servers must be a list of addresses, e.g. {example}; got a single {_type_name(value)}: wrap it in a list")
     if not isinstance(value, Iterable):
         raise TypeError(f"dns_servers must be a list of addresses, e.g. {example}; got {value!r}")
-    servers = list(value)
-    for server in servers:
+    servers = []
+    for server in value:
+        if isinstance(server, tuple) and len(server) == 2 and isinstance(server[0], str) and isinstance(server[1], int):
+            host, port = server
+            server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if not isinstance(server, str):
-            raise TypeError(f"dns_servers must hold str addresses, e.g. {example}; got {server!r}")
+            raise TypeError(f"dns_servers must hold addresses as str or (host, port), e.g. {example}; got {server!r}")
+        servers.append(server)
+    if not servers:
+        raise ValueError(f"dns_servers is empty: name at least one server, e.g. {example}, or leave it out (None) for the system's")
     return servers
 
 
@@ -182,8 +189,8 @@ def user_agent(value: Any) -> Optional[str]:
         return None
     if not isinstance(value, str):
         raise TypeError(f"user_agent must be a str, e.g. user_agent=\"MyBot/2.0 (+https://example.org/bot)\"; got {value!r}")
-    if not value.strip() or any(c in value for c in "\r\n\0"):
-        raise ValueError(f"user_agent must be one line of text, e.g. user_agent=\"MyBot/2.0\"; got {value!r}")
+    if not value.strip():
+        raise ValueError(f"user_agent is blank: give one, e.g. user_agent=\"MyBot/2.0\", or leave it out (None) for abreast's own; got {value!r}")
     return value
 
 
