@@ -16,6 +16,11 @@ use url::Url;
 
 use crate::record::{ErrorInfo, ErrorKind, Record};
 
+/// The longest URL a request can carry: the `http` crate's limit on a URI (65,534 bytes), which
+/// both HTTP stacks build their requests with. A longer one is an `invalid_url` record, the
+/// same in every mode, where the libraries refused it each in their own words.
+pub(crate) const MAX_URL_BYTES: usize = u16::MAX as usize - 1;
+
 /// One input line to process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -52,6 +57,14 @@ impl Target {
             Ok(url) if url.host_str().is_none_or(str::is_empty) => {
                 Err(ErrorInfo::new(ErrorKind::InvalidUrl, "the URL has no host"))
             }
+            Ok(url) if url.as_str().len() > MAX_URL_BYTES => Err(ErrorInfo::new(
+                ErrorKind::InvalidUrl,
+                format!(
+                    "the URL is {} bytes long, more than the {MAX_URL_BYTES} an HTTP request \
+                     can carry (the http crate's limit, in every mode); shorten it",
+                    url.as_str().len()
+                ),
+            )),
             Ok(url) => Ok(url),
         };
         Target {

@@ -111,6 +111,11 @@ fn cases(base: &str, key: &str, refused: &str) -> Vec<(String, Expect)> {
             "not a url at all".to_owned(),
             Expect::Error(ErrorKind::InvalidUrl),
         ),
+        // Longer than any request can carry: one record, worded alike in every mode.
+        (
+            format!("{base}/page/1?{}", "q".repeat(66_000)),
+            Expect::Error(ErrorKind::InvalidUrl),
+        ),
         (
             "ftp://example.invalid/x".to_owned(),
             Expect::Error(ErrorKind::UnsupportedScheme),
