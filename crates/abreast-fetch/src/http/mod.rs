@@ -19,7 +19,7 @@ pub mod dns;
 mod first_connection;
 pub mod retry;
 pub mod tls;
-mod words;
+pub(crate) mod words;
 
 use crate::page::{Body, Extraction};
 use crate::record::{ErrorInfo, ErrorKind};
