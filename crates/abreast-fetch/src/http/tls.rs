@@ -18,9 +18,17 @@ use rustls::pki_types::pem::PemObject;
 /// `--cacert` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    /// The file is not PEM, or a certificate in it does not parse.
-    #[error("the CA file is not valid PEM ({0}): give one or more PEM certificates")]
-    Pem(String),
+    /// A PEM block of the file is not well formed.
+    #[error(
+        "block {number} of the CA file is not valid PEM ({why}): give PEM certificates, each \
+         between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
+    )]
+    Pem {
+        /// Its place in the file, from 1.
+        number: usize,
+        /// What is wrong with it, in words.
+        why: String,
+    },
     /// The file holds no certificate.
     #[error("the CA file holds no certificate: give one or more PEM certificates")]
     Empty,
@@ -39,9 +47,24 @@ pub enum CaError {
 
 /// The certificates of a PEM file (`--cacert`), in DER.
 pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaError> {
-    let certificates = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| CaError::Pem(error.to_string()))?;
+    let mut certificates = Vec::new();
+    for block in CertificateDer::pem_slice_iter(pem) {
+        use rustls::pki_types::pem::Error as E;
+        let why = match block {
+            Ok(certificate) => {
+                certificates.push(certificate);
+                continue;
+            }
+            Err(E::Base64Decode(_)) => "its text between the lines is not base64".to_owned(),
+            Err(E::MissingSectionEnd { .. }) => "it has no -----END line".to_owned(),
+            Err(E::IllegalSectionStart { .. }) => "its -----BEGIN line is malformed".to_owned(),
+            Err(other) => other.to_string(),
+        };
+        return Err(CaError::Pem {
+            number: certificates.len() + 1,
+            why,
+        });
+    }
     if certificates.is_empty() {
         return Err(CaError::Empty);
     }
@@ -169,7 +192,19 @@ mod tests {
     fn a_file_with_no_certificate_is_refused() {
         assert!(matches!(certificates(b"just text\n"), Err(CaError::Empty)));
         let broken = b"-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n";
-        assert!(matches!(certificates(broken), Err(CaError::Pem(_))));
+        assert!(matches!(
+            certificates(broken),
+            Err(CaError::Pem { number: 1, .. })
+        ));
+        // The second block broken: named, in words.
+        let well_formed = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let error = certificates(&[&well_formed[..], broken].concat()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "block 2 of the CA file is not valid PEM (its text between the lines is not base64): \
+             give PEM certificates, each between -----BEGIN CERTIFICATE----- and -----END \
+             CERTIFICATE-----"
+        );
         // Base64 that decodes, to bytes that are no certificate.
         let not_der = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let error = certificates(not_der).unwrap_err();
