@@ -108,9 +108,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let bytes = abreast_site::export_pages(&config, &args.base_url, dir)
             .with_context(|| format!("could not export the pages to {}", dir.display()))?;
         eprintln!(
-            "abreast serve: wrote {} pages ({bytes} bytes) to {}/page/, for {}/page/N",
+            "abreast serve: wrote {} pages ({bytes} bytes) to {}, for {}/page/N",
             args.pages,
-            dir.display(),
+            dir.join("page").join("").display(),
             args.base_url.trim_end_matches('/')
         );
         return Ok(ExitCode::SUCCESS);

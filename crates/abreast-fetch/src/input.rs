@@ -36,6 +36,12 @@ impl Target {
     /// Parses one trimmed, non-blank, non-comment line.
     pub fn parse(index: u64, line: &str) -> Target {
         let url = match Url::parse(line) {
+            // Invisible, so said by name: only a file's first line loses it.
+            Err(_) if line.starts_with('\u{feff}') => Err(ErrorInfo::new(
+                ErrorKind::InvalidUrl,
+                "the line begins with a byte order mark (U+FEFF), which only a file's first \
+                 line may have (two files joined?); remove it",
+            )),
             Err(url::ParseError::IdnaError) if authority(line).contains('%') => {
                 Err(ErrorInfo::new(
                     ErrorKind::InvalidUrl,
@@ -245,10 +251,9 @@ mod tests {
         let targets: Vec<Target> = targets(lines(input)).map(Result::unwrap).collect();
         assert_eq!(targets[0].line, "http://a.test/");
         assert!(targets[0].url.is_ok());
-        assert_eq!(
-            targets[1].url.as_ref().err().map(|e| e.kind),
-            Some(ErrorKind::InvalidUrl)
-        );
+        let second = targets[1].url.as_ref().unwrap_err();
+        assert_eq!(second.kind, ErrorKind::InvalidUrl);
+        assert!(second.message.contains("byte order mark"), "{second:?}");
     }
 
     #[test]

@@ -45,6 +45,16 @@ pub(crate) fn normalize_domain(domain: &str) -> Result<String, SiteError> {
             "only ASCII letters, digits, '-' and '.' may appear in it",
         ));
     }
+    if trimmed.split('.').any(str::is_empty) {
+        return Err(invalid(
+            "a label is empty (two dots together, or a leading dot)",
+        ));
+    }
+    if let Some(label) = trimmed.split('.').find(|label| label.len() > 63) {
+        return Err(invalid(&format!(
+            "the label {label:?} is longer than the 63 bytes a label may have"
+        )));
+    }
     Name::from_ascii(&trimmed).map_err(|error| invalid(&error.to_string()))?;
     Ok(trimmed)
 }
@@ -214,5 +224,7 @@ mod tests {
         assert!(normalize_domain("").is_err());
         assert!(normalize_domain("caf\u{e9}.test").is_err());
         assert!(normalize_domain("a b.test").is_err());
+        let error = normalize_domain("bad..name").unwrap_err().to_string();
+        assert!(error.contains("a label is empty"), "{error}");
     }
 }
