@@ -357,17 +357,19 @@ fn refuse_collected(job: &JobName, status: &JobStatus) -> anyhow::Result<()> {
     }
     if status.is_finished() {
         bail!(
-            "job {job} was collected already (all {lines} lines), into a file (with --resume \
-             and that file as -o, a run finds it complete); to fetch its URLs again, delete it \
-             with `abreast status --delete {job}` or name another --job"
+            "job {job} was collected already (all {lines} lines), into an earlier run's output \
+             (with --resume and -o naming it, a run finds it complete; standard output \
+             redirected to a file works too); to fetch its URLs again, delete it with `abreast \
+             status --delete {job}` or name another --job"
         );
     }
     // A job whose submission stopped early counts only the lines submitted so far.
     let of = if status.sealed { "" } else { "the first " };
     bail!(
-        "job {job} was partly collected already ({collected} of {of}{lines} lines), into \
-         another file: rerun with --resume and that file as -o to continue it, or delete the \
-         job with `abreast status --delete {job}` to start over"
+        "job {job} was partly collected already ({collected} of {of}{lines} lines), into an \
+         earlier run's output: rerun with --resume and -o naming it (standard output redirected \
+         to a file works too) to continue it, or delete the job with `abreast status --delete \
+         {job}` to start over"
     )
 }
 

@@ -188,6 +188,15 @@ impl QueueError {
         if let Some(why) = refused_certificate(error) {
             return QueueError::Untrusted { url, detail: why };
         }
+        // The server's words when the URL's /DB is past its `databases` setting.
+        if detail.contains("DB index is out of range") {
+            return QueueError::InvalidUrl {
+                url,
+                why: "the broker has no database of that number (a Redis has 16, /0 to /15, \
+                      unless its `databases` setting says more)"
+                    .into(),
+            };
+        }
         let transient = error.is_io_error()
             || error.is_timeout()
             || error.is_connection_dropped()

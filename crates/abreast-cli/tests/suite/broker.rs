@@ -799,7 +799,9 @@ fn a_collected_job_run_again_says_where_its_records_are_not() {
     let second = dir.path().join("second.jsonl");
     let (_, stderr) = run_expecting(&mut collector(&redis, &input, "again", &second, &[]), 2);
     assert!(
-        stderr.contains("job again was collected already (all 3 lines), into a file"),
+        stderr.contains(
+            "job again was collected already (all 3 lines), into an earlier run's output"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("abreast status --delete again"), "{stderr}");
@@ -1004,6 +1006,15 @@ fn passwords_are_never_printed_and_bad_brokers_exit_2() {
     ] {
         assert!(!text.contains("pw-s3cret"), "{text}");
     }
+    // A database past the server's count: said as such, exit 2.
+    let (_, stderr) = run_expecting(
+        abreast().args(["status", "--broker", &format!("{}/99", redis.url())]),
+        2,
+    );
+    assert!(
+        stderr.contains("the broker has no database of that number") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
 }
 
 #[test]
