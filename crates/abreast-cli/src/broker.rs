@@ -107,36 +107,45 @@ pub fn backoff(failures: u32) -> Duration {
 }
 
 /// Says on stderr that the broker is out of reach, at most every 30 s, and that abreast keeps
-/// trying.
+/// trying. The notes of one process share when they last said so: the parts of a command that
+/// meet the same outage (a fetch's submission and its collector, a worker's leases and
+/// heartbeat) say it once between them.
 #[derive(Debug)]
 pub struct OutageNote {
     who: &'static str,
-    last: Option<Instant>,
 }
+
+/// When this process last said that the broker is out of reach; `None` while it answers.
+static OUTAGE_SAID: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
 
 impl OutageNote {
     /// A note for the command `who`.
     pub fn new(who: &'static str) -> OutageNote {
-        OutageNote { who, last: None }
+        OutageNote { who }
     }
 
     /// Reports `error` (unless it was reported less than 30 s ago).
     pub fn report(&mut self, error: &QueueError) {
-        if self
-            .last
-            .is_none_or(|at| at.elapsed() >= Duration::from_secs(30))
-        {
+        let mut said = OUTAGE_SAID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
             eprintln!(
                 "abreast {}: {error}; retrying with backoff (nothing is lost meanwhile)",
                 self.who
             );
-            self.last = Some(Instant::now());
+            *said = Some(Instant::now());
         }
     }
 
     /// The broker answers again.
     pub fn recovered(&mut self) {
-        if self.last.take().is_some() {
+        let was_out = OUTAGE_SAID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .is_some();
+        if was_out {
             eprintln!("abreast {}: the broker answers again", self.who);
         }
     }

@@ -118,7 +118,9 @@ pub enum QueueError {
         job: String,
     },
     /// The job was deleted while it was in use.
-    #[error("job {job} is not on the broker (deleted?)")]
+    #[error(
+        "job {job} is not on the broker: it was deleted, or the broker restarted without its data (give Redis appendonly yes to keep jobs through a restart)"
+    )]
     NoSuchJob {
         /// The job.
         job: String,

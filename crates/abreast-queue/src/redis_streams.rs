@@ -826,8 +826,11 @@ impl RedisQueue {
     }
 
     fn error(&self, job: &JobName, error: &redis::RedisError) -> QueueError {
-        // NOJOB: a script's; UNBLOCKED: a blocking read whose stream was deleted under it.
+        // NOJOB: a script's; UNBLOCKED: a blocking read whose stream was deleted under it;
+        // NOGROUP: a read of a stream that is gone with its group (the broker restarted without
+        // its data).
         let deleted = error.code() == Some("NOJOB")
+            || error.code() == Some("NOGROUP")
             || (error.code() == Some("UNBLOCKED")
                 && error.to_string().contains("no longer exists"));
         if deleted {
