@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use abreast_fetch::{ErrorInfo, ErrorKind, Format, Record, RecordWriter, StopSignal, Summary};
-use abreast_queue::{BrokerUrl, JobName, JobSpec, JobStatus, Progress, Queue, RedisQueue};
+use abreast_queue::{
+    BrokerUrl, JobName, JobSpec, JobStatus, Progress, Queue, QueueError, RedisQueue,
+};
 use anyhow::{Context as _, bail};
 
 use crate::broker::{JobSettings, OutageNote, retry};
@@ -266,7 +268,7 @@ async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<E
             (Box::new(std::io::stdout().lock()), true)
         }
         Some(path) if args.resume => {
-            let file = reopen(queue, job, path, status.collected, &mut note, stop).await?;
+            let file = reopen(run, path, status.collected, &mut note).await?;
             let length = file.metadata().map(|m| m.len()).unwrap_or(0);
             written.store(length, Ordering::Relaxed);
             (Box::new(file), length == 0)
@@ -274,7 +276,10 @@ async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<E
         Some(path) => {
             refuse_collected(job, &status)?;
             // A collector that stopped before writing anything may have left a batch open.
-            retry(&mut note, Some(stop), || queue.ack_results(job, &[])).await?;
+            retry(&mut note, Some(stop), || {
+                queue.ack_results(job, holder, &[])
+            })
+            .await?;
             let file = File::create(path)
                 .with_context(|| format!("could not create the output {}", path.display()))?;
             (Box::new(file), true)
@@ -376,13 +381,18 @@ fn refuse_collected(job: &JobName, status: &JobStatus) -> anyhow::Result<()> {
 /// Opens the output for `--resume`: trims a cut last line, settles the batch that was open when
 /// the last collector stopped, and positions the file at its end.
 async fn reopen(
-    queue: &RedisQueue,
-    job: &JobName,
+    run: Run<'_>,
     path: &Path,
     collected: u64,
     note: &mut OutageNote,
-    stop: &StopSignal,
 ) -> anyhow::Result<File> {
+    let Run {
+        queue,
+        job,
+        stop,
+        holder,
+        ..
+    } = run;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -412,7 +422,7 @@ async fn reopen(
             };
             let lines = after.iter().filter(|&&b| b == b'\n').count();
             let (done, _) = batch.entries.split_at(lines.min(batch.entries.len()));
-            retry(note, Some(stop), || queue.ack_results(job, done)).await?;
+            retry(note, Some(stop), || queue.ack_results(job, holder, done)).await?;
         }
         None if collected > 0 && whole == 0 => {
             bail!(
@@ -432,6 +442,20 @@ async fn reopen(
         None => {}
     }
     Ok(file)
+}
+
+/// `error` as the collector says it: a claim of its own that another collector holds now (it
+/// lapsed while this one was stalled, such as by a broker out of reach longer than the claim
+/// lasts) is a take-over, with what to do.
+fn taken_over(job: &JobName, error: QueueError) -> anyhow::Error {
+    match error {
+        QueueError::OtherCollector { .. } => anyhow::anyhow!(
+            "another collector took job {job} over while this one was stalled; let it finish: \
+             its output will hold every record of the job (the last few written here may be in \
+             both)"
+        ),
+        other => other.into(),
+    }
 }
 
 /// The collecting loop's state.
@@ -504,10 +528,14 @@ impl Collector<'_> {
                 .await?
                 {
                     None => return Ok(true),
-                    Some(false) => bail!(
-                        "another collector took job {job} over while this one was stalled; \
-                         let it finish (its output has the rest)"
-                    ),
+                    Some(false) => {
+                        return Err(taken_over(
+                            job,
+                            QueueError::OtherCollector {
+                                job: job.to_string(),
+                            },
+                        ));
+                    }
                     Some(true) => {}
                 }
                 let Some(info) = retry(&mut self.note, Some(stop), || queue.job(job)).await? else {
@@ -603,9 +631,10 @@ impl Collector<'_> {
             if !fresh.is_empty() {
                 let offset = written.load(Ordering::Relaxed);
                 let announced = retry(&mut self.note, Some(stop), || {
-                    queue.begin_batch(job, offset, &fresh)
+                    queue.begin_batch(job, self.holder, offset, &fresh)
                 })
-                .await?;
+                .await
+                .map_err(|error| taken_over(job, error))?;
                 if announced.is_none() {
                     return Ok(true);
                 }
@@ -636,7 +665,11 @@ impl Collector<'_> {
             let mut acked = fresh.clone();
             acked.extend(repeats);
             // Acked even through a stop: what was written must not come again.
-            let acked = retry(&mut self.note, None, || queue.ack_results(job, &acked)).await?;
+            let acked = retry(&mut self.note, None, || {
+                queue.ack_results(job, self.holder, &acked)
+            })
+            .await
+            .map_err(|error| taken_over(job, error))?;
             for (_, line) in &fresh {
                 self.mark(*line);
             }

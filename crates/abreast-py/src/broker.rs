@@ -386,14 +386,26 @@ where
                     return Ok(None);
                 }
             }
+            Err(QueueError::OtherCollector { job }) => return Err(taken_over(&job)),
             Err(error) => return Err(error.to_string()),
         }
     }
 }
 
-/// The wait after `failures` failed tries in a row: 200 ms, doubling, at most 3 s.
+/// A collector's claim that another holds now: it lapsed while this one was stalled (such as
+/// by a broker out of reach longer than the claim lasts), and another run took the job over.
+fn taken_over(job: &str) -> String {
+    format!(
+        "another run took job {job} over while this one was stalled; it gives the job's records \
+         from here on (the last few given here among them)"
+    )
+}
+
+/// The wait after `failures` failed tries in a row: 200 ms, doubling, at most 1.6 s: well under
+/// the collector claim's 6 s, so a collector back after a broker restart renews its claim
+/// before another run waiting for the job takes it over.
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64 << failures.min(5)).min(Duration::from_secs(3))
+    Duration::from_millis(100u64 << failures.clamp(1, 4))
 }
 
 /// Submits and collects; records go to Python through `send`, each batch acked once `taken`
@@ -579,7 +591,7 @@ async fn collect_claimed(
         return Ok(());
     };
     // A batch announced by an earlier collector with a file is not this one's: start afresh.
-    retry(stop, || queue.ack_results(job, &[])).await?;
+    retry(stop, || queue.ack_results(job, holder, &[])).await?;
     let is_set = |bits: &[u8], line: u64| {
         bits.get((line / 8) as usize)
             .is_some_and(|byte| byte & (0x80 >> (line % 8)) != 0)
@@ -605,7 +617,7 @@ async fn collect_claimed(
         if std::time::Instant::now() >= next_check {
             next_check = std::time::Instant::now() + Duration::from_secs(1);
             if retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await? == Some(false) {
-                return Err(format!("another collector took job {job} over"));
+                return Err(taken_over(job.as_str()));
             }
             match retry(stop, || queue.job(job)).await? {
                 None => return Ok(()),
@@ -660,7 +672,10 @@ async fn collect_claimed(
             fresh.truncate(count);
         }
         acked.extend(fresh);
-        retry(&StopSignal::new(), || queue.ack_results(job, &acked)).await?;
+        retry(&StopSignal::new(), || {
+            queue.ack_results(job, holder, &acked)
+        })
+        .await?;
         for (_, line) in acked {
             let index = (line / 8) as usize;
             if bits.len() <= index {

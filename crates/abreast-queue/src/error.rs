@@ -108,8 +108,8 @@ pub enum QueueError {
         job: String,
     },
     /// Another run holds the job's collector claim: only the run that collects a job adds lines
-    /// to it or seals it, so this submission's new lines wait until that run ends or its claim
-    /// lapses.
+    /// to it, seals it or marks its records collected. A submission's new lines wait until that
+    /// run ends or its claim lapses; a collector whose own claim lapsed and was taken over stops.
     #[error(
         "job {job} is being collected by another run, and only the run collecting a job adds lines to it; wait until that run ends, then rerun"
     )]

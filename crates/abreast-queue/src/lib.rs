@@ -371,10 +371,13 @@ pub trait Queue: Send + Sync {
         wait: Duration,
     ) -> impl Future<Output = Result<ResultBatch, QueueError>> + Send;
 
-    /// Announces that the collector is about to write these results at file offset `offset`.
+    /// Announces that the collector whose claim is `collector` ([`Queue::claim_collector`]) is
+    /// about to write these results at file offset `offset`; [`QueueError::OtherCollector`] if
+    /// another holds the job's claim (this one's lapsed: it took too long to renew it).
     fn begin_batch(
         &self,
         job: &JobName,
+        collector: &str,
         offset: u64,
         entries: &[(String, u64)],
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
@@ -387,10 +390,14 @@ pub trait Queue: Send + Sync {
 
     /// Marks these results collected (their lines written and flushed), removes them from
     /// the broker (an entry shared by several results once all of them are collected), and
-    /// closes the announced batch. Returns how many lines are collected.
+    /// closes the announced batch. Returns how many lines are collected. Only while no other
+    /// collector than `collector` holds the job's claim, else [`QueueError::OtherCollector`]:
+    /// a collector whose claim lapsed (a broker out of reach longer than it lasts) and was taken
+    /// over marks nothing, so the one that took the job over writes every record it lacks.
     fn ack_results(
         &self,
         job: &JobName,
+        collector: &str,
         entries: &[(String, u64)],
     ) -> impl Future<Output = Result<u64, QueueError>> + Send;
 

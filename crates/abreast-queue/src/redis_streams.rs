@@ -158,6 +158,7 @@ struct Scripts {
     create: Script,
     add_lines: Script,
     seal: Script,
+    begin_batch: Script,
     lease: Script,
     complete: Script,
     in_flight: Script,
@@ -178,6 +179,7 @@ impl Scripts {
             create: Script::new(CREATE),
             add_lines: Script::new(ADD_LINES),
             seal: Script::new(SEAL),
+            begin_batch: Script::new(BEGIN_BATCH),
             lease: Script::new(&format!("{BITS}{LEASE}")),
             complete: Script::new(&format!("{BITS}{COMPLETE}")),
             in_flight: Script::new(&format!("{BITS}{IN_FLIGHT}")),
@@ -293,8 +295,9 @@ redis.call('HSET', KEYS[1], 'sealed', 1, 'digest', ARGV[3])
 return 0
 ";
 
-/// `ADD_LINES`' or `SEAL`'s answer: the job's lines now, or why it refused.
-fn added_or_refused(job: &JobName, answer: i64) -> Result<u64, QueueError> {
+/// A script's answer: a count (`ADD_LINES`' lines, `ACK_RESULTS`' collected lines), or why it
+/// refused: -1 another submitter added lines meanwhile, -2 another run holds the collector claim.
+fn counted_or_refused(job: &JobName, answer: i64) -> Result<u64, QueueError> {
     match answer {
         -1 => Err(QueueError::ConcurrentSubmit {
             job: job.to_string(),
@@ -599,8 +602,10 @@ return 1
 /// all its lines are collected: at once when all are acked here (a collector acks what it read,
 /// whole entries), else only if the lines not acked here were collected before.
 const ACK_RESULTS: &str = r"
+local claimed = redis.call('GET', KEYS[4])
+if claimed and claimed ~= ARGV[3] then return -2 end
 local entries = tonumber(ARGV[1])
-local spans_at = 3 + 3 * entries
+local spans_at = 4 + 3 * entries
 local olds, overlap = mark(KEYS[2], spans_at)
 local collected = tonumber(ARGV[2])
 if overlap then
@@ -618,7 +623,7 @@ if overlap then
 end
 if collected > 0 then redis.call('HINCRBY', KEYS[1], 'collected', collected) end
 local ids, want, got, whole = {}, {}, {}, {}
-for i = 3, 2 + 3 * entries, 3 do
+for i = 4, 3 + 3 * entries, 3 do
   local id = ARGV[i]
   if not want[id] then want[id] = tonumber(ARGV[i + 1]); got[id] = 0; ids[#ids + 1] = id end
   got[id] = got[id] + tonumber(ARGV[i + 2])
@@ -645,6 +650,15 @@ if #whole > 0 then
 end
 redis.call('HDEL', KEYS[1], 'journal')
 return tonumber(redis.call('HGET', KEYS[1], 'collected') or '0')
+";
+
+/// Announces the batch a collector is about to write. KEYS: meta, the collector claim. ARGV:
+/// the collector's claim, the journal. -2: another collector holds the claim.
+const BEGIN_BATCH: &str = r"
+local claimed = redis.call('GET', KEYS[2])
+if claimed and claimed ~= ARGV[1] then return -2 end
+redis.call('HSET', KEYS[1], 'journal', ARGV[2])
+return 0
 ";
 
 /// Takes or renews a claim. KEYS: the claim. ARGV: holder, ttl_ms.
@@ -887,7 +901,7 @@ impl RedisQueue {
             .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        let now = added_or_refused(job, now)?;
+        let now = counted_or_refused(job, now)?;
         batch.clear();
         Ok(now)
     }
@@ -1393,7 +1407,7 @@ impl Queue for RedisQueue {
                 .invoke_async(&mut self.control.clone())
                 .await
                 .map_err(|e| self.error(job, &e))?;
-            added_or_refused(job, sealed)?;
+            counted_or_refused(job, sealed)?;
         }
         Ok(Submitted {
             lines: have,
@@ -1687,6 +1701,7 @@ impl Queue for RedisQueue {
     async fn begin_batch(
         &self,
         job: &JobName,
+        collector: &str,
         offset: u64,
         entries: &[(String, u64)],
     ) -> Result<(), QueueError> {
@@ -1694,13 +1709,18 @@ impl Queue for RedisQueue {
             .iter()
             .map(|(id, line)| format!("{id}:{line}"))
             .collect();
-        redis::cmd("HSET")
-            .arg(Keys::of(job).meta)
-            .arg("journal")
+        let keys = Keys::of(job);
+        let answer: i64 = self
+            .scripts
+            .begin_batch
+            .key(&keys.meta)
+            .key(&keys.collector)
+            .arg(collector)
             .arg(format!("{offset}|{}", list.join(",")))
-            .query_async::<()>(&mut self.control.clone())
+            .invoke_async(&mut self.control.clone())
             .await
-            .map_err(|e| self.error(job, &e))
+            .map_err(|e| self.error(job, &e))?;
+        counted_or_refused(job, answer).map(|_| ())
     }
 
     async fn open_batch(&self, job: &JobName) -> Result<Option<OpenBatch>, QueueError> {
@@ -1732,6 +1752,7 @@ impl Queue for RedisQueue {
     async fn ack_results(
         &self,
         job: &JobName,
+        collector: &str,
         entries: &[(String, u64)],
     ) -> Result<u64, QueueError> {
         let keys = Keys::of(job);
@@ -1739,7 +1760,8 @@ impl Queue for RedisQueue {
         invocation
             .key(&keys.meta)
             .key(&keys.collected)
-            .key(&keys.results);
+            .key(&keys.results)
+            .key(&keys.collector);
         // Grouped in runs of one entry (a collector acks whole entries, in order; the script
         // adds up an entry that comes in two runs).
         let mut groups = Vec::new();
@@ -1757,7 +1779,7 @@ impl Queue for RedisQueue {
             at += group;
         }
         let (spans, distinct) = bit_spans(entries.iter().map(|(_, line)| *line));
-        invocation.arg(groups.len()).arg(distinct);
+        invocation.arg(groups.len()).arg(distinct).arg(collector);
         for (entry, count, group) in groups {
             invocation.arg(entry).arg(count).arg(group);
         }
@@ -1768,7 +1790,7 @@ impl Queue for RedisQueue {
             .invoke_async(&mut self.control.clone())
             .await
             .map_err(|e| self.error(job, &e))?;
-        Ok(collected.max(0) as u64)
+        counted_or_refused(job, collected)
     }
 
     async fn collected(&self, job: &JobName) -> Result<Vec<u8>, QueueError> {

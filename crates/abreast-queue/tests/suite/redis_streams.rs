@@ -563,7 +563,10 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
         .iter()
         .map(|e| (e.id.clone(), e.line))
         .collect();
-    queue.begin_batch(&job, 42, &pairs).await.unwrap();
+    queue
+        .begin_batch(&job, "collector", 42, &pairs)
+        .await
+        .unwrap();
     let open = queue.open_batch(&job).await.unwrap().unwrap();
     assert_eq!((open.offset, open.entries.clone()), (42, pairs.clone()));
     // A collector that died before its ack (the next one connects afresh) gets the same
@@ -574,7 +577,29 @@ async fn leases_run_out_go_elsewhere_with_their_count_and_one_result_per_line() 
         .await
         .unwrap();
     assert_eq!(again.entries, batch.entries);
-    assert_eq!(queue.ack_results(&job, &pairs).await.unwrap(), 3);
+    // While another collector holds the job's claim (this one's lapsed and was taken over),
+    // nothing is announced or marked collected: the one holding it writes these records.
+    assert!(
+        queue
+            .claim_collector(&job, "took over", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    for refused in [
+        queue.begin_batch(&job, "collector", 0, &pairs).await.err(),
+        queue.ack_results(&job, "collector", &pairs).await.err(),
+    ] {
+        assert!(
+            matches!(refused, Some(QueueError::OtherCollector { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(queue.job(&job).await.unwrap().unwrap().status.collected, 0);
+    queue.release_collector(&job, "took over").await.unwrap();
+    assert_eq!(
+        queue.ack_results(&job, "collector", &pairs).await.unwrap(),
+        3
+    );
     assert!(queue.open_batch(&job).await.unwrap().is_none());
     assert!(
         queue
@@ -957,7 +982,7 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
     let last = batch.entries.pop().unwrap();
     assert_eq!((last.line, last.body.as_str()), (3, "{\"d\":4}"));
     queue
-        .ack_results(&job, &[(last.id.clone(), last.line)])
+        .ack_results(&job, "collector", &[(last.id.clone(), last.line)])
         .await
         .unwrap();
     let got: Vec<(u64, &str)> = batch
@@ -974,7 +999,13 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
         .iter()
         .map(|e| (e.id.clone(), e.line))
         .collect();
-    assert_eq!(queue.ack_results(&job, &pairs[..2]).await.unwrap(), 3);
+    assert_eq!(
+        queue
+            .ack_results(&job, "collector", &pairs[..2])
+            .await
+            .unwrap(),
+        3
+    );
     let queue = connect(&redis).await;
     let again = queue
         .read_results(&job, 4096, Duration::from_millis(100))
@@ -985,7 +1016,13 @@ async fn a_batch_s_results_share_one_entry_which_leaves_once_all_are_collected()
         3,
         "the entry stays until all is collected"
     );
-    assert_eq!(queue.ack_results(&job, &pairs[2..]).await.unwrap(), 4);
+    assert_eq!(
+        queue
+            .ack_results(&job, "collector", &pairs[2..])
+            .await
+            .unwrap(),
+        4
+    );
     assert!(
         queue
             .read_results(&job, 4096, Duration::from_millis(50))
@@ -1077,9 +1114,15 @@ async fn lines_far_apart_and_a_line_twice_in_one_batch_are_each_counted_once() {
         .map(|e| (e.id.clone(), e.line))
         .collect();
     pairs.insert(1, pairs[0].clone());
-    assert_eq!(queue.ack_results(&job, &pairs).await.unwrap(), 5);
+    assert_eq!(
+        queue.ack_results(&job, "collector", &pairs).await.unwrap(),
+        5
+    );
     // Acked again (a collector rerun after its ack): nothing more.
-    assert_eq!(queue.ack_results(&job, &pairs).await.unwrap(), 5);
+    assert_eq!(
+        queue.ack_results(&job, "collector", &pairs).await.unwrap(),
+        5
+    );
     let bits = queue.collected(&job).await.unwrap();
     let set: Vec<u64> = (0..bits.len() as u64 * 8)
         .filter(|n| bits[(n / 8) as usize] & (0x80 >> (n % 8)) != 0)
@@ -1090,5 +1133,8 @@ async fn lines_far_apart_and_a_line_twice_in_one_batch_are_each_counted_once() {
     let wide: Vec<(String, u64)> = (0..150u64)
         .map(|k| ("0-1#150".to_owned(), 1100 + k * 500))
         .collect();
-    assert_eq!(queue.ack_results(&job, &wide).await.unwrap(), 5 + 149);
+    assert_eq!(
+        queue.ack_results(&job, "collector", &wide).await.unwrap(),
+        5 + 149
+    );
 }
