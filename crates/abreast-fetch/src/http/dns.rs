@@ -172,8 +172,10 @@ pub struct DnsConfig {
     /// Name servers to ask instead of the system's (`--dns-server`); empty: the system's.
     pub servers: Vec<SocketAddr>,
     /// How long one name may take, all its queries and retries together (the run's
-    /// `--connect-timeout`).
+    /// `--connect-timeout`, or its `--timeout` if shorter).
     pub deadline: Duration,
+    /// The flag that set `deadline`, for the message of a name that got no answer in time.
+    pub deadline_flag: &'static str,
 }
 
 /// The caching resolver of one run. Clones share the cache and the lookup thread.
@@ -517,8 +519,9 @@ async fn resolve(resolver: &HickoryResolver, name: &str, config: &DnsConfig) -> 
     };
     let silent = || {
         failed(format!(
-            "no answer from the name servers within {} ms (--connect-timeout)",
-            deadline.as_millis()
+            "no answer from the name servers within {} ({})",
+            crate::http::words::in_seconds(deadline),
+            config.deadline_flag
         ))
     };
     // The URL parser has made the host ASCII (an international name is in punycode); taken as
@@ -682,6 +685,7 @@ mod tests {
         let resolver = Resolver::new(DnsConfig {
             servers: vec!["127.0.0.1:9".parse().unwrap()],
             deadline: Duration::from_secs(1),
+            deadline_flag: "--connect-timeout",
         });
         assert_eq!(
             resolver.lookup_blocking("127.0.0.1").unwrap().as_ref(),

@@ -220,11 +220,18 @@ impl HttpSettings {
     }
 
     /// The caching resolver these settings describe: their name servers, the connect time
-    /// limit as each name's deadline.
+    /// limit (or `--timeout`, if shorter) as each name's deadline.
     pub(crate) fn resolver(&self) -> dns::Resolver {
+        // A lookup is part of an attempt: it ends within `--timeout` too.
+        let (deadline, deadline_flag) = if self.timeout < self.connect_timeout {
+            (self.timeout, "--timeout")
+        } else {
+            (self.connect_timeout, "--connect-timeout")
+        };
         dns::Resolver::new(dns::DnsConfig {
             servers: self.dns_servers.clone(),
-            deadline: self.connect_timeout,
+            deadline,
+            deadline_flag,
         })
     }
 

@@ -67,7 +67,7 @@ pub(crate) fn body_cut(length: Option<u64>) -> String {
 }
 
 /// `duration` as a person writes it: `30 s`, `1.5 s`, `250 ms`.
-fn in_seconds(duration: Duration) -> String {
+pub(crate) fn in_seconds(duration: Duration) -> String {
     if duration < Duration::from_secs(1) {
         format!("{} ms", duration.as_millis())
     } else if duration.subsec_millis() == 0 {

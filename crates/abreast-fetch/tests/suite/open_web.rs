@@ -315,11 +315,30 @@ fn a_silent_name_server_costs_its_names_the_connect_time_limit_and_no_more() {
         for url in &named {
             let error = records[url].error.as_ref().unwrap();
             assert_eq!(error.kind, ErrorKind::Dns, "{mode} {url}: {error:?}");
-            assert!(error.message.contains("no answer"), "{}", error.message);
+            assert!(
+                error
+                    .message
+                    .contains("no answer from the name servers within 800 ms (--connect-timeout)"),
+                "{}",
+                error.message
+            );
         }
         assert!(
             direct.iter().all(|url| records[url].ok),
             "{mode}: other hosts go on"
+        );
+        // A lookup is part of an attempt: a shorter --timeout bounds it too.
+        config.http.connect_timeout = Duration::from_secs(120);
+        config.http.timeout = Duration::from_millis(700);
+        let late = format!("http://{mode}-t.quiet.test/");
+        let records = fetch_lines(&config, std::slice::from_ref(&late)).0;
+        let error = records[0].error.as_ref().unwrap();
+        assert!(
+            error
+                .message
+                .contains("no answer from the name servers within 700 ms (--timeout)"),
+            "{mode}: {}",
+            error.message
         );
     }
 }
