@@ -251,8 +251,8 @@ impl Rules {
                 };
                 return Err(Refusal {
                     message: format!(
-                        "{robots_url} could not be fetched ({why}), so the host allows nothing \
-                         for this run (RFC 9309){advice}"
+                        "{robots_url} could not be fetched, so the host allows nothing for this \
+                         run (RFC 9309){advice}: {why}"
                     ),
                 });
             }

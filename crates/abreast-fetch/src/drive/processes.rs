@@ -208,7 +208,7 @@ pub(super) fn drive(
                     break match serde_json::from_str::<Record>(&json) {
                         Ok(mut record) => {
                             let (attempts, elapsed_ms) = hops.so_far();
-                            record.attempts += attempts;
+                            record.attempts = record.attempts.max(attempts);
                             record.elapsed_ms += elapsed_ms;
                             record
                         }

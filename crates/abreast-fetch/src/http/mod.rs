@@ -632,8 +632,13 @@ impl Hops {
             }
             next => {
                 if next.is_some() {
+                    // As the HTTP libraries say it when they follow the chain: no answer.
                     let message = words::too_many_redirects(self.max);
                     fetched.body = Err(ErrorInfo::new(ErrorKind::Redirect, message));
+                    fetched.final_url = None;
+                    fetched.status = None;
+                    fetched.content_type = None;
+                    fetched.http_version = None;
                 }
                 Ok(self.outcome(fetched))
             }
@@ -646,13 +651,15 @@ impl Hops {
         self.outcome(fetched)
     }
 
-    /// Adds a hop's requests and time to the chain's.
+    /// Adds a hop's time to the chain's, and its tries: the chain's attempts are those of its
+    /// most tried hop, as when the HTTP library follows the chain within one request (a chain
+    /// whose hops each took one try is one attempt).
     fn count(&mut self, fetched: &Fetched) {
-        self.attempts += fetched.attempts;
+        self.attempts = self.attempts.max(fetched.attempts);
         self.elapsed_ms += fetched.elapsed_ms;
     }
 
-    /// The requests and milliseconds of the hops taken so far.
+    /// The attempts (of the most tried hop) and milliseconds of the hops taken so far.
     pub(crate) fn so_far(&self) -> (u32, u64) {
         (self.attempts, self.elapsed_ms)
     }

@@ -158,10 +158,9 @@ pub(crate) fn in_words(error: &rustls::Error) -> String {
                 date(*not_before)
             ),
             C::NotValidYet => format!("the server's certificate is not valid yet {clock}"),
-            C::UnknownIssuer => format!(
-                "the server's certificate is signed by an unknown authority (its CA is not \
-                 trusted) {trust}"
-            ),
+            C::UnknownIssuer => {
+                format!("the server's certificate is signed by an unknown authority {trust}")
+            }
             C::Revoked => format!("the server's certificate was revoked {skip}"),
             other => format!("the server's certificate was refused: {other} {trust}"),
         },
