@@ -218,6 +218,10 @@ async fn claim_and_collect(run: Run<'_>, mut note: OutageNote) -> anyhow::Result
                     waiting_said = true;
                 }
                 if stop.sleep(Duration::from_millis(500)).await {
+                    eprintln!(
+                        "abreast fetch: stopped while another collector held job {job}; this run \
+                         wrote nothing"
+                    );
                     return Ok(ExitCode::from(130));
                 }
             }
@@ -245,7 +249,9 @@ async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<E
     let format = Format::from(args.format);
     let status = match retry(&mut note, Some(stop), || queue.job(job)).await? {
         None => return Ok(ExitCode::from(130)),
-        Some(None) => bail!("job {job} vanished from the broker while it was submitted"),
+        Some(None) => {
+            bail!("job {job} was deleted from the broker before this run could collect it")
+        }
         Some(Some(info)) => info.status,
     };
     // A job sealed by another run while this one waited for its claim: this input is known to

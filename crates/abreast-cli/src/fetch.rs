@@ -195,12 +195,23 @@ pub(crate) struct CaFile {
     pem: Vec<u8>,
 }
 
+/// Reads and checks a `--cacert` file; the error does not name the file, which clap's message
+/// around it does.
 fn read_cacert(path: &str) -> Result<CaFile, String> {
-    let pem = std::fs::read(path).map_err(|error| format!("could not read {path}: {error}"))?;
+    let pem = std::fs::read(path).map_err(|error| {
+        let cause = error.to_string();
+        // The system's words without their number: "No such file or directory".
+        let cause = cause
+            .split(" (os error")
+            .next()
+            .unwrap_or(&cause)
+            .to_owned();
+        format!("could not read it: {cause}")
+    })?;
     let mut check = HttpSettings::default();
     check
         .set_cacert(pem.clone())
-        .map_err(|error| format!("{path}: {error}"))?;
+        .map_err(|error| error.to_string())?;
     Ok(CaFile { pem })
 }
 
@@ -248,6 +259,10 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         .split_once(':')
         .ok_or_else(|| format!("{text:?} is not a header; write it as \"Name: value\""))?;
     let (name, value) = (name.trim(), value.trim());
+    // The modes would differ: ureq leaves a blank one out, hyper sends it empty.
+    if name.eq_ignore_ascii_case("user-agent") {
+        parse_user_agent(value)?;
+    }
     abreast_fetch::check_header(name, value).map_err(|error| error.to_string())?;
     Ok((name.to_owned(), value.to_owned()))
 }
@@ -267,11 +282,9 @@ fn parse_user_agent(text: &str) -> Result<String, String> {
 /// `--max-bytes`: a size of at least one byte (a cap of none would keep no page at all).
 fn parse_max_bytes(text: &str) -> Result<u64, String> {
     match parse_size(text)? {
-        0 => Err(
-            "a cap of 0 bytes keeps nothing of any page: give at least 1 (such as 64K); \
-                  --no-extract reads pages without keeping them"
-                .into(),
-        ),
+        0 => {
+            Err("a cap of 0 bytes keeps nothing of any page: give at least 1 (such as 64K)".into())
+        }
         size => Ok(size),
     }
 }

@@ -145,8 +145,9 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} records in {:.2}s ({:.0} pages/s): {} ok",
+            "{} record{} in {:.2}s ({:.0} pages/s): {} ok",
             self.records,
+            if self.records == 1 { "" } else { "s" },
             self.seconds,
             self.pages_per_second(),
             self.ok

@@ -413,14 +413,15 @@ impl FetchRun {
 /// that is the same setting here: the messages are made for `abreast fetch` (some by CLI
 /// workers of a broker job), and Python is told in its own words. Longest first, so a flag with
 /// its value goes before the flag alone.
-const PYTHON_WORDS: [(&str, &str); 15] = [
-    ("--lease or --max-deliveries", "lease or max_deliveries"),
+const PYTHON_WORDS: [(&str, &str); 16] = [
     ("--dns-server IP[:PORT]", "dns_servers=[\"IP[:PORT]\"]"),
     ("--mode async or hybrid", "mode=\"async\" or \"hybrid\""),
     ("--connect-timeout", "connect_timeout"),
     ("--max-redirects", "max_redirects"),
     ("--timeout", "timeout"),
     ("--max-deliveries ", "max_deliveries="),
+    ("--max-deliveries", "max_deliveries"),
+    ("--lease", "lease"),
     ("--robots ignore", "robots=\"ignore\""),
     ("--cacert FILE", "cacert=PATH"),
     ("--dns-server", "dns_servers"),

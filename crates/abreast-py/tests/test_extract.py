@@ -65,6 +65,12 @@ def test_extract_without_url_gives_none():
     assert abreast.extract(b"<title>x</title>")["url"] is None
 
 
+@pytest.mark.parametrize("url", ["not a url", "", "/a/b"])
+def test_extract_refuses_a_url_that_is_not_absolute_as_the_command_line_does(url):
+    with pytest.raises(ValueError, match="is not an absolute URL; give the page's address"):
+        abreast.extract(b"<title>x</title>", url=url)
+
+
 def test_extract_str_is_read_as_utf8():
     page = abreast.extract("<meta charset=shift_jis><title>caf\u00e9 \u65e5\u672c</title>")
     assert page["title"] == "caf\u00e9 \u65e5\u672c"

@@ -93,11 +93,13 @@ pub enum QueueError {
     },
     /// A job of this name exists with other settings (fetch settings, lease or deliveries).
     #[error(
-        "job {job} already exists with other fetch settings, --lease or --max-deliveries; rerun it with the settings it was submitted with, pick another --job name, or delete it with `abreast status --delete {job}`"
+        "job {job} already exists with other {which}; rerun it with the settings it was submitted with, pick another --job name, or delete it with `abreast status --delete {job}`"
     )]
     DifferentSettings {
         /// The job.
         job: String,
+        /// What differs: `fetch settings`, `--lease`, `--max-deliveries`, joined by "and".
+        which: String,
     },
     /// Another submitter is adding lines to the same job at the same moment.
     #[error(

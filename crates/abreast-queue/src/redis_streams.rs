@@ -1290,12 +1290,24 @@ impl Queue for RedisQueue {
             .await
             .map_err(|e| self.error(job, &e))?;
         let meta = self.meta(job).await?;
-        if field(&meta, "settings") != Some(spec.settings.as_str())
-            || number(&meta, "lease_ms") != lease_ms
-            || number(&meta, "max_deliveries") != u64::from(spec.max_deliveries)
-        {
+        let differs: Vec<&str> = [
+            (
+                field(&meta, "settings") != Some(spec.settings.as_str()),
+                "fetch settings",
+            ),
+            (number(&meta, "lease_ms") != lease_ms, "--lease"),
+            (
+                number(&meta, "max_deliveries") != u64::from(spec.max_deliveries),
+                "--max-deliveries",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(differs, what)| differs.then_some(what))
+        .collect();
+        if !differs.is_empty() {
             return Err(QueueError::DifferentSettings {
                 job: job.to_string(),
+                which: differs.join(" and "),
             });
         }
         let mut have = number(&meta, "submitted");

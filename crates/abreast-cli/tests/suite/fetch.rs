@@ -212,6 +212,7 @@ fn usage_errors_exit_2() {
     // Values Python refuses too: a blank User-Agent, a cap of 0 bytes, a name server on port 0.
     for (flag, value, said) in [
         ("--user-agent", " ", "the User-Agent is blank"),
+        ("-H", "User-Agent:", "the User-Agent is blank"),
         ("--max-bytes", "0", "a cap of 0 bytes keeps nothing"),
         (
             "--dns-server",

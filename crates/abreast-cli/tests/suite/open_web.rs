@@ -58,6 +58,21 @@ fn https_through_the_site_s_name_server_and_ca_with_h2_or_http1_1() {
         2,
     );
     assert!(stderr.contains("holds no certificate"), "{stderr}");
+    // The file named once (by the flag's value), the system's cause in words.
+    assert_eq!(stderr.matches("junk.pem").count(), 1, "{stderr}");
+    let missing = dir.path().join("missing.pem");
+    let (_, stderr) = run_expecting(
+        abreast()
+            .args(["fetch", "--cacert"])
+            .arg(&missing)
+            .arg(&input),
+        2,
+    );
+    assert!(
+        stderr.contains("could not read it: No such file or directory")
+            && !stderr.contains("os error"),
+        "{stderr}"
+    );
     let (_, stderr) = run_expecting(
         abreast()
             .args(["fetch", "--dns-server", "ns.example"])

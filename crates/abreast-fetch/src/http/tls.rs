@@ -29,6 +29,17 @@ pub enum CaError {
         /// What is wrong with it, in words.
         why: String,
     },
+    /// A PEM block of the file is something else than a certificate (a key, a request).
+    #[error(
+        "block {number} of the CA file is a {label}, not a certificate: give CA certificates \
+         only, each between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
+    )]
+    NotCertificate {
+        /// Its place in the file, from 1.
+        number: usize,
+        /// Its kind, as its BEGIN line names it (`PRIVATE KEY`).
+        label: String,
+    },
     /// The file holds no certificate.
     #[error("the CA file holds no certificate: give one or more PEM certificates")]
     Empty,
@@ -47,6 +58,21 @@ pub enum CaError {
 
 /// The certificates of a PEM file (`--cacert`), in DER.
 pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    // Blocks of another kind would be skipped: a key given by mistake is said, not ignored.
+    let text = String::from_utf8_lossy(pem);
+    let labels = text.lines().filter_map(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")?
+            .strip_suffix("-----")
+    });
+    for (index, label) in labels.enumerate() {
+        if label != "CERTIFICATE" {
+            return Err(CaError::NotCertificate {
+                number: index + 1,
+                label: label.to_owned(),
+            });
+        }
+    }
     let mut certificates = Vec::new();
     for block in CertificateDer::pem_slice_iter(pem) {
         use rustls::pki_types::pem::Error as E;
@@ -190,6 +216,15 @@ mod tests {
     #[test]
     fn a_file_with_no_certificate_is_refused() {
         assert!(matches!(certificates(b"just text\n"), Err(CaError::Empty)));
+        let key_first = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\
+            -----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let error = certificates(key_first).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("block 1 of the CA file is a PRIVATE KEY, not a certificate"),
+            "{error}"
+        );
         let broken = b"-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n";
         assert!(matches!(
             certificates(broken),

@@ -52,7 +52,7 @@ pub(crate) fn too_many_redirects(max: u32) -> String {
 
 /// A redirect to a URL of another `scheme` than http or https.
 pub(crate) fn redirect_scheme(scheme: &str) -> String {
-    format!("refused a redirect to a {scheme}: URL (only http and https are followed)")
+    format!("refused a redirect to a URL of scheme {scheme}: (only http and https are followed)")
 }
 
 /// The connection ended before the body did: `length` is its Content-Length, if it had one.

@@ -450,7 +450,8 @@ fn followed_hop_by_hop_redirects_keep_their_limits_in_every_mode() {
         let refused = error(&ftp);
         assert_eq!(refused.kind, ErrorKind::Redirect, "{mode}");
         assert_eq!(
-            refused.message, "refused a redirect to a ftp: URL (only http and https are followed)",
+            refused.message,
+            "refused a redirect to a URL of scheme ftp: (only http and https are followed)",
             "{mode}"
         );
     }

@@ -418,6 +418,8 @@ def extract(html: Html, *, url: Optional[str] = None, content_type: Optional[str
     """
     if url is not None and not isinstance(url, str):
         raise TypeError(f"url must be a str or None, e.g. url=\"https://example.com/\"; got {url!r}")
+    if url is not None:
+        _options.page_address(url)
     if content_type is not None and not isinstance(content_type, str):
         raise TypeError(
             f"content_type must be a str or None, e.g. content_type=\"text/html; charset=utf-8\"; got {content_type!r}"

@@ -121,6 +121,8 @@ def headers(value: Any) -> List[Tuple[str, str]]:
             raise ValueError(f"headers: {header!r} is not a valid header name, e.g. {example}")
         if any(c in text for c in "\r\n\0"):
             raise ValueError(f"headers: the value of {header!r} holds a line break or NUL; e.g. {example}")
+        if header.lower() == "user-agent" and not text.strip():
+            raise ValueError(f"headers: the User-Agent is blank: give one, e.g. {example}, or leave it out for abreast's own")
         result.append((header, text))
     return result
 
@@ -166,7 +168,8 @@ def dns_servers(value: Any) -> List[str]:
     example = "dns_servers=[\"127.0.0.1:5353\"]"
     if value is None:
         return []
-    if isinstance(value, (str, bytes)):
+    single_address = isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int)
+    if isinstance(value, (str, bytes)) or single_address:
         raise TypeError(f"dns_servers must be a list of addresses, e.g. {example}; got a single {_type_name(value)}: wrap it in a list")
     if not isinstance(value, Iterable):
         raise TypeError(f"dns_servers must be a list of addresses, e.g. {example}; got {value!r}")
@@ -181,6 +184,19 @@ def dns_servers(value: Any) -> List[str]:
     if not servers:
         raise ValueError(f"dns_servers is empty: name at least one server, e.g. {example}, or leave it out (None) for the system's")
     return servers
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def page_address(value: str) -> str:
+    """A page's address: an absolute URL (relative ones would have nothing to resolve against),
+    as ``abreast extract --url`` takes it."""
+    if not _SCHEME.match(value) or not value.strip():
+        raise ValueError(
+            f"url {value!r} is not an absolute URL; give the page's address, e.g. url=\"https://example.com/a\""
+        )
+    return value
 
 
 def user_agent(value: Any) -> Optional[str]:
