@@ -101,7 +101,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("could not start the broker's runtime")
 }
 
-/// The delay before the next try after `failures` failures in a row: 100 ms doubling to 1.6 s.
+/// The delay before the next try after `failures` failures in a row: 200 ms doubling to 1.6 s.
 /// Well under a collector's claim (6 s): one back after a broker restart renews its claim
 /// before another run waiting for the job can take it over (with waits up to 5 s, the first
 /// collector came back after the claim had lapsed).
@@ -229,38 +229,7 @@ where
     }
 }
 
-/// This machine's name, for worker ids and the status list.
-pub fn host_name() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
-    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    match std::str::from_utf8(&buffer[..end]) {
-        Ok(name) if ok && !name.is_empty() => name.to_owned(),
-        _ => "unknown-host".to_owned(),
-    }
-}
-
-/// A name unique to this process: host, pid and a random part.
-pub fn process_id(kind: &str) -> String {
-    format!(
-        "{kind}-{}-{}-{:08x}",
-        host_name(),
-        std::process::id(),
-        random_u32()
-    )
-}
-
-fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish() as u32
-}
+pub use abreast_queue::{host_name, process_id};
 
 #[cfg(test)]
 mod tests {

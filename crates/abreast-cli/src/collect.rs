@@ -257,11 +257,26 @@ async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<E
     // A job sealed by another run while this one waited for its claim: this input is known to
     // be the job's only once its submission has read it to its end (or it fails, as another
     // input does, and that failure is the run's error).
+    // The claim is renewed meanwhile: reading a long input again outlasts it.
     if status.sealed && !matches!(submission.progress(), Progress::Done { .. }) {
-        let ended = tokio::select! {
-            biased;
-            () = stop.raised() => Progress::Stopped,
-            ended = submission.ended() => ended,
+        let ended = loop {
+            tokio::select! {
+                biased;
+                () = stop.raised() => break Progress::Stopped,
+                ended = submission.ended() => break ended,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    let renewed = retry(&mut note, Some(stop), || {
+                        queue.claim_collector(job, holder, CLAIM_TTL)
+                    })
+                    .await?;
+                    if renewed == Some(false) {
+                        let lapsed = QueueError::OtherCollector {
+                            job: job.to_string(),
+                        };
+                        return Err(taken_over(job, lapsed));
+                    }
+                }
+            }
         };
         if !matches!(ended, Progress::Done { .. }) {
             return Ok(ExitCode::from(130));
@@ -456,9 +471,9 @@ async fn reopen(
 fn taken_over(job: &JobName, error: QueueError) -> anyhow::Error {
     match error {
         QueueError::OtherCollector { .. } => anyhow::anyhow!(
-            "another collector took job {job} over while this one was stalled; let it finish: \
-             its output will hold every record of the job (the last few written here may be in \
-             both)"
+            "another collector took job {job} over while this one was stalled (its claim lapsed): \
+             the records not written here go to that run's output (the last few written here may \
+             be there too); see `abreast status --job {job}`"
         ),
         other => other.into(),
     }

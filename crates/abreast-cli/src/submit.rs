@@ -132,9 +132,14 @@ async fn submit(
                 }
                 return Ok(Some(submitted.lines));
             }
-            // The job's lines wait while another run collects it: the collector says so.
+            // The job's lines wait while another run collects it (the collector says so); a
+            // count gone stale under another submitter is read again.
             Some(Err(error))
-                if error.is_transient() || matches!(error, QueueError::OtherCollector { .. }) =>
+                if error.is_transient()
+                    || matches!(
+                        error,
+                        QueueError::OtherCollector { .. } | QueueError::ConcurrentSubmit { .. }
+                    ) =>
             {
                 if error.is_transient() {
                     note.report(&error);

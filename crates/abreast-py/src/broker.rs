@@ -426,11 +426,8 @@ async fn collect(
     // The URLs are submitted on a thread of their own, and their records collected here as
     // soon as the job is known to hold them: a generator's URLs go to the broker as it yields
     // them, and their records come back while it still runs.
-    let holder = format!(
-        "python-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    );
+    // Host, pid and a random part: two containers running the same script share a pid.
+    let holder = abreast_queue::process_id("python");
     let mut submission = {
         let (url, job, spec, stop) = (url.clone(), job.clone(), spec.clone(), stop.clone());
         let collector = holder.clone();
@@ -535,9 +532,14 @@ async fn submit(
         match submitted {
             Ok(submitted) => break Ok(Some(submitted.lines)),
             Err(QueueError::Input(_)) if quit.is_raised() || stop.is_raised() => break Ok(None),
-            // The job's lines wait while another run collects it, as its collector does.
+            // The job's lines wait while another run collects it, as its collector does; a
+            // count gone stale under another submitter is read again.
             Err(error)
-                if error.is_transient() || matches!(error, QueueError::OtherCollector { .. }) =>
+                if error.is_transient()
+                    || matches!(
+                        error,
+                        QueueError::OtherCollector { .. } | QueueError::ConcurrentSubmit { .. }
+                    ) =>
             {
                 failures += 1;
                 if error.is_transient() && (failures == 1 || failures.is_multiple_of(30)) {
@@ -579,11 +581,21 @@ async fn collect_claimed(
         let Some(info) = retry(stop, || queue.job(job)).await? else {
             return Ok(());
         };
+        // The claim is renewed meanwhile: reading a long input again outlasts it.
         if info.is_some_and(|info| info.status.sealed) {
-            tokio::select! {
-                biased;
-                () = stop.raised() => return Ok(()),
-                _ = submission.ended() => {}
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.raised() => return Ok(()),
+                    _ = submission.ended() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {
+                        let renewed =
+                            retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await?;
+                        if renewed == Some(false) {
+                            return Err(taken_over(job.as_str()));
+                        }
+                    }
+                }
             }
         }
     }

@@ -411,8 +411,8 @@ impl FetchRun {
 
 /// The command line's options as a record's message names them, each with the keyword argument
 /// that is the same setting here: the messages are made for `abreast fetch` (some by CLI
-/// workers of a broker job), and Python is told in its own words. Longest first, so a flag with
-/// its value goes before the flag alone.
+/// workers of a broker job), and Python is told in its own words. A flag comes before any
+/// shorter one it holds, so a flag with its value goes before the flag alone.
 const PYTHON_WORDS: [(&str, &str); 16] = [
     ("--dns-server IP[:PORT]", "dns_servers=[\"IP[:PORT]\"]"),
     ("--mode async or hybrid", "mode=\"async\" or \"hybrid\""),

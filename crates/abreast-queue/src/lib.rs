@@ -57,7 +57,7 @@ use std::time::Duration;
 
 pub use error::QueueError;
 pub use local::LocalRedis;
-pub use names::{BrokerUrl, JobName};
+pub use names::{BrokerUrl, JobName, host_name, process_id};
 pub use paced::{PACE, paced};
 pub use redis_streams::{LINES_PER_ENTRY, NEW_LINES_CHANNEL, NewLines, RedisQueue};
 pub use spool::Spool;

@@ -1,6 +1,7 @@
 //! The two names a job on a broker is reached by: the broker's address ([`BrokerUrl`], whose
 //! password is never shown) and the job's name ([`JobName`], checked so it cannot reach into
-//! another key).
+//! another key); and the names a process goes by on the broker ([`process_id`]: a worker's, a
+//! collector's claim).
 
 use std::fmt;
 use std::str::FromStr;
@@ -141,6 +142,39 @@ pub(crate) fn redact(text: &str) -> String {
             format!("{scheme}://{user}:***@{}{tail}", &authority[at + 1..])
         }
     }
+}
+
+/// This machine's name, for worker ids and the status list.
+pub fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
+    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    match std::str::from_utf8(&buffer[..end]) {
+        Ok(name) if ok && !name.is_empty() => name.to_owned(),
+        _ => "unknown-host".to_owned(),
+    }
+}
+
+/// A name unique to this process: host, pid and a random part.
+pub fn process_id(kind: &str) -> String {
+    format!(
+        "{kind}-{}-{}-{:08x}",
+        host_name(),
+        std::process::id(),
+        random_u32()
+    )
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() as u32
 }
 
 #[cfg(test)]

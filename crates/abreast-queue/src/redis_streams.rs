@@ -263,14 +263,14 @@ return 1
 /// ARGV: expected count, digest of the input up to the last new line, the channel, the job's
 /// name, the digest of the input's first line (kept with the first lines), the submitter's
 /// collector claim, then three per entry: its line count, the lines' lengths (joined by commas),
-/// the lines one after the other. -1: the job has another count (another submitter added lines);
-/// -2: another run holds the collector claim (only the run collecting a job adds to it).
+/// the lines one after the other. -2: another run holds the collector claim (only the run
+/// collecting a job adds to it); -1: the job has another count (another submitter added lines).
 const ADD_LINES: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
-local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
-if have ~= tonumber(ARGV[1]) then return -1 end
 local collector = redis.call('GET', KEYS[3])
 if collector and collector ~= ARGV[6] then return -2 end
+local have = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
+if have ~= tonumber(ARGV[1]) then return -1 end
 if have == 0 then redis.call('HSET', KEYS[1], 'first', ARGV[5]) end
 local now = have
 for i = 7, #ARGV, 3 do
@@ -288,9 +288,9 @@ return now
 /// submitter added lines meanwhile; -2: another run holds the collector claim.
 const SEAL: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
-if tonumber(redis.call('HGET', KEYS[1], 'submitted')) ~= tonumber(ARGV[1]) then return -1 end
 local collector = redis.call('GET', KEYS[2])
 if collector and collector ~= ARGV[2] then return -2 end
+if tonumber(redis.call('HGET', KEYS[1], 'submitted')) ~= tonumber(ARGV[1]) then return -1 end
 redis.call('HSET', KEYS[1], 'sealed', 1, 'digest', ARGV[3])
 return 0
 ";
@@ -594,14 +594,16 @@ return 1
 ";
 
 /// Marks results collected, removes them, closes the open batch. KEYS: meta, collected,
-/// results. ARGV: the number of entries; the number of lines acked (each once); per entry, its
-/// id, how many lines it holds and how many of them are acked here; then the spans of the acked
-/// lines' bits (`mark`, [`BITS`]). The lines newly collected are those whose bits were not set
+/// results, the collector claim. ARGV: the number of entries; the number of lines acked (each
+/// once); the collector's claim; per entry, its id, how many lines it holds and how many of them
+/// are acked here; then the spans of the acked lines' bits (`mark`, [`BITS`]). -2: another
+/// collector holds the claim (nothing is marked). The lines newly collected are those whose bits were not set
 /// before (the collector acks again what it had collected, to remove an entry that came twice):
 /// all of them, unless a bit was set already. An entry leaves the stream once
 /// all its lines are collected: at once when all are acked here (a collector acks what it read,
 /// whole entries), else only if the lines not acked here were collected before.
 const ACK_RESULTS: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local claimed = redis.call('GET', KEYS[4])
 if claimed and claimed ~= ARGV[3] then return -2 end
 local entries = tonumber(ARGV[1])
@@ -655,6 +657,7 @@ return tonumber(redis.call('HGET', KEYS[1], 'collected') or '0')
 /// Announces the batch a collector is about to write. KEYS: meta, the collector claim. ARGV:
 /// the collector's claim, the journal. -2: another collector holds the claim.
 const BEGIN_BATCH: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOJOB the job was deleted') end
 local claimed = redis.call('GET', KEYS[2])
 if claimed and claimed ~= ARGV[1] then return -2 end
 redis.call('HSET', KEYS[1], 'journal', ARGV[2])

@@ -208,7 +208,8 @@ pub(super) fn drive(
                     break match serde_json::from_str::<Record>(&json) {
                         Ok(mut record) => {
                             let (attempts, elapsed_ms) = hops.so_far();
-                            record.attempts = record.attempts.max(attempts);
+                            record.attempts =
+                                crate::http::chain_attempts(attempts, record.attempts);
                             record.elapsed_ms += elapsed_ms;
                             record
                         }

@@ -428,7 +428,11 @@ fn classify(error: &ureq::Error, settings: &HttpSettings) -> ErrorInfo {
                 ErrorKind::Timeout => {
                     ErrorInfo::new(ErrorKind::Timeout, words::timed_out(settings, false))
                 }
-                _ => ErrorInfo::new(ErrorKind::Connect, words::could_not_connect(io)),
+                ErrorKind::Connect => {
+                    ErrorInfo::new(ErrorKind::Connect, words::could_not_connect(io))
+                }
+                // Made, then broken before the answer (a reset while the request was sent).
+                _ => ErrorInfo::new(ErrorKind::Connect, format!("the connection failed: {io}")),
             };
         }
         _ => {}

@@ -651,15 +651,13 @@ impl Hops {
         self.outcome(fetched)
     }
 
-    /// Adds a hop's time to the chain's, and its tries: the chain's attempts are those of its
-    /// most tried hop, as when the HTTP library follows the chain within one request (a chain
-    /// whose hops each took one try is one attempt).
+    /// Adds a hop's time and tries to the chain's ([`chain_attempts`]).
     fn count(&mut self, fetched: &Fetched) {
-        self.attempts = self.attempts.max(fetched.attempts);
+        self.attempts = chain_attempts(self.attempts, fetched.attempts);
         self.elapsed_ms += fetched.elapsed_ms;
     }
 
-    /// The attempts (of the most tried hop) and milliseconds of the hops taken so far.
+    /// The attempts ([`chain_attempts`]) and milliseconds of the hops taken so far.
     pub(crate) fn so_far(&self) -> (u32, u64) {
         (self.attempts, self.elapsed_ms)
     }
@@ -698,6 +696,18 @@ impl Hops {
         fetched.elapsed_ms = self.elapsed_ms;
         fetched.redirect_to = None;
         fetched
+    }
+}
+
+/// The attempts of a redirect chain whose hops so far took `so_far` (0 before the first) when
+/// the next hop took `hop` tries, counted as when the HTTP library follows the chain within one
+/// request: one, and one more for each retry of any hop (a chain whose hops each took one try is
+/// one attempt).
+pub(crate) fn chain_attempts(so_far: u32, hop: u32) -> u32 {
+    if so_far == 0 {
+        hop
+    } else {
+        so_far + hop.saturating_sub(1)
     }
 }
 
@@ -740,5 +750,19 @@ pub(crate) fn io_error_kind(error: &std::io::Error) -> ErrorKind {
         Io::ConnectionRefused | Io::NotConnected | Io::AddrNotAvailable => ErrorKind::Connect,
         Io::TimedOut | Io::WouldBlock => ErrorKind::Timeout,
         _ => ErrorKind::Body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_attempts;
+
+    #[test]
+    fn a_chain_counts_one_attempt_and_one_more_per_retry_of_any_hop() {
+        // Three hops of one try each: one attempt, as the HTTP library counts the chain.
+        assert_eq!([1, 1, 1].into_iter().fold(0, chain_attempts), 1);
+        // The second hop retried twice: three.
+        assert_eq!([1, 3, 1].into_iter().fold(0, chain_attempts), 3);
+        assert_eq!([2, 2].into_iter().fold(0, chain_attempts), 3);
     }
 }

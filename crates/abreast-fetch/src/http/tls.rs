@@ -29,7 +29,7 @@ pub enum CaError {
         /// What is wrong with it, in words.
         why: String,
     },
-    /// A PEM block of the file is something else than a certificate (a key, a request).
+    /// A PEM block of the file is a key or a certificate request, not a certificate.
     #[error(
         "block {number} of the CA file is a {label}, not a certificate: give CA certificates \
          only, each between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
@@ -58,7 +58,8 @@ pub enum CaError {
 
 /// The certificates of a PEM file (`--cacert`), in DER.
 pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaError> {
-    // Blocks of another kind would be skipped: a key given by mistake is said, not ignored.
+    // Blocks of another kind are skipped (a CRL, OpenSSL's TRUSTED CERTIFICATE, as system
+    // bundles hold them), but a key or a certificate request given by mistake is said.
     let text = String::from_utf8_lossy(pem);
     let labels = text.lines().filter_map(|line| {
         line.trim()
@@ -66,7 +67,7 @@ pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaError>
             .strip_suffix("-----")
     });
     for (index, label) in labels.enumerate() {
-        if label != "CERTIFICATE" {
+        if label.ends_with("KEY") || label.contains("REQUEST") {
             return Err(CaError::NotCertificate {
                 number: index + 1,
                 label: label.to_owned(),
@@ -225,6 +226,9 @@ mod tests {
                 .starts_with("block 1 of the CA file is a PRIVATE KEY, not a certificate"),
             "{error}"
         );
+        // A CRL, as system bundles hold them beside their certificates, is skipped.
+        let crl_first = b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
+        assert!(matches!(certificates(crl_first), Err(CaError::Empty)));
         let broken = b"-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n";
         assert!(matches!(
             certificates(broken),
