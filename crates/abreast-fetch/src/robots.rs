@@ -237,22 +237,10 @@ impl Rules {
         match &self.verdict {
             Base::Unavailable(_) => return Ok(()),
             Base::Unreachable(why) => {
-                // `--robots ignore` helps a host that answers its pages but not its robots.txt
-                // (a 5xx, a 429: `HTTP 503 ...`, as every status record begins) or answers it
-                // slowly; one that could not be reached at all (a refused connection, an
-                // untrusted certificate) would fail its pages alike, and the cause says what to
-                // do.
-                let answers =
-                    why.starts_with("HTTP ") || why.starts_with(crate::http::words::TIMED_OUT);
-                let advice = if answers {
-                    "; use --robots ignore to fetch it anyway"
-                } else {
-                    ", and its pages would meet the same failure"
-                };
                 return Err(Refusal {
                     message: format!(
                         "{robots_url} could not be fetched, so the host allows nothing for this \
-                         run (RFC 9309){advice}: {why}"
+                         run (RFC 9309): {why}"
                     ),
                 });
             }

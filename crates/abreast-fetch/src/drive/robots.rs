@@ -125,7 +125,17 @@ fn file_of(fetched: Fetched) -> RobotsFile {
             RobotsFile::Unavailable(error.message)
         }
         (Err(error), _) if error.kind == ErrorKind::Dns => RobotsFile::Unresolved(error.message),
-        (Err(error), _) => RobotsFile::Unreachable(error.message),
+        // `--robots ignore` helps a host that answered its robots.txt (a 5xx, a 429, a body cut
+        // short) or was too slow to; one that could not be reached at all (a refused
+        // connection, an untrusted certificate) would fail its pages alike.
+        (Err(error), status) => {
+            let advice = if status.is_some() || error.kind == ErrorKind::Timeout {
+                "use --robots ignore to fetch it anyway"
+            } else {
+                "its pages would meet the same failure"
+            };
+            RobotsFile::Unreachable(format!("{}; {advice}", error.message))
+        }
     }
 }
 

@@ -8,9 +8,6 @@ use std::time::Duration;
 
 use super::HttpSettings;
 
-/// How [`timed_out`]'s message begins.
-pub(crate) const TIMED_OUT: &str = "no complete answer within --timeout";
-
 /// `--timeout` ran out: before the answer's head, or while its body came (`in_body`).
 pub(crate) fn timed_out(settings: &HttpSettings, in_body: bool) -> String {
     let so_far = if in_body {
@@ -19,7 +16,8 @@ pub(crate) fn timed_out(settings: &HttpSettings, in_body: bool) -> String {
         ", before the answer's head"
     };
     format!(
-        "{TIMED_OUT} ({}){so_far}; a slow server needs a longer --timeout",
+        "no complete answer within --timeout ({}){so_far}; a slow server needs a longer \
+         --timeout",
         in_seconds(settings.timeout)
     )
 }

@@ -317,19 +317,22 @@ fn the_file_s_outcomes_as_the_rfc_reads_them_in_both_stacks() {
         // ignoring the file is the way (one that cannot be reached would fail its pages alike).
         let unreachable = &records[&urls[2]].error.as_ref().unwrap().message;
         assert!(
-            unreachable.contains("use --robots ignore to fetch it anyway: HTTP 503"),
+            unreachable.contains("(RFC 9309): HTTP 503")
+                && unreachable.ends_with("; use --robots ignore to fetch it anyway"),
             "{unreachable}"
         );
         let refused = format!("{}/page", abreast_site::refused_url().unwrap());
         let unreached = fetch_lines(&config, std::slice::from_ref(&refused)).0;
         let unreached = &unreached[0].error.as_ref().unwrap().message;
         assert!(
-            unreached.contains("its pages would meet the same failure: could not connect"),
+            unreached.contains("(RFC 9309): could not connect")
+                && unreached.ends_with("; its pages would meet the same failure"),
             "{mode}: {unreached}"
         );
         let slow = &records[&urls[7]].error.as_ref().unwrap().message;
         assert!(
-            slow.contains("use --robots ignore to fetch it anyway: no complete answer within"),
+            slow.contains("(RFC 9309): no complete answer within")
+                && slow.ends_with("; use --robots ignore to fetch it anyway"),
             "{slow}"
         );
     }
