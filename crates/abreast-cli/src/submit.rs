@@ -132,15 +132,8 @@ async fn submit(
                 }
                 return Ok(Some(submitted.lines));
             }
-            // The job's lines wait while another run collects it (the collector says so); a
-            // count gone stale under another submitter is read again.
-            Some(Err(error))
-                if error.is_transient()
-                    || matches!(
-                        error,
-                        QueueError::OtherCollector { .. } | QueueError::ConcurrentSubmit { .. }
-                    ) =>
-            {
+            // An outage is said here; another run collecting the job, by the collector.
+            Some(Err(error)) if error.resubmit_later() => {
                 if error.is_transient() {
                     note.report(&error);
                 }

@@ -532,15 +532,8 @@ async fn submit(
         match submitted {
             Ok(submitted) => break Ok(Some(submitted.lines)),
             Err(QueueError::Input(_)) if quit.is_raised() || stop.is_raised() => break Ok(None),
-            // The job's lines wait while another run collects it, as its collector does; a
-            // count gone stale under another submitter is read again.
-            Err(error)
-                if error.is_transient()
-                    || matches!(
-                        error,
-                        QueueError::OtherCollector { .. } | QueueError::ConcurrentSubmit { .. }
-                    ) =>
-            {
+            // An outage is said here; another run collecting the job, by the collector.
+            Err(error) if error.resubmit_later() => {
                 failures += 1;
                 if error.is_transient() && (failures == 1 || failures.is_multiple_of(30)) {
                     eprintln!("abreast: {error}; submitting again with backoff");
@@ -563,6 +556,20 @@ async fn submit(
     drop(spool);
     let _ = reader.join();
     outcome
+}
+
+/// Renews the collector claim `holder` has on `job`; the take-over ([`taken_over`]) if another
+/// holds it now (a stop meanwhile is left to the caller's next look at it).
+async fn keep_claim(
+    queue: &RedisQueue,
+    job: &JobName,
+    holder: &str,
+    stop: &StopSignal,
+) -> Result<(), String> {
+    match retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await? {
+        Some(false) => Err(taken_over(job.as_str())),
+        Some(true) | None => Ok(()),
+    }
 }
 
 async fn collect_claimed(
@@ -589,11 +596,7 @@ async fn collect_claimed(
                     () = stop.raised() => return Ok(()),
                     _ = submission.ended() => break,
                     () = tokio::time::sleep(Duration::from_secs(1)) => {
-                        let renewed =
-                            retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await?;
-                        if renewed == Some(false) {
-                            return Err(taken_over(job.as_str()));
-                        }
+                        keep_claim(queue, job, holder, stop).await?;
                     }
                 }
             }
@@ -628,9 +631,7 @@ async fn collect_claimed(
         }
         if std::time::Instant::now() >= next_check {
             next_check = std::time::Instant::now() + Duration::from_secs(1);
-            if retry(stop, || queue.claim_collector(job, holder, CLAIM_TTL)).await? == Some(false) {
-                return Err(taken_over(job.as_str()));
-            }
+            keep_claim(queue, job, holder, stop).await?;
             match retry(stop, || queue.job(job)).await? {
                 None => return Ok(()),
                 Some(None) => return Err(format!("job {job} was deleted while it was collected")),

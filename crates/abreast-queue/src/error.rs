@@ -139,6 +139,17 @@ impl QueueError {
         matches!(self, QueueError::Unreachable { .. })
     }
 
+    /// True for failures after which a submission is made again, from its input's first line,
+    /// after a wait: the broker out of reach ([`QueueError::is_transient`]), another run
+    /// collecting the job (its lines wait for it), or a count another submitter made stale.
+    pub fn resubmit_later(&self) -> bool {
+        self.is_transient()
+            || matches!(
+                self,
+                QueueError::OtherCollector { .. } | QueueError::ConcurrentSubmit { .. }
+            )
+    }
+
     /// True for a bad address, a bad name, refused credentials or a user the broker's ACL does
     /// not permit what abreast needs: the command line (or the broker's set-up) is wrong.
     pub fn is_usage(&self) -> bool {
