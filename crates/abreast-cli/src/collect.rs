@@ -239,12 +239,12 @@ async fn claim_and_collect(run: Run<'_>, mut note: OutageNote) -> anyhow::Result
 async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<ExitCode> {
     let Run {
         args,
-        url,
         job,
         stop,
         queue,
         holder,
         submission,
+        ..
     } = run;
     let format = Format::from(args.format);
     let status = match retry(&mut note, Some(stop), || queue.job(job)).await? {
@@ -265,15 +265,8 @@ async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<E
                 () = stop.raised() => break Progress::Stopped,
                 ended = submission.ended() => break ended,
                 () = tokio::time::sleep(Duration::from_secs(1)) => {
-                    let renewed = retry(&mut note, Some(stop), || {
-                        queue.claim_collector(job, holder, CLAIM_TTL)
-                    })
-                    .await?;
-                    if renewed == Some(false) {
-                        let lapsed = QueueError::OtherCollector {
-                            job: job.to_string(),
-                        };
-                        return Err(taken_over(job, lapsed));
+                    if !keep_claim(run, &mut note).await? {
+                        break Progress::Stopped;
                     }
                 }
             }
@@ -322,15 +315,10 @@ async fn collect_claimed(run: Run<'_>, mut note: OutageNote) -> anyhow::Result<E
         Some(bits) => bits,
     };
     let mut collector = Collector {
-        queue,
-        job,
-        url,
-        holder,
+        run,
         bits: collected,
         summary: Summary::default(),
         note,
-        stop,
-        submission,
         started: Instant::now(),
     };
     let interrupted = collector.collect(&mut writer, &written).await?;
@@ -465,33 +453,46 @@ async fn reopen(
     Ok(file)
 }
 
-/// `error` as the collector says it: a claim of its own that another collector holds now (it
-/// lapsed while this one was stalled, such as by a broker out of reach longer than the claim
-/// lasts) is a take-over, with what to do.
-fn taken_over(job: &JobName, error: QueueError) -> anyhow::Error {
-    match error {
-        QueueError::OtherCollector { .. } => anyhow::anyhow!(
-            "another collector took job {job} over while this one was stalled (its claim lapsed): \
-             the records not written here go to that run's output (the last few written here may \
-             be there too); see `abreast status --job {job}`"
-        ),
+/// Renews the run's collector claim: false if the run was stopped first, the take-over
+/// ([`taken_over`]) if another collector holds it now.
+async fn keep_claim(run: Run<'_>, note: &mut OutageNote) -> anyhow::Result<bool> {
+    let renewed = retry(note, Some(run.stop), || {
+        run.queue.claim_collector(run.job, run.holder, CLAIM_TTL)
+    })
+    .await?;
+    match renewed {
+        None => Ok(false),
+        Some(true) => Ok(true),
+        Some(false) => Err(taken_over(run.job)),
+    }
+}
+
+/// A claim of the collector's own that another collector holds now: it lapsed while this one
+/// was stalled (such as by a broker out of reach longer than the claim lasts).
+fn taken_over(job: &JobName) -> anyhow::Error {
+    anyhow::anyhow!(
+        "another collector took job {job} over while this one was stalled (its claim lapsed): the \
+         records not written here go to that run's output (the last few written here may be there \
+         too); see `abreast status --job {job}`"
+    )
+}
+
+/// A broker call's error as the collector says it: the broker's refusal of a claim that lapsed
+/// ([`QueueError::OtherCollector`]) is a take-over.
+fn or_taken_over(job: &JobName) -> impl Fn(QueueError) -> anyhow::Error + '_ {
+    move |error| match error {
+        QueueError::OtherCollector { .. } => taken_over(job),
         other => other.into(),
     }
 }
 
 /// The collecting loop's state.
 struct Collector<'a> {
-    queue: &'a RedisQueue,
-    job: &'a JobName,
-    url: &'a BrokerUrl,
-    holder: &'a str,
+    run: Run<'a>,
     /// The lines already collected (bit `n` of byte `n / 8`, highest bit first).
     bits: Vec<u8>,
     summary: Summary,
     note: OutageNote,
-    stop: &'a StopSignal,
-    /// The input's submission, under way while the records are collected.
-    submission: &'a Submission,
     started: Instant,
 }
 
@@ -516,7 +517,8 @@ impl Collector<'_> {
         writer: &mut Output<W>,
         written: &AtomicU64,
     ) -> anyhow::Result<bool> {
-        let (queue, job, stop) = (self.queue, self.job, self.stop);
+        let run = self.run;
+        let (queue, job, stop, holder) = (run.queue, run.job, run.stop, run.holder);
         let mut last_check = Instant::now() - Duration::from_secs(60);
         let mut last_progress = Instant::now();
         let mut noted_idle = false;
@@ -531,7 +533,7 @@ impl Collector<'_> {
             if stop.is_raised() {
                 return Ok(true);
             }
-            match self.submission.progress() {
+            match run.submission.progress() {
                 // Done once every line is collected: known here once the submission has ended
                 // (the job's last records may have come before its end), else at the next look
                 // at the job.
@@ -543,21 +545,8 @@ impl Collector<'_> {
             }
             if last_check.elapsed() >= Duration::from_secs(1) {
                 last_check = Instant::now();
-                match retry(&mut self.note, Some(stop), || {
-                    queue.claim_collector(job, self.holder, CLAIM_TTL)
-                })
-                .await?
-                {
-                    None => return Ok(true),
-                    Some(false) => {
-                        return Err(taken_over(
-                            job,
-                            QueueError::OtherCollector {
-                                job: job.to_string(),
-                            },
-                        ));
-                    }
-                    Some(true) => {}
+                if !keep_claim(run, &mut self.note).await? {
+                    return Ok(true);
                 }
                 let Some(info) = retry(&mut self.note, Some(stop), || queue.job(job)).await? else {
                     return Ok(true);
@@ -580,7 +569,7 @@ impl Collector<'_> {
                              here or on any machine that reaches the broker: abreast worker \
                              --broker {}",
                             NO_WORKER_NOTE.as_secs(),
-                            self.url
+                            run.url
                         );
                         noted_idle = true;
                     }
@@ -652,10 +641,10 @@ impl Collector<'_> {
             if !fresh.is_empty() {
                 let offset = written.load(Ordering::Relaxed);
                 let announced = retry(&mut self.note, Some(stop), || {
-                    queue.begin_batch(job, self.holder, offset, &fresh)
+                    queue.begin_batch(job, holder, offset, &fresh)
                 })
                 .await
-                .map_err(|error| taken_over(job, error))?;
+                .map_err(or_taken_over(job))?;
                 if announced.is_none() {
                     return Ok(true);
                 }
@@ -687,10 +676,10 @@ impl Collector<'_> {
             acked.extend(repeats);
             // Acked even through a stop: what was written must not come again.
             let acked = retry(&mut self.note, None, || {
-                queue.ack_results(job, self.holder, &acked)
+                queue.ack_results(job, holder, &acked)
             })
             .await
-            .map_err(|error| taken_over(job, error))?;
+            .map_err(or_taken_over(job))?;
             for (_, line) in &fresh {
                 self.mark(*line);
             }
