@@ -1337,51 +1337,43 @@ impl Queue for RedisQueue {
         }
         for line in lines {
             let line = line.map_err(QueueError::Input)?;
-            if line == crate::PAUSE {
-                have = self
-                    .add_batch(
-                        job,
-                        &keys,
-                        (have, collector),
-                        (&hasher, first.as_deref()),
-                        &mut batch,
-                    )
-                    .await?;
-                continue;
-            }
-            hasher.update(line.as_bytes());
-            hasher.update(b"\n");
-            count += 1;
-            if count == 1 {
-                let digest = hex_digest(&hasher);
-                if have > 0
-                    && stored_first
-                        .as_deref()
-                        .is_some_and(|stored| stored != digest)
-                {
-                    return Err(different("its first line is not this one".into()));
-                }
-                first = Some(digest);
-            }
-            if count <= have {
-                if count == have {
-                    if hex_digest(&hasher) != stored_prefix {
-                        return Err(different(format!("its first {have} lines are not these")));
+            // What was read goes to the job at a pause, and whenever it fills a batch.
+            let pause = line == crate::PAUSE;
+            if !pause {
+                hasher.update(line.as_bytes());
+                hasher.update(b"\n");
+                count += 1;
+                if count == 1 {
+                    let digest = hex_digest(&hasher);
+                    if have > 0
+                        && stored_first
+                            .as_deref()
+                            .is_some_and(|stored| stored != digest)
+                    {
+                        return Err(different("its first line is not this one".into()));
                     }
-                    if !sealed {
-                        verified();
-                        told = true;
-                    }
+                    first = Some(digest);
                 }
-                continue;
+                if count <= have {
+                    if count == have {
+                        if hex_digest(&hasher) != stored_prefix {
+                            return Err(different(format!("its first {have} lines are not these")));
+                        }
+                        if !sealed {
+                            verified();
+                            told = true;
+                        }
+                    }
+                    continue;
+                }
+                if sealed {
+                    return Err(different(format!(
+                        "it has {have} lines and this input has more"
+                    )));
+                }
+                batch.push(line);
             }
-            if sealed {
-                return Err(different(format!(
-                    "it has {have} lines and this input has more"
-                )));
-            }
-            batch.push(line);
-            if batch.len() == SUBMIT_BATCH {
+            if pause || batch.len() == SUBMIT_BATCH {
                 have = self
                     .add_batch(
                         job,
