@@ -324,18 +324,6 @@ fn innermost<'a>(
     last
 }
 
-/// The system's I/O error somewhere in `error`'s sources, if there is one.
-fn find_io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
-    let mut next = error.source();
-    while let Some(cause) = next {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        next = cause.source();
-    }
-    None
-}
-
 /// The error and its sources, joined: reqwest's own message is terse. Its "for url (URL)" is
 /// left out: the record has the URL.
 fn chain(error: &reqwest::Error) -> String {
@@ -352,13 +340,16 @@ fn chain(error: &reqwest::Error) -> String {
     message
 }
 
-/// The run's own lookup error somewhere in `error`'s chain (a redirect to a host that does not
-/// resolve), if there is one.
-fn dns_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a DnsError> {
+/// The first error of type `T` in `error`'s chain (itself, then its sources), if there is one:
+/// the run's own lookup error (a redirect to a host that does not resolve), the system's I/O
+/// error under a connection that failed.
+fn cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut next = Some(error);
     while let Some(error) = next {
-        if let Some(dns) = error.downcast_ref::<DnsError>() {
-            return Some(dns);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
         next = error.source();
     }
@@ -368,7 +359,7 @@ fn dns_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Dns
 /// Maps a reqwest error to a record's error kind and message, in the words every mode uses
 /// ([`words`]) where it has them.
 fn classify(error: &reqwest::Error, settings: &HttpSettings) -> ErrorInfo {
-    if let Some(dns) = dns_error(error) {
+    if let Some(dns) = cause::<DnsError>(error) {
         return ErrorInfo::new(ErrorKind::Dns, dns.to_string());
     }
     if let Some(cause) = crate::http::tls::describe(error) {
@@ -395,13 +386,11 @@ fn classify(error: &reqwest::Error, settings: &HttpSettings) -> ErrorInfo {
         return ErrorInfo::new(ErrorKind::Redirect, refusal.to_string());
     }
     if error.is_connect()
-        && let Some(io) = find_io_error(error)
+        && let Some(io) = cause::<std::io::Error>(error)
     {
         return ErrorInfo::new(ErrorKind::Connect, words::could_not_connect(io));
     }
-    let kind = if error.is_timeout() {
-        ErrorKind::Timeout
-    } else if error.is_redirect() {
+    let kind = if error.is_redirect() {
         ErrorKind::Redirect
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         ErrorKind::Dns
