@@ -1,7 +1,7 @@
 //! `abreast fetch` end to end: formats, exit codes, resume, stdin, usage errors, Ctrl-C.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use abreast_site::{Site, SiteConfig};
@@ -279,7 +279,7 @@ fn interrupted_by(
     lines.extend((0..20).map(|_| format!("{}/fault/stall", site.base_url())));
     let urls = write_urls(dir.path(), &lines);
     let out = dir.path().join("out.jsonl");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_abreast"));
+    let mut command = abreast();
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command
         .arg("fetch")
@@ -365,7 +365,7 @@ fn a_sigterm_to_the_process_group_drains_as_ctrl_c_does() {
 fn a_stop_with_nothing_in_flight_ends_at_once_in_every_mode() {
     let site = site();
     for mode in ["hybrid", "threads", "async", "processes"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_abreast"))
+        let mut child = abreast()
             .args(["fetch", "-", "--mode", mode, "--grace", "600s"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
